@@ -1,0 +1,232 @@
+"""Typed configuration: defaults < `loopdesk.toml` < `LOOPDESK_*` environment < CLI flags.
+
+Each section is a dataclass; each field carries its own doc in `metadata["doc"]`.
+`load_config()` builds the effective config, remembers where every value came from and
+validates everything in one place (`validate`), reporting all problems at once.
+Show it with `loopdesk config show`.
+
+Environment names are `LOOPDESK_<SECTION>_<FIELD>` (for example
+`LOOPDESK_GENERATION_MAX_NEW_TOKENS=64`); `LOOPDESK_HOME` is a short alias for `LOOPDESK_PATHS_HOME`
+and `LOOPDESK_CONFIG` points at another config file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assistant.errors import ConfigError
+
+
+def _f(default: Any, doc: str) -> Any:
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"doc": doc})
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass
+class PathsConfig:
+    home: str = _f("~/.cache/loopdesk", "Root for caches (converted models), the default index and the default database.")
+
+
+@dataclass
+class ModelsConfig:
+    generator: str = _f("bundled:smollm2-135m-instruct", "Generator: `bundled:NAME`, a local directory or a Hugging Face id.")
+    embedder: str = _f("bundled:all-minilm-l6-v2", "Sentence-transformers model for retrieval and the tagger backbone.")
+    sentiment: str = _f("models/taggers/sentiment", "Directory of the sentiment tagger (adapter + head); empty disables it.")
+    ner: str = _f("models/taggers/ner", "Directory of the NER tagger (adapter + head); empty disables it.")
+    adapters_dir: str = _f("models/adapters", "Registry of generator adapters; the live one is recorded in its `live.json`.")
+
+
+@dataclass
+class GenerationConfig:
+    max_new_tokens: int = _f(160, "Upper bound on generated tokens per reply.")
+    temperature: float = _f(0.3, "Sampling temperature; 0 means greedy decoding.")
+    top_p: float = _f(0.9, "Nucleus sampling mass.")
+    repetition_penalty: float = _f(1.15, "Penalty > 1 discourages repeating tokens (small models loop without it).")
+    device: str = _f("auto", "`auto` (CUDA bf16 if present, else CPU fp32), `cpu` or `cuda`.")
+    quantize: str = _f("none", "`none` or `int8` (dynamic int8 quantization of Linear layers, CPU only).")
+    context_tokens: int = _f(2048, "Token budget of the prompt plus the reply; older history is dropped to fit.")
+    seed: int = _f(0, "Seed for sampling, so a run can be repeated.")
+
+
+@dataclass
+class RetrievalConfig:
+    index_dir: str = _f("", "FAISS index directory; empty means `<home>/index`.")
+    k: int = _f(3, "Passages retrieved per turn.")
+    min_score: float = _f(0.25, "Passages scoring below this cosine similarity are not shown to the model.")
+
+
+@dataclass
+class StoreConfig:
+    url: str = _f("", "SQLAlchemy URL; empty means SQLite at `<home>/loopdesk.db`. Postgres: `postgresql+psycopg://...`.")
+    retries: int = _f(8, "Attempts for a write that hits a locked database before giving up loudly.")
+
+
+@dataclass
+class PolicyConfig:
+    negative_turns: int = _f(2, "Offer a human after this many consecutive negative customer turns.")
+    supported_languages: list = _f(["en"], "Languages the generator answers in; others are escalated.")
+    max_message_chars: int = _f(4000, "Longer messages are truncated with a visible note.")
+
+
+@dataclass
+class AppConfig:
+    host: str = _f("127.0.0.1", "Interface the Gradio server binds to (`0.0.0.0` on Spaces).")
+    port: int = _f(7860, "Port of the Gradio server.")
+    title: str = _f("loopdesk — Northwind Goods support", "Title shown on the chat page.")
+
+
+SECTIONS: dict[str, type] = {
+    "paths": PathsConfig,
+    "models": ModelsConfig,
+    "generation": GenerationConfig,
+    "retrieval": RetrievalConfig,
+    "store": StoreConfig,
+    "policy": PolicyConfig,
+    "app": AppConfig,
+}
+
+
+@dataclass
+class Config:
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    models: ModelsConfig = field(default_factory=ModelsConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    app: AppConfig = field(default_factory=AppConfig)
+    sources: dict[str, str] = field(default_factory=dict, repr=False)
+    """`section.field` -> where the value came from (default, file path, env name, flag)."""
+
+    @property
+    def home(self) -> Path:
+        return Path(os.path.expanduser(self.paths.home))
+
+    @property
+    def index_dir(self) -> Path:
+        return Path(self.retrieval.index_dir).expanduser() if self.retrieval.index_dir else self.home / "index"
+
+    @property
+    def store_url(self) -> str:
+        return self.store.url or f"sqlite:///{self.home / 'loopdesk.db'}"
+
+    def as_dict(self) -> dict[str, dict[str, Any]]:
+        return {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
+
+
+def _coerce(value: Any, target: Any, where: str, problems: list[str]) -> Any:
+    """Convert strings from env/flags (and TOML values) to the type of the default."""
+    kind = type(target)
+    try:
+        if kind is bool:
+            if isinstance(value, str):
+                return value.strip().lower() in {"1", "true", "yes", "on"}
+            return bool(value)
+        if kind is list:
+            if isinstance(value, str):
+                return [v.strip() for v in value.split(",") if v.strip()]
+            return list(value)
+        return kind(value)
+    except (TypeError, ValueError):
+        problems.append(f"{where}: cannot read {value!r} as {kind.__name__}")
+        return target
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None,
+                env: dict[str, str] | None = None) -> Config:
+    """Build the effective config. `overrides` maps `section.field` to values from CLI flags."""
+    env = dict(os.environ if env is None else env)
+    cfg = Config()
+    problems: list[str] = []
+    for name, section in SECTIONS.items():
+        for f in dataclasses.fields(section):
+            cfg.sources[f"{name}.{f.name}"] = "default"
+
+    def assign(key: str, value: Any, source: str) -> None:
+        section, _, fname = key.partition(".")
+        obj = getattr(cfg, section, None) if section in SECTIONS else None
+        if obj is None or not hasattr(obj, fname):
+            problems.append(f"{source}: unknown setting {key!r}")
+            return
+        setattr(obj, fname, _coerce(value, getattr(obj, fname), f"{source} {key}", problems))
+        cfg.sources[key] = source
+
+    file = Path(path or env.get("LOOPDESK_CONFIG") or "loopdesk.toml")
+    if file.exists():
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{file}: not valid TOML ({exc})") from exc
+        for section, values in data.items():
+            if not isinstance(values, dict):
+                problems.append(f"{file}: top-level key {section!r} must be a [section]")
+                continue
+            for k, v in values.items():
+                assign(f"{section}.{k}", v, str(file))
+    elif path:
+        problems.append(f"config file {file} does not exist")
+
+    if "LOOPDESK_HOME" in env:
+        assign("paths.home", env["LOOPDESK_HOME"], "env LOOPDESK_HOME")
+    for name, section in SECTIONS.items():
+        for f in dataclasses.fields(section):
+            var = f"LOOPDESK_{name}_{f.name}".upper()
+            if var in env:
+                assign(f"{name}.{f.name}", env[var], f"env {var}")
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            assign(key, value, "flag")
+    problems += validate(cfg)
+    if problems:
+        raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
+    return cfg
+
+
+def validate(cfg: Config) -> list[str]:
+    """Every problem with a config, as readable lines (empty when the config is fine)."""
+    p: list[str] = []
+    g = cfg.generation
+    if g.max_new_tokens < 1:
+        p.append("generation.max_new_tokens must be >= 1")
+    if g.temperature < 0:
+        p.append("generation.temperature must be >= 0")
+    if not 0 < g.top_p <= 1:
+        p.append("generation.top_p must be in (0, 1]")
+    if g.repetition_penalty <= 0:
+        p.append("generation.repetition_penalty must be > 0")
+    if g.device not in {"auto", "cpu", "cuda"}:
+        p.append("generation.device must be auto, cpu or cuda")
+    if g.quantize not in {"none", "int8"}:
+        p.append("generation.quantize must be none or int8")
+    if g.context_tokens < g.max_new_tokens + 128:
+        p.append("generation.context_tokens must leave at least 128 tokens for the prompt")
+    if cfg.retrieval.k < 0:
+        p.append("retrieval.k must be >= 0")
+    if cfg.store.retries < 1:
+        p.append("store.retries must be >= 1")
+    if cfg.policy.negative_turns < 1:
+        p.append("policy.negative_turns must be >= 1")
+    if cfg.policy.max_message_chars < 100:
+        p.append("policy.max_message_chars must be >= 100")
+    if not 0 < cfg.app.port < 65536:
+        p.append("app.port must be between 1 and 65535")
+    if not cfg.models.generator:
+        p.append("models.generator must not be empty")
+    return p
+
+
+def describe(cfg: Config) -> list[dict[str, Any]]:
+    """Rows of (key, value, source, doc) for `loopdesk config show`."""
+    rows = []
+    for name, section in SECTIONS.items():
+        for f in dataclasses.fields(section):
+            key = f"{name}.{f.name}"
+            rows.append({"key": key, "value": getattr(getattr(cfg, name), f.name),
+                         "source": cfg.sources.get(key, "default"), "doc": f.metadata.get("doc", "")})
+    return rows

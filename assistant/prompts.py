@@ -1,0 +1,74 @@
+"""Prompt building: a pure function of history, passages and tags -> chat messages.
+
+Passages are numbered [1], [2] ... so the model (and the UI) can cite them. History is dropped
+oldest-first until the prompt plus the reply budget fits the context window; the system message
+and the current question are never dropped (passages shrink before that).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+from assistant.types import Passage, Tags
+
+SYSTEM = (
+    "You are a friendly, concise customer-service assistant for Northwind Goods, an online store. "
+    "Answer the customer's question using only the numbered knowledge-base passages. "
+    "Cite passages like [1]. If the passages do not cover the question, say so and offer to "
+    "connect the customer with a human agent. Never invent order details, prices or policies."
+)
+
+
+def describe_tags(tags: Tags) -> str:
+    """A compact line about the customer: mood and useful entities (order ids, e-mails ...)."""
+    parts = []
+    if tags.sentiment and tags.sentiment.label == "negative":
+        parts.append("the customer seems upset: acknowledge it briefly and be helpful")
+    useful = [e for e in tags.entities if e.type in {"ORDER_ID", "EMAIL", "MONEY", "DATE", "PER", "ORG", "LOC"}]
+    if useful:
+        parts.append("mentioned: " + ", ".join(f"{e.type.lower()} {e.text}" for e in useful[:6]))
+    return "; ".join(parts)
+
+
+def format_passages(passages: Sequence[Passage], max_chars: int = 900) -> str:
+    if not passages:
+        return "No knowledge-base passages were found for this question."
+    lines = []
+    for i, p in enumerate(passages, 1):
+        title = " > ".join(x for x in (p.title, p.heading) if x) or p.source
+        body = p.text if len(p.text) <= max_chars else p.text[:max_chars].rstrip() + " …"
+        lines.append(f"[{i}] {title}\n{body}")
+    return "\n\n".join(lines)
+
+
+def build_messages(history: Sequence[dict], question: str, passages: Sequence[Passage], tags: Tags,
+                   count_tokens: Callable[[list[dict]], int], budget: int) -> list[dict]:
+    """Chat messages for the generator that fit in `budget` tokens.
+
+    `history` holds earlier turns as {"role": "user"|"assistant", "content": str}, oldest first.
+    `count_tokens` measures a message list with the model's chat template.
+    """
+    about = describe_tags(tags)
+    passages = list(passages)
+
+    def assemble(hist: Sequence[dict], ps: Sequence[Passage], max_chars: int) -> list[dict]:
+        system = SYSTEM + "\n\nKnowledge base:\n" + format_passages(ps, max_chars)
+        if about:
+            system += "\n\nAbout this customer: " + about + "."
+        return [{"role": "system", "content": system}, *hist, {"role": "user", "content": question}]
+
+    hist = [dict(role=m["role"], content=m["content"]) for m in history if m.get("content")]
+    max_chars = 900
+    while True:
+        msgs = assemble(hist, passages, max_chars)
+        if count_tokens(msgs) <= budget:
+            return msgs
+        if hist:
+            # Drop the oldest exchange (user + assistant) together so roles keep alternating.
+            hist = hist[2:] if len(hist) >= 2 else []
+        elif max_chars > 300:
+            max_chars //= 2
+        elif len(passages) > 1:
+            passages = passages[:-1]
+        else:
+            return msgs  # the question alone is over budget; the generator truncates from the left

@@ -1,0 +1,68 @@
+"""Sentiment tagger: negative / neutral / positive with calibrated probabilities.
+
+Runs the `sentiment` LoRA adapter and head on the shared MiniLM backbone
+(`assistant.tagger_model.TaggerBackbone`). Probabilities are softmax(logits / T + b) with the
+temperature T and biases b fitted at training time on real customer messages (see
+`finetune.taggers.calibrate`).
+
+    loopdesk tag "my parcel never arrived and nobody answers" --json
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from assistant.types import Sentiment
+
+LABELS = ("negative", "neutral", "positive")
+
+
+def _normalize(text: str) -> str:
+    # Same normalisation as training (handles and links carry no sentiment).
+    import re
+
+    text = re.sub(r"https?://\S+|www\.\S+", "http", text)
+    return re.sub(r"@\w+", "@user", text).strip()
+
+
+class TransformerSentiment:
+    name = "sentiment"
+
+    def __init__(self, backbone, meta: dict) -> None:
+        self.backbone = backbone
+        self.meta = meta
+        cal = meta.get("calibration") or {}
+        self.temperature = float(cal.get("temperature", 1.0))
+        self.bias = list(cal.get("bias", [0.0, 0.0, 0.0]))
+        self.max_length = int(meta.get("max_length", 128))
+
+    @classmethod
+    def from_dir(cls, directory: str | Path, backbone_path: str) -> "TransformerSentiment":
+        from assistant.tagger_model import TaggerBackbone
+
+        bb = TaggerBackbone(backbone_path)
+        return cls(bb, bb.attach(cls.name, directory))
+
+    def raw_logits(self, texts: list[str], batch_size: int = 64) -> list[list[float]]:
+        out: list[list[float]] = []
+        tok = self.backbone.tokenizer
+        for i in range(0, len(texts), batch_size):
+            chunk = [_normalize(t) or "." for t in texts[i:i + batch_size]]
+            enc = tok(chunk, truncation=True, max_length=self.max_length, padding=True, return_tensors="pt")
+            out += self.backbone.logits(self.name, enc).tolist()
+        return out
+
+    def probabilities(self, texts: list[str]) -> list[dict[str, float]]:
+        import torch
+
+        z = torch.tensor(self.raw_logits(texts)) / self.temperature + torch.tensor(self.bias)
+        return [dict(zip(LABELS, map(float, row))) for row in z.softmax(-1)]
+
+    def tag_batch(self, texts: list[str]) -> list[Sentiment]:
+        return [Sentiment(max(p, key=p.get), {k: round(v, 4) for k, v in p.items()})
+                for p in self.probabilities(texts)]
+
+    def tag(self, text: str) -> Sentiment:
+        if not text.strip():
+            return Sentiment("neutral", {"negative": 0.0, "neutral": 1.0, "positive": 0.0})
+        return self.tag_batch([text])[0]

@@ -1,0 +1,148 @@
+"""Conversation store on SQLAlchemy Core: SQLite by default (WAL), PostgreSQL by URL.
+
+Every write is one transaction and is retried with backoff when the database is locked; after
+`retries` attempts it raises `StoreError` (never a silent loss). Tables: conversations, turns,
+feedback (see `assistant.migrations`).
+
+    python -m assistant.store sqlite:////tmp/x.db   # migrate and print the schema version
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import sqlalchemy as sa
+from sqlalchemy.exc import OperationalError
+
+from assistant import migrations
+from assistant.errors import StoreError
+
+md = sa.MetaData()
+conversations = sa.Table("conversations", md, sa.Column("id", sa.String(36), primary_key=True),
+                         sa.Column("created_at", sa.DateTime(timezone=True)), sa.Column("source", sa.String(32)),
+                         sa.Column("meta", sa.JSON))
+turns = sa.Table("turns", md, sa.Column("id", sa.Integer, primary_key=True), sa.Column("conversation_id", sa.String(36)),
+                 sa.Column("role", sa.String(16)), sa.Column("text", sa.Text),
+                 sa.Column("created_at", sa.DateTime(timezone=True)), sa.Column("language", sa.String(16)),
+                 sa.Column("sentiment", sa.String(16)), sa.Column("sentiment_scores", sa.JSON),
+                 sa.Column("entities", sa.JSON), sa.Column("passages", sa.JSON), sa.Column("model_id", sa.String(255)),
+                 sa.Column("adapter_id", sa.String(255)), sa.Column("latency_ms", sa.Float),
+                 sa.Column("first_token_ms", sa.Float), sa.Column("escalation", sa.String(32)), sa.Column("notes", sa.JSON))
+feedback = sa.Table("feedback", md, sa.Column("id", sa.Integer, primary_key=True), sa.Column("turn_id", sa.Integer),
+                    sa.Column("rating", sa.Integer), sa.Column("comment", sa.Text), sa.Column("correction", sa.Text),
+                    sa.Column("source", sa.String(16)), sa.Column("created_at", sa.DateTime(timezone=True)))
+
+TURN_FIELDS = {c.name for c in turns.columns} - {"id", "conversation_id", "role", "text", "created_at"}
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _is_locked(exc: OperationalError) -> bool:
+    msg = str(exc.orig).lower()
+    return "locked" in msg or "busy" in msg or "could not serialize" in msg
+
+
+class Store:
+    def __init__(self, url: str, retries: int = 8, busy_timeout_ms: int = 2000) -> None:
+        self.url, self.retries = url, retries
+        if url.startswith("sqlite:///"):
+            path = url.removeprefix("sqlite:///")
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.engine = sa.create_engine(url, future=True)
+        except (sa.exc.ArgumentError, ImportError) as exc:
+            raise StoreError(f"cannot open store {url!r}: {exc}") from exc
+        if self.engine.dialect.name == "sqlite":
+            @sa.event.listens_for(self.engine, "connect")
+            def _pragmas(dbapi_conn, _record):  # noqa: ANN001 - DB-API objects
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+                cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+                cur.execute("PRAGMA foreign_keys=ON")
+                cur.close()
+        self._retry(lambda: migrations.migrate(self.engine))
+
+    def _retry(self, fn: Callable[[], Any]) -> Any:
+        delay = 0.05
+        for attempt in range(1, self.retries + 1):
+            try:
+                return fn()
+            except OperationalError as exc:
+                if not _is_locked(exc) or attempt == self.retries:
+                    raise StoreError(f"database write failed after {attempt} attempt(s): {exc.orig}") from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    def _write(self, fn: Callable[[sa.Connection], Any]) -> Any:
+        def tx():
+            with self.engine.begin() as conn:
+                return fn(conn)
+        return self._retry(tx)
+
+    def _read(self, query) -> list[dict]:
+        def run():
+            with self.engine.connect() as conn:
+                return [dict(r._mapping) for r in conn.execute(query)]
+        return self._retry(run)
+
+    # --- writes -----------------------------------------------------------------------------
+    def new_conversation(self, source: str = "chat", meta: dict | None = None, conversation_id: str | None = None) -> str:
+        cid = conversation_id or str(uuid.uuid4())
+        self._write(lambda c: c.execute(conversations.insert().values(id=cid, created_at=_now(), source=source, meta=meta or {})))
+        return cid
+
+    def add_turn(self, conversation_id: str, role: str, text: str, **fields: Any) -> int:
+        unknown = set(fields) - TURN_FIELDS
+        if unknown:
+            raise StoreError(f"unknown turn fields: {sorted(unknown)}")
+        values = dict(conversation_id=conversation_id, role=role, text=text, created_at=_now(), **fields)
+        return self._write(lambda c: c.execute(turns.insert().values(**values)).inserted_primary_key[0])
+
+    def add_feedback(self, turn_id: int, rating: int, comment: str | None = None, correction: str | None = None,
+                     source: str = "customer") -> int:
+        if rating not in (-1, 0, 1):
+            raise StoreError("rating must be -1, 0 or 1")
+
+        def tx(c):
+            if c.execute(sa.select(turns.c.id).where(turns.c.id == turn_id)).first() is None:
+                raise StoreError(f"no turn {turn_id}")
+            return c.execute(feedback.insert().values(turn_id=turn_id, rating=rating, comment=comment,
+                                                      correction=correction, source=source,
+                                                      created_at=_now())).inserted_primary_key[0]
+        return self._write(tx)
+
+    # --- reads ------------------------------------------------------------------------------
+    def history(self, conversation_id: str, limit: int = 50) -> list[dict]:
+        q = sa.select(turns).where(turns.c.conversation_id == conversation_id).order_by(turns.c.id.desc()).limit(limit)
+        return list(reversed(self._read(q)))
+
+    def turn(self, turn_id: int) -> dict | None:
+        rows = self._read(sa.select(turns).where(turns.c.id == turn_id))
+        return rows[0] if rows else None
+
+    def feedback_for(self, turn_id: int) -> list[dict]:
+        return self._read(sa.select(feedback).where(feedback.c.turn_id == turn_id).order_by(feedback.c.id))
+
+    def counts(self) -> dict[str, int]:
+        def one(q):
+            return self._read(q)[0]["n"]
+        n = sa.func.count().label("n")
+        return {
+            "conversations": one(sa.select(n).select_from(conversations)),
+            "turns": one(sa.select(n).select_from(turns)),
+            "feedback": one(sa.select(n).select_from(feedback)),
+            "escalations": one(sa.select(n).select_from(turns).where(turns.c.escalation.is_not(None))),
+        }
+
+
+if __name__ == "__main__":
+    s = Store(sys.argv[1] if len(sys.argv) > 1 else "sqlite:///loopdesk.db")
+    print("schema versions:", migrations.applied(s.engine), s.counts())

@@ -1,0 +1,168 @@
+"""The shared tagger network: one MiniLM backbone, one LoRA adapter and one small head per task.
+
+A tagger directory holds `adapter_config.json` + `adapter_model.safetensors` (peft LoRA),
+`head.safetensors` (the task head) and `tagger.json` (task, labels, calibration, training info).
+`TaggerBackbone` loads the backbone once and switches peft adapters per task, so sentiment and NER
+share the 22M backbone weights in memory. Used by `assistant.sentiment` and `assistant.ner`
+at chat time and by `finetune.taggers` for training.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from pathlib import Path
+
+from assistant.errors import AdapterError
+
+# Word shape categories: the bundled MiniLM is uncased, and capitalisation is the strongest
+# single cue for names, so the NER head receives it as an extra embedding.
+SHAPES = ("pad", "lower", "title", "upper", "mixed", "digit", "punct")
+
+
+def word_shape(word: str) -> int:
+    if not word:
+        return 0
+    if any(c.isdigit() for c in word):
+        return 5
+    letters = [c for c in word if c.isalpha()]
+    if not letters:
+        return 6
+    if all(c.islower() for c in letters):
+        return 1
+    if all(c.isupper() for c in letters):
+        return 3 if len(letters) > 1 else 2
+    if letters[0].isupper() and all(c.islower() for c in letters[1:]):
+        return 2
+    return 4
+
+
+_WORD = re.compile(r"\S+")
+_EDGE = "\"'()[]{}<>,.;:!?«»“”‘’…"
+
+
+def split_words(text: str) -> list[tuple[str, int, int]]:
+    """CoNLL-like words with character offsets: whitespace split, edge punctuation peeled off."""
+    words: list[tuple[str, int, int]] = []
+    for m in _WORD.finditer(text):
+        s, e = m.start(), m.end()
+        tail: list[tuple[str, int, int]] = []
+        while s < e and text[s] in _EDGE:
+            words.append((text[s], s, s + 1))
+            s += 1
+        # Keep a final "." on abbreviations such as "U.S." or "Inc." (CoNLL does too).
+        while e > s and text[e - 1] in _EDGE and not (text[e - 1] == "." and "." in text[s:e - 1]):
+            tail.insert(0, (text[e - 1], e - 1, e))
+            e -= 1
+        if s < e:
+            words.append((text[s:e], s, e))
+        words.extend(tail)
+    return words
+
+
+def build_heads(task: str, hidden: int, n_labels: int):
+    """The task head as a torch module (imported lazily)."""
+    import torch
+    from torch import nn
+
+    class SequenceHead(nn.Module):
+        """Mean-pooled sentence vector -> label logits."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.dropout = nn.Dropout(0.1)
+            self.out = nn.Linear(hidden, n_labels)
+
+        def forward(self, hidden_states, attention_mask, shapes=None):
+            mask = attention_mask.unsqueeze(-1).to(hidden_states.dtype)
+            pooled = (hidden_states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+            return self.out(self.dropout(pooled))
+
+    class TokenHead(nn.Module):
+        """Per sub-token: hidden state + word-shape embedding -> a small MLP -> IOB logits."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.shape = nn.Embedding(len(SHAPES), 32)
+            self.dropout = nn.Dropout(0.1)
+            self.mix = nn.Linear(hidden + 32, hidden)
+            self.out = nn.Linear(hidden, n_labels)
+
+        def forward(self, hidden_states, attention_mask, shapes=None):
+            if shapes is None:
+                shapes = torch.zeros(hidden_states.shape[:2], dtype=torch.long, device=hidden_states.device)
+            x = torch.cat([hidden_states, self.shape(shapes)], dim=-1)
+            return self.out(self.dropout(torch.nn.functional.gelu(self.mix(self.dropout(x)))))
+
+    return SequenceHead() if task == "sentiment" else TokenHead()
+
+
+class TaggerBackbone:
+    """The MiniLM backbone with any number of named LoRA task adapters and heads."""
+
+    def __init__(self, backbone_path: str) -> None:
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        torch.set_num_threads(max(1, torch.get_num_threads()))
+        self.tokenizer = AutoTokenizer.from_pretrained(backbone_path)
+        self.base = AutoModel.from_pretrained(backbone_path)
+        self.base.eval()
+        self.model = None  # peft wrapper once the first adapter is attached
+        self.heads: dict = {}
+        self.meta: dict[str, dict] = {}
+        self.lock = threading.Lock()
+
+    def attach(self, name: str, directory: str | Path) -> dict:
+        """Load a tagger directory under a task name; raise AdapterError if it is unusable."""
+        from peft import PeftModel
+        from safetensors.torch import load_file
+
+        d = Path(directory)
+        missing = [f for f in ("adapter_config.json", "adapter_model.safetensors", "head.safetensors", "tagger.json")
+                   if not (d / f).is_file()]
+        if missing:
+            raise AdapterError(f"tagger {d} is missing {', '.join(missing)}")
+        try:
+            meta = json.loads((d / "tagger.json").read_text())
+            head = build_heads(meta["task"], self.base.config.hidden_size, len(meta["labels"]))
+            head.load_state_dict(load_file(str(d / "head.safetensors")))
+            if self.model is None:
+                self.model = PeftModel.from_pretrained(self.base, str(d), adapter_name=name)
+            else:
+                self.model.load_adapter(str(d), adapter_name=name)
+        except (KeyError, ValueError, RuntimeError, OSError, json.JSONDecodeError) as exc:
+            raise AdapterError(f"tagger {d} is corrupt: {exc}") from exc
+        head.eval()
+        self.model.eval()
+        self.heads[name], self.meta[name] = head, meta
+        return meta
+
+    def logits(self, name: str, batch: dict, shapes=None):
+        """Run backbone+adapter `name` and its head on a tokenized batch (no grad)."""
+        import torch
+
+        with self.lock, torch.inference_mode():
+            self.model.set_adapter(name)
+            out = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                             token_type_ids=batch.get("token_type_ids"))
+            return self.heads[name](out.last_hidden_state, batch["attention_mask"], shapes)
+
+
+def encode_words(tokenizer, batch_words: list[list[str]], max_length: int = 256):
+    """Tokenize pre-split words; return the torch batch, per-token word ids and shape ids.
+
+    Sub-token alignment uses `word_ids()`: only the first sub-token of each word carries its label
+    (callers set the rest to -100); every sub-token gets its word's shape.
+    """
+    import torch
+
+    enc = tokenizer(batch_words, is_split_into_words=True, truncation=True, max_length=max_length,
+                    padding=True, return_tensors="pt")
+    word_ids, shapes = [], []
+    for i, words in enumerate(batch_words):
+        ids = enc.word_ids(i)
+        word_ids.append(ids)
+        shapes.append([0 if w is None else word_shape(words[w]) for w in ids])
+    return enc, word_ids, torch.tensor(shapes, dtype=torch.long)

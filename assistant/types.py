@@ -1,0 +1,124 @@
+"""Plain data types and the small protocols the pipeline is wired with.
+
+The pipeline only sees these interfaces (`Generator.stream`, `Embedder.embed`, `Tagger.tag`,
+`Retriever.search`), never transformers or FAISS directly, so unit tests can inject fakes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Iterator, Protocol, Sequence
+
+
+@dataclass
+class Passage:
+    """A retrieved knowledge-base chunk."""
+
+    id: str
+    text: str
+    source: str
+    heading: str
+    score: float
+    title: str = ""
+
+
+@dataclass
+class Entity:
+    type: str
+    text: str
+    start: int
+    end: int
+    score: float = 1.0
+
+
+@dataclass
+class Sentiment:
+    label: str  # negative | neutral | positive
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Tags:
+    """Everything the enrichment steps learned about one customer message."""
+
+    language: str = "unknown"
+    sentiment: Sentiment | None = None
+    entities: list[Entity] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Decision:
+    """What the policy step decided: answer, or escalate to a human (with why)."""
+
+    action: str  # answer | escalate | prompt_user
+    reason: str = ""
+    message: str = ""
+
+    @property
+    def escalated(self) -> bool:
+        """A human was requested or offered (recorded in the store, counted by operators)."""
+        return self.reason in {"human_requested", "negative_streak", "unsupported_language"}
+
+
+@dataclass
+class TurnResult:
+    conversation_id: str
+    turn_id: int | None
+    reply: str
+    tags: Tags
+    passages: list[Passage]
+    decision: Decision
+    latency_ms: float
+    first_token_ms: float | None
+    model_id: str
+    adapter_id: str | None
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {
+            "reply": self.reply,
+            "conversation_id": self.conversation_id,
+            "turn_id": self.turn_id,
+            "language": self.tags.language,
+            "sentiment": asdict(self.tags.sentiment) if self.tags.sentiment else None,
+            "entities": [asdict(e) for e in self.tags.entities],
+            "sources": [{"source": p.source, "heading": p.heading, "score": round(p.score, 4), "id": p.id}
+                        for p in self.passages],
+            "action": self.decision.action,
+            "escalation_reason": self.decision.reason or None,
+            "latency_ms": round(self.latency_ms, 1),
+            "first_token_ms": None if self.first_token_ms is None else round(self.first_token_ms, 1),
+            "model": self.model_id,
+            "adapter": self.adapter_id,
+            "notes": self.notes + self.tags.notes,
+        }
+
+
+class Generator(Protocol):
+    model_id: str
+    adapter_id: str | None
+
+    def stream(self, messages: list[dict], max_new_tokens: int | None = None) -> Iterator[str]:
+        """Yield text pieces of the reply to a list of chat messages."""
+
+    def count_tokens(self, messages: list[dict]) -> int:
+        """Tokens the messages take once the chat template is applied."""
+
+
+class Embedder(Protocol):
+    def embed(self, texts: Sequence[str]) -> "object":
+        """An (n, dim) float32 array of L2-normalised vectors."""
+
+
+class Retriever(Protocol):
+    def search(self, query: str, k: int) -> list[Passage]:
+        """The k best passages for a query, best first."""
+
+
+class SentimentTagger(Protocol):
+    def tag(self, text: str) -> Sentiment: ...
+
+
+class EntityTagger(Protocol):
+    def tag(self, text: str) -> list[Entity]: ...

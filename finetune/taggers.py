@@ -1,0 +1,327 @@
+"""Train the sentiment and NER taggers: LoRA on the bundled MiniLM backbone plus a small head.
+
+    loopdesk finetune taggers --task sentiment --train ../shared/data/sst2/train.tsv \
+        --dev ../shared/data/sst2/dev.tsv --neutral ../shared/data/bitext/customer_support_3997.csv \
+        --calibrate ../shared/data/airline_sentiment/dev_1000.csv --out models/taggers/sentiment
+    loopdesk finetune taggers --task ner --train ../shared/data/conll2003/train.txt \
+        --dev ../shared/data/conll2003/valid.txt --out models/taggers/ner
+
+Training checkpoints to `<out>/checkpoint/` every `--save-every` steps (adapter, head, optimizer
+state, all safetensors, plus `progress.json`) and resumes from there when re-run; the best epoch on
+the dev set is written to `<out>/` with `tagger.json` and a model card `README.md`.
+Sentiment is 3-class: SST-2 gives negative/positive, customer requests (Bitext instructions, not
+complaints) give neutral; an optional calibration file fits a temperature and per-class biases
+(4 numbers, by log-loss) so probabilities match real customer messages.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import random
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from assistant.tagger_model import build_heads, encode_words
+from finetune.tagger_data import LABELS3, normalize_social, read_conll, read_sentiment
+
+NER_LABELS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC")
+
+
+@dataclass
+class TaggerTrainConfig:
+    task: str
+    train: str
+    out: str
+    dev: str | None = None
+    neutral: str | None = None
+    calibrate: str | None = None
+    backbone: str = "bundled:all-minilm-l6-v2"
+    epochs: int = 3
+    batch_size: int = 32
+    lr: float = 1e-3
+    head_lr: float = 2e-3
+    rank: int = 16
+    alpha: int = 32
+    dropout: float = 0.1
+    max_length: int = 128
+    max_steps: int = 0
+    save_every: int = 200
+    seed: int = 13
+    neutral_repeat: int = 3
+    extra_examples: list = field(default_factory=list)
+    """Extra (text or words, label or tags) pairs, such as operator corrections from the store."""
+
+
+def _sha(paths: list[str | None]) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        if p:
+            h.update(Path(p).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def neutral_requests(path: str, limit: int = 4000) -> list[str]:
+    """Neutral customer turns: Bitext requests, minus complaints and offensive-style rows."""
+    with open(path, encoding="utf-8", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r.get("intent") != "complaint" and "W" not in r.get("tags", "")]
+    return [r["instruction"] for r in rows][:limit]
+
+
+def _examples(cfg: TaggerTrainConfig):
+    if cfg.task == "sentiment":
+        texts, labels, binary = read_sentiment(cfg.train, "text", "label") if cfg.train.endswith(".tsv") \
+            else read_sentiment(cfg.train, "text", "label")
+        train = list(zip(texts, labels))
+        if cfg.neutral:
+            train += [(t, 1) for t in neutral_requests(cfg.neutral)] * cfg.neutral_repeat
+        dev = None
+        if cfg.dev:
+            dt, dl, _ = read_sentiment(cfg.dev, "text", "label")
+            dev = list(zip(dt, dl))
+        return train + list(cfg.extra_examples), dev
+    train = read_conll(cfg.train) + list(cfg.extra_examples)
+    return train, (read_conll(cfg.dev) if cfg.dev else None)
+
+
+def _batch(task, tokenizer, items, max_length):
+    import torch
+
+    if task == "sentiment":
+        enc = tokenizer([normalize_social(t) for t, _ in items], truncation=True, max_length=max_length,
+                        padding=True, return_tensors="pt")
+        return enc, None, torch.tensor([y for _, y in items])
+    enc, word_ids, shapes = encode_words(tokenizer, [w for w, _ in items], max_length)
+    index = {t: i for i, t in enumerate(NER_LABELS)}
+    labels = []
+    for (words, tags), ids in zip(items, word_ids):
+        prev, row = None, []
+        for w in ids:
+            row.append(-100 if w is None or w == prev else index.get(tags[w], 0))
+            prev = w
+        labels.append(row)
+    return enc, shapes, torch.tensor(labels)
+
+
+def _length_buckets(train: list, batch_size: int, seed: int) -> list[list[int]]:
+    """Deterministic batches of similar length (less padding, ~2x faster on the CPU), in random order."""
+    rng = random.Random(seed)
+    order = list(range(len(train)))
+    rng.shuffle(order)
+    size = lambda i: len(train[i][0]) if isinstance(train[i][0], list) else len(train[i][0].split())
+    batches = []
+    for c in range(0, len(order), batch_size * 50):
+        chunk = sorted(order[c:c + batch_size * 50], key=size)
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def _save_state(directory: Path, model, head, optimizer=None, progress: dict | None = None) -> None:
+    """Adapter + head (+ optimizer moments) as safetensors, written to a temp dir then swapped in."""
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import save_file
+
+    tmp = directory.with_name(directory.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model.save_pretrained(str(tmp))  # adapter_config.json + adapter_model.safetensors
+    save_file({k: v.contiguous() for k, v in head.state_dict().items()}, str(tmp / "head.safetensors"))
+    if optimizer is not None:
+        flat, groups = {}, optimizer.state_dict()
+        for pid, st in groups["state"].items():
+            for k, v in st.items():
+                flat[f"{pid}.{k}"] = v.contiguous() if hasattr(v, "contiguous") else v
+        save_file(flat, str(tmp / "optimizer.safetensors"))
+        (tmp / "progress.json").write_text(json.dumps(progress or {}, indent=1))
+    _ = get_peft_model_state_dict  # imported for its side effect of validating peft is present
+    old = directory.with_name(directory.name + ".old")
+    if directory.exists():
+        directory.rename(old)
+    tmp.rename(directory)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _load_optimizer(optimizer, path: Path) -> None:
+    from safetensors.torch import load_file
+
+    flat = load_file(str(path))
+    sd = optimizer.state_dict()
+    state: dict = {}
+    for key, v in flat.items():
+        pid, name = key.split(".", 1)
+        state.setdefault(int(pid), {})[name] = v
+    sd["state"] = state
+    optimizer.load_state_dict(sd)
+
+
+def evaluate(task: str, model, head, tokenizer, data, max_length: int, batch_size: int = 64) -> dict:
+    """Dev metrics: binary accuracy for sentiment (SST-2 style), seqeval entity F1 for NER."""
+    import torch
+
+    model.eval(), head.eval()
+    correct, gold_all, pred_all = 0, [], []
+    with torch.inference_mode():
+        for i in range(0, len(data), batch_size):
+            items = data[i:i + batch_size]
+            enc, shapes, labels = _batch(task, tokenizer, items, max_length)
+            out = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
+                        token_type_ids=enc.get("token_type_ids"))
+            logits = head(out.last_hidden_state, enc["attention_mask"], shapes)
+            if task == "sentiment":
+                pred = torch.where(logits[:, 2] > logits[:, 0], 2, 0)
+                correct += int((pred == labels).sum())
+            else:
+                best = logits.argmax(-1)
+                for row, (words, tags), lab in zip(best, items, labels):
+                    keep = lab != -100
+                    pred_tags = [NER_LABELS[j] for j in row[keep].tolist()]
+                    gold_all.append(tags[:len(pred_tags)])
+                    pred_all.append(pred_tags)
+    model.train(), head.train()
+    if task == "sentiment":
+        return {"accuracy": correct / max(1, len(data))}
+    from seqeval.metrics import f1_score
+
+    return {"f1": float(f1_score(gold_all, pred_all))}
+
+
+def fit_calibration(logits, labels) -> dict:
+    """Temperature and per-class biases minimising log-loss on a labelled sample."""
+    import torch
+
+    z = torch.as_tensor(logits, dtype=torch.float32)
+    y = torch.as_tensor(labels)
+    log_t = torch.zeros(1, requires_grad=True)
+    bias = torch.zeros(z.shape[1], requires_grad=True)
+    opt = torch.optim.LBFGS([log_t, bias], lr=0.5, max_iter=200)
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(z / log_t.exp() + bias, y)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return {"temperature": float(log_t.exp()), "bias": [float(b) for b in bias.detach()]}
+
+
+def train_tagger(cfg: TaggerTrainConfig, log=print) -> dict:
+    """Train (or resume) one tagger and write it to `cfg.out`; returns the metrics written."""
+    import torch
+    from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
+    from safetensors.torch import load_file
+    from transformers import AutoModel, AutoTokenizer, get_linear_schedule_with_warmup
+    from tqdm import tqdm
+
+    from assistant.config import load_config
+    from assistant.models import resolve
+
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt = out / "checkpoint"
+    backbone = resolve(cfg.backbone, load_config().home)
+    tokenizer = AutoTokenizer.from_pretrained(backbone.location)
+    base = AutoModel.from_pretrained(backbone.location)
+    labels = LABELS3 if cfg.task == "sentiment" else NER_LABELS
+    lora = LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
+                      target_modules=["query", "key", "value", "dense"])
+    model = get_peft_model(base, lora)
+    head = build_heads(cfg.task, base.config.hidden_size, len(labels))
+    train, dev = _examples(cfg)
+    steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
+    total = cfg.max_steps or steps_per_epoch * cfg.epochs
+    optimizer = torch.optim.AdamW([
+        {"params": [p for p in model.parameters() if p.requires_grad], "lr": cfg.lr},
+        {"params": list(head.parameters()), "lr": cfg.head_lr}], weight_decay=0.01)
+    schedule = get_linear_schedule_with_warmup(optimizer, int(0.06 * total), total)
+    progress = {"step": 0, "best": None, "history": []}
+    if (ckpt / "progress.json").exists():
+        progress = json.loads((ckpt / "progress.json").read_text())
+        set_peft_model_state_dict(model, load_file(str(ckpt / "adapter_model.safetensors")))
+        head.load_state_dict(load_file(str(ckpt / "head.safetensors")))
+        _load_optimizer(optimizer, ckpt / "optimizer.safetensors")
+        for _ in range(progress["step"]):
+            schedule.step()
+        log(f"resuming from step {progress['step']} of {total}")
+    model.train(), head.train()
+    started, step = time.time(), progress["step"]
+    bar = tqdm(total=total, initial=step, desc=f"train {cfg.task}", file=sys.stderr, mininterval=5)
+    while step < total:
+        epoch, offset = divmod(step, steps_per_epoch)
+        batches = _length_buckets(train, cfg.batch_size, cfg.seed + epoch)
+        for b in range(offset, steps_per_epoch):
+            items = [train[i] for i in batches[b]]
+            enc, shapes, y = _batch(cfg.task, tokenizer, items, cfg.max_length)
+            out_h = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
+                          token_type_ids=enc.get("token_type_ids")).last_hidden_state
+            logits = head(out_h, enc["attention_mask"], shapes)
+            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, len(labels)), y.reshape(-1), ignore_index=-100)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(list(model.parameters()) + list(head.parameters()), 1.0)
+            optimizer.step(), schedule.step(), optimizer.zero_grad()
+            step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+            end_of_epoch = b == steps_per_epoch - 1 or step == total
+            if end_of_epoch and dev:
+                metrics = evaluate(cfg.task, model, head, tokenizer, dev, cfg.max_length)
+                metrics["step"] = step
+                progress["history"].append(metrics)
+                key = "accuracy" if cfg.task == "sentiment" else "f1"
+                log(f"step {step}: dev {key} {metrics[key]:.4f}")
+                if progress["best"] is None or metrics[key] > progress["best"][key]:
+                    progress["best"] = metrics
+                    _save_state(out / "best", model, head)
+            if step % cfg.save_every == 0 or end_of_epoch:
+                progress["step"] = step
+                _save_state(ckpt, model, head, optimizer, progress)
+            if step >= total:
+                break
+    bar.close()
+    progress["step"] = step
+    final = out / "best" if (out / "best").exists() else None
+    if final is None:
+        _save_state(out / "best", model, head)
+    for name in ("adapter_config.json", "adapter_model.safetensors", "head.safetensors"):
+        shutil.copy2(out / "best" / name, out / name)
+    meta = {"task": cfg.task, "labels": list(labels), "max_length": cfg.max_length,
+            "backbone": backbone.model_id, "train_config": asdict(cfg) | {"extra_examples": len(cfg.extra_examples)},
+            "data_hash": _sha([cfg.train, cfg.dev, cfg.neutral]),
+            "dev": progress["best"], "history": progress["history"], "steps": step,
+            "train_seconds": round(time.time() - started, 1)}
+    (out / "tagger.json").write_text(json.dumps(meta, indent=1))
+    if cfg.task == "sentiment" and cfg.calibrate:
+        from assistant.sentiment import TransformerSentiment
+
+        meta["calibration"] = calibrate(TransformerSentiment.from_dir(out, backbone.location), cfg.calibrate)
+        (out / "tagger.json").write_text(json.dumps(meta, indent=1))
+    return meta
+
+
+def calibrate(tagger, path: str) -> dict:
+    """Fit temperature + biases on a 3-class file; report 5-fold held-out accuracy of the fit."""
+    import numpy as np
+
+    texts, labels, _ = read_sentiment(path, "text", "label")
+    logits = np.asarray(tagger.raw_logits(texts))
+    fit = fit_calibration(logits, labels)
+    y = np.asarray(labels)
+    folds = np.arange(len(y)) % 5
+    rng = np.random.default_rng(0)
+    rng.shuffle(folds)
+    correct = 0
+    for k in range(5):
+        part = fit_calibration(logits[folds != k], y[folds != k])
+        z = logits[folds == k] / part["temperature"] + np.asarray(part["bias"])
+        correct += int((z.argmax(1) == y[folds == k]).sum())
+    fit["cv_accuracy"] = correct / len(y)
+    fit["source"] = Path(path).name
+    return fit

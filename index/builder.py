@@ -1,0 +1,136 @@
+"""Build an index directory: chunks -> embeddings -> FAISS, with a manifest, swapped in atomically.
+
+Layout of an index directory DIR:
+    DIR/CURRENT                 name of the active build (replaced atomically with os.replace)
+    DIR/builds/<id>/manifest.json   embedding model, dimension, metric, index type, chunker settings,
+                                    file hashes, counts
+    DIR/builds/<id>/chunks.jsonl    one chunk per line (source, heading path, offsets, hash, text)
+    DIR/builds/<id>/vectors.npy     float32 unit vectors (reused by the next incremental build)
+    DIR/builds/<id>/index.faiss     the FAISS index (exact inner product, or HNSW above a size)
+Readers open whatever CURRENT names, so a running app never sees half a build. Rebuilding
+re-embeds only chunks whose content hash is new; chunks of deleted files disappear.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+from index.chunking import Chunk, chunk_document
+from index.loaders import load_documents
+
+HNSW_ABOVE = 50_000
+
+
+def current_build(directory: Path) -> Path | None:
+    marker = directory / "CURRENT"
+    if not marker.is_file():
+        return None
+    build = directory / "builds" / marker.read_text().strip()
+    return build if build.is_dir() else None
+
+
+def _previous_vectors(directory: Path, model_id: str) -> dict[str, "object"]:
+    """hash -> vector from the active build when it used the same embedding model."""
+    import numpy as np
+
+    build = current_build(directory)
+    if build is None:
+        return {}
+    try:
+        manifest = json.loads((build / "manifest.json").read_text())
+        if manifest.get("embedding_model") != model_id:
+            return {}
+        vectors = np.load(build / "vectors.npy", allow_pickle=False)
+        hashes = [json.loads(line)["hash"] for line in (build / "chunks.jsonl").read_text().splitlines()]
+    except (OSError, ValueError, KeyError):
+        return {}  # a corrupt previous build only costs a full re-embed
+    return dict(zip(hashes, vectors))
+
+
+def make_faiss(vectors, hnsw_above: int = HNSW_ABOVE):
+    """Exact inner product for small corpora, HNSW (M=32) above `hnsw_above` vectors."""
+    import faiss
+
+    dim = vectors.shape[1]
+    if len(vectors) > hnsw_above:
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.hnsw.efSearch = 64
+        kind = "hnsw32"
+    else:
+        index = faiss.IndexFlatIP(dim)
+        kind = "flat"
+    if len(vectors):
+        index.add(vectors)
+    return index, kind
+
+
+def build_index(paths: list[str | Path], out: str | Path, embedder, max_tokens: int | None = None,
+                overlap_blocks: int = 1, keep_builds: int = 2, progress: bool = False) -> dict:
+    """Build (incrementally) and activate a new index; return the build report."""
+    import faiss
+    import numpy as np
+
+    t0 = time.perf_counter()
+    out = Path(out)
+    (out / "builds").mkdir(parents=True, exist_ok=True)
+    max_tokens = max_tokens or min(256, embedder.max_tokens)
+    docs, skipped = load_documents(paths)
+    chunks: list[Chunk] = []
+    for doc in docs:
+        chunks += chunk_document(doc, embedder.count_tokens, max_tokens, overlap_blocks)
+    previous = _previous_vectors(out, embedder.model_id)
+    todo = [i for i, c in enumerate(chunks) if c.hash not in previous]
+    t_embed = time.perf_counter()
+    fresh = embedder.embed([chunks[i].embed_text() for i in todo], progress=progress) if todo else None
+    embed_s = time.perf_counter() - t_embed
+    vectors = np.zeros((len(chunks), embedder.dim), dtype="float32")
+    for row, i in enumerate(todo):
+        vectors[i] = fresh[row]
+    for i, c in enumerate(chunks):
+        if c.hash in previous:
+            vectors[i] = previous[c.hash]
+    index, kind = make_faiss(vectors)
+
+    build_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    tmp = out / "builds" / f".{build_id}.tmp"
+    tmp.mkdir()
+    faiss.write_index(index, str(tmp / "index.faiss"))
+    np.save(tmp / "vectors.npy", vectors, allow_pickle=False)
+    with (tmp / "chunks.jsonl").open("w", encoding="utf-8") as fh:
+        for c in chunks:
+            fh.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
+    manifest = {
+        "build_id": build_id,
+        "created_at": datetime.now(timezone.utc).isoformat(),
+        "embedding_model": embedder.model_id,
+        "dimension": embedder.dim,
+        "metric": "inner_product (cosine on L2-normalised vectors)",
+        "index_type": kind,
+        "hnsw_above": HNSW_ABOVE,
+        "chunker": {"max_tokens": max_tokens, "overlap_blocks": overlap_blocks, "structure": "headings > paragraphs > list items"},
+        "files": {d.source: hashlib.sha256(d.text.encode()).hexdigest() for d in docs},
+        "chunks": len(chunks),
+    }
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    os.rename(tmp, out / "builds" / build_id)
+    marker = out / f".CURRENT.{build_id}"
+    marker.write_text(build_id)
+    os.replace(marker, out / "CURRENT")  # the atomic switch readers see
+    for old in sorted((out / "builds").iterdir())[:-keep_builds]:
+        if old.name != build_id and not old.name.startswith("."):
+            shutil.rmtree(old, ignore_errors=True)
+    return {
+        "out": str(out), "build_id": build_id, "index_type": kind,
+        "files_indexed": len(docs), "chunks_total": len(chunks), "chunks_embedded": len(todo),
+        "chunks_reused": len(chunks) - len(todo),
+        "files_skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
+        "embed_seconds": round(embed_s, 2), "seconds": round(time.perf_counter() - t0, 2),
+    }
