@@ -1,0 +1,158 @@
+"""loopdesk chat app (Gradio) — also the Hugging Face Spaces entry point.
+
+    python app.py [--port 7860] [--host 0.0.0.0]      # or: loopdesk serve
+
+Gradio only: UI events are adapted to `Assistant` calls (respond, feedback, new conversation).
+On first start without an index, the bundled demo knowledge base is indexed (Spaces has no
+`make install`). Any failure inside a turn becomes a friendly message and the app keeps serving.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import logging
+import os
+
+import gradio as gr
+
+from assistant.config import Config, load_config
+from assistant.errors import LoopdeskError
+
+log = logging.getLogger("loopdesk.app")
+
+CSS = """
+#insights { font-size: 0.9em; }
+.escalation { color: #b45309; font-weight: 600; }
+"""
+
+
+def ensure_demo_index(cfg: Config) -> None:
+    """Index the bundled demo knowledge base when no index exists yet (first start, Spaces)."""
+    import index
+    from index.builder import build_index, current_build
+    from index.embedder import SentenceEmbedder
+
+    if current_build(cfg.index_dir) is None and not cfg.retrieval.index_dir:
+        build_index([index.DEMO_KB], cfg.index_dir, SentenceEmbedder(cfg.models.embedder, cfg.home))
+
+
+def render_insights(result) -> str:
+    """Markdown for the insights panel of the last turn."""
+    if result is None:
+        return "_Ask a question to see what the assistant understood._"
+    d = result.to_json()
+    s = d["sentiment"]
+    sentiment = (f"{s['label']} (" + ", ".join(f"{k} {v:.2f}" for k, v in s["scores"].items()) + ")") if s else "not configured"
+    ents = ", ".join(f"`{e['type']}` {html.escape(e['text'])}" for e in d["entities"]) or "none"
+    lines = [f"**Language:** {d['language']}", f"**Sentiment:** {sentiment}", f"**Entities:** {ents}", "**Sources:**"]
+    if d["sources"]:
+        for i, (src, p) in enumerate(zip(d["sources"], result.passages), 1):
+            snippet = html.escape(p.text[:140].replace("\n", " "))
+            lines.append(f"{i}. **{html.escape(p.title or src['source'])}** › {html.escape(src['heading'] or '')} "
+                         f"— score {src['score']:.2f}  \n   <small>{snippet}…</small>")
+    else:
+        lines.append("none")
+    if d["escalation_reason"]:
+        lines.append(f"<span class='escalation'>Escalation: {d['escalation_reason'].replace('_', ' ')}</span>")
+    for note in d["notes"]:
+        lines.append(f"> {html.escape(note)}")
+    lines.append(f"<small>{d['latency_ms']:.0f} ms · model {html.escape(d['model'] or '')}"
+                 f" · adapter {html.escape(d['adapter'] or 'none')}</small>")
+    return "\n\n".join(lines)
+
+
+def build_ui(assistant, cfg: Config) -> gr.Blocks:
+    with gr.Blocks(title=cfg.app.title) as demo:
+        conversation = gr.State(None)  # conversation id
+        turn_ids = gr.State({})  # chatbot message index -> stored assistant turn id
+        gr.Markdown(f"## {cfg.app.title}\nAsk about returns, refunds, shipping, your account, payments or warranty.")
+        with gr.Row():
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(label="Chat", elem_id="chat", height=480, feedback_options=("Like", "Dislike"))
+                message = gr.Textbox(placeholder="Type your question and press Enter", label="Your message",
+                                     elem_id="message", max_lines=6)
+                with gr.Row():
+                    send = gr.Button("Send", variant="primary", elem_id="send")
+                    new = gr.Button("New conversation", elem_id="new-conversation")
+                status = gr.Markdown("", elem_id="status")
+            with gr.Column(scale=2):
+                gr.Markdown("### Insights (last turn)")
+                insights = gr.Markdown(render_insights(None), elem_id="insights")
+
+        def on_message(text, history, conv, ids):
+            history = list(history or [])
+            history.append({"role": "user", "content": text or ""})
+            history.append({"role": "assistant", "content": ""})
+            result = None
+            try:
+                for kind, value in assistant.respond_stream(conv, text):
+                    if kind == "token":
+                        history[-1]["content"] += value
+                        yield history, "", gr.update(), conv, ids
+                    else:
+                        result = value
+            except LoopdeskError as exc:
+                history[-1]["content"] = f"Sorry, I could not process that: {exc}"
+            except Exception:  # the app must keep serving whatever happens in a turn
+                log.exception("turn failed")
+                history[-1]["content"] = "Sorry — something went wrong on our side. Please try again."
+            if result is not None:
+                history[-1]["content"] = result.reply
+                if result.turn_id is None:  # nothing was sent to the model (empty message)
+                    history = history[:-2] + [{"role": "assistant", "content": result.reply}]
+                else:
+                    conv = result.conversation_id
+                    ids = {**ids, str(len(history) - 1): result.turn_id}
+            yield history, "", render_insights(result), conv, ids
+
+        def on_like(ids, data: gr.LikeData):
+            index = data.index if isinstance(data.index, int) else data.index[0]
+            turn = ids.get(str(index))
+            if turn is None:
+                return "This message cannot be rated."
+            liked = data.liked if isinstance(data.liked, bool) else str(data.liked).lower() == "like"
+            try:
+                assistant.store.add_feedback(turn, 1 if liked else -1)
+            except LoopdeskError as exc:
+                return f"Feedback not saved: {exc}"
+            return "Thanks for the feedback!" if liked else "Thanks — we'll use this to improve."
+
+        def on_new():
+            return [], "", render_insights(None), None, {}, ""
+
+        outputs = [chatbot, message, insights, conversation, turn_ids]
+        message.submit(on_message, [message, chatbot, conversation, turn_ids], outputs)
+        send.click(on_message, [message, chatbot, conversation, turn_ids], outputs)
+        chatbot.like(on_like, [turn_ids], [status])
+        new.click(on_new, None, outputs + [status])
+    return demo
+
+
+def launch(cfg: Config) -> None:
+    import index
+    from assistant.build import build_assistant
+
+    logging.basicConfig(level=logging.INFO)
+    try:
+        ensure_demo_index(cfg)
+    except LoopdeskError as exc:
+        log.warning("demo index not built: %s", exc)
+    assistant = build_assistant(cfg, index.open_for_config)
+    demo = build_ui(assistant, cfg)
+    demo.queue(default_concurrency_limit=1).launch(server_name=cfg.app.host, server_port=cfg.app.port, css=CSS,
+                                                   show_error=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=None)
+    parser.add_argument("--host", default=None)
+    args = parser.parse_args()
+    if os.environ.get("SPACE_ID"):  # Hugging Face Spaces: listen on all interfaces
+        os.environ.setdefault("LOOPDESK_APP_HOST", "0.0.0.0")
+    launch(load_config(overrides={"app.port": args.port, "app.host": args.host}))
+
+
+if __name__ == "__main__":
+    main()

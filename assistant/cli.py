@@ -1,0 +1,216 @@
+"""The `loopdesk` command line: the one module that composes every package's subcommands.
+
+    loopdesk serve [--port 7860]             the Gradio app (same as `python app.py`)
+    loopdesk chat "message" [--json]         one turn in the terminal
+    loopdesk tag "text" [--json]             language, sentiment, entities
+    loopdesk config show [--json]            effective config and where each value came from
+    loopdesk index build|search ...          see `index.cli`
+    loopdesk eval ner|sentiment ...          tagger metrics on labelled files
+    loopdesk finetune taggers ...            see `finetune.cli`
+
+Every command accepts `--json`. Errors the user can act on print one clear line and exit 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Optional
+
+import typer
+
+from assistant.config import describe, load_config
+from assistant.errors import LoopdeskError
+
+app = typer.Typer(help="loopdesk: a self-hosted customer-service assistant that learns from its logs.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluate taggers on labelled files.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(eval_app, name="eval")
+
+STATE: dict[str, Any] = {"config": None, "set": []}
+
+
+@app.callback()
+def main(config: Optional[str] = typer.Option(None, "--config", help="Config file (default: ./loopdesk.toml)."),
+         set_: list[str] = typer.Option([], "--set", help="Override a setting: section.field=value (repeatable).")) -> None:
+    STATE["config"], STATE["set"] = config, set_
+
+
+def get_config(**flags: Any):
+    overrides: dict[str, Any] = {}
+    for item in STATE["set"]:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise LoopdeskError(f"--set expects section.field=value, got {item!r}")
+        overrides[key.strip()] = value
+    overrides.update({k: v for k, v in flags.items() if v is not None})
+    return load_config(STATE["config"], overrides)
+
+
+def emit(data: Any, as_json: bool, text: str | None = None) -> None:
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False, indent=1, default=str))
+    else:
+        print(text if text is not None else json.dumps(data, ensure_ascii=False, indent=1, default=str))
+
+
+def fail(exc: Exception, as_json: bool = False) -> None:
+    if as_json:
+        print(json.dumps({"error": str(exc)}))
+    print(f"error: {exc}", file=sys.stderr)
+    raise typer.Exit(2)
+
+
+@app.command()
+def serve(port: Optional[int] = typer.Option(None, help="Port (default from config: 7860)."),
+          host: Optional[str] = typer.Option(None, help="Interface to bind (0.0.0.0 for all).")) -> None:
+    """Run the Gradio chat app."""
+    try:
+        cfg = get_config(**{"app.port": port, "app.host": host})
+        from app import launch
+
+        launch(cfg)
+    except LoopdeskError as exc:
+        fail(exc)
+
+
+@app.command()
+def chat(message: str = typer.Argument(..., help="The customer's message."),
+         conversation: Optional[str] = typer.Option(None, help="Continue this conversation id."),
+         as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
+    """One turn in the terminal: reply, language, sentiment, entities, sources."""
+    try:
+        import index
+        from assistant.build import build_assistant
+
+        assistant = build_assistant(get_config(), index.open_for_config)
+        if as_json:
+            result = assistant.respond(conversation, message)
+        else:
+            result = None
+            for kind, value in assistant.respond_stream(conversation, message):
+                if kind == "token":
+                    print(value, end="", flush=True)
+                else:
+                    result = value
+            print()
+    except LoopdeskError as exc:
+        fail(exc, as_json)
+    data = result.to_json()
+    if as_json:
+        emit(data, True)
+        return
+    sent = data["sentiment"]["label"] if data["sentiment"] else "n/a"
+    print(f"\n[language {data['language']} · sentiment {sent} · "
+          f"entities {', '.join(e['type'] + ':' + e['text'] for e in data['entities']) or 'none'} · "
+          f"{data['latency_ms']:.0f} ms · conversation {data['conversation_id']}]")
+    for s in data["sources"]:
+        print(f"  source {s['source']} › {s['heading']} ({s['score']:.2f})")
+    for n in data["notes"]:
+        print(f"  note: {n}")
+
+
+@app.command()
+def tag(text: str = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
+    """Language, sentiment (label + probabilities) and entities (type, text, start, end)."""
+    from dataclasses import asdict
+
+    from assistant.language import detect_language
+    from assistant.sanitize import sanitize
+    from assistant.taggers import load_taggers
+
+    try:
+        cfg = get_config()
+        clean = sanitize(text, cfg.policy.max_message_chars)
+        sentiment, ner, problems = load_taggers(cfg)
+        data = {
+            "text": clean.text,
+            "language": detect_language(clean.text),
+            "sentiment": asdict(sentiment.tag(clean.text)) if sentiment else None,
+            "entities": [asdict(e) for e in ner.tag(clean.text)] if ner else [],
+            "notes": clean.notes + problems,
+        }
+    except LoopdeskError as exc:
+        fail(exc, as_json)
+    lines = [f"language: {data['language']}"]
+    if data["sentiment"]:
+        s = data["sentiment"]
+        lines.append(f"sentiment: {s['label']} " + " ".join(f"{k}={v:.2f}" for k, v in s["scores"].items()))
+    lines += [f"entity: {e['type']} {e['text']!r} [{e['start']}:{e['end']}] {e['score']:.2f}" for e in data["entities"]]
+    lines += [f"note: {n}" for n in data["notes"]]
+    emit(data, as_json, "\n".join(lines))
+
+
+@config_app.command("show")
+def config_show(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Print the effective config and where each value came from."""
+    try:
+        rows = describe(get_config())
+    except LoopdeskError as exc:
+        fail(exc, as_json)
+    width = max(len(r["key"]) for r in rows)
+    emit(rows, as_json, "\n".join(f"{r['key']:<{width}}  {r['value']!r:<40}  ({r['source']})" for r in rows))
+
+
+def _tagger(kind: str):
+    from assistant.taggers import load_taggers
+
+    sentiment, ner, problems = load_taggers(get_config())
+    chosen = sentiment if kind == "sentiment" else ner
+    if chosen is None:
+        raise LoopdeskError(f"{kind} tagger unavailable: {'; '.join(problems)}")
+    return chosen
+
+
+@eval_app.command("ner")
+def eval_ner_cmd(file: str = typer.Argument(..., help="CoNLL file: token ... tag per line."),
+                 as_json: bool = typer.Option(False, "--json")) -> None:
+    """Entity-level precision/recall/F1 (seqeval) overall and per type."""
+    from finetune.tagger_eval import eval_ner
+
+    try:
+        result = eval_ner(_tagger("ner"), file)
+    except LoopdeskError as exc:
+        fail(exc, as_json)
+    text = [f"f1 {result['f1']:.4f}  precision {result['precision']:.4f}  recall {result['recall']:.4f}  "
+            f"({result['entities']} entities, {result['sentences']} sentences)"]
+    text += [f"  {k:<6} f1 {v['f1']:.4f}  p {v['precision']:.4f}  r {v['recall']:.4f}  n {v['support']}"
+             for k, v in sorted(result["per_type"].items())]
+    emit(result, as_json, "\n".join(text))
+
+
+@eval_app.command("sentiment")
+def eval_sentiment_cmd(file: str = typer.Argument(..., help="csv or tsv file."),
+                       text_column: str = typer.Option("text", help="Column with the text."),
+                       label_column: str = typer.Option("label", help="Column with the label."),
+                       as_json: bool = typer.Option(False, "--json")) -> None:
+    """Accuracy, macro-F1, per-class precision/recall and the confusion matrix."""
+    from finetune.tagger_eval import eval_sentiment
+
+    try:
+        result = eval_sentiment(_tagger("sentiment"), file, text_column, label_column)
+    except LoopdeskError as exc:
+        fail(exc, as_json)
+    text = [f"accuracy {result['accuracy']:.4f}  macro_f1 {result['macro_f1']:.4f}  n {result['n']}"
+            + ("  (binary decision)" if result["binary"] else "")]
+    text += [f"  {k:<8} p {v['precision']:.4f}  r {v['recall']:.4f}  f1 {v['f1']:.4f}  n {v['support']}"
+             for k, v in result["per_class"].items()]
+    text.append(f"  confusion (rows gold, cols predicted {result['confusion_matrix']['labels']}): "
+                f"{result['confusion_matrix']['rows_gold_cols_pred']}")
+    emit(result, as_json, "\n".join(text))
+
+
+def _compose() -> None:
+    from finetune.cli import app as finetune_app
+    from index.cli import app as index_app
+
+    app.add_typer(index_app, name="index")
+    app.add_typer(finetune_app, name="finetune")
+
+
+_compose()
+
+if __name__ == "__main__":
+    app()
