@@ -29,8 +29,7 @@ def sanitize(raw: str | bytes | None, max_chars: int) -> CleanText:
     if isinstance(raw, bytes):
         text = raw.decode("utf-8", errors="replace")
     else:
-        # Lone surrogates (from bad decoding upstream) cannot be encoded; replace them.
-        text = raw.encode("utf-8", errors="replace").decode("utf-8")
+        text = raw  # lone surrogates (category Cs) are dropped with the other control characters below
     text = unicodedata.normalize("NFC", text)
     cleaned = "".join(
         ch for ch in text

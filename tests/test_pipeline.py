@@ -1,0 +1,136 @@
+"""The turn pipeline with fakes: step order, bad input, failures that keep serving, logging."""
+
+from assistant.errors import IndexUnavailableError
+from assistant.pipeline import FRIENDLY_ERROR, Assistant
+from tests.conftest import FakeGenerator, FakeRetriever, FakeSentiment
+
+
+class Recorder(Assistant):
+    """Records the order in which the steps run."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.order = []
+
+    def _wrap(name):
+        def method(self, *a, **kw):
+            self.order.append(name)
+            return getattr(Assistant, name)(self, *a, **kw)
+        return method
+
+    detect_language = _wrap("detect_language")
+    tag_sentiment = _wrap("tag_sentiment")
+    tag_entities = _wrap("tag_entities")
+    retrieve = _wrap("retrieve")
+    decide = _wrap("decide")
+    prompt = _wrap("prompt")
+    generate = _wrap("generate")
+    log_user = _wrap("log_user")
+    log_reply = _wrap("log_reply")
+
+
+def test_steps_run_in_order_and_turns_are_logged(cfg, store):
+    gen = FakeGenerator(["You can return it within 30 days [1]."])
+    a = Recorder(cfg, gen, store, FakeRetriever(), FakeSentiment())
+    events = list(a.respond_stream(None, "How do I return a shirt that does not fit?"))
+    assert a.order == ["detect_language", "tag_sentiment", "tag_entities", "retrieve", "decide", "prompt",
+                       "log_user", "generate", "log_reply"]
+    tokens = [v for k, v in events if k == "token"]
+    result = events[-1][1]
+    assert len(tokens) > 3 and "".join(tokens).strip() == result.reply.strip()
+    assert result.reply.startswith("You can return it")
+    assert result.tags.language == "en" and result.tags.sentiment.label == "neutral"
+    assert [p.source for p in result.passages] == ["returns.md"]
+    hist = store.history(result.conversation_id)
+    assert [t["role"] for t in hist] == ["user", "assistant"]
+    assert hist[1]["id"] == result.turn_id and hist[1]["passages"][0]["source"] == "returns.md"
+    assert hist[1]["model_id"] == "fake/generator" and hist[1]["latency_ms"] > 0
+    assert "[1] Returns" in gen.calls[0][0]["content"]
+
+
+def test_empty_message_prompts_without_model_call(cfg, store):
+    gen = FakeGenerator()
+    result = Assistant(cfg, gen, store, FakeRetriever()).respond(None, "   \n ")
+    assert gen.calls == [] and result.turn_id is None
+    assert "type a question" in result.reply.lower()
+    assert store.counts()["turns"] == 0
+
+
+def test_huge_message_truncated_with_visible_note(cfg, store):
+    gen = FakeGenerator()
+    result = Assistant(cfg, gen, store, FakeRetriever()).respond(None, "where is my order? " * 1100)
+    assert any("truncated" in n for n in result.to_json()["notes"])
+    assert len(gen.calls[0][-1]["content"]) <= cfg.policy.max_message_chars + 2
+    assert store.history(result.conversation_id)[0]["notes"]
+
+
+def test_missing_index_answers_without_retrieval(cfg, store):
+    a = Assistant(cfg, FakeGenerator(), store, None, retriever_problem="no index at /x")
+    result = a.respond(None, "How do refunds work for cards?")
+    assert result.passages == [] and result.reply
+    assert any("without retrieval: no index at /x" in n for n in result.to_json()["notes"])
+
+
+def test_corrupt_index_at_search_time(cfg, store):
+    a = Assistant(cfg, FakeGenerator(), store, FakeRetriever(error=IndexUnavailableError("index is corrupt")))
+    result = a.respond(None, "How do refunds work for cards?")
+    assert result.passages == [] and any("corrupt" in n for n in result.to_json()["notes"])
+
+
+def test_generator_failure_keeps_serving_and_logs(cfg, store):
+    a = Assistant(cfg, FakeGenerator(fail=True), store, FakeRetriever())
+    result = a.respond(None, "What is your warranty on headphones?")
+    assert FRIENDLY_ERROR in result.reply
+    hist = store.history(result.conversation_id)
+    assert hist[0]["text"] == "What is your warranty on headphones?" and hist[1]["role"] == "assistant"
+    ok = Assistant(cfg, FakeGenerator(["Two years [1]."]), store, FakeRetriever()).respond(result.conversation_id, "and for shoes?")
+    assert ok.reply.startswith("Two years")
+
+
+def test_low_scoring_passages_are_dropped(cfg, store):
+    from assistant.types import Passage
+
+    weak = [Passage("x#0", "unrelated", "x.md", "", 0.05)]
+    result = Assistant(cfg, FakeGenerator(), store, FakeRetriever(weak)).respond(None, "How do returns work?")
+    assert result.passages == []
+
+
+def test_human_request_escalates_without_generation(cfg, store):
+    gen = FakeGenerator()
+    result = Assistant(cfg, gen, store, FakeRetriever()).respond(None, "I want to talk to a human agent now")
+    assert gen.calls == [] and result.decision.reason == "human_requested"
+    assert "human agent" in result.reply
+    assert store.counts()["escalations"] == 1
+
+
+def test_negative_streak_answers_then_offers_a_human(cfg, store):
+    a = Assistant(cfg, FakeGenerator(["Sorry about that."]), store, FakeRetriever(), FakeSentiment())
+    first = a.respond(None, "This is terrible, my parcel is late")
+    assert first.decision.reason == ""
+    second = a.respond(first.conversation_id, "I am furious, still nothing arrived")
+    assert second.decision.reason == "negative_streak"
+    assert second.reply.startswith("Sorry about that.") and "human agent" in second.reply
+    assert store.history(second.conversation_id)[-1]["escalation"] == "negative_streak"
+
+
+def test_history_reaches_the_prompt(cfg, store):
+    gen = FakeGenerator(["First answer.", "Second answer."])
+    a = Assistant(cfg, gen, store, FakeRetriever())
+    first = a.respond(None, "Do you ship to Canada?")
+    a.respond(first.conversation_id, "How long does it take?")
+    second_prompt = gen.calls[1]
+    assert [m["role"] for m in second_prompt] == ["system", "user", "assistant", "user"]
+    assert second_prompt[1]["content"] == "Do you ship to Canada?"
+
+
+def test_feedback_on_a_reply(cfg, store):
+    result = Assistant(cfg, FakeGenerator(), store, FakeRetriever()).respond(None, "How do returns work?")
+    store.add_feedback(result.turn_id, -1, comment="not helpful")
+    assert store.feedback_for(result.turn_id)[0]["comment"] == "not helpful"
+
+
+def test_chat_json_shape(cfg, store):
+    data = Assistant(cfg, FakeGenerator(), store, FakeRetriever()).respond(None, "How do returns work?").to_json()
+    for key in ("reply", "language", "sources", "latency_ms", "conversation_id"):
+        assert key in data
+    assert data["sources"][0]["source"] == "returns.md" and "score" in data["sources"][0]

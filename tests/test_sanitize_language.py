@@ -1,0 +1,44 @@
+"""Input cleaning (empty, huge, control characters, invalid UTF-8) and seeded language detection."""
+
+from assistant.language import detect_language
+from assistant.sanitize import sanitize
+
+
+def test_empty_and_whitespace():
+    assert sanitize("", 100).empty
+    assert sanitize("  \n\t ", 100).empty
+    assert sanitize(None, 100).empty
+
+
+def test_huge_message_is_truncated_with_a_note():
+    out = sanitize("a" * 20_000, 4000)
+    assert len(out.text) <= 4002
+    assert any("truncated from 20,000" in n for n in out.notes)
+
+
+def test_control_characters_and_invalid_utf8():
+    out = sanitize(b"hello\x00 wor\x07ld \xff\xfe ok\xc3\x28", 100)
+    assert out.text.startswith("hello world")
+    assert "\x00" not in out.text and "\ufffd" not in out.text
+    assert out.notes and "removed" in out.notes[0]
+    assert sanitize("bad \ud800 surrogate", 100).text == "bad  surrogate"
+
+
+def test_newlines_kept_blank_runs_collapsed():
+    assert sanitize("a\n\n\n\n\nb", 100).text == "a\n\nb"
+
+
+def test_language_detection_is_deterministic():
+    en = "Where is my parcel? I ordered a jacket last week and it has not arrived."
+    fr = "Bonjour, je voudrais retourner une chemise qui ne me va pas du tout."
+    de = "Hallo, ich möchte meine Bestellung stornieren, bitte helfen Sie mir."
+    assert detect_language(en) == "en"
+    assert detect_language(fr) == "fr"
+    assert detect_language(de) == "de"
+    assert {detect_language(fr) for _ in range(5)} == {"fr"}
+
+
+def test_short_text_falls_back_to_default():
+    assert detect_language("ok") == "en"
+    assert detect_language("") == "en"
+    assert detect_language("merci", default="fr") == "fr"

@@ -1,0 +1,90 @@
+"""Conversation store: migrations from an empty database, writes, feedback, locked-database retries."""
+
+import sqlite3
+import threading
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from assistant import migrations
+from assistant.errors import StoreError
+from assistant.store import Store
+
+
+def test_migrations_from_empty_database(tmp_path):
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    s = Store(url)
+    assert migrations.applied(s.engine) == [n for n, _, _ in migrations.MIGRATIONS]
+    names = set(sa.inspect(s.engine).get_table_names())
+    assert {"conversations", "turns", "feedback", "schema_migrations"} <= names
+    assert migrations.migrate(s.engine) == []  # idempotent
+    assert Store(url).counts()["turns"] == 0
+
+
+def test_wal_mode(tmp_path):
+    s = Store(f"sqlite:///{tmp_path / 'w.db'}")
+    with s.engine.connect() as c:
+        assert c.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_turns_and_feedback_roundtrip(store):
+    cid = store.new_conversation()
+    u = store.add_turn(cid, "user", "hello", language="en", sentiment="neutral", entities=[{"type": "EMAIL"}])
+    a = store.add_turn(cid, "assistant", "hi!", passages=[{"id": "a#0", "score": 0.5}], model_id="m",
+                       adapter_id="v1", latency_ms=12.5, escalation=None)
+    hist = store.history(cid)
+    assert [t["role"] for t in hist] == ["user", "assistant"]
+    assert hist[0]["entities"] == [{"type": "EMAIL"}] and hist[1]["passages"][0]["id"] == "a#0"
+    fid = store.add_feedback(a, 1)
+    assert store.feedback_for(a)[0]["id"] == fid and store.feedback_for(a)[0]["rating"] == 1
+    assert store.counts() == {"conversations": 1, "turns": 2, "feedback": 1, "escalations": 0}
+    assert u < a
+
+
+def test_feedback_validation(store):
+    with pytest.raises(StoreError, match="no turn"):
+        store.add_feedback(999, 1)
+    cid = store.new_conversation()
+    t = store.add_turn(cid, "assistant", "x")
+    with pytest.raises(StoreError, match="rating"):
+        store.add_feedback(t, 5)
+    with pytest.raises(StoreError, match="unknown turn fields"):
+        store.add_turn(cid, "user", "x", colour="red")
+
+
+def _hold_lock(path, seconds, ready):
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("BEGIN EXCLUSIVE")
+    ready.set()
+    time.sleep(seconds)
+    con.execute("COMMIT")
+    con.close()
+
+
+def test_locked_database_write_is_retried_not_lost(tmp_path):
+    path = tmp_path / "locked.db"
+    s = Store(f"sqlite:///{path}", retries=10, busy_timeout_ms=50)
+    cid = s.new_conversation()
+    ready = threading.Event()
+    t = threading.Thread(target=_hold_lock, args=(str(path), 0.8, ready))
+    t.start()
+    ready.wait()
+    start = time.perf_counter()
+    turn = s.add_turn(cid, "user", "written while locked")
+    t.join()
+    assert time.perf_counter() - start > 0.3  # it really waited for the lock
+    assert s.turn(turn)["text"] == "written while locked"
+
+
+def test_locked_database_fails_loudly_after_retries(tmp_path):
+    path = tmp_path / "locked2.db"
+    s = Store(f"sqlite:///{path}", retries=2, busy_timeout_ms=10)
+    cid = s.new_conversation()
+    ready = threading.Event()
+    t = threading.Thread(target=_hold_lock, args=(str(path), 1.0, ready))
+    t.start()
+    ready.wait()
+    with pytest.raises(StoreError, match="after 2 attempt"):
+        s.add_turn(cid, "user", "x")
+    t.join()
