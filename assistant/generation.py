@@ -35,6 +35,16 @@ def check_adapter_dir(path: str | Path, base_model_id: str | None = None) -> dic
         config = json.loads((d / "adapter_config.json").read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise AdapterError(f"adapter {d}: adapter_config.json is not valid JSON") from exc
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(d / "adapter_model.safetensors"), framework="pt") as fh:
+            if not any("lora" in k for k in fh.keys()):
+                raise AdapterError(f"adapter {d} holds no LoRA weights")
+    except AdapterError:
+        raise
+    except Exception as exc:  # safetensors raises its own error types for truncated files
+        raise AdapterError(f"adapter {d}: weights file is corrupt ({exc})") from exc
     base = config.get("base_model_name_or_path")
     if base_model_id and base and Path(base).name.lower() != Path(base_model_id).name.lower():
         raise AdapterError(f"adapter {d} was trained on {base!r}, not on {base_model_id!r}")
@@ -55,6 +65,7 @@ class TransformersGenerator:
         self.model_id = self.resolved.model_id
         self.model = self.base
         self.adapter_id: str | None = None
+        self.adapter_path: Path | None = None
         self.set_adapter(adapter)
 
     # --- adapters ---------------------------------------------------------------------------
@@ -72,13 +83,18 @@ class TransformersGenerator:
                 base = self.model.unload() if isinstance(self.model, PeftModel) else self.base
             try:
                 model = base if adapter is None else PeftModel.from_pretrained(base, str(adapter))
-            except (ValueError, RuntimeError, OSError, KeyError) as exc:
+            except Exception as exc:
+                # Put the previous adapter back so a bad candidate never leaves the app without one.
+                self.model = base
+                if self.adapter_path is not None and not self.quantized:
+                    self.model = PeftModel.from_pretrained(base, str(self.adapter_path)).eval()
                 raise AdapterError(f"adapter {adapter} cannot be loaded: {exc}") from exc
             if self.quantized:
                 if adapter is not None:
                     model = model.merge_and_unload()
                 model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
             self.model = model.eval()
+            self.adapter_path = None if adapter is None else Path(adapter)
             self.adapter_id = None if adapter is None else (adapter_id or Path(adapter).name)
 
     # --- text -------------------------------------------------------------------------------

@@ -1,0 +1,138 @@
+"""Index: loaders, structure-aware chunking, incremental builds, atomic swap, reload, corruption."""
+
+import json
+import os
+
+import pytest
+
+from assistant.errors import IndexUnavailableError
+from index import DEMO_KB
+from index.builder import build_index, current_build
+from index.chunking import chunk_document
+from index.loaders import load_documents
+from index.searcher import Index
+from tests.conftest import FakeEmbedder
+
+
+def words(text):
+    return len(text.split())
+
+
+def test_demo_kb_is_a_real_knowledge_base():
+    docs, skipped = load_documents([DEMO_KB])
+    assert len(docs) >= 12 and not skipped
+    topics = " ".join(d.title.lower() for d in docs)
+    for topic in ("returns", "refunds", "shipping", "account", "payments", "warranty"):
+        assert topic in topics
+
+
+def test_chunks_follow_headings_and_keep_offsets():
+    docs, _ = load_documents([DEMO_KB / "returns.md"])
+    chunks = chunk_document(docs[0], words, max_tokens=256)
+    headings = [c.heading for c in chunks]
+    assert "How to return an item that does not fit" in headings
+    for c in chunks:
+        assert docs[0].text[c.start:c.end].strip() == c.text
+        assert c.title == "Returns" and len(c.hash) == 16
+    assert len({c.hash for c in chunks}) == len(chunks)
+
+
+def test_long_section_is_split_within_budget_with_overlap(tmp_path):
+    paras = "\n\n".join(f"Paragraph {i} " + "word " * 40 for i in range(10))
+    (tmp_path / "long.md").write_text(f"# Long\n\n## Part\n\n{paras}\n")
+    docs, _ = load_documents([tmp_path])
+    chunks = chunk_document(docs[0], words, max_tokens=100, overlap_blocks=1)
+    assert len(chunks) > 3
+    assert all(words(c.text) <= 100 for c in chunks)
+    assert chunks[1].text.split()[:2] == chunks[0].text.split("\n\n")[-1].split()[:2]  # overlap
+    one_para = tmp_path / "one.txt"
+    one_para.write_text("token " * 1000)
+    docs, _ = load_documents([one_para])
+    chunks = chunk_document(docs[0], words, max_tokens=100)
+    assert len(chunks) >= 10 and all(words(c.text) <= 100 for c in chunks)
+
+
+def test_bad_files_are_skipped_with_reasons(tmp_path):
+    (tmp_path / "ok.md").write_text("# Fine\n\nText.")
+    (tmp_path / "empty.md").write_text("")
+    (tmp_path / "blob.txt").write_bytes(b"\x00\x01\x02binary")
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9 cr\xe8me".encode("latin-1"))
+    (tmp_path / "image.png").write_bytes(b"\x89PNG")
+    outside = tmp_path.parent / "outside_secret.md"
+    outside.write_text("# secret")
+    os.symlink(outside, tmp_path / "link.md")
+    docs, skipped = load_documents([tmp_path])
+    reasons = {os.path.basename(s.path): s.reason for s in skipped}
+    assert reasons["empty.md"] == "empty file"
+    assert reasons["blob.txt"] == "binary file"
+    assert "unsupported" in reasons["image.png"]
+    assert "symlink" in reasons["link.md"]
+    by_name = {d.source: d for d in docs}
+    assert set(by_name) == {"ok.md", "latin1.txt"}
+    assert by_name["latin1.txt"].text == "café crème"
+
+
+def test_build_search_and_manifest(tmp_path):
+    emb = FakeEmbedder()
+    report = build_index([DEMO_KB], tmp_path / "ix", emb)
+    assert report["chunks_total"] == report["chunks_embedded"] > 20
+    build = current_build(tmp_path / "ix")
+    manifest = json.loads((build / "manifest.json").read_text())
+    assert manifest["embedding_model"] == "fake/embedder" and manifest["dimension"] == 64
+    assert manifest["index_type"] == "flat" and "returns.md" in manifest["files"]
+    hits = Index(tmp_path / "ix", emb).search("forgotten password reset link", 3)
+    assert hits[0].source == "accounts.md" and hits[0].heading == "Resetting a forgotten password"
+    assert hits[0].score >= hits[-1].score
+
+
+def test_incremental_build_reembeds_only_changed_chunks(tmp_path):
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    for name in ("returns.md", "shipping.md", "payments.md"):
+        (kb / name).write_text((DEMO_KB / name).read_text())
+    emb = FakeEmbedder()
+    first = build_index([kb], tmp_path / "ix", emb)
+    again = build_index([kb], tmp_path / "ix", emb)
+    assert again["chunks_embedded"] == 0 and again["chunks_reused"] == first["chunks_total"]
+    text = (kb / "shipping.md").read_text().replace("within one business day", "within two business days")
+    (kb / "shipping.md").write_text(text)
+    (kb / "payments.md").unlink()
+    third = build_index([kb], tmp_path / "ix", emb)
+    assert third["chunks_embedded"] == 1
+    chunks = [json.loads(x) for x in (current_build(tmp_path / "ix") / "chunks.jsonl").read_text().splitlines()]
+    assert not any(c["source"] == "payments.md" for c in chunks)
+
+
+def test_running_index_picks_up_a_rebuild_atomically(tmp_path):
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    (kb / "a.md").write_text("# Alpha\n\nAlpha widgets are blue.")
+    emb = FakeEmbedder()
+    build_index([kb], tmp_path / "ix", emb)
+    ix = Index(tmp_path / "ix", emb)
+    first_build = current_build(tmp_path / "ix").name
+    assert ix.search("zebra stripes", 5)[0].source == "a.md"
+    (kb / "z.md").write_text("# Zebra\n\nZebra stripes are black and white.")
+    build_index([kb], tmp_path / "ix", emb)
+    assert current_build(tmp_path / "ix").name != first_build
+    assert ix.search("zebra stripes", 1)[0].source == "z.md"  # no restart needed
+    assert not list((tmp_path / "ix" / "builds").glob(".*.tmp"))
+
+
+def test_missing_and_corrupt_index(tmp_path):
+    emb = FakeEmbedder()
+    with pytest.raises(IndexUnavailableError, match="no index"):
+        Index(tmp_path / "nothing", emb)
+    build_index([DEMO_KB], tmp_path / "ix", emb)
+    (current_build(tmp_path / "ix") / "index.faiss").write_bytes(b"garbage")
+    with pytest.raises(IndexUnavailableError, match="corrupt"):
+        Index(tmp_path / "ix", emb)
+
+
+def test_index_from_another_embedding_model_is_refused(tmp_path):
+    emb = FakeEmbedder()
+    build_index([DEMO_KB], tmp_path / "ix", emb)
+    other = FakeEmbedder()
+    other.model_id = "other/model"
+    with pytest.raises(IndexUnavailableError, match="rebuild"):
+        Index(tmp_path / "ix", other)
