@@ -132,8 +132,9 @@ class Assistant:
             return []
 
     def _why_missing(self, name: str) -> str:
-        return next((p for p in self.tagger_problems if p.startswith(name) or "taggers" in p or "backbone" in p),
-                    f"{name} tagger not configured")
+        own = [p for p in self.tagger_problems if p.startswith(name)]
+        shared = [p for p in self.tagger_problems if p.startswith(("taggers", "tagger backbone"))]
+        return (own or shared or [f"{name} tagger not configured"])[0]
 
     def retrieve(self, text: str, tags: Tags) -> list[Passage]:
         if self.retriever is None:

@@ -80,9 +80,11 @@ def test_chat_in_the_browser_and_thumbs_up(app_server, chromium_path, tmp_path):
                 break
             time.sleep(0.5)
         assert len(set(lengths)) > 2, lengths
-        expect(page.locator("#insights")).to_contain_text("returns", timeout=120_000)
-        expect(page.locator("#insights")).to_contain_text("Language:** en".replace("**", "") if False else "en")
-        page.screenshot(path=str(tmp_path / "chat.png"))
+        insights = page.locator("#insights")
+        expect(insights).to_contain_text("Returns", timeout=120_000)
+        expect(insights).to_contain_text("Language: en")
+        expect(insights).to_contain_text("score 0.")
+        page.screenshot(path=os.environ.get("LOOPDESK_SCREENSHOT", str(tmp_path / "chat.png")), full_page=True)
         page.get_by_label("Like").last.click()
         expect(page.locator("#status")).to_contain_text("Thanks", timeout=30_000)
         browser.close()
