@@ -1,0 +1,188 @@
+"""Tagger plumbing without trained weights: word splitting, sub-word alignment, windowing,
+support-entity patterns, and the eval metrics on fixture files with hand-checked scores."""
+
+from pathlib import Path
+
+import pytest
+
+from assistant.entity_patterns import find_pattern_entities
+from assistant.tagger_model import split_words, word_shape
+from tests.conftest import requires_models
+
+FIX = Path(__file__).parent / "fixtures"
+
+
+def test_split_words_offsets_punctuation_emoji():
+    text = 'Hi, I\'m "John" from the U.S. 😀 (really)!'
+    words = split_words(text)
+    assert [w for w, _, _ in words] == ["Hi", ",", "I'm", '"', "John", '"', "from", "the", "U.S.", "😀", "(",
+                                        "really", ")", "!"]
+    assert all(text[s:e] == w for w, s, e in words)
+    assert split_words("") == [] and split_words("   ") == []
+
+
+def test_word_shapes():
+    assert [word_shape(w) for w in ["paris", "Paris", "NASA", "iPhone", "2024", "!", "A"]] == [1, 2, 3, 4, 5, 6, 2]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from transformers import AutoTokenizer
+
+    from assistant.models import resolve
+
+    return AutoTokenizer.from_pretrained(resolve("bundled:all-minilm-l6-v2", Path("/tmp")).location)
+
+
+@requires_models
+def test_first_subtoken_alignment(tokenizer):
+    from finetune.taggers import NER_LABELS, _batch
+
+    words = ["Northwind", "shipped", "to", "Reykjavík", "."]
+    tags = ["B-ORG", "O", "O", "B-LOC", "O"]
+    enc, shapes, labels = _batch("ner", tokenizer, [(words, tags)], 64)
+    ids = enc.word_ids(0)
+    pieces = tokenizer.convert_ids_to_tokens(enc["input_ids"][0])
+    assert ids.count(0) > 1  # "Northwind" is split into several word pieces
+    first = {w: ids.index(w) for w in range(len(words))}
+    row = labels[0].tolist()
+    for w, pos in first.items():
+        assert row[pos] == NER_LABELS.index(tags[w]), (w, pieces[pos])
+    labelled = [i for i, v in enumerate(row) if v != -100]
+    assert labelled == sorted(first.values())  # continuation pieces and specials are ignored
+    assert shapes[0][first[0]].item() == 2 and shapes[0][ids.index(0) + 1].item() == 2  # pieces share the shape
+
+
+class FakeBackbone:
+    """Real tokenizer; 'logits' mark every title-case word as B-PER, so windowing can be checked."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+        self.calls = 0
+
+    def logits(self, name, enc, shapes):
+        import torch
+
+        self.calls += 1
+        out = torch.full((*shapes.shape, 9), -5.0)
+        out[..., 0] = 5.0
+        title = shapes == 2
+        out[title, 0], out[title, 1] = -5.0, 5.0
+        return out
+
+
+@requires_models
+def test_long_text_is_windowed_not_cut(tokenizer):
+    from assistant.ner import TransformerNer
+
+    words = ["word"] * 2000
+    for i in (3, 777, 1500, 1999):
+        words[i] = "Zed"
+    text = " ".join(words)
+    fake = FakeBackbone(tokenizer)
+    ner = TransformerNer(fake, {"labels": ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]})
+    ents = ner.tag(text)
+    assert [text[e.start:e.end] for e in ents] == ["Zed"] * 4
+    assert [e.start for e in ents] == [text.index("Zed", 0)] + [
+        sum(len(w) + 1 for w in words[:i]) for i in (777, 1500, 1999)]
+    assert fake.calls > 10  # several overlapping windows
+    assert ner.tag("") == [] and ner.tag("   ") == []
+
+
+@requires_models
+def test_emoji_and_punctuation_spans(tokenizer):
+    from assistant.ner import TransformerNer
+
+    ner = TransformerNer(FakeBackbone(tokenizer), {"labels": ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC",
+                                                                "I-LOC", "B-MISC", "I-MISC"]})
+    text = "😀😀 hello, Anna! 🙂"
+    ents = ner.tag(text)
+    assert [(e.type, e.text, e.start, e.end) for e in ents] == [("PER", "Anna", 10, 14)]
+    assert text[10:14] == "Anna"
+
+
+def test_support_entity_patterns():
+    text = ("Order NW-20931 for $45.99 placed on March 3rd, 2025 — mail me at jane.doe@example.com, "
+            "call +1 555 010 2030 or see https://shop.example/orders/42. Purchase 113542617735902 too.")
+    got = {(e.type, e.text) for e in find_pattern_entities(text)}
+    assert ("ORDER_ID", "NW-20931") in got
+    assert ("MONEY", "$45.99") in got
+    assert ("DATE", "March 3rd, 2025") in got
+    assert ("EMAIL", "jane.doe@example.com") in got
+    assert ("PHONE", "+1 555 010 2030") in got
+    assert ("URL", "https://shop.example/orders/42") in got
+    assert ("ORDER_ID", "113542617735902") in got
+    assert not any(t == "URL" and "@" in v for t, v in got)
+    assert find_pattern_entities("no entities in this one") == []
+
+
+class ScriptedNer:
+    """Predicts fixed tags per sentence for the eval-metric test."""
+
+    def __init__(self, predictions):
+        self.predictions = list(predictions)
+
+    def word_tags(self, words):
+        return [(t, 1.0) for t in self.predictions.pop(0)]
+
+
+def test_eval_ner_hand_checked():
+    from finetune.tagger_eval import eval_ner
+
+    # Gold: PER(John Smith), LOC(Paris), ORG(Acme Corp), PER(Mary) = 4 entities.
+    # Predicted: PER(John Smith) correct, LOC(Paris) as ORG wrong, ORG(Acme) partial (wrong span),
+    # PER(Mary) correct, plus a DATE-like extra type the file does not use (ignored).
+    tagger = ScriptedNer([["B-PER", "I-PER", "O", "B-ORG", "O"], ["B-ORG", "O", "B-MISCX", "B-PER"]])
+    r = eval_ner(tagger, str(FIX / "tiny.conll"))
+    # tp = 2 (John Smith, Mary); predicted = 4 (John Smith, Paris/ORG, Acme/ORG, Mary); gold = 4
+    assert r["precision"] == 0.5 and r["recall"] == 0.5 and r["f1"] == 0.5
+    assert r["per_type"]["PER"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 2}
+    assert r["per_type"]["LOC"]["recall"] == 0.0 and r["per_type"]["ORG"]["precision"] == 0.0
+    assert set(r["per_type"]) == {"PER", "LOC", "ORG"} and r["sentences"] == 2
+
+
+class ScriptedSentiment:
+    def __init__(self, labels):
+        self.labels = labels
+
+    def probabilities(self, texts):
+        return [{k: (0.8 if k == lab else 0.1) for k in ("negative", "neutral", "positive")} for lab in self.labels]
+
+
+def test_eval_sentiment_hand_checked():
+    from finetune.tagger_eval import eval_sentiment
+
+    # gold: pos, neg, neu, neg, pos ; predicted: pos, neg, neg, neg, neu
+    r = eval_sentiment(ScriptedSentiment(["positive", "negative", "negative", "negative", "neutral"]),
+                       str(FIX / "tiny_sentiment.csv"), "text", "label")
+    assert r["accuracy"] == 0.6 and r["n"] == 5 and not r["binary"]
+    # negative: p 2/3 r 1 f1 .8 ; neutral: p 0 r 0 f1 0 ; positive: p 1 r .5 f1 .6667 -> macro .4889
+    assert r["per_class"]["negative"] == {"precision": 0.6667, "recall": 1.0, "f1": 0.8, "support": 2}
+    assert r["macro_f1"] == pytest.approx(0.4889, abs=1e-4)
+    assert r["confusion_matrix"]["rows_gold_cols_pred"] == [[2, 0, 0], [1, 0, 0], [0, 1, 1]]
+
+
+def test_eval_sentiment_binary_file(tmp_path):
+    from finetune.tagger_eval import eval_sentiment
+
+    f = tmp_path / "bin.tsv"
+    f.write_text("text\tlabel\ngood\t1\nbad\t0\nmeh\t1\n")
+    r = eval_sentiment(ScriptedSentiment(["positive", "negative", "neutral"]), str(f), "text", "label")
+    # binary decision ignores neutral: "meh" has positive 0.1 == negative 0.1 -> positive wins ties
+    assert r["binary"] and r["accuracy"] == 1.0 and set(r["per_class"]) == {"negative", "positive"}
+
+
+def test_bad_eval_files(tmp_path):
+    from assistant.errors import InputError
+    from finetune.tagger_data import read_conll, read_sentiment
+
+    with pytest.raises(InputError, match="needs columns"):
+        read_sentiment(FIX / "tiny_sentiment.csv", "tweet", "label")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,label\nhello,maybe\n")
+    with pytest.raises(InputError, match="unknown label"):
+        read_sentiment(bad, "text", "label")
+    empty = tmp_path / "e.conll"
+    empty.write_text("-DOCSTART- -X- -X- O\n\n")
+    with pytest.raises(InputError, match="no sentences"):
+        read_conll(empty)
