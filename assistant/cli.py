@@ -205,7 +205,9 @@ def eval_sentiment_cmd(file: str = typer.Argument(..., help="csv or tsv file."),
 def _compose() -> None:
     from finetune.cli import app as finetune_app
     from index.cli import app as index_app
+    from index.cli import eval_retrieval_cmd
 
+    eval_app.command("retrieval")(eval_retrieval_cmd)
     app.add_typer(index_app, name="index")
     app.add_typer(finetune_app, name="finetune")
 

@@ -62,6 +62,9 @@ class RetrievalConfig:
     index_dir: str = _f("", "FAISS index directory; empty means `<home>/index`.")
     k: int = _f(3, "Passages retrieved per turn.")
     min_score: float = _f(0.25, "Passages scoring below this cosine similarity are not shown to the model.")
+    mode: str = _f("dense", "`dense` (FAISS), `bm25` (lexical) or `hybrid` (reciprocal rank fusion of both).")
+    hnsw_above: int = _f(50_000, "Index builds with more chunks than this use HNSW instead of exact search.")
+    fusion_k: int = _f(60, "The k of reciprocal rank fusion (higher flattens the rank weights).")
 
 
 @dataclass
@@ -209,6 +212,8 @@ def validate(cfg: Config) -> list[str]:
         p.append("generation.quantize must be none or int8")
     if g.context_tokens < g.max_new_tokens + 128:
         p.append("generation.context_tokens must leave at least 128 tokens for the prompt")
+    if cfg.retrieval.mode not in {"dense", "bm25", "hybrid"}:
+        p.append("retrieval.mode must be dense, bm25 or hybrid")
     if cfg.retrieval.k < 0:
         p.append("retrieval.k must be >= 0")
     if cfg.store.retries < 1:

@@ -72,8 +72,19 @@ def make_faiss(vectors, hnsw_above: int = HNSW_ABOVE):
     return index, kind
 
 
+def build_bm25(chunks: list[Chunk], directory: Path) -> None:
+    """A BM25 index (bm25s, no pickle) over the same texts, for lexical and fused search."""
+    import bm25s
+
+    retriever = bm25s.BM25()
+    retriever.index(bm25s.tokenize([c.embed_text() for c in chunks] or [""], stopwords="en", show_progress=False),
+                    show_progress=False)
+    retriever.save(str(directory), show_progress=False)
+
+
 def build_index(paths: list[str | Path], out: str | Path, embedder, max_tokens: int | None = None,
-                overlap_blocks: int = 1, keep_builds: int = 2, progress: bool = False) -> dict:
+                overlap_blocks: int = 1, keep_builds: int = 2, progress: bool = False,
+                hnsw_above: int = HNSW_ABOVE, loader_options=None) -> dict:
     """Build (incrementally) and activate a new index; return the build report."""
     import faiss
     import numpy as np
@@ -82,7 +93,7 @@ def build_index(paths: list[str | Path], out: str | Path, embedder, max_tokens: 
     out = Path(out)
     (out / "builds").mkdir(parents=True, exist_ok=True)
     max_tokens = max_tokens or min(256, embedder.max_tokens)
-    docs, skipped = load_documents(paths)
+    docs, skipped = load_documents(paths, loader_options)
     chunks: list[Chunk] = []
     for doc in docs:
         chunks += chunk_document(doc, embedder.count_tokens, max_tokens, overlap_blocks)
@@ -97,13 +108,14 @@ def build_index(paths: list[str | Path], out: str | Path, embedder, max_tokens: 
     for i, c in enumerate(chunks):
         if c.hash in previous:
             vectors[i] = previous[c.hash]
-    index, kind = make_faiss(vectors)
+    index, kind = make_faiss(vectors, hnsw_above)
 
     build_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     tmp = out / "builds" / f".{build_id}.tmp"
     tmp.mkdir()
     faiss.write_index(index, str(tmp / "index.faiss"))
     np.save(tmp / "vectors.npy", vectors, allow_pickle=False)
+    build_bm25(chunks, tmp / "bm25")
     with (tmp / "chunks.jsonl").open("w", encoding="utf-8") as fh:
         for c in chunks:
             fh.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
@@ -114,7 +126,8 @@ def build_index(paths: list[str | Path], out: str | Path, embedder, max_tokens: 
         "dimension": embedder.dim,
         "metric": "inner_product (cosine on L2-normalised vectors)",
         "index_type": kind,
-        "hnsw_above": HNSW_ABOVE,
+        "hnsw_above": hnsw_above,
+        "lexical": "bm25s (BM25, English stopwords) over heading path + text",
         "chunker": {"max_tokens": max_tokens, "overlap_blocks": overlap_blocks, "structure": "headings > paragraphs > list items"},
         "files": {d.source: hashlib.sha256(d.text.encode()).hexdigest() for d in docs},
         "chunks": len(chunks),

@@ -28,6 +28,7 @@ class Chunk:
     start: int
     end: int
     hash: str
+    tags: list = None
 
     def embed_text(self) -> str:
         """What gets embedded: the heading path gives a short section its topic."""
@@ -87,7 +88,8 @@ def chunk_document(doc: Document, count_tokens: Callable[[str], int], max_tokens
             text = doc.text[cs:ce].strip()
             if text:
                 h = hashlib.sha256(f"{doc.title}|{heading}|{text}".encode()).hexdigest()[:16]
-                chunks.append(Chunk(f"{doc.source}#{len(chunks)}", doc.source, doc.title, heading, text, cs, ce, h))
+                chunks.append(Chunk(f"{doc.source}#{len(chunks)}", doc.source, doc.title, heading, text, cs, ce, h,
+                                    list(doc.tags)))
             if ce < blocks[j - 1][1]:  # a single over-long block: continue inside it
                 blocks[j - 1] = (ce, blocks[j - 1][1])
                 i = j - 1

@@ -19,17 +19,22 @@ def _cfg():
 @app.command("build")
 def build(paths: list[str] = typer.Argument(..., help="Files or folders (read recursively)."),
           out: Optional[str] = typer.Option(None, "--out", help="Index directory (default: config retrieval.index_dir)."),
+          question_column: Optional[str] = typer.Option(None, help="FAQ csv/jsonl: the question column."),
+          answer_column: Optional[str] = typer.Option(None, help="FAQ csv/jsonl: the answer column."),
+          max_mb: int = typer.Option(20, help="Skip files larger than this many MB."),
           as_json: bool = typer.Option(False, "--json")) -> None:
     """Chunk, embed and index knowledge files; re-embeds only what changed."""
     from assistant.cli import fail
     from assistant.errors import LoopdeskError
     from index.builder import build_index
     from index.embedder import SentenceEmbedder
+    from index.loaders import LoaderOptions
 
     try:
         cfg = _cfg()
+        opts = LoaderOptions(question_column, answer_column, max_mb * 1024 * 1024)
         report = build_index(paths, out or cfg.index_dir, SentenceEmbedder(cfg.models.embedder, cfg.home),
-                             progress=not as_json)
+                             progress=not as_json, hnsw_above=cfg.retrieval.hnsw_above, loader_options=opts)
     except LoopdeskError as exc:
         fail(exc, as_json)
     if as_json:
@@ -46,6 +51,9 @@ def build(paths: list[str] = typer.Argument(..., help="Files or folders (read re
 def search(query: str = typer.Argument(...),
            index_dir: Optional[str] = typer.Option(None, "--index", help="Index directory."),
            k: int = typer.Option(5, "-k", help="Number of passages."),
+           mode: Optional[str] = typer.Option(None, help="dense, bm25 or hybrid (default: config)."),
+           source: Optional[str] = typer.Option(None, help="Only chunks whose source contains this."),
+           tag: Optional[str] = typer.Option(None, help="Only chunks with this tag (top folder name)."),
            as_json: bool = typer.Option(False, "--json")) -> None:
     """The k best passages for a query, with source, heading and score."""
     from assistant.cli import fail
@@ -55,7 +63,9 @@ def search(query: str = typer.Argument(...),
 
     try:
         cfg = _cfg()
-        hits = open_index(index_dir or cfg.index_dir, SentenceEmbedder(cfg.models.embedder, cfg.home)).search(query, k)
+        ix = open_index(index_dir or cfg.index_dir, SentenceEmbedder(cfg.models.embedder, cfg.home),
+                        cfg.retrieval.mode, cfg.retrieval.fusion_k)
+        hits = ix.search(query, k, mode=mode, source=source, tag=tag)
     except LoopdeskError as exc:
         fail(exc, as_json)
     rows = [{"rank": i, "score": round(p.score, 4), "source": p.source, "heading": p.heading, "id": p.id,
@@ -65,3 +75,27 @@ def search(query: str = typer.Argument(...),
         return
     for r in rows:
         print(f"{r['rank']}. {r['score']:.3f}  {r['source']} › {r['heading']}\n   {r['text'][:160]!r}")
+
+
+def eval_retrieval_cmd(index_dir: Optional[str] = typer.Option(None, "--index", help="Index directory."),
+                       queries: str = typer.Option(..., "--queries", help="csv/jsonl with query, expected_source."),
+                       mode: Optional[str] = typer.Option(None, help="dense, bm25 or hybrid (default: config)."),
+                       as_json: bool = typer.Option(False, "--json")) -> None:
+    """hit@1, hit@5 and MRR of the index on labelled queries."""
+    from assistant.cli import fail
+    from assistant.errors import LoopdeskError
+    from index.embedder import SentenceEmbedder
+    from index.evaluate import eval_retrieval, read_queries
+    from index.searcher import open_index
+
+    try:
+        cfg = _cfg()
+        ix = open_index(index_dir or cfg.index_dir, SentenceEmbedder(cfg.models.embedder, cfg.home),
+                        cfg.retrieval.mode, cfg.retrieval.fusion_k)
+        result = eval_retrieval(ix, read_queries(queries), mode)
+    except LoopdeskError as exc:
+        fail(exc, as_json)
+    if as_json:
+        print(json.dumps(result, indent=1))
+    else:
+        print(f"{result['mode']}: hit@1 {result['hit@1']:.4f}  hit@5 {result['hit@5']:.4f}  mrr {result['mrr']:.4f}  n {result['n']}")

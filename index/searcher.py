@@ -1,7 +1,10 @@
-"""`Index`: search an index directory; follows rebuilds without a restart.
+"""`Index`: search an index directory (dense, BM25 or fused), with metadata filters; follows rebuilds.
 
-Each search checks (one stat call) whether `CURRENT` names a new build and, if so, loads it, so
-the running app picks up `loopdesk index build` output at its next question.
+Each search checks (one small read) whether `CURRENT` names a new build and, if so, loads it, so
+the running app picks up `loopdesk index build` output at its next question. Filters (`source`
+substring, `tag`) search exactly within the matching chunks. `hybrid` fuses the dense and BM25
+rankings by reciprocal rank fusion; scores of fused results stay the dense cosine similarity so
+one threshold (`retrieval.min_score`) keeps working.
 """
 
 from __future__ import annotations
@@ -14,71 +17,141 @@ from assistant.errors import IndexUnavailableError
 from assistant.types import Passage
 from index.builder import current_build
 
+MODES = ("dense", "bm25", "hybrid")
+
+
+class _Build:
+    def __init__(self, build: Path) -> None:
+        import faiss
+        import numpy as np
+
+        self.name = build.name
+        self.manifest = json.loads((build / "manifest.json").read_text())
+        self.index = faiss.read_index(str(build / "index.faiss"))
+        self.chunks = [json.loads(line) for line in (build / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
+        self.vectors = np.load(build / "vectors.npy", mmap_mode="r", allow_pickle=False)
+        self.bm25_dir = build / "bm25"
+        self._bm25 = None
+
+    @property
+    def bm25(self):
+        if self._bm25 is None:
+            import bm25s
+
+            self._bm25 = bm25s.BM25.load(str(self.bm25_dir), show_progress=False)
+        return self._bm25
+
 
 class Index:
-    """`Retriever` implementation over a FAISS build directory."""
+    """`Retriever` implementation over a build directory."""
 
-    def __init__(self, directory: str | Path, embedder) -> None:
-        self.directory = Path(directory)
-        self.embedder = embedder
+    def __init__(self, directory: str | Path, embedder, mode: str = "dense", fusion_k: int = 60) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}")
+        self.directory, self.embedder, self.mode, self.fusion_k = Path(directory), embedder, mode, fusion_k
         self._lock = threading.Lock()
-        self._loaded: tuple[str, object, list[dict], dict] | None = None
-        self._load()
+        self._build = self._load()
 
-    def _load(self) -> None:
-        import faiss
-
+    def _load(self) -> _Build:
         build = current_build(self.directory)
         if build is None:
             raise IndexUnavailableError(f"no index at {self.directory} (run: loopdesk index build PATH --out {self.directory})")
         try:
-            manifest = json.loads((build / "manifest.json").read_text())
-            index = faiss.read_index(str(build / "index.faiss"))
-            chunks = [json.loads(line) for line in (build / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
-        except (OSError, RuntimeError, ValueError) as exc:
+            b = _Build(build)
+        except (OSError, RuntimeError, ValueError, KeyError) as exc:
             raise IndexUnavailableError(f"index at {build} is corrupt: {exc}") from exc
-        if index.ntotal != len(chunks):
-            raise IndexUnavailableError(f"index at {build} is corrupt: {index.ntotal} vectors for {len(chunks)} chunks")
-        if manifest.get("dimension") != self.embedder.dim or manifest.get("embedding_model") != self.embedder.model_id:
+        if b.index.ntotal != len(b.chunks) or len(b.vectors) != len(b.chunks):
+            raise IndexUnavailableError(f"index at {build} is corrupt: {b.index.ntotal} vectors for {len(b.chunks)} chunks")
+        m = b.manifest
+        if m.get("dimension") != self.embedder.dim or m.get("embedding_model") != self.embedder.model_id:
             raise IndexUnavailableError(
-                f"index at {build} was built with {manifest.get('embedding_model')} ({manifest.get('dimension')}d), "
+                f"index at {build} was built with {m.get('embedding_model')} ({m.get('dimension')}d), "
                 f"not {self.embedder.model_id}; rebuild it")
-        self._loaded = (build.name, index, chunks, manifest)
+        return b
 
     @property
     def manifest(self) -> dict:
-        return self._loaded[3]
+        return self._build.manifest
 
     def _maybe_reload(self) -> None:
-        marker = self.directory / "CURRENT"
         try:
-            name = marker.read_text().strip()
+            name = (self.directory / "CURRENT").read_text().strip()
         except OSError:
             return  # keep serving the build we have
-        if self._loaded and name != self._loaded[0]:
+        if name != self._build.name:
             with self._lock:
-                if name != self._loaded[0]:
+                if name != self._build.name:
                     try:
-                        self._load()
+                        self._build = self._load()
                     except IndexUnavailableError:
                         pass  # a broken new build never replaces a working one
 
-    def search(self, query: str, k: int = 5) -> list[Passage]:
+    # --- rankings -----------------------------------------------------------------------------
+    def _dense(self, b: _Build, qvec, n: int, allowed) -> list[tuple[int, float]]:
+        import numpy as np
+
+        if allowed is None:
+            scores, ids = b.index.search(qvec, min(n, len(b.chunks)))
+            return [(int(i), float(s)) for s, i in zip(scores[0], ids[0]) if i >= 0]
+        idx = np.flatnonzero(allowed)
+        sims = np.asarray(b.vectors[idx]) @ qvec[0]
+        order = np.argsort(-sims)[:n]
+        return [(int(idx[j]), float(sims[j])) for j in order]
+
+    def _lexical(self, b: _Build, query: str, n: int, allowed) -> list[tuple[int, float]]:
+        import bm25s
+
+        tokens = bm25s.tokenize([query], stopwords="en", show_progress=False)
+        if not tokens.vocab:
+            return []
+        mask = None if allowed is None else allowed.astype("float32")
+        ids, scores = b.bm25.retrieve(tokens, k=min(n, len(b.chunks)), show_progress=False, weight_mask=mask)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if s > 0]
+
+    def _allowed(self, b: _Build, source: str | None, tag: str | None):
+        if not source and not tag:
+            return None
+        import numpy as np
+
+        return np.array([(not source or source in c["source"]) and (not tag or tag in (c.get("tags") or []))
+                         for c in b.chunks], dtype=bool)
+
+    def search(self, query: str, k: int = 5, mode: str | None = None, source: str | None = None,
+               tag: str | None = None) -> list[Passage]:
         if k <= 0 or not query.strip():
             return []
         self._maybe_reload()
-        _, index, chunks, _ = self._loaded
-        vec = self.embedder.embed([query])
-        scores, ids = index.search(vec, min(k, len(chunks)))
-        out = []
-        for score, i in zip(scores[0], ids[0]):
-            if i < 0:
-                continue
-            c = chunks[i]
-            out.append(Passage(id=c["id"], text=c["text"], source=c["source"], heading=c["heading"],
-                               score=float(score), title=c.get("title", "")))
-        return out
+        b, mode = self._build, mode or self.mode
+        if not b.chunks:
+            return []
+        allowed = self._allowed(b, source, tag)
+        if allowed is not None and not allowed.any():
+            return []
+        qvec = self.embedder.embed([query])
+        if mode == "bm25":
+            ranked = self._lexical(b, query, k, allowed)
+        else:
+            depth = k if mode == "dense" else max(50, 4 * k)
+            dense = self._dense(b, qvec, depth, allowed)
+            ranked = dense[:k] if mode == "dense" else self._fuse(dense, self._lexical(b, query, depth, allowed), k)
+        if mode != "dense":
+            # Report the dense cosine for every passage so thresholds and the UI mean one thing.
+            sims = (b.vectors[[i for i, _ in ranked]] @ qvec[0]) if ranked else []
+            ranked = [(i, float(s)) for (i, _), s in zip(ranked, sims)]
+        return [self._passage(b.chunks[i], s) for i, s in ranked]
+
+    def _fuse(self, dense, lexical, k: int) -> list[tuple[int, float]]:
+        scores: dict[int, float] = {}
+        for ranking in (dense, lexical):
+            for rank, (i, _) in enumerate(ranking):
+                scores[i] = scores.get(i, 0.0) + 1.0 / (self.fusion_k + rank + 1)
+        return sorted(scores.items(), key=lambda x: -x[1])[:k]
+
+    @staticmethod
+    def _passage(c: dict, score: float) -> Passage:
+        return Passage(id=c["id"], text=c["text"], source=c["source"], heading=c["heading"], score=score,
+                       title=c.get("title", ""))
 
 
-def open_index(directory: str | Path, embedder) -> Index:
-    return Index(directory, embedder)
+def open_index(directory: str | Path, embedder, mode: str = "dense", fusion_k: int = 60) -> Index:
+    return Index(directory, embedder, mode, fusion_k)
