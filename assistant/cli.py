@@ -203,6 +203,7 @@ def eval_sentiment_cmd(file: str = typer.Argument(..., help="csv or tsv file."),
 
 
 def _compose() -> None:
+    from finetune.cli import adapters_app
     from finetune.cli import app as finetune_app
     from index.cli import app as index_app
     from index.cli import eval_retrieval_cmd
@@ -210,6 +211,7 @@ def _compose() -> None:
     eval_app.command("retrieval")(eval_retrieval_cmd)
     app.add_typer(index_app, name="index")
     app.add_typer(finetune_app, name="finetune")
+    app.add_typer(adapters_app, name="adapters")
 
 
 _compose()

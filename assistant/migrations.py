@@ -53,9 +53,33 @@ def _m002_indexes(conn) -> None:
     conn.execute(sa.text("CREATE INDEX ix_turns_escalation ON turns (escalation)"))
 
 
+def _m003_learning_loop(conn) -> None:
+    """Imports (idempotent by key), operator labels for tagger retraining, adapter look-ups."""
+    md = sa.MetaData()
+    # Stubs of existing tables so the foreign keys resolve; only the new tables are created.
+    sa.Table("conversations", md, sa.Column("id", sa.String(36), primary_key=True))
+    sa.Table("turns", md, sa.Column("id", sa.Integer, primary_key=True))
+    new_imports = sa.Table("imports", md,
+             sa.Column("key", sa.String(64), primary_key=True),
+             sa.Column("conversation_id", sa.String(36), sa.ForeignKey("conversations.id"), nullable=False),
+             sa.Column("source_file", sa.String(500)),
+             sa.Column("intent", sa.String(100)),
+             sa.Column("created_at", sa.DateTime(timezone=True), nullable=False))
+    new_labels = sa.Table("labels", md,
+             sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+             sa.Column("turn_id", sa.Integer, sa.ForeignKey("turns.id"), nullable=False),
+             sa.Column("task", sa.String(16), nullable=False),
+             sa.Column("value", sa.JSON, nullable=False),
+             sa.Column("created_at", sa.DateTime(timezone=True), nullable=False))
+    md.create_all(conn, tables=[new_imports, new_labels])
+    conn.execute(sa.text("CREATE INDEX ix_turns_adapter ON turns (adapter_id)"))
+    conn.execute(sa.text("CREATE INDEX ix_labels_turn ON labels (turn_id)"))
+
+
 MIGRATIONS = [
     (1, "conversations, turns, feedback", _m001_initial),
     (2, "indexes for history, feedback and escalation look-ups", _m002_indexes),
+    (3, "imports, operator labels, adapter index", _m003_learning_loop),
 ]
 
 _versions = sa.Table("schema_migrations", sa.MetaData(),

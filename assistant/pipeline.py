@@ -17,6 +17,7 @@ from typing import Iterator
 from assistant.config import Config
 from assistant.errors import LoopdeskError
 from assistant.language import detect_language
+from assistant.placeholders import StreamRenderer
 from assistant.policy import decide
 from assistant.prompts import build_messages
 from assistant.sanitize import sanitize
@@ -48,8 +49,9 @@ class Timer:
 class Assistant:
     def __init__(self, cfg: Config, generator: Generator, store: Store, retriever: Retriever | None = None,
                  sentiment=None, ner=None, retriever_problem: str | None = None,
-                 tagger_problems: list[str] | None = None) -> None:
+                 tagger_problems: list[str] | None = None, adapter_watcher=None) -> None:
         self.cfg, self.generator, self.store = cfg, generator, store
+        self.adapter_watcher = adapter_watcher  # follows the live adapter between turns
         self.tagger_problems = tagger_problems or []
         self.retriever, self.retriever_problem = retriever, retriever_problem
         self.sentiment, self.ner = sentiment, ner
@@ -71,6 +73,8 @@ class Assistant:
             decision = decide("", Tags(), [], self.cfg.policy.negative_turns, self.cfg.policy.supported_languages)
             yield "done", self._result(conversation_id or "", None, decision.message, Tags(), [], decision, timer, None, clean.notes)
             return
+        if self.adapter_watcher is not None:
+            self.adapter_watcher.refresh()
         conversation_id = conversation_id or self.start_conversation()
         history = self.store.history(conversation_id)
         text = clean.text
@@ -90,7 +94,11 @@ class Assistant:
 
         reply, first_token = "", None
         if decision.action == "answer":
-            for piece in self.generate(messages):
+            renderer = StreamRenderer()
+            for piece in [*self.generate(messages), None]:
+                piece = renderer.flush() if piece is None else renderer.feed(piece)
+                if not piece:
+                    continue
                 if first_token is None:
                     first_token = timer.since_start()
                 reply += piece

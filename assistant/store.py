@@ -37,6 +37,13 @@ feedback = sa.Table("feedback", md, sa.Column("id", sa.Integer, primary_key=True
                     sa.Column("rating", sa.Integer), sa.Column("comment", sa.Text), sa.Column("correction", sa.Text),
                     sa.Column("source", sa.String(16)), sa.Column("created_at", sa.DateTime(timezone=True)))
 
+imports = sa.Table("imports", md, sa.Column("key", sa.String(64), primary_key=True),
+                   sa.Column("conversation_id", sa.String(36)), sa.Column("source_file", sa.String(500)),
+                   sa.Column("intent", sa.String(100)), sa.Column("created_at", sa.DateTime(timezone=True)))
+labels = sa.Table("labels", md, sa.Column("id", sa.Integer, primary_key=True), sa.Column("turn_id", sa.Integer),
+                  sa.Column("task", sa.String(16)), sa.Column("value", sa.JSON),
+                  sa.Column("created_at", sa.DateTime(timezone=True)))
+
 TURN_FIELDS = {c.name for c in turns.columns} - {"id", "conversation_id", "role", "text", "created_at"}
 
 
@@ -119,6 +126,64 @@ class Store:
                                                       created_at=_now())).inserted_primary_key[0]
         return self._write(tx)
 
+    def import_exchange(self, key: str, user: str, assistant: str, source_file: str, intent: str | None) -> bool:
+        """One imported request/answer as its own conversation; False when `key` was imported before."""
+        def tx(c):
+            if c.execute(sa.select(imports.c.key).where(imports.c.key == key)).first():
+                return False
+            cid = str(uuid.uuid4())
+            now = _now()
+            c.execute(conversations.insert().values(id=cid, created_at=now, source="imported",
+                                                    meta={"intent": intent, "file": source_file}))
+            c.execute(turns.insert().values(conversation_id=cid, role="user", text=user, created_at=now))
+            c.execute(turns.insert().values(conversation_id=cid, role="assistant", text=assistant, created_at=now))
+            c.execute(imports.insert().values(key=key, conversation_id=cid, source_file=source_file, intent=intent,
+                                              created_at=now))
+            return True
+        return self._write(tx)
+
+    def add_label(self, turn_id: int, task: str, value: Any) -> int:
+        """An operator's corrected sentiment label or entity list for a customer turn."""
+        if task not in {"sentiment", "ner"}:
+            raise StoreError("label task must be sentiment or ner")
+
+        def tx(c):
+            row = c.execute(sa.select(turns.c.role).where(turns.c.id == turn_id)).first()
+            if row is None:
+                raise StoreError(f"no turn {turn_id}")
+            if row[0] != "user":
+                raise StoreError("labels belong to customer (user) turns")
+            return c.execute(labels.insert().values(turn_id=turn_id, task=task, value=value,
+                                                    created_at=_now())).inserted_primary_key[0]
+        return self._write(tx)
+
+    def labels_for(self, task: str) -> list[dict]:
+        """Latest label per turn for a task, with the turn's text."""
+        q = (sa.select(labels.c.turn_id, labels.c.value, labels.c.id, turns.c.text)
+             .join(turns, turns.c.id == labels.c.turn_id).where(labels.c.task == task).order_by(labels.c.id))
+        latest: dict[int, dict] = {}
+        for r in self._read(q):
+            latest[r["turn_id"]] = r
+        return list(latest.values())
+
+    def exchanges(self) -> list[dict]:
+        """Every assistant turn with the customer turn before it, its conversation and feedback."""
+        conv = self._read(sa.select(conversations))
+        meta = {c["id"]: c for c in conv}
+        all_turns = self._read(sa.select(turns).order_by(turns.c.conversation_id, turns.c.id))
+        fb: dict[int, list[dict]] = {}
+        for f in self._read(sa.select(feedback).order_by(feedback.c.id)):
+            fb.setdefault(f["turn_id"], []).append(f)
+        out, prev = [], None
+        for t in all_turns:
+            if t["role"] == "assistant" and prev is not None and prev["conversation_id"] == t["conversation_id"]:
+                c = meta.get(t["conversation_id"], {})
+                out.append({"conversation_id": t["conversation_id"], "source": c.get("source"),
+                            "intent": (c.get("meta") or {}).get("intent"), "user_turn": prev, "turn": t,
+                            "feedback": fb.get(t["id"], [])})
+            prev = t
+        return out
+
     # --- reads ------------------------------------------------------------------------------
     def history(self, conversation_id: str, limit: int = 50) -> list[dict]:
         q = sa.select(turns).where(turns.c.conversation_id == conversation_id).order_by(turns.c.id.desc()).limit(limit)
@@ -140,6 +205,7 @@ class Store:
             "turns": one(sa.select(n).select_from(turns)),
             "feedback": one(sa.select(n).select_from(feedback)),
             "escalations": one(sa.select(n).select_from(turns).where(turns.c.escalation.is_not(None))),
+            "imported": one(sa.select(n).select_from(imports)),
         }
 
 

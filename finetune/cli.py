@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -36,3 +37,172 @@ def taggers(task: str = typer.Option(..., help="sentiment or ner"),
     except LoopdeskError as exc:
         fail(exc, as_json)
     print(json.dumps(meta if as_json else {"out": out, "dev": meta.get("dev"), "steps": meta["steps"]}, indent=1))
+
+
+def _cfg():
+    from assistant.cli import get_config
+
+    return get_config()
+
+
+def _registry(cfg) -> Path:
+    from assistant.taggers import _dir
+
+    return _dir(cfg.models.adapters_dir)
+
+
+def _out(data: dict, as_json: bool, text: str) -> None:
+    print(json.dumps(data, indent=1, ensure_ascii=False, default=str) if as_json else text)
+
+
+@app.command("import")
+def import_cmd(file: str = typer.Argument(..., help="CSV/TSV or JSONL transcripts (request -> answer)."),
+               user_column: Optional[str] = typer.Option(None, help="Column with the customer request."),
+               answer_column: Optional[str] = typer.Option(None, help="Column with the agent answer."),
+               as_json: bool = typer.Option(False, "--json")) -> None:
+    """Import transcripts as conversations marked imported (importing twice adds nothing)."""
+    from assistant.cli import fail
+    from assistant.errors import LoopdeskError
+    from assistant.store import Store
+    from finetune.transcripts import import_transcripts
+
+    try:
+        cfg = _cfg()
+        report = import_transcripts(Store(cfg.store_url, cfg.store.retries), file, user_column, answer_column)
+    except LoopdeskError as exc:
+        fail(exc, as_json)
+    lines = [f"imported {report['imported']} of {report['rows_read']} rows ({report['already_present']} already present, "
+             f"{report['skipped']} skipped)"] + [f"  line {p['line']}: {p['reason']}" for p in report["problems"]]
+    _out(report, as_json, "\n".join(lines))
+
+
+@app.command("export")
+def export_cmd(out: str = typer.Option(..., help="Output directory for train.jsonl, eval.jsonl, data_card.json."),
+               eval_fraction: float = typer.Option(0.1, help="Share of each intent held out for evaluation."),
+               no_ner: bool = typer.Option(False, help="Redact by patterns only (skip the NER tagger)."),
+               as_json: bool = typer.Option(False, "--json")) -> None:
+    """Build a chat dataset from the store (feedback-filtered, PII-redacted, deduplicated, split)."""
+    from assistant.cli import fail
+    from assistant.errors import LoopdeskError
+    from assistant.store import Store
+    from finetune.export import Redactor, export_dataset
+
+    try:
+        cfg = _cfg()
+        ner = None
+        if not no_ner:
+            from assistant.taggers import load_taggers
+
+            _, ner, _ = load_taggers(cfg)
+        card = export_dataset(Store(cfg.store_url, cfg.store.retries), out, Redactor(ner), eval_fraction)
+    except LoopdeskError as exc:
+        fail(exc, as_json)
+    _out(card, as_json, f"exported {card['train']} train / {card['eval']} eval examples to {out}\n"
+                        f"  kept {card['kept']}  dropped {card['dropped']}  redacted {card['pii_redacted']}")
+
+
+@app.command("lora")
+def lora_cmd(data: str = typer.Option(..., help="Export directory or messages JSONL."),
+             out: Optional[str] = typer.Option(None, help="Adapter registry (default: config models.adapters_dir)."),
+             version: str = typer.Option("", help="Adapter version name (default from the data hash; re-run resumes)."),
+             rank: int = typer.Option(16), alpha: int = typer.Option(32), dropout: float = typer.Option(0.05),
+             target_modules: str = typer.Option("q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"),
+             learning_rate: float = typer.Option(5e-4), epochs: float = typer.Option(1.0),
+             max_steps: int = typer.Option(-1), batch_size: int = typer.Option(4), grad_accum: int = typer.Option(1),
+             max_length: int = typer.Option(384), packing: bool = typer.Option(False),
+             max_examples: int = typer.Option(0, help="Use only the first N training examples."),
+             save_steps: int = typer.Option(20), as_json: bool = typer.Option(False, "--json")) -> None:
+    """LoRA SFT of the generator (TRL + peft), with checkpoints and resume."""
+    from assistant.cli import fail
+    from assistant.errors import LoopdeskError
+    from finetune.lora import LoraTrainConfig, train_lora
+
+    try:
+        cfg = _cfg()
+        tc = LoraTrainConfig(data=data, out=out or str(_registry(cfg)), version=version, base=cfg.models.generator,
+                             rank=rank, alpha=alpha, dropout=dropout, target_modules=target_modules.split(","),
+                             learning_rate=learning_rate, epochs=epochs, max_steps=max_steps, batch_size=batch_size,
+                             grad_accum=grad_accum, max_length=max_length, packing=packing,
+                             max_examples=max_examples, save_steps=save_steps, device=cfg.generation.device)
+        manifest = train_lora(tc, cfg.home)
+    except LoopdeskError as exc:
+        fail(exc, as_json)
+    _out(manifest, as_json, f"adapter {manifest.get('version')} written: {json.dumps(manifest.get('metrics'))}")
+
+
+@app.command("eval")
+def eval_cmd(adapter: str = typer.Option(..., help="Adapter version (in the registry) or directory."),
+             data: str = typer.Option(..., help="Export directory (uses eval.jsonl) or messages JSONL."),
+             max_examples: int = typer.Option(100), generate: int = typer.Option(8, help="Answers generated for ROUGE-L."),
+             max_new_tokens: int = typer.Option(96), as_json: bool = typer.Option(False, "--json")) -> None:
+    """Base vs adapter (vs live): loss per assistant token, perplexity, ROUGE-L, answer length."""
+    from assistant.adapters import read_live
+    from assistant.cli import fail
+    from assistant.errors import LoopdeskError
+    from finetune.gen_eval import evaluate
+
+    try:
+        cfg = _cfg()
+        registry = _registry(cfg)
+        path = Path(adapter) if Path(adapter).is_dir() else registry / adapter
+        live = read_live(registry).get("version")
+        result = evaluate(cfg.models.generator, cfg.home, path, data, registry / live if live else None,
+                          max_examples, generate, max_new_tokens, cfg.generation.device)
+    except LoopdeskError as exc:
+        fail(exc, as_json)
+    keys = [k for k in ("base", "adapter", "live") if f"{k}_loss" in result]
+    text = [f"{'':8} {'loss':>8} {'ppl':>8} {'rougeL':>7} {'words':>6}"]
+    text += [f"{k:8} {result[k + '_loss']:>8} {result[k + '_perplexity']:>8} {result[k + '_rougeL']:>7} "
+             f"{result[k + '_mean_length']:>6}" for k in keys]
+    _out(result, as_json, "\n".join(text) + f"\nn={result['n']} (generated {result['n_generated']})")
+
+
+@app.command("promote")
+def promote_cmd(version: str = typer.Argument(...), force: bool = typer.Option(False, help="Skip the eval check."),
+                as_json: bool = typer.Option(False, "--json")) -> None:
+    """Make an adapter live (only if its eval beats the live one); the running app switches."""
+    from assistant.cli import fail
+    from assistant.errors import LoopdeskError
+    from assistant.models import resolve
+    from finetune.registry import promote
+
+    try:
+        cfg = _cfg()
+        base_id = resolve(cfg.models.generator, cfg.home).model_id
+        result = promote(_registry(cfg), version, base_id, force)
+    except LoopdeskError as exc:
+        fail(exc, as_json)
+    _out(result, as_json, f"live adapter: {result['live']} ({result.get('reason', '')})")
+
+
+@app.command("rollback")
+def rollback_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Return to the previously live adapter."""
+    from assistant.cli import fail
+    from assistant.errors import LoopdeskError
+    from finetune.registry import rollback
+
+    try:
+        result = rollback(_registry(_cfg()))
+    except LoopdeskError as exc:
+        fail(exc, as_json)
+    _out(result, as_json, f"live adapter: {result['live'] or 'none (base model)'}")
+
+
+adapters_app = typer.Typer(help="The adapter registry.", no_args_is_help=True)
+
+
+@adapters_app.command("list")
+def adapters_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Generator adapters and taggers: version, kind, base model, created, metrics, live."""
+    from assistant.taggers import _dir
+    from finetune.registry import list_adapters
+
+    cfg = _cfg()
+    rows = list_adapters(_registry(cfg), {"sentiment": _dir(cfg.models.sentiment), "ner": _dir(cfg.models.ner)})
+    if as_json:
+        print(json.dumps(rows, indent=1, default=str))
+        return
+    for r in rows:
+        print(f"{'*' if r['live'] and r['kind'] == 'generator' else ' '} {r['version']:<24} {r['kind']:<10} "
+              f"{r['base_model'] or '':<40} {json.dumps(r['metrics'])[:80]}")

@@ -38,7 +38,7 @@ def test_turns_and_feedback_roundtrip(store):
     assert hist[0]["entities"] == [{"type": "EMAIL"}] and hist[1]["passages"][0]["id"] == "a#0"
     fid = store.add_feedback(a, 1)
     assert store.feedback_for(a)[0]["id"] == fid and store.feedback_for(a)[0]["rating"] == 1
-    assert store.counts() == {"conversations": 1, "turns": 2, "feedback": 1, "escalations": 0}
+    assert store.counts() == {"conversations": 1, "turns": 2, "feedback": 1, "escalations": 0, "imported": 0}
     assert u < a
 
 

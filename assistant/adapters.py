@@ -1,0 +1,61 @@
+"""The generator-adapter registry file the running app follows: `<adapters_dir>/live.json`.
+
+    {"version": "bitext-v1", "previous": ["v0"], "changed_at": "..."}
+
+`finetune promote` / `rollback` write it (atomically, via a temp file and os.replace); the app
+reads it before each turn (`LiveAdapterWatcher`) and swaps the adapter without a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+
+def read_live(registry: Path) -> dict:
+    try:
+        data = json.loads((registry / "live.json").read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def write_live(registry: Path, version: str | None, previous: list[str]) -> dict:
+    registry.mkdir(parents=True, exist_ok=True)
+    data = {"version": version, "previous": previous[-20:], "changed_at": datetime.now(timezone.utc).isoformat()}
+    fd, tmp = tempfile.mkstemp(dir=registry, prefix=".live-", suffix=".json")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=1)
+    os.replace(tmp, registry / "live.json")
+    return data
+
+
+class LiveAdapterWatcher:
+    """Calls `generator.set_adapter` when live.json names another version (checked per turn)."""
+
+    def __init__(self, registry: Path, generator) -> None:
+        self.registry, self.generator = registry, generator
+        self._stamp: tuple | None = None
+        self.last_error: str | None = None
+
+    def refresh(self) -> None:
+        path = self.registry / "live.json"
+        try:
+            st = path.stat()
+            stamp = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            stamp = None
+        if stamp == self._stamp:
+            return
+        self._stamp = stamp
+        version = read_live(self.registry).get("version")
+        if version == self.generator.adapter_id:
+            return
+        try:
+            self.generator.set_adapter(self.registry / version if version else None, adapter_id=version)
+            self.last_error = None
+        except Exception as exc:  # a bad promotion must not take the app down; the old adapter stays
+            self.last_error = f"adapter {version} not loaded: {exc}"

@@ -1,0 +1,122 @@
+"""Export a chat dataset from the store: `loopdesk finetune export --out DIR`.
+
+Keeps imported answers, answers rated good and operator corrections (a correction replaces the
+answer); drops answers rated bad without a correction, unrated answers and canned escalation
+messages. Redacts PII (e-mails, phones, order ids by pattern; names by the NER tagger when it is
+available) into placeholders such as `{{Order Number}}`, removes duplicates, and splits train/eval
+deterministically (by a hash, stratified by intent where known). Writes `train.jsonl`,
+`eval.jsonl` (TRL `messages` format) and `data_card.json`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter, defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+from assistant.entity_patterns import find_pattern_entities
+from assistant.errors import InputError
+from assistant.prompts import SYSTEM
+
+PLACEHOLDERS = {"EMAIL": "{{Email Address}}", "PHONE": "{{Phone Number}}", "ORDER_ID": "{{Order Number}}",
+                "PER": "{{Customer Name}}"}
+TRAIN_SYSTEM = SYSTEM.split(" Answer the customer's")[0]  # persona only: passages differ per turn
+
+
+class Redactor:
+    def __init__(self, ner=None) -> None:
+        self.ner = ner
+
+    def __call__(self, text: str) -> tuple[str, Counter]:
+        spans = [e for e in find_pattern_entities(text) if e.type in PLACEHOLDERS]
+        if self.ner is not None:
+            spans += [e for e in self.ner.model_entities(text) if e.type == "PER"
+                      and not any(e.start < s.end and s.start < e.end for s in spans)]
+        counts: Counter = Counter()
+        for e in sorted(spans, key=lambda x: -x.start):
+            text = text[:e.start] + PLACEHOLDERS[e.type] + text[e.end:]
+            counts[e.type] += 1
+        return text, counts
+
+
+def _latest(feedback: list[dict]) -> tuple[int | None, str | None]:
+    rating, correction = None, None
+    for f in feedback:  # oldest first: later judgements win
+        rating = f["rating"] if f["rating"] else rating
+        correction = f["correction"] or correction
+    return rating, correction
+
+
+def select_examples(exchanges: list[dict], redact: Redactor) -> tuple[list[dict], Counter, Counter]:
+    counts, pii = Counter(), Counter()
+    seen, out = set(), []
+    for ex in exchanges:
+        turn = ex["turn"]
+        rating, correction = _latest(ex["feedback"])
+        if turn.get("escalation") in {"human_requested", "unsupported_language"}:
+            counts["dropped_escalation"] += 1
+            continue
+        if correction:
+            answer, reason = correction, "corrected"
+        elif ex["source"] == "imported":
+            answer, reason = turn["text"], "imported"
+        elif rating == 1:
+            answer, reason = turn["text"], "rated_good"
+        elif rating == -1:
+            counts["dropped_rated_bad"] += 1
+            continue
+        else:
+            counts["dropped_unrated"] += 1
+            continue
+        user, c1 = redact(ex["user_turn"]["text"])
+        answer, c2 = redact(answer)
+        pii.update(c1 + c2)
+        key = hashlib.sha256(f"{' '.join(user.lower().split())}\x1f{' '.join(answer.split())}".encode()).hexdigest()
+        if key in seen:
+            counts["dropped_duplicate"] += 1
+            continue
+        seen.add(key)
+        counts[reason] += 1
+        out.append({"messages": [{"role": "system", "content": TRAIN_SYSTEM}, {"role": "user", "content": user},
+                                 {"role": "assistant", "content": answer}],
+                    "intent": ex.get("intent"), "origin": reason, "key": key[:16]})
+    return out, counts, pii
+
+
+def split(examples: list[dict], eval_fraction: float) -> tuple[list[dict], list[dict]]:
+    """Per intent, the examples with the smallest key hashes go to eval (deterministic, stratified)."""
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for e in examples:
+        groups[e["intent"] or "unknown"].append(e)
+    train, evals = [], []
+    for _, items in sorted(groups.items()):
+        items.sort(key=lambda e: e["key"])
+        n_eval = round(len(items) * eval_fraction) if len(items) >= 5 else 0
+        evals += items[:n_eval]
+        train += items[n_eval:]
+    return sorted(train, key=lambda e: e["key"]), sorted(evals, key=lambda e: e["key"])
+
+
+def export_dataset(store, out: str | Path, redactor: Redactor | None = None, eval_fraction: float = 0.1) -> dict:
+    out = Path(out)
+    examples, counts, pii = select_examples(store.exchanges(), redactor or Redactor())
+    if not examples:
+        raise InputError("no usable turns to export: rate answers, write corrections or import transcripts first "
+                         f"(seen: {dict(counts) or 'no assistant turns'})")
+    train, evals = split(examples, eval_fraction)
+    out.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    for name, rows in (("train.jsonl", train), ("eval.jsonl", evals)):
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        digest.update(text.encode())
+        (out / name).write_text(text, encoding="utf-8")
+    card = {"created_at": datetime.now(timezone.utc).isoformat(), "store": store.url.split("@")[-1],
+            "kept": {k: v for k, v in counts.items() if not k.startswith("dropped")},
+            "dropped": {k[8:]: v for k, v in counts.items() if k.startswith("dropped")},
+            "pii_redacted": dict(pii), "train": len(train), "eval": len(evals), "eval_fraction": eval_fraction,
+            "intents": len({e["intent"] for e in examples if e["intent"]}), "data_hash": digest.hexdigest()[:16],
+            "format": "TRL messages JSONL (system, user, assistant)"}
+    (out / "data_card.json").write_text(json.dumps(card, indent=1))
+    return card

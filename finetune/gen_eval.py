@@ -1,0 +1,121 @@
+"""Held-out evaluation of generator adapters: `loopdesk finetune eval --adapter VERSION --data PATH`.
+
+For the base model, the candidate adapter and (when different) the live adapter: mean loss per
+assistant token with teacher forcing (and its perplexity), ROUGE-L (F) of greedy answers against the
+references on a sample, mean answer length in words, and side-by-side samples. The result is
+written to `<adapter>/eval.json`, which `promote` compares against the live adapter's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+
+from assistant.errors import AdapterError
+from assistant.generation import check_adapter_dir
+from finetune.lora import load_conversations
+
+
+def _ids(tokenizer, messages, generation_prompt: bool) -> list[int]:
+    enc = tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=generation_prompt)
+    ids = enc["input_ids"] if hasattr(enc, "keys") else enc
+    return list(ids[0] if ids and isinstance(ids[0], list) else ids)
+
+
+def assistant_token_loss(model, tokenizer, rows: list[dict], max_length: int = 512) -> tuple[float, int]:
+    """Mean NLL (nats) over assistant-answer tokens only, and how many tokens were scored."""
+    import torch
+
+    total, count = 0.0, 0
+    device = next(model.parameters()).device
+    with torch.inference_mode():
+        for r in rows:
+            prompt = _ids(tokenizer, r["messages"][:-1], True)
+            full = _ids(tokenizer, r["messages"], False)[:max_length]
+            if len(full) <= len(prompt):
+                continue
+            x = torch.tensor([full], device=device)
+            logits = model(input_ids=x).logits[0, :-1].float()
+            target = x[0, 1:]
+            nll = torch.nn.functional.cross_entropy(logits, target, reduction="none")
+            answer = nll[len(prompt) - 1:]
+            total += float(answer.sum())
+            count += answer.numel()
+    return (total / count if count else float("nan")), count
+
+
+def generate_answers(model, tokenizer, rows: list[dict], max_new_tokens: int) -> list[str]:
+    import torch
+
+    out = []
+    device = next(model.parameters()).device
+    with torch.inference_mode():
+        for r in rows:
+            ids = torch.tensor([_ids(tokenizer, r["messages"][:-1], True)], device=device)
+            gen = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
+                                 do_sample=False, repetition_penalty=1.1,
+                                 pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
+            out.append(tokenizer.decode(gen[0, ids.shape[1]:], skip_special_tokens=True).strip())
+    return out
+
+
+def rouge_l(predictions: list[str], references: list[str]) -> float:
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+    scores = [scorer.score(ref, pred)["rougeL"].fmeasure for pred, ref in zip(predictions, references)]
+    return round(sum(scores) / len(scores), 4) if scores else 0.0
+
+
+def evaluate(base_ref: str, home: Path, adapter_dir: Path | None, data: str | Path, live_dir: Path | None = None,
+             max_examples: int = 100, generate: int = 8, max_new_tokens: int = 96, device: str = "auto") -> dict:
+    from peft import PeftModel
+
+    from assistant.models import load_causal_lm
+
+    p = Path(data)
+    rows = load_conversations(p, "eval") if p.is_dir() else load_conversations(p)
+    rows = rows[:max_examples]
+    model, tokenizer, resolved = load_causal_lm(base_ref, home, device)
+    variants: dict[str, Path | None] = {"base": None}
+    if adapter_dir is not None:
+        check_adapter_dir(adapter_dir, resolved.model_id)
+        variants["adapter"] = adapter_dir
+    if live_dir is not None and live_dir != adapter_dir:
+        check_adapter_dir(live_dir, resolved.model_id)
+        variants["live"] = live_dir
+    refs = [r["messages"][-1]["content"] for r in rows[:generate]]
+    result: dict = {"n": len(rows), "n_generated": len(refs), "base_model": resolved.model_id,
+                    "data": str(data), "data_hash": hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()[:16]}
+    answers: dict[str, list[str]] = {}
+    peft_model = None
+    for name, path in variants.items():
+        if path is None:
+            current = model
+        else:
+            try:
+                if peft_model is None:
+                    peft_model = PeftModel.from_pretrained(model, str(path), adapter_name=name)
+                else:
+                    peft_model.load_adapter(str(path), adapter_name=name)
+            except Exception as exc:
+                raise AdapterError(f"adapter {path} cannot be loaded: {exc}") from exc
+            peft_model.set_adapter(name)
+            current = peft_model
+        current.eval()
+        loss, tokens = assistant_token_loss(current, tokenizer, rows)
+        answers[name] = generate_answers(current, tokenizer, rows[:generate], max_new_tokens)
+        result[f"{name}_loss"] = round(loss, 4)
+        result[f"{name}_perplexity"] = round(math.exp(loss), 3) if loss == loss else None
+        result[f"{name}_rougeL"] = rouge_l(answers[name], refs)
+        result[f"{name}_mean_length"] = round(sum(len(a.split()) for a in answers[name]) / max(1, len(refs)), 1)
+        result["tokens_scored"] = tokens
+    if "adapter" in variants:
+        result["loss_ratio"] = round(result["adapter_loss"] / result["base_loss"], 4)
+    result["samples"] = [{"prompt": rows[i]["messages"][-2]["content"], "reference": refs[i],
+                          **{name: answers[name][i] for name in answers}} for i in range(min(3, len(refs)))]
+    if adapter_dir is not None:
+        (adapter_dir / "eval.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
+    return result

@@ -1,0 +1,193 @@
+"""LoRA SFT of the generator with TRL + peft: `loopdesk finetune lora --data DIR --out models/adapters`.
+
+Data: an export directory (train.jsonl, optional eval.jsonl) or one `messages` JSONL file. Each
+conversation becomes TRL's prompt/completion form (everything before the last assistant message ->
+its answer), which gives loss on assistant tokens only without `{% generation %}` markers that
+SmolLM2's template lacks. bf16 on a GPU, fp32 on the CPU (these CPUs have no native bf16, and TRL's
+default bf16 + gradient checkpointing ran 12x slower here). Checkpoints go to
+`<home>/checkpoints/<version>/` and a re-run resumes from the newest one. The result is
+`<out>/<version>/`: adapter weights (safetensors) and config, `adapter.json` (kind, base model id,
+data hash, training config, metrics), `loss.csv` and `loss.png`.
+
+Several GPUs: `accelerate launch -m assistant.cli finetune lora --data DIR --out models/adapters`
+(the Trainer shards batches over the processes; only the main process writes the adapter).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from assistant.errors import InputError
+
+
+@dataclass
+class LoraTrainConfig:
+    data: str
+    out: str
+    version: str = ""
+    base: str = "bundled:smollm2-135m-instruct"
+    rank: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: list = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj",
+                                                          "gate_proj", "up_proj", "down_proj"])
+    learning_rate: float = 5e-4
+    epochs: float = 1.0
+    max_steps: int = -1
+    batch_size: int = 4
+    grad_accum: int = 1
+    max_length: int = 384
+    packing: bool = False
+    max_examples: int = 0
+    save_steps: int = 20
+    logging_steps: int = 5
+    seed: int = 7
+    device: str = "auto"
+
+
+def load_conversations(data: str | Path, split: str = "train") -> list[dict]:
+    p = Path(data)
+    file = p / f"{split}.jsonl" if p.is_dir() else p
+    if not file.is_file():
+        raise InputError(f"no {split} data at {file}")
+    rows = []
+    for n, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{file}:{n}: invalid JSON ({exc.msg})") from exc
+        msgs = row.get("messages") if isinstance(row, dict) else None
+        if not msgs or msgs[-1].get("role") != "assistant" or not str(msgs[-1].get("content", "")).strip():
+            raise InputError(f"{file}:{n}: expected 'messages' ending with an assistant answer")
+        rows.append(row)
+    if not rows:
+        raise InputError(f"{file}: no examples (export found no usable turns?)")
+    return rows
+
+
+def to_prompt_completion(rows: list[dict]) -> list[dict]:
+    return [{"prompt": r["messages"][:-1], "completion": [r["messages"][-1]]} for r in rows]
+
+
+def data_hash(rows: list[dict]) -> str:
+    return hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _last_checkpoint(directory: Path) -> str | None:
+    ckpts = sorted(directory.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    return str(ckpts[-1]) if ckpts else None
+
+
+def plot_loss(history: list[dict], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = [(h["step"], h["loss"]) for h in history if "loss" in h]
+    (out / "loss.csv").write_text("step,loss\n" + "".join(f"{s},{l}\n" for s, l in points))
+    if not points:
+        return
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot([s for s, _ in points], [l for _, l in points], marker=".")
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss (nats/token)")
+    ax.set_title(out.name)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out / "loss.png", dpi=100)
+    plt.close(fig)
+
+
+def train_lora(cfg: LoraTrainConfig, home: Path, log=print) -> dict:
+    """Train (or resume) and write `<out>/<version>/`; returns the adapter manifest."""
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from trl import SFTConfig, SFTTrainer
+
+    from assistant.models import pick_device, resolve
+
+    rows = load_conversations(cfg.data, "train")
+    if cfg.max_examples:
+        rows = rows[: cfg.max_examples]
+    # Default name from the data: re-running the same command after a kill finds its checkpoints.
+    version = cfg.version or f"gen-{data_hash(rows)[:8]}"
+    registry = Path(cfg.out)
+    if (registry / version).exists():
+        raise InputError(f"adapter version {version} already exists in {registry}")
+    resolved = resolve(cfg.base, home)
+    device, dtype = pick_device(cfg.device)
+    tokenizer = AutoTokenizer.from_pretrained(resolved.location)
+    model = AutoModelForCausalLM.from_pretrained(resolved.location, dtype=dtype)
+    ckpt_dir = home / "checkpoints" / version
+    on_gpu = device == "cuda"
+    per_step = cfg.batch_size * cfg.grad_accum
+    total_steps = cfg.max_steps if cfg.max_steps > 0 else int(-(-len(rows) // per_step) * cfg.epochs)
+    args = SFTConfig(
+        output_dir=str(ckpt_dir), num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
+        learning_rate=cfg.learning_rate, lr_scheduler_type="cosine", warmup_steps=max(1, total_steps // 20),
+        logging_steps=cfg.logging_steps, save_steps=cfg.save_steps, save_total_limit=2,
+        bf16=on_gpu, fp16=False, gradient_checkpointing=False, use_cpu=not on_gpu,
+        max_length=cfg.max_length, packing=cfg.packing, completion_only_loss=True,
+        report_to=[], seed=cfg.seed, dataloader_num_workers=0, disable_tqdm=False)
+    peft_config = LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
+                             target_modules=list(cfg.target_modules), task_type="CAUSAL_LM")
+    timing = {"tokens": 0, "seconds": 0.0}
+
+    class Throughput(TrainerCallback):
+        """Counts completion+prompt tokens seen, for tokens/s in the manifest."""
+
+        def on_step_begin(self, args, state, control, **kw):
+            self.t = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kw):
+            timing["seconds"] += time.perf_counter() - self.t
+
+    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(to_prompt_completion(rows)),
+                         processing_class=tokenizer, peft_config=peft_config, callbacks=[Throughput()])
+    lengths = [len(x) for x in trainer.train_dataset["input_ids"]]
+    resume = _last_checkpoint(ckpt_dir)
+    if resume:
+        log(f"resuming from {resume}")
+    t0 = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=resume)
+    wall = time.perf_counter() - t0
+    steps = trainer.state.global_step
+    tokens_per_step = cfg.batch_size * cfg.grad_accum * (sum(lengths) / max(1, len(lengths)))
+    if not trainer.is_world_process_zero():
+        return {}
+    tmp = registry / f".{version}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    trainer.model.save_pretrained(str(tmp))
+    conf_path = tmp / "adapter_config.json"
+    conf = json.loads(conf_path.read_text())
+    conf["base_model_name_or_path"] = resolved.model_id  # portable: the Hub id, not a local cache path
+    conf_path.write_text(json.dumps(conf, indent=1))
+    history = trainer.state.log_history
+    losses = [h["loss"] for h in history if "loss" in h]
+    manifest = {
+        "version": version, "kind": "generator", "base_model": resolved.model_id,
+        "created": datetime.now(timezone.utc).isoformat(), "data": str(cfg.data), "data_hash": data_hash(rows),
+        "examples": len(rows), "training_config": asdict(cfg) | {"version": version}, "device": device,
+        "metrics": {"train_loss_first": losses[0] if losses else None, "train_loss_last": losses[-1] if losses else None,
+                    "train_loss_mean": round(result.training_loss, 4), "steps": steps,
+                    "train_seconds": round(wall, 1),
+                    "tokens_per_second": round(steps * tokens_per_step / max(timing["seconds"], 1e-9), 1)},
+    }
+    (tmp / "adapter.json").write_text(json.dumps(manifest, indent=1))
+    plot_loss(history, tmp)
+    registry.mkdir(parents=True, exist_ok=True)
+    os.rename(tmp, registry / version)
+    return manifest

@@ -1,0 +1,93 @@
+"""The adapter registry: list adapters, promote a generator adapter (only if it beats the live one),
+roll back. The running app follows `live.json` (see `assistant.adapters`).
+
+    loopdesk adapters list --json
+    loopdesk finetune promote VERSION [--force]
+    loopdesk finetune rollback
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from assistant.adapters import read_live, write_live
+from assistant.errors import AdapterError
+from assistant.generation import check_adapter_dir
+
+
+def _json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def list_adapters(registry: Path, tagger_dirs: dict[str, Path | None]) -> list[dict]:
+    live = read_live(registry).get("version")
+    out = []
+    if registry.is_dir():
+        for d in sorted(p for p in registry.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            m = _json(d / "adapter.json")
+            ev = _json(d / "eval.json")
+            out.append({"version": d.name, "kind": m.get("kind", "generator"), "base_model": m.get("base_model"),
+                        "created": m.get("created"), "metrics": {**m.get("metrics", {}),
+                                                                 **{k: v for k, v in ev.items() if k.endswith(("_loss", "_rougeL", "loss_ratio"))}},
+                        "live": d.name == live, "path": str(d), "valid": bool(m)})
+    for kind, d in tagger_dirs.items():
+        if d and (d / "tagger.json").is_file():
+            m = _json(d / "tagger.json")
+            out.append({"version": d.name, "kind": kind, "base_model": m.get("backbone"),
+                        "created": m.get("created"), "metrics": m.get("dev") or {}, "live": True, "path": str(d),
+                        "valid": True})
+    return out
+
+
+def promote(registry: Path, version: str, base_model_id: str, force: bool = False) -> dict:
+    """Make `version` live if it is sound and its eval beats the live adapter (or the base model)."""
+    candidate = registry / version
+    check_adapter_dir(candidate, base_model_id)  # missing files, corrupt weights, other base model
+    manifest = _json(candidate / "adapter.json")
+    if manifest.get("kind", "generator") != "generator":
+        raise AdapterError(f"{version} is a {manifest.get('kind')} adapter, not a generator adapter")
+    live = read_live(registry)
+    current = live.get("version")
+    if current == version:
+        return {"live": version, "changed": False, "reason": "already live"}
+    ev = _json(candidate / "eval.json")
+    reason = "forced"
+    if not force:
+        if "adapter_loss" not in ev:
+            raise AdapterError(f"{version} has no evaluation: run `loopdesk finetune eval --adapter {version}` first")
+        if current:
+            live_loss = ev.get("live_loss")
+            if live_loss is None:
+                live_ev = _json(registry / current / "eval.json")
+                if live_ev.get("data_hash") != ev.get("data_hash"):
+                    raise AdapterError(f"{version} was not evaluated against the live adapter {current}; "
+                                       f"run the eval again (it compares with the live adapter)")
+                live_loss = live_ev.get("adapter_loss")
+            if not ev["adapter_loss"] < live_loss:
+                raise AdapterError(f"{version} does not beat the live adapter {current}: "
+                                   f"loss {ev['adapter_loss']} vs {live_loss} (use --force to override)")
+            reason = f"loss {ev['adapter_loss']} < live {live_loss}"
+        else:
+            if not ev["adapter_loss"] < ev["base_loss"]:
+                raise AdapterError(f"{version} does not beat the base model: loss {ev['adapter_loss']} vs {ev['base_loss']}")
+            reason = f"loss {ev['adapter_loss']} < base {ev['base_loss']}"
+    previous = list(live.get("previous", [])) + ([current] if current else [])
+    write_live(registry, version, previous)
+    return {"live": version, "previous": current, "changed": True, "reason": reason}
+
+
+def rollback(registry: Path) -> dict:
+    live = read_live(registry)
+    previous = list(live.get("previous", []))
+    if not previous:
+        if live.get("version") is None:
+            raise AdapterError("nothing to roll back: no adapter is live")
+        write_live(registry, None, [])
+        return {"live": None, "previous": live.get("version")}
+    target = previous.pop()
+    write_live(registry, target, previous)
+    return {"live": target, "previous": live.get("version")}
