@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import json
 import logging
 import os
 
@@ -62,8 +63,118 @@ def render_insights(result) -> str:
     return "\n\n".join(lines)
 
 
+def feedback_chart(store):
+    """Matplotlib figure: good/bad ratings and escalations per day."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from assistant.operator import daily_counts
+
+    days = daily_counts(store)
+    fig, ax = plt.subplots(figsize=(7, 2.8))
+    labels = list(days) or ["(no data)"]
+    for key, colour in (("good", "#16a34a"), ("bad", "#dc2626"), ("escalations", "#d97706")):
+        ax.plot(labels, [days[d][key] for d in days] or [0], marker="o", label=key, color=colour)
+    ax.legend(loc="upper left")
+    ax.set_ylabel("per day")
+    ax.grid(alpha=0.3)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+def build_operator_page(assistant, cfg: Config) -> None:
+    """The operator area (its own route, behind `app.operator_token`): browse, rate, correct, relabel."""
+    from assistant import operator as op
+
+    store = assistant.store
+    gr.Markdown("## loopdesk operator area")
+    if not cfg.app.operator_token:
+        gr.Markdown("The operator area is disabled: set `LOOPDESK_APP_OPERATOR_TOKEN` (or `app.operator_token`) "
+                    "and restart.")
+        return
+    token = gr.Textbox(label="Operator token", type="password", elem_id="op-token")
+    unlock = gr.Button("Unlock", elem_id="op-unlock")
+    message = gr.Markdown("", elem_id="op-message")
+    with gr.Column(visible=False) as area:
+        with gr.Row():
+            fb = gr.Dropdown(["any", "good", "bad", "none"], value="any", label="Feedback")
+            sent = gr.Dropdown(["any", "negative", "neutral", "positive"], value="any", label="Sentiment")
+            esc = gr.Dropdown(["any", "yes", "no"], value="any", label="Escalated")
+            adapter = gr.Textbox(label="Adapter contains")
+            since = gr.Textbox(label="From (YYYY-MM-DD)")
+            until = gr.Textbox(label="To (YYYY-MM-DD)")
+            text = gr.Textbox(label="Search text")
+        search = gr.Button("Search", variant="primary", elem_id="op-search")
+        table = gr.Dataframe(headers=op.COLUMNS, interactive=False, wrap=True, elem_id="op-table")
+        with gr.Row():
+            turn = gr.Number(label="Turn id", precision=0, elem_id="op-turn")
+            good = gr.Button("Mark good")
+            bad = gr.Button("Mark bad")
+        correction = gr.Textbox(label="Ideal answer (correction for a bad turn)", lines=3, elem_id="op-correction")
+        save_correction = gr.Button("Save correction (marks the turn bad)", elem_id="op-save-correction")
+        with gr.Row():
+            label = gr.Dropdown(["negative", "neutral", "positive"], label="Correct sentiment of the customer turn")
+            save_label = gr.Button("Save sentiment label")
+        entities = gr.Textbox(label='Correct entities, JSON: [{"type": "ORG", "text": "Acme"}]', lines=2)
+        save_entities = gr.Button("Save entity labels")
+        chart = gr.Plot(label="Feedback and escalations per day")
+
+    def guard(tok):
+        if not op.token_ok(tok, cfg.app.operator_token):
+            raise gr.Error("Wrong operator token.")
+
+    def do_unlock(tok):
+        ok = op.token_ok(tok, cfg.app.operator_token)
+        return gr.update(visible=ok), ("Unlocked." if ok else "Wrong operator token."), (feedback_chart(store) if ok else None)
+
+    def do_search(tok, *filters):
+        guard(tok)
+        try:
+            rows = op.browse(store, *filters)
+        except LoopdeskError as exc:
+            raise gr.Error(str(exc))
+        return [[r[c] for c in op.COLUMNS] for r in rows], f"{len(rows)} turns"
+
+    def do_rate(good_flag, tok, turn_id, text_value=None):
+        guard(tok)
+        try:
+            op.rate(store, int(turn_id or 0), good_flag, text_value)
+        except LoopdeskError as exc:
+            raise gr.Error(str(exc))
+        return f"Turn {int(turn_id)} marked {'good' if good_flag else 'bad'}" + (" with a correction." if text_value else "."), feedback_chart(store)
+
+    def do_label(tok, turn_id, value, task):
+        guard(tok)
+        try:
+            if task == "ner":
+                value = json.loads(value or "[]")
+                if not isinstance(value, list) or not all(isinstance(e, dict) and "type" in e and "text" in e for e in value):
+                    raise LoopdeskError('entities must be a JSON list of {"type": ..., "text": ...}')
+            elif value not in ("negative", "neutral", "positive"):
+                raise LoopdeskError("choose a sentiment label")
+            user_turn = op.customer_turn_of(store, int(turn_id or 0))
+            store.add_label(user_turn, task, value)
+        except (LoopdeskError, json.JSONDecodeError) as exc:
+            raise gr.Error(str(exc))
+        return f"Saved {task} label for customer turn {user_turn}."
+
+    filters = [token, fb, sent, esc, adapter, since, until, text]
+    unlock.click(do_unlock, token, [area, message, chart])
+    token.submit(do_unlock, token, [area, message, chart])
+    search.click(do_search, filters, [table, message])
+    good.click(lambda t, n: do_rate(True, t, n), [token, turn], [message, chart])
+    bad.click(lambda t, n: do_rate(False, t, n), [token, turn], [message, chart])
+    save_correction.click(lambda t, n, c: do_rate(False, t, n, c), [token, turn, correction], [message, chart])
+    save_label.click(lambda t, n, v: do_label(t, n, v, "sentiment"), [token, turn, label], message)
+    save_entities.click(lambda t, n, v: do_label(t, n, v, "ner"), [token, turn, entities], message)
+
+
 def build_ui(assistant, cfg: Config) -> gr.Blocks:
     with gr.Blocks(title=cfg.app.title) as demo:
+        gr.Navbar(visible=False)  # customers see no link to the operator page
         conversation = gr.State(None)  # conversation id
         turn_ids = gr.State({})  # chatbot message index -> stored assistant turn id
         gr.Markdown(f"## {cfg.app.title}\nAsk about returns, refunds, shipping, your account, payments or warranty.")
@@ -126,6 +237,8 @@ def build_ui(assistant, cfg: Config) -> gr.Blocks:
         send.click(on_message, [message, chatbot, conversation, turn_ids], outputs)
         chatbot.like(on_like, [turn_ids], [status])
         new.click(on_new, None, outputs + [status])
+    with demo.route("Operator", "/operator"):
+        build_operator_page(assistant, cfg)
     return demo
 
 

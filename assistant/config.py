@@ -85,6 +85,7 @@ class AppConfig:
     host: str = _f("127.0.0.1", "Interface the Gradio server binds to (`0.0.0.0` on Spaces).")
     port: int = _f(7860, "Port of the Gradio server.")
     title: str = _f("loopdesk — Northwind Goods support", "Title shown on the chat page.")
+    operator_token: str = _f("", "Token that unlocks the operator area; empty disables it. Set it by env, not in git.")
 
 
 SECTIONS: dict[str, type] = {

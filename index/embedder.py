@@ -20,7 +20,7 @@ class SentenceEmbedder:
         self.tokenizer = self.model.tokenizer
 
     def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return len(self.tokenizer(text, add_special_tokens=False, truncation=False, verbose=False)["input_ids"])
 
     def embed(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False):
         import numpy as np

@@ -101,8 +101,9 @@ class Index:
     def _lexical(self, b: _Build, query: str, n: int, allowed) -> list[tuple[int, float]]:
         import bm25s
 
-        tokens = bm25s.tokenize([query], stopwords="en", show_progress=False)
-        if not tokens.vocab:
+        # Strings, not ids: ids from a fresh tokenize() call belong to a different vocabulary.
+        tokens = bm25s.tokenize([query], stopwords="en", show_progress=False, return_ids=False)
+        if not tokens[0]:
             return []
         mask = None if allowed is None else allowed.astype("float32")
         ids, scores = b.bm25.retrieve(tokens, k=min(n, len(b.chunks)), show_progress=False, weight_mask=mask)
@@ -127,7 +128,7 @@ class Index:
         allowed = self._allowed(b, source, tag)
         if allowed is not None and not allowed.any():
             return []
-        qvec = self.embedder.embed([query])
+        qvec = self.embedder.embed([query])  # also for bm25: results report the dense cosine
         if mode == "bm25":
             ranked = self._lexical(b, query, k, allowed)
         else:

@@ -136,3 +136,37 @@ def test_index_from_another_embedding_model_is_refused(tmp_path):
     other.model_id = "other/model"
     with pytest.raises(IndexUnavailableError, match="rebuild"):
         Index(tmp_path / "ix", other)
+
+
+def test_bm25_hybrid_and_filters(tmp_path):
+    emb = FakeEmbedder()
+    kb = tmp_path / "kb"
+    (kb / "billing").mkdir(parents=True)
+    for name in ("returns.md", "shipping.md", "accounts.md"):
+        (kb / name).write_text((DEMO_KB / name).read_text())
+    (kb / "billing" / "payments.md").write_text((DEMO_KB / "payments.md").read_text())
+    build_index([kb], tmp_path / "ix", emb)
+    ix = Index(tmp_path / "ix", emb)
+    for mode in ("dense", "bm25", "hybrid"):
+        hits = ix.search("reset link forgotten password", 3, mode=mode)
+        assert hits[0].source == "accounts.md", mode
+        assert all(-1.0 <= h.score <= 1.0 for h in hits)  # always the dense cosine
+    only = ix.search("how long does delivery take", 5, source="shipping")
+    assert only and {h.source for h in only} == {"shipping.md"}
+    tagged = ix.search("card declined", 5, tag="billing", mode="hybrid")
+    assert tagged and {h.source for h in tagged} == {"billing/payments.md"}
+    assert ix.search("card declined", 5, tag="nope") == []
+    assert ix.search("the and of", 3, mode="bm25") == []  # only stopwords: no lexical match
+
+
+def test_eval_retrieval_metrics(tmp_path):
+    from index.evaluate import eval_retrieval, read_queries
+
+    emb = FakeEmbedder()
+    build_index([DEMO_KB], tmp_path / "ix", emb)
+    q = tmp_path / "q.csv"
+    q.write_text("query,expected_source\nforgotten password reset link,accounts.md\n"
+                 "international shipping countries duties,shipping.md\nzzz qqq,warranty.md\n")
+    r = eval_retrieval(Index(tmp_path / "ix", emb), read_queries(q), mode="bm25")
+    assert r["n"] == 3 and r["hit@1"] == pytest.approx(2 / 3, abs=1e-3)
+    assert r["hit@5"] >= r["hit@1"] and 2 / 3 <= r["mrr"] <= 1
