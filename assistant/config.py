@@ -65,6 +65,7 @@ class RetrievalConfig:
     mode: str = _f("dense", "`dense` (FAISS), `bm25` (lexical) or `hybrid` (reciprocal rank fusion of both).")
     hnsw_above: int = _f(50_000, "Index builds with more chunks than this use HNSW instead of exact search.")
     fusion_k: int = _f(60, "The k of reciprocal rank fusion (higher flattens the rank weights).")
+    title_weight: float = _f(0.5, "Dense ranking adds this times the query's cosine with the document title; 0 disables.")
 
 
 @dataclass

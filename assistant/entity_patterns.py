@@ -18,7 +18,7 @@ PATTERNS: list[tuple[str, re.Pattern]] = [
     ("ORDER_ID", re.compile(
         r"(?:(?<=\border )|(?<=\border: )|(?<=\border #)|(?<=\border number )|(?<=\border no\. )"
         r"|(?<=\bpurchase )|(?<=\bpurchase #)|(?<=\binvoice )|(?<=\binvoice #)|(?<=\btracking number )"
-        r"|(?<=#))[A-Z0-9][A-Z0-9-]{3,}\b", re.I)),
+        r"|(?<=#))(?=[A-Z-]*\d)[A-Z0-9][A-Z0-9-]{3,}\b", re.I)),  # an id has a digit: "order details" is no id
     ("ORDER_ID", re.compile(r"\b(?:ORD|INV|NW)-?\d{4,}\b", re.I)),
     ("MONEY", re.compile(r"(?:[$€£¥]\s?\d[\d,]*(?:\.\d{1,2})?|\b\d[\d,]*(?:\.\d{1,2})?\s?(?:usd|eur|gbp|dollars?|euros?|pounds?)\b)", re.I)),
     ("DATE", re.compile(

@@ -60,17 +60,20 @@ def main() -> None:
     cfg = load_config(env={})
     emb = SentenceEmbedder(cfg.models.embedder, cfg.home)
     report = build_index([tmp / "kb"], tmp / "ix", emb)
+    plain = Index(tmp / "ix", emb, title_weight=0.0)
     ix = Index(tmp / "ix", emb)
     results = []
-    for mode in ("dense", "bm25", "hybrid"):
+    for name, index, mode in (("dense (plain)", plain, "dense"), ("dense+title", ix, "dense"), ("bm25", ix, "bm25"),
+                              ("hybrid", ix, "hybrid")):
         t0 = time.perf_counter()
-        r = eval_retrieval(ix, queries, mode)
+        r = eval_retrieval(index, queries, mode)
+        r["mode"] = name
         r["ms_per_query"] = round((time.perf_counter() - t0) * 1000 / len(queries), 2)
         results.append(r)
     print(f"{report['files_indexed']} intent files, {report['chunks_total']} chunks, {len(queries)} held-out queries")
-    print(f"{'mode':>8} | {'hit@1':>7} | {'hit@5':>7} | {'mrr':>7} | {'ms/query':>8}")
+    print(f"{'mode':>14} | {'hit@1':>7} | {'hit@5':>7} | {'mrr':>7} | {'ms/query':>8}")
     for r in results:
-        print(f"{r['mode']:>8} | {r['hit@1']:>7.4f} | {r['hit@5']:>7.4f} | {r['mrr']:>7.4f} | {r['ms_per_query']:>8}")
+        print(f"{r['mode']:>14} | {r['hit@1']:>7.4f} | {r['hit@5']:>7.4f} | {r['mrr']:>7.4f} | {r['ms_per_query']:>8}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"files": report["files_indexed"], "chunks": report["chunks_total"],
                                           "queries": len(queries), "results": results}, indent=1))

@@ -21,7 +21,10 @@ def taggers(task: str = typer.Option(..., help="sentiment or ner"),
             epochs: int = typer.Option(3), batch_size: int = typer.Option(32), lr: float = typer.Option(1e-3),
             rank: int = typer.Option(16), max_length: int = typer.Option(128),
             max_steps: int = typer.Option(0, help="Stop after this many steps (0: all epochs)."),
-            save_every: int = typer.Option(200), as_json: bool = typer.Option(False, "--json")) -> None:
+            save_every: int = typer.Option(200),
+            from_store: bool = typer.Option(False, "--from-store", help="Merge operator labels from the store."),
+            store_repeat: int = typer.Option(5, help="How often each operator label is repeated (they are few)."),
+            as_json: bool = typer.Option(False, "--json")) -> None:
     """Train a tagger (LoRA + head on MiniLM) with checkpoints; re-running resumes."""
     from assistant.cli import fail
     from assistant.errors import LoopdeskError
@@ -29,9 +32,26 @@ def taggers(task: str = typer.Option(..., help="sentiment or ner"),
 
     if task not in {"sentiment", "ner"}:
         fail(LoopdeskError("--task must be sentiment or ner"), as_json)
+    extra: list = []
+    if from_store:
+        from assistant.store import Store
+        from finetune.store_labels import ner_examples, sentiment_examples
+
+        store_cfg = _cfg()
+        store = Store(store_cfg.store_url, store_cfg.store.retries)
+        if task == "sentiment":
+            extra = sentiment_examples(store)
+        else:
+            extra, problems = ner_examples(store)
+            for p in problems:
+                print(f"skipped label: {p}")
+        if not extra:
+            fail(LoopdeskError("no operator labels for this task in the store"), as_json)
+        print(f"merging {len(extra)} operator labels (x{store_repeat}) into {train}")
+        extra = extra * store_repeat
     cfg = TaggerTrainConfig(task=task, train=train, out=out, dev=dev, neutral=neutral, calibrate=calibrate,
                             epochs=epochs, batch_size=batch_size, lr=lr, rank=rank, max_length=max_length,
-                            max_steps=max_steps, save_every=save_every)
+                            max_steps=max_steps, save_every=save_every, extra_examples=extra)
     try:
         meta = train_tagger(cfg, log=(lambda *_: None) if as_json else print)
     except LoopdeskError as exc:

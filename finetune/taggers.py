@@ -325,3 +325,34 @@ def calibrate(tagger, path: str) -> dict:
     fit["cv_accuracy"] = correct / len(y)
     fit["source"] = Path(path).name
     return fit
+
+
+def write_model_card(out: str | Path, command: str, evaluation: dict | None = None) -> Path:
+    """README.md next to a tagger: data, command, hyperparameters, metrics (from tagger.json)."""
+    out = Path(out)
+    meta = json.loads((out / "tagger.json").read_text())
+    tc = meta.get("train_config", {})
+    hp = {k: tc.get(k) for k in ("epochs", "max_steps", "batch_size", "lr", "head_lr", "rank", "alpha", "dropout",
+                                 "max_length", "seed", "neutral_repeat") if k in tc}
+    size = sum(f.stat().st_size for f in out.iterdir() if f.is_file() and f.suffix == ".safetensors")
+    lines = [f"# loopdesk {meta['task']} tagger", "",
+             f"LoRA adapter + {'mean-pooled sequence' if meta['task'] == 'sentiment' else 'token (with word-shape embedding)'} "
+             f"head on `{meta.get('backbone')}`; labels: {', '.join(meta['labels'])}. Weights: safetensors, "
+             f"{size / 1e6:.1f} MB.", "", "## Data", ""]
+    lines += [f"- train: `{tc.get('train')}`", f"- dev (model selection): `{tc.get('dev')}`"]
+    if tc.get("neutral"):
+        lines.append(f"- neutral class: customer requests from `{tc.get('neutral')}` (complaints and offensive-style "
+                     f"rows excluded), repeated x{tc.get('neutral_repeat')}")
+    if meta.get("calibration"):
+        c = meta["calibration"]
+        lines.append(f"- calibration only (not training): `{c.get('source')}`: temperature {c['temperature']:.3f}, "
+                     f"biases {[round(b, 3) for b in c['bias']]}; 5-fold held-out accuracy of the fit {c['cv_accuracy']:.4f}")
+    lines += [f"- data hash: `{meta.get('data_hash')}`", "", "## Command", "", "```", command, "```", "",
+              "## Hyperparameters", "", "```json", json.dumps(hp, indent=1), "```", "", "## Metrics", "",
+              f"- best dev during training: `{json.dumps(meta.get('dev'))}`",
+              f"- history: `{json.dumps(meta.get('history'))}`",
+              f"- steps: {meta.get('steps')}, training time: {meta.get('train_seconds')} s (CPU, shared with other jobs)"]
+    if evaluation:
+        lines += ["", "## Evaluation (loopdesk eval)", "", "```json", json.dumps(evaluation, indent=1)[:3000], "```"]
+    (out / "README.md").write_text("\n".join(lines) + "\n")
+    return out / "README.md"

