@@ -118,4 +118,8 @@ def evaluate(base_ref: str, home: Path, adapter_dir: Path | None, data: str | Pa
                           **{name: answers[name][i] for name in answers}} for i in range(min(3, len(refs)))]
     if adapter_dir is not None:
         (adapter_dir / "eval.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
+        if (adapter_dir / "adapter.json").exists():
+            from finetune.lora import write_adapter_card
+
+            write_adapter_card(adapter_dir)
     return result

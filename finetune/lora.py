@@ -188,6 +188,34 @@ def train_lora(cfg: LoraTrainConfig, home: Path, log=print) -> dict:
     }
     (tmp / "adapter.json").write_text(json.dumps(manifest, indent=1))
     plot_loss(history, tmp)
+    write_adapter_card(tmp)
     registry.mkdir(parents=True, exist_ok=True)
     os.rename(tmp, registry / version)
     return manifest
+
+
+def write_adapter_card(directory: Path) -> Path:
+    """README.md model card of a generator adapter from adapter.json (+ eval.json when present)."""
+    m = json.loads((directory / "adapter.json").read_text())
+    ev = json.loads((directory / "eval.json").read_text()) if (directory / "eval.json").exists() else None
+    tc = m.get("training_config", {})
+    lines = [f"# Generator adapter `{m['version']}`", "",
+             f"LoRA adapter for `{m['base_model']}`, trained with TRL's SFTTrainer (prompt/completion, loss on the "
+             f"answer tokens only) on {m['examples']} examples from `{m['data']}` (data hash `{m['data_hash']}`).", "",
+             "## Command", "", "```",
+             f"loopdesk finetune lora --data {m['data']} --out {Path(directory).parent} --version {m['version']} "
+             f"--max-examples {tc.get('max_examples')} --max-length {tc.get('max_length')} --batch-size {tc.get('batch_size')} "
+             f"--learning-rate {tc.get('learning_rate')} --rank {tc.get('rank')} --alpha {tc.get('alpha')}",
+             "```", "", "## Hyperparameters", "", "```json", json.dumps(tc, indent=1), "```", "",
+             "## Training", "", f"`{json.dumps(m.get('metrics'))}` on {m.get('device')}; loss curve: `loss.png`, `loss.csv`."]
+    if ev:
+        lines += ["", "## Held-out evaluation (`loopdesk finetune eval`)", "",
+                  f"{ev['n']} eval conversations ({ev['tokens_scored']} answer tokens scored), {ev['n_generated']} generated:", "",
+                  "| model | loss/token | perplexity | ROUGE-L | words |", "|---|---|---|---|---|"]
+        for k in ("base", "adapter", "live"):
+            if f"{k}_loss" in ev:
+                lines.append(f"| {k} | {ev[k + '_loss']} | {ev[k + '_perplexity']} | {ev[k + '_rougeL']} | {ev[k + '_mean_length']} |")
+        if "loss_ratio" in ev:
+            lines += ["", f"Adapter / base loss ratio: **{ev['loss_ratio']}**."]
+    (directory / "README.md").write_text("\n".join(lines) + "\n")
+    return directory / "README.md"
