@@ -9,6 +9,7 @@ roll back. The running app follows `live.json` (see `assistant.adapters`).
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 from assistant.adapters import read_live, write_live
@@ -37,8 +38,9 @@ def list_adapters(registry: Path, tagger_dirs: dict[str, Path | None]) -> list[d
     for kind, d in tagger_dirs.items():
         if d and (d / "tagger.json").is_file():
             m = _json(d / "tagger.json")
+            created = m.get("created") or datetime.fromtimestamp((d / "tagger.json").stat().st_mtime, timezone.utc).isoformat()
             out.append({"version": d.name, "kind": kind, "base_model": m.get("backbone"),
-                        "created": m.get("created"), "metrics": m.get("dev") or {}, "live": True, "path": str(d),
+                        "created": created, "metrics": m.get("dev") or {}, "live": True, "path": str(d),
                         "valid": True})
     return out
 

@@ -293,6 +293,7 @@ def train_tagger(cfg: TaggerTrainConfig, log=print) -> dict:
     for name in ("adapter_config.json", "adapter_model.safetensors", "head.safetensors"):
         shutil.copy2(out / "best" / name, out / name)
     meta = {"task": cfg.task, "labels": list(labels), "max_length": cfg.max_length,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "backbone": backbone.model_id, "train_config": asdict(cfg) | {"extra_examples": len(cfg.extra_examples)},
             "data_hash": _sha([cfg.train, cfg.dev, cfg.neutral]),
             "dev": progress["best"], "history": progress["history"], "steps": step,
