@@ -32,6 +32,8 @@ class StreamRenderer:
         cut = self.pending.rfind("{{")
         if cut != -1 and "}}" not in self.pending[cut:] and len(self.pending) - cut < 80:
             ready, self.pending = self.pending[:cut], self.pending[cut:]
+        elif self.pending.endswith("{"):  # maybe the first half of "{{"
+            ready, self.pending = self.pending[:-1], "{"
         else:
             ready, self.pending = self.pending, ""
         return render(ready, self.values)

@@ -1,0 +1,55 @@
+"""Placeholder rendering on a token stream, and the live-adapter watcher's swap and failure paths."""
+
+import json
+
+from assistant.adapters import LiveAdapterWatcher, read_live, write_live
+from assistant.errors import AdapterError
+from assistant.placeholders import StreamRenderer, render
+
+
+def test_render_known_and_unknown_slots():
+    assert render("Call {{Customer Support Phone Number}} or see {{Order History}}.") == \
+        "Call +1 555 010 2030 or see Order History."
+    assert render("no slots {here}") == "no slots {here}"
+
+
+def test_stream_renderer_holds_back_split_slots():
+    r = StreamRenderer()
+    pieces = ["Visit {", "{Website", " Name}", "} today, or {{Li", "ve Chat}}", "."]
+    out = "".join(r.feed(p) for p in pieces) + r.flush()
+    assert out == "Visit Northwind Goods today, or live chat."
+    r = StreamRenderer()
+    assert r.feed("broken {{never closed") + r.flush() == "broken {{never closed"
+
+
+class FakeGen:
+    def __init__(self):
+        self.adapter_id, self.calls = None, []
+
+    def set_adapter(self, path, adapter_id=None):
+        self.calls.append(adapter_id)
+        if adapter_id == "bad":
+            raise AdapterError("corrupt")
+        self.adapter_id = adapter_id
+
+
+def test_watcher_swaps_and_survives_a_bad_adapter(tmp_path):
+    gen = FakeGen()
+    w = LiveAdapterWatcher(tmp_path, gen)
+    w.refresh()
+    assert gen.calls == []  # nothing live: base model
+    write_live(tmp_path, "v1", [])
+    w.refresh()
+    assert gen.adapter_id == "v1"
+    w.refresh()
+    assert gen.calls == ["v1"]  # unchanged file: no reload
+    write_live(tmp_path, "bad", ["v1"])
+    w.refresh()
+    assert gen.adapter_id == "v1" and "not loaded" in w.last_error
+    write_live(tmp_path, None, [])
+    w.refresh()
+    assert gen.adapter_id is None
+    assert read_live(tmp_path)["version"] is None
+    (tmp_path / "live.json").write_text("{broken")
+    assert read_live(tmp_path) == {}
+    assert json.loads(json.dumps(read_live(tmp_path / "missing"))) == {}
