@@ -1,8 +1,8 @@
 """Sentiment tagger: negative / neutral / positive with calibrated probabilities.
 
 Runs the `sentiment` LoRA adapter and head on the shared MiniLM backbone
-(`assistant.tagger_model.TaggerBackbone`). Probabilities are softmax(logits / T + b) with the
-temperature T and biases b fitted at training time on real customer messages (see
+(`assistant.tagger_model.TaggerBackbone`). Probabilities are softmax(s * logits + b) with per-class
+scales s and biases b fitted at training time on real customer messages (vector scaling, see
 `finetune.taggers.calibrate`).
 
     loopdesk tag "my parcel never arrived and nobody answers" --json
@@ -32,7 +32,8 @@ class TransformerSentiment:
         self.backbone = backbone
         self.meta = meta
         cal = meta.get("calibration") or {}
-        self.temperature = float(cal.get("temperature", 1.0))
+        # Vector scaling (per-class scale + bias); older files carry one temperature instead.
+        self.scale = list(cal.get("scale") or [1.0 / float(cal.get("temperature", 1.0))] * 3)
         self.bias = list(cal.get("bias", [0.0, 0.0, 0.0]))
         self.max_length = int(meta.get("max_length", 128))
 
@@ -55,7 +56,7 @@ class TransformerSentiment:
     def probabilities(self, texts: list[str]) -> list[dict[str, float]]:
         import torch
 
-        z = torch.tensor(self.raw_logits(texts)) / self.temperature + torch.tensor(self.bias)
+        z = torch.tensor(self.raw_logits(texts)) * torch.tensor(self.scale) + torch.tensor(self.bias)
         return [dict(zip(LABELS, map(float, row))) for row in z.softmax(-1)]
 
     def tag_batch(self, texts: list[str]) -> list[Sentiment]:

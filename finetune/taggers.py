@@ -192,23 +192,38 @@ def evaluate(task: str, model, head, tokenizer, data, max_length: int, batch_siz
 
 
 def fit_calibration(logits, labels) -> dict:
-    """Temperature and per-class biases minimising log-loss on a labelled sample."""
+    """Vector scaling (Guo et al. 2017): per-class scale and bias on the logits, fitted by log-loss.
+
+    A single temperature was tried first: on tweets its log-loss optimum flattened the logits so far
+    that the biases switched the positive class off (5-fold accuracy 0.62 on the airline sample);
+    per-class scales keep each class usable (0.73). Six numbers, with a small L2 pull towards identity.
+    """
     import torch
 
     z = torch.as_tensor(logits, dtype=torch.float32)
     y = torch.as_tensor(labels)
-    log_t = torch.zeros(1, requires_grad=True)
+    log_scale = torch.zeros(z.shape[1], requires_grad=True)
     bias = torch.zeros(z.shape[1], requires_grad=True)
-    opt = torch.optim.LBFGS([log_t, bias], lr=0.5, max_iter=200)
+    opt = torch.optim.LBFGS([log_scale, bias], lr=1.0, max_iter=500, line_search_fn="strong_wolfe")
 
     def closure():
         opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(z / log_t.exp() + bias, y)
+        loss = torch.nn.functional.cross_entropy(z * log_scale.exp() + bias, y)
+        loss = loss + 1e-3 * ((log_scale ** 2).sum() + (bias ** 2).sum())
         loss.backward()
         return loss
 
     opt.step(closure)
-    return {"temperature": float(log_t.exp()), "bias": [float(b) for b in bias.detach()]}
+    return {"method": "vector_scaling", "scale": [float(v) for v in log_scale.detach().exp()],
+            "bias": [float(b) for b in bias.detach()]}
+
+
+def apply_calibration(logits, cal: dict):
+    import numpy as np
+
+    z = np.asarray(logits, dtype="float32")
+    scale = np.asarray(cal.get("scale") or [1.0 / float(cal.get("temperature", 1.0))] * z.shape[1])
+    return z * scale + np.asarray(cal.get("bias") or [0.0] * z.shape[1])
 
 
 def train_tagger(cfg: TaggerTrainConfig, log=print) -> dict:
@@ -319,11 +334,14 @@ def calibrate(tagger, path: str) -> dict:
     rng = np.random.default_rng(0)
     rng.shuffle(folds)
     correct = 0
+    pred = np.zeros(len(y), dtype=int)
     for k in range(5):
         part = fit_calibration(logits[folds != k], y[folds != k])
-        z = logits[folds == k] / part["temperature"] + np.asarray(part["bias"])
-        correct += int((z.argmax(1) == y[folds == k]).sum())
-    fit["cv_accuracy"] = correct / len(y)
+        pred[folds == k] = apply_calibration(logits[folds == k], part).argmax(1)
+    from finetune.tagger_eval import sentiment_metrics
+
+    held_out = sentiment_metrics(list(y), list(pred), [0, 1, 2])
+    fit["cv_accuracy"], fit["cv_macro_f1"] = held_out["accuracy"], held_out["macro_f1"]
     fit["source"] = Path(path).name
     return fit
 
@@ -346,8 +364,9 @@ def write_model_card(out: str | Path, command: str, evaluation: dict | None = No
                      f"rows excluded), repeated x{tc.get('neutral_repeat')}")
     if meta.get("calibration"):
         c = meta["calibration"]
-        lines.append(f"- calibration only (not training): `{c.get('source')}`: temperature {c['temperature']:.3f}, "
-                     f"biases {[round(b, 3) for b in c['bias']]}; 5-fold held-out accuracy of the fit {c['cv_accuracy']:.4f}")
+        lines.append(f"- calibration only (not training): `{c.get('source')}`: {c.get('method', 'temperature')}, scales "
+                     f"{[round(v, 3) for v in c.get('scale', [])]}, biases {[round(b, 3) for b in c['bias']]}; 5-fold "
+                     f"held-out accuracy {c['cv_accuracy']:.4f}, macro-F1 {c.get('cv_macro_f1', float('nan')):.4f}")
     lines += [f"- data hash: `{meta.get('data_hash')}`", "", "## Command", "", "```", command, "```", "",
               "## Hyperparameters", "", "```json", json.dumps(hp, indent=1), "```", "", "## Metrics", "",
               f"- best dev during training: `{json.dumps(meta.get('dev'))}`",
