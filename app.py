@@ -90,6 +90,7 @@ def build_operator_page(assistant, cfg: Config) -> None:
     from assistant import operator as op
 
     store = assistant.store
+    gr.Navbar(visible=False)
     gr.Markdown("## loopdesk operator area")
     if not cfg.app.operator_token:
         gr.Markdown("The operator area is disabled: set `LOOPDESK_APP_OPERATOR_TOKEN` (or `app.operator_token`) "

@@ -191,31 +191,34 @@ def evaluate(task: str, model, head, tokenizer, data, max_length: int, batch_siz
     return {"f1": float(f1_score(gold_all, pred_all))}
 
 
-def fit_calibration(logits, labels) -> dict:
-    """Vector scaling (Guo et al. 2017): per-class scale and bias on the logits, fitted by log-loss.
+def fit_calibration(logits, labels, method: str = "bias") -> dict:
+    """Calibrate logits on a labelled sample by log-loss: per-class biases (`bias`, a label-shift
+    correction) or per-class scales and biases (`vector`, Guo et al. 2017).
 
-    A single temperature was tried first: on tweets its log-loss optimum flattened the logits so far
-    that the biases switched the positive class off (5-fold accuracy 0.62 on the airline sample);
-    per-class scales keep each class usable (0.73). Six numbers, with a small L2 pull towards identity.
+    Tried here on the airline tweets (5-fold held-out): one temperature 0.62 accuracy (its optimum
+    flattened the logits and switched the positive class off); vector scaling 0.73 / macro-F1 0.63 but
+    it shrank the neutral logit to ~0, turning plain customer questions negative; biases only
+    0.70 / macro-F1 0.65 and keep the model's own neutral evidence, so they are the default.
     """
     import torch
 
     z = torch.as_tensor(logits, dtype=torch.float32)
     y = torch.as_tensor(labels)
-    log_scale = torch.zeros(z.shape[1], requires_grad=True)
+    log_scale = torch.zeros(z.shape[1], requires_grad=method == "vector")
     bias = torch.zeros(z.shape[1], requires_grad=True)
-    opt = torch.optim.LBFGS([log_scale, bias], lr=1.0, max_iter=500, line_search_fn="strong_wolfe")
+    params = [bias] + ([log_scale] if method == "vector" else [])
+    opt = torch.optim.LBFGS(params, lr=1.0, max_iter=500, line_search_fn="strong_wolfe")
 
     def closure():
         opt.zero_grad()
         loss = torch.nn.functional.cross_entropy(z * log_scale.exp() + bias, y)
-        loss = loss + 1e-3 * ((log_scale ** 2).sum() + (bias ** 2).sum())
+        loss = loss + 1e-3 * sum((p ** 2).sum() for p in params)
         loss.backward()
         return loss
 
     opt.step(closure)
-    return {"method": "vector_scaling", "scale": [float(v) for v in log_scale.detach().exp()],
-            "bias": [float(b) for b in bias.detach()]}
+    return {"method": "vector_scaling" if method == "vector" else "bias",
+            "scale": [float(v) for v in log_scale.detach().exp()], "bias": [float(b) for b in bias.detach()]}
 
 
 def apply_calibration(logits, cal: dict):

@@ -60,7 +60,7 @@ def test_ner_long_text_keeps_entities_past_the_model_limit(taggers):
 
 def test_tag_cli_json():
     env = dict(os.environ, HF_HUB_OFFLINE="1")
-    proc = subprocess.run([sys.executable, "-m", "assistant.cli", "tag", "I'm furious: order NW-123456 never came!",
+    proc = subprocess.run([sys.executable, "-m", "assistant.cli", "tag", "I am furious, this is the worst service ever: order NW-123456 never came!",
                            "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-1500:]
     data = json.loads(proc.stdout)
