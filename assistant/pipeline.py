@@ -10,6 +10,7 @@ loses the customer's message: it is logged before generation starts.
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -95,7 +96,7 @@ class Assistant:
         reply, first_token = "", None
         if decision.action == "answer":
             renderer = StreamRenderer()
-            for piece in [*self.generate(messages), None]:
+            for piece in itertools.chain(self.generate(messages), [None]):  # None: flush the renderer
                 piece = renderer.flush() if piece is None else renderer.feed(piece)
                 if not piece:
                     continue

@@ -134,3 +134,20 @@ def test_chat_json_shape(cfg, store):
     for key in ("reply", "language", "sources", "latency_ms", "conversation_id"):
         assert key in data
     assert data["sources"][0]["source"] == "returns.md" and "score" in data["sources"][0]
+
+
+def test_reply_streams_while_the_generator_is_still_producing(cfg, store):
+    """Each piece reaches the caller before the generator is asked for the next one."""
+    produced = []
+
+    class SlowGenerator(FakeGenerator):
+        def stream(self, messages, max_new_tokens=None):
+            for word in ["one ", "two ", "three ", "four "]:
+                produced.append(word)
+                yield word
+
+    seen_when = []
+    for kind, value in Assistant(cfg, SlowGenerator(), store, FakeRetriever()).respond_stream(None, "How do returns work?"):
+        if kind == "token":
+            seen_when.append(len(produced))
+    assert seen_when[:4] == [1, 2, 3, 4]
