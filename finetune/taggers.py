@@ -75,8 +75,7 @@ def neutral_requests(path: str, limit: int = 4000) -> list[str]:
 
 def _examples(cfg: TaggerTrainConfig):
     if cfg.task == "sentiment":
-        texts, labels, binary = read_sentiment(cfg.train, "text", "label") if cfg.train.endswith(".tsv") \
-            else read_sentiment(cfg.train, "text", "label")
+        texts, labels, _ = read_sentiment(cfg.train, "text", "label")
         train = list(zip(texts, labels))
         if cfg.neutral:
             train += [(t, 1) for t in neutral_requests(cfg.neutral)] * cfg.neutral_repeat
@@ -124,7 +123,6 @@ def _length_buckets(train: list, batch_size: int, seed: int) -> list[list[int]]:
 
 def _save_state(directory: Path, model, head, optimizer=None, progress: dict | None = None) -> None:
     """Adapter + head (+ optimizer moments) as safetensors, written to a temp dir then swapped in."""
-    from peft import get_peft_model_state_dict
     from safetensors.torch import save_file
 
     tmp = directory.with_name(directory.name + ".tmp")
@@ -139,7 +137,6 @@ def _save_state(directory: Path, model, head, optimizer=None, progress: dict | N
                 flat[f"{pid}.{k}"] = v.contiguous() if hasattr(v, "contiguous") else v
         save_file(flat, str(tmp / "optimizer.safetensors"))
         (tmp / "progress.json").write_text(json.dumps(progress or {}, indent=1))
-    _ = get_peft_model_state_dict  # imported for its side effect of validating peft is present
     old = directory.with_name(directory.name + ".old")
     if directory.exists():
         directory.rename(old)

@@ -186,3 +186,23 @@ def test_bad_eval_files(tmp_path):
     empty.write_text("-DOCSTART- -X- -X- O\n\n")
     with pytest.raises(InputError, match="no sentences"):
         read_conll(empty)
+
+
+@requires_models
+def test_tagger_training_checkpoints_and_resumes(tmp_path):
+    import json
+
+    from finetune.taggers import TaggerTrainConfig, train_tagger
+
+    cfg = TaggerTrainConfig(task="ner", train=str(FIX / "tiny.conll"), dev=str(FIX / "tiny.conll"),
+                            out=str(tmp_path / "ner"), batch_size=1, max_steps=2, save_every=1, rank=4)
+    meta = train_tagger(cfg, log=lambda *_: None)
+    out = tmp_path / "ner"
+    assert meta["steps"] == 2 and (out / "checkpoint" / "optimizer.safetensors").is_file()
+    assert {p.name for p in out.iterdir()} >= {"adapter_model.safetensors", "head.safetensors", "tagger.json"}
+    assert not list(out.rglob("*.bin")) and not list(out.rglob("*.pt"))
+    logs = []
+    cfg.max_steps = 3
+    meta = train_tagger(cfg, log=logs.append)
+    assert any("resuming from step 2" in m for m in logs) and meta["steps"] == 3
+    assert json.loads((out / "tagger.json").read_text())["labels"][0] == "O"
