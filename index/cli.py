@@ -16,6 +16,16 @@ def _cfg():
     return get_config()
 
 
+def _open_index(index_dir: str | None):
+    """The configured index (or `index_dir`) with the configured embedder and search settings."""
+    from index.embedder import SentenceEmbedder
+    from index.searcher import open_index
+
+    cfg = _cfg()
+    return open_index(index_dir or cfg.index_dir, SentenceEmbedder(cfg.models.embedder, cfg.home),
+                      cfg.retrieval.mode, cfg.retrieval.fusion_k, cfg.retrieval.title_weight)
+
+
 @app.command("build")
 def build(paths: list[str] = typer.Argument(..., help="Files or folders (read recursively)."),
           out: Optional[str] = typer.Option(None, "--out", help="Index directory (default: config retrieval.index_dir)."),
@@ -58,14 +68,9 @@ def search(query: str = typer.Argument(...),
     """The k best passages for a query, with source, heading and score."""
     from assistant.cli import fail
     from assistant.errors import LoopdeskError
-    from index.embedder import SentenceEmbedder
-    from index.searcher import open_index
 
     try:
-        cfg = _cfg()
-        ix = open_index(index_dir or cfg.index_dir, SentenceEmbedder(cfg.models.embedder, cfg.home),
-                        cfg.retrieval.mode, cfg.retrieval.fusion_k, cfg.retrieval.title_weight)
-        hits = ix.search(query, k, mode=mode, source=source, tag=tag)
+        hits = _open_index(index_dir).search(query, k, mode=mode, source=source, tag=tag)
     except LoopdeskError as exc:
         fail(exc, as_json)
     rows = [{"rank": i, "score": round(p.score, 4), "source": p.source, "heading": p.heading, "id": p.id,
@@ -84,15 +89,10 @@ def eval_retrieval_cmd(index_dir: Optional[str] = typer.Option(None, "--index", 
     """hit@1, hit@5 and MRR of the index on labelled queries."""
     from assistant.cli import fail
     from assistant.errors import LoopdeskError
-    from index.embedder import SentenceEmbedder
     from index.evaluate import eval_retrieval, read_queries
-    from index.searcher import open_index
 
     try:
-        cfg = _cfg()
-        ix = open_index(index_dir or cfg.index_dir, SentenceEmbedder(cfg.models.embedder, cfg.home),
-                        cfg.retrieval.mode, cfg.retrieval.fusion_k, cfg.retrieval.title_weight)
-        result = eval_retrieval(ix, read_queries(queries), mode)
+        result = eval_retrieval(_open_index(index_dir), read_queries(queries), mode)
     except LoopdeskError as exc:
         fail(exc, as_json)
     if as_json:
