@@ -231,6 +231,17 @@ def validate(cfg: Config) -> list[str]:
     return p
 
 
+def local_path(ref: str) -> Path | None:
+    """A configured file or folder: as given if it exists or is absolute, else relative to the repo
+    (so `models/taggers/ner` works from any working directory); None for an empty setting."""
+    if not ref:
+        return None
+    p = Path(ref).expanduser()
+    if not p.is_absolute() and not p.exists():
+        p = Path(__file__).resolve().parent.parent / ref
+    return p
+
+
 def describe(cfg: Config) -> list[dict[str, Any]]:
     """Rows of (key, value, source, doc) for `loopdesk config show`."""
     rows = []

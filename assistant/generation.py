@@ -51,6 +51,13 @@ def check_adapter_dir(path: str | Path, base_model_id: str | None = None) -> dic
     return config
 
 
+def chat_ids(tokenizer, messages: list[dict], generation_prompt: bool = True) -> list[int]:
+    """Token ids of messages under the model's chat template (transformers 5 may return a dict)."""
+    enc = tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=generation_prompt)
+    ids = enc["input_ids"] if hasattr(enc, "keys") else enc
+    return list(ids[0] if ids and isinstance(ids[0], list) else ids)
+
+
 class TransformersGenerator:
     """`Generator` implementation over a Hugging Face causal LM."""
 
@@ -98,20 +105,15 @@ class TransformersGenerator:
             self.adapter_id = None if adapter is None else (adapter_id or Path(adapter).name)
 
     # --- text -------------------------------------------------------------------------------
-    def _ids(self, messages: list[dict]) -> list[int]:
-        enc = self.tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=True)
-        ids = enc["input_ids"] if isinstance(enc, dict) or hasattr(enc, "keys") else enc
-        return list(ids[0] if ids and isinstance(ids[0], list) else ids)
-
     def count_tokens(self, messages: list[dict]) -> int:
-        return len(self._ids(messages))
+        return len(chat_ids(self.tokenizer, messages))
 
     def stream(self, messages: list[dict], max_new_tokens: int | None = None) -> Iterator[str]:
         import torch
         from transformers import TextIteratorStreamer
 
         max_new = max_new_tokens or self.cfg.max_new_tokens
-        ids = self._ids(messages)
+        ids = chat_ids(self.tokenizer, messages)
         keep = max(16, self.cfg.context_tokens - max_new)
         ids = ids[-keep:]  # over-long prompts lose their oldest tokens, never the question
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=300)

@@ -190,7 +190,6 @@ class Assistant:
             notes={"timings_ms": timer.marks, "user_turn": user_turn})
 
     def _result(self, conversation_id, turn_id, reply, tags, passages, decision, timer, first_token, notes) -> TurnResult:
-        result = TurnResult(conversation_id, turn_id, reply, tags, passages, decision, timer.since_start(), first_token,
-                            getattr(self.generator, "model_id", ""), getattr(self.generator, "adapter_id", None), list(notes))
-        result.timings = dict(timer.marks)
-        return result
+        return TurnResult(conversation_id, turn_id, reply, tags, passages, decision, timer.since_start(), first_token,
+                          getattr(self.generator, "model_id", ""), getattr(self.generator, "adapter_id", None),
+                          list(notes), dict(timer.marks))

@@ -10,6 +10,7 @@ scales s and biases b fitted at training time on real customer messages (vector 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from assistant.types import Sentiment
@@ -17,12 +18,13 @@ from assistant.types import Sentiment
 LABELS = ("negative", "neutral", "positive")
 
 
-def _normalize(text: str) -> str:
-    # Same normalisation as training (handles and links carry no sentiment).
-    import re
+_MENTION = re.compile(r"@\w+")
+_URL = re.compile(r"https?://\S+|www\.\S+")
 
-    text = re.sub(r"https?://\S+|www\.\S+", "http", text)
-    return re.sub(r"@\w+", "@user", text).strip()
+
+def normalize_social(text: str) -> str:
+    """Replace @handles and links by placeholders (they carry no sentiment); training does the same."""
+    return _URL.sub("http", _MENTION.sub("@user", text)).strip()
 
 
 class TransformerSentiment:
@@ -48,7 +50,7 @@ class TransformerSentiment:
         out: list[list[float]] = []
         tok = self.backbone.tokenizer
         for i in range(0, len(texts), batch_size):
-            chunk = [_normalize(t) or "." for t in texts[i:i + batch_size]]
+            chunk = [normalize_social(t) or "." for t in texts[i:i + batch_size]]
             enc = tok(chunk, truncation=True, max_length=self.max_length, padding=True, return_tensors="pt")
             out += self.backbone.logits(self.name, enc).tolist()
         return out

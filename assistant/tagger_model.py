@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import threading
 from pathlib import Path
 
 from assistant.errors import AdapterError
@@ -117,7 +116,6 @@ class TaggerBackbone:
         self.models: dict = {}
         self.heads: dict = {}
         self.meta: dict[str, dict] = {}
-        self.lock = threading.Lock()
 
     def attach(self, name: str, directory: str | Path) -> dict:
         """Load a tagger directory under a task name; raise AdapterError if it is unusable."""

@@ -6,19 +6,8 @@ or its directory missing or corrupt), with the reason in `problems`, so the app 
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from assistant.config import Config
+from assistant.config import Config, local_path
 from assistant.errors import LoopdeskError
-
-
-def _dir(ref: str) -> Path | None:
-    if not ref:
-        return None
-    p = Path(ref).expanduser()
-    if not p.is_absolute() and not p.exists():
-        p = Path(__file__).resolve().parent.parent / ref  # relative to the repo, wherever we run from
-    return p
 
 
 def load_taggers(cfg: Config):
@@ -28,7 +17,7 @@ def load_taggers(cfg: Config):
     from assistant.tagger_model import TaggerBackbone
 
     problems: list[str] = []
-    wanted = {"sentiment": _dir(cfg.models.sentiment), "ner": _dir(cfg.models.ner)}
+    wanted = {"sentiment": local_path(cfg.models.sentiment), "ner": local_path(cfg.models.ner)}
     if not any(wanted.values()):
         return None, None, ["taggers not configured"]
     try:

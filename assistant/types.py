@@ -74,6 +74,8 @@ class TurnResult:
     model_id: str
     adapter_id: str | None
     notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    """Milliseconds per pipeline step (language, sentiment, entities, retrieval, prompt, generate, log)."""
 
     def to_json(self) -> dict:
         return {

@@ -66,9 +66,9 @@ def _cfg():
 
 
 def _registry(cfg) -> Path:
-    from assistant.taggers import _dir
+    from assistant.config import local_path
 
-    return _dir(cfg.models.adapters_dir)
+    return local_path(cfg.models.adapters_dir)
 
 
 def _out(data: dict, as_json: bool, text: str) -> None:
@@ -215,11 +215,12 @@ adapters_app = typer.Typer(help="The adapter registry.", no_args_is_help=True)
 @adapters_app.command("list")
 def adapters_list(as_json: bool = typer.Option(False, "--json")) -> None:
     """Generator adapters and taggers: version, kind, base model, created, metrics, live."""
-    from assistant.taggers import _dir
+    from assistant.config import local_path
     from finetune.registry import list_adapters
 
     cfg = _cfg()
-    rows = list_adapters(_registry(cfg), {"sentiment": _dir(cfg.models.sentiment), "ner": _dir(cfg.models.ner)})
+    rows = list_adapters(_registry(cfg), {"sentiment": local_path(cfg.models.sentiment),
+                                          "ner": local_path(cfg.models.ner)})
     if as_json:
         print(json.dumps(rows, indent=1, default=str))
         return

@@ -14,14 +14,9 @@ import math
 from pathlib import Path
 
 from assistant.errors import AdapterError
+from assistant.generation import chat_ids as _ids
 from assistant.generation import check_adapter_dir
 from finetune.lora import load_conversations
-
-
-def _ids(tokenizer, messages, generation_prompt: bool) -> list[int]:
-    enc = tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=generation_prompt)
-    ids = enc["input_ids"] if hasattr(enc, "keys") else enc
-    return list(ids[0] if ids and isinstance(ids[0], list) else ids)
 
 
 def assistant_token_loss(model, tokenizer, rows: list[dict], max_length: int = 512) -> tuple[float, int]:

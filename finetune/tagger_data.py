@@ -6,7 +6,6 @@ Shared by tagger training (`finetune.taggers`) and the eval commands (`loopdesk 
 from __future__ import annotations
 
 import csv
-import re
 from pathlib import Path
 
 from assistant.errors import InputError
@@ -66,11 +65,3 @@ def read_sentiment(path: str | Path, text_column: str, label_column: str) -> tup
     binary = set(raw) <= {"0", "1"}
     return texts, [_ALIASES[r] for r in raw], binary
 
-
-_MENTION = re.compile(r"@\w+")
-_URL = re.compile(r"https?://\S+|www\.\S+")
-
-
-def normalize_social(text: str) -> str:
-    """Replace @handles and links by placeholders so tweets look like the sentences the tagger saw."""
-    return _URL.sub("http", _MENTION.sub("@user", text)).strip()

@@ -27,8 +27,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from assistant.sentiment import normalize_social
 from assistant.tagger_model import build_heads, encode_words
-from finetune.tagger_data import LABELS3, normalize_social, read_conll, read_sentiment
+from finetune.tagger_data import LABELS3, read_conll, read_sentiment
 
 NER_LABELS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC")
 

@@ -1,5 +1,6 @@
 """Conversation store: migrations from an empty database, writes, feedback, locked-database retries."""
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -53,26 +54,35 @@ def test_feedback_validation(store):
         store.add_turn(cid, "user", "x", colour="red")
 
 
-def _hold_lock(path, seconds, ready):
-    con = sqlite3.connect(path, isolation_level=None)
-    con.execute("BEGIN EXCLUSIVE")
-    ready.set()
-    time.sleep(seconds)
-    con.execute("COMMIT")
-    con.close()
+@contextlib.contextmanager
+def locked(path, seconds):
+    """Another connection holds an EXCLUSIVE lock on the database for `seconds`."""
+    ready = threading.Event()
+
+    def hold():
+        con = sqlite3.connect(path, isolation_level=None)
+        con.execute("BEGIN EXCLUSIVE")
+        ready.set()
+        time.sleep(seconds)
+        con.execute("COMMIT")
+        con.close()
+
+    t = threading.Thread(target=hold)
+    t.start()
+    ready.wait()
+    try:
+        yield
+    finally:
+        t.join()
 
 
 def test_locked_database_write_is_retried_not_lost(tmp_path):
     path = tmp_path / "locked.db"
     s = Store(f"sqlite:///{path}", retries=10, busy_timeout_ms=50)
     cid = s.new_conversation()
-    ready = threading.Event()
-    t = threading.Thread(target=_hold_lock, args=(str(path), 0.8, ready))
-    t.start()
-    ready.wait()
-    start = time.perf_counter()
-    turn = s.add_turn(cid, "user", "written while locked")
-    t.join()
+    with locked(str(path), 0.8):
+        start = time.perf_counter()
+        turn = s.add_turn(cid, "user", "written while locked")
     assert time.perf_counter() - start > 0.3  # it really waited for the lock
     assert s.turn(turn)["text"] == "written while locked"
 
@@ -81,10 +91,5 @@ def test_locked_database_fails_loudly_after_retries(tmp_path):
     path = tmp_path / "locked2.db"
     s = Store(f"sqlite:///{path}", retries=2, busy_timeout_ms=10)
     cid = s.new_conversation()
-    ready = threading.Event()
-    t = threading.Thread(target=_hold_lock, args=(str(path), 1.0, ready))
-    t.start()
-    ready.wait()
-    with pytest.raises(StoreError, match="after 2 attempt"):
+    with locked(str(path), 1.0), pytest.raises(StoreError, match="after 2 attempt"):
         s.add_turn(cid, "user", "x")
-    t.join()
