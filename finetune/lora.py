@@ -181,6 +181,8 @@ def train_lora(cfg: LoraTrainConfig, home: Path, log=print) -> dict:
         "version": version, "kind": "generator", "base_model": resolved.model_id,
         "created": datetime.now(timezone.utc).isoformat(), "data": str(cfg.data), "data_hash": data_hash(rows),
         "examples": len(rows), "training_config": asdict(cfg) | {"version": version}, "device": device,
+        # Provenance when training continued from an earlier run's checkpoint (copied in by hand or a kill).
+        "resumed_from": Path(resume).name if resume else None,
         "metrics": {"train_loss_first": losses[0] if losses else None, "train_loss_last": losses[-1] if losses else None,
                     "train_loss_mean": round(result.training_loss, 4), "steps": steps,
                     "train_seconds": round(wall, 1),

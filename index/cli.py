@@ -44,7 +44,8 @@ def build(paths: list[str] = typer.Argument(..., help="Files or folders (read re
         cfg = _cfg()
         opts = LoaderOptions(question_column, answer_column, max_mb * 1024 * 1024)
         report = build_index(paths, out or cfg.index_dir, SentenceEmbedder(cfg.models.embedder, cfg.home),
-                             progress=not as_json, hnsw_above=cfg.retrieval.hnsw_above, loader_options=opts)
+                             progress=not as_json, ann_above=cfg.retrieval.ann_above, ann=cfg.retrieval.ann,
+                             nprobe=cfg.retrieval.nprobe, loader_options=opts)
     except LoopdeskError as exc:
         fail(exc, as_json)
     if as_json:

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from assistant.errors import IndexUnavailableError
+from assistant.errors import ConfigError, IndexUnavailableError
 from index import DEMO_KB
 from index.builder import build_index, current_build
 from index.chunking import chunk_document
@@ -83,6 +83,25 @@ def test_build_search_and_manifest(tmp_path):
     hits = Index(tmp_path / "ix", emb).search("forgotten password reset link", 3)
     assert hits[0].source == "accounts.md" and hits[0].heading == "Resetting a forgotten password"
     assert hits[0].score >= hits[-1].score
+
+
+@pytest.mark.parametrize("ann", ["ivf", "hnsw"])
+def test_large_builds_switch_to_approximate_search_and_record_it(tmp_path, ann):
+    emb = FakeEmbedder()
+    exact = build_index([DEMO_KB], tmp_path / "exact", emb)
+    report = build_index([DEMO_KB], tmp_path / ann, emb, ann_above=10, ann=ann, nprobe=64)
+    manifest = json.loads((current_build(tmp_path / ann) / "manifest.json").read_text())
+    assert manifest["index_type"] == ann and manifest["ann_above"] == 10
+    if ann == "ivf":  # nlist = 4 sqrt(n); with every list probed IVF is exhaustive
+        assert manifest["index_params"]["nlist"] == int(4 * report["chunks_total"] ** 0.5)
+        assert manifest["index_params"]["nprobe"] == manifest["index_params"]["nlist"]
+    assert exact["chunks_total"] == report["chunks_total"]
+    query = "forgotten password reset link"
+    want = [h.id for h in Index(tmp_path / "exact", emb).search(query, 5)]
+    got = [h.id for h in Index(tmp_path / ann, emb).search(query, 5)]
+    assert got[0] == want[0] and len(set(got) & set(want)) >= 4
+    with pytest.raises(ConfigError):
+        build_index([DEMO_KB], tmp_path / "bad", emb, ann_above=10, ann="lsh")
 
 
 def test_incremental_build_reembeds_only_changed_chunks(tmp_path):
