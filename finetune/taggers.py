@@ -9,9 +9,10 @@
 Training checkpoints to `<out>/checkpoint/` every `--save-every` steps (adapter, head, optimizer
 state, all safetensors, plus `progress.json`) and resumes from there when re-run; the best epoch on
 the dev set is written to `<out>/` with `tagger.json` and a model card `README.md`.
-Sentiment is 3-class: SST-2 gives negative/positive, customer requests (Bitext instructions, not
-complaints) give neutral; an optional calibration file fits a temperature and per-class biases
-(4 numbers, by log-loss) so probabilities match real customer messages.
+Sentiment is 3-class: SST-2 gives negative/positive, Bitext customer requests give neutral (and
+their complaints and offensive-language rows negative), optional CoNLL news sentences give neutral
+statements; an optional calibration file fits per-class biases (3 numbers, by log-loss) so the
+probabilities match real customer messages. `--init DIR` continues from an existing tagger.
 """
 
 from __future__ import annotations
@@ -55,6 +56,12 @@ class TaggerTrainConfig:
     save_every: int = 200
     seed: int = 13
     neutral_repeat: int = 3
+    statements: str | None = None
+    """Sentiment: a CoNLL file whose news sentences are added as neutral statements."""
+    init: str | None = None
+    """An existing tagger directory of the same task to start from (warm start; rank comes from it)."""
+    eval_every: int = 0
+    """Also evaluate on the dev set every N steps (0: at the end of each epoch only)."""
     extra_examples: list = field(default_factory=list)
     """Extra (text or words, label or tags) pairs, such as operator corrections from the store."""
 
@@ -67,11 +74,53 @@ def _sha(paths: list[str | None]) -> str:
     return h.hexdigest()[:16]
 
 
-def neutral_requests(path: str, limit: int = 4000) -> list[str]:
-    """Neutral customer turns: Bitext requests, minus complaints and offensive-style rows."""
+# Bitext intents whose requests report a problem ("I cannot pay"): neither calm questions nor
+# clearly upset, so they are left out of both classes rather than taught as neutral.
+_PROBLEM_INTENTS = {"payment_issue", "registration_problems"}
+
+
+def customer_requests(path: str, limit: int = 4000) -> tuple[list[str], list[str]]:
+    """(neutral, negative) customer turns from a Bitext-style csv (`instruction`, `intent`, `tags`).
+
+    Negative: complaints and rows tagged `W` (offensive language, "where is my goddamn parcel").
+    Neutral: every other request except problem reports. SST-2 is movie reviews; these teach the
+    model what calm and upset *customer* messages look like.
+    """
+    neutral, negative = [], []
     with open(path, encoding="utf-8", newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if r.get("intent") != "complaint" and "W" not in r.get("tags", "")]
-    return [r["instruction"] for r in rows][:limit]
+        for r in csv.DictReader(fh):
+            text, intent = r.get("instruction", "").strip(), r.get("intent", "")
+            if not text:
+                continue
+            if intent == "complaint" or "W" in r.get("tags", ""):
+                negative.append(text)
+            elif intent not in _PROBLEM_INTENTS:
+                neutral.append(text)
+    return neutral[:limit], negative[:limit]
+
+
+def news_statements(path: str, limit: int = 2000, seed: int = 13) -> list[str]:
+    """Neutral factual sentences from a CoNLL file (Reuters news): 6-40 words, no all-caps headlines.
+
+    Customers also post plain statements ("watching planes do their thing"); SST-2 has none.
+    """
+    from finetune.tagger_data import read_conll
+
+    out = []
+    for words, _ in read_conll(path):
+        text = " ".join(words)
+        if 6 <= len(words) <= 40 and not text.isupper() and any(c.islower() for c in text):
+            out.append(_detokenize(text))
+    random.Random(seed).shuffle(out)
+    return out[:limit]
+
+
+def _detokenize(text: str) -> str:
+    import re
+
+    text = re.sub(r" ([.,;:!?%)\]])", r"\1", text)
+    text = re.sub(r"([(\[$]) ", r"\1", text)
+    return re.sub(r" (n't|'s|'re|'ve|'ll|'d|'m)\b", r"\1", text)
 
 
 def _examples(cfg: TaggerTrainConfig):
@@ -79,7 +128,10 @@ def _examples(cfg: TaggerTrainConfig):
         texts, labels, _ = read_sentiment(cfg.train, "text", "label")
         train = list(zip(texts, labels))
         if cfg.neutral:
-            train += [(t, 1) for t in neutral_requests(cfg.neutral)] * cfg.neutral_repeat
+            neutral, negative = customer_requests(cfg.neutral)
+            train += ([(t, 1) for t in neutral] + [(t, 0) for t in negative]) * cfg.neutral_repeat
+        if cfg.statements:
+            train += [(t, 1) for t in news_statements(cfg.statements)]
         dev = None
         if cfg.dev:
             dt, dl, _ = read_sentiment(cfg.dev, "text", "label")
@@ -120,6 +172,23 @@ def _length_buckets(train: list, batch_size: int, seed: int) -> list[list[int]]:
         batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
     rng.shuffle(batches)
     return batches
+
+
+def _check_init(cfg: TaggerTrainConfig) -> None:
+    """Validate a warm-start tagger directory and adopt its LoRA rank/alpha (weights must fit)."""
+    from assistant.errors import AdapterError
+
+    d = Path(cfg.init)
+    try:
+        meta = json.loads((d / "tagger.json").read_text())
+        conf = json.loads((d / "adapter_config.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise AdapterError(f"cannot start from {d}: {exc}") from exc
+    if meta.get("task") != cfg.task:
+        raise AdapterError(f"cannot start a {cfg.task} tagger from {d}: it is a {meta.get('task')} tagger")
+    if not (d / "adapter_model.safetensors").is_file() or not (d / "head.safetensors").is_file():
+        raise AdapterError(f"cannot start from {d}: weights are missing")
+    cfg.rank, cfg.alpha = int(conf["r"]), int(conf["lora_alpha"])
 
 
 def _save_state(directory: Path, model, head, optimizer=None, progress: dict | None = None) -> None:
@@ -247,6 +316,8 @@ def train_tagger(cfg: TaggerTrainConfig, log=print) -> dict:
     tokenizer = AutoTokenizer.from_pretrained(backbone.location)
     base = AutoModel.from_pretrained(backbone.location)
     labels = LABELS3 if cfg.task == "sentiment" else NER_LABELS
+    if cfg.init:
+        _check_init(cfg)
     lora = LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
                       target_modules=["query", "key", "value", "dense"])
     model = get_peft_model(base, lora)
@@ -267,6 +338,10 @@ def train_tagger(cfg: TaggerTrainConfig, log=print) -> dict:
         for _ in range(progress["step"]):
             schedule.step()
         log(f"resuming from step {progress['step']} of {total}")
+    elif cfg.init:
+        set_peft_model_state_dict(model, load_file(str(Path(cfg.init) / "adapter_model.safetensors")))
+        head.load_state_dict(load_file(str(Path(cfg.init) / "head.safetensors")))
+        log(f"starting from the weights in {cfg.init}")
     model.train(), head.train()
     started, step = time.time(), progress["step"]
     bar = tqdm(total=total, initial=step, desc=f"train {cfg.task}", file=sys.stderr, mininterval=5)
@@ -287,7 +362,7 @@ def train_tagger(cfg: TaggerTrainConfig, log=print) -> dict:
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}")
             end_of_epoch = b == steps_per_epoch - 1 or step == total
-            if end_of_epoch and dev:
+            if dev and (end_of_epoch or (cfg.eval_every and step % cfg.eval_every == 0)):
                 metrics = evaluate(cfg.task, model, head, tokenizer, dev, cfg.max_length)
                 metrics["step"] = step
                 progress["history"].append(metrics)
@@ -311,7 +386,7 @@ def train_tagger(cfg: TaggerTrainConfig, log=print) -> dict:
     meta = {"task": cfg.task, "labels": list(labels), "max_length": cfg.max_length,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "backbone": backbone.model_id, "train_config": asdict(cfg) | {"extra_examples": len(cfg.extra_examples)},
-            "data_hash": _sha([cfg.train, cfg.dev, cfg.neutral]),
+            "data_hash": _sha([cfg.train, cfg.dev, cfg.neutral, cfg.statements]),
             "dev": progress["best"], "history": progress["history"], "steps": step,
             "train_seconds": round(time.time() - started, 1)}
     (out / "tagger.json").write_text(json.dumps(meta, indent=1))
@@ -324,7 +399,7 @@ def train_tagger(cfg: TaggerTrainConfig, log=print) -> dict:
 
 
 def calibrate(tagger, path: str) -> dict:
-    """Fit temperature + biases on a 3-class file; report 5-fold held-out accuracy of the fit."""
+    """Fit per-class biases on a 3-class file; report the 5-fold held-out accuracy of such a fit."""
     import numpy as np
 
     texts, labels, _ = read_sentiment(path, "text", "label")
@@ -361,8 +436,13 @@ def write_model_card(out: str | Path, command: str, evaluation: dict | None = No
              f"{size / 1e6:.1f} MB.", "", "## Data", ""]
     lines += [f"- train: `{tc.get('train')}`", f"- dev (model selection): `{tc.get('dev')}`"]
     if tc.get("neutral"):
-        lines.append(f"- neutral class: customer requests from `{tc.get('neutral')}` (complaints and offensive-style "
-                     f"rows excluded), repeated x{tc.get('neutral_repeat')}")
+        lines.append(f"- customer turns from `{tc.get('neutral')}`: requests as neutral, complaints and "
+                     f"offensive-language requests as negative, problem reports left out; repeated "
+                     f"x{tc.get('neutral_repeat')}")
+    if tc.get("statements"):
+        lines.append(f"- neutral statements: news sentences from `{tc.get('statements')}` (2,000)")
+    if tc.get("init"):
+        lines.append(f"- warm start: continued from the tagger in `{tc.get('init')}` (its own card lists its data)")
     if meta.get("calibration"):
         c = meta["calibration"]
         lines.append(f"- calibration only (not training): `{c.get('source')}`: {c.get('method', 'temperature')}, scales "

@@ -206,3 +206,45 @@ def test_tagger_training_checkpoints_and_resumes(tmp_path):
     meta = train_tagger(cfg, log=logs.append)
     assert any("resuming from step 2" in m for m in logs) and meta["steps"] == 3
     assert json.loads((out / "tagger.json").read_text())["labels"][0] == "O"
+
+
+def test_sentiment_training_data_from_customer_requests_and_news(tmp_path):
+    from finetune.taggers import _detokenize, customer_requests, news_statements
+
+    bitext = tmp_path / "bitext.csv"
+    bitext.write_text(
+        "instruction,intent,tags\n"
+        "where is my order?,track_order,BQ\n"
+        "I want to file a complaint,complaint,BL\n"
+        "where is my goddamn parcel,delivery_period,BLW\n"
+        "I cannot pay,payment_issue,BL\n"
+        ",track_order,B\n", encoding="utf-8")
+    neutral, negative = customer_requests(str(bitext))
+    assert neutral == ["where is my order?"]
+    assert negative == ["I want to file a complaint", "where is my goddamn parcel"]
+    assert _detokenize("He said it is n't ( really ) $ 5 , okay .") == "He said it isn't (really) $5, okay."
+    conll = tmp_path / "news.conll"
+    conll.write_text("-DOCSTART- -X- -X- O\n\nSOCCER - JAPAN GET LUCKY WIN . x x O\n\n"
+                     + "".join(f"{w} x x O\n" for w in "The company said on Monday it would open a plant .".split())
+                     + "\nToo short . x x O\n", encoding="utf-8")
+    assert news_statements(str(conll)) == ["The company said on Monday it would open a plant."]
+
+
+@requires_models
+def test_tagger_training_can_start_from_an_existing_tagger(tmp_path):
+    from assistant.errors import AdapterError
+    from finetune.taggers import TaggerTrainConfig, train_tagger
+
+    first = TaggerTrainConfig(task="ner", train=str(FIX / "tiny.conll"), out=str(tmp_path / "a"), batch_size=1,
+                              max_steps=1, rank=4, alpha=8)
+    train_tagger(first, log=lambda *_: None)
+    logs = []
+    second = TaggerTrainConfig(task="ner", train=str(FIX / "tiny.conll"), out=str(tmp_path / "b"), batch_size=1,
+                               max_steps=1, init=str(tmp_path / "a"))
+    meta = train_tagger(second, log=logs.append)
+    assert any("starting from the weights" in m for m in logs)
+    assert meta["train_config"]["rank"] == 4 and meta["train_config"]["alpha"] == 8  # adopted from the init
+    wrong = TaggerTrainConfig(task="sentiment", train=str(FIX / "tiny_sentiment.csv"), out=str(tmp_path / "c"),
+                              init=str(tmp_path / "a"))
+    with pytest.raises(AdapterError, match="is a ner tagger"):
+        train_tagger(wrong, log=lambda *_: None)
