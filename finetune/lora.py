@@ -207,9 +207,13 @@ def write_adapter_card(directory: Path) -> Path:
              "## Command", "", "```",
              f"loopdesk finetune lora --data {m['data']} --out {Path(directory).parent} --version {m['version']} "
              f"--max-examples {tc.get('max_examples')} --max-length {tc.get('max_length')} --batch-size {tc.get('batch_size')} "
-             f"--learning-rate {tc.get('learning_rate')} --rank {tc.get('rank')} --alpha {tc.get('alpha')}",
+             f"--learning-rate {tc.get('learning_rate')} --rank {tc.get('rank')} --alpha {tc.get('alpha')}"
+             + (f" --max-steps {tc['max_steps']}" if (tc.get("max_steps") or -1) > 0 else ""),
              "```", "", "## Hyperparameters", "", "```json", json.dumps(tc, indent=1), "```", "",
              "## Training", "", f"`{json.dumps(m.get('metrics'))}` on {m.get('device')}; loss curve: `loss.png`, `loss.csv`."]
+    if m.get("resumed_from"):
+        lines += ["", f"Training resumed from the trainer checkpoint `{m['resumed_from']}` found in this version's "
+                      "checkpoint directory; steps before it (and their data) belong to the run that wrote it."]
     if ev:
         lines += ["", "## Held-out evaluation (`loopdesk finetune eval`)", "",
                   f"{ev['n']} eval conversations ({ev['tokens_scored']} answer tokens scored), {ev['n_generated']} generated:", "",

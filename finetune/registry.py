@@ -85,6 +85,9 @@ def promote(registry: Path, version: str, base_model_id: str, force: bool = Fals
 def rollback(registry: Path) -> dict:
     live = read_live(registry)
     previous = list(live.get("previous", []))
+    # Versions deleted from the registry since they were live cannot come back; skip them.
+    while previous and not (registry / previous[-1]).is_dir():
+        previous.pop()
     if not previous:
         if live.get("version") is None:
             raise AdapterError("nothing to roll back: no adapter is live")

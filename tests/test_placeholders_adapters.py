@@ -53,3 +53,13 @@ def test_watcher_swaps_and_survives_a_bad_adapter(tmp_path):
     (tmp_path / "live.json").write_text("{broken")
     assert read_live(tmp_path) == {}
     assert json.loads(json.dumps(read_live(tmp_path / "missing"))) == {}
+
+
+def test_rollback_skips_versions_deleted_from_the_registry(tmp_path):
+    from finetune.registry import rollback
+
+    for v in ("v2", "v3"):
+        (tmp_path / v).mkdir()
+    write_live(tmp_path, "v3", ["v2", "v1-deleted"])  # v1 was live once, then removed from disk
+    assert rollback(tmp_path) == {"live": "v2", "previous": "v3"}
+    assert read_live(tmp_path)["previous"] == []
