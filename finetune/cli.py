@@ -17,8 +17,8 @@ def taggers(task: str = typer.Option(..., help="sentiment or ner"),
             out: str = typer.Option(..., help="Output directory (checkpoints go to OUT/checkpoint)."),
             dev: Optional[str] = typer.Option(None, help="Dev file for model selection."),
             neutral: Optional[str] = typer.Option(None, help="Sentiment: csv of neutral customer requests (Bitext)."),
-            calibrate: Optional[str] = typer.Option(None, help="Sentiment: 3-class csv to fit per-class biases."),
-            statements: Optional[str] = typer.Option(None, help="Sentiment: CoNLL file; its news sentences become neutral."),
+            calibrate: Optional[str] = typer.Option(None, help="Sentiment: 3-class csv to fit the calibration on."),
+            calibration: str = typer.Option("vector", help="Sentiment: vector (scales + biases) or bias."),
             init: Optional[str] = typer.Option(None, help="Start from this tagger directory (same task)."),
             eval_every: int = typer.Option(0, help="Evaluate on --dev every N steps too (0: each epoch end)."),
             epochs: int = typer.Option(3), batch_size: int = typer.Option(32), lr: float = typer.Option(1e-3),
@@ -35,6 +35,8 @@ def taggers(task: str = typer.Option(..., help="sentiment or ner"),
 
     if task not in {"sentiment", "ner"}:
         fail(LoopdeskError("--task must be sentiment or ner"), as_json)
+    if calibration not in {"vector", "bias"}:
+        fail(LoopdeskError("--calibration must be vector or bias"), as_json)
     extra: list = []
     if from_store:
         from assistant.store import Store
@@ -55,7 +57,8 @@ def taggers(task: str = typer.Option(..., help="sentiment or ner"),
     cfg = TaggerTrainConfig(task=task, train=train, out=out, dev=dev, neutral=neutral, calibrate=calibrate,
                             epochs=epochs, batch_size=batch_size, lr=lr, rank=rank, max_length=max_length,
                             max_steps=max_steps, save_every=save_every, extra_examples=extra,
-                            statements=statements, init=init, eval_every=eval_every)
+                            init=init, eval_every=eval_every,
+                            calibration=calibration)
     try:
         meta = train_tagger(cfg, log=(lambda *_: None) if as_json else print)
     except LoopdeskError as exc:

@@ -208,8 +208,8 @@ def test_tagger_training_checkpoints_and_resumes(tmp_path):
     assert json.loads((out / "tagger.json").read_text())["labels"][0] == "O"
 
 
-def test_sentiment_training_data_from_customer_requests_and_news(tmp_path):
-    from finetune.taggers import _detokenize, customer_requests, news_statements
+def test_sentiment_training_data_from_customer_requests(tmp_path):
+    from finetune.taggers import customer_requests
 
     bitext = tmp_path / "bitext.csv"
     bitext.write_text(
@@ -222,12 +222,6 @@ def test_sentiment_training_data_from_customer_requests_and_news(tmp_path):
     neutral, negative = customer_requests(str(bitext))
     assert neutral == ["where is my order?"]
     assert negative == ["I want to file a complaint", "where is my goddamn parcel"]
-    assert _detokenize("He said it is n't ( really ) $ 5 , okay .") == "He said it isn't (really) $5, okay."
-    conll = tmp_path / "news.conll"
-    conll.write_text("-DOCSTART- -X- -X- O\n\nSOCCER - JAPAN GET LUCKY WIN . x x O\n\n"
-                     + "".join(f"{w} x x O\n" for w in "The company said on Monday it would open a plant .".split())
-                     + "\nToo short . x x O\n", encoding="utf-8")
-    assert news_statements(str(conll)) == ["The company said on Monday it would open a plant."]
 
 
 @requires_models
