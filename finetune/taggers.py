@@ -10,8 +10,9 @@ Training checkpoints to `<out>/checkpoint/` every `--save-every` steps (adapter,
 state, all safetensors, plus `progress.json`) and resumes from there when re-run; the best epoch on
 the dev set is written to `<out>/` with `tagger.json` and a model card `README.md`.
 Sentiment is 3-class: SST-2 gives negative/positive, Bitext customer requests give neutral (and
-their complaints and offensive-language rows negative); an optional calibration file fits per-class scales and biases (6 numbers, by log-loss)
-so the probabilities match real customer messages. `--init DIR` continues from an existing tagger.
+their complaints and offensive-language rows negative); an optional calibration file fits per-class
+scales and biases (6 numbers, by log-loss) so the probabilities match real customer messages.
+`--init DIR` continues from an existing tagger.
 """
 
 from __future__ import annotations
@@ -375,7 +376,7 @@ def train_tagger(cfg: TaggerTrainConfig, log=print) -> dict:
 
 
 def calibrate(tagger, path: str, method: str = "vector") -> dict:
-    """Fit per-class biases on a 3-class file; report the 5-fold held-out accuracy of such a fit."""
+    """Fit the calibration (`method`) on a 3-class file; report the 5-fold held-out scores of such a fit."""
     import numpy as np
 
     texts, labels, _ = read_sentiment(path, "text", "label")
@@ -416,7 +417,8 @@ def write_model_card(out: str | Path, command: str, evaluation: dict | None = No
                      f"offensive-language requests as negative, problem reports left out; repeated "
                      f"x{tc.get('neutral_repeat')}")
     if tc.get("init"):
-        lines.append(f"- warm start: continued from the tagger that was in `{tc.get('init')}` (its recipe is in the command below)")
+        lines.append(f"- warm start: continued from the tagger that was in `{tc.get('init')}` "
+                     "(its recipe is in the command below)")
     if meta.get("calibration"):
         c = meta["calibration"]
         lines.append(f"- calibration only (not training): `{c.get('source')}`: {c.get('method', 'temperature')}, scales "
