@@ -64,7 +64,7 @@ class RetrievalConfig:
     min_score: float = _f(0.25, "Passages scoring below this cosine similarity are not shown to the model.")
     mode: str = _f("dense", "`dense` (FAISS), `bm25` (lexical) or `hybrid` (reciprocal rank fusion of both).")
     ann_above: int = _f(50_000, "Index builds with more chunks than this use approximate search instead of exact.")
-    ann: str = _f("ivf", "Approximate index above `ann_above`: `ivf` (IVF-Flat, met the 1M target) or `hnsw`.")
+    ann: str = _f("ivf", "Approximate index above `ann_above`: `ivf` (IVF-Flat, fastest to build) or `hnsw`.")
     nprobe: int = _f(32, "IVF lists searched per query (recall vs speed; 32 of ~4000 lists at 1M chunks).")
     fusion_k: int = _f(60, "The k of reciprocal rank fusion (higher flattens the rank weights).")
     title_weight: float = _f(0.5, "Dense ranking adds this times the query's cosine with the document title; 0 disables.")
