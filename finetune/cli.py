@@ -20,11 +20,14 @@ def taggers(task: str = typer.Option(..., help="sentiment or ner"),
             calibrate: Optional[str] = typer.Option(None, help="Sentiment: 3-class csv to fit the calibration on."),
             calibration: str = typer.Option("vector", help="Sentiment: vector (scales + biases) or bias."),
             init: Optional[str] = typer.Option(None, help="Start from this tagger directory (same task)."),
+            service_messages: int = typer.Option(0, help="Sentiment: add N authored customer-service messages "
+                                                         "(failure reports / questions / thanks)."),
             eval_every: int = typer.Option(0, help="Evaluate on --dev every N steps too (0: each epoch end)."),
             epochs: int = typer.Option(3), batch_size: int = typer.Option(32), lr: float = typer.Option(1e-3),
             rank: int = typer.Option(16), max_length: int = typer.Option(128),
             max_steps: int = typer.Option(0, help="Stop after this many steps (0: all epochs)."),
             save_every: int = typer.Option(200),
+            seed: int = typer.Option(13, help="Shuffling, initialisation and authored-message seed."),
             from_store: bool = typer.Option(False, "--from-store", help="Merge operator labels from the store."),
             store_repeat: int = typer.Option(5, help="How often each operator label is repeated (they are few)."),
             as_json: bool = typer.Option(False, "--json")) -> None:
@@ -57,7 +60,7 @@ def taggers(task: str = typer.Option(..., help="sentiment or ner"),
     cfg = TaggerTrainConfig(task=task, train=train, out=out, dev=dev, neutral=neutral, calibrate=calibrate,
                             epochs=epochs, batch_size=batch_size, lr=lr, rank=rank, max_length=max_length,
                             max_steps=max_steps, save_every=save_every, extra_examples=extra,
-                            init=init, eval_every=eval_every,
+                            init=init, eval_every=eval_every, service_messages=service_messages, seed=seed,
                             calibration=calibration)
     try:
         meta = train_tagger(cfg, log=(lambda *_: None) if as_json else print)

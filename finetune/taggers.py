@@ -62,6 +62,8 @@ class TaggerTrainConfig:
     """Also evaluate on the dev set every N steps (0: at the end of each epoch only)."""
     calibration: str = "vector"
     """Sentiment calibration fitted on --calibrate: `vector` (scales + biases) or `bias`."""
+    service_messages: int = 0
+    """Sentiment: add this many authored customer-service messages (`finetune.service_messages`)."""
     extra_examples: list = field(default_factory=list)
     """Extra (text or words, label or tags) pairs, such as operator corrections from the store."""
 
@@ -106,6 +108,10 @@ def _examples(cfg: TaggerTrainConfig):
         if cfg.neutral:
             neutral, negative = customer_requests(cfg.neutral)
             train += ([(t, 1) for t in neutral] + [(t, 0) for t in negative]) * cfg.neutral_repeat
+        if cfg.service_messages:
+            from finetune.service_messages import service_messages
+
+            train += service_messages(cfg.service_messages, seed=cfg.seed)
         dev = None
         if cfg.dev:
             dt, dl, _ = read_sentiment(cfg.dev, "text", "label")

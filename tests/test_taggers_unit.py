@@ -242,3 +242,19 @@ def test_tagger_training_can_start_from_an_existing_tagger(tmp_path):
                               init=str(tmp_path / "a"))
     with pytest.raises(AdapterError, match="is a ner tagger"):
         train_tagger(wrong, log=lambda *_: None)
+
+
+def test_authored_service_messages():
+    from finetune.service_messages import service_messages
+
+    msgs = service_messages(600, seed=3)
+    assert msgs == service_messages(600, seed=3) and msgs != service_messages(600, seed=4)
+    texts = [t.lower() for t, _ in msgs]
+    assert len(set(texts)) == 600 and all(t.strip() and "{" not in t for t in texts)
+    counts = [sum(1 for _, y in msgs if y == k) for k in range(3)]
+    assert counts[0] > counts[2] and counts[1] > counts[2] > 60  # ~4:4:2, negative/neutral/positive
+    # Failure reports are negative; the same topic asked about hypothetically stays neutral.
+    neutral = [t for t, y in msgs if y == 1]
+    assert any("what happens if" in t.lower() for t in neutral)
+    assert not any("never arrived" in t.lower() or "hung up" in t.lower() for t in neutral)
+    assert any("never arrived" in t.lower() or "on hold" in t.lower() for t, y in msgs if y == 0)
