@@ -69,6 +69,25 @@ def taggers(task: str = typer.Option(..., help="sentiment or ner"),
     print(json.dumps(meta if as_json else {"out": out, "dev": meta.get("dev"), "steps": meta["steps"]}, indent=1))
 
 
+@app.command("average-taggers")
+def average_taggers_cmd(sources: list[str] = typer.Argument(..., help="Checkpoint dirs of one tagger lineage."),
+                        out: str = typer.Option(..., help="Directory to write the averaged tagger to."),
+                        calibrate: Optional[str] = typer.Option(None, help="Sentiment: 3-class csv to refit the calibration on."),
+                        calibration: str = typer.Option("vector", help="Sentiment: vector (scales + biases) or bias."),
+                        as_json: bool = typer.Option(False, "--json")) -> None:
+    """Average checkpoints (same task and LoRA rank) into one tagger of the same size (a model soup)."""
+    from assistant.cli import fail
+    from assistant.errors import LoopdeskError
+    from finetune.tagger_soup import average_taggers
+
+    try:
+        meta = average_taggers(sources, out, calibrate, calibration)
+    except LoopdeskError as exc:
+        fail(exc, as_json)
+    print(json.dumps(meta if as_json else {"out": out, "averaged_from": meta["averaged_from"],
+                                           "calibration": meta.get("calibration")}, indent=1, default=str))
+
+
 def _cfg():
     from assistant.cli import get_config
 

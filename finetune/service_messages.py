@@ -44,7 +44,10 @@ _DOMAINS = {
         "questions": ["what is your return policy", "do you price match", "is this available in a larger size",
                       "when will the {item} be back in stock", "can I return an item without the receipt",
                       "do you have a store in {place}", "how long is the warranty on the {item}",
-                      "can I exchange a gift for a different size", "what payment methods do you take"],
+                      "can I exchange a gift for a different size", "what payment methods do you take",
+                      # A procedure question about a product that is fine but unsuitable is not a complaint.
+                      "how do I return a {item} that doesn't fit", "can I swap the {item} for a smaller size",
+                      "the {item} is too big, how do exchanges work", "how do I send back something I don't need"],
     },
     "travel": {
         "things": ["my flight", "my connection", "my train", "my bag", "my luggage", "my booking", "my seat",
@@ -112,6 +115,9 @@ _NEUTRAL_STATEMENTS = ["flying to {place} on {day}", "just booked my trip to {pl
                        "picking up my order on {day}", "ok I'll call the number", "got it, I'll wait for the email",
                        "I'm looking at the {item} on your site", "thinking about switching plans",
                        "the confirmation code is {code}", "will do", "my daughter is flying alone on {day}"]
+# Greetings and acknowledgements open or close most chats; they carry no sentiment.
+_GREETINGS = ["hi", "hello", "hey", "good morning", "good evening", "hi there", "ok", "okay", "yes", "no", "sure",
+              "yes please", "one moment", "let me check", "hello?", "anyone there?"]
 _PRAISE = ["thanks so much for the quick help", "thank you for sorting this out so fast", "great service today",
            "love flying with you", "the crew on the {time} flight were amazing", "best customer service I've had",
            "your agent {name} was incredibly helpful", "my order arrived a day early, thank you",
@@ -180,8 +186,10 @@ def _neutral(rng: random.Random) -> str:
             text = rng.choice(_NEUTRAL_STATEMENTS) + ". " + text
         if rng.random() < 0.15:
             text = rng.choice(["hi, ", "hello, ", "quick question: ", "hey ", "hi there! "]) + text
-    else:
+    elif rng.random() < 0.85:
         text = rng.choice(_NEUTRAL_STATEMENTS) + rng.choice(_NEUTRAL_TAILS)
+    else:
+        text = rng.choice(_GREETINGS)
     return _style(_fill(text, rng), rng, [""])
 
 

@@ -425,6 +425,11 @@ def write_model_card(out: str | Path, command: str, evaluation: dict | None = No
     if tc.get("init"):
         lines.append(f"- warm start: continued from the tagger that was in `{tc.get('init')}` "
                      "(its recipe is in the command below)")
+    if meta.get("averaged_from"):
+        lines.append(f"- weights: the element-wise mean of {len(meta['averaged_from'])} checkpoints of one lineage "
+                     f"(`loopdesk finetune average-taggers`): {', '.join(f'`{m}`' for m in meta['averaged_from'])}; "
+                     f"their SST-2 dev accuracies during training: "
+                     f"{[round(d['accuracy'], 4) if d and 'accuracy' in d else None for d in meta.get('member_dev', [])]}")
     if meta.get("calibration"):
         c = meta["calibration"]
         lines.append(f"- calibration only (not training): `{c.get('source')}`: {c.get('method', 'temperature')}, scales "

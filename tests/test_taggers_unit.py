@@ -258,3 +258,34 @@ def test_authored_service_messages():
     assert any("what happens if" in t.lower() for t in neutral)
     assert not any("never arrived" in t.lower() or "hung up" in t.lower() for t in neutral)
     assert any("never arrived" in t.lower() or "on hold" in t.lower() for t, y in msgs if y == 0)
+
+
+@requires_models
+def test_average_taggers_is_the_mean_and_refuses_mismatches(tmp_path):
+    from safetensors.torch import load_file
+
+    from assistant.errors import AdapterError
+    from finetune.tagger_soup import average_taggers
+    from finetune.taggers import TaggerTrainConfig, train_tagger
+
+    for name, seed in (("a", 1), ("b", 2)):
+        train_tagger(TaggerTrainConfig(task="sentiment", train=str(FIX / "tiny_sentiment.csv"), out=str(tmp_path / name),
+                                       batch_size=2, max_steps=1, rank=4, alpha=8, seed=seed), log=lambda *_: None)
+    meta = average_taggers([str(tmp_path / "a"), str(tmp_path / "b")], str(tmp_path / "avg"))
+    assert meta["averaged_from"] == [str(tmp_path / "a"), str(tmp_path / "b")] and meta["task"] == "sentiment"
+    for name in ("adapter_model.safetensors", "head.safetensors"):
+        a, b, avg = (load_file(str(tmp_path / d / name)) for d in ("a", "b", "avg"))
+        assert set(avg) == set(a)
+        for k in a:
+            assert (avg[k] - (a[k] + b[k]) / 2).abs().max() < 1e-6, k
+    train_tagger(TaggerTrainConfig(task="sentiment", train=str(FIX / "tiny_sentiment.csv"), out=str(tmp_path / "r8"),
+                                   batch_size=2, max_steps=1, rank=8, alpha=16), log=lambda *_: None)
+    with pytest.raises(AdapterError, match="rank"):
+        average_taggers([str(tmp_path / "a"), str(tmp_path / "r8")], str(tmp_path / "bad"))
+    train_tagger(TaggerTrainConfig(task="ner", train=str(FIX / "tiny.conll"), out=str(tmp_path / "ner"),
+                                   batch_size=1, max_steps=1, rank=4, alpha=8), log=lambda *_: None)
+    with pytest.raises(AdapterError, match="cannot be averaged"):
+        average_taggers([str(tmp_path / "a"), str(tmp_path / "ner")], str(tmp_path / "bad"))
+    with pytest.raises(AdapterError, match="not a tagger checkpoint"):
+        average_taggers([str(tmp_path / "a"), str(tmp_path / "nothing")], str(tmp_path / "bad"))
+    assert not (tmp_path / "bad").exists()
