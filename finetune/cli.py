@@ -34,7 +34,7 @@ def taggers(task: str = typer.Option(..., help="sentiment or ner"),
     """Train a tagger (LoRA + head on MiniLM) with checkpoints; re-running resumes."""
     from assistant.cli import fail
     from assistant.errors import LoopdeskError
-    from finetune.taggers import TaggerTrainConfig, train_tagger
+    from finetune.taggers import TaggerTrainConfig, train_tagger, write_model_card
 
     if task not in {"sentiment", "ner"}:
         fail(LoopdeskError("--task must be sentiment or ner"), as_json)
@@ -66,6 +66,7 @@ def taggers(task: str = typer.Option(..., help="sentiment or ner"),
         meta = train_tagger(cfg, log=(lambda *_: None) if as_json else print)
     except LoopdeskError as exc:
         fail(exc, as_json)
+    write_model_card(out, _command_line())
     print(json.dumps(meta if as_json else {"out": out, "dev": meta.get("dev"), "steps": meta["steps"]}, indent=1))
 
 
@@ -79,13 +80,23 @@ def average_taggers_cmd(sources: list[str] = typer.Argument(..., help="Checkpoin
     from assistant.cli import fail
     from assistant.errors import LoopdeskError
     from finetune.tagger_soup import average_taggers
+    from finetune.taggers import write_model_card
 
     try:
         meta = average_taggers(sources, out, calibrate, calibration)
     except LoopdeskError as exc:
         fail(exc, as_json)
+    write_model_card(out, _command_line())
     print(json.dumps(meta if as_json else {"out": out, "averaged_from": meta["averaged_from"],
                                            "calibration": meta.get("calibration")}, indent=1, default=str))
+
+
+def _command_line() -> str:
+    """The command as typed (for model cards), with the program shown as `loopdesk`."""
+    import shlex
+    import sys
+
+    return "loopdesk " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
 def _cfg():

@@ -34,6 +34,13 @@ def _member(d: Path) -> tuple[dict, dict]:
     for name in _WEIGHTS:
         if not (d / name).is_file():
             raise AdapterError(f"{d}: {name} is missing")
+    if (d / "progress.json").is_file():  # a resumable checkpoint: report its own dev score, not the run's best
+        try:
+            progress = json.loads((d / "progress.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise AdapterError(f"{d}/progress.json: {exc}") from exc
+        own = [h for h in progress.get("history", []) if h.get("step") == progress.get("step")]
+        meta = dict(meta, dev=own[-1] if own else None)
     return conf, meta
 
 

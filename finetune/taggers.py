@@ -422,6 +422,9 @@ def write_model_card(out: str | Path, command: str, evaluation: dict | None = No
         lines.append(f"- customer turns from `{tc.get('neutral')}`: requests as neutral, complaints and "
                      f"offensive-language requests as negative, problem reports left out; repeated "
                      f"x{tc.get('neutral_repeat')}")
+    if tc.get("service_messages"):
+        lines.append(f"- {tc['service_messages']} authored customer-service messages (`finetune.service_messages`, seed "
+                     f"{tc.get('seed')}): failure reports negative, questions and statements neutral, thanks positive")
     if tc.get("init"):
         lines.append(f"- warm start: continued from the tagger that was in `{tc.get('init')}` "
                      "(its recipe is in the command below)")

@@ -35,6 +35,11 @@ def test_sentiment_three_classes(taggers):
     sentiment, _ = taggers
     assert sentiment.tag("This is the worst service ever, I am furious and want my money back").label == "negative"
     assert sentiment.tag("Thank you so much, the new shoes are perfect and arrived early!").label == "positive"
+    assert sentiment.tag("Thanks, that fixed it!").label == "positive"
+    # A report that something went wrong is negative even without an emotion word.
+    for report in ("I've been waiting three weeks for my refund and still nothing",
+                   "Your site took my money twice and support won't reply"):
+        assert sentiment.tag(report).label == "negative", report
     # Plain customer questions must stay neutral (negative turns count towards escalation).
     for question in ("Where can I find the invoice for my last order?", "How do I change my shipping address?",
                      "Do you ship to Canada?", "I forgot my password", "Can I speak to someone about my account?"):

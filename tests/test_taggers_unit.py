@@ -1,6 +1,8 @@
 """Tagger plumbing without trained weights: word splitting, sub-word alignment, windowing,
 support-entity patterns, and the eval metrics on fixture files with hand-checked scores."""
 
+import json
+import os
 from pathlib import Path
 
 import pytest
@@ -289,3 +291,21 @@ def test_average_taggers_is_the_mean_and_refuses_mismatches(tmp_path):
     with pytest.raises(AdapterError, match="not a tagger checkpoint"):
         average_taggers([str(tmp_path / "a"), str(tmp_path / "nothing")], str(tmp_path / "bad"))
     assert not (tmp_path / "bad").exists()
+
+
+@requires_models
+def test_finetune_taggers_cli_writes_weights_and_model_card(tmp_path):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    out = tmp_path / "ner"
+    proc = subprocess.run([sys.executable, "-m", "assistant.cli", "finetune", "taggers", "--task", "ner", "--train",
+                           str(FIX / "tiny.conll"), "--out", str(out), "--max-steps", "1", "--rank", "4",
+                           "--batch-size", "1"], cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    card = (out / "README.md").read_text()
+    assert "## Command" in card and "--max-steps 1" in card and "## Metrics" in card
+    assert (out / "adapter_model.safetensors").is_file() and (out / "head.safetensors").is_file()
+    assert json.loads((out / "tagger.json").read_text())["steps"] == 1
