@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 
+_CALIBRATION_HELP = "Sentiment: vector (scales + biases), tied (negative/positive share them) or bias."
 app = typer.Typer(help="Train taggers and adapters from data and logs.", no_args_is_help=True)
 
 
@@ -18,7 +19,7 @@ def taggers(task: str = typer.Option(..., help="sentiment or ner"),
             dev: Optional[str] = typer.Option(None, help="Dev file for model selection."),
             neutral: Optional[str] = typer.Option(None, help="Sentiment: csv of neutral customer requests (Bitext)."),
             calibrate: Optional[str] = typer.Option(None, help="Sentiment: 3-class csv to fit the calibration on."),
-            calibration: str = typer.Option("vector", help="Sentiment: vector (scales + biases) or bias."),
+            calibration: str = typer.Option("vector", help=_CALIBRATION_HELP),
             init: Optional[str] = typer.Option(None, help="Start from this tagger directory (same task)."),
             service_messages: int = typer.Option(0, help="Sentiment: add N authored customer-service messages "
                                                          "(failure reports / questions / thanks)."),
@@ -38,8 +39,8 @@ def taggers(task: str = typer.Option(..., help="sentiment or ner"),
 
     if task not in {"sentiment", "ner"}:
         fail(LoopdeskError("--task must be sentiment or ner"), as_json)
-    if calibration not in {"vector", "bias"}:
-        fail(LoopdeskError("--calibration must be vector or bias"), as_json)
+    if calibration not in {"vector", "tied", "bias"}:
+        fail(LoopdeskError("--calibration must be vector, tied or bias"), as_json)
     extra: list = []
     if from_store:
         from assistant.store import Store
@@ -74,7 +75,7 @@ def taggers(task: str = typer.Option(..., help="sentiment or ner"),
 def average_taggers_cmd(sources: list[str] = typer.Argument(..., help="Checkpoint dirs of one tagger lineage."),
                         out: str = typer.Option(..., help="Directory to write the averaged tagger to."),
                         calibrate: Optional[str] = typer.Option(None, help="Sentiment: 3-class csv to refit the calibration on."),
-                        calibration: str = typer.Option("vector", help="Sentiment: vector (scales + biases) or bias."),
+                        calibration: str = typer.Option("vector", help=_CALIBRATION_HELP),
                         as_json: bool = typer.Option(False, "--json")) -> None:
     """Average checkpoints (same task and LoRA rank) into one tagger of the same size (a model soup)."""
     from assistant.cli import fail
@@ -82,6 +83,8 @@ def average_taggers_cmd(sources: list[str] = typer.Argument(..., help="Checkpoin
     from finetune.tagger_soup import average_taggers
     from finetune.taggers import write_model_card
 
+    if calibration not in {"vector", "tied", "bias"}:
+        fail(LoopdeskError("--calibration must be vector, tied or bias"), as_json)
     try:
         meta = average_taggers(sources, out, calibrate, calibration)
     except LoopdeskError as exc:

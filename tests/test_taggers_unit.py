@@ -309,3 +309,21 @@ def test_finetune_taggers_cli_writes_weights_and_model_card(tmp_path):
     assert "## Command" in card and "--max-steps 1" in card and "## Metrics" in card
     assert (out / "adapter_model.safetensors").is_file() and (out / "head.safetensors").is_file()
     assert json.loads((out / "tagger.json").read_text())["steps"] == 1
+
+
+def test_calibration_fits_a_prior_unless_polarity_is_tied():
+    import numpy as np
+
+    from finetune.taggers import apply_calibration, fit_calibration
+
+    rng = np.random.default_rng(0)
+    # A sample that is 70% negative, with logits that carry no prior: vector scaling must learn one
+    # (a higher negative bias); the tied fit must leave every negative-vs-positive decision unchanged.
+    y = rng.choice(3, size=600, p=[0.7, 0.15, 0.15])
+    logits = rng.normal(0, 1, (600, 3)) + 2.0 * np.eye(3)[y]
+    vector, tied = fit_calibration(logits, y, "vector"), fit_calibration(logits, y, "tied")
+    assert vector["bias"][0] > vector["bias"][2] + 0.3
+    assert tied["scale"][0] == tied["scale"][2] and tied["bias"][0] == tied["bias"][2]
+    z = apply_calibration(logits, tied)
+    assert ((z[:, 2] >= z[:, 0]) == (logits[:, 2] >= logits[:, 0])).all()
+    assert len(fit_calibration(logits, y, "bias")["bias"]) == 3
