@@ -76,6 +76,20 @@ def average_taggers(sources: list[str], out: str, calibrate_file: str | None = N
     meta["averaged_from"] = [str(d) for d in dirs]
     meta["member_dev"] = [m.get("dev") for _, m in members]
     (tmp / "tagger.json").write_text(json.dumps(meta, indent=1))
+    if calibrate_file and meta.get("task") == "sentiment":
+        # Fit before anything is moved: a bad calibration file leaves `out` as it was.
+        from assistant.config import load_config
+        from assistant.models import resolve
+        from assistant.sentiment import TransformerSentiment
+        from finetune.taggers import calibrate
+
+        backbone = resolve(meta.get("train_config", {}).get("backbone", "bundled:all-minilm-l6-v2"), load_config().home)
+        try:
+            meta["calibration"] = calibrate(TransformerSentiment.from_dir(tmp, backbone.location), calibrate_file, method)
+        finally:
+            if "calibration" not in meta:
+                shutil.rmtree(tmp, ignore_errors=True)
+        (tmp / "tagger.json").write_text(json.dumps(meta, indent=1))
     if target.exists():
         for leftover in ("best", "checkpoint"):  # a soup has no training state of its own
             shutil.rmtree(target / leftover, ignore_errors=True)
@@ -83,13 +97,4 @@ def average_taggers(sources: list[str], out: str, calibrate_file: str | None = N
     for f in tmp.iterdir():
         shutil.move(str(f), target / f.name)
     shutil.rmtree(tmp, ignore_errors=True)
-    if calibrate_file and meta.get("task") == "sentiment":
-        from assistant.config import load_config
-        from assistant.models import resolve
-        from assistant.sentiment import TransformerSentiment
-        from finetune.taggers import calibrate
-
-        backbone = resolve(meta.get("train_config", {}).get("backbone", "bundled:all-minilm-l6-v2"), load_config().home)
-        meta["calibration"] = calibrate(TransformerSentiment.from_dir(target, backbone.location), calibrate_file, method)
-        (target / "tagger.json").write_text(json.dumps(meta, indent=1))
     return meta

@@ -291,6 +291,13 @@ def test_average_taggers_is_the_mean_and_refuses_mismatches(tmp_path):
     with pytest.raises(AdapterError, match="not a tagger checkpoint"):
         average_taggers([str(tmp_path / "a"), str(tmp_path / "nothing")], str(tmp_path / "bad"))
     assert not (tmp_path / "bad").exists()
+    # A broken calibration file is refused and the existing averaged tagger stays as it was.
+    before = (tmp_path / "avg" / "adapter_model.safetensors").read_bytes()
+    (tmp_path / "broken.csv").write_text("text,label\nfine,maybe\n", encoding="utf-8")
+    with pytest.raises(Exception, match="unknown label"):
+        average_taggers([str(tmp_path / "a"), str(tmp_path / "a")], str(tmp_path / "avg"), str(tmp_path / "broken.csv"))
+    assert (tmp_path / "avg" / "adapter_model.safetensors").read_bytes() == before
+    assert not (tmp_path / "avg.avg-tmp").exists()
 
 
 @requires_models
