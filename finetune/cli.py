@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 
+_CALIBRATIONS = ("vector", "tied", "bias")
 _CALIBRATION_HELP = "Sentiment: vector (scales + biases), tied (negative/positive share them) or bias."
 app = typer.Typer(help="Train taggers and adapters from data and logs.", no_args_is_help=True)
 
@@ -39,8 +40,8 @@ def taggers(task: str = typer.Option(..., help="sentiment or ner"),
 
     if task not in {"sentiment", "ner"}:
         fail(LoopdeskError("--task must be sentiment or ner"), as_json)
-    if calibration not in {"vector", "tied", "bias"}:
-        fail(LoopdeskError("--calibration must be vector, tied or bias"), as_json)
+    if calibration not in _CALIBRATIONS:
+        fail(LoopdeskError(f"--calibration must be one of {', '.join(_CALIBRATIONS)}"), as_json)
     extra: list = []
     if from_store:
         from assistant.store import Store
@@ -83,8 +84,8 @@ def average_taggers_cmd(sources: list[str] = typer.Argument(..., help="Checkpoin
     from finetune.tagger_soup import average_taggers
     from finetune.taggers import write_model_card
 
-    if calibration not in {"vector", "tied", "bias"}:
-        fail(LoopdeskError("--calibration must be vector, tied or bias"), as_json)
+    if calibration not in _CALIBRATIONS:
+        fail(LoopdeskError(f"--calibration must be one of {', '.join(_CALIBRATIONS)}"), as_json)
     try:
         meta = average_taggers(sources, out, calibrate, calibration)
     except LoopdeskError as exc:

@@ -80,12 +80,11 @@ def average_taggers(sources: list[str], out: str, calibrate_file: str | None = N
         # Fit before anything is moved: a bad calibration file leaves `out` as it was.
         from assistant.config import load_config
         from assistant.models import resolve
-        from assistant.sentiment import TransformerSentiment
-        from finetune.taggers import calibrate
+        from finetune.taggers import calibrate_dir
 
         backbone = resolve(meta.get("train_config", {}).get("backbone", "bundled:all-minilm-l6-v2"), load_config().home)
         try:
-            meta["calibration"] = calibrate(TransformerSentiment.from_dir(tmp, backbone.location), calibrate_file, method)
+            meta["calibration"] = calibrate_dir(tmp, backbone.location, calibrate_file, method)
         finally:
             if "calibration" not in meta:
                 shutil.rmtree(tmp, ignore_errors=True)

@@ -246,9 +246,9 @@ def fit_calibration(logits, labels, method: str = "vector") -> dict:
 
     Measured on the airline tweets (5-fold held-out), shipped tagger (checkpoint mean, authored service
     messages): vector 0.781 accuracy / 0.711 macro-F1; `tied` 0.775 / 0.705 (it keeps SST-2 at the
-    uncalibrated 0.906, where the vector fit's customer prior,
-    63% negative, gives 0.893). An earlier tagger: biases only 0.704 / 0.648, one temperature flattened
-    the logits and switched the positive class off. Vector scaling shrinks the neutral logit's scale to
+    uncalibrated 0.906, where the vector fit's customer prior, 63% negative, gives 0.893). An earlier
+    tagger: biases only 0.704 / 0.648; one temperature flattened the logits and switched the positive
+    class off. Vector scaling shrinks the neutral logit's scale to
     ~0.07, so neutral is mostly a margin decision: neutral unless a polar class is confident. Check a
     handful of customer questions after refitting (tests/test_taggers_real.py does).
     """
@@ -381,12 +381,16 @@ def train_tagger(cfg: TaggerTrainConfig, log=print) -> dict:
             "train_seconds": round(time.time() - started, 1)}
     (out / "tagger.json").write_text(json.dumps(meta, indent=1))
     if cfg.task == "sentiment" and cfg.calibrate:
-        from assistant.sentiment import TransformerSentiment
-
-        meta["calibration"] = calibrate(TransformerSentiment.from_dir(out, backbone.location), cfg.calibrate,
-                                      cfg.calibration)
+        meta["calibration"] = calibrate_dir(out, backbone.location, cfg.calibrate, cfg.calibration)
         (out / "tagger.json").write_text(json.dumps(meta, indent=1))
     return meta
+
+
+def calibrate_dir(directory: str | Path, backbone_location: str, path: str, method: str = "vector") -> dict:
+    """Load the sentiment tagger in `directory` on its backbone and fit its calibration on `path`."""
+    from assistant.sentiment import TransformerSentiment
+
+    return calibrate(TransformerSentiment.from_dir(directory, backbone_location), path, method)
 
 
 def calibrate(tagger, path: str, method: str = "vector") -> dict:
@@ -400,7 +404,6 @@ def calibrate(tagger, path: str, method: str = "vector") -> dict:
     folds = np.arange(len(y)) % 5
     rng = np.random.default_rng(0)
     rng.shuffle(folds)
-    correct = 0
     pred = np.zeros(len(y), dtype=int)
     for k in range(5):
         part = fit_calibration(logits[folds != k], y[folds != k], method)
