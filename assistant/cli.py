@@ -194,7 +194,9 @@ def eval_sentiment_cmd(file: str = typer.Argument(..., help="csv or tsv file."),
     except LoopdeskError as exc:
         fail(exc, as_json)
     text = [f"accuracy {result['accuracy']:.4f}  macro_f1 {result['macro_f1']:.4f}  n {result['n']}"
-            + ("  (binary decision)" if result["binary"] else "")]
+            + ("  (binary decision)" if result["binary"] else "") + f"  traffic prior {result['traffic_prior']}"]
+    if "with_traffic_prior" in result:
+        text.append(f"  with the traffic prior: accuracy {result['with_traffic_prior']['accuracy']:.4f}")
     text += [f"  {k:<8} p {v['precision']:.4f}  r {v['recall']:.4f}  f1 {v['f1']:.4f}  n {v['support']}"
              for k, v in result["per_class"].items()]
     text.append(f"  confusion (rows gold, cols predicted {result['confusion_matrix']['labels']}): "

@@ -79,6 +79,8 @@ class StoreConfig:
 @dataclass
 class PolicyConfig:
     negative_turns: int = _f(2, "Offer a human after this many consecutive negative customer turns.")
+    sentiment_prior: bool = _f(True, "Apply the sentiment tagger's customer-traffic prior (fitted with its calibration: "
+                                     "support traffic has more complaints than praise); false tags the text alone.")
     supported_languages: list = _f(["en"], "Languages the generator answers in; others are escalated.")
     max_message_chars: int = _f(4000, "Longer messages are truncated with a visible note.")
 

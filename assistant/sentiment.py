@@ -1,9 +1,10 @@
 """Sentiment tagger: negative / neutral / positive with calibrated probabilities.
 
 Runs the `sentiment` LoRA adapter and head on the shared MiniLM backbone
-(`assistant.tagger_model.TaggerBackbone`). Probabilities are softmax(s * logits + b) with per-class
-scales s and biases b fitted at training time on real customer messages (vector scaling, see
-`finetune.taggers.calibrate`).
+(`assistant.tagger_model.TaggerBackbone`). Probabilities are softmax(s * logits + b + prior): scales s
+and biases b calibrate what the text says, `prior` is what customer traffic is like (more complaints
+than praise); all fitted at training time on real customer messages (`finetune.taggers.fit_calibration`).
+`policy.sentiment_prior = false` tags the text without the traffic prior.
 
     loopdesk tag "my parcel never arrived and nobody answers" --json
 """
@@ -30,13 +31,15 @@ def normalize_social(text: str) -> str:
 class TransformerSentiment:
     name = "sentiment"
 
-    def __init__(self, backbone, meta: dict) -> None:
+    def __init__(self, backbone, meta: dict, use_prior: bool = True) -> None:
         self.backbone = backbone
         self.meta = meta
         cal = meta.get("calibration") or {}
-        # Vector scaling (per-class scale + bias); older files carry one temperature instead.
+        # Scales + biases (older files carry one temperature instead) and an optional traffic prior.
         self.scale = list(cal.get("scale") or [1.0 / float(cal.get("temperature", 1.0))] * 3)
         self.bias = list(cal.get("bias", [0.0, 0.0, 0.0]))
+        self.prior = list(cal.get("prior") or [0.0, 0.0, 0.0])
+        self.use_prior = use_prior
         self.max_length = int(meta.get("max_length", 128))
 
     @classmethod
@@ -55,10 +58,13 @@ class TransformerSentiment:
             out += self.backbone.logits(self.name, enc).tolist()
         return out
 
-    def probabilities(self, texts: list[str]) -> list[dict[str, float]]:
+    def probabilities(self, texts: list[str], prior: bool | None = None) -> list[dict[str, float]]:
+        """Calibrated probabilities; `prior` (default: `use_prior`) adds the customer-traffic prior."""
         import torch
 
         z = torch.tensor(self.raw_logits(texts)) * torch.tensor(self.scale) + torch.tensor(self.bias)
+        if self.use_prior if prior is None else prior:
+            z = z + torch.tensor(self.prior)
         return [dict(zip(LABELS, map(float, row))) for row in z.softmax(-1)]
 
     def tag_batch(self, texts: list[str]) -> list[Sentiment]:

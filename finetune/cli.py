@@ -8,8 +8,9 @@ from typing import Optional
 
 import typer
 
-_CALIBRATIONS = ("vector", "tied", "bias")
-_CALIBRATION_HELP = "Sentiment: vector (scales + biases), tied (negative/positive share them) or bias."
+_CALIBRATIONS = ("prior", "vector", "tied", "bias")
+_CALIBRATION_HELP = ("Sentiment: prior (negative/positive share a scale and bias, plus a separate traffic prior), "
+                     "vector (per-class scales + biases), tied (prior without the prior term) or bias.")
 app = typer.Typer(help="Train taggers and adapters from data and logs.", no_args_is_help=True)
 
 
@@ -20,7 +21,7 @@ def taggers(task: str = typer.Option(..., help="sentiment or ner"),
             dev: Optional[str] = typer.Option(None, help="Dev file for model selection."),
             neutral: Optional[str] = typer.Option(None, help="Sentiment: csv of neutral customer requests (Bitext)."),
             calibrate: Optional[str] = typer.Option(None, help="Sentiment: 3-class csv to fit the calibration on."),
-            calibration: str = typer.Option("vector", help=_CALIBRATION_HELP),
+            calibration: str = typer.Option("prior", help=_CALIBRATION_HELP),
             init: Optional[str] = typer.Option(None, help="Start from this tagger directory (same task)."),
             service_messages: int = typer.Option(0, help="Sentiment: add N authored customer-service messages "
                                                          "(failure reports / questions / thanks)."),
@@ -76,7 +77,7 @@ def taggers(task: str = typer.Option(..., help="sentiment or ner"),
 def average_taggers_cmd(sources: list[str] = typer.Argument(..., help="Checkpoint dirs of one tagger lineage."),
                         out: str = typer.Option(..., help="Directory to write the averaged tagger to."),
                         calibrate: Optional[str] = typer.Option(None, help="Sentiment: 3-class csv to refit the calibration on."),
-                        calibration: str = typer.Option("vector", help=_CALIBRATION_HELP),
+                        calibration: str = typer.Option("prior", help=_CALIBRATION_HELP),
                         as_json: bool = typer.Option(False, "--json")) -> None:
     """Average checkpoints (same task and LoRA rank) into one tagger of the same size (a model soup)."""
     from assistant.cli import fail

@@ -53,14 +53,26 @@ def sentiment_metrics(gold: list[int], pred: list[int], classes: list[int]) -> d
 
 
 def eval_sentiment(tagger, path: str, text_column: str, label_column: str) -> dict:
-    """3-class metrics; for a binary 0/1 file the negative-vs-positive decision is scored."""
+    """3-class metrics; for a binary 0/1 file the negative-vs-positive decision is scored.
+
+    A 3-class file is scored as the product tags (with the customer-traffic prior unless
+    `policy.sentiment_prior` is off). A binary file (SST-2 style: balanced polarity, not support traffic)
+    is scored without the traffic prior: that prior says how often customers complain, not what a text
+    says. `with_traffic_prior` reports the same file scored with it, so both numbers are visible.
+    """
     texts, gold, binary = read_sentiment(path, text_column, label_column)
-    probs = tagger.probabilities(texts)
     if binary:
-        pred = [2 if p["positive"] >= p["negative"] else 0 for p in probs]
-        out = sentiment_metrics(gold, pred, [0, 2])
+        def decide(probs):
+            return [2 if p["positive"] >= p["negative"] else 0 for p in probs]
+
+        out = sentiment_metrics(gold, decide(tagger.probabilities(texts, prior=False)), [0, 2])
+        with_prior = sentiment_metrics(gold, decide(tagger.probabilities(texts, prior=True)), [0, 2])
+        out["with_traffic_prior"] = {k: with_prior[k] for k in ("accuracy", "macro_f1", "confusion_matrix")}
+        out["traffic_prior"] = "off (binary file: the polarity decision is scored)"
     else:
-        pred = [LABELS3.index(max(p, key=p.get)) for p in probs]
-        out = sentiment_metrics(gold, pred, [0, 1, 2])
+        probs = tagger.probabilities(texts)
+        out = sentiment_metrics(gold, [LABELS3.index(max(p, key=p.get)) for p in probs], [0, 1, 2])
+        out["traffic_prior"] = "on" if tagger.use_prior else "off (policy.sentiment_prior)"
     out["binary"] = binary
     return out
+

@@ -44,7 +44,7 @@ def _member(d: Path) -> tuple[dict, dict]:
     return conf, meta
 
 
-def average_taggers(sources: list[str], out: str, calibrate_file: str | None = None, method: str = "vector") -> dict:
+def average_taggers(sources: list[str], out: str, calibrate_file: str | None = None, method: str = "prior") -> dict:
     """Write the mean of `sources` to `out` (with tagger.json); refit the sentiment calibration if asked."""
     from safetensors.torch import load_file, save_file
 

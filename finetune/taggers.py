@@ -11,8 +11,9 @@ state, all safetensors, plus `progress.json`) and resumes from there when re-run
 the dev set is written to `<out>/` with `tagger.json` and a model card `README.md`.
 Sentiment is 3-class: SST-2 gives negative/positive, Bitext customer requests give neutral (and
 their complaints and offensive-language rows negative), `--service-messages N` adds authored failure
-reports / questions / thanks (`finetune.service_messages`); an optional calibration file fits per-class
-scales and biases (6 numbers, by log-loss) so the probabilities match real customer messages.
+reports / questions / thanks (`finetune.service_messages`); an optional calibration file fits scales,
+biases and a separate traffic prior (5 numbers, by log-loss; `fit_calibration`) so the probabilities
+match real customer messages.
 `--init DIR` continues from an existing tagger.
 """
 
@@ -61,8 +62,8 @@ class TaggerTrainConfig:
     """An existing tagger directory of the same task to start from (warm start; rank comes from it)."""
     eval_every: int = 0
     """Also evaluate on the dev set every N steps (0: at the end of each epoch only)."""
-    calibration: str = "vector"
-    """Sentiment calibration fitted on --calibrate: `vector` (scales + biases), `tied` or `bias`."""
+    calibration: str = "prior"
+    """Sentiment calibration fitted on --calibrate: `prior`, `vector`, `tied` or `bias` (see `fit_calibration`)."""
     service_messages: int = 0
     """Sentiment: add this many authored customer-service messages (`finetune.service_messages`)."""
     extra_examples: list = field(default_factory=list)
@@ -239,16 +240,23 @@ def evaluate(task: str, model, head, tokenizer, data, max_length: int, batch_siz
     return {"f1": float(f1_score(gold_all, pred_all))}
 
 
-def fit_calibration(logits, labels, method: str = "vector") -> dict:
-    """Calibrate logits on a labelled sample by log-loss: per-class scales and biases (`vector`,
-    Guo et al. 2017, 6 numbers), the same with negative and positive tied (`tied`, 4 numbers), or
-    per-class biases only (`bias`, a label-shift correction).
+def fit_calibration(logits, labels, method: str = "prior") -> dict:
+    """Calibrate logits on a labelled sample by log-loss. Methods:
 
-    Measured on the airline tweets (5-fold held-out), shipped tagger (checkpoint mean, authored service
-    messages): vector 0.781 accuracy / 0.711 macro-F1; `tied` 0.775 / 0.705 (it keeps SST-2 at the
-    uncalibrated 0.906, where the vector fit's customer prior, 63% negative, gives 0.893). An earlier
-    tagger: biases only 0.704 / 0.648; one temperature flattened the logits and switched the positive
-    class off. Vector scaling shrinks the neutral logit's scale to
+    - `prior` (default): negative and positive share one scale and one bias (neutral has its own), plus
+      a separate class-prior term, the negative-vs-positive log-odds of the sample's traffic (5 numbers,
+      stored as `scale`, `bias` and `prior`). The first part calibrates what the text says; the prior
+      says what customers tend to write. The product applies both; `policy.sentiment_prior = false`
+      drops the prior, and `loopdesk eval sentiment` on a binary file scores the decision without it
+      (a balanced polarity benchmark is not support traffic; label-shift correction, Saerens et al. 2002).
+    - `vector`: per-class scales and biases (Guo et al. 2017, 6 numbers); the prior is folded into the
+      biases and cannot be taken out again.
+    - `tied`: `prior` without the prior term. `bias`: per-class biases only.
+
+    Measured on the airline tweets, shipped tagger (checkpoint mean, authored service messages), full fit
+    and 5-fold held-out: `prior` 0.782 / 0.711 and 0.779 / 0.709 (its negative-vs-positive decision
+    without the prior is the uncalibrated one: SST-2 0.906); `vector` the same on the tweets but SST-2
+    0.893, the prior baked in; `tied` 0.775 / 0.705. Vector-type fits shrink the neutral logit's scale to
     ~0.07, so neutral is mostly a margin decision: neutral unless a polar class is confident. Check a
     handful of customer questions after refitting (tests/test_taggers_real.py does).
     """
@@ -256,34 +264,44 @@ def fit_calibration(logits, labels, method: str = "vector") -> dict:
 
     z = torch.as_tensor(logits, dtype=torch.float32)
     y = torch.as_tensor(labels)
-    # `tied`: negative and positive share one scale and one bias (neutral has its own), so the
-    # negative-vs-positive decision stays the uncalibrated one and no polarity prior is learned.
-    expand = torch.tensor([0, 1, 0]) if method == "tied" else torch.arange(z.shape[1])
+    # `tied` and `prior`: negative and positive share index 0, neutral has index 1.
+    expand = torch.tensor([0, 1, 0]) if method in {"tied", "prior"} else torch.arange(z.shape[1])
     n = int(expand.max()) + 1
-    log_scale = torch.zeros(n, requires_grad=method in {"vector", "tied"})
+    log_scale = torch.zeros(n, requires_grad=method in {"vector", "tied", "prior"})
     bias = torch.zeros(n, requires_grad=True)
-    params = [bias] + ([log_scale] if log_scale.requires_grad else [])
+    # The prior term: +d/2 on negative, -d/2 on positive (neutral's own bias absorbs its share).
+    log_odds = torch.zeros(1, requires_grad=method == "prior")
+    params = [bias] + [p for p in (log_scale, log_odds) if p.requires_grad]
     opt = torch.optim.LBFGS(params, lr=1.0, max_iter=500, line_search_fn="strong_wolfe")
+    sign = torch.tensor([0.5, 0.0, -0.5])
 
     def closure():
         opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(z * log_scale.exp()[expand] + bias[expand], y)
+        loss = torch.nn.functional.cross_entropy(z * log_scale.exp()[expand] + bias[expand] + log_odds * sign, y)
         loss = loss + 1e-3 * sum((p ** 2).sum() for p in params)
         loss.backward()
         return loss
 
     opt.step(closure)
-    return {"method": {"vector": "vector_scaling", "tied": "tied_polarity"}.get(method, "bias"),
-            "scale": [float(v) for v in log_scale.detach().exp()[expand]],
-            "bias": [float(b) for b in bias.detach()[expand]]}
+    out = {"method": {"vector": "vector_scaling", "tied": "tied_polarity", "prior": "tied_polarity_with_prior"}
+           .get(method, "bias"),
+           "scale": [float(v) for v in log_scale.detach().exp()[expand]],
+           "bias": [float(b) for b in bias.detach()[expand]]}
+    if method == "prior":
+        out["prior"] = [float(v) for v in (log_odds.detach() * sign)]
+    return out
 
 
-def apply_calibration(logits, cal: dict):
+def apply_calibration(logits, cal: dict, prior: bool = True):
+    """Calibrated logits; `prior=False` leaves out the class-prior term of a `prior` calibration."""
     import numpy as np
 
     z = np.asarray(logits, dtype="float32")
     scale = np.asarray(cal.get("scale") or [1.0 / float(cal.get("temperature", 1.0))] * z.shape[1])
-    return z * scale + np.asarray(cal.get("bias") or [0.0] * z.shape[1])
+    z = z * scale + np.asarray(cal.get("bias") or [0.0] * z.shape[1])
+    if prior and cal.get("prior"):
+        z = z + np.asarray(cal["prior"])
+    return z
 
 
 def train_tagger(cfg: TaggerTrainConfig, log=print) -> dict:
@@ -386,14 +404,14 @@ def train_tagger(cfg: TaggerTrainConfig, log=print) -> dict:
     return meta
 
 
-def calibrate_dir(directory: str | Path, backbone_location: str, path: str, method: str = "vector") -> dict:
+def calibrate_dir(directory: str | Path, backbone_location: str, path: str, method: str = "prior") -> dict:
     """Load the sentiment tagger in `directory` on its backbone and fit its calibration on `path`."""
     from assistant.sentiment import TransformerSentiment
 
     return calibrate(TransformerSentiment.from_dir(directory, backbone_location), path, method)
 
 
-def calibrate(tagger, path: str, method: str = "vector") -> dict:
+def calibrate(tagger, path: str, method: str = "prior") -> dict:
     """Fit the calibration (`method`) on a 3-class file; report the 5-fold held-out scores of such a fit."""
     import numpy as np
 
@@ -447,7 +465,8 @@ def write_model_card(out: str | Path, command: str, evaluation: dict | None = No
     if meta.get("calibration"):
         c = meta["calibration"]
         lines.append(f"- calibration only (not training): `{c.get('source')}`: {c.get('method', 'temperature')}, scales "
-                     f"{[round(v, 3) for v in c.get('scale', [])]}, biases {[round(b, 3) for b in c['bias']]}; 5-fold "
+                     f"{[round(v, 3) for v in c.get('scale', [])]}, biases {[round(b, 3) for b in c['bias']]}"
+                     + (f", traffic prior {[round(b, 3) for b in c['prior']]}" if c.get("prior") else "") + "; 5-fold "
                      f"held-out accuracy {c['cv_accuracy']:.4f}, macro-F1 {c.get('cv_macro_f1', float('nan')):.4f}")
     lines += [f"- data hash: `{meta.get('data_hash')}`", "", "## Command", "", "```", command, "```", "",
               "## Hyperparameters", "", "```json", json.dumps(hp, indent=1), "```", "", "## Metrics", "",

@@ -144,11 +144,15 @@ def test_eval_ner_hand_checked():
 
 
 class ScriptedSentiment:
-    def __init__(self, labels):
-        self.labels = labels
+    """Scripted labels; with the traffic prior on, `with_prior` labels (if given) replace them."""
 
-    def probabilities(self, texts):
-        return [{k: (0.8 if k == lab else 0.1) for k in ("negative", "neutral", "positive")} for lab in self.labels]
+    def __init__(self, labels, with_prior=None):
+        self.labels, self.with_prior, self.use_prior = labels, with_prior, True
+
+    def probabilities(self, texts, prior=None):
+        use = self.use_prior if prior is None else prior
+        labels = self.with_prior if use and self.with_prior else self.labels
+        return [{k: (0.8 if k == lab else 0.1) for k in ("negative", "neutral", "positive")} for lab in labels]
 
 
 def test_eval_sentiment_hand_checked():
@@ -172,6 +176,27 @@ def test_eval_sentiment_binary_file(tmp_path):
     r = eval_sentiment(ScriptedSentiment(["positive", "negative", "neutral"]), str(f), "text", "label")
     # binary decision ignores neutral: "meh" has positive 0.1 == negative 0.1 -> positive wins ties
     assert r["binary"] and r["accuracy"] == 1.0 and set(r["per_class"]) == {"negative", "positive"}
+
+
+def test_eval_sentiment_binary_file_is_scored_without_the_traffic_prior(tmp_path):
+    from finetune.tagger_eval import eval_sentiment
+
+    f = tmp_path / "bin.tsv"
+    f.write_text("text\tlabel\ngood\t1\nbad\t0\nfine\t1\nawful\t0\n")
+    # With the prior, the two positives flip to negative; the polarity decision gets all four right.
+    tagger = ScriptedSentiment(["positive", "negative", "positive", "negative"],
+                               with_prior=["negative", "negative", "negative", "negative"])
+    r = eval_sentiment(tagger, str(f), "text", "label")
+    assert r["accuracy"] == 1.0 and r["with_traffic_prior"]["accuracy"] == 0.5
+    assert r["traffic_prior"].startswith("off")
+    # A 3-class file is scored as the product tags: with the prior unless the policy turns it off.
+    g = tmp_path / "three.csv"
+    g.write_text("text,label\ngood,positive\nbad,negative\n")
+    tagger = ScriptedSentiment(["positive", "negative"], with_prior=["negative", "negative"])
+    assert eval_sentiment(tagger, str(g), "text", "label")["accuracy"] == 0.5
+    tagger.use_prior = False
+    r = eval_sentiment(tagger, str(g), "text", "label")
+    assert r["accuracy"] == 1.0 and r["traffic_prior"].startswith("off")
 
 
 def test_bad_eval_files(tmp_path):
@@ -334,3 +359,28 @@ def test_calibration_fits_a_prior_unless_polarity_is_tied():
     z = apply_calibration(logits, tied)
     assert ((z[:, 2] >= z[:, 0]) == (logits[:, 2] >= logits[:, 0])).all()
     assert len(fit_calibration(logits, y, "bias")["bias"]) == 3
+
+
+def test_prior_calibration_keeps_the_traffic_prior_separate():
+    import numpy as np
+
+    from finetune.taggers import apply_calibration, fit_calibration
+
+    rng = np.random.default_rng(1)
+    # 70% negative traffic, logits without a prior: the fit puts the skew into `prior` (negative up,
+    # positive down), not into the shared polarity scale and bias.
+    y = rng.choice(3, size=800, p=[0.7, 0.15, 0.15])
+    logits = rng.normal(0, 1, (800, 3)) + 2.0 * np.eye(3)[y]
+    cal = fit_calibration(logits, y, "prior")
+    assert cal["prior"][0] > 0.3 and cal["prior"][2] == -cal["prior"][0] and cal["prior"][1] == 0.0
+    assert cal["scale"][0] == cal["scale"][2] and cal["bias"][0] == cal["bias"][2]
+    # Without the prior, every negative-vs-positive decision is the uncalibrated one ...
+    z = apply_calibration(logits, cal, prior=False)
+    assert ((z[:, 2] >= z[:, 0]) == (logits[:, 2] >= logits[:, 0])).all()
+    # ... and with it the 3-class fit is as good as vector scaling on this traffic (log-loss).
+    def nll(z):
+        z = z - z.max(1, keepdims=True)
+        return float(-(z[np.arange(len(y)), y] - np.log(np.exp(z).sum(1))).mean())
+    vector = fit_calibration(logits, y, "vector")
+    assert nll(apply_calibration(logits, cal)) <= nll(apply_calibration(logits, vector)) + 0.01
+    assert nll(apply_calibration(logits, cal)) < nll(apply_calibration(logits, cal, prior=False)) - 0.02
