@@ -27,6 +27,7 @@ import random
 import shutil
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -343,8 +344,11 @@ def train_tagger(cfg: TaggerTrainConfig, log=print) -> dict:
         set_peft_model_state_dict(model, load_file(str(ckpt / "adapter_model.safetensors")))
         head.load_state_dict(load_file(str(ckpt / "head.safetensors")))
         _load_optimizer(optimizer, ckpt / "optimizer.safetensors")
-        for _ in range(progress["step"]):
-            schedule.step()
+        with warnings.catch_warnings():
+            # Fast-forwarding the schedule before any optimizer step is intended here; torch warns about it.
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
+            for _ in range(progress["step"]):
+                schedule.step()
         log(f"resuming from step {progress['step']} of {total}")
     elif cfg.init:
         set_peft_model_state_dict(model, load_file(str(Path(cfg.init) / "adapter_model.safetensors")))
