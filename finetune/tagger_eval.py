@@ -75,4 +75,3 @@ def eval_sentiment(tagger, path: str, text_column: str, label_column: str) -> di
         out["traffic_prior"] = "on" if tagger.use_prior else "off (policy.sentiment_prior)"
     out["binary"] = binary
     return out
-

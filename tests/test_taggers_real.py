@@ -48,6 +48,28 @@ def test_sentiment_three_classes(taggers):
     assert abs(sum(scores.values()) - 1) < 1e-3 and set(scores) == {"negative", "neutral", "positive"}
 
 
+def test_sentiment_traffic_prior_is_separate_and_can_be_turned_off(taggers):
+    import numpy as np
+
+    from assistant.config import load_config
+    from assistant.taggers import load_taggers
+
+    sentiment, _ = taggers
+    cal = sentiment.meta["calibration"]
+    # The shipped calibration learned that support traffic leans negative, in the prior term only.
+    assert cal["prior"][0] > 0.1 > -0.1 > cal["prior"][2] and cal["scale"][0] == cal["scale"][2]
+    texts = ["The plot was thin but the actors were charming", "My refund is late, otherwise fine",
+             "Not bad at all", "It was okay I guess", "The food was cold but the staff apologised"]
+    raw = np.asarray(sentiment.raw_logits(texts))
+    off = sentiment.probabilities(texts, prior=False)
+    assert [p["positive"] >= p["negative"] for p in off] == list(raw[:, 2] >= raw[:, 0])
+    on = sentiment.probabilities(texts)
+    assert all(a["negative"] > b["negative"] for a, b in zip(on, off))
+    plain, _, problems = load_taggers(load_config(env={"LOOPDESK_POLICY_SENTIMENT_PRIOR": "false"}))
+    assert plain is not None and not plain.use_prior, problems
+    assert [p["negative"] for p in plain.probabilities(texts)] == pytest.approx([p["negative"] for p in off], abs=1e-5)
+
+
 def test_ner_people_places_orgs_and_support_entities(taggers):
     _, ner = taggers
     text = "Hi, this is John Smith from Microsoft in Seattle; my order NW-20931 is late, mail john@smith.com"
