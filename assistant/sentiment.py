@@ -11,9 +11,11 @@ than praise); all fitted at training time on real customer messages (`finetune.t
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
+from assistant.errors import AdapterError
 from assistant.types import Sentiment
 
 LABELS = ("negative", "neutral", "positive")
@@ -28,6 +30,14 @@ def normalize_social(text: str) -> str:
     return _URL.sub("http", _MENTION.sub("@user", text)).strip()
 
 
+def _three(values) -> list[float]:
+    """Three finite numbers (one per label), or ValueError."""
+    out = [float(v) for v in values]
+    if len(out) != len(LABELS) or not all(math.isfinite(v) for v in out):
+        raise ValueError(f"expected {len(LABELS)} finite numbers, got {values!r}")
+    return out
+
+
 class TransformerSentiment:
     name = "sentiment"
 
@@ -35,10 +45,14 @@ class TransformerSentiment:
         self.backbone = backbone
         self.meta = meta
         cal = meta.get("calibration") or {}
-        # Scales + biases (older files carry one temperature instead) and an optional traffic prior.
-        self.scale = list(cal.get("scale") or [1.0 / float(cal.get("temperature", 1.0))] * 3)
-        self.bias = list(cal.get("bias", [0.0, 0.0, 0.0]))
-        self.prior = list(cal.get("prior") or [0.0, 0.0, 0.0])
+        try:
+            # Scales + biases (older files carry one temperature instead) and an optional traffic prior.
+            self.scale = _three(cal.get("scale") or [1.0 / float(cal.get("temperature", 1.0))] * 3)
+            self.bias = _three(cal.get("bias", [0.0, 0.0, 0.0]))
+            self.prior = _three(cal.get("prior") or [0.0, 0.0, 0.0])
+        except (TypeError, ValueError, ZeroDivisionError) as exc:
+            # Checked here, at load time: a bad file must not crash the first customer turn.
+            raise AdapterError(f"sentiment tagger calibration in tagger.json is corrupt: {exc}") from exc
         self.use_prior = use_prior
         self.max_length = int(meta.get("max_length", 128))
 

@@ -33,7 +33,11 @@ def load_taggers(cfg: Config):
             loaded[name] = backbone.attach(name, directory)
         except LoopdeskError as exc:
             problems.append(f"{name} tagger unavailable: {exc}")
-    sentiment = (TransformerSentiment(backbone, loaded["sentiment"], cfg.policy.sentiment_prior)
-                 if "sentiment" in loaded else None)
+    sentiment = None
+    if "sentiment" in loaded:
+        try:
+            sentiment = TransformerSentiment(backbone, loaded["sentiment"], cfg.policy.sentiment_prior)
+        except LoopdeskError as exc:
+            problems.append(f"sentiment tagger unavailable: {exc}")
     ner = TransformerNer(backbone, loaded["ner"]) if "ner" in loaded else None
     return sentiment, ner, problems

@@ -384,3 +384,14 @@ def test_prior_calibration_keeps_the_traffic_prior_separate():
     vector = fit_calibration(logits, y, "vector")
     assert nll(apply_calibration(logits, cal)) <= nll(apply_calibration(logits, vector)) + 0.01
     assert nll(apply_calibration(logits, cal)) < nll(apply_calibration(logits, cal, prior=False)) - 0.02
+
+
+def test_sentiment_calibration_is_checked_at_load_time():
+    from assistant.errors import AdapterError
+    from assistant.sentiment import TransformerSentiment
+
+    ok = TransformerSentiment(None, {"calibration": {"temperature": 2.0}})  # an older file: one temperature
+    assert ok.scale == [0.5, 0.5, 0.5] and ok.prior == [0.0, 0.0, 0.0]
+    for bad in ({"prior": [1, 2]}, {"bias": [0, "x", 0]}, {"scale": [1, float("nan"), 1]}, {"temperature": 0}):
+        with pytest.raises(AdapterError, match="calibration"):
+            TransformerSentiment(None, {"calibration": bad})
