@@ -64,12 +64,21 @@ class TransformerSentiment:
         return cls(bb, bb.attach(cls.name, directory))
 
     def raw_logits(self, texts: list[str], batch_size: int = 64) -> list[list[float]]:
+        """Head logits per text. A text longer than `max_length` tokens is read in overlapping windows
+        and their logits averaged, so a complaint at the end of a long message is not cut off."""
+        import torch
+
         out: list[list[float]] = []
         tok = self.backbone.tokenizer
         for i in range(0, len(texts), batch_size):
             chunk = [normalize_social(t) or "." for t in texts[i:i + batch_size]]
-            enc = tok(chunk, truncation=True, max_length=self.max_length, padding=True, return_tensors="pt")
-            out += self.backbone.logits(self.name, enc).tolist()
+            enc = tok(chunk, truncation=True, max_length=self.max_length, stride=self.max_length // 4,
+                      return_overflowing_tokens=True, padding=True, return_tensors="pt")
+            owner = enc.pop("overflow_to_sample_mapping")
+            logits = torch.cat([self.backbone.logits(self.name, {k: v[j:j + batch_size] for k, v in enc.items()})
+                                for j in range(0, len(owner), batch_size)])
+            total = torch.zeros(len(chunk), logits.shape[1]).index_add_(0, owner, logits)
+            out += (total / torch.bincount(owner, minlength=len(chunk)).unsqueeze(1)).tolist()
         return out
 
     def probabilities(self, texts: list[str], prior: bool | None = None) -> list[dict[str, float]]:
