@@ -395,3 +395,32 @@ def test_sentiment_calibration_is_checked_at_load_time():
     for bad in ({"prior": [1, 2]}, {"bias": [0, "x", 0]}, {"scale": [1, float("nan"), 1]}, {"temperature": 0}):
         with pytest.raises(AdapterError, match="calibration"):
             TransformerSentiment(None, {"calibration": bad})
+
+
+class AngerCountingBackbone:
+    """Real tokenizer; the 'negative logit' of a window is 1 if the window contains "furious"."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer, self.windows = tokenizer, 0
+        self.angry = tokenizer.convert_tokens_to_ids("furious")
+
+    def logits(self, name, enc, shapes=None):
+        import torch
+
+        self.windows += len(enc["input_ids"])
+        hit = (enc["input_ids"] == self.angry).any(1).float()
+        return torch.stack([hit, torch.zeros_like(hit), torch.zeros_like(hit)], 1)
+
+
+@requires_models
+def test_long_sentiment_text_is_read_in_windows_not_cut(tokenizer):
+    from assistant.sentiment import TransformerSentiment
+
+    fake = AngerCountingBackbone(tokenizer)
+    tagger = TransformerSentiment(fake, {"max_length": 96})
+    calm = "I placed an order last week for a table and four chairs. " * 20  # ~280 tokens
+    short, long_text = tagger.raw_logits(["I am furious", calm + "I am furious."])
+    assert short[0] == 1.0 and fake.windows > 3
+    # The complaint sits in the last window only: it counts (a cut text would give 0) and is averaged in.
+    assert 0.0 < long_text[0] < 0.5
+    assert tagger.raw_logits([calm])[0][0] == 0.0
