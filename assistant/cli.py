@@ -160,7 +160,8 @@ def _tagger(kind: str):
     sentiment, ner, problems = load_taggers(get_config())
     chosen = sentiment if kind == "sentiment" else ner
     if chosen is None:
-        raise LoopdeskError(f"{kind} tagger unavailable: {'; '.join(problems)}")
+        # The problems already say which tagger and why ("sentiment tagger unavailable: ...").
+        raise LoopdeskError("; ".join(problems) or f"{kind} tagger unavailable")
     return chosen
 
 
