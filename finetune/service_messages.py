@@ -212,7 +212,7 @@ def _neutral(rng: random.Random) -> str:
         if rng.random() < 0.15:
             text = rng.choice(["hi, ", "hello, ", "quick question: ", "hey ", "hi there! "]) + text
     elif r < 0.75:
-        text = rng.choice(_CONTEXT) + rng.choice([".", "", ". ", " - " + rng.choice(domain["questions"]) + "?"])
+        text = rng.choice(_CONTEXT) + rng.choice([".", "", " - " + rng.choice(domain["questions"]) + "?"])
     elif r < 0.93:
         text = rng.choice(_NEUTRAL_STATEMENTS) + rng.choice(_NEUTRAL_TAILS)
     else:
