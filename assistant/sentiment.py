@@ -30,6 +30,19 @@ def normalize_social(text: str) -> str:
     return _URL.sub("http", _MENTION.sub("@user", text)).strip()
 
 
+def apply_calibration(logits, cal: dict, prior: bool = True):
+    """Calibrated logits (numpy): logits * scale + bias, plus the traffic prior unless `prior=False`.
+    The one formula for tagging, eval and calibration fitting (`finetune.taggers`)."""
+    import numpy as np
+
+    z = np.asarray(logits, dtype="float32")
+    scale = np.asarray(cal.get("scale") or [1.0 / float(cal.get("temperature", 1.0))] * z.shape[1])
+    z = z * scale + np.asarray(cal.get("bias") or [0.0] * z.shape[1])
+    if prior and cal.get("prior"):
+        z = z + np.asarray(cal["prior"])
+    return z
+
+
 def _three(values) -> list[float]:
     """Three finite numbers (one per label), or ValueError."""
     out = [float(v) for v in values]
@@ -81,14 +94,21 @@ class TransformerSentiment:
             out += (total / torch.bincount(owner, minlength=len(chunk)).unsqueeze(1)).tolist()
         return out
 
-    def probabilities(self, texts: list[str], prior: bool | None = None) -> list[dict[str, float]]:
-        """Calibrated probabilities; `prior` (default: `use_prior`) adds the customer-traffic prior."""
-        import torch
+    def calibrated(self, logits, prior: bool | None = None) -> list[dict[str, float]]:
+        """Probabilities from `raw_logits`; `prior` (default: `use_prior`) adds the customer-traffic prior.
+        Separate from `probabilities` so one model pass can be scored with and without the prior."""
+        import numpy as np
 
-        z = torch.tensor(self.raw_logits(texts)) * torch.tensor(self.scale) + torch.tensor(self.bias)
-        if self.use_prior if prior is None else prior:
-            z = z + torch.tensor(self.prior)
-        return [dict(zip(LABELS, map(float, row))) for row in z.softmax(-1)]
+        cal = {"scale": self.scale, "bias": self.bias, "prior": self.prior}
+        z = apply_calibration(np.asarray(logits, dtype="float32").reshape(-1, len(LABELS)), cal,
+                              self.use_prior if prior is None else prior)
+        p = np.exp(z - z.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        return [dict(zip(LABELS, map(float, row))) for row in p]
+
+    def probabilities(self, texts: list[str], prior: bool | None = None) -> list[dict[str, float]]:
+        """Calibrated probabilities of `texts` (see `calibrated`)."""
+        return self.calibrated(self.raw_logits(texts), prior)
 
     def tag_batch(self, texts: list[str]) -> list[Sentiment]:
         return [Sentiment(max(p, key=p.get), {k: round(v, 4) for k, v in p.items()})

@@ -41,8 +41,7 @@ def taggers(task: str = typer.Option(..., help="sentiment or ner"),
 
     if task not in {"sentiment", "ner"}:
         fail(LoopdeskError("--task must be sentiment or ner"), as_json)
-    if calibration not in _CALIBRATIONS:
-        fail(LoopdeskError(f"--calibration must be one of {', '.join(_CALIBRATIONS)}"), as_json)
+    _check_calibration(calibration, as_json)
     extra: list = []
     if from_store:
         from assistant.store import Store
@@ -85,8 +84,7 @@ def average_taggers_cmd(sources: list[str] = typer.Argument(..., help="Checkpoin
     from finetune.tagger_soup import average_taggers
     from finetune.taggers import write_model_card
 
-    if calibration not in _CALIBRATIONS:
-        fail(LoopdeskError(f"--calibration must be one of {', '.join(_CALIBRATIONS)}"), as_json)
+    _check_calibration(calibration, as_json)
     try:
         meta = average_taggers(sources, out, calibrate, calibration)
     except LoopdeskError as exc:
@@ -94,6 +92,15 @@ def average_taggers_cmd(sources: list[str] = typer.Argument(..., help="Checkpoin
     write_model_card(out, _command_line())
     print(json.dumps(meta if as_json else {"out": out, "averaged_from": meta["averaged_from"],
                                            "calibration": meta.get("calibration")}, indent=1, default=str))
+
+
+def _check_calibration(calibration: str, as_json: bool) -> None:
+    """Refuse an unknown --calibration before any training or averaging starts."""
+    from assistant.cli import fail
+    from assistant.errors import LoopdeskError
+
+    if calibration not in _CALIBRATIONS:
+        fail(LoopdeskError(f"--calibration must be one of {', '.join(_CALIBRATIONS)}"), as_json)
 
 
 def _command_line() -> str:

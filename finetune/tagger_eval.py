@@ -61,16 +61,17 @@ def eval_sentiment(tagger, path: str, text_column: str, label_column: str) -> di
     says. `with_traffic_prior` reports the same file scored with it, so both numbers are visible.
     """
     texts, gold, binary = read_sentiment(path, text_column, label_column)
+    logits = tagger.raw_logits(texts)  # one model pass, scored with and without the prior
     if binary:
         def decide(probs):
             return [2 if p["positive"] >= p["negative"] else 0 for p in probs]
 
-        out = sentiment_metrics(gold, decide(tagger.probabilities(texts, prior=False)), [0, 2])
-        with_prior = sentiment_metrics(gold, decide(tagger.probabilities(texts, prior=True)), [0, 2])
+        out = sentiment_metrics(gold, decide(tagger.calibrated(logits, prior=False)), [0, 2])
+        with_prior = sentiment_metrics(gold, decide(tagger.calibrated(logits, prior=True)), [0, 2])
         out["with_traffic_prior"] = {k: with_prior[k] for k in ("accuracy", "macro_f1", "confusion_matrix")}
         out["traffic_prior"] = "off (binary file: the polarity decision is scored)"
     else:
-        probs = tagger.probabilities(texts)
+        probs = tagger.calibrated(logits)
         out = sentiment_metrics(gold, [LABELS3.index(max(p, key=p.get)) for p in probs], [0, 1, 2])
         out["traffic_prior"] = "on" if tagger.use_prior else "off (policy.sentiment_prior)"
     out["binary"] = binary

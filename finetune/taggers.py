@@ -31,7 +31,7 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from assistant.sentiment import normalize_social
+from assistant.sentiment import apply_calibration, normalize_social  # noqa: F401  (re-exported)
 from assistant.tagger_model import build_heads, encode_words
 from finetune.tagger_data import LABELS3, read_conll, read_sentiment
 
@@ -257,8 +257,9 @@ def fit_calibration(logits, labels, method: str = "prior") -> dict:
     Measured on the airline tweets, shipped tagger (checkpoint mean, authored service messages), accuracy
     / macro-F1, full fit (5-fold held-out): `prior` 0.781 / 0.711 (0.780 / 0.709), and without the prior
     its negative-vs-positive decision is the uncalibrated one, SST-2 0.906 (0.895 with it); `vector`
-    0.782 / 0.711 (0.781 / 0.711) but SST-2 0.893, the prior baked in; `tied` 0.775 / 0.705. Vector-type fits shrink the neutral logit's scale to
-    ~0.07, so neutral is mostly a margin decision: neutral unless a polar class is confident. Check a
+    0.782 / 0.711 (0.781 / 0.711) but SST-2 0.893, the prior baked in; `tied` 0.775 / 0.705.
+    Vector-type fits shrink the neutral logit's scale to ~0.07, so neutral is mostly a margin
+    decision: neutral unless a polar class is confident. Check a
     handful of customer questions after refitting (tests/test_taggers_real.py does).
     """
     import torch
@@ -291,18 +292,6 @@ def fit_calibration(logits, labels, method: str = "prior") -> dict:
     if method == "prior":
         out["prior"] = [float(v) for v in (log_odds.detach() * sign)]
     return out
-
-
-def apply_calibration(logits, cal: dict, prior: bool = True):
-    """Calibrated logits; `prior=False` leaves out the class-prior term of a `prior` calibration."""
-    import numpy as np
-
-    z = np.asarray(logits, dtype="float32")
-    scale = np.asarray(cal.get("scale") or [1.0 / float(cal.get("temperature", 1.0))] * z.shape[1])
-    z = z * scale + np.asarray(cal.get("bias") or [0.0] * z.shape[1])
-    if prior and cal.get("prior"):
-        z = z + np.asarray(cal["prior"])
-    return z
 
 
 def train_tagger(cfg: TaggerTrainConfig, log=print) -> dict:

@@ -149,10 +149,13 @@ class ScriptedSentiment:
     def __init__(self, labels, with_prior=None):
         self.labels, self.with_prior, self.use_prior = labels, with_prior, True
 
-    def probabilities(self, texts, prior=None):
+    def raw_logits(self, texts):
+        return list(range(len(texts)))  # row numbers stand in for logits
+
+    def calibrated(self, rows, prior=None):
         use = self.use_prior if prior is None else prior
         labels = self.with_prior if use and self.with_prior else self.labels
-        return [{k: (0.8 if k == lab else 0.1) for k in ("negative", "neutral", "positive")} for lab in labels]
+        return [{k: (0.8 if k == labels[r] else 0.1) for k in ("negative", "neutral", "positive")} for r in rows]
 
 
 def test_eval_sentiment_hand_checked():
