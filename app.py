@@ -63,6 +63,17 @@ def render_insights(result) -> str:
     return "\n\n".join(lines)
 
 
+def cited_sources(result) -> str:
+    """The passages a reply cites as [n], listed under it (title › heading), so every citation
+    is shown with the answer it supports."""
+    import re
+
+    cited = sorted({int(n) for n in re.findall(r"\[(\d+)\]", result.reply)})
+    lines = [f"[{n}] {html.escape(p.title or p.source)} › {html.escape(p.heading or '')}"
+             for n in cited if 1 <= n <= len(result.passages) for p in [result.passages[n - 1]]]
+    return ("\n\n<small>" + "<br>".join(lines) + "</small>") if lines else ""
+
+
 def feedback_chart(store):
     """Matplotlib figure: good/bad ratings and escalations per day."""
     import matplotlib
@@ -174,14 +185,16 @@ def build_operator_page(assistant, cfg: Config) -> None:
 
 
 def build_ui(assistant, cfg: Config) -> gr.Blocks:
-    with gr.Blocks(title=cfg.app.title) as demo:
+    with gr.Blocks(title=cfg.page_title) as demo:
         gr.Navbar(visible=False)  # customers see no link to the operator page
         conversation = gr.State(None)  # conversation id
         turn_ids = gr.State({})  # chatbot message index -> stored assistant turn id
-        gr.Markdown(f"## {cfg.app.title}\nAsk about returns, refunds, shipping, your account, payments or warranty.")
+        gr.Markdown(f"## {html.escape(cfg.page_title)}")
         with gr.Row():
             with gr.Column(scale=3):
-                chatbot = gr.Chatbot(label="Chat", elem_id="chat", height=480, feedback_options=("Like", "Dislike"))
+                greeting = [{"role": "assistant", "content": cfg.greeting}]
+                chatbot = gr.Chatbot(value=greeting, label="Chat", elem_id="chat", height=480,
+                                     feedback_options=("Like", "Dislike"))
                 message = gr.Textbox(placeholder="Type your question and press Enter", label="Your message",
                                      elem_id="message", max_lines=6)
                 with gr.Row():
@@ -202,6 +215,9 @@ def build_ui(assistant, cfg: Config) -> gr.Blocks:
                     if kind == "token":
                         history[-1]["content"] += value
                         yield history, "", gr.update(), conv, ids
+                    elif kind == "replace":  # the generated text failed the grounding check
+                        history[-1]["content"] = value
+                        yield history, "", gr.update(), conv, ids
                     else:
                         result = value
             except LoopdeskError as exc:
@@ -210,7 +226,7 @@ def build_ui(assistant, cfg: Config) -> gr.Blocks:
                 log.exception("turn failed")
                 history[-1]["content"] = "Sorry — something went wrong on our side. Please try again."
             if result is not None:
-                history[-1]["content"] = result.reply
+                history[-1]["content"] = result.reply + cited_sources(result)
                 if result.turn_id is None:  # nothing was sent to the model (empty message)
                     history = history[:-2] + [{"role": "assistant", "content": result.reply}]
                 else:
@@ -231,7 +247,7 @@ def build_ui(assistant, cfg: Config) -> gr.Blocks:
             return "Thanks for the feedback!" if liked else "Thanks — we'll use this to improve."
 
         def on_new():
-            return [], "", render_insights(None), None, {}, ""
+            return list(greeting), "", render_insights(None), None, {}, ""
 
         outputs = [chatbot, message, insights, conversation, turn_ids]
         message.submit(on_message, [message, chatbot, conversation, turn_ids], outputs)

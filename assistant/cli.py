@@ -89,10 +89,15 @@ def chat(message: str = typer.Argument(..., help="The customer's message."),
         if as_json:
             result = assistant.respond(conversation, message)
         else:
-            result = None
+            result, shown = None, False
             for kind, value in assistant.respond_stream(conversation, message):
                 if kind == "token":
                     print(value, end="", flush=True)
+                    shown = True
+                elif kind == "replace":  # the generated text failed the grounding check
+                    print(("\n[not grounded in the knowledge base; replaced by its own words:]\n" if shown else "") + value,
+                          end="", flush=True)
+                    shown = True
                 else:
                     result = value
             print()
@@ -106,8 +111,10 @@ def chat(message: str = typer.Argument(..., help="The customer's message."),
     print(f"\n[language {data['language']} · sentiment {sent} · "
           f"entities {', '.join(e['type'] + ':' + e['text'] for e in data['entities']) or 'none'} · "
           f"{data['latency_ms']:.0f} ms · conversation {data['conversation_id']}]")
-    for s in data["sources"]:
-        print(f"  source {s['source']} › {s['heading']} ({s['score']:.2f})")
+    for i, s in enumerate(data["sources"], 1):
+        print(f"  [{i}] {s['source']} › {s['heading']} ({s['score']:.2f})")
+    if data["grounding"]:
+        print(f"  grounding: {data['grounding']}")
     for n in data["notes"]:
         print(f"  note: {n}")
 
@@ -202,6 +209,32 @@ def eval_sentiment_cmd(file: str = typer.Argument(..., help="csv or tsv file."),
              for k, v in result["per_class"].items()]
     text.append(f"  confusion (rows gold, cols predicted {result['confusion_matrix']['labels']}): "
                 f"{result['confusion_matrix']['rows_gold_cols_pred']}")
+    emit(result, as_json, "\n".join(text))
+
+
+@eval_app.command("answers")
+def eval_answers_cmd(questions: str = typer.Option(..., "--questions", help="Question file (JSONL, see finetune.answer_eval)."),
+                     index_dir: Optional[str] = typer.Option(None, "--index", help="Index directory (default: config)."),
+                     out: Optional[str] = typer.Option(None, "--out", help="Write one JSON line per question here."),
+                     baseline: bool = typer.Option(False, "--baseline", help="Also score the trivial extractive reader, same run."),
+                     keep_in_store: bool = typer.Option(False, "--keep-in-store", help="Log the turns in the configured store."),
+                     as_json: bool = typer.Option(False, "--json")) -> None:
+    """Grounded answer accuracy through the real pipeline: accuracy, fact recall, declines, unsupported numbers, latency."""
+    import index
+    from finetune.answer_eval import run_answer_eval
+
+    try:
+        cfg = get_config(**{"retrieval.index_dir": index_dir})
+        progress = None if as_json else (lambda i, n: print(f"\r{i}/{n}", end="", file=sys.stderr, flush=True))
+        result = run_answer_eval(cfg, questions, index.open_for_config, out, baseline, keep_in_store, progress=progress)
+    except LoopdeskError as exc:
+        fail(exc, as_json)
+    rows = [("loopdesk", result)] + ([("extractive", result["extractive_baseline"])] if baseline else [])
+    keys = ["answer_accuracy", "fact_recall", "decline_rate", "false_decline_rate", "unsupported_number_rate",
+            "latency_ms_p50", "latency_ms_p95", "source_hit_at_1", "reader_ceiling", "n"]
+    text = [f"{'reader':<11}" + "".join(f"{k[:14]:>16}" for k in keys)]
+    text += [f"{name:<11}" + "".join(f"{str(r.get(k)):>16}" for k in keys) for name, r in rows]
+    text.append(f"grounding: {result['grounding']}")
     emit(result, as_json, "\n".join(text))
 
 

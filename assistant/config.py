@@ -48,9 +48,15 @@ class ModelsConfig:
 @dataclass
 class GenerationConfig:
     max_new_tokens: int = _f(160, "Upper bound on generated tokens per reply.")
-    temperature: float = _f(0.3, "Sampling temperature; 0 means greedy decoding.")
+    temperature: float = _f(0.0, "Sampling temperature; 0 means greedy decoding (best for copying facts from passages).")
     top_p: float = _f(0.9, "Nucleus sampling mass.")
-    repetition_penalty: float = _f(1.15, "Penalty > 1 discourages repeating tokens (small models loop without it).")
+    repetition_penalty: float = _f(1.0, "Penalty > 1 discourages repeating tokens, but transformers also penalises every "
+                                        "token of the prompt, so a fact in a passage gets harder to copy; loops are "
+                                        "stopped by the pipeline instead (a repeated sentence ends the reply).")
+    reader: str = _f("checked", "`checked`: generate, then check the reply against the passages and fall back to the "
+                                "best-matching passage sentences (cited) when it states an unsupported number or misses "
+                                "the evidence; `extractive`: only those sentences, no model call; `model`: the raw "
+                                "model reply, unchecked (for comparison).")
     device: str = _f("auto", "`auto` (CUDA bf16 if present, else CPU fp32), `cpu` or `cuda`.")
     quantize: str = _f("none", "`none` or `int8` (dynamic int8 quantization of Linear layers, CPU only).")
     context_tokens: int = _f(2048, "Token budget of the prompt plus the reply; older history is dropped to fit.")
@@ -68,6 +74,8 @@ class RetrievalConfig:
     nprobe: int = _f(32, "IVF lists searched per query (recall vs speed; 32 of ~4000 lists at 1M chunks).")
     fusion_k: int = _f(60, "The k of reciprocal rank fusion (higher flattens the rank weights).")
     title_weight: float = _f(0.5, "Dense ranking adds this times the query's cosine with the document title; 0 disables.")
+    evidence_units: int = _f(4, "Sentences, list items or table rows of the passages shown to the model (closest to the question).")
+    fallback_units: int = _f(2, "Passage sentences quoted (and cited) when a generated reply fails the grounding check.")
 
 
 @dataclass
@@ -83,13 +91,17 @@ class PolicyConfig:
                                      "support traffic has more complaints than praise); false tags the text alone.")
     supported_languages: list = _f(["en"], "Languages the generator answers in; others are escalated.")
     max_message_chars: int = _f(4000, "Longer messages are truncated with a visible note.")
+    decline_unknown_share: float = _f(0.5, "Decline (and offer a human) when at least this share of the question's content "
+                                           "words never occur in the knowledge base, typos forgiven; 1.01 turns it off.")
 
 
 @dataclass
 class AppConfig:
     host: str = _f("127.0.0.1", "Interface the Gradio server binds to (`0.0.0.0` on Spaces).")
     port: int = _f(7860, "Port of the Gradio server.")
-    title: str = _f("loopdesk — Northwind Goods support", "Title shown on the chat page.")
+    business_name: str = _f("Northwind Goods", "The business the assistant speaks for: system prompt, page title, canned messages.")
+    greeting: str = _f("", "First message of the chat; empty means a greeting built from `business_name`.")
+    title: str = _f("", "Title of the chat page; empty means \"<business_name> support\".")
     operator_token: str = _f("", "Token that unlocks the operator area; empty disables it. Set it by env, not in git.")
 
 
@@ -127,6 +139,15 @@ class Config:
     @property
     def store_url(self) -> str:
         return self.store.url or f"sqlite:///{self.home / 'loopdesk.db'}"
+
+    @property
+    def page_title(self) -> str:
+        return self.app.title or f"{self.app.business_name} support"
+
+    @property
+    def greeting(self) -> str:
+        return self.app.greeting or (f"Hi! I'm the {self.app.business_name} assistant. Ask me a question: I answer "
+                                     "from our help pages, and I can hand you to a person at any time.")
 
     def as_dict(self) -> dict[str, dict[str, Any]]:
         return {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
@@ -214,12 +235,18 @@ def validate(cfg: Config) -> list[str]:
         p.append("generation.repetition_penalty must be > 0")
     if g.device not in {"auto", "cpu", "cuda"}:
         p.append("generation.device must be auto, cpu or cuda")
+    if g.reader not in {"checked", "extractive", "model"}:
+        p.append("generation.reader must be checked, extractive or model")
     if g.quantize not in {"none", "int8"}:
         p.append("generation.quantize must be none or int8")
     if g.context_tokens < g.max_new_tokens + 128:
         p.append("generation.context_tokens must leave at least 128 tokens for the prompt")
     if cfg.retrieval.mode not in {"dense", "bm25", "hybrid"}:
         p.append("retrieval.mode must be dense, bm25 or hybrid")
+    if cfg.retrieval.evidence_units < 1 or cfg.retrieval.fallback_units < 1:
+        p.append("retrieval.evidence_units and retrieval.fallback_units must be >= 1")
+    if not cfg.app.business_name.strip():
+        p.append("app.business_name must not be empty")
     if cfg.retrieval.k < 0:
         p.append("retrieval.k must be >= 0")
     if cfg.store.retries < 1:

@@ -110,7 +110,15 @@ class TransformersGenerator:
 
     def stream(self, messages: list[dict], max_new_tokens: int | None = None) -> Iterator[str]:
         import torch
-        from transformers import TextIteratorStreamer
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+        stop = threading.Event()
+
+        class StopWhenClosed(StoppingCriteria):
+            """Ends generation when the caller stops reading (a loop or an unsupported claim was seen)."""
+
+            def __call__(self, input_ids, scores, **kw):
+                return torch.full((input_ids.shape[0],), stop.is_set(), dtype=torch.bool, device=input_ids.device)
 
         max_new = max_new_tokens or self.cfg.max_new_tokens
         ids = chat_ids(self.tokenizer, messages)
@@ -123,6 +131,7 @@ class TransformersGenerator:
             attention_mask=torch.ones(1, len(ids), dtype=torch.long, device=self.device),
             max_new_tokens=max_new, do_sample=sample, repetition_penalty=self.cfg.repetition_penalty,
             streamer=streamer, pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+            stopping_criteria=StoppingCriteriaList([StopWhenClosed()]),
         )
         if sample:
             kwargs.update(temperature=self.cfg.temperature, top_p=self.cfg.top_p)
@@ -139,10 +148,13 @@ class TransformersGenerator:
 
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
-        for piece in streamer:
-            if piece:
-                yield piece
-        thread.join()
+        try:
+            for piece in streamer:
+                if piece:
+                    yield piece
+        finally:  # also on close(): the model thread stops at its next token instead of running on
+            stop.set()
+            thread.join()
         if errors:
             raise errors[0]
 

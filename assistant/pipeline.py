@@ -2,6 +2,12 @@
 
     1 language   2 sentiment   3 entities   4 passages   5 policy   6 prompt   7 generate   8 log
 
+Step 4 searches with the context a follow-up needs and picks the passage sentences closest to the
+question (the evidence); step 5 declines, offering a human, when the knowledge base does not
+cover the question; step 7 streams the reply sentence by sentence through a grounding check and
+falls back to the evidence, cited, when the reply states a number the passages do not or misses
+what they say (`generation.reader`).
+
 `respond_stream()` yields `("token", text)` events while the reply streams and ends with
 `("done", TurnResult)`; `respond()` returns the TurnResult. Every model sits behind an injected
 interface (generator, retriever, taggers), so unit tests run this with fakes. A failing step never
@@ -10,16 +16,18 @@ loses the customer's message: it is logged before generation starts.
 
 from __future__ import annotations
 
-import itertools
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterator
 
 from assistant.config import Config
 from assistant.errors import LoopdeskError
+from assistant.checked_stream import GroundedStream
+from assistant.context import search_query
+from assistant.grounding import Unit, evidence_units, extractive_reply, pick_evidence, split_units, unknown_terms
 from assistant.language import detect_language
 from assistant.placeholders import StreamRenderer
-from assistant.policy import decide
+from assistant.policy import MESSAGES, canned, decide
 from assistant.prompts import build_messages
 from assistant.sanitize import sanitize
 from assistant.store import Store
@@ -47,6 +55,18 @@ class Timer:
         return (time.perf_counter() - self.t0) * 1000
 
 
+@dataclass
+class Plan:
+    tags: Tags
+    passages: list[Passage]
+    evidence: list[tuple[Unit, float]]
+    """Passage units closest to the question, best first."""
+    decision: Decision
+    shown: list[Passage]
+    """The passages as the model sees them (cut to their evidence), numbered like `passages`."""
+    messages: list[dict]
+
+
 class Assistant:
     def __init__(self, cfg: Config, generator: Generator, store: Store, retriever: Retriever | None = None,
                  sentiment=None, ner=None, retriever_problem: str | None = None,
@@ -68,6 +88,8 @@ class Assistant:
         return result
 
     def respond_stream(self, conversation_id: str | None, message: str | bytes | None) -> Iterator[tuple[str, object]]:
+        """Events: ("token", text) adds text to the reply; ("replace", text) replaces everything
+        shown so far (a generated reply that failed the grounding check); ("done", TurnResult)."""
         timer = Timer()
         clean = sanitize(message, self.cfg.policy.max_message_chars)
         if clean.empty:
@@ -80,30 +102,27 @@ class Assistant:
         history = self.store.history(conversation_id)
         text = clean.text
 
-        tags = Tags(language=self.detect_language(text))
-        timer.mark("language")
-        tags.sentiment = self.tag_sentiment(text, tags)
-        timer.mark("sentiment")
-        tags.entities = self.tag_entities(text, tags)
-        timer.mark("entities")
-        passages = self.retrieve(text, tags)
-        timer.mark("retrieval")
-        decision = self.decide(text, tags, history)
-        messages = self.prompt(history, text, passages, tags)
-        timer.mark("prompt")
+        plan = self.plan(text, history, timer)
+        tags, passages, evidence, decision = plan.tags, plan.passages, plan.evidence, plan.decision
         user_turn = self.log_user(conversation_id, text, tags, clean.notes)
 
-        reply, first_token = "", None
+        reply, first_token, grounding = "", None, ""
+        if decision.action == "decline" and decision.missing and evidence:
+            # Partly covered: say what is missing, quote the closest passage, offer a human.
+            reply = self.hedge(decision.missing, evidence[: self.cfg.retrieval.fallback_units], tags)
+            decision.message = canned("human_offer")
+            grounding = "extractive (not covered)"
+            first_token = timer.since_start()
+            yield "token", reply
         if decision.action == "answer":
-            renderer = StreamRenderer()
-            for piece in itertools.chain(self.generate(messages), [None]):  # None: flush the renderer
-                piece = renderer.flush() if piece is None else renderer.feed(piece)
-                if not piece:
+            for kind, value in self.answer(plan.messages, text, passages, evidence, tags):
+                if kind == "grounding":
+                    grounding = value
                     continue
                 if first_token is None:
                     first_token = timer.since_start()
-                reply += piece
-                yield "token", piece
+                reply = value if kind == "replace" else reply + value
+                yield kind, value
             timer.mark("generate")
         if decision.message:
             addition = ("\n\n" if reply else "") + decision.message
@@ -112,9 +131,31 @@ class Assistant:
         if not reply.strip():
             reply = FRIENDLY_ERROR
             yield "token", reply
-        turn_id = self.log_reply(conversation_id, reply, passages, decision, timer, first_token, user_turn)
+        turn_id = self.log_reply(conversation_id, reply, plan.shown, decision, timer, first_token, user_turn, grounding)
         timer.mark("log")
-        yield "done", self._result(conversation_id, turn_id, reply, tags, passages, decision, timer, first_token, clean.notes)
+        result = self._result(conversation_id, turn_id, reply, tags, passages, decision, timer, first_token, clean.notes)
+        result.grounding = grounding
+        yield "done", result
+
+    def plan(self, text: str, history: list[dict], timer: Timer | None = None) -> "Plan":
+        """Steps 1-6 for a clean message: what the turn knows before anything is generated.
+        Also used to build training data in exactly the prompt format of inference."""
+        timer = timer or Timer()
+        tags = Tags(language=self.detect_language(text))
+        timer.mark("language")
+        tags.sentiment = self.tag_sentiment(text, tags)
+        timer.mark("sentiment")
+        tags.entities = self.tag_entities(text, tags)
+        timer.mark("entities")
+        query = search_query(text, history)
+        passages = self.retrieve(query, tags)
+        evidence = self.pick_evidence(query, passages)
+        timer.mark("retrieval")
+        decision = self.decide(text, tags, history, passages)
+        shown = self.compact(passages, evidence)
+        messages = self.prompt(history, text, shown, tags)
+        timer.mark("prompt")
+        return Plan(tags, passages, evidence, decision, shown, messages)
 
     # --- the steps --------------------------------------------------------------------------
     def detect_language(self, text: str) -> str:
@@ -145,31 +186,121 @@ class Assistant:
         shared = [p for p in self.tagger_problems if p.startswith(("taggers", "tagger backbone"))]
         return (own or shared or [f"{name} tagger not configured"])[0]
 
-    def retrieve(self, text: str, tags: Tags) -> list[Passage]:
+    def retrieve(self, query: str, tags: Tags) -> list[Passage]:
         if self.retriever is None:
-            tags.notes.append(f"answering without retrieval: {self.retriever_problem or 'no index configured'}")
+            tags.notes.append(f"no knowledge base, so every question is declined: {self.retriever_problem or 'no index configured'}")
             return []
         try:
-            found = self.retriever.search(text, self.cfg.retrieval.k)
+            found = self.retriever.search(query, self.cfg.retrieval.k)
         except LoopdeskError as exc:
-            tags.notes.append(f"answering without retrieval: {exc}")
+            tags.notes.append(f"knowledge base search failed, so the question is declined: {exc}")
             return []
         return [p for p in found if p.score >= self.cfg.retrieval.min_score]
 
-    def decide(self, text: str, tags: Tags, history: list[dict]) -> Decision:
+    def pick_evidence(self, query: str, passages: list[Passage]) -> list[tuple[Unit, float]]:
+        """Passage sentences closest to the query, best first (empty without an embedder)."""
+        embedder = getattr(self.retriever, "embedder", None)
+        if not passages or embedder is None:
+            return []
+        headings = [" > ".join(x for x in (p.title, p.heading) if x) for p in passages]
+        n = max(self.cfg.retrieval.evidence_units, self.cfg.retrieval.fallback_units)
+        return pick_evidence(query, evidence_units(passages), embedder, n, headings)
+
+    def decide(self, text: str, tags: Tags, history: list[dict], passages: list[Passage]) -> Decision:
         earlier = [t.get("sentiment") for t in history if t["role"] == "user"]
-        return decide(text, tags, earlier, self.cfg.policy.negative_turns, self.cfg.policy.supported_languages)
+        decision = decide(text, tags, earlier, self.cfg.policy.negative_turns, self.cfg.policy.supported_languages)
+        if decision.action == "answer":
+            why, missing = self.not_covered(text, passages)
+            if why:
+                tags.notes.append(f"declined: {why}")
+                return Decision("decline", "not_covered", canned("not_covered", self.cfg.app.business_name), missing)
+        if decision.message:
+            decision.message = canned(decision.reason, self.cfg.app.business_name) if decision.reason in MESSAGES else decision.message
+        return decision
+
+    def not_covered(self, text: str, passages: list[Passage]) -> tuple[str, list[str]]:
+        """(why the knowledge base cannot answer this, the words it never mentions); ("", []) when it can."""
+        if not passages:
+            return "no passage above retrieval.min_score", []
+        vocabulary = self.retriever.vocabulary() if hasattr(self.retriever, "vocabulary") else frozenset()
+        terms, unknown = unknown_terms(text, vocabulary)
+        if terms and len(unknown) / len(terms) >= self.cfg.policy.decline_unknown_share:
+            return f"the knowledge base never mentions {', '.join(unknown)}", unknown
+        return "", []
+
+    def hedge(self, unknown: list[str], picked: list[tuple[Unit, float]], tags: Tags) -> str:
+        missing = ", ".join(f'"{w}"' for w in unknown[:3])
+        return (f"I couldn't find anything about {missing} in the {self.cfg.app.business_name} help pages. "
+                f"The closest I found:\n\n{self.extractive(picked, tags)}")
+
+    def compact(self, passages: list[Passage], evidence: list[tuple[Unit, float]]) -> list[Passage]:
+        """Each passage cut down to its evidence units (numbering kept, so citations still map)."""
+        if not evidence:
+            return passages
+        keep = evidence[: self.cfg.retrieval.evidence_units]
+        out = []
+        for i, p in enumerate(passages):
+            units = sorted((u for u, _ in keep if u.passage == i), key=lambda u: u.order)
+            text = "\n".join(u.text for u in units) if units else split_first(p.text)
+            out.append(replace(p, text=text))
+        return out
 
     def prompt(self, history: list[dict], text: str, passages: list[Passage], tags: Tags) -> list[dict]:
         chat = [{"role": t["role"], "content": t["text"]} for t in history]
         budget = self.cfg.generation.context_tokens - self.cfg.generation.max_new_tokens
-        return build_messages(chat, text, passages, tags, self.generator.count_tokens, budget)
+        return build_messages(chat, text, passages, tags, self.generator.count_tokens, budget,
+                              self.cfg.app.business_name)
 
-    def generate(self, messages: list[dict]) -> Iterator[str]:
+    def answer(self, messages: list[dict], question: str, passages: list[Passage],
+               evidence: list[tuple[Unit, float]], tags: Tags) -> Iterator[tuple[str, str]]:
+        """Step 7: ("token"|"replace", text) events and one ("grounding", how) event."""
+        reader = self.cfg.generation.reader
+        fallback = evidence[: self.cfg.retrieval.fallback_units]
+        if reader == "extractive" and fallback:
+            yield "token", self.extractive(fallback, tags)
+            yield "grounding", "extractive"
+            return
+        if reader == "model" or not fallback:
+            renderer = StreamRenderer()
+            for piece in self.generate(messages):
+                if piece := renderer.feed(piece):
+                    yield "token", piece
+            if tail := renderer.flush():
+                yield "token", tail
+            yield "grounding", "unchecked"
+            return
+        checker = GroundedStream([p.text for p in passages] + [question], len(passages))
+        stream = self.generate(messages, raise_errors=True)
+        try:
+            for sentence in checker.sentences(stream):
+                yield "token", sentence
+        except Exception as exc:  # the model failed: the passages still answer
+            checker.problem = f"generation failed ({type(exc).__name__})"
+            tags.notes.append(f"generation failed: {exc}")
+        finally:
+            stream.close()
+        problem = checker.verdict([u.text for u, _ in fallback], [u.passage for u, _ in fallback], question)
+        if problem:
+            yield "replace", self.extractive(fallback, tags)
+            yield "grounding", f"fallback: {problem}"
+            return
+        if checker.citation_added:
+            yield "token", checker.citation_added
+        yield "grounding", "generated"
+
+    def extractive(self, picked: list[tuple[Unit, float]], tags: Tags) -> str:
+        reply = extractive_reply(picked)
+        if tags.sentiment and tags.sentiment.label == "negative":
+            reply = "I'm sorry about the trouble." + ("\n" if "\n" in reply else " ") + reply
+        return reply
+
+    def generate(self, messages: list[dict], raise_errors: bool = False) -> Iterator[str]:
         try:
             yield from self.generator.stream(messages)
         except Exception as exc:  # keep serving: the customer sees a friendly message
             self.last_error = exc
+            if raise_errors:
+                raise
             yield FRIENDLY_ERROR
 
     def log_user(self, conversation_id: str, text: str, tags: Tags, notes: list[str]) -> int:
@@ -180,16 +311,23 @@ class Assistant:
             entities=[e.__dict__ for e in tags.entities], notes=notes + tags.notes)
 
     def log_reply(self, conversation_id: str, reply: str, passages: list[Passage], decision: Decision,
-                  timer: Timer, first_token: float | None, user_turn: int) -> int:
+                  timer: Timer, first_token: float | None, user_turn: int, grounding: str = "") -> int:
+        # Passage texts are kept with the turn so `finetune export` can rebuild the exact prompt.
         return self.store.add_turn(
             conversation_id, "assistant", reply,
-            passages=[{"id": p.id, "source": p.source, "score": round(p.score, 4)} for p in passages],
+            passages=[{"id": p.id, "source": p.source, "score": round(p.score, 4), "title": p.title,
+                       "heading": p.heading, "text": p.text} for p in passages],
             model_id=self.generator.model_id, adapter_id=self.generator.adapter_id,
             latency_ms=timer.since_start(), first_token_ms=first_token,
             escalation=decision.reason if decision.escalated else None,
-            notes={"timings_ms": timer.marks, "user_turn": user_turn})
+            notes={"timings_ms": timer.marks, "user_turn": user_turn, "grounding": grounding})
 
     def _result(self, conversation_id, turn_id, reply, tags, passages, decision, timer, first_token, notes) -> TurnResult:
         return TurnResult(conversation_id, turn_id, reply, tags, passages, decision, timer.since_start(), first_token,
                           getattr(self.generator, "model_id", ""), getattr(self.generator, "adapter_id", None),
                           list(notes), dict(timer.marks))
+
+
+def split_first(text: str) -> str:
+    units = split_units(text)
+    return units[0] if units else text[:300]

@@ -1,7 +1,9 @@
 """Escalation policy: decide whether to answer, ask for input, or offer a human.
 
 Escalates on an explicit request for a human, on `negative_turns` consecutive negative customer
-turns, and on a language the generator does not support. Pure function of the message, its tags
+turns, and on a language the generator does not support. `not_covered` (decline and offer a human
+when the knowledge base has nothing on the question) is decided by the pipeline after retrieval
+and uses the same canned messages. Pure function of the message, its tags
 and the earlier sentiment labels, so it is easy to test and to explain.
 """
 
@@ -24,7 +26,15 @@ MESSAGES = {
     "human_requested": "I'll connect you with a human agent. Someone from our support team will join this conversation shortly.",
     "negative_streak": "I'm sorry this has been frustrating. Would you like me to connect you with a human agent? Just say \"yes, a human\" and I'll hand you over.",
     "unsupported_language": "Sorry, I can only answer in English for now. I've asked a human colleague who can help in your language to pick this up.",
+    "not_covered": "I'm sorry, I couldn't find that in the {business} help pages, and I'd rather not guess. "
+                   "Would you like me to connect you with a human agent who can check?",
+    "human_offer": "Would you like me to connect you with a human agent who can check?",
 }
+
+
+def canned(reason: str, business_name: str = "Northwind Goods") -> str:
+    """The fixed message for a policy outcome, in the voice of the configured business."""
+    return MESSAGES[reason].format(business=business_name)
 
 
 def wants_human(text: str) -> bool:

@@ -1,8 +1,12 @@
-"""Prompt building: a pure function of history, passages and tags -> chat messages.
+"""The one prompt format: a pure function of history, passages and tags -> chat messages.
 
-Passages are numbered [1], [2] ... so the model (and the UI) can cite them. History is dropped
-oldest-first until the prompt plus the reply budget fits the context window; the system message
-and the current question are never dropped (passages shrink before that).
+Inference (`Assistant.prompt`), dataset export, LoRA training and evaluation all build prompts
+here, so an adapter is trained on exactly what it sees when serving. Passages are numbered [1],
+[2] ... in the order the customer sees the sources, so citations in a reply map to them; the
+pipeline passes each passage cut down to its sentences closest to the question (see
+`assistant.grounding`), which keeps the prompt short and the facts easy to copy. History is
+dropped oldest-first until the prompt plus the reply budget fits; the system message and the
+current question are never dropped (passages shrink before that).
 """
 
 from __future__ import annotations
@@ -11,12 +15,19 @@ from typing import Callable, Sequence
 
 from assistant.types import Passage, Tags
 
-SYSTEM = (
-    "You are a friendly, concise customer-service assistant for Northwind Goods, an online store. "
-    "Answer the customer's question using only the numbered knowledge-base passages. "
-    "Cite passages like [1]. If the passages do not cover the question, say so and offer to "
-    "connect the customer with a human agent. Never invent order details, prices or policies."
+PROMPT_FORMAT = "grounded-v1"  # recorded in exported datasets and adapter manifests
+
+RULES = (
+    "Answer the customer's question in one to three short sentences, using only the facts in the "
+    "numbered knowledge-base passages, and cite the passage you used like [1]. Copy numbers, prices "
+    "and times exactly as written. If the passages do not answer the question, say that you don't "
+    "know and offer to connect the customer with a human agent. Never invent order details, prices or policies."
 )
+
+
+def system_prompt(business_name: str) -> str:
+    """Persona + rules; the business name comes from `app.business_name`."""
+    return f"You are a friendly, concise customer-service assistant for {business_name}. {RULES}"
 
 
 def describe_tags(tags: Tags) -> str:
@@ -24,7 +35,8 @@ def describe_tags(tags: Tags) -> str:
     parts = []
     if tags.sentiment and tags.sentiment.label == "negative":
         parts.append("the customer seems upset: acknowledge it briefly and be helpful")
-    useful = [e for e in tags.entities if e.type in {"ORDER_ID", "EMAIL", "MONEY", "DATE", "PER", "ORG", "LOC"}]
+    # Only identifiers: names and places in the hint ("mentioned: org Express") get copied into replies.
+    useful = [e for e in tags.entities if e.type in {"ORDER_ID", "EMAIL"}]
     if useful:
         parts.append("mentioned: " + ", ".join(f"{e.type.lower()} {e.text}" for e in useful[:6]))
     return "; ".join(parts)
@@ -42,7 +54,8 @@ def format_passages(passages: Sequence[Passage], max_chars: int = 900) -> str:
 
 
 def build_messages(history: Sequence[dict], question: str, passages: Sequence[Passage], tags: Tags,
-                   count_tokens: Callable[[list[dict]], int], budget: int) -> list[dict]:
+                   count_tokens: Callable[[list[dict]], int], budget: int,
+                   business_name: str = "Northwind Goods") -> list[dict]:
     """Chat messages for the generator that fit in `budget` tokens.
 
     `history` holds earlier turns as {"role": "user"|"assistant", "content": str}, oldest first.
@@ -52,7 +65,7 @@ def build_messages(history: Sequence[dict], question: str, passages: Sequence[Pa
     passages = list(passages)
 
     def assemble(hist: Sequence[dict], ps: Sequence[Passage], max_chars: int) -> list[dict]:
-        system = SYSTEM + "\n\nKnowledge base:\n" + format_passages(ps, max_chars)
+        system = system_prompt(business_name) + "\n\nKnowledge base:\n" + format_passages(ps, max_chars)
         if about:
             system += "\n\nAbout this customer: " + about + "."
         return [{"role": "system", "content": system}, *hist, {"role": "user", "content": question}]

@@ -51,14 +51,16 @@ class Tags:
 class Decision:
     """What the policy step decided: answer, or escalate to a human (with why)."""
 
-    action: str  # answer | escalate | prompt_user
+    action: str  # answer | decline | escalate | prompt_user
     reason: str = ""
     message: str = ""
+    missing: list[str] = field(default_factory=list)
+    """For a decline: the question's words the knowledge base never mentions."""
 
     @property
     def escalated(self) -> bool:
         """A human was requested or offered (recorded in the store, counted by operators)."""
-        return self.reason in {"human_requested", "negative_streak", "unsupported_language"}
+        return self.reason in {"human_requested", "negative_streak", "unsupported_language", "not_covered"}
 
 
 @dataclass
@@ -77,6 +79,10 @@ class TurnResult:
     timings: dict[str, float] = field(default_factory=dict)
     """Milliseconds per pipeline step (language, sentiment, entities, retrieval, prompt, generate, log)."""
 
+    grounding: str = ""
+    """How the reply was checked: generated (passed), fallback:<why> (passage sentences instead),
+    extractive, unchecked, or empty when no reply was generated."""
+
     def to_json(self) -> dict:
         return {
             "reply": self.reply,
@@ -89,6 +95,7 @@ class TurnResult:
                         for p in self.passages],
             "action": self.decision.action,
             "escalation_reason": self.decision.reason or None,
+            "grounding": self.grounding,
             "latency_ms": round(self.latency_ms, 1),
             "first_token_ms": None if self.first_token_ms is None else round(self.first_token_ms, 1),
             "model": self.model_id,
@@ -114,8 +121,14 @@ class Embedder(Protocol):
 
 
 class Retriever(Protocol):
+    embedder: Embedder
+    """The embedder of the index; the pipeline reuses it to pick evidence sentences."""
+
     def search(self, query: str, k: int) -> list[Passage]:
         """The k best passages for a query, best first."""
+
+    def vocabulary(self) -> frozenset[str]:
+        """Every lower-cased word of the knowledge base (to tell what it never mentions)."""
 
 
 class SentimentTagger(Protocol):

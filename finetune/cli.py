@@ -166,7 +166,8 @@ def export_cmd(out: str = typer.Option(..., help="Output directory for train.jso
             from assistant.taggers import load_taggers
 
             _, ner, _ = load_taggers(cfg)
-        card = export_dataset(Store(cfg.store_url, cfg.store.retries), out, Redactor(ner), eval_fraction)
+        card = export_dataset(Store(cfg.store_url, cfg.store.retries), out, Redactor(ner), eval_fraction,
+                              cfg.app.business_name)
     except LoopdeskError as exc:
         fail(exc, as_json)
     _out(card, as_json, f"exported {card['train']} train / {card['eval']} eval examples to {out}\n"

@@ -6,6 +6,11 @@ messages. Redacts PII (e-mails, phones, order ids by pattern; names by the NER t
 available) into placeholders such as `{{Order Number}}`, removes duplicates, and splits train/eval
 deterministically (by a hash, stratified by intent where known). Writes `train.jsonl`,
 `eval.jsonl` (TRL `messages` format) and `data_card.json`.
+
+Each example is built with `assistant.prompts.build_messages`, the prompt format of inference, with
+the passages the model saw in that turn (stored with the turn), so an adapter learns to answer from
+passages; imported transcripts and turns logged before passages were stored have none, and the
+data card counts them apart (`ungrounded`).
 """
 
 from __future__ import annotations
@@ -18,11 +23,24 @@ from pathlib import Path
 
 from assistant.entity_patterns import find_pattern_entities
 from assistant.errors import InputError
-from assistant.prompts import SYSTEM
+from assistant.prompts import PROMPT_FORMAT, build_messages
+from assistant.types import Passage, Tags
 
 PLACEHOLDERS = {"EMAIL": "{{Email Address}}", "PHONE": "{{Phone Number}}", "ORDER_ID": "{{Order Number}}",
                 "PER": "{{Customer Name}}"}
-TRAIN_SYSTEM = SYSTEM.split(" Answer the customer's")[0]  # persona only: passages differ per turn
+
+
+def _word_count(messages: list[dict]) -> int:
+    # Export never truncates: every stored prompt fits, so a rough count is enough for the budget.
+    return sum(len(m["content"].split()) for m in messages)
+
+
+def grounded_messages(user: str, answer: str, passages: list[dict], business_name: str) -> list[dict]:
+    """One training conversation in the inference prompt format, from a stored turn's passages."""
+    ps = [Passage(p.get("id", ""), p["text"], p.get("source", ""), p.get("heading", ""), p.get("score", 0.0),
+                  p.get("title", "")) for p in passages if p.get("text")]
+    return build_messages([], user, ps, Tags(), _word_count, 10**9, business_name) + [
+        {"role": "assistant", "content": answer}]
 
 
 class Redactor:
@@ -49,7 +67,8 @@ def _latest(feedback: list[dict]) -> tuple[int | None, str | None]:
     return rating, correction
 
 
-def select_examples(exchanges: list[dict], redact: Redactor) -> tuple[list[dict], Counter, Counter]:
+def select_examples(exchanges: list[dict], redact: Redactor,
+                    business_name: str = "Northwind Goods") -> tuple[list[dict], Counter, Counter]:
     counts, pii = Counter(), Counter()
     seen, out = set(), []
     for ex in exchanges:
@@ -79,8 +98,9 @@ def select_examples(exchanges: list[dict], redact: Redactor) -> tuple[list[dict]
             continue
         seen.add(key)
         counts[reason] += 1
-        out.append({"messages": [{"role": "system", "content": TRAIN_SYSTEM}, {"role": "user", "content": user},
-                                 {"role": "assistant", "content": answer}],
+        passages = [p for p in (turn.get("passages") or []) if isinstance(p, dict) and p.get("text")]
+        counts["grounded" if passages else "ungrounded"] += 1
+        out.append({"messages": grounded_messages(user, answer, passages, business_name),
                     "intent": ex.get("intent"), "origin": reason, "key": key[:16]})
     return out, counts, pii
 
@@ -99,9 +119,10 @@ def split(examples: list[dict], eval_fraction: float) -> tuple[list[dict], list[
     return sorted(train, key=lambda e: e["key"]), sorted(evals, key=lambda e: e["key"])
 
 
-def export_dataset(store, out: str | Path, redactor: Redactor | None = None, eval_fraction: float = 0.1) -> dict:
+def export_dataset(store, out: str | Path, redactor: Redactor | None = None, eval_fraction: float = 0.1,
+                   business_name: str = "Northwind Goods") -> dict:
     out = Path(out)
-    examples, counts, pii = select_examples(store.exchanges(), redactor or Redactor())
+    examples, counts, pii = select_examples(store.exchanges(), redactor or Redactor(), business_name)
     if not examples:
         raise InputError("no usable turns to export: rate answers, write corrections or import transcripts first "
                          f"(seen: {dict(counts) or 'no assistant turns'})")
@@ -113,10 +134,11 @@ def export_dataset(store, out: str | Path, redactor: Redactor | None = None, eva
         digest.update(text.encode())
         (out / name).write_text(text, encoding="utf-8")
     card = {"created_at": datetime.now(timezone.utc).isoformat(), "store": store.url.split("@")[-1],
-            "kept": {k: v for k, v in counts.items() if not k.startswith("dropped")},
+            "kept": {k: v for k, v in counts.items() if not k.startswith("dropped") and not k.endswith("grounded")},
+            "grounded": counts["grounded"], "ungrounded": counts["ungrounded"],
             "dropped": {k[8:]: v for k, v in counts.items() if k.startswith("dropped")},
             "pii_redacted": dict(pii), "train": len(train), "eval": len(evals), "eval_fraction": eval_fraction,
             "intents": len({e["intent"] for e in examples if e["intent"]}), "data_hash": digest.hexdigest()[:16],
-            "format": "TRL messages JSONL (system, user, assistant)"}
+            "format": f"TRL messages JSONL (system with passages, user, assistant), prompt {PROMPT_FORMAT}"}
     (out / "data_card.json").write_text(json.dumps(card, indent=1))
     return card

@@ -8,7 +8,6 @@ written to `<adapter>/eval.json`, which `promote` compares against the live adap
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 from assistant.errors import AdapterError
 from assistant.generation import chat_ids as _ids
 from assistant.generation import check_adapter_dir
-from finetune.lora import load_conversations
+from finetune.lora import data_hash, load_conversations
 
 
 def assistant_token_loss(model, tokenizer, rows: list[dict], max_length: int = 512) -> tuple[float, int]:
@@ -83,7 +82,7 @@ def evaluate(base_ref: str, home: Path, adapter_dir: Path | None, data: str | Pa
         variants["live"] = live_dir
     refs = [r["messages"][-1]["content"] for r in rows[:generate]]
     result: dict = {"n": len(rows), "n_generated": len(refs), "base_model": resolved.model_id,
-                    "data": str(data), "data_hash": hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()[:16]}
+                    "data": str(data), "data_hash": data_hash(rows)}
     answers: dict[str, list[str]] = {}
     peft_model = None
     for name, path in variants.items():

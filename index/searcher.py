@@ -36,6 +36,19 @@ class _Build:
         self.title_vectors = np.load(build / "title_vectors.npy") if titles else None
         position = {t: i for i, t in enumerate(titles)}
         self.title_of = np.array([position.get(c.get("title"), -1) for c in self.chunks], dtype=int)
+        self._vocabulary: frozenset[str] | None = None
+
+    @property
+    def vocabulary(self) -> frozenset[str]:
+        if self._vocabulary is None:
+            import re
+
+            words: set[str] = set()
+            for c in self.chunks:
+                words.update(re.findall(r"[a-z][a-z'-]*[a-z]|[a-z]", " ".join(
+                    (c["text"], c.get("heading", ""), c.get("title", ""))).lower()))
+            self._vocabulary = frozenset(words)
+        return self._vocabulary
 
     @property
     def bm25(self):
@@ -78,6 +91,11 @@ class Index:
     @property
     def manifest(self) -> dict:
         return self._build.manifest
+
+    def vocabulary(self) -> frozenset[str]:
+        """Every lower-cased word of the current build's chunks, headings and titles."""
+        self._maybe_reload()
+        return self._build.vocabulary
 
     def _maybe_reload(self) -> None:
         try:

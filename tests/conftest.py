@@ -1,7 +1,8 @@
 """Shared fixtures: offline mode, fakes for unit tests, and a real-model session fixture for slow tests.
 
 Fakes: `FakeGenerator` replays queued text and counts calls; `FakeEmbedder` is deterministic
-(hashed bag of words); `FakeRetriever` returns fixed passages.
+(hashed bag of words); `FakeRetriever` returns fixed passages (with a fake embedder and the
+passages' words as the knowledge base vocabulary).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class FakeGenerator:
 
 class FakeEmbedder:
     model_id = "fake/embedder"
-    dim = 64
+    dim = 256  # few hash collisions, so evidence picking with the fake behaves like a bag of words
     max_tokens = 256
 
     def __init__(self) -> None:
@@ -66,14 +67,24 @@ class FakeEmbedder:
         return out / np.where(norms == 0, 1, norms)
 
 
+FAKE_KB = ("Returns of shirts, shoes and other items that do not fit are free within 30 days. "
+           "Refunds reach your card in 3-5 business days. We ship to Canada and 40 other countries; delivery takes "
+           "7-14 business days. Headphones carry a 2-year warranty. If your parcel has not arrived or is late, we "
+           "investigate and reship it. Orders can be tracked under Orders in your account.")
+
+
 class FakeRetriever:
     def __init__(self, passages=None, error: Exception | None = None) -> None:
         from assistant.types import Passage
 
-        self.passages = passages if passages is not None else [
-            Passage("returns.md#0", "Returns are free within 30 days.", "returns.md", "Returns", 0.8, "Returns")]
+        self.passages = passages if passages is not None else [Passage("returns.md#0", FAKE_KB, "returns.md", "Returns", 0.8, "Returns")]
         self.error = error
         self.queries: list[str] = []
+        self.embedder = FakeEmbedder()
+
+    def vocabulary(self):
+        return frozenset(w for p in self.passages for w in re.findall(r"[a-z][a-z'-]*[a-z]|[a-z]",
+                                                                       f"{p.text} {p.heading} {p.title}".lower()))
 
     def search(self, query, k):
         self.queries.append(query)

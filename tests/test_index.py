@@ -78,7 +78,7 @@ def test_build_search_and_manifest(tmp_path):
     assert report["chunks_total"] == report["chunks_embedded"] > 20
     build = current_build(tmp_path / "ix")
     manifest = json.loads((build / "manifest.json").read_text())
-    assert manifest["embedding_model"] == "fake/embedder" and manifest["dimension"] == 64
+    assert manifest["embedding_model"] == "fake/embedder" and manifest["dimension"] == 256
     assert manifest["index_type"] == "flat" and "returns.md" in manifest["files"]
     hits = Index(tmp_path / "ix", emb).search("forgotten password reset link", 3)
     assert hits[0].source == "accounts.md" and hits[0].heading == "Resetting a forgotten password"

@@ -42,7 +42,9 @@ def fill_store(store):
     store.add_feedback(good, 1)
     cid2 = store.new_conversation()
     store.add_turn(cid2, "user", "How long do refunds take?")
-    bad = store.add_turn(cid2, "assistant", "Refunds take a year.")
+    bad = store.add_turn(cid2, "assistant", "Refunds take a year.", passages=[
+        {"id": "refunds.md#0", "source": "refunds.md", "score": 0.7, "title": "Refunds", "heading": "Cards",
+         "text": "Card refunds take 3-5 business days."}])
     store.add_feedback(bad, -1)
     store.add_feedback(bad, -1, correction="Card refunds take 3-5 business days after we receive the item.",
                        source="operator")
@@ -107,11 +109,15 @@ def test_loop_export_train_eval_promote_serve(store, tmp_path, tiny_model, cfg):
     assert "john@example.com" not in text and "NW-48213" not in text and "12345678" not in text
     assert "{{Email Address}}" in text and "{{Order Number}}" in text
     assert "Card refunds take 3-5 business days" in text and "a year" not in text and "cars" not in text
+    assert card["grounded"] == 1 and card["ungrounded"] == 3 and "grounded-v1" in card["format"]
+    corrected = next(json.loads(x) for x in text.splitlines() if "receive the item" in x)
+    system = corrected["messages"][0]["content"]  # the inference prompt, with the passages of that turn
+    assert "[1] Refunds > Cards\nCard refunds take 3-5 business days." in system and "Northwind Goods" in system
 
     registry = tmp_path / "adapters"
     home = tmp_path / "home"
     tc = LoraTrainConfig(data=str(tmp_path / "ds"), out=str(registry), version="tiny-v1", base=str(tiny_model),
-                         rank=8, alpha=16, learning_rate=5e-3, max_steps=6, batch_size=2, max_length=128,
+                         rank=8, alpha=16, learning_rate=5e-3, max_steps=6, batch_size=2, max_length=384,
                          save_steps=3, logging_steps=1)
     manifest = train_lora(tc, home, log=lambda *_: None)
     out = registry / "tiny-v1"

@@ -31,7 +31,7 @@ def test_browse_filters_and_actions(cfg, store):
     assert [r["turn_id"] for r in op.browse(store, feedback_filter="none")] == [r3.turn_id]
     assert [r["turn_id"] for r in op.browse(store, sentiment="negative")] == [r2.turn_id]
     assert [r["turn_id"] for r in op.browse(store, escalated="yes")] == [r3.turn_id]
-    assert [r["turn_id"] for r in op.browse(store, text="SHOES")] == [r1.turn_id]
+    assert [r["turn_id"] for r in op.browse(store, text="WORK FOR SHOES")] == [r1.turn_id]
     assert op.browse(store, adapter="v9") == [] and len(op.browse(store, adapter="none")) == 3
     today = time.strftime("%Y-%m-%d", time.gmtime())
     assert len(op.browse(store, since=today, until=today)) == 3 and op.browse(store, until="2000-01-01") == []

@@ -1,0 +1,94 @@
+"""A generated reply, checked sentence by sentence against the passages before the customer sees it.
+
+`GroundedStream.sentences(pieces)` turns the model's token stream into complete sentences and
+passes each one on only when every number, price, duration, phone number and e-mail in it occurs
+in the sources (the passages and the customer's own words). It stops the reply at the first
+sentence that does not, and at a repeated sentence (small models loop under greedy decoding).
+A trailing fragment cut off by `max_new_tokens` is never shown. `verdict()` then says whether
+what was shown carries the evidence; if not, the pipeline replaces it with the evidence itself.
+Citations to passages that do not exist are removed; a grounded reply without any gets one.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable, Iterator, Sequence
+
+from assistant.grounding import covers, unsupported_claims
+from assistant.placeholders import StreamRenderer
+
+# A sentence ends at . ! ? (optionally followed by citations) before whitespace, or at a newline.
+_END = re.compile(r"(?:[.!?](?:\s*\[\d+\])*|\[\d+\])(?:\n|(?=\s))|\n")
+_CITE = re.compile(r"\s*\[(\d+)\]")
+_MARKER_ONLY = re.compile(r"\s*\d+[.)]")  # "1." opens a list item; it does not end a sentence
+
+
+class GroundedStream:
+    def __init__(self, sources: Sequence[str], n_passages: int) -> None:
+        self.sources, self.n_passages = list(sources), n_passages
+        self.shown = ""
+        self.problem = ""
+        self.citation_added = ""
+        self._seen: set[str] = set()
+        self._newline = False
+
+    def _clean_citations(self, sentence: str) -> str:
+        return _CITE.sub(lambda m: m.group(0) if 1 <= int(m.group(1)) <= self.n_passages else "", sentence)
+
+    def _accept(self, sentence: str) -> bool:
+        key = " ".join(re.findall(r"\w+", _CITE.sub("", sentence).lower()))
+        if not key:
+            return True
+        if key in self._seen:
+            self.problem = "repeated sentence"
+            return False
+        self._seen.add(key)
+        bad = unsupported_claims(sentence, self.sources)
+        if bad:
+            self.problem = "unsupported " + ", ".join(sorted(c.split(":", 1)[1] for c in bad))
+            return False
+        return True
+
+    def sentences(self, pieces: Iterable[str]) -> Iterator[str]:
+        renderer, buffer = StreamRenderer(), ""
+        for piece in pieces:
+            buffer += renderer.feed(piece)
+            while True:
+                m = next((m for m in _END.finditer(buffer) if not _MARKER_ONLY.fullmatch(buffer[:m.end()])), None)
+                if not m:
+                    break
+                sentence, buffer = buffer[:m.end()], buffer[m.end():]
+                if not sentence.strip():
+                    self._newline = self._newline or "\n" in sentence
+                    continue
+                sentence = self._clean_citations(sentence)
+                if not self._accept(sentence):
+                    return
+                yield self._show(sentence)
+        raw = buffer + renderer.flush()
+        tail = raw.strip()
+        # A fragment without an end mark was cut by max_new_tokens: shown only when it is all there is.
+        if tail and (not self.shown or re.search(r"[.!?\]]$", tail)):
+            tail = self._clean_citations(tail)
+            if self._accept(tail):
+                yield self._show("\n" + tail if raw.lstrip(" ").startswith("\n") else tail)
+
+    def _show(self, sentence: str) -> str:
+        """The sentence as appended to what is shown: a space between sentences, a newline kept."""
+        sep = "" if not self.shown else ("\n" if sentence.startswith("\n") or self._newline else " ")
+        self._newline = sentence.endswith("\n")
+        out = sep + sentence.strip()
+        self.shown += out
+        return out
+
+    def verdict(self, evidence: Sequence[str], first_passage: Sequence[int] = (), question: str = "") -> str:
+        """Why the shown reply must be replaced by the evidence (empty when it stands)."""
+        reply = self.shown.strip()
+        if not reply:
+            return self.problem or "empty reply"
+        covered = [i for i, e in enumerate(evidence) if covers(reply, e, question)]
+        if not covered:
+            return (self.problem + "; " if self.problem else "") + "reply misses the evidence"
+        if not _CITE.search(reply) and first_passage:
+            self.citation_added = f" [{first_passage[covered[0]] + 1}]"
+        return ""

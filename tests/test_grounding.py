@@ -1,0 +1,94 @@
+"""Grounding: claims, unsupported claims, evidence units, coverage, unknown terms, follow-ups, the checked stream."""
+
+from assistant.checked_stream import GroundedStream
+from assistant.context import is_follow_up, search_query
+from assistant.grounding import (Unit, claims, covers, extractive_reply, split_units, unknown_terms,
+                                 unsupported_claims)
+
+SHIPPING = """| option | time | price |
+|---|---|---|
+| Standard | 3–5 business days | free on orders over $50, otherwise $4.99 |
+| Express | 1–2 business days | $12.99 |
+
+Orders are packed within one business day. We ship to 40 countries."""
+
+STEPS = """Intro sentence here.
+1. Sign in and open **Orders**.
+2. Choose the item and click **Return or exchange**.
+3. Print the label."""
+
+
+def test_claims_cover_prices_numbers_phones_emails_not_citations_or_list_markers():
+    text = "Express costs $12.99 (1,000 max) [2]. Call +1 555 010 2030 or help@shop.example. 1. Sign in. 2. Pay."
+    assert claims(text) == {"num:12.99", "num:1000", "phone:5550102030", "email:help@shop.example"}
+    assert claims("3–5 business days, 2-year warranty, 50%") == {"num:3", "num:5", "num:2", "num:50"}
+    assert claims("No numbers at all [1].") == set()
+
+
+def test_unsupported_claims_against_sources():
+    sources = ["Express is $12.99 and takes 1–2 business days.", "Phone: +1 555 010 2030."]
+    assert unsupported_claims("Express costs $12.99 [1].", sources) == set()
+    assert unsupported_claims("It takes 6-8 business days.", sources) == {"num:6", "num:8"}
+    assert unsupported_claims("Call 555-010-2030.", sources) == set()  # same number, other separators
+    assert unsupported_claims("Call 1-800-773-7370.", sources) == {"phone:8007737370"}
+
+
+def test_split_units_tables_procedures_sentences():
+    units = split_units(SHIPPING)
+    assert units[0] == "option: Standard; time: 3–5 business days; price: free on orders over $50, otherwise $4.99."
+    assert units[1] == "option: Express; time: 1–2 business days; price: $12.99."
+    assert units[2:] == ["Orders are packed within one business day.", "We ship to 40 countries."]
+    steps = split_units(STEPS)
+    assert steps[0] == "Intro sentence here." and steps[1].count("\n") == 2 and steps[1].startswith("1. Sign in")
+
+
+def test_extractive_reply_cites_each_passage_once_in_passage_order():
+    picked = [(Unit("B second.", 1, 3), 0.9), (Unit("A first.", 0, 0), 0.8), (Unit("A again.", 0, 1), 0.7)]
+    assert extractive_reply(picked) == "A first. A again. [1] B second. [2]"
+
+
+def test_covers_needs_the_evidence_claims_and_its_new_words():
+    evidence = "You can delete your account under Account settings > Privacy."
+    assert covers("Go to Account settings > Privacy to delete it.", evidence, "How do I delete my account?")
+    assert not covers("Open your browser and click delete account.", evidence, "How do I delete my account?")
+    assert covers("Express costs $12.99.", "Express: $12.99.", "how much is express?")
+    assert not covers("Express is quick and affordable.", "Express: $12.99.", "how much is express?")
+
+
+def test_unknown_terms_forgive_typos_word_families_and_generic_words():
+    vocab = frozenset("we ship to 40 countries shipping takes business days receive wires refunds".split())
+    terms, unknown = unknown_terms("how lnog is shiping to germany", vocab)
+    assert terms == ["shiping", "germany"] and unknown == ["germany"]
+    assert unknown_terms("what about receiving wires?", vocab)[1] == []
+    assert unknown_terms("Do you have a loyalty points program?", vocab)[1] == ["loyalty", "points", "program"]
+    assert unknown_terms("How long does it take?", vocab) == ([], [])
+
+
+def test_follow_ups_are_searched_with_the_previous_message():
+    history = [{"role": "user", "text": "How long does Express delivery take?"}, {"role": "assistant", "text": "1–2 days."}]
+    assert is_follow_up("And how much does it cost?") and not is_follow_up("How do I reset my password?")
+    assert search_query("And how much does it cost?", history) == "How long does Express delivery take? And how much does it cost?"
+    assert search_query("How do I reset my password?", history) == "How do I reset my password?"
+    assert search_query("And how much does it cost?", []) == "And how much does it cost?"
+
+
+def test_checked_stream_stops_at_an_invented_number_and_at_a_loop():
+    stream = GroundedStream(["Express takes 1–2 business days and costs $12.99."], 1)
+    shown = list(stream.sentences(["Express costs ", "$12.99 [1]. ", "It arrives in 6-8 days. ", "Bye."]))
+    assert shown == ["Express costs $12.99 [1]."] and stream.problem == "unsupported 6, 8"
+    loop = GroundedStream(["Express costs $12.99."], 1)
+    assert list(loop.sentences(["Express costs $12.99. ", "Express costs $12.99. ", "More."])) == ["Express costs $12.99."]
+    assert loop.problem == "repeated sentence"
+
+
+def test_checked_stream_drops_a_cut_fragment_fixes_citations_and_judges_coverage():
+    stream = GroundedStream(["Express costs $12.99."], 2)
+    shown = list(stream.sentences(["Express costs $12.99 [7]. ", "You can also pay with"]))
+    assert shown == ["Express costs $12.99."]  # [7] cites nothing; the cut fragment is not shown
+    assert stream.verdict(["Express: $12.99."], [1], "how much is express?") == ""
+    assert stream.citation_added == " [2]"
+    vague = GroundedStream(["Express costs $12.99."], 1)
+    list(vague.sentences(["Please provide more information about your issue."]))
+    assert vague.verdict(["Express: $12.99."], [0], "how much is express?") == "reply misses the evidence"
+    list_reply = GroundedStream(["1. Sign in. 2. Choose Orders."], 1)
+    assert list(list_reply.sentences(["Steps:\n", "1. Sign in.\n", "2. Choose Orders."])) == ["Steps:", "\n1. Sign in.", "\n2. Choose Orders."]
