@@ -23,9 +23,13 @@ _CITE = re.compile(r"\s*\[(\d+)\]")
 _MARKER_ONLY = re.compile(r"\s*\d+[.)]")  # "1." opens a list item; it does not end a sentence
 
 
+MAX_SENTENCES = 3  # the prompt asks for one to three; past that a small model drifts into the passages' other topics
+
+
 class GroundedStream:
-    def __init__(self, sources: Sequence[str], n_passages: int) -> None:
+    def __init__(self, sources: Sequence[str], n_passages: int, headings: Sequence[str] = ()) -> None:
         self.sources, self.n_passages = list(sources), n_passages
+        self.headings = [h.lower() for h in headings if h and " > " in h]
         self.shown = ""
         self.problem = ""
         self.citation_added = ""
@@ -41,6 +45,11 @@ class GroundedStream:
             return True
         if key in self._seen:
             self.problem = "repeated sentence"
+            return False
+        if len(self._seen) >= MAX_SENTENCES:
+            return False  # long enough: stop quietly
+        if any(h in sentence.lower() for h in self.headings):
+            self.problem = "copied the prompt"
             return False
         self._seen.add(key)
         bad = unsupported_claims(sentence, self.sources)

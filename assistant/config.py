@@ -79,6 +79,14 @@ class RetrievalConfig:
 
 
 @dataclass
+class EvaluationConfig:
+    answer_questions: str = _f("benchmarks/answer_sets/promotion_questions.jsonl",
+                               "Question set (JSONL) on which `finetune eval` measures answer accuracy and `finetune promote` "
+                               "compares a candidate with the live adapter; kept apart from the dev sets that are reported.")
+    answer_index: str = _f("", "Index the answer questions are about; empty means `retrieval.index_dir`.")
+
+
+@dataclass
 class StoreConfig:
     url: str = _f("", "SQLAlchemy URL; empty means SQLite at `<home>/loopdesk.db`. Postgres: `postgresql+psycopg://...`.")
     retries: int = _f(8, "Attempts for a write that hits a locked database before giving up loudly.")
@@ -91,8 +99,9 @@ class PolicyConfig:
                                      "support traffic has more complaints than praise); false tags the text alone.")
     supported_languages: list = _f(["en"], "Languages the generator answers in; others are escalated.")
     max_message_chars: int = _f(4000, "Longer messages are truncated with a visible note.")
-    decline_unknown_share: float = _f(0.5, "Decline (and offer a human) when at least this share of the question's content "
-                                           "words never occur in the knowledge base, typos forgiven; 1.01 turns it off.")
+    decline_unknown_share: float = _f(0.5, "Decline (and offer a human) when the question's content words that never occur "
+                                           "in the knowledge base (typos and word families forgiven) carry at least this "
+                                           "share of its information (weighted by inverse document frequency); 1.01 turns it off.")
 
 
 @dataclass
@@ -111,6 +120,7 @@ SECTIONS: dict[str, type] = {
     "generation": GenerationConfig,
     "retrieval": RetrievalConfig,
     "store": StoreConfig,
+    "evaluation": EvaluationConfig,
     "policy": PolicyConfig,
     "app": AppConfig,
 }
@@ -123,6 +133,7 @@ class Config:
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     app: AppConfig = field(default_factory=AppConfig)
     sources: dict[str, str] = field(default_factory=dict, repr=False)

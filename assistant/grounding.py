@@ -18,6 +18,7 @@ never uses (typos forgiven), one signal for declining instead of answering off-t
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
@@ -214,17 +215,22 @@ def covers(reply: str, evidence: str, question: str = "") -> bool:
     With claims in the evidence (a price, a number of days, a phone number) the reply must state
     at least one of them. Either way, of the evidence's content words that the question does not
     already use (the new information: "Privacy" in "delete it under Account settings > Privacy"),
-    the reply must carry at least half.
+    the reply must carry more than half.
     """
     ev_claims = claims(evidence)
     if ev_claims and not ev_claims & claims(reply):
         return False
-    asked = {_stem(w) for w in content_words(question)}
-    new = {_stem(w) for w in content_words(evidence)} - asked
+    new = informative_words(evidence, question)
     if not new:
-        return True
+        return bool(ev_claims)  # evidence that adds nothing to the question proves nothing
     got = {_stem(w) for w in content_words(reply)}
-    return len(new & got) / len(new) >= 0.5
+    return len(new & got) / len(new) > 0.5
+
+
+def informative_words(evidence: str, question: str) -> set[str]:
+    """Stems of the evidence's content words that the question does not already use."""
+    asked = {_stem(w) for w in content_words(question)}
+    return {_stem(w) for w in content_words(evidence)} - asked
 
 
 def _close(a: str, b: str) -> bool:
@@ -243,28 +249,64 @@ def _close(a: str, b: str) -> bool:
     return a[i:] == b[i + 1:]
 
 
-def unknown_terms(question: str, vocabulary: frozenset[str] | set[str]) -> tuple[list[str], list[str]]:
-    """(content words of the question, those the knowledge base never uses).
+@dataclass(frozen=True)
+class Vocabulary:
+    """The words of a knowledge base and in how many of its chunks each occurs."""
 
-    A word counts as used when the knowledge base has it, a word of the same family (same stem,
-    or the same first 6 letters: "receiving" / "receive") or the same word with one typo
-    ("shiping"); a typo of a generic word ("lnog") is dropped like the word itself.
+    df: dict
+    docs: int
+
+    @classmethod
+    def from_texts(cls, texts: Iterable[str]) -> "Vocabulary":
+        df: dict[str, int] = {}
+        n = 0
+        for t in texts:
+            n += 1
+            for w in set(_WORD.findall((t or "").lower().replace("-", " "))):
+                df[w] = df.get(w, 0) + 1
+        return cls(df, n)
+
+    def idf(self, df: int) -> float:
+        # Smoothed: a word in every chunk still weighs 1, a word in none weighs the most.
+        return math.log((self.docs + 1) / (df + 1)) + 1
+
+
+def _match(t: str, vocab: Vocabulary, stems: dict[str, str], prefixes: dict[str, str]) -> str | None:
+    """The knowledge-base word a question word stands for: itself, a word of the same family (same
+    stem, or the same first 6 letters: "receiving" / "receive") or the same word with one typo."""
+    if t in vocab.df:
+        return t
+    if _stem(t) in stems:
+        return stems[_stem(t)]
+    if len(t) >= 6 and t[:6] in prefixes:
+        return prefixes[t[:6]]
+    if len(t) >= 5:
+        return next((v for v in vocab.df if abs(len(v) - len(t)) <= 1 and _close(t, v)), None)
+    return None
+
+
+def unknown_terms(question: str, vocab: Vocabulary) -> tuple[list[str], list[str], float]:
+    """(content words of the question, those the knowledge base never uses, their share of the question).
+
+    The share weighs each word by its inverse document frequency in the knowledge base, so a word the
+    KB never uses ("student", "euros") outweighs the ones it uses everywhere ("account"). Typos of
+    generic words ("lnog") are dropped like the words themselves.
     """
     terms = []
     for t in dict.fromkeys(content_words(question)):
         if len(t) >= 4 and any(_close(t, w) for w in STOPWORDS if abs(len(w) - len(t)) <= 1):
-            continue  # a typo of a generic word
+            continue
         terms.append(t)
-    if not vocabulary:
-        return terms, []
-    vocabulary = {w for v in vocabulary for w in v.replace("-", " ").split()}
-    stems = {_stem(v) for v in vocabulary}
-    prefixes = {v[:6] for v in vocabulary if len(v) >= 6}
-    unknown = []
+    if not terms or not vocab.df:
+        return terms, [], 0.0
+    stems = {_stem(v): v for v in vocab.df}
+    prefixes = {v[:6]: v for v in vocab.df if len(v) >= 6}
+    unknown, weight, total = [], 0.0, 0.0
     for t in terms:
-        if t in vocabulary or _stem(t) in stems or (len(t) >= 6 and t[:6] in prefixes):
-            continue
-        if len(t) >= 5 and any(_close(t, v) for v in vocabulary if abs(len(v) - len(t)) <= 1):
-            continue
-        unknown.append(t)
-    return terms, unknown
+        hit = _match(t, vocab, stems, prefixes)
+        w = vocab.idf(vocab.df[hit] if hit else 0)
+        total += w
+        if hit is None:
+            unknown.append(t)
+            weight += w
+    return terms, unknown, weight / total

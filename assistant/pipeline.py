@@ -16,6 +16,7 @@ loses the customer's message: it is logged before generation starts.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field, replace
 from typing import Iterator
@@ -24,7 +25,8 @@ from assistant.config import Config
 from assistant.errors import LoopdeskError
 from assistant.checked_stream import GroundedStream
 from assistant.context import search_query
-from assistant.grounding import Unit, evidence_units, extractive_reply, pick_evidence, split_units, unknown_terms
+from assistant.grounding import (Unit, claims, evidence_units, extractive_reply, informative_words, pick_evidence,
+                                 split_units, unknown_terms)
 from assistant.language import detect_language
 from assistant.placeholders import StreamRenderer
 from assistant.policy import MESSAGES, canned, decide
@@ -32,6 +34,8 @@ from assistant.prompts import build_messages
 from assistant.sanitize import sanitize
 from assistant.store import Store
 from assistant.types import Decision, Entity, Generator, Passage, Retriever, Sentiment, Tags, TurnResult
+
+log = logging.getLogger("loopdesk.pipeline")
 
 FRIENDLY_ERROR = ("Sorry — something went wrong on our side while answering. Your message is saved; "
                   "please try again, or ask for a human agent.")
@@ -222,10 +226,11 @@ class Assistant:
         """(why the knowledge base cannot answer this, the words it never mentions); ("", []) when it can."""
         if not passages:
             return "no passage above retrieval.min_score", []
-        vocabulary = self.retriever.vocabulary() if hasattr(self.retriever, "vocabulary") else frozenset()
-        terms, unknown = unknown_terms(text, vocabulary)
-        if terms and len(unknown) / len(terms) >= self.cfg.policy.decline_unknown_share:
-            return f"the knowledge base never mentions {', '.join(unknown)}", unknown
+        if not hasattr(self.retriever, "vocabulary"):
+            return "", []
+        terms, unknown, share = unknown_terms(text, self.retriever.vocabulary())
+        if unknown and share >= self.cfg.policy.decline_unknown_share:
+            return f"the knowledge base never mentions {', '.join(unknown)} ({share:.0%} of the question)", unknown
         return "", []
 
     def hedge(self, unknown: list[str], picked: list[tuple[Unit, float]], tags: Tags) -> str:
@@ -269,7 +274,8 @@ class Assistant:
                 yield "token", tail
             yield "grounding", "unchecked"
             return
-        checker = GroundedStream([p.text for p in passages] + [question], len(passages))
+        checker = GroundedStream([p.text for p in passages] + [question], len(passages),
+                                 [" > ".join(x for x in (p.title, p.heading) if x) for p in passages])
         stream = self.generate(messages, raise_errors=True)
         try:
             for sentence in checker.sentences(stream):
@@ -277,9 +283,11 @@ class Assistant:
         except Exception as exc:  # the model failed: the passages still answer
             checker.problem = f"generation failed ({type(exc).__name__})"
             tags.notes.append(f"generation failed: {exc}")
+            log.warning("generation failed, answered from the passages: %s", exc)
         finally:
             stream.close()
-        problem = checker.verdict([u.text for u, _ in fallback], [u.passage for u, _ in fallback], question)
+        key = key_evidence(fallback, question)
+        problem = checker.verdict([key.text], [key.passage], question) if key else "no informative evidence"
         if problem:
             yield "replace", self.extractive(fallback, tags)
             yield "grounding", f"fallback: {problem}"
@@ -299,6 +307,8 @@ class Assistant:
             yield from self.generator.stream(messages)
         except Exception as exc:  # keep serving: the customer sees a friendly message
             self.last_error = exc
+            if not raise_errors:
+                log.error("generation failed: %s", exc)
             if raise_errors:
                 raise
             yield FRIENDLY_ERROR
@@ -326,6 +336,15 @@ class Assistant:
         return TurnResult(conversation_id, turn_id, reply, tags, passages, decision, timer.since_start(), first_token,
                           getattr(self.generator, "model_id", ""), getattr(self.generator, "adapter_id", None),
                           list(notes), dict(timer.marks))
+
+
+def key_evidence(picked: list[tuple[Unit, float]], question: str) -> Unit | None:
+    """The best evidence unit that says something the question does not (a claim or new words):
+    a generated reply must carry it, or the evidence is shown instead."""
+    for unit, _ in picked:
+        if claims(unit.text) or informative_words(unit.text, question):
+            return unit
+    return None
 
 
 def split_first(text: str) -> str:

@@ -127,8 +127,8 @@ class Retriever(Protocol):
     def search(self, query: str, k: int) -> list[Passage]:
         """The k best passages for a query, best first."""
 
-    def vocabulary(self) -> frozenset[str]:
-        """Every lower-cased word of the knowledge base (to tell what it never mentions)."""
+    def vocabulary(self) -> "object":
+        """`assistant.grounding.Vocabulary` of the knowledge base (to tell what it never mentions)."""
 
 
 class SentimentTagger(Protocol):

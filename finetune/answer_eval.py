@@ -222,3 +222,30 @@ def run_answer_eval(cfg, questions_path: str | Path, open_retriever, out: str | 
     if out:
         write_replies(records, out)
     return result
+
+
+def questions_hash(path: str | Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def compare_adapters(cfg, open_retriever, questions_path: str | Path, adapters: dict[str, Path | None]) -> dict:
+    """Answer accuracy of each adapter (None: the base model) on one question set, same pipeline,
+    same store, one model load; the live-adapter watcher is off so each run uses exactly its adapter."""
+    import dataclasses
+    import tempfile
+
+    from assistant.build import build_assistant
+
+    with tempfile.TemporaryDirectory(prefix="loopdesk-eval-") as tmp:
+        cfg = dataclasses.replace(cfg, store=dataclasses.replace(cfg.store, url=f"sqlite:///{tmp}/eval.db"))
+        assistant = build_assistant(cfg, open_retriever)
+        assistant.adapter_watcher = None
+        out = {}
+        for name, path in adapters.items():
+            assistant.generator.set_adapter(path, adapter_id=None if path is None else Path(path).name)
+            r = run_answer_eval(cfg, questions_path, open_retriever, assistant=assistant)
+            out[name] = {k: r[k] for k in ("answer_accuracy", "fact_recall", "decline_rate", "unsupported_number_rate",
+                                           "latency_ms_p50", "grounding", "n")}
+    return out

@@ -174,6 +174,37 @@ def export_cmd(out: str = typer.Option(..., help="Output directory for train.jso
                         f"  kept {card['kept']}  dropped {card['dropped']}  redacted {card['pii_redacted']}")
 
 
+@app.command("grounded-data")
+def grounded_data_cmd(requests: str = typer.Option(..., help="csv of customer requests (Bitext layout by default)."),
+                      index_dirs: list[str] = typer.Option(..., "--index", help="Knowledge base index (repeatable)."),
+                      out: str = typer.Option(..., help="Output directory (train.jsonl, eval.jsonl, data_card.json)."),
+                      per_index: int = typer.Option(300, help="Requests put to each knowledge base."),
+                      column: str = typer.Option("instruction", help="Column with the request."),
+                      seed: int = typer.Option(13), as_json: bool = typer.Option(False, "--json")) -> None:
+    """Training conversations in the inference prompt format, answered from the passages (see finetune.grounded_data)."""
+    import dataclasses
+
+    import index
+    from assistant.build import build_assistant
+    from assistant.cli import fail
+    from assistant.errors import LoopdeskError
+    from finetune.grounded_data import build_grounded_dataset, read_requests
+
+    try:
+        cfg = _cfg()
+        rows = read_requests(requests, column)
+        kbs = []
+        for d in index_dirs:
+            kcfg = dataclasses.replace(cfg, retrieval=dataclasses.replace(cfg.retrieval, index_dir=d))
+            kbs.append((Path(d).name, index.open_for_config(kcfg)))
+        assistant = build_assistant(cfg, None)
+        card = build_grounded_dataset(assistant, kbs, rows, per_index, out, seed,
+                                      log=(lambda *_: None) if as_json else print)
+    except LoopdeskError as exc:
+        fail(exc, as_json)
+    _out(card, as_json, f"wrote {card['train']} train / {card['eval']} eval examples to {out}")
+
+
 @app.command("lora")
 def lora_cmd(data: str = typer.Option(..., help="Export directory or messages JSONL."),
              out: Optional[str] = typer.Option(None, help="Adapter registry (default: config models.adapters_dir)."),
@@ -207,8 +238,12 @@ def lora_cmd(data: str = typer.Option(..., help="Export directory or messages JS
 def eval_cmd(adapter: str = typer.Option(..., help="Adapter version (in the registry) or directory."),
              data: str = typer.Option(..., help="Export directory (uses eval.jsonl) or messages JSONL."),
              max_examples: int = typer.Option(100), generate: int = typer.Option(8, help="Answers generated for ROUGE-L."),
-             max_new_tokens: int = typer.Option(96), as_json: bool = typer.Option(False, "--json")) -> None:
-    """Base vs adapter (vs live): loss per assistant token, perplexity, ROUGE-L, answer length."""
+             max_new_tokens: int = typer.Option(96),
+             questions: Optional[str] = typer.Option(None, help="Answer-accuracy question set (default: "
+                                                                "evaluation.answer_questions; 'none' skips it)."),
+             as_json: bool = typer.Option(False, "--json")) -> None:
+    """Base vs adapter (vs live): loss per assistant token, perplexity, ROUGE-L, answer length, and answer
+    accuracy through the real pipeline on a question set (what `promote` compares)."""
     from assistant.adapters import read_live
     from assistant.cli import fail
     from assistant.errors import LoopdeskError
@@ -221,13 +256,43 @@ def eval_cmd(adapter: str = typer.Option(..., help="Adapter version (in the regi
         live = read_live(registry).get("version")
         result = evaluate(cfg.models.generator, cfg.home, path, data, registry / live if live else None,
                           max_examples, generate, max_new_tokens, cfg.generation.device)
+        qfile = questions or cfg.evaluation.answer_questions
+        if qfile and qfile != "none":
+            result.update(_answer_accuracy(cfg, path, registry / live if live else None, qfile))
+            (path / "eval.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
+            if (path / "adapter.json").exists():
+                from finetune.lora import write_adapter_card
+
+                write_adapter_card(path)
     except LoopdeskError as exc:
         fail(exc, as_json)
     keys = [k for k in ("base", "adapter", "live") if f"{k}_loss" in result]
     text = [f"{'':8} {'loss':>8} {'ppl':>8} {'rougeL':>7} {'words':>6}"]
     text += [f"{k:8} {result[k + '_loss']:>8} {result[k + '_perplexity']:>8} {result[k + '_rougeL']:>7} "
              f"{result[k + '_mean_length']:>6}" for k in keys]
+    if "adapter_answer_accuracy" in result:
+        text.append(f"answer accuracy on {result['answer_questions']}: adapter {result['adapter_answer_accuracy']}, "
+                    f"{'live' if 'live_answer_accuracy' in result else 'base'} "
+                    f"{result.get('live_answer_accuracy', result.get('base_answer_accuracy'))}")
     _out(result, as_json, "\n".join(text) + f"\nn={result['n']} (generated {result['n_generated']})")
+
+
+def _answer_accuracy(cfg, candidate: Path, live: Path | None, questions: str) -> dict:
+    """Answer accuracy of the candidate and of the live adapter (or the base model) on one question set."""
+    import dataclasses
+
+    import index
+    from assistant.config import local_path
+    from finetune.answer_eval import compare_adapters, questions_hash
+
+    qpath = local_path(questions)
+    if cfg.evaluation.answer_index:
+        cfg = dataclasses.replace(cfg, retrieval=dataclasses.replace(cfg.retrieval, index_dir=cfg.evaluation.answer_index))
+    other = "live" if live is not None and live != candidate else "base"
+    runs = compare_adapters(cfg, index.open_for_config, qpath, {"adapter": candidate, other: live if other == "live" else None})
+    return {"answer_questions": str(questions), "answer_questions_hash": questions_hash(qpath),
+            **{f"{k}_answer_accuracy": v["answer_accuracy"] for k, v in runs.items()},
+            "answer_eval": runs}
 
 
 @app.command("promote")

@@ -223,5 +223,12 @@ def write_adapter_card(directory: Path) -> Path:
                 lines.append(f"| {k} | {ev[k + '_loss']} | {ev[k + '_perplexity']} | {ev[k + '_rougeL']} | {ev[k + '_mean_length']} |")
         if "loss_ratio" in ev:
             lines += ["", f"Adapter / base loss ratio: **{ev['loss_ratio']}**."]
+        if "answer_eval" in ev:
+            lines += ["", f"## Answer accuracy through the pipeline (`{ev['answer_questions']}`)", "",
+                      "| model | answer accuracy | fact recall | decline rate | unsupported numbers | p50 ms | grounding |",
+                      "|---|---|---|---|---|---|---|"]
+            for k, r in ev["answer_eval"].items():
+                lines.append(f"| {k} | {r['answer_accuracy']} | {r['fact_recall']} | {r['decline_rate']} | "
+                             f"{r['unsupported_number_rate']} | {r['latency_ms_p50']} | {r['grounding']} |")
     (directory / "README.md").write_text("\n".join(lines) + "\n")
     return directory / "README.md"

@@ -58,7 +58,9 @@ def promote(registry: Path, version: str, base_model_id: str, force: bool = Fals
         return {"live": version, "changed": False, "reason": "already live"}
     ev = _json(candidate / "eval.json")
     reason = "forced"
-    if not force:
+    if not force and "adapter_answer_accuracy" in ev:
+        reason = _answer_gate(registry, version, current, ev)
+    elif not force:
         if "adapter_loss" not in ev:
             raise AdapterError(f"{version} has no evaluation: run `loopdesk finetune eval --adapter {version}` first")
         if current:
@@ -80,6 +82,29 @@ def promote(registry: Path, version: str, base_model_id: str, force: bool = Fals
     previous = list(live.get("previous", [])) + ([current] if current else [])
     write_live(registry, version, previous)
     return {"live": version, "previous": current, "changed": True, "reason": reason}
+
+
+def _answer_gate(registry: Path, version: str, current: str | None, ev: dict) -> str:
+    """Answer accuracy decides (a lower loss did not mean better answers): the candidate must answer
+    at least as well as the live adapter (or the base model) on the same question set."""
+    mine = ev["adapter_answer_accuracy"]
+    if current:
+        theirs = ev.get("live_answer_accuracy")
+        if theirs is None:
+            live_ev = _json(registry / current / "eval.json")
+            if live_ev.get("answer_questions_hash") != ev.get("answer_questions_hash") or "adapter_answer_accuracy" not in live_ev:
+                raise AdapterError(f"{version} was not compared with the live adapter {current} on answer accuracy; "
+                                   f"run `loopdesk finetune eval --adapter {version}` again")
+            theirs = live_ev["adapter_answer_accuracy"]
+        who = f"the live adapter {current}"
+    else:
+        theirs, who = ev.get("base_answer_accuracy"), "the base model"
+        if theirs is None:
+            raise AdapterError(f"{version} has no answer accuracy of the base model to compare with; run the eval again")
+    if mine < theirs:
+        raise AdapterError(f"{version} answers worse than {who}: answer accuracy {mine} vs {theirs} "
+                           f"on {ev.get('answer_questions')} (use --force to override)")
+    return f"answer accuracy {mine} >= {theirs} ({who})"
 
 
 def rollback(registry: Path) -> dict:

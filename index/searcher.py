@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 from assistant.errors import IndexUnavailableError
+from assistant.grounding import Vocabulary
 from assistant.types import Passage
 from index.builder import current_build
 
@@ -36,18 +37,13 @@ class _Build:
         self.title_vectors = np.load(build / "title_vectors.npy") if titles else None
         position = {t: i for i, t in enumerate(titles)}
         self.title_of = np.array([position.get(c.get("title"), -1) for c in self.chunks], dtype=int)
-        self._vocabulary: frozenset[str] | None = None
+        self._vocabulary: Vocabulary | None = None
 
     @property
-    def vocabulary(self) -> frozenset[str]:
+    def vocabulary(self) -> Vocabulary:
         if self._vocabulary is None:
-            import re
-
-            words: set[str] = set()
-            for c in self.chunks:
-                words.update(re.findall(r"[a-z][a-z'-]*[a-z]|[a-z]", " ".join(
-                    (c["text"], c.get("heading", ""), c.get("title", ""))).lower()))
-            self._vocabulary = frozenset(words)
+            self._vocabulary = Vocabulary.from_texts(
+                " ".join((c["text"], c.get("heading", ""), c.get("title", ""))) for c in self.chunks)
         return self._vocabulary
 
     @property
@@ -92,8 +88,8 @@ class Index:
     def manifest(self) -> dict:
         return self._build.manifest
 
-    def vocabulary(self) -> frozenset[str]:
-        """Every lower-cased word of the current build's chunks, headings and titles."""
+    def vocabulary(self) -> Vocabulary:
+        """The words of the current build's chunks (with headings and titles) and their chunk counts."""
         self._maybe_reload()
         return self._build.vocabulary
 

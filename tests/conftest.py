@@ -83,8 +83,9 @@ class FakeRetriever:
         self.embedder = FakeEmbedder()
 
     def vocabulary(self):
-        return frozenset(w for p in self.passages for w in re.findall(r"[a-z][a-z'-]*[a-z]|[a-z]",
-                                                                       f"{p.text} {p.heading} {p.title}".lower()))
+        from assistant.grounding import Vocabulary
+
+        return Vocabulary.from_texts(f"{p.text} {p.heading} {p.title}" for p in self.passages)
 
     def search(self, query, k):
         self.queries.append(query)

@@ -32,6 +32,27 @@ def test_real_turn_answers_with_demo_sources_and_is_stored(tmp_path, real_index_
     assert stored[1]["model_id"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 
+def test_real_fact_questions_get_the_knowledge_base_facts(tmp_path, real_index_dir):
+    """The bundled models, the default (checked) reader: the KB's fact is in the reply, cited, nothing invented."""
+    import index
+    from assistant.build import build_assistant
+    from assistant.config import load_config
+    from assistant.grounding import unsupported_claims
+
+    cfg = load_config(env={"LOOPDESK_STORE_URL": f"sqlite:///{tmp_path / 'facts.db'}",
+                           "LOOPDESK_RETRIEVAL_INDEX_DIR": str(real_index_dir)})
+    assistant = build_assistant(cfg, index.open_for_config)
+    express = assistant.respond(None, "how much is express shipping?")
+    assert "12.99" in express.reply and "[1]" in express.reply
+    assert not unsupported_claims(express.reply, [p.text for p in express.passages])
+    steps = assistant.respond(None, "How do I return a shirt that does not fit?")
+    assert "Return or exchange" in steps.reply and "[" in steps.reply and steps.passages[0].source == "returns.md"
+    follow = assistant.respond(express.conversation_id, "and how long does it take?")
+    assert any(f in follow.reply for f in ("1–2 business days", "1-2 business days")), follow.reply
+    declined = assistant.respond(None, "Do you have a loyalty points program?")
+    assert declined.decision.action == "decline" and "human agent" in declined.reply
+
+
 def test_cli_chat_json(tmp_path, real_index_dir):
     env = dict(os.environ, LOOPDESK_STORE_URL=f"sqlite:///{tmp_path / 'cli.db'}",
                LOOPDESK_RETRIEVAL_INDEX_DIR=str(real_index_dir), LOOPDESK_GENERATION_MAX_NEW_TOKENS="24",

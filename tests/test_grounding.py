@@ -2,7 +2,7 @@
 
 from assistant.checked_stream import GroundedStream
 from assistant.context import is_follow_up, search_query
-from assistant.grounding import (Unit, claims, covers, extractive_reply, split_units, unknown_terms,
+from assistant.grounding import (Unit, Vocabulary, claims, covers, extractive_reply, split_units, unknown_terms,
                                  unsupported_claims)
 
 SHIPPING = """| option | time | price |
@@ -51,17 +51,23 @@ def test_covers_needs_the_evidence_claims_and_its_new_words():
     evidence = "You can delete your account under Account settings > Privacy."
     assert covers("Go to Account settings > Privacy to delete it.", evidence, "How do I delete my account?")
     assert not covers("Open your browser and click delete account.", evidence, "How do I delete my account?")
+    assert not covers("Click account settings.", evidence, "How do I delete my account?")  # half is not enough
+    assert not covers("We take it seriously.", "We take complaints seriously.", "how do you treat complaints?")
     assert covers("Express costs $12.99.", "Express: $12.99.", "how much is express?")
     assert not covers("Express is quick and affordable.", "Express: $12.99.", "how much is express?")
 
 
 def test_unknown_terms_forgive_typos_word_families_and_generic_words():
-    vocab = frozenset("we ship to 40 countries shipping takes business days receive wires refunds".split())
-    terms, unknown = unknown_terms("how lnog is shiping to germany", vocab)
-    assert terms == ["shiping", "germany"] and unknown == ["germany"]
+    vocab = Vocabulary.from_texts(["We ship to 40 countries; shipping takes business days.", "You receive wires.",
+                                   "Refunds for your account.", "Your account and your checking account.", "account"])
+    terms, unknown, share = unknown_terms("how lnog is shiping to germany", vocab)
+    assert terms == ["shiping", "germany"] and unknown == ["germany"] and share > 0.5
     assert unknown_terms("what about receiving wires?", vocab)[1] == []
-    assert unknown_terms("Do you have a loyalty points program?", vocab)[1] == ["loyalty", "points", "program"]
-    assert unknown_terms("How long does it take?", vocab) == ([], [])
+    assert unknown_terms("Do you have a loyalty points program?", vocab)[1:] == (["loyalty", "points", "program"], 1.0)
+    assert unknown_terms("How long does it take?", vocab) == ([], [], 0.0)
+    # A word the KB never uses outweighs one it uses in every chunk.
+    _, unknown, share = unknown_terms("Is there a student account?", vocab)
+    assert unknown == ["student"] and share > 0.6
 
 
 def test_follow_ups_are_searched_with_the_previous_message():

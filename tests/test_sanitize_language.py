@@ -42,3 +42,16 @@ def test_short_text_falls_back_to_default():
     assert detect_language("ok") == "en"
     assert detect_language("") == "en"
     assert detect_language("merci", default="fr") == "fr"
+
+
+def test_short_and_markup_heavy_english_stays_english():
+    for text in ["can i call you guys on a sunday?", "ok so where is it", "**URGENT** refund pls!!! order #4432",
+                 "my order NW-20931 <b>never</b> came https://shop.example/track?id=20931",
+                 "is it possible to pay with `klarna`?", "Is it possible to change my delivery address to Rue de la Paix in Paris?"]:
+        assert detect_language(text) == "en", text
+
+
+def test_other_languages_are_still_recognised():
+    assert detect_language("Hola, ¿dónde está mi pedido? No ha llegado todavía.") == "es"
+    assert detect_language("Je ne comprends pas pourquoi ma carte a été débitée deux fois") == "fr"
+    assert detect_language("Quiero hablar con una persona, por favor") == "es"
