@@ -99,7 +99,7 @@ class PolicyConfig:
                                      "support traffic has more complaints than praise); false tags the text alone.")
     supported_languages: list = _f(["en"], "Languages the generator answers in; others are escalated.")
     max_message_chars: int = _f(4000, "Longer messages are truncated with a visible note.")
-    decline_unknown_share: float = _f(0.5, "Decline (and offer a human) when the question's content words that never occur "
+    decline_unknown_share: float = _f(0.4, "Decline (and offer a human) when the question's content words that never occur "
                                            "in the knowledge base (typos and word families forgiven) carry at least this "
                                            "share of its information (weighted by inverse document frequency); 1.01 turns it off.")
 

@@ -18,6 +18,7 @@ never uses (typos forgiven), one signal for declining instead of answering off-t
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from dataclasses import dataclass
@@ -191,7 +192,8 @@ month months year years hour hours minute minutes days times first second third 
 getting take takes taking took try tried trying tell told say said keep kept give gave send sent put find found
 see saw look looking hold write another different same other every each many lot must might may shall
 actually basically literally seriously totally unfortunately anyway maybe probably already again ever
-nothing anything everything furious work works worked working happen happens happened ridiculous terrible awful annoying frustrated frustrating angry upset happy glad sorry wondering hoping
+two three four five six seven eight nine ten eleven twelve twenty thirty hundred
+offer offers offered provide provides available possible allowed nothing anything everything furious work works worked working happen happens happened ridiculous terrible awful annoying frustrated frustrating angry upset happy glad sorry wondering hoping
 """.split())
 
 
@@ -281,8 +283,24 @@ def _match(t: str, vocab: Vocabulary, stems: dict[str, str], prefixes: dict[str,
     if len(t) >= 6 and t[:6] in prefixes:
         return prefixes[t[:6]]
     if len(t) >= 5:
-        return next((v for v in vocab.df if abs(len(v) - len(t)) <= 1 and _close(t, v)), None)
+        return next((v for v in vocab.df if abs(len(v) - len(t)) <= 2 and _similar(t, v)), None)
     return None
+
+
+def _similar(a: str, b: str) -> bool:
+    """One typo, or two in a long word ("decisons" / "decision")."""
+    if _close(a, b):
+        return True
+    return min(len(a), len(b)) >= 7 and difflib.SequenceMatcher(None, a, b).ratio() >= 0.85
+
+
+def _generic_typo(t: str) -> bool:
+    """A typo of a generic word ("lnog"): 4-letter words only by swapped neighbours ("safe" is not "same")."""
+    if len(t) < 4 or len(t) > 8:
+        return False
+    if len(t) == 4:
+        return any(sorted(t) == sorted(w) and _close(t, w) for w in STOPWORDS if len(w) == 4 and w != t)
+    return any(_close(t, w) for w in STOPWORDS if abs(len(w) - len(t)) <= 1)
 
 
 def unknown_terms(question: str, vocab: Vocabulary) -> tuple[list[str], list[str], float]:
@@ -292,11 +310,7 @@ def unknown_terms(question: str, vocab: Vocabulary) -> tuple[list[str], list[str
     KB never uses ("student", "euros") outweighs the ones it uses everywhere ("account"). Typos of
     generic words ("lnog") are dropped like the words themselves.
     """
-    terms = []
-    for t in dict.fromkeys(content_words(question)):
-        if len(t) >= 4 and any(_close(t, w) for w in STOPWORDS if abs(len(w) - len(t)) <= 1):
-            continue
-        terms.append(t)
+    terms = [t for t in dict.fromkeys(content_words(question)) if not _generic_typo(t)]
     if not terms or not vocab.df:
         return terms, [], 0.0
     stems = {_stem(v): v for v in vocab.df}
