@@ -22,7 +22,7 @@ import difflib
 import math
 import re
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from assistant.types import Passage
 
@@ -192,6 +192,7 @@ month months year years hour hours minute minutes days times first second third 
 getting take takes taking took try tried trying tell told say said keep kept give gave send sent put find found
 see saw look looking hold write another different same other every each many lot must might may shall
 actually basically literally seriously totally unfortunately anyway maybe probably already again ever
+information info see seeing current currently expect expected leave solve damn notify status
 two three four five six seven eight nine ten eleven twelve twenty thirty hundred
 offer offers offered provide provides available possible allowed nothing anything everything furious work works worked working happen happens happened ridiculous terrible awful annoying frustrated frustrating angry upset happy glad sorry wondering hoping
 """.split())
@@ -251,12 +252,19 @@ def _close(a: str, b: str) -> bool:
     return a[i:] == b[i + 1:]
 
 
+# MiniLM cosine of two single words above which they count as one meaning: shipment ~ shipping 0.83,
+# reimbursed ~ refunds 0.67, broken ~ damaged 0.69; unrelated pairs stay near 0.45-0.55.
+SYNONYM_COSINE = 0.65
+
+
 @dataclass(frozen=True)
 class Vocabulary:
     """The words of a knowledge base and in how many of its chunks each occurs."""
 
     df: dict
     docs: int
+    similarity: Callable[[list[str]], list[float]] | None = None
+    """Optional: each word's best cosine with a knowledge-base word, to forgive synonyms ("shipment")."""
 
     @classmethod
     def from_texts(cls, texts: Iterable[str]) -> "Vocabulary":
@@ -303,24 +311,32 @@ def _generic_typo(t: str) -> bool:
     return any(_close(t, w) for w in STOPWORDS if abs(len(w) - len(t)) <= 1)
 
 
-def unknown_terms(question: str, vocab: Vocabulary) -> tuple[list[str], list[str], float]:
+def unknown_terms(question: str, vocab: Vocabulary, names: Sequence[str] = ()) -> tuple[list[str], list[str], float]:
     """(content words of the question, those the knowledge base never uses, their share of the question).
 
     The share weighs each word by its inverse document frequency in the knowledge base, so a word the
     KB never uses ("student", "euros") outweighs the ones it uses everywhere ("account"). Typos of
-    generic words ("lnog") are dropped like the words themselves.
+    generic words ("lnog") are dropped like the words themselves, and so are `names` (people the
+    NER tagger found: "my invoices from David Miller" is about invoices).
     """
-    terms = [t for t in dict.fromkeys(content_words(question)) if not _generic_typo(t)]
+    skip = {w for n in names for w in content_words(n)}
+    terms = [t for t in dict.fromkeys(content_words(question))
+             if t not in skip and _stem(t) not in STOPWORDS and not _generic_typo(t)]
     if not terms or not vocab.df:
         return terms, [], 0.0
     stems = {_stem(v): v for v in vocab.df}
     prefixes = {v[:6]: v for v in vocab.df if len(v) >= 6}
+    hits = {t: _match(t, vocab, stems, prefixes) for t in terms}
+    missing = [t for t in terms if hits[t] is None]
+    if missing and vocab.similarity is not None:
+        synonyms = {t for t, sim in zip(missing, vocab.similarity(missing)) if sim >= SYNONYM_COSINE}
+    else:
+        synonyms = set()
     unknown, weight, total = [], 0.0, 0.0
     for t in terms:
-        hit = _match(t, vocab, stems, prefixes)
-        w = vocab.idf(vocab.df[hit] if hit else 0)
+        w = vocab.idf(vocab.df[hits[t]] if hits[t] else (1 if t in synonyms else 0))
         total += w
-        if hit is None:
+        if hits[t] is None and t not in synonyms:
             unknown.append(t)
             weight += w
     return terms, unknown, weight / total

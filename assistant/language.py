@@ -27,7 +27,8 @@ have how i i'm if in into is it it's just me my no not of on or our please so th
 they this to up was we were what when where which who why will with would you your yes hi hello thanks
 pls plz thx asap ok okay
 order orders refund refunds return returns delivery shipping account password card payment help money item package
-parcel store price cancel track tracking invoice urgent still never got""".split())
+parcel store price cancel track tracking invoice urgent still never got purchase modify charge charges fee fees
+cancellation complaint company business agent contact consumer assistance need see want shipping address""".split())
 
 
 def strip_markup(text: str) -> str:
@@ -57,8 +58,11 @@ def detect_language(text: str, default: str = "en") -> str:
     if default == "en" and best.lang != "en":
         share = english_share(words)
         # Real English sentences run at 40-60% function words; French or Spanish ones share
-        # almost none of these ("a", "on" and "me" aside).
-        if share >= 0.3 or (share >= 0.15 and best.prob < 0.95):
+        # almost none of these ("a", "on" and "me" aside). A terse message ("modify purchase
+        # 3707955617") is too short for langdetect: one English word of 4+ letters settles it
+        # ("no", "me", "a" are Spanish and French words too).
+        long_english = any(len(w) >= 4 and w in _ENGLISH for w in re.findall(r"[a-z']+", words.lower()))
+        if share >= 0.3 or (share >= 0.15 and best.prob < 0.95) or (long_english and letters < 40):
             return "en"
     # A weak guess on a short message is usually wrong; stay with the default.
     if best.prob < 0.6 and letters < 40:

@@ -214,7 +214,7 @@ class Assistant:
         earlier = [t.get("sentiment") for t in history if t["role"] == "user"]
         decision = decide(text, tags, earlier, self.cfg.policy.negative_turns, self.cfg.policy.supported_languages)
         if decision.action == "answer":
-            why, missing = self.not_covered(text, passages)
+            why, missing = self.not_covered(text, passages, [e.text for e in tags.entities if e.type == "PER"])
             if why:
                 tags.notes.append(f"declined: {why}")
                 return Decision("decline", "not_covered", canned("not_covered", self.cfg.app.business_name), missing)
@@ -222,13 +222,13 @@ class Assistant:
             decision.message = canned(decision.reason, self.cfg.app.business_name) if decision.reason in MESSAGES else decision.message
         return decision
 
-    def not_covered(self, text: str, passages: list[Passage]) -> tuple[str, list[str]]:
+    def not_covered(self, text: str, passages: list[Passage], names: list[str] = ()) -> tuple[str, list[str]]:
         """(why the knowledge base cannot answer this, the words it never mentions); ("", []) when it can."""
         if not passages:
             return "no passage above retrieval.min_score", []
         if not hasattr(self.retriever, "vocabulary"):
             return "", []
-        terms, unknown, share = unknown_terms(text, self.retriever.vocabulary())
+        terms, unknown, share = unknown_terms(text, self.retriever.vocabulary(), names)
         if unknown and share >= self.cfg.policy.decline_unknown_share:
             return f"the knowledge base never mentions {', '.join(unknown)} ({share:.0%} of the question)", unknown
         return "", []

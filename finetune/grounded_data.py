@@ -100,6 +100,13 @@ def build_grounded_dataset(assistant, kbs: list[tuple[str, object]], requests: l
             + ", ".join(f"{c.split(':', 1)[1]} {v}" for c, v in sorted(counts.items()) if c.startswith(name + ":")))
     if not examples:
         raise InputError("no grounded examples: every request was skipped")
+    # The policy declines before the model is asked, so declines only need to be learnt, not drilled:
+    # at most one for every three answers.
+    answers = [e for e in examples if not e["origin"].endswith(":decline")]
+    declines = [e for e in examples if e["origin"].endswith(":decline")]
+    keep = sorted(declines, key=lambda e: e["key"])[: max(1, len(answers) // 3)]
+    counts["declines_dropped"] = len(declines) - len(keep)
+    examples = answers + keep
     examples.sort(key=lambda e: e["key"])
     n_eval = int(len(examples) * eval_fraction)
     evals, train = examples[:n_eval], examples[n_eval:]

@@ -9,6 +9,7 @@ one threshold (`retrieval.min_score`) keeps working.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from pathlib import Path
@@ -89,9 +90,24 @@ class Index:
         return self._build.manifest
 
     def vocabulary(self) -> Vocabulary:
-        """The words of the current build's chunks (with headings and titles) and their chunk counts."""
+        """The words of the current build's chunks (with headings and titles) and their chunk counts,
+        with a synonym check: each word's best cosine with a knowledge-base word (MiniLM, embedded
+        once per build on first use, a few seconds)."""
         self._maybe_reload()
-        return self._build.vocabulary
+        b = self._build
+        if b.vocabulary.similarity is None:
+            with self._lock:
+                if b.vocabulary.similarity is None:
+                    words = sorted(w for w in b.vocabulary.df if len(w) > 2)
+                    vectors = self.embedder.embed(words) if words else None
+
+                    def similarity(terms: list[str]) -> list[float]:
+                        if vectors is None or not terms:
+                            return [0.0] * len(terms)
+                        return [float(x) for x in (self.embedder.embed(terms) @ vectors.T).max(axis=1)]
+
+                    b._vocabulary = dataclasses.replace(b.vocabulary, similarity=similarity)
+        return b.vocabulary
 
     def _maybe_reload(self) -> None:
         try:

@@ -20,7 +20,8 @@ def test_dataset_uses_the_inference_prompt_and_grounded_targets(cfg, store, tmp_
     assistant = Assistant(cfg, FakeGenerator(), store, None)
     card = build_grounded_dataset(assistant, [("kb", FakeRetriever())], rows, 10, tmp_path / "ds", eval_fraction=0.0,
                                   log=lambda *_: None)
-    assert card["counts"] == {"kb:answer": 1, "kb:decline": 1, "kb:skipped:human_requested": 1} and card["train"] == 2
+    assert card["counts"] == {"kb:answer": 1, "kb:decline": 1, "kb:skipped:human_requested": 1, "declines_dropped": 0}
+    assert card["train"] == 2
     examples = [json.loads(x) for x in (tmp_path / "ds" / "train.jsonl").read_text().splitlines()]
     by_intent = {e["intent"]: e for e in examples}
     answer = by_intent["get_refund"]["messages"]

@@ -98,3 +98,11 @@ def test_checked_stream_drops_a_cut_fragment_fixes_citations_and_judges_coverage
     assert vague.verdict(["Express: $12.99."], [0], "how much is express?") == "reply misses the evidence"
     list_reply = GroundedStream(["1. Sign in. 2. Choose Orders."], 1)
     assert list(list_reply.sentences(["Steps:\n", "1. Sign in.\n", "2. Choose Orders."])) == ["Steps:", "\n1. Sign in.", "\n2. Choose Orders."]
+
+
+def test_synonyms_of_knowledge_base_words_are_not_unknown():
+    sims = {"shipment": 0.83, "hungary": 0.63}
+    vocab = Vocabulary.from_texts(["We ship to 40 countries; shipping takes 7-14 business days."])
+    vocab = Vocabulary(vocab.df, vocab.docs, lambda words: [sims.get(w, 0.0) for w in words])
+    terms, unknown, share = unknown_terms("options for shipment to Hungary", vocab)
+    assert terms == ["options", "shipment", "hungary"] and unknown == ["options", "hungary"]

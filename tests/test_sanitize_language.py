@@ -55,3 +55,8 @@ def test_other_languages_are_still_recognised():
     assert detect_language("Hola, ¿dónde está mi pedido? No ha llegado todavía.") == "es"
     assert detect_language("Je ne comprends pas pourquoi ma carte a été débitée deux fois") == "fr"
     assert detect_language("Quiero hablar con una persona, por favor") == "es"
+
+
+def test_terse_english_requests_stay_english():
+    for text in ["modify purchase 3707955617", "see cancellation fee", "complaint against ur company"]:
+        assert detect_language(text) == "en", text
