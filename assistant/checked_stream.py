@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 from typing import Iterable, Iterator, Sequence
 
-from assistant.grounding import covers, unsupported_claims
+from assistant.claims import unsupported_claims
+from assistant.evidence import covers
 from assistant.placeholders import StreamRenderer
 
 # A sentence ends at . ! ? (optionally followed by citations) before whitespace, or at a newline.

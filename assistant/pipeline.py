@@ -25,8 +25,8 @@ from assistant.config import Config
 from assistant.errors import LoopdeskError
 from assistant.checked_stream import GroundedStream
 from assistant.context import search_query
-from assistant.grounding import (Unit, claims, evidence_units, extractive_reply, informative_words, pick_evidence,
-                                 split_units, unknown_terms)
+from assistant.evidence import Unit, evidence_units, extractive_reply, key_evidence, pick_evidence, split_units
+from assistant.kb_terms import unknown_terms
 from assistant.language import detect_language
 from assistant.placeholders import StreamRenderer
 from assistant.policy import MESSAGES, canned, decide
@@ -336,15 +336,6 @@ class Assistant:
         return TurnResult(conversation_id, turn_id, reply, tags, passages, decision, timer.since_start(), first_token,
                           getattr(self.generator, "model_id", ""), getattr(self.generator, "adapter_id", None),
                           list(notes), dict(timer.marks))
-
-
-def key_evidence(picked: list[tuple[Unit, float]], question: str) -> Unit | None:
-    """The best evidence unit that says something the question does not (a claim or new words):
-    a generated reply must carry it, or the evidence is shown instead."""
-    for unit, _ in picked:
-        if claims(unit.text) or informative_words(unit.text, question):
-            return unit
-    return None
 
 
 def split_first(text: str) -> str:

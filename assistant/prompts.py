@@ -4,7 +4,7 @@ Inference (`Assistant.prompt`), dataset export, LoRA training and evaluation all
 here, so an adapter is trained on exactly what it sees when serving. Passages are numbered [1],
 [2] ... in the order the customer sees the sources, so citations in a reply map to them; the
 pipeline passes each passage cut down to its sentences closest to the question (see
-`assistant.grounding`), which keeps the prompt short and the facts easy to copy. History is
+`assistant.evidence`), which keeps the prompt short and the facts easy to copy. History is
 dropped oldest-first until the prompt plus the reply budget fits; the system message and the
 current question are never dropped (passages shrink before that).
 """

@@ -128,7 +128,7 @@ class Retriever(Protocol):
         """The k best passages for a query, best first."""
 
     def vocabulary(self) -> "object":
-        """`assistant.grounding.Vocabulary` of the knowledge base (to tell what it never mentions)."""
+        """`assistant.kb_terms.Vocabulary` of the knowledge base (to tell what it never mentions)."""
 
 
 class SentimentTagger(Protocol):

@@ -46,7 +46,6 @@ def main() -> None:
     args = ap.parse_args()
 
     import index
-    from assistant.build import build_assistant
     from assistant.config import load_config
     from finetune.answer_eval import extractive_baseline, load_questions, run_answer_eval, summarize
     from index.builder import build_index

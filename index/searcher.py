@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 
 from assistant.errors import IndexUnavailableError
-from assistant.grounding import Vocabulary
+from assistant.kb_terms import Vocabulary
 from assistant.types import Passage
 from index.builder import current_build
 

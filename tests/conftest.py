@@ -83,7 +83,7 @@ class FakeRetriever:
         self.embedder = FakeEmbedder()
 
     def vocabulary(self):
-        from assistant.grounding import Vocabulary
+        from assistant.kb_terms import Vocabulary
 
         return Vocabulary.from_texts(f"{p.text} {p.heading} {p.title}" for p in self.passages)
 

@@ -37,7 +37,7 @@ def test_real_fact_questions_get_the_knowledge_base_facts(tmp_path, real_index_d
     import index
     from assistant.build import build_assistant
     from assistant.config import load_config
-    from assistant.grounding import unsupported_claims
+    from assistant.claims import unsupported_claims
 
     cfg = load_config(env={"LOOPDESK_STORE_URL": f"sqlite:///{tmp_path / 'facts.db'}",
                            "LOOPDESK_RETRIEVAL_INDEX_DIR": str(real_index_dir)})

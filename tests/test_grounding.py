@@ -2,8 +2,9 @@
 
 from assistant.checked_stream import GroundedStream
 from assistant.context import is_follow_up, search_query
-from assistant.grounding import (Unit, Vocabulary, claims, covers, extractive_reply, split_units, unknown_terms,
-                                 unsupported_claims)
+from assistant.claims import claims, unsupported_claims
+from assistant.evidence import Unit, covers, extractive_reply, split_units
+from assistant.kb_terms import Vocabulary, unknown_terms
 
 SHIPPING = """| option | time | price |
 |---|---|---|
