@@ -92,13 +92,13 @@ class GroundedStream:
         return out
 
     def verdict(self, evidence: Sequence[str], first_passage: Sequence[int] = (), question: str = "") -> str:
-        """Why the shown reply must be replaced by the evidence (empty when it stands)."""
+        """Why the shown reply must be replaced by the evidence (empty when it stands): it must carry
+        every evidence text; `first_passage[i]` is the passage of `evidence[i]`, cited if the reply cites none."""
         reply = self.shown.strip()
         if not reply:
             return self.problem or "empty reply"
-        covered = [i for i, e in enumerate(evidence) if covers(reply, e, question)]
-        if not covered:
+        if not all(covers(reply, e, question) for e in evidence):
             return (self.problem + "; " if self.problem else "") + "reply misses the evidence"
         if not _CITE.search(reply) and first_passage:
-            self.citation_added = f" [{first_passage[covered[0]] + 1}]"
+            self.citation_added = " " + "".join(f"[{p + 1}]" for p in dict.fromkeys(first_passage))
         return ""

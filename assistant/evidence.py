@@ -4,8 +4,8 @@
 and table rows ("option: Express; time: 1–2 business days; price: $12.99."); `pick_evidence` ranks
 them by cosine with the question (each unit embedded with its section heading); `extractive_reply`
 quotes the picked units, each passage cited once as [n]. `covers(reply, evidence, question)` says
-whether a generated reply carries what the evidence adds to the question; `key_evidence` is the
-best unit that adds anything at all.
+whether a generated reply carries what the evidence adds to the question; `key_evidence` lists the
+picked units that add anything at all.
 """
 
 from __future__ import annotations
@@ -136,10 +136,8 @@ def informative_words(evidence: str, question: str) -> set[str]:
     return {stem(w) for w in content_words(evidence)} - asked
 
 
-def key_evidence(picked: Sequence[tuple[Unit, float]], question: str) -> Unit | None:
-    """The best evidence unit that says something the question does not (a claim or new words):
-    a generated reply must carry it, or the evidence is shown instead."""
-    for unit, _ in picked:
-        if claims(unit.text) or informative_words(unit.text, question):
-            return unit
-    return None
+def key_evidence(picked: Sequence[tuple[Unit, float]], question: str) -> list[Unit]:
+    """The picked units that say something the question does not (a claim or new words): a
+    generated reply must carry every one of them, or the evidence is shown instead, so a generated
+    reply never holds fewer facts than the quoted evidence would."""
+    return [unit for unit, _ in picked if claims(unit.text) or informative_words(unit.text, question)]

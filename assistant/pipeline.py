@@ -287,7 +287,7 @@ class Assistant:
         finally:
             stream.close()
         key = key_evidence(fallback, question)
-        problem = checker.verdict([key.text], [key.passage], question) if key else "no informative evidence"
+        problem = checker.verdict([u.text for u in key], [u.passage for u in key], question) if key else "no informative evidence"
         if problem:
             yield "replace", self.extractive(fallback, tags)
             yield "grounding", f"fallback: {problem}"

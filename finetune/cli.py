@@ -199,7 +199,7 @@ def grounded_data_cmd(requests: str = typer.Option(..., help="csv of customer re
             kbs.append((Path(d).name, index.open_for_config(kcfg)))
         assistant = build_assistant(cfg, None)
         card = build_grounded_dataset(assistant, kbs, rows, per_index, out, seed,
-                                      log=(lambda *_: None) if as_json else print)
+                                      log=(lambda *_: None) if as_json else print, command=_command_line())
     except LoopdeskError as exc:
         fail(exc, as_json)
     _out(card, as_json, f"wrote {card['train']} train / {card['eval']} eval examples to {out}")

@@ -83,7 +83,7 @@ def example_for(assistant, request: str) -> tuple[dict | None, str]:
 
 def build_grounded_dataset(assistant, kbs: list[tuple[str, object]], requests: list[tuple[str, str]],
                            per_kb: int, out: str | Path, seed: int = 13, eval_fraction: float = 0.1,
-                           log=print) -> dict:
+                           log=print, command: str = "") -> dict:
     """`kbs`: (name, retriever) pairs; each gets `per_kb` requests. Writes the dataset; returns its card."""
     out = Path(out)
     examples, counts = [], Counter()
@@ -117,6 +117,7 @@ def build_grounded_dataset(assistant, kbs: list[tuple[str, object]], requests: l
         digest.update(text.encode())
         (out / fname).write_text(text, encoding="utf-8")
     card = {"created_at": datetime.now(timezone.utc).isoformat(), "knowledge_bases": [n for n, _ in kbs],
+            "command": command, "requests_per_kb": per_kb,
             "counts": dict(counts), "train": len(train), "eval": len(evals), "seed": seed,
             "business_name": assistant.cfg.app.business_name, "data_hash": digest.hexdigest()[:16],
             "format": f"TRL messages JSONL (system with passages, user, assistant), prompt {PROMPT_FORMAT}",

@@ -189,11 +189,29 @@ def train_lora(cfg: LoraTrainConfig, home: Path, log=print) -> dict:
                     "tokens_per_second": round(steps * tokens_per_step / max(timing["seconds"], 1e-9), 1)},
     }
     (tmp / "adapter.json").write_text(json.dumps(manifest, indent=1))
+    data_card = Path(cfg.data) / "data_card.json"
+    if data_card.is_file():  # provenance of the training data travels with the adapter
+        shutil.copy(data_card, tmp / "data_card.json")
     plot_loss(history, tmp)
     write_adapter_card(tmp)
     registry.mkdir(parents=True, exist_ok=True)
     os.rename(tmp, registry / version)
     return manifest
+
+
+def _data_lines(directory: Path) -> list[str]:
+    """The model card's data section, from the dataset's data card when it was copied in."""
+    try:
+        card = json.loads((Path(directory) / "data_card.json").read_text())
+    except (OSError, ValueError):
+        return []
+    lines = ["## Data", ""]
+    if card.get("command"):
+        lines += ["```", card["command"], "```", ""]
+    for key in ("format", "targets", "knowledge_bases", "counts", "kept", "dropped", "grounded", "ungrounded"):
+        if key in card:
+            lines.append(f"- {key.replace('_', ' ')}: {card[key]}")
+    return lines + [""]
 
 
 def write_adapter_card(directory: Path) -> Path:
@@ -204,6 +222,7 @@ def write_adapter_card(directory: Path) -> Path:
     lines = [f"# Generator adapter `{m['version']}`", "",
              f"LoRA adapter for `{m['base_model']}`, trained with TRL's SFTTrainer (prompt/completion, loss on the "
              f"answer tokens only) on {m['examples']} examples from `{m['data']}` (data hash `{m['data_hash']}`).", "",
+             *_data_lines(directory),
              "## Command", "", "```",
              f"loopdesk finetune lora --data {m['data']} --out {Path(directory).parent} --version {m['version']} "
              f"--max-examples {tc.get('max_examples')} --max-length {tc.get('max_length')} --batch-size {tc.get('batch_size')} "

@@ -30,6 +30,7 @@ class Recorder(Assistant):
 
 
 def test_steps_run_in_order_and_turns_are_logged(cfg, store):
+    cfg.retrieval.fallback_units = 1  # the reply below carries the one best evidence sentence
     gen = FakeGenerator(["Returns of shirts, shoes and other items that do not fit are free within 30 days [1]."])
     a = Recorder(cfg, gen, store, FakeRetriever(), FakeSentiment())
     events = list(a.respond_stream(None, "How do I return a shirt that does not fit?"))
