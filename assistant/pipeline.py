@@ -36,6 +36,7 @@ from assistant.store import Store
 from assistant.types import Decision, Entity, Generator, Passage, Retriever, Sentiment, Tags, TurnResult
 
 log = logging.getLogger("loopdesk.pipeline")
+UPSET = 0.9  # negative-sentiment probability above which a quoted answer opens with an apology
 
 FRIENDLY_ERROR = ("Sorry — something went wrong on our side while answering. Your message is saved; "
                   "please try again, or ask for a human agent.")
@@ -298,7 +299,9 @@ class Assistant:
 
     def extractive(self, picked: list[tuple[Unit, float]], tags: Tags) -> str:
         reply = extractive_reply(picked)
-        if tags.sentiment and tags.sentiment.label == "negative":
+        # Only a clearly upset customer gets the apology: the tagger leans negative on plain
+        # support questions ("How do I return a shirt that does not fit?" reads 0.81 negative).
+        if tags.sentiment and tags.sentiment.scores.get("negative", 0.0) >= UPSET:
             reply = "I'm sorry about the trouble." + ("\n" if "\n" in reply else " ") + reply
         return reply
 

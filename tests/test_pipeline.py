@@ -200,3 +200,11 @@ def test_business_name_reaches_prompt_and_canned_messages(cfg, store):
     assert "assistant for Example Bank" in gen.calls[0][0]["content"] and "Northwind" not in gen.calls[0][0]["content"]
     assert "Example Bank help pages" in a.respond(None, "Do you have a loyalty points program?").reply
     assert cfg.page_title == "Example Bank support" and "Example Bank assistant" in cfg.greeting
+
+
+def test_quoted_answers_apologise_only_to_a_clearly_upset_customer(cfg, store):
+    a = Assistant(cfg, FakeGenerator(["Nothing useful."]), store, FakeRetriever(), FakeSentiment())
+    upset = a.respond(None, "This is terrible, where are my refunds to my card?")  # FakeSentiment: negative 0.9
+    calm = a.respond(None, "How long do refunds to my card take?")
+    assert upset.reply.startswith("I'm sorry about the trouble.") and "3-5 business days" in upset.reply
+    assert not calm.reply.startswith("I'm sorry") and "3-5 business days" in calm.reply
