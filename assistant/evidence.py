@@ -83,18 +83,20 @@ def evidence_units(passages: Sequence[Passage]) -> list[Unit]:
     return out
 
 
-def pick_evidence(question: str, units: Sequence[Unit], embedder, n: int = 2,
+def pick_evidence(question: str | Sequence[str], units: Sequence[Unit], embedder, n: int = 2,
                   heading_of: Sequence[str] | None = None) -> list[tuple[Unit, float]]:
     """The `n` units closest to the question (cosine of unit vectors), best first.
 
     A unit is embedded with its section heading in front, so "Premier Checking costs $15 per
-    month" still knows which account it is about.
+    month" still knows which account it is about. Several questions (a follow-up alone and with
+    its context) are averaged, so the follow-up's own words lead and the context only steers.
     """
     if not units:
         return []
-    texts = [question] + [(f"{heading_of[u.passage]}: " if heading_of else "") + u.text for u in units]
+    questions = [question] if isinstance(question, str) else list(question)
+    texts = questions + [(f"{heading_of[u.passage]}: " if heading_of else "") + u.text for u in units]
     vecs = embedder.embed(texts)
-    sims = vecs[1:] @ vecs[0]
+    sims = vecs[len(questions):] @ vecs[: len(questions)].mean(axis=0)
     ranked = sorted(range(len(units)), key=lambda i: -float(sims[i]))[:n]
     return [(units[i], float(sims[i])) for i in ranked]
 

@@ -154,7 +154,7 @@ class Assistant:
         timer.mark("entities")
         query = search_query(text, history)
         passages = self.retrieve(query, tags)
-        evidence = self.pick_evidence(query, passages)
+        evidence = self.pick_evidence(text if query == text else [text, query], passages)
         timer.mark("retrieval")
         decision = self.decide(text, tags, history, passages)
         shown = self.compact(passages, evidence)
@@ -202,7 +202,7 @@ class Assistant:
             return []
         return [p for p in found if p.score >= self.cfg.retrieval.min_score]
 
-    def pick_evidence(self, query: str, passages: list[Passage]) -> list[tuple[Unit, float]]:
+    def pick_evidence(self, query: str | list[str], passages: list[Passage]) -> list[tuple[Unit, float]]:
         """Passage sentences closest to the query, best first (empty without an embedder)."""
         embedder = getattr(self.retriever, "embedder", None)
         if not passages or embedder is None:
