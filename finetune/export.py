@@ -119,6 +119,17 @@ def split(examples: list[dict], eval_fraction: float) -> tuple[list[dict], list[
     return sorted(train, key=lambda e: e["key"]), sorted(evals, key=lambda e: e["key"])
 
 
+def write_split(out: Path, train: list[dict], evals: list[dict]) -> str:
+    """Write train.jsonl and eval.jsonl (TRL messages) into `out`; return the hash of their text."""
+    out.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    for name, rows in (("train.jsonl", train), ("eval.jsonl", evals)):
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        digest.update(text.encode())
+        (out / name).write_text(text, encoding="utf-8")
+    return digest.hexdigest()[:16]
+
+
 def export_dataset(store, out: str | Path, redactor: Redactor | None = None, eval_fraction: float = 0.1,
                    business_name: str = "Northwind Goods") -> dict:
     out = Path(out)
@@ -127,18 +138,13 @@ def export_dataset(store, out: str | Path, redactor: Redactor | None = None, eva
         raise InputError("no usable turns to export: rate answers, write corrections or import transcripts first "
                          f"(seen: {dict(counts) or 'no assistant turns'})")
     train, evals = split(examples, eval_fraction)
-    out.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    for name, rows in (("train.jsonl", train), ("eval.jsonl", evals)):
-        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-        digest.update(text.encode())
-        (out / name).write_text(text, encoding="utf-8")
+    data_hash = write_split(out, train, evals)
     card = {"created_at": datetime.now(timezone.utc).isoformat(), "store": store.url.split("@")[-1],
             "kept": {k: v for k, v in counts.items() if not k.startswith("dropped") and not k.endswith("grounded")},
             "grounded": counts["grounded"], "ungrounded": counts["ungrounded"],
             "dropped": {k[8:]: v for k, v in counts.items() if k.startswith("dropped")},
             "pii_redacted": dict(pii), "train": len(train), "eval": len(evals), "eval_fraction": eval_fraction,
-            "intents": len({e["intent"] for e in examples if e["intent"]}), "data_hash": digest.hexdigest()[:16],
+            "intents": len({e["intent"] for e in examples if e["intent"]}), "data_hash": data_hash,
             "format": f"TRL messages JSONL (system with passages, user, assistant), prompt {PROMPT_FORMAT}"}
     (out / "data_card.json").write_text(json.dumps(card, indent=1))
     return card

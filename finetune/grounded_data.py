@@ -28,6 +28,7 @@ from assistant.errors import InputError
 from assistant.policy import canned
 from assistant.prompts import PROMPT_FORMAT
 from assistant.sanitize import sanitize
+from finetune.export import write_split
 
 
 def read_requests(path: str | Path, column: str = "instruction", group_column: str = "intent") -> list[tuple[str, str]]:
@@ -110,16 +111,11 @@ def build_grounded_dataset(assistant, kbs: list[tuple[str, object]], requests: l
     examples.sort(key=lambda e: e["key"])
     n_eval = int(len(examples) * eval_fraction)
     evals, train = examples[:n_eval], examples[n_eval:]
-    out.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    for fname, rows in (("train.jsonl", train), ("eval.jsonl", evals)):
-        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-        digest.update(text.encode())
-        (out / fname).write_text(text, encoding="utf-8")
+    data_hash = write_split(out, train, evals)
     card = {"created_at": datetime.now(timezone.utc).isoformat(), "knowledge_bases": [n for n, _ in kbs],
             "command": command, "requests_per_kb": per_kb,
             "counts": dict(counts), "train": len(train), "eval": len(evals), "seed": seed,
-            "business_name": assistant.cfg.app.business_name, "data_hash": digest.hexdigest()[:16],
+            "business_name": assistant.cfg.app.business_name, "data_hash": data_hash,
             "format": f"TRL messages JSONL (system with passages, user, assistant), prompt {PROMPT_FORMAT}",
             "targets": "evidence sentences of the retrieved passages, cited; declines for uncovered requests"}
     (out / "data_card.json").write_text(json.dumps(card, indent=1))
