@@ -14,6 +14,7 @@ import html
 import json
 import logging
 import os
+import re
 
 import gradio as gr
 
@@ -66,8 +67,6 @@ def render_insights(result) -> str:
 def cited_sources(result) -> str:
     """The passages a reply cites as [n], listed under it (title › heading), so every citation
     is shown with the answer it supports."""
-    import re
-
     cited = sorted({int(n) for n in re.findall(r"\[(\d+)\]", result.reply)})
     lines = [f"[{n}] {html.escape(p.title or p.source)} › {html.escape(p.heading or '')}"
              for n in cited if 1 <= n <= len(result.passages) for p in [result.passages[n - 1]]]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Iterable, Iterator, Sequence
 
-from assistant.claims import unsupported_claims
+from assistant.claims import supported_claims, unsupported_claims
 from assistant.evidence import covers
 from assistant.placeholders import StreamRenderer
 
@@ -22,14 +22,12 @@ from assistant.placeholders import StreamRenderer
 _END = re.compile(r"(?:[.!?](?:\s*\[\d+\])*|\[\d+\])(?:\n|(?=\s))|\n")
 _CITE = re.compile(r"\s*\[(\d+)\]")
 _MARKER_ONLY = re.compile(r"\s*\d+[.)]")  # "1." opens a list item; it does not end a sentence
-
-
 MAX_SENTENCES = 3  # the prompt asks for one to three; past that a small model drifts into the passages' other topics
 
 
 class GroundedStream:
     def __init__(self, sources: Sequence[str], n_passages: int, headings: Sequence[str] = ()) -> None:
-        self.sources, self.n_passages = list(sources), n_passages
+        self.supported, self.n_passages = supported_claims(sources), n_passages
         self.headings = [h.lower() for h in headings if h and " > " in h]
         self.shown = ""
         self.problem = ""
@@ -53,7 +51,7 @@ class GroundedStream:
             self.problem = "copied the prompt"
             return False
         self._seen.add(key)
-        bad = unsupported_claims(sentence, self.sources)
+        bad = unsupported_claims(sentence, self.supported)
         if bad:
             self.problem = "unsupported " + ", ".join(sorted(c.split(":", 1)[1] for c in bad))
             return False

@@ -45,11 +45,18 @@ def claims(text: str) -> set[str]:
     return found
 
 
-def unsupported_claims(reply: str, sources: Iterable[str]) -> set[str]:
-    """Claims of `reply` that occur in none of `sources` (passage texts, the customer's words)."""
-    supported: set[str] = set()
+def supported_claims(sources: Iterable[str]) -> frozenset[str]:
+    """Every claim made by any of the sources."""
+    out: set[str] = set()
     for s in sources:
-        supported |= claims(s)
+        out |= claims(s)
+    return frozenset(out)
+
+
+def unsupported_claims(reply: str, sources: Iterable[str] | frozenset[str]) -> set[str]:
+    """Claims of `reply` that occur in none of `sources` (passage texts, the customer's words), or
+    that are not among `supported_claims(sources)` computed once (the checked stream, per sentence)."""
+    supported = sources if isinstance(sources, frozenset) else supported_claims(sources)
     supported_phones = {c for c in supported if c.startswith("phone:")}
     out = set()
     for c in claims(reply):

@@ -18,6 +18,7 @@ from assistant.claims import claims
 from assistant.types import Passage
 from assistant.words import content_words, stem
 
+
 @dataclass
 class Unit:
     """One citable piece of a passage: a sentence, a list item, a whole procedure or a table row."""

@@ -21,15 +21,15 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Iterator
 
+from assistant.checked_stream import GroundedStream
 from assistant.config import Config
 from assistant.errors import LoopdeskError
-from assistant.checked_stream import GroundedStream
 from assistant.context import search_query
 from assistant.evidence import Unit, evidence_units, extractive_reply, key_evidence, pick_evidence, split_units
 from assistant.kb_terms import unknown_terms
 from assistant.language import detect_language
 from assistant.placeholders import StreamRenderer
-from assistant.policy import MESSAGES, canned, decide
+from assistant.policy import canned, decide
 from assistant.prompts import build_messages
 from assistant.sanitize import sanitize
 from assistant.store import Store
@@ -213,14 +213,13 @@ class Assistant:
 
     def decide(self, text: str, tags: Tags, history: list[dict], passages: list[Passage]) -> Decision:
         earlier = [t.get("sentiment") for t in history if t["role"] == "user"]
-        decision = decide(text, tags, earlier, self.cfg.policy.negative_turns, self.cfg.policy.supported_languages)
+        decision = decide(text, tags, earlier, self.cfg.policy.negative_turns, self.cfg.policy.supported_languages,
+                          self.cfg.app.business_name)
         if decision.action == "answer":
             why, missing = self.not_covered(text, passages, [e.text for e in tags.entities if e.type == "PER"])
             if why:
                 tags.notes.append(f"declined: {why}")
                 return Decision("decline", "not_covered", canned("not_covered", self.cfg.app.business_name), missing)
-        if decision.message:
-            decision.message = canned(decision.reason, self.cfg.app.business_name) if decision.reason in MESSAGES else decision.message
         return decision
 
     def not_covered(self, text: str, passages: list[Passage], names: list[str] = ()) -> tuple[str, list[str]]:

@@ -42,14 +42,14 @@ def wants_human(text: str) -> bool:
 
 
 def decide(text: str, tags: Tags, previous_sentiments: Sequence[str | None], negative_turns: int,
-           supported_languages: Sequence[str]) -> Decision:
+           supported_languages: Sequence[str], business_name: str = "Northwind Goods") -> Decision:
     """`previous_sentiments` are earlier customer turns' labels in this conversation, oldest first."""
     if not text.strip():
         return Decision("prompt_user", "empty", "Please type a question — for example about returns, shipping or your account.")
     if wants_human(text):
-        return Decision("escalate", "human_requested", MESSAGES["human_requested"])
+        return Decision("escalate", "human_requested", canned("human_requested", business_name))
     if tags.language not in supported_languages and tags.language != "unknown":
-        return Decision("escalate", "unsupported_language", MESSAGES["unsupported_language"])
+        return Decision("escalate", "unsupported_language", canned("unsupported_language", business_name))
     labels = [*previous_sentiments, tags.sentiment.label if tags.sentiment else None]
     streak = 0
     for label in reversed(labels):
@@ -58,5 +58,5 @@ def decide(text: str, tags: Tags, previous_sentiments: Sequence[str | None], neg
         streak += 1
     if streak >= negative_turns:
         # Still answer, then offer the human: an upset customer deserves both.
-        return Decision("answer", "negative_streak", MESSAGES["negative_streak"])
+        return Decision("answer", "negative_streak", canned("negative_streak", business_name))
     return Decision("answer")

@@ -215,7 +215,7 @@ def run_answer_eval(cfg, questions_path: str | Path, open_retriever, out: str | 
         if assistant.retriever is None:
             raise InputError(f"no knowledge base to answer from: {assistant.retriever_problem}")
         records = evaluate_assistant(assistant, questions, progress)
-        result = {"questions": str(questions_path), "reader": getattr(cfg.generation, "reader", "model (before)"),
+        result = {"questions": str(questions_path), "reader": cfg.generation.reader,
                   "adapter": assistant.generator.adapter_id, **summarize(questions, records)}
         if baseline:
             base = extractive_baseline(assistant.retriever, questions)

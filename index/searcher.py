@@ -91,20 +91,23 @@ class Index:
 
     def vocabulary(self) -> Vocabulary:
         """The words of the current build's chunks (with headings and titles) and their chunk counts,
-        with a synonym check: each word's best cosine with a knowledge-base word (MiniLM, embedded
-        once per build on first use, a few seconds)."""
+        with a synonym check: each word's best cosine with a knowledge-base word. The knowledge
+        base's words are embedded (MiniLM, a few seconds) only when a question first has a word the
+        knowledge base lacks, and once per build."""
         self._maybe_reload()
         b = self._build
         if b.vocabulary.similarity is None:
             with self._lock:
                 if b.vocabulary.similarity is None:
                     words = sorted(w for w in b.vocabulary.df if len(w) > 2)
-                    vectors = self.embedder.embed(words) if words else None
+                    cache: dict = {}
 
                     def similarity(terms: list[str]) -> list[float]:
-                        if vectors is None or not terms:
+                        if not words or not terms:
                             return [0.0] * len(terms)
-                        return [float(x) for x in (self.embedder.embed(terms) @ vectors.T).max(axis=1)]
+                        if "vectors" not in cache:
+                            cache["vectors"] = self.embedder.embed(words)
+                        return [float(x) for x in (self.embedder.embed(terms) @ cache["vectors"].T).max(axis=1)]
 
                     b._vocabulary = dataclasses.replace(b.vocabulary, similarity=similarity)
         return b.vocabulary
