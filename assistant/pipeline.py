@@ -230,7 +230,10 @@ class Assistant:
             return "", []
         terms, unknown, share = unknown_terms(text, self.retriever.vocabulary(), names)
         if unknown and share >= self.cfg.policy.decline_unknown_share:
-            return f"the knowledge base never mentions {', '.join(unknown)} ({share:.0%} of the question)", unknown
+            # Quote a "closest" passage only when the KB knows part of the question: for "a loyalty
+            # points program" (no word known) the nearest sentence is noise ("Enter the promo code").
+            partial = unknown if len(unknown) < len(terms) else []
+            return f"the knowledge base never mentions {', '.join(unknown)} ({share:.0%} of the question)", partial
         return "", []
 
     def hedge(self, unknown: list[str], picked: list[tuple[Unit, float]], tags: Tags) -> str:

@@ -55,7 +55,7 @@ class Decision:
     reason: str = ""
     message: str = ""
     missing: list[str] = field(default_factory=list)
-    """For a decline: the question's words the knowledge base never mentions."""
+    """For a decline of a question the knowledge base covers in part: the words it never mentions."""
 
     @property
     def escalated(self) -> bool:

@@ -177,11 +177,16 @@ def test_invented_number_is_never_shown_and_the_cited_passages_answer(cfg, store
 
 def test_uncovered_question_is_declined_with_the_closest_passage_and_a_human(cfg, store):
     gen = FakeGenerator()
-    result = Assistant(cfg, gen, store, FakeRetriever()).respond(None, "Do you have a loyalty points program?")
-    assert gen.calls == [] and result.decision.action == "decline" and result.decision.reason == "not_covered"
-    assert result.reply.startswith('I couldn\'t find anything about "loyalty", "points", "program" in the Northwind Goods')
-    assert "[1]" in result.reply and result.reply.endswith("human agent who can check?")
-    assert store.counts()["escalations"] == 1
+    a = Assistant(cfg, gen, store, FakeRetriever())
+    partly = a.respond(None, "What is the warranty on a blender?")  # warranty is covered, blenders are not
+    assert gen.calls == [] and partly.decision.action == "decline" and partly.decision.reason == "not_covered"
+    assert partly.reply.startswith('I couldn\'t find anything about "blender" in the Northwind Goods')
+    assert "2-year warranty" in partly.reply and "[1]" in partly.reply
+    assert partly.reply.endswith("human agent who can check?")
+    nothing = a.respond(None, "Do you have a loyalty points program?")  # no word of it is in the KB
+    assert nothing.decision.reason == "not_covered" and "[1]" not in nothing.reply
+    assert nothing.reply.startswith("I'm sorry, I couldn't find that in the Northwind Goods help pages")
+    assert gen.calls == [] and store.counts()["escalations"] == 2
 
 
 def test_follow_up_is_searched_with_the_previous_question(cfg, store):
