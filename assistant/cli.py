@@ -7,6 +7,8 @@
     loopdesk index build|search ...          see `index.cli`
     loopdesk eval ner|sentiment ...          tagger metrics on labelled files
     loopdesk finetune taggers ...            see `finetune.cli`
+    loopdesk operator add NAME --json        a console account (see `assistant.console_cli`)
+    loopdesk report daily --json             the day's numbers, the 7 days before, alerts
 
 Every command accepts `--json`. Errors the user can act on print one clear line and exit 2.
 """
@@ -239,6 +241,7 @@ def eval_answers_cmd(questions: str = typer.Option(..., "--questions", help="Que
 
 
 def _compose() -> None:
+    from assistant.console_cli import operator_app, report_app
     from finetune.cli import adapters_app
     from finetune.cli import app as finetune_app
     from index.cli import app as index_app
@@ -248,6 +251,8 @@ def _compose() -> None:
     app.add_typer(index_app, name="index")
     app.add_typer(finetune_app, name="finetune")
     app.add_typer(adapters_app, name="adapters")
+    app.add_typer(operator_app, name="operator")
+    app.add_typer(report_app, name="report")
 
 
 _compose()

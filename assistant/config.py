@@ -94,7 +94,12 @@ class StoreConfig:
 
 @dataclass
 class PolicyConfig:
-    negative_turns: int = _f(2, "Offer a human after this many consecutive negative customer turns.")
+    negative_turns: int = _f(2, "Offer a person after this many consecutive upset customer turns.")
+    upset_score: float = _f(0.9, "A customer turn counts as upset when the sentiment tagger's negative probability is at "
+                                 "least this (chosen on Bitext's rude vs. polite requests; see benchmarks/escalation_rate.py).")
+    default_wait_minutes: float = _f(5.0, "Expected wait told to a queued customer until 3 handoffs have been taken "
+                                          "(then the median of the latest waits).")
+    ner_languages: list = _f(["en"], "Languages the NER tagger was trained on; other messages are not tagged (said in the insights).")
     sentiment_prior: bool = _f(True, "Apply the sentiment tagger's customer-traffic prior (fitted with its calibration: "
                                      "support traffic has more complaints than praise); false tags the text alone.")
     supported_languages: list = _f(["en"], "Languages the generator answers in; others are escalated.")

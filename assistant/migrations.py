@@ -76,10 +76,50 @@ def _m003_learning_loop(conn) -> None:
     conn.execute(sa.text("CREATE INDEX ix_labels_turn ON labels (turn_id)"))
 
 
+def _m004_handoff_and_console(conn) -> None:
+    """Who answers a conversation (assistant, queue, a named operator), operator accounts, and the
+    columns/indexes the console pages and charts by."""
+    md = sa.MetaData()
+    sa.Table("conversations", md, sa.Column("id", sa.String(36), primary_key=True))
+    new = [
+        sa.Table("operators", md,
+                 sa.Column("name", sa.String(64), primary_key=True),
+                 sa.Column("password_hash", sa.String(255), nullable=False),
+                 sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+                 sa.Column("last_seen_at", sa.DateTime(timezone=True))),
+        sa.Table("handoffs", md,
+                 sa.Column("conversation_id", sa.String(36), sa.ForeignKey("conversations.id"), primary_key=True),
+                 sa.Column("state", sa.String(16), nullable=False),
+                 sa.Column("reason", sa.String(32)),
+                 sa.Column("operator", sa.String(64)),
+                 sa.Column("contact_email", sa.String(254)),
+                 sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
+                 sa.Column("taken_at", sa.DateTime(timezone=True)),
+                 sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False)),
+        sa.Table("handoff_events", md,
+                 sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+                 sa.Column("conversation_id", sa.String(36), sa.ForeignKey("conversations.id"), nullable=False),
+                 sa.Column("kind", sa.String(32), nullable=False),
+                 sa.Column("actor", sa.String(64), nullable=False),
+                 sa.Column("detail", sa.JSON),
+                 sa.Column("created_at", sa.DateTime(timezone=True), nullable=False)),
+    ]
+    md.create_all(conn, tables=new)
+    conn.execute(sa.text("ALTER TABLE conversations ADD COLUMN last_activity_at TIMESTAMP WITH TIME ZONE"))
+    # Backfill: the last turn's time, or the creation time of a conversation without turns.
+    conn.execute(sa.text("UPDATE conversations SET last_activity_at = COALESCE((SELECT MAX(t.created_at) FROM turns t "
+                         "WHERE t.conversation_id = conversations.id), created_at)"))
+    conn.execute(sa.text("CREATE INDEX ix_conversations_activity ON conversations (last_activity_at)"))
+    conn.execute(sa.text("CREATE INDEX ix_turns_created ON turns (created_at)"))
+    conn.execute(sa.text("CREATE INDEX ix_handoffs_state ON handoffs (state, requested_at)"))
+    conn.execute(sa.text("CREATE INDEX ix_handoff_events_conversation ON handoff_events (conversation_id, id)"))
+
+
 MIGRATIONS = [
     (1, "conversations, turns, feedback", _m001_initial),
     (2, "indexes for history, feedback and escalation look-ups", _m002_indexes),
     (3, "imports, operator labels, adapter index", _m003_learning_loop),
+    (4, "handoff queue and events, operator accounts, conversation activity", _m004_handoff_and_console),
 ]
 
 _versions = sa.Table("schema_migrations", sa.MetaData(),

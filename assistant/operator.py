@@ -1,77 +1,100 @@
-"""Operator queries over the conversation store: browse/search/filter turns, rate, correct, relabel,
-and daily feedback/escalation counts. Pure data functions; the Gradio operator tab in `app.py`
-calls them after checking the operator token.
+"""Operator actions and lists for the console: replies and conversations (filtered and paged in
+the database), one conversation with per-turn insights, ratings, corrections and relabels.
+
+Pure functions over `Store` methods; the Gradio console (`assistant/console_page.py`) calls them
+after checking who is signed in, and passes that operator's name along to what it records.
 """
 
 from __future__ import annotations
 
-import hmac
-from collections import defaultdict
-from datetime import date, datetime
-
-import sqlalchemy as sa
+import json
+from datetime import date, datetime, time, timedelta, timezone
 
 from assistant.errors import InputError
-from assistant.store import Store, conversations, feedback, turns
+from assistant.store import Store
+from assistant.store_console import TurnFilter
 
-COLUMNS = ["turn_id", "time", "conversation", "source", "customer", "reply", "sentiment", "escalation", "adapter", "rating",
+COLUMNS = ["turn_id", "time", "conversation", "customer", "reply", "sentiment", "escalation", "adapter", "rating",
            "correction"]
+CONVERSATION_COLUMNS = ["conversation", "last activity", "state", "turns", "escalations", "last customer message"]
+SENTIMENTS = ("negative", "neutral", "positive")
 
 
-def token_ok(given: str | None, expected: str) -> bool:
-    return bool(expected) and hmac.compare_digest((given or "").encode(), expected.encode())
+def day_bounds(since: object = None, until: object = None) -> tuple[datetime | None, datetime | None]:
+    """[start of `since`, start of the day after `until`) in UTC. Accepts dates, datetimes,
+    epoch seconds (Gradio's DateTime) or YYYY-MM-DD text."""
+    def as_day(value, field):
+        if value in (None, ""):
+            return None
+        if isinstance(value, datetime):
+            return value.date()
+        if isinstance(value, date):
+            return value
+        if isinstance(value, (int, float)):
+            return datetime.fromtimestamp(value, timezone.utc).date()
+        try:
+            return date.fromisoformat(str(value).strip()[:10])
+        except ValueError as exc:
+            raise InputError(f"{field}: use YYYY-MM-DD") from exc
+    start, end = as_day(since, "from"), as_day(until, "to")
+    if start and end and end < start:
+        raise InputError("the 'to' day is before the 'from' day")
+    return (datetime.combine(start, time(), timezone.utc) if start else None,
+            datetime.combine(end + timedelta(days=1), time(), timezone.utc) if end else None)
 
 
-def _day(text: str | None, field: str) -> date | None:
-    if not text or not text.strip():
-        return None
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError as exc:
-        raise InputError(f"{field}: use YYYY-MM-DD") from exc
+def replies(store: Store, rating: str = "any", sentiment: str = "any", escalated: str = "any", adapter: str = "",
+            since: object = None, until: object = None, text: str = "", page: int = 1,
+            per_page: int = 50) -> tuple[list[dict], int]:
+    """(one page of assistant replies newest first with the customer message before each, total)."""
+    start, end = day_bounds(since, until)
+    f = TurnFilter(rating, sentiment, escalated, adapter.strip(), start, end, text)
+    rows, total = store.reply_page(f, offset=(max(page, 1) - 1) * per_page, limit=per_page)
+    ratings = {1: "good", -1: "bad", None: ""}
+    return [{"turn_id": r["id"], "time": str(r["created_at"])[:19], "conversation": r["conversation_id"],
+             "customer": (r["customer"] or "")[:300], "reply": r["text"][:300], "sentiment": r["sentiment"] or "",
+             "escalation": r["escalation"] or "", "adapter": r["adapter_id"] or "", "rating": ratings[r["rating"]],
+             "correction": r["correction"] or ""} for r in rows], total
 
 
-def browse(store: Store, feedback_filter: str = "any", sentiment: str = "any", escalated: str = "any",
-           adapter: str = "", since: str = "", until: str = "", text: str = "", limit: int = 200) -> list[dict]:
-    """Assistant turns (newest first) with the customer message before them, filtered."""
-    rows = store.exchanges()
-    start, end = _day(since, "from"), _day(until, "to")
+def conversations(store: Store, page: int = 1, per_page: int = 25, since: object = None, until: object = None,
+                  text: str = "", state: str = "any") -> tuple[list[dict], int]:
+    start, end = day_bounds(since, until)
+    rows, total = store.conversation_page((max(page, 1) - 1) * per_page, per_page, start, end, text, state)
+    return [{"conversation": r["id"], "last activity": str(r["last_activity_at"])[:19],
+             "state": r["state"] + (f" ({r['operator']})" if r["operator"] else ""), "turns": r["turns"],
+             "escalations": r["escalations"], "last customer message": (r["last_message"] or "")[:160]}
+            for r in rows], total
+
+
+def conversation(store: Store, conversation_id: str) -> list[dict]:
+    """Every turn with what the console shows about it (insights for customer turns, sources,
+    latency, adapter and rating for replies, the operator's name for a person's replies)."""
     out = []
-    for ex in reversed(rows):
-        t, u = ex["turn"], ex["user_turn"]
-        ratings = [f["rating"] for f in ex["feedback"] if f["rating"]]
-        rating = ratings[-1] if ratings else None
-        correction = next((f["correction"] for f in reversed(ex["feedback"]) if f["correction"]), None)
-        if feedback_filter == "good" and rating != 1 or feedback_filter == "bad" and rating != -1:
-            continue
-        if feedback_filter == "none" and rating is not None:
-            continue
-        if sentiment != "any" and u.get("sentiment") != sentiment:
-            continue
-        if escalated == "yes" and not t.get("escalation") or escalated == "no" and t.get("escalation"):
-            continue
-        if adapter and adapter not in (t.get("adapter_id") or "none"):
-            continue
-        when = t["created_at"].date() if isinstance(t["created_at"], datetime) else None
-        if start and (when is None or when < start) or end and (when is None or when > end):
-            continue
-        if text and text.lower() not in (u["text"] + " " + t["text"]).lower():
-            continue
-        out.append({"turn_id": t["id"], "time": str(t["created_at"])[:19], "conversation": ex["conversation_id"][:8],
-                    "source": ex["source"], "customer": u["text"][:300], "reply": t["text"][:300],
-                    "sentiment": u.get("sentiment") or "", "escalation": t.get("escalation") or "",
-                    "adapter": t.get("adapter_id") or "", "rating": rating or "", "correction": correction or ""})
-        if len(out) >= limit:
-            break
+    for t in store.conversation_turns(conversation_id):
+        notes = t["notes"] if isinstance(t["notes"], dict) else {}
+        ratings = [f["rating"] for f in t["feedback"] if f["rating"]]
+        label = {lab["task"]: lab["value"] for lab in t["labels"]}
+        out.append({
+            "id": t["id"], "role": t["role"], "text": t["text"], "time": str(t["created_at"])[:19],
+            "language": t["language"], "sentiment": t["sentiment"], "scores": t["sentiment_scores"] or {},
+            "entities": t["entities"] or [], "sources": t["passages"] or [], "latency_ms": t["latency_ms"],
+            "first_token_ms": t["first_token_ms"], "adapter": t["adapter_id"], "escalation": t["escalation"],
+            "grounding": notes.get("grounding", ""), "operator": notes.get("operator"),
+            "notes": t["notes"] if isinstance(t["notes"], list) else [],
+            "rating": {1: "good", -1: "bad"}.get(ratings[-1]) if ratings else None,
+            "corrections": [f["correction"] for f in t["feedback"] if f["correction"]], "labels": label,
+        })
     return out
 
 
-def rate(store: Store, turn_id: int, good: bool, correction: str | None = None) -> int:
+def rate(store: Store, turn_id: int, good: bool, correction: str | None = None, operator: str = "operator") -> int:
     turn = store.turn(turn_id)
     if turn is None or turn["role"] != "assistant":
         raise InputError(f"turn {turn_id} is not an assistant reply")
     correction = (correction or "").strip() or None
-    return store.add_feedback(turn_id, 1 if good else -1, correction=correction, source="operator")
+    return store.add_feedback(turn_id, 1 if good else -1, correction=correction, source="operator",
+                              comment=f"by {operator}")
 
 
 def customer_turn_of(store: Store, turn_id: int) -> int:
@@ -88,22 +111,22 @@ def customer_turn_of(store: Store, turn_id: int) -> int:
     return before[-1]["id"]
 
 
-def daily_counts(store: Store) -> dict[str, dict[str, int]]:
-    """day -> {good, bad, escalations} for the chart."""
-    days: dict[str, dict[str, int]] = defaultdict(lambda: {"good": 0, "bad": 0, "escalations": 0})
-    for f in store._read(sa.select(feedback.c.rating, feedback.c.created_at)):
-        key = str(f["created_at"])[:10]
-        if f["rating"] == 1:
-            days[key]["good"] += 1
-        elif f["rating"] == -1:
-            days[key]["bad"] += 1
-    for t in store._read(sa.select(turns.c.created_at).where(turns.c.escalation.is_not(None))):
-        days[str(t["created_at"])[:10]]["escalations"] += 1
-    return dict(sorted(days.items()))
-
-
-def conversation_count(store: Store, source: str | None = None) -> int:
-    q = sa.select(sa.func.count().label("n")).select_from(conversations)
-    if source:
-        q = q.where(conversations.c.source == source)
-    return store._read(q)[0]["n"]
+def save_label(store: Store, turn_id: int, task: str, value: object) -> int:
+    """Validate and store a sentiment label or an entity list for the customer turn of `turn_id`."""
+    if task == "sentiment":
+        if value not in SENTIMENTS:
+            raise InputError("choose a sentiment label: negative, neutral or positive")
+    elif task == "ner":
+        if isinstance(value, str):
+            try:
+                value = json.loads(value or "[]")
+            except json.JSONDecodeError as exc:
+                raise InputError(f'entities are not valid JSON ({exc.msg} at character {exc.pos}); '
+                                 f'write e.g. [{{"type": "ORG", "text": "Acme"}}]') from exc
+        if not isinstance(value, list) or not all(isinstance(e, dict) and {"type", "text"} <= set(e) for e in value):
+            raise InputError('entities must be a list like [{"type": "ORG", "text": "Acme"}]')
+    else:
+        raise InputError("label task must be sentiment or ner")
+    user_turn = customer_turn_of(store, turn_id)
+    store.add_label(user_turn, task, value)
+    return user_turn

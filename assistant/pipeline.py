@@ -29,7 +29,9 @@ from assistant.evidence import Unit, evidence_units, extractive_reply, key_evide
 from assistant.kb_terms import unknown_terms
 from assistant.language import detect_language
 from assistant.placeholders import StreamRenderer
-from assistant.policy import canned, decide
+from assistant import messages
+from assistant.handoff import Handoff
+from assistant.policy import OFFER_REASONS, QUEUE_REASONS, Rules, canned, decide, upset
 from assistant.prompts import build_messages
 from assistant.sanitize import sanitize
 from assistant.store import Store
@@ -81,6 +83,9 @@ class Assistant:
         self.tagger_problems = tagger_problems or []
         self.retriever, self.retriever_problem = retriever, retriever_problem
         self.sentiment, self.ner = sentiment, ner
+        self.handoff = Handoff(store, default_wait_s=cfg.policy.default_wait_minutes * 60)
+        p = cfg.policy
+        self.rules = Rules(p.negative_turns, p.upset_score, p.supported_languages, cfg.app.business_name)
 
     def start_conversation(self, source: str = "chat") -> str:
         return self.store.new_conversation(source)
@@ -98,24 +103,33 @@ class Assistant:
         timer = Timer()
         clean = sanitize(message, self.cfg.policy.max_message_chars)
         if clean.empty:
-            decision = decide("", Tags(), [], self.cfg.policy.negative_turns, self.cfg.policy.supported_languages)
+            decision = decide("", Tags(), [], self.rules)
             yield "done", self._result(conversation_id or "", None, decision.message, Tags(), [], decision, timer, None, clean.notes)
             return
         if self.adapter_watcher is not None:
             self.adapter_watcher.refresh()
         conversation_id = conversation_id or self.start_conversation()
-        history = self.store.history(conversation_id)
         text = clean.text
+        if self.handoff.is_held(conversation_id):
+            # A person owns this conversation (or it waits for one): keep the message, say nothing.
+            tags = self.tag(text, timer)
+            self.log_user(conversation_id, text, tags, clean.notes)
+            decision = Decision("hold", self.handoff.state(conversation_id))
+            yield "done", self._result(conversation_id, None, "", tags, [], decision, timer, None, clean.notes)
+            return
+        history = self.store.history(conversation_id)
 
         plan = self.plan(text, history, timer)
         tags, passages, evidence, decision = plan.tags, plan.passages, plan.evidence, plan.decision
         user_turn = self.log_user(conversation_id, text, tags, clean.notes)
+        if decision.reason in QUEUE_REASONS:
+            decision.message = self.queue(conversation_id, decision, tags.language)
 
         reply, first_token, grounding = "", None, ""
         if decision.action == "decline" and decision.missing and evidence:
             # Partly covered: say what is missing, quote the closest passage, offer a human.
             reply = self.hedge(decision.missing, evidence[: self.cfg.retrieval.fallback_units], tags)
-            decision.message = canned("human_offer")
+            decision.message = canned("human_offer", self.cfg.app.business_name, tags.language)
             grounding = "extractive (not covered)"
             first_token = timer.since_start()
             yield "token", reply
@@ -146,12 +160,7 @@ class Assistant:
         """Steps 1-6 for a clean message: what the turn knows before anything is generated.
         Also used to build training data in exactly the prompt format of inference."""
         timer = timer or Timer()
-        tags = Tags(language=self.detect_language(text))
-        timer.mark("language")
-        tags.sentiment = self.tag_sentiment(text, tags)
-        timer.mark("sentiment")
-        tags.entities = self.tag_entities(text, tags)
-        timer.mark("entities")
+        tags = self.tag(text, timer)
         query = search_query(text, history)
         passages = self.retrieve(query, tags)
         evidence = self.pick_evidence(text if query == text else [text, query], passages)
@@ -161,6 +170,29 @@ class Assistant:
         messages = self.prompt(history, text, shown, tags)
         timer.mark("prompt")
         return Plan(tags, passages, evidence, decision, shown, messages)
+
+    def tag(self, text: str, timer: Timer) -> Tags:
+        """Steps 1-3: language, sentiment, entities."""
+        tags = Tags(language=self.detect_language(text))
+        timer.mark("language")
+        tags.sentiment = self.tag_sentiment(text, tags)
+        timer.mark("sentiment")
+        tags.entities = self.tag_entities(text, tags)
+        timer.mark("entities")
+        return tags
+
+    def queue(self, conversation_id: str, decision: Decision, language: str) -> str:
+        """Put the conversation in the handoff queue; the message tells the customer what happens next."""
+        self.handoff.request(conversation_id, decision.reason)
+        status = self.handoff.status(conversation_id)
+        lang = language if language in messages.LANGUAGES else "en"
+        business = self.cfg.app.business_name
+        if status.online:
+            wait = messages.text("queued", lang, business=business, position=str(status.position or 1),
+                                 wait=messages.wait_phrase(status.wait_s, lang))
+        else:
+            wait = messages.text("queued_offline", lang, business=business)
+        return f"{decision.message}\n\n{wait}" if decision.message else wait
 
     # --- the steps --------------------------------------------------------------------------
     def detect_language(self, text: str) -> str:
@@ -177,6 +209,10 @@ class Assistant:
             return None
 
     def tag_entities(self, text: str, tags: Tags) -> list[Entity]:
+        if tags.language not in self.cfg.policy.ner_languages:
+            tags.notes.append(f"entities not tagged: the NER tagger reads {', '.join(self.cfg.policy.ner_languages)}, "
+                              f"this message is {tags.language}")
+            return []
         if self.ner is None:
             tags.notes.append(self._why_missing("ner"))
             return []
@@ -212,14 +248,18 @@ class Assistant:
         return pick_evidence(query, evidence_units(passages), embedder, n, headings)
 
     def decide(self, text: str, tags: Tags, history: list[dict], passages: list[Passage]) -> Decision:
-        earlier = [t.get("sentiment") for t in history if t["role"] == "user"]
-        decision = decide(text, tags, earlier, self.cfg.policy.negative_turns, self.cfg.policy.supported_languages,
-                          self.cfg.app.business_name)
+        threshold = self.cfg.policy.upset_score
+        earlier = [upset(None, t.get("sentiment_scores"), threshold) if t.get("sentiment_scores")
+                   else t.get("sentiment") == "negative" for t in history if t["role"] == "user"]
+        replies = [t for t in history if t["role"] in ("assistant", "agent")]
+        offered = bool(replies) and replies[-1]["role"] == "assistant" and replies[-1].get("escalation") in OFFER_REASONS
+        decision = decide(text, tags, earlier, self.rules, offered)
         if decision.action == "answer":
             why, missing = self.not_covered(text, passages, [e.text for e in tags.entities if e.type == "PER"])
             if why:
                 tags.notes.append(f"declined: {why}")
-                return Decision("decline", "not_covered", canned("not_covered", self.cfg.app.business_name), missing)
+                return Decision("decline", "not_covered", canned("not_covered", self.cfg.app.business_name, tags.language),
+                                missing)
         return decision
 
     def not_covered(self, text: str, passages: list[Passage], names: list[str] = ()) -> tuple[str, list[str]]:
@@ -254,7 +294,8 @@ class Assistant:
         return out
 
     def prompt(self, history: list[dict], text: str, passages: list[Passage], tags: Tags) -> list[dict]:
-        chat = [{"role": t["role"], "content": t["text"]} for t in history]
+        # A person's replies read as the assistant's side of the conversation.
+        chat = [{"role": "assistant" if t["role"] == "agent" else t["role"], "content": t["text"]} for t in history]
         budget = self.cfg.generation.context_tokens - self.cfg.generation.max_new_tokens
         return build_messages(chat, text, passages, tags, self.generator.count_tokens, budget,
                               self.cfg.app.business_name)

@@ -1,18 +1,28 @@
-"""Escalation policy: decide whether to answer, ask for input, or offer a human.
+"""Escalation policy: answer, hand over to a person, offer one, or just acknowledge.
 
-Escalates on an explicit request for a human, on `negative_turns` consecutive negative customer
-turns, and on a language the generator does not support. `not_covered` (decline and offer a human
-when the knowledge base has nothing on the question) is decided by the pipeline after retrieval
-and uses the same canned messages. Pure function of the message, its tags
-and the earlier sentiment labels, so it is easy to test and to explain.
+- An explicit request for a person, or "yes" to an offer made in the previous reply, hands the
+  conversation over (`human_requested`, `offer_accepted`); so does a language the generator does
+  not answer in (`unsupported_language`). The pipeline puts these in the handoff queue.
+- `negative_turns` consecutive *upset* customer turns answer and offer a person (`negative_streak`).
+  Upset means the sentiment tagger's negative probability is at least `upset_score`: the tagger
+  leans negative on plain problem reports ("How do I return it?" reads 0.81), and a label alone
+  offered a human to calm customers. The threshold comes from Bitext's rude vs. polite requests
+  (`benchmarks/escalation_rate.py`), and is reported on other data.
+- "no thanks" to an offer gets a short acknowledgement, no model call.
+
+`not_covered` (the knowledge base has nothing on the question) is decided by the pipeline after
+retrieval. Pure function of the message, its tags and the conversation so far.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Sequence
 
-from assistant.types import Decision, Tags
+from assistant import messages
+from assistant.handoff import accepts_offer, declines_offer
+from assistant.types import Decision, Sentiment, Tags
 
 _HUMAN = re.compile(
     r"\b(?:(?:talk|speak|chat)\s+(?:to|with)\s+(?:a\s+|an\s+|some\s*one|somebody|your\s+)?(?:real\s+|live\s+)?"
@@ -21,42 +31,59 @@ _HUMAN = re.compile(
     r"|(?:transfer|connect|put)\s+me\s+(?:to|through|with)|escalate)\b",
     re.I,
 )
+_SHORT_PERSON = re.compile(r"^\W*(?:an?\s+)?(?:human|person|agent|operator|representative)(?:\s+please)?\W*$", re.I)
 
-MESSAGES = {
-    "human_requested": "I'll connect you with a human agent. Someone from our support team will join this conversation shortly.",
-    "negative_streak": "I'm sorry this has been frustrating. Would you like me to connect you with a human agent? Just say \"yes, a human\" and I'll hand you over.",
-    "unsupported_language": "Sorry, I can only answer in English for now. I've asked a human colleague who can help in your language to pick this up.",
-    "not_covered": "I'm sorry, I couldn't find that in the {business} help pages, and I'd rather not guess. "
-                   "Would you like me to connect you with a human agent who can check?",
-    "human_offer": "Would you like me to connect you with a human agent who can check?",
-}
+OFFER_REASONS = {"negative_streak", "not_covered"}
+"""Replies that end by offering a person: a "yes" in the next message accepts."""
+QUEUE_REASONS = {"human_requested", "offer_accepted", "unsupported_language"}
+"""Decisions that put the conversation in the handoff queue."""
 
 
-def canned(reason: str, business_name: str = "Northwind Goods") -> str:
-    """The fixed message for a policy outcome, in the voice of the configured business."""
-    return MESSAGES[reason].format(business=business_name)
+@dataclass
+class Rules:
+    negative_turns: int = 2
+    upset_score: float = 0.9
+    supported_languages: Sequence[str] = ("en",)
+    business_name: str = "Northwind Goods"
+
+
+def canned(reason: str, business_name: str = "Northwind Goods", language: str = "en") -> str:
+    """The fixed message for a policy outcome, in the customer's language where translated."""
+    return messages.text(reason, language, business=business_name)
 
 
 def wants_human(text: str) -> bool:
-    return bool(_HUMAN.search(text))
+    return bool(_HUMAN.search(text) or _SHORT_PERSON.match(text))
 
 
-def decide(text: str, tags: Tags, previous_sentiments: Sequence[str | None], negative_turns: int,
-           supported_languages: Sequence[str], business_name: str = "Northwind Goods") -> Decision:
-    """`previous_sentiments` are earlier customer turns' labels in this conversation, oldest first."""
+def upset(sentiment: Sentiment | None, scores: dict | None = None, threshold: float = 0.9) -> bool:
+    """Clearly upset: negative probability >= threshold (the label alone when no scores are known)."""
+    scores = scores if scores is not None else (sentiment.scores if sentiment else None)
+    if scores:
+        return float(scores.get("negative", 0.0)) >= threshold
+    return bool(sentiment and sentiment.label == "negative")
+
+
+def decide(text: str, tags: Tags, earlier_upset: Sequence[bool], rules: Rules, offered: bool = False) -> Decision:
+    """`earlier_upset`: was each earlier customer turn upset (oldest first); `offered`: the last
+    reply offered a person."""
+    lang = tags.language if tags.language in messages.LANGUAGES else "en"
     if not text.strip():
-        return Decision("prompt_user", "empty", "Please type a question — for example about returns, shipping or your account.")
+        return Decision("prompt_user", "empty", messages.text("empty", lang))
     if wants_human(text):
-        return Decision("escalate", "human_requested", canned("human_requested", business_name))
-    if tags.language not in supported_languages and tags.language != "unknown":
-        return Decision("escalate", "unsupported_language", canned("unsupported_language", business_name))
-    labels = [*previous_sentiments, tags.sentiment.label if tags.sentiment else None]
+        return Decision("escalate", "human_requested")
+    if offered and accepts_offer(text):
+        return Decision("escalate", "offer_accepted")
+    if tags.language not in rules.supported_languages and tags.language != "unknown":
+        return Decision("escalate", "unsupported_language", canned("unsupported_language", rules.business_name, lang))
+    if offered and declines_offer(text) and len(text.split()) <= 4:
+        return Decision("acknowledge", "offer_declined", canned("offer_declined", rules.business_name, lang))
     streak = 0
-    for label in reversed(labels):
-        if label != "negative":
+    for was_upset in reversed([*earlier_upset, upset(tags.sentiment, threshold=rules.upset_score)]):
+        if not was_upset:
             break
         streak += 1
-    if streak >= negative_turns:
-        # Still answer, then offer the human: an upset customer deserves both.
-        return Decision("answer", "negative_streak", canned("negative_streak", business_name))
+    if streak >= rules.negative_turns and not offered:
+        # Still answer, then offer the person: an upset customer deserves both.
+        return Decision("answer", "negative_streak", canned("negative_streak", rules.business_name, lang))
     return Decision("answer")

@@ -1,8 +1,9 @@
 """Conversation store on SQLAlchemy Core: SQLite by default (WAL), PostgreSQL by URL.
 
 Every write is one transaction and is retried with backoff when the database is locked; after
-`retries` attempts it raises `StoreError` (never a silent loss). Tables: conversations, turns,
-feedback (see `assistant.migrations`).
+`retries` attempts it raises `StoreError` (never a silent loss). Tables (`assistant.schema`,
+created by `assistant.migrations`): conversations, turns, feedback, labels, imports, handoffs,
+handoff_events, operators. Console and handoff queries live in `store_console` / `store_handoff`.
 
     python -m assistant.store sqlite:////tmp/x.db   # migrate and print the schema version
 """
@@ -22,27 +23,9 @@ from sqlalchemy.exc import OperationalError
 from assistant import migrations
 from assistant.errors import StoreError
 
-md = sa.MetaData()
-conversations = sa.Table("conversations", md, sa.Column("id", sa.String(36), primary_key=True),
-                         sa.Column("created_at", sa.DateTime(timezone=True)), sa.Column("source", sa.String(32)),
-                         sa.Column("meta", sa.JSON))
-turns = sa.Table("turns", md, sa.Column("id", sa.Integer, primary_key=True), sa.Column("conversation_id", sa.String(36)),
-                 sa.Column("role", sa.String(16)), sa.Column("text", sa.Text),
-                 sa.Column("created_at", sa.DateTime(timezone=True)), sa.Column("language", sa.String(16)),
-                 sa.Column("sentiment", sa.String(16)), sa.Column("sentiment_scores", sa.JSON),
-                 sa.Column("entities", sa.JSON), sa.Column("passages", sa.JSON), sa.Column("model_id", sa.String(255)),
-                 sa.Column("adapter_id", sa.String(255)), sa.Column("latency_ms", sa.Float),
-                 sa.Column("first_token_ms", sa.Float), sa.Column("escalation", sa.String(32)), sa.Column("notes", sa.JSON))
-feedback = sa.Table("feedback", md, sa.Column("id", sa.Integer, primary_key=True), sa.Column("turn_id", sa.Integer),
-                    sa.Column("rating", sa.Integer), sa.Column("comment", sa.Text), sa.Column("correction", sa.Text),
-                    sa.Column("source", sa.String(16)), sa.Column("created_at", sa.DateTime(timezone=True)))
-
-imports = sa.Table("imports", md, sa.Column("key", sa.String(64), primary_key=True),
-                   sa.Column("conversation_id", sa.String(36)), sa.Column("source_file", sa.String(500)),
-                   sa.Column("intent", sa.String(100)), sa.Column("created_at", sa.DateTime(timezone=True)))
-labels = sa.Table("labels", md, sa.Column("id", sa.Integer, primary_key=True), sa.Column("turn_id", sa.Integer),
-                  sa.Column("task", sa.String(16)), sa.Column("value", sa.JSON),
-                  sa.Column("created_at", sa.DateTime(timezone=True)))
+from assistant.schema import conversations, feedback, imports, labels, turns  # noqa: F401 (re-exported)
+from assistant.store_console import ConsoleQueries
+from assistant.store_handoff import HandoffRecords
 
 TURN_FIELDS = {c.name for c in turns.columns} - {"id", "conversation_id", "role", "text", "created_at"}
 
@@ -56,7 +39,11 @@ def _is_locked(exc: OperationalError) -> bool:
     return "locked" in msg or "busy" in msg or "could not serialize" in msg
 
 
-class Store:
+class Store(HandoffRecords, ConsoleQueries):
+    """The conversation store; handoff/operator and console queries come from the two mixins."""
+
+    _now = staticmethod(_now)
+
     def __init__(self, url: str, retries: int = 8, busy_timeout_ms: int = 2000) -> None:
         self.url, self.retries = url, retries
         if url.startswith("sqlite:///"):
@@ -103,7 +90,9 @@ class Store:
     # --- writes -----------------------------------------------------------------------------
     def new_conversation(self, source: str = "chat", meta: dict | None = None, conversation_id: str | None = None) -> str:
         cid = conversation_id or str(uuid.uuid4())
-        self._write(lambda c: c.execute(conversations.insert().values(id=cid, created_at=_now(), source=source, meta=meta or {})))
+        now = _now()
+        self._write(lambda c: c.execute(conversations.insert().values(id=cid, created_at=now, source=source, meta=meta or {},
+                                                                      last_activity_at=now)))
         return cid
 
     def add_turn(self, conversation_id: str, role: str, text: str, **fields: Any) -> int:
@@ -111,7 +100,13 @@ class Store:
         if unknown:
             raise StoreError(f"unknown turn fields: {sorted(unknown)}")
         values = dict(conversation_id=conversation_id, role=role, text=text, created_at=_now(), **fields)
-        return self._write(lambda c: c.execute(turns.insert().values(**values)).inserted_primary_key[0])
+
+        def tx(c):
+            turn_id = c.execute(turns.insert().values(**values)).inserted_primary_key[0]
+            c.execute(conversations.update().where(conversations.c.id == conversation_id)
+                      .values(last_activity_at=values["created_at"]))
+            return turn_id
+        return self._write(tx)
 
     def add_feedback(self, turn_id: int, rating: int, comment: str | None = None, correction: str | None = None,
                      source: str = "customer") -> int:
@@ -133,7 +128,7 @@ class Store:
                 return False
             cid = str(uuid.uuid4())
             now = _now()
-            c.execute(conversations.insert().values(id=cid, created_at=now, source="imported",
+            c.execute(conversations.insert().values(id=cid, created_at=now, source="imported", last_activity_at=now,
                                                     meta={"intent": intent, "file": source_file}))
             c.execute(turns.insert().values(conversation_id=cid, role="user", text=user, created_at=now))
             c.execute(turns.insert().values(conversation_id=cid, role="assistant", text=assistant, created_at=now))

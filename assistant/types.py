@@ -51,7 +51,7 @@ class Tags:
 class Decision:
     """What the policy step decided: answer, or escalate to a human (with why)."""
 
-    action: str  # answer | decline | escalate | prompt_user
+    action: str  # answer | decline | escalate | acknowledge | prompt_user | hold (a person owns the conversation)
     reason: str = ""
     message: str = ""
     missing: list[str] = field(default_factory=list)
@@ -60,7 +60,7 @@ class Decision:
     @property
     def escalated(self) -> bool:
         """A human was requested or offered (recorded in the store, counted by operators)."""
-        return self.reason in {"human_requested", "negative_streak", "unsupported_language", "not_covered"}
+        return self.reason in {"human_requested", "offer_accepted", "negative_streak", "unsupported_language", "not_covered"}
 
 
 @dataclass

@@ -1,7 +1,6 @@
-"""Operator area: filters, ratings, corrections, labels, daily counts, and the page in Chromium."""
+"""Operator console logic without a browser: replies and conversations paged and filtered in SQL,
+ratings, corrections, labels, accounts, and per-day numbers that count turns."""
 
-import os
-import socket
 import time
 
 import pytest
@@ -20,90 +19,120 @@ def seeded(cfg, store):
     return a, r1, r2, r3
 
 
-def test_browse_filters_and_actions(cfg, store):
+def rows(result):
+    return [r["turn_id"] for r in result[0]]
+
+
+def test_reply_filters_paging_and_actions(cfg, store):
     _, r1, r2, r3 = seeded(cfg, store)
-    assert len(op.browse(store)) == 3
-    op.rate(store, r1.turn_id, True)
+    found, total = op.replies(store)
+    assert total == 3 and rows((found, total)) == [r3.turn_id, r2.turn_id, r1.turn_id]  # newest first
+    assert found[1]["customer"] == "This is terrible, where is my refund?"
+    op.rate(store, r1.turn_id, True, operator="dana")
+    op.rate(store, r2.turn_id, True)
     op.rate(store, r2.turn_id, False, "Refunds reach your card 3-5 business days after approval.")
-    assert [r["turn_id"] for r in op.browse(store, feedback_filter="good")] == [r1.turn_id]
-    bad = op.browse(store, feedback_filter="bad")
+    assert rows(op.replies(store, rating="good")) == [r1.turn_id]  # the latest rating counts
+    bad = op.replies(store, rating="bad")[0]
     assert bad[0]["turn_id"] == r2.turn_id and bad[0]["correction"].startswith("Refunds reach")
-    assert [r["turn_id"] for r in op.browse(store, feedback_filter="none")] == [r3.turn_id]
-    assert [r["turn_id"] for r in op.browse(store, sentiment="negative")] == [r2.turn_id]
-    assert [r["turn_id"] for r in op.browse(store, escalated="yes")] == [r3.turn_id]
-    assert [r["turn_id"] for r in op.browse(store, text="WORK FOR SHOES")] == [r1.turn_id]
-    assert op.browse(store, adapter="v9") == [] and len(op.browse(store, adapter="none")) == 3
+    assert rows(op.replies(store, rating="none")) == [r3.turn_id]
+    assert rows(op.replies(store, sentiment="negative")) == [r2.turn_id]
+    assert rows(op.replies(store, escalated="yes")) == [r3.turn_id]
+    assert rows(op.replies(store, text="WORK FOR SHOES")) == [r1.turn_id]
+    assert rows(op.replies(store, text="100%_")) == []  # LIKE wildcards are matched literally
+    assert op.replies(store, adapter="v9")[1] == 0 and op.replies(store, adapter="none")[1] == 3
+    page2 = op.replies(store, page=2, per_page=2)
+    assert rows(page2) == [r1.turn_id] and page2[1] == 3
     today = time.strftime("%Y-%m-%d", time.gmtime())
-    assert len(op.browse(store, since=today, until=today)) == 3 and op.browse(store, until="2000-01-01") == []
+    assert op.replies(store, since=today, until=today)[1] == 3 and op.replies(store, until="2000-01-01")[1] == 0
+    assert op.replies(store, since=time.time())[1] == 3  # epoch seconds, as Gradio's date picker sends
     with pytest.raises(InputError, match="YYYY-MM-DD"):
-        op.browse(store, since="yesterday")
+        op.replies(store, since="yesterday")
+    with pytest.raises(InputError, match="before"):
+        op.replies(store, since=today, until="2000-01-01")
     with pytest.raises(InputError, match="not an assistant reply"):
         op.rate(store, r1.turn_id - 1, True)
-    day = op.daily_counts(store)[today]
-    assert day == {"good": 1, "bad": 1, "escalations": 1}
+    assert store.feedback_for(r1.turn_id)[-1]["comment"] == "by dana"
+
+
+def test_conversations_sorted_by_last_activity(cfg, store):
+    a, r1, r2, r3 = seeded(cfg, store)
+    a.respond(r1.conversation_id, "And for sandals?")  # the oldest conversation becomes the newest
+    convs, total = op.conversations(store)
+    assert total == 3 and [c["conversation"] for c in convs] == [r1.conversation_id, r3.conversation_id,
+                                                                  r2.conversation_id]
+    assert convs[0]["turns"] == 4 and convs[0]["last customer message"] == "And for sandals?"
+    assert convs[1]["state"] == "queued" and convs[1]["escalations"] == 1
+    assert [c["conversation"] for c in op.conversations(store, text="refund")[0]] == [r2.conversation_id]
+    assert op.conversations(store, state="queued")[1] == 1
+    assert len(op.conversations(store, page=2, per_page=2)[0]) == 1
+    turns = op.conversation(store, r2.conversation_id)
+    assert [t["role"] for t in turns] == ["user", "assistant"]
+    assert turns[0]["sentiment"] == "negative" and turns[0]["language"] == "en"
+    assert turns[1]["sources"][0]["source"] and turns[1]["latency_ms"] > 0 and turns[1]["grounding"]
 
 
 def test_labels_attach_to_the_customer_turn(cfg, store):
     _, r1, _, _ = seeded(cfg, store)
-    user_turn = op.customer_turn_of(store, r1.turn_id)
+    user_turn = op.save_label(store, r1.turn_id, "sentiment", "positive")
     assert store.turn(user_turn)["role"] == "user"
-    store.add_label(user_turn, "sentiment", "positive")
-    store.add_label(user_turn, "sentiment", "neutral")
-    store.add_label(user_turn, "ner", [{"type": "MISC", "text": "shoes"}])
+    op.save_label(store, r1.turn_id, "sentiment", "neutral")
+    op.save_label(store, user_turn, "ner", '[{"type": "MISC", "text": "shoes"}]')
     labels = store.labels_for("sentiment")
     assert len(labels) == 1 and labels[0]["value"] == "neutral"  # the latest label wins
     assert store.labels_for("ner")[0]["value"][0]["text"] == "shoes"
+    with pytest.raises(InputError, match="not valid JSON"):
+        op.save_label(store, r1.turn_id, "ner", '[{"type": ')
+    with pytest.raises(InputError, match="a list like"):
+        op.save_label(store, r1.turn_id, "ner", '{"type": "ORG"}')
+    with pytest.raises(InputError, match="choose a sentiment"):
+        op.save_label(store, r1.turn_id, "sentiment", "angry")
 
 
-def test_token_check():
-    assert op.token_ok("s3cret", "s3cret")
-    assert not op.token_ok("nope", "s3cret") and not op.token_ok("", "") and not op.token_ok(None, "x")
+def test_accounts_hash_sign_in_and_throttle(store):
+    from assistant import accounts
+
+    password = accounts.create_operator(store, "Dana")
+    stored = store.operator_account("dana")["password_hash"]
+    assert password not in stored and stored.startswith("scrypt$") and accounts.verify_password(password, stored)
+    with pytest.raises(InputError, match="exists already"):
+        accounts.create_operator(store, "dana", "another-password")
+    with pytest.raises(InputError, match="lowercase"):
+        accounts.create_operator(store, "Dana Smith", "long-enough")
+    acc = accounts.Accounts(store)
+    session = acc.sign_in("DANA", password)
+    assert acc.operator(session.token) == "dana"
+    with pytest.raises(InputError, match="sign in"):
+        acc.operator("forged")
+    for _ in range(accounts.MAX_FAILURES):
+        with pytest.raises(InputError, match="wrong name or password"):
+            acc.sign_in("dana", "guess")
+    with pytest.raises(InputError, match="too many"):
+        acc.sign_in("dana", password)  # locked even with the right password
+    acc.sign_out(session.token)
+    with pytest.raises(InputError):
+        acc.operator(session.token)
 
 
-@pytest.mark.browser
-def test_operator_page_in_the_browser(cfg, store, chromium_path):
-    import dataclasses
+def test_daily_stats_count_turns_not_events(cfg, store):
+    from assistant import console_stats
 
-    from playwright.sync_api import expect, sync_playwright
-
-    import app
-
-    a, r1, r2, _ = seeded(cfg, store)
-    cfg.app = dataclasses.replace(cfg.app, operator_token="op-token-123")
-    demo = app.build_ui(a, cfg)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True)
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium_path, headless=True,
-                                        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                                              "--disable-component-update", "--disable-sync", "--disable-quic"])
-            page = browser.new_page()
-            page.goto(f"http://127.0.0.1:{port}/")
-            expect(page.locator("#message textarea")).to_be_visible(timeout=30_000)
-            assert page.locator("#op-token").count() == 0  # the customer page has no operator controls
-            page.goto(f"http://127.0.0.1:{port}/operator")
-            page.locator("#op-token input").fill("wrong")
-            page.locator("#op-unlock").click()
-            expect(page.locator("#op-message")).to_contain_text("Wrong operator token", timeout=30_000)
-            expect(page.locator("#op-search")).to_be_hidden()
-            page.locator("#op-token input").fill("op-token-123")
-            page.locator("#op-unlock").click()
-            expect(page.locator("#op-search")).to_be_visible(timeout=30_000)
-            page.locator("#op-search").click()
-            expect(page.locator("#op-table")).to_contain_text("where is my refund", timeout=30_000)
-            page.locator("#op-turn input").fill(str(r2.turn_id))
-            page.locator("#op-correction textarea").fill("Card refunds take 3-5 business days.")
-            page.locator("#op-save-correction").click()
-            expect(page.locator("#op-message")).to_contain_text("with a correction", timeout=30_000)
-            browser.close()
-    finally:
-        demo.close()
-    fb = store.feedback_for(r2.turn_id)
-    assert fb[-1]["rating"] == -1 and fb[-1]["correction"] == "Card refunds take 3-5 business days."
-    assert fb[-1]["source"] == "operator"
+    _, r1, r2, r3 = seeded(cfg, store)
+    for _ in range(3):
+        op.rate(store, r2.turn_id, False)  # rated bad three times: one bad turn
+    op.rate(store, r1.turn_id, True)
+    today = console_stats.daily(store, days=3)[-1]
+    assert today["replies"] == 3 and today["down"] == 1 and today["up"] == 1
+    assert today["down_share"] == round(1 / 3, 4) and today["escalation_rate"] == round(1 / 3, 4)
+    assert today["negative_share"] == round(1 / 3, 4) and today["p50_latency_ms"] > 0
+    rows = [{"negative_share": 0.1, "escalation_rate": 0.05, "customer_turns": 40, "replies": 40}] * 7
+    assert console_stats.alerts(rows + [{"negative_share": 0.4, "escalation_rate": 0.06, "customer_turns": 30,
+                                         "replies": 30}]) == [
+        "Today's negative-sentiment share is 40% (30 turns), against 10% on average over the 7 days before."]
+    assert console_stats.alerts(rows + [{"negative_share": 0.9, "escalation_rate": 0.9, "customer_turns": 3,
+                                         "replies": 3}]) == []  # too few turns to call it
+    report = console_stats.report(store)
+    assert report["today"]["replies"] == 3 and len(report["previous_7_days"]) == 7
+    assert console_stats.report_csv([today]).splitlines()[1].startswith(today["day"] + ",3,3,1,1")
 
 
 def test_operator_labels_become_tagger_examples(cfg, store):

@@ -110,8 +110,9 @@ def test_human_request_escalates_without_generation(cfg, store):
     gen = FakeGenerator()
     result = Assistant(cfg, gen, store, FakeRetriever()).respond(None, "I want to talk to a human agent now")
     assert gen.calls == [] and result.decision.reason == "human_requested"
-    assert "human agent" in result.reply
+    assert "No one from the Northwind Goods team is online" in result.reply  # no operator signed in
     assert store.counts()["escalations"] == 1
+    assert store.handoff(result.conversation_id)["state"] == "queued"
 
 
 def test_negative_streak_answers_then_offers_a_human(cfg, store):

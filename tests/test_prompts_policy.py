@@ -1,6 +1,9 @@
 """Prompt building (numbered passages, tags, history truncation) and the escalation policy."""
 
-from assistant.policy import decide, wants_human
+import pytest
+
+from assistant.handoff import accepts_offer
+from assistant.policy import Rules, canned, decide, wants_human
 from assistant.prompts import build_messages
 from assistant.types import Entity, Passage, Sentiment, Tags
 
@@ -65,14 +68,47 @@ def test_human_requests():
 
 
 def test_decisions():
-    neutral = Tags("en", Sentiment("neutral"))
-    negative = Tags("en", Sentiment("negative"))
-    assert decide("", Tags(), [], 2, ["en"]).action == "prompt_user"
-    assert decide("talk to a human please", neutral, [], 2, ["en"]).reason == "human_requested"
-    assert decide("hola, necesito ayuda con mi pedido", Tags("es"), [], 2, ["en"]).reason == "unsupported_language"
-    assert decide("this is bad", negative, ["neutral"], 2, ["en"]).reason == ""
-    streak = decide("still broken", negative, ["neutral", "negative"], 2, ["en"])
+    rules = Rules(negative_turns=2, upset_score=0.9, supported_languages=["en"])
+    calm = Tags("en", Sentiment("negative", {"negative": 0.81, "neutral": 0.15, "positive": 0.04}))
+    angry = Tags("en", Sentiment("negative", {"negative": 0.96, "neutral": 0.03, "positive": 0.01}))
+    assert decide("", Tags(), [], rules).action == "prompt_user"
+    assert decide("talk to a human please", calm, [], rules).reason == "human_requested"
+    assert decide("hola, necesito ayuda con mi pedido", Tags("es"), [], rules).reason == "unsupported_language"
+    assert decide("this is bad", angry, [False], rules).reason == ""
+    streak = decide("still broken", angry, [False, True], rules)
     assert streak.action == "answer" and streak.reason == "negative_streak" and streak.escalated
     assert "human" in streak.message
-    assert decide("still broken", negative, ["negative", "neutral"], 2, ["en"]).reason == ""
-    assert decide("ok", neutral, ["negative"] * 5, 2, ["en"]).reason == ""
+    assert decide("still broken", angry, [True, False], rules).reason == ""
+    # A plain problem report the tagger reads as 0.81 negative is not anger: no offer after two.
+    assert decide("How do I return it?", calm, [True, False, True], rules).reason == ""
+    assert decide("ok", Tags("en", Sentiment("neutral")), [True] * 5, rules).reason == ""
+    # After an offer: yes hands over, "no thanks" is acknowledged without the model, a question is answered.
+    assert decide("yes please", calm, [], rules, offered=True).reason == "offer_accepted"
+    no = decide("no thanks", calm, [], rules, offered=True)
+    assert no.action == "acknowledge" and no.reason == "offer_declined" and not no.escalated
+    assert decide("no, but how long do refunds take?", calm, [], rules, offered=True).action == "answer"
+    assert decide("yes please", calm, [], rules, offered=False).reason == ""  # nothing was offered
+
+
+ACCEPT = ["yes", "Yes please", "yes, a human", "yeah", "yep!", "sure", "ok", "okay connect me", "ok connect me",
+          "please do", "a human please", "human please", "an agent, thanks", "go ahead", "that would be great",
+          "Yes I want to talk to someone", "oui", "sí, por favor", "ja bitte", "sim"]
+REFUSE = ["no thanks", "No", "nope", "not now", "no, I'm fine", "don't", "I'm good thanks", "thanks",
+          "How long do refunds take?", "what is your return policy for shoes", "non merci", "nein danke"]
+
+
+@pytest.mark.parametrize("text", ACCEPT)
+def test_accepted_offer_wordings(text):
+    assert accepts_offer(text), text
+
+
+@pytest.mark.parametrize("text", REFUSE)
+def test_refusals_and_questions_are_not_acceptances(text):
+    assert not accepts_offer(text), text
+
+
+def test_canned_messages_in_the_customers_language():
+    for lang, word in [("fr", "anglais"), ("es", "inglés"), ("de", "Englisch"), ("it", "inglese"), ("pt", "inglês")]:
+        assert word in canned("unsupported_language", "Acme", lang)
+    assert canned("unsupported_language", "Acme", "nl") == canned("unsupported_language", "Acme", "en")
+    assert "Acme" in canned("not_covered", "Acme", "fr")  # untranslated messages fall back to English
