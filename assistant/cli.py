@@ -15,13 +15,13 @@ Every command accepts `--json`. Errors the user can act on print one clear line 
 
 from __future__ import annotations
 
-import json
 import sys
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 
-from assistant.config import describe, load_config
+from assistant.cli_common import STATE, emit, fail, get_config
+from assistant.config import describe
 from assistant.errors import LoopdeskError
 
 app = typer.Typer(help="loopdesk: a self-hosted customer-service assistant that learns from its logs.",
@@ -31,38 +31,10 @@ eval_app = typer.Typer(help="Evaluate taggers on labelled files.", no_args_is_he
 app.add_typer(config_app, name="config")
 app.add_typer(eval_app, name="eval")
 
-STATE: dict[str, Any] = {"config": None, "set": []}
-
-
 @app.callback()
 def main(config: Optional[str] = typer.Option(None, "--config", help="Config file (default: ./loopdesk.toml)."),
          set_: list[str] = typer.Option([], "--set", help="Override a setting: section.field=value (repeatable).")) -> None:
-    STATE["config"], STATE["set"] = config, set_
-
-
-def get_config(**flags: Any):
-    overrides: dict[str, Any] = {}
-    for item in STATE["set"]:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise LoopdeskError(f"--set expects section.field=value, got {item!r}")
-        overrides[key.strip()] = value
-    overrides.update({k: v for k, v in flags.items() if v is not None})
-    return load_config(STATE["config"], overrides)
-
-
-def emit(data: Any, as_json: bool, text: str | None = None) -> None:
-    if as_json:
-        print(json.dumps(data, ensure_ascii=False, indent=1, default=str))
-    else:
-        print(text if text is not None else json.dumps(data, ensure_ascii=False, indent=1, default=str))
-
-
-def fail(exc: Exception, as_json: bool = False) -> None:
-    if as_json:
-        print(json.dumps({"error": str(exc)}))
-    print(f"error: {exc}", file=sys.stderr)
-    raise typer.Exit(2)
+    STATE["config"], STATE["set"] = config, set_  # read by cli_common.get_config in every sub-CLI
 
 
 @app.command()

@@ -13,7 +13,7 @@ from typing import Optional
 
 import typer
 
-from assistant.cli import emit, fail, get_config
+from assistant.cli_common import emit, fail, get_config
 from assistant.errors import InputError, LoopdeskError
 
 operator_app = typer.Typer(help="Operator accounts for the console (/operator).", no_args_is_help=True)

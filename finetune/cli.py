@@ -35,7 +35,7 @@ def taggers(task: str = typer.Option(..., help="sentiment or ner"),
             store_repeat: int = typer.Option(5, help="How often each operator label is repeated (they are few)."),
             as_json: bool = typer.Option(False, "--json")) -> None:
     """Train a tagger (LoRA + head on MiniLM) with checkpoints; re-running resumes."""
-    from assistant.cli import fail
+    from assistant.cli_common import fail
     from assistant.errors import LoopdeskError
     from finetune.taggers import TaggerTrainConfig, train_tagger, write_model_card
 
@@ -79,7 +79,7 @@ def average_taggers_cmd(sources: list[str] = typer.Argument(..., help="Checkpoin
                         calibration: str = typer.Option("prior", help=_CALIBRATION_HELP),
                         as_json: bool = typer.Option(False, "--json")) -> None:
     """Average checkpoints (same task and LoRA rank) into one tagger of the same size (a model soup)."""
-    from assistant.cli import fail
+    from assistant.cli_common import fail
     from assistant.errors import LoopdeskError
     from finetune.tagger_soup import average_taggers
     from finetune.taggers import write_model_card
@@ -96,7 +96,7 @@ def average_taggers_cmd(sources: list[str] = typer.Argument(..., help="Checkpoin
 
 def _check_calibration(calibration: str, as_json: bool) -> None:
     """Refuse an unknown --calibration before any training or averaging starts."""
-    from assistant.cli import fail
+    from assistant.cli_common import fail
     from assistant.errors import LoopdeskError
 
     if calibration not in _CALIBRATIONS:
@@ -112,7 +112,7 @@ def _command_line() -> str:
 
 
 def _cfg():
-    from assistant.cli import get_config
+    from assistant.cli_common import get_config
 
     return get_config()
 
@@ -133,7 +133,7 @@ def import_cmd(file: str = typer.Argument(..., help="CSV/TSV or JSONL transcript
                answer_column: Optional[str] = typer.Option(None, help="Column with the agent answer."),
                as_json: bool = typer.Option(False, "--json")) -> None:
     """Import transcripts as conversations marked imported (importing twice adds nothing)."""
-    from assistant.cli import fail
+    from assistant.cli_common import fail
     from assistant.errors import LoopdeskError
     from assistant.store import Store
     from finetune.transcripts import import_transcripts
@@ -154,7 +154,7 @@ def export_cmd(out: str = typer.Option(..., help="Output directory for train.jso
                no_ner: bool = typer.Option(False, help="Redact by patterns only (skip the NER tagger)."),
                as_json: bool = typer.Option(False, "--json")) -> None:
     """Build a chat dataset from the store (feedback-filtered, PII-redacted, deduplicated, split)."""
-    from assistant.cli import fail
+    from assistant.cli_common import fail
     from assistant.errors import LoopdeskError
     from assistant.store import Store
     from finetune.export import Redactor, export_dataset
@@ -186,7 +186,7 @@ def grounded_data_cmd(requests: str = typer.Option(..., help="csv of customer re
 
     import index
     from assistant.build import build_assistant
-    from assistant.cli import fail
+    from assistant.cli_common import fail
     from assistant.errors import LoopdeskError
     from finetune.grounded_data import build_grounded_dataset, read_requests
 
@@ -217,7 +217,7 @@ def lora_cmd(data: str = typer.Option(..., help="Export directory or messages JS
              max_examples: int = typer.Option(0, help="Use only the first N training examples."),
              save_steps: int = typer.Option(20), as_json: bool = typer.Option(False, "--json")) -> None:
     """LoRA SFT of the generator (TRL + peft), with checkpoints and resume."""
-    from assistant.cli import fail
+    from assistant.cli_common import fail
     from assistant.errors import LoopdeskError
     from finetune.lora import LoraTrainConfig, train_lora
 
@@ -245,7 +245,7 @@ def eval_cmd(adapter: str = typer.Option(..., help="Adapter version (in the regi
     """Base vs adapter (vs live): loss per assistant token, perplexity, ROUGE-L, answer length, and answer
     accuracy through the real pipeline on a question set (what `promote` compares)."""
     from assistant.adapters import read_live
-    from assistant.cli import fail
+    from assistant.cli_common import fail
     from assistant.errors import LoopdeskError
     from finetune.gen_eval import evaluate
 
@@ -299,7 +299,7 @@ def _answer_accuracy(cfg, candidate: Path, live: Path | None, questions: str) ->
 def promote_cmd(version: str = typer.Argument(...), force: bool = typer.Option(False, help="Skip the eval check."),
                 as_json: bool = typer.Option(False, "--json")) -> None:
     """Make an adapter live (only if its eval beats the live one); the running app switches."""
-    from assistant.cli import fail
+    from assistant.cli_common import fail
     from assistant.errors import LoopdeskError
     from assistant.models import resolve
     from finetune.registry import promote
@@ -316,7 +316,7 @@ def promote_cmd(version: str = typer.Argument(...), force: bool = typer.Option(F
 @app.command("rollback")
 def rollback_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
     """Return to the previously live adapter."""
-    from assistant.cli import fail
+    from assistant.cli_common import fail
     from assistant.errors import LoopdeskError
     from finetune.registry import rollback
 

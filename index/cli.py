@@ -11,7 +11,7 @@ app = typer.Typer(help="Build and search the knowledge index.", no_args_is_help=
 
 
 def _cfg():
-    from assistant.cli import get_config
+    from assistant.cli_common import get_config
 
     return get_config()
 
@@ -34,7 +34,7 @@ def build(paths: list[str] = typer.Argument(..., help="Files or folders (read re
           max_mb: int = typer.Option(20, help="Skip files larger than this many MB."),
           as_json: bool = typer.Option(False, "--json")) -> None:
     """Chunk, embed and index knowledge files; re-embeds only what changed."""
-    from assistant.cli import fail
+    from assistant.cli_common import fail
     from assistant.errors import LoopdeskError
     from index.builder import build_index
     from index.embedder import SentenceEmbedder
@@ -67,7 +67,7 @@ def search(query: str = typer.Argument(...),
            tag: Optional[str] = typer.Option(None, help="Only chunks with this tag (top folder name)."),
            as_json: bool = typer.Option(False, "--json")) -> None:
     """The k best passages for a query, with source, heading and score."""
-    from assistant.cli import fail
+    from assistant.cli_common import fail
     from assistant.errors import LoopdeskError
 
     try:
@@ -88,7 +88,7 @@ def eval_retrieval_cmd(index_dir: Optional[str] = typer.Option(None, "--index", 
                        mode: Optional[str] = typer.Option(None, help="dense, bm25 or hybrid (default: config)."),
                        as_json: bool = typer.Option(False, "--json")) -> None:
     """hit@1, hit@5 and MRR of the index on labelled queries."""
-    from assistant.cli import fail
+    from assistant.cli_common import fail
     from assistant.errors import LoopdeskError
     from index.evaluate import eval_retrieval, read_queries
 
