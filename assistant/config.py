@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
@@ -116,7 +117,10 @@ class AppConfig:
     business_name: str = _f("Northwind Goods", "The business the assistant speaks for: system prompt, page title, canned messages.")
     greeting: str = _f("", "First message of the chat; empty means a greeting built from `business_name`.")
     title: str = _f("", "Title of the chat page; empty means \"<business_name> support\".")
-    operator_token: str = _f("", "Token that unlocks the operator area; empty disables it. Set it by env, not in git.")
+    colour: str = _f("#1d4ed8", "Accent colour of the customer page (CSS colour: buttons, title).")
+    operator_token: str = _f("", "Password of a bootstrap console account named `admin`, created at start when it does "
+                                 "not exist (for Spaces, where there is no shell); set it by env, never in git. "
+                                 "Named accounts: `loopdesk operator add NAME`.")
 
 
 SECTIONS: dict[str, type] = {
@@ -243,6 +247,8 @@ def validate(cfg: Config) -> list[str]:
     g = cfg.generation
     if g.max_new_tokens < 1:
         p.append("generation.max_new_tokens must be >= 1")
+    if not re.fullmatch(r"#[0-9a-fA-F]{3}|#[0-9a-fA-F]{6}|[a-zA-Z]{3,20}", cfg.app.colour or ""):
+        p.append("app.colour must be a CSS colour like #1d4ed8 or a colour name")
     if g.temperature < 0:
         p.append("generation.temperature must be >= 0")
     if not 0 < g.top_p <= 1:

@@ -215,7 +215,9 @@ def lora_cmd(data: str = typer.Option(..., help="Export directory or messages JS
              max_steps: int = typer.Option(-1), batch_size: int = typer.Option(4), grad_accum: int = typer.Option(1),
              max_length: int = typer.Option(384), packing: bool = typer.Option(False),
              max_examples: int = typer.Option(0, help="Use only the first N training examples."),
-             save_steps: int = typer.Option(20), as_json: bool = typer.Option(False, "--json")) -> None:
+             save_steps: int = typer.Option(20),
+             progress: str = typer.Option("", help="Rewrite this JSON file with step and losses as training goes."),
+             as_json: bool = typer.Option(False, "--json")) -> None:
     """LoRA SFT of the generator (TRL + peft), with checkpoints and resume."""
     from assistant.cli_common import fail
     from assistant.errors import LoopdeskError
@@ -227,7 +229,8 @@ def lora_cmd(data: str = typer.Option(..., help="Export directory or messages JS
                              rank=rank, alpha=alpha, dropout=dropout, target_modules=target_modules.split(","),
                              learning_rate=learning_rate, epochs=epochs, max_steps=max_steps, batch_size=batch_size,
                              grad_accum=grad_accum, max_length=max_length, packing=packing,
-                             max_examples=max_examples, save_steps=save_steps, device=cfg.generation.device)
+                             max_examples=max_examples, save_steps=save_steps, device=cfg.generation.device,
+                             progress=progress)
         manifest = train_lora(tc, cfg.home)
     except LoopdeskError as exc:
         fail(exc, as_json)

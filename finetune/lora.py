@@ -50,6 +50,9 @@ class LoraTrainConfig:
     logging_steps: int = 5
     seed: int = 7
     device: str = "auto"
+    progress: str = ""
+    """JSON file rewritten at each logged step: step, max_steps, losses (what the console's progress
+    bar and live loss curve read)."""
 
 
 def load_conversations(data: str | Path, split: str = "train") -> list[dict]:
@@ -110,7 +113,6 @@ def plot_loss(history: list[dict], out: Path) -> None:
 
 def train_lora(cfg: LoraTrainConfig, home: Path, log=print) -> dict:
     """Train (or resume) and write `<out>/<version>/`; returns the adapter manifest."""
-    import torch
     from datasets import Dataset
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
@@ -155,8 +157,21 @@ def train_lora(cfg: LoraTrainConfig, home: Path, log=print) -> dict:
         def on_step_end(self, args, state, control, **kw):
             timing["seconds"] += time.perf_counter() - self.t
 
+    class Progress(TrainerCallback):
+        """Writes step, planned steps and the loss curve so far, atomically (readers never see half a file)."""
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            if not cfg.progress:
+                return
+            losses = [[h["step"], h["loss"]] for h in state.log_history if "loss" in h]
+            path = Path(cfg.progress)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"version": version, "step": state.global_step, "max_steps": state.max_steps,
+                                       "losses": losses}))
+            os.replace(tmp, path)
+
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(to_prompt_completion(rows)),
-                         processing_class=tokenizer, peft_config=peft_config, callbacks=[Throughput()])
+                         processing_class=tokenizer, peft_config=peft_config, callbacks=[Throughput(), Progress()])
     lengths = [len(x) for x in trainer.train_dataset["input_ids"]]
     resume = _last_checkpoint(ckpt_dir)
     if resume:

@@ -125,6 +125,17 @@ class Index:
                     except IndexUnavailableError:
                         pass  # a broken new build never replaces a working one
 
+    def section(self, passage_id: str) -> list[Passage]:
+        """The passage with this id and the other chunks of its section (same file and heading), in
+        file order: what a citation link opens. Empty when the id is not in the current build."""
+        self._maybe_reload()
+        chunks = self._build.chunks
+        hit = next((c for c in chunks if c["id"] == passage_id), None)
+        if hit is None:
+            return []
+        return [self._passage(c, 1.0) for c in chunks
+                if c["source"] == hit["source"] and c["heading"] == hit["heading"]]
+
     # --- rankings -----------------------------------------------------------------------------
     def _dense(self, b: _Build, qvec, n: int, allowed) -> list[tuple[int, float]]:
         """Chunks by cosine, re-ranked with the document-title field: cos(q, chunk) + w * cos(q, title).

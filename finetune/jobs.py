@@ -1,0 +1,209 @@
+"""The learning loop as the console runs it: export, train and evaluate in the background,
+promote and roll back — each step the CLI's own command or function, so it refuses for the
+same reasons.
+
+Training and evaluation run as `loopdesk finetune lora|eval ... --json` subprocesses in their
+own session (a page reload or an app restart does not stop them). One job at a time: the job's
+state lives in `<home>/jobs/current.json` (command, pid, who started it, when, progress file,
+log file) and the exit code lands in `rc` when the command ends; a job whose process vanished
+without an exit code is reported as lost. Who did what is appended to `<home>/jobs/actions.jsonl`.
+
+    loop = LearningLoop(cfg); loop.start_training("~/.cache/loopdesk/datasets/export-...", 40, "dana")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from assistant.config import Config, local_path
+from assistant.errors import InputError, LoopdeskError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _read(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a finished child of this process is a zombie until reaped: reap it, it is not running
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True
+
+
+class LearningLoop:
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.home = Path(cfg.home)
+        self.jobs = self.home / "jobs"
+        self.datasets_dir = self.home / "datasets"
+        self.registry = local_path(cfg.models.adapters_dir) or self.home / "adapters"
+
+    # --- state ---------------------------------------------------------------------------------
+    def _record(self, operator: str, action: str, **detail) -> None:
+        self.jobs.mkdir(parents=True, exist_ok=True)
+        with (self.jobs / "actions.jsonl").open("a", encoding="utf-8") as f:
+            f.write(json.dumps({"at": _now(), "operator": operator, "action": action, **detail}) + "\n")
+
+    def job(self) -> dict | None:
+        """The current (or last) job: kind, version, state (running|done|failed|lost), step, total,
+        losses, started_by, started_at, result (the command's JSON) or error (the log's last lines)."""
+        state = _read(self.jobs / "current.json")
+        if not state:
+            return None
+        run = Path(state["dir"])
+        progress = _read(run / "progress.json")
+        rc_file = run / "rc"
+        rc = int(rc_file.read_text().strip() or 1) if rc_file.exists() else None
+        status = "running" if rc is None and _alive(state["pid"]) else \
+            "lost" if rc is None else ("done" if rc == 0 else "failed")
+        out = {**state, "state": status, "step": progress.get("step", 0),
+               "total": progress.get("max_steps") or state.get("max_steps") or 0,
+               "losses": progress.get("losses", [])}
+        log = (run / "log.txt").read_text(errors="replace") if (run / "log.txt").exists() else ""
+        if status == "done":
+            try:
+                out["result"] = json.loads(log[log.index("{"):]) if "{" in log else {}
+            except ValueError:
+                out["result"] = {}
+        elif status in ("failed", "lost"):
+            lines = [x for x in log.strip().splitlines() if x.strip()]
+            errors = [x for x in lines if x.startswith("error:")]
+            out["error"] = errors[-1] if errors else ("\n".join(lines[-5:]) or "the process ended without output")
+        return out
+
+    def _start(self, kind: str, args: list[str], operator: str, **info) -> dict:
+        current = self.job()
+        if current and current["state"] == "running":
+            raise InputError(f"a {current['kind']} job is running already (started by {current['started_by']} "
+                             f"at {current['started_at']}); one at a time")
+        run = self.jobs / f"{kind}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}"
+        run.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "assistant.cli", kind_command(kind)[0], kind_command(kind)[1], *args, "--json"]
+        if kind == "train":
+            command[-1:-1] = ["--progress", str(run / "progress.json")]
+        shell = f"{shlex.join(command)} > {shlex.quote(str(run / 'log.txt'))} 2>&1; echo $? > {shlex.quote(str(run / 'rc'))}"
+        proc = subprocess.Popen(["/bin/sh", "-c", shell], cwd=ROOT, start_new_session=True,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        state = {"kind": kind, "dir": str(run), "pid": proc.pid, "command": shlex.join(command),
+                 "started_by": operator, "started_at": _now(), **info}
+        (self.jobs / "current.json").write_text(json.dumps(state, indent=1))
+        self._record(operator, f"start {kind}", **info)
+        return state
+
+    def cancel(self, operator: str) -> None:
+        current = self.job()
+        if not current or current["state"] != "running":
+            raise InputError("no job is running")
+        os.killpg(current["pid"], signal.SIGTERM)
+        self._record(operator, f"cancel {current['kind']}", version=current.get("version"))
+
+    # --- the steps -----------------------------------------------------------------------------
+    def export(self, operator: str) -> dict:
+        from assistant.store import Store
+        from assistant.taggers import load_taggers
+        from finetune.export import Redactor, export_dataset
+
+        out = self.datasets_dir / f"export-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}"
+        _, ner, _ = load_taggers(self.cfg)
+        card = export_dataset(Store(self.cfg.store_url, self.cfg.store.retries), out, Redactor(ner), 0.1,
+                              self.cfg.app.business_name)
+        self._record(operator, "export", dataset=str(out), train=card["train"], eval=card["eval"])
+        return {**card, "dir": str(out)}
+
+    def datasets(self) -> list[str]:
+        """Dataset directories (with a train.jsonl), newest first."""
+        if not self.datasets_dir.is_dir():
+            return []
+        found = [d for d in self.datasets_dir.iterdir() if (d / "train.jsonl").is_file()]
+        return [str(d) for d in sorted(found, key=lambda d: d.stat().st_mtime, reverse=True)]
+
+    def start_training(self, dataset: str, max_steps: int, operator: str) -> dict:
+        if not dataset or not (Path(dataset) / "train.jsonl").is_file():
+            raise InputError("choose an exported dataset first (Export builds one)")
+        if not 1 <= int(max_steps) <= 100_000:
+            raise InputError("steps must be between 1 and 100000")
+        version = f"console-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}"
+        return self._start("train", ["--data", dataset, "--version", version, "--max-steps", str(int(max_steps)),
+                                     "--save-steps", "10"], operator, version=version, dataset=dataset,
+                           max_steps=int(max_steps))
+
+    def start_eval(self, version: str, operator: str, max_examples: int = 40) -> dict:
+        adapter = _read(self.registry / version / "adapter.json")
+        if not adapter:
+            raise InputError(f"no generator adapter {version!r} in {self.registry}")
+        data = adapter.get("data")
+        if not data or not Path(data).exists():
+            raise InputError(f"the data {version} was trained on ({data}) is gone; it holds the held-out split")
+        return self._start("eval", ["--adapter", version, "--data", data, "--max-examples", str(max_examples),
+                                    "--generate", "4"], operator, version=version)
+
+    def adapters(self) -> list[dict]:
+        """Generator adapters with their evaluation next to the live one's (newest first)."""
+        from finetune.registry import list_adapters
+
+        rows = [r for r in list_adapters(self.registry, {}) if r["kind"] == "generator"]
+        out = []
+        for r in rows:
+            ev = _read(Path(r["path"]) / "eval.json")
+            out.append({"version": r["version"], "live": r["live"], "created": (r["created"] or "")[:19],
+                        "answer accuracy": ev.get("adapter_answer_accuracy"),
+                        "live/base accuracy": ev.get("live_answer_accuracy", ev.get("base_answer_accuracy")),
+                        "loss": ev.get("adapter_loss"), "live/base loss": ev.get("live_loss", ev.get("base_loss")),
+                        "train loss (last)": r["metrics"].get("train_loss_last")})
+        return sorted(out, key=lambda r: r["created"], reverse=True)
+
+    def promote(self, version: str, operator: str) -> dict:
+        from assistant.models import resolve
+        from finetune.registry import promote
+
+        if not version:
+            raise InputError("choose an adapter to promote")
+        result = promote(self.registry, version, resolve(self.cfg.models.generator, self.cfg.home).model_id)
+        self._record(operator, "promote", version=version, reason=result.get("reason"))
+        return result
+
+    def rollback(self, operator: str) -> dict:
+        from finetune.registry import rollback
+
+        result = rollback(self.registry)
+        self._record(operator, "rollback", live=result["live"], previous=result["previous"])
+        return result
+
+
+def kind_command(kind: str) -> tuple[str, str]:
+    return {"train": ("finetune", "lora"), "eval": ("finetune", "eval")}[kind]
+
+
+def wait(loop: LearningLoop, timeout: float = 600) -> dict | None:
+    """Block until the current job ends (for tests and scripts)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        job = loop.job()
+        if not job or job["state"] != "running":
+            return job
+        time.sleep(0.5)
+    raise LoopdeskError("job still running after the timeout")
