@@ -210,7 +210,7 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
                                     elem_id="op-correction")
             correct_btn = gr.Button("Save correction", elem_id="op-save-correction")
             with gr.Row():
-                label = gr.Dropdown(list(op.SENTIMENTS), label="Customer turn's sentiment", elem_id="op-label")
+                label = gr.Dropdown(list(op.SENTIMENTS), value=None, label="Customer turn's sentiment", elem_id="op-label")
                 label_btn = gr.Button("Save sentiment label", elem_id="op-save-label")
             entities = gr.Textbox(label='Customer turn\'s entities, e.g. [{"type": "ORG", "text": "Acme"}]',
                                   elem_id="op-entities")
@@ -225,7 +225,7 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
         for q in store.handoff_queue():
             waited = (now - q["requested_at"].replace(tzinfo=None)).total_seconds() / 60
             rows.append([q["conversation_id"], q["state"], (q["reason"] or "").replace("_", " "),
-                         f"{waited:.0f} min" if q["state"] == "queued" else "", q["operator"] or "",
+                         (f"{waited:.0f} min" if waited >= 1 else "<1 min") if q["state"] == "queued" else "", q["operator"] or "",
                          q["contact_email"] or "", (q["last_message"] or "")[:160]])
         return rows
 

@@ -106,8 +106,8 @@ def build_customer_page(assistant, cfg: Config) -> None:
     def on_submit(text, k, sent_at):
         k, session = sessions.get(k)
         if not session.submit(text, sent_at):
-            return "", k, gr.skip(), gr.update(), "_Type a message first._", f"0 / {limit:,}"
-        return "", k, chat_value(session), gr.update(), "", f"0 / {limit:,}"
+            return k, gr.skip(), gr.update(), "_Type a message first._"
+        return k, chat_value(session), gr.update(), ""
 
     def on_drain(k):
         k, session = sessions.get(k)
@@ -151,11 +151,14 @@ def build_customer_page(assistant, cfg: Config) -> None:
         session.reset()
         return k, chat_value(session), "", who_text(session, business), gr.update(visible=False), f"0 / {limit:,}"
 
-    outputs = [message, key, chatbot, email_row, thanks, counter]
+    outputs = [key, chatbot, email_row, thanks]
     for trigger in (message.submit, send.click):
         trigger(on_submit, [message, key, sent_at], outputs, queue=False, trigger_mode="multiple",
                 js="(text, key, _) => [text, key, Date.now()]") \
             .then(on_drain, [key], [chatbot, who, email_row], trigger_mode="multiple")
+        # The box is cleared in the browser, after the text was taken: a reply from the server that
+        # cleared it could arrive after the customer started the next message and wipe it.
+        trigger(None, None, [message, counter], js=f"() => ['', '0 / {limit:,}']", trigger_mode="multiple")
     message.input(None, [message], [counter], js=counter_js(limit))
     chatbot.like(on_like, [key], [thanks], queue=False)
     chatbot.clear(on_new, [key], [key, chatbot, thanks, who, email_row, counter], queue=False)
