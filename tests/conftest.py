@@ -87,6 +87,9 @@ class FakeRetriever:
 
         return Vocabulary.from_texts(f"{p.text} {p.heading} {p.title}" for p in self.passages)
 
+    def section(self, passage_id):
+        return [p for p in self.passages if p.id == passage_id]
+
     def search(self, query, k):
         self.queries.append(query)
         if self.error:
