@@ -68,7 +68,7 @@ def test_customer_page_end_to_end(app_server, chromium_path, tmp_path):
     from assistant.store import Store
 
     url, db = app_server
-    shots = os.environ.get("LOOPDESK_SCREENSHOTS")
+    shots = os.environ.get("SCREENSHOT_DIR")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_path, headless=True, args=ARGS)
         page = browser.new_page(viewport={"width": 1366, "height": 900})

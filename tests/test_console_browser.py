@@ -50,7 +50,7 @@ def test_handoff_between_customer_and_operator(served, chromium_path):
     from playwright.sync_api import expect, sync_playwright
 
     url, store = served
-    shots = os.environ.get("LOOPDESK_SCREENSHOTS")
+    shots = os.environ.get("SCREENSHOT_DIR")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_path, headless=True, args=ARGS)
         op = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
