@@ -85,8 +85,11 @@ class LearningLoop:
                "losses": progress.get("losses", [])}
         log = (run / "log.txt").read_text(errors="replace") if (run / "log.txt").exists() else ""
         if status == "done":
+            # The command's --json output is the last block starting with a line "{" (training
+            # logs before it print dicts of their own on one line).
+            start = log.rfind("\n{\n") + 1 if "\n{\n" in log else (0 if log.startswith("{\n") else -1)
             try:
-                out["result"] = json.loads(log[log.index("{"):]) if "{" in log else {}
+                out["result"] = json.loads(log[start:]) if start >= 0 else {}
             except ValueError:
                 out["result"] = {}
         elif status in ("failed", "lost"):
@@ -95,16 +98,15 @@ class LearningLoop:
             out["error"] = errors[-1] if errors else ("\n".join(lines[-5:]) or "the process ended without output")
         return out
 
-    def _start(self, kind: str, args: list[str], operator: str, **info) -> dict:
+    def _start(self, kind: str, command: list[str], operator: str, **info) -> dict:
+        """Run `command` in the background as the one job (refused while another runs)."""
         current = self.job()
         if current and current["state"] == "running":
             raise InputError(f"a {current['kind']} job is running already (started by {current['started_by']} "
                              f"at {current['started_at']}); one at a time")
-        run = self.jobs / f"{kind}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}"
+        run = self.jobs / f"{kind}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S-%f')}"
         run.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "assistant.cli", kind_command(kind)[0], kind_command(kind)[1], *args, "--json"]
-        if kind == "train":
-            command[-1:-1] = ["--progress", str(run / "progress.json")]
+        command = [c.replace("{run}", str(run)) for c in command]
         shell = f"{shlex.join(command)} > {shlex.quote(str(run / 'log.txt'))} 2>&1; echo $? > {shlex.quote(str(run / 'rc'))}"
         proc = subprocess.Popen(["/bin/sh", "-c", shell], cwd=ROOT, start_new_session=True,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -147,9 +149,10 @@ class LearningLoop:
         if not 1 <= int(max_steps) <= 100_000:
             raise InputError("steps must be between 1 and 100000")
         version = f"console-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}"
-        return self._start("train", ["--data", dataset, "--version", version, "--max-steps", str(int(max_steps)),
-                                     "--save-steps", "10"], operator, version=version, dataset=dataset,
-                           max_steps=int(max_steps))
+        return self._start("train", loopdesk("finetune", "lora", "--data", dataset, "--version", version,
+                                             "--max-steps", str(int(max_steps)), "--save-steps", "10",
+                                             "--progress", "{run}/progress.json"),
+                           operator, version=version, dataset=dataset, max_steps=int(max_steps))
 
     def start_eval(self, version: str, operator: str, max_examples: int = 40) -> dict:
         adapter = _read(self.registry / version / "adapter.json")
@@ -158,8 +161,9 @@ class LearningLoop:
         data = adapter.get("data")
         if not data or not Path(data).exists():
             raise InputError(f"the data {version} was trained on ({data}) is gone; it holds the held-out split")
-        return self._start("eval", ["--adapter", version, "--data", data, "--max-examples", str(max_examples),
-                                    "--generate", "4"], operator, version=version)
+        return self._start("eval", loopdesk("finetune", "eval", "--adapter", version, "--data", data,
+                                            "--max-examples", str(max_examples), "--generate", "4"),
+                           operator, version=version)
 
     def adapters(self) -> list[dict]:
         """Generator adapters with their evaluation next to the live one's (newest first)."""
@@ -194,8 +198,9 @@ class LearningLoop:
         return result
 
 
-def kind_command(kind: str) -> tuple[str, str]:
-    return {"train": ("finetune", "lora"), "eval": ("finetune", "eval")}[kind]
+def loopdesk(*args: str) -> list[str]:
+    """A `loopdesk ... --json` command line run with this interpreter (the app's environment)."""
+    return [sys.executable, "-m", "assistant.cli", *args, "--json"]
 
 
 def wait(loop: LearningLoop, timeout: float = 600) -> dict | None:
