@@ -115,11 +115,18 @@ def _m004_handoff_and_console(conn) -> None:
     conn.execute(sa.text("CREATE INDEX ix_handoff_events_conversation ON handoff_events (conversation_id, id)"))
 
 
+def _m005_actors(conn) -> None:
+    """Who gave a rating or a label (an operator's name; customers' thumbs stay anonymous)."""
+    conn.execute(sa.text("ALTER TABLE feedback ADD COLUMN actor VARCHAR(64)"))
+    conn.execute(sa.text("ALTER TABLE labels ADD COLUMN actor VARCHAR(64)"))
+
+
 MIGRATIONS = [
     (1, "conversations, turns, feedback", _m001_initial),
     (2, "indexes for history, feedback and escalation look-ups", _m002_indexes),
     (3, "imports, operator labels, adapter index", _m003_learning_loop),
     (4, "handoff queue and events, operator accounts, conversation activity", _m004_handoff_and_console),
+    (5, "who rated or labelled", _m005_actors),
 ]
 
 _versions = sa.Table("schema_migrations", sa.MetaData(),

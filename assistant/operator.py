@@ -93,8 +93,7 @@ def rate(store: Store, turn_id: int, good: bool, correction: str | None = None, 
     if turn is None or turn["role"] != "assistant":
         raise InputError(f"turn {turn_id} is not an assistant reply")
     correction = (correction or "").strip() or None
-    return store.add_feedback(turn_id, 1 if good else -1, correction=correction, source="operator",
-                              comment=f"by {operator}")
+    return store.add_feedback(turn_id, 1 if good else -1, correction=correction, source="operator", actor=operator)
 
 
 def customer_turn_of(store: Store, turn_id: int) -> int:
@@ -111,7 +110,7 @@ def customer_turn_of(store: Store, turn_id: int) -> int:
     return before[-1]["id"]
 
 
-def save_label(store: Store, turn_id: int, task: str, value: object) -> int:
+def save_label(store: Store, turn_id: int, task: str, value: object, operator: str | None = None) -> int:
     """Validate and store a sentiment label or an entity list for the customer turn of `turn_id`."""
     if task == "sentiment":
         if value not in SENTIMENTS:
@@ -128,5 +127,5 @@ def save_label(store: Store, turn_id: int, task: str, value: object) -> int:
     else:
         raise InputError("label task must be sentiment or ner")
     user_turn = customer_turn_of(store, turn_id)
-    store.add_label(user_turn, task, value)
+    store.add_label(user_turn, task, value, actor=operator)
     return user_turn

@@ -21,14 +21,15 @@ turns = sa.Table("turns", md, sa.Column("id", sa.Integer, primary_key=True), sa.
                  sa.Column("first_token_ms", sa.Float), sa.Column("escalation", sa.String(32)), sa.Column("notes", sa.JSON))
 feedback = sa.Table("feedback", md, sa.Column("id", sa.Integer, primary_key=True), sa.Column("turn_id", sa.Integer),
                     sa.Column("rating", sa.Integer), sa.Column("comment", sa.Text), sa.Column("correction", sa.Text),
-                    sa.Column("source", sa.String(16)), sa.Column("created_at", sa.DateTime(timezone=True)))
+                    sa.Column("source", sa.String(16)), sa.Column("created_at", sa.DateTime(timezone=True)),
+                    sa.Column("actor", sa.String(64)))
 
 imports = sa.Table("imports", md, sa.Column("key", sa.String(64), primary_key=True),
                    sa.Column("conversation_id", sa.String(36)), sa.Column("source_file", sa.String(500)),
                    sa.Column("intent", sa.String(100)), sa.Column("created_at", sa.DateTime(timezone=True)))
 labels = sa.Table("labels", md, sa.Column("id", sa.Integer, primary_key=True), sa.Column("turn_id", sa.Integer),
                   sa.Column("task", sa.String(16)), sa.Column("value", sa.JSON),
-                  sa.Column("created_at", sa.DateTime(timezone=True)))
+                  sa.Column("created_at", sa.DateTime(timezone=True)), sa.Column("actor", sa.String(64)))
 
 operators = sa.Table("operators", md, sa.Column("name", sa.String(64), primary_key=True),
                      sa.Column("password_hash", sa.String(255)), sa.Column("created_at", sa.DateTime(timezone=True)),

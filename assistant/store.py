@@ -109,7 +109,7 @@ class Store(HandoffRecords, ConsoleQueries):
         return self._write(tx)
 
     def add_feedback(self, turn_id: int, rating: int, comment: str | None = None, correction: str | None = None,
-                     source: str = "customer") -> int:
+                     source: str = "customer", actor: str | None = None) -> int:
         if rating not in (-1, 0, 1):
             raise StoreError("rating must be -1, 0 or 1")
 
@@ -117,7 +117,7 @@ class Store(HandoffRecords, ConsoleQueries):
             if c.execute(sa.select(turns.c.id).where(turns.c.id == turn_id)).first() is None:
                 raise StoreError(f"no turn {turn_id}")
             return c.execute(feedback.insert().values(turn_id=turn_id, rating=rating, comment=comment,
-                                                      correction=correction, source=source,
+                                                      correction=correction, source=source, actor=actor,
                                                       created_at=_now())).inserted_primary_key[0]
         return self._write(tx)
 
@@ -137,7 +137,7 @@ class Store(HandoffRecords, ConsoleQueries):
             return True
         return self._write(tx)
 
-    def add_label(self, turn_id: int, task: str, value: Any) -> int:
+    def add_label(self, turn_id: int, task: str, value: Any, actor: str | None = None) -> int:
         """An operator's corrected sentiment label or entity list for a customer turn."""
         if task not in {"sentiment", "ner"}:
             raise StoreError("label task must be sentiment or ner")
@@ -148,13 +148,13 @@ class Store(HandoffRecords, ConsoleQueries):
                 raise StoreError(f"no turn {turn_id}")
             if row[0] != "user":
                 raise StoreError("labels belong to customer (user) turns")
-            return c.execute(labels.insert().values(turn_id=turn_id, task=task, value=value,
+            return c.execute(labels.insert().values(turn_id=turn_id, task=task, value=value, actor=actor,
                                                     created_at=_now())).inserted_primary_key[0]
         return self._write(tx)
 
     def labels_for(self, task: str) -> list[dict]:
         """Latest label per turn for a task, with the turn's text."""
-        q = (sa.select(labels.c.turn_id, labels.c.value, labels.c.id, turns.c.text)
+        q = (sa.select(labels.c.turn_id, labels.c.value, labels.c.id, labels.c.actor, turns.c.text)
              .join(turns, turns.c.id == labels.c.turn_id).where(labels.c.task == task).order_by(labels.c.id))
         latest: dict[int, dict] = {}
         for r in self._read(q):

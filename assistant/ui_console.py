@@ -326,10 +326,10 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
     def label_action(task):
         @guarded(2)
         def act(tok, cid, tid, value):
-            accounts.operator(tok)
+            operator = accounts.operator(tok)
             if not tid:
                 raise InputError("click a turn in the table first")
-            user_turn = op.save_label(store, int(tid), task, value)
+            user_turn = op.save_label(store, int(tid), task, value, operator)
             return f"Saved the {task} label for customer turn #{user_turn}.", conv_view(cid)[1]
         return act
 

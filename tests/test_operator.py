@@ -51,7 +51,7 @@ def test_reply_filters_paging_and_actions(cfg, store):
         op.replies(store, since=today, until="2000-01-01")
     with pytest.raises(InputError, match="not an assistant reply"):
         op.rate(store, r1.turn_id - 1, True)
-    assert store.feedback_for(r1.turn_id)[-1]["comment"] == "by dana"
+    assert store.feedback_for(r1.turn_id)[-1]["actor"] == "dana"
 
 
 def test_conversations_sorted_by_last_activity(cfg, store):
@@ -75,10 +75,11 @@ def test_labels_attach_to_the_customer_turn(cfg, store):
     _, r1, _, _ = seeded(cfg, store)
     user_turn = op.save_label(store, r1.turn_id, "sentiment", "positive")
     assert store.turn(user_turn)["role"] == "user"
-    op.save_label(store, r1.turn_id, "sentiment", "neutral")
+    op.save_label(store, r1.turn_id, "sentiment", "neutral", operator="sam")
     op.save_label(store, user_turn, "ner", '[{"type": "MISC", "text": "shoes"}]')
     labels = store.labels_for("sentiment")
     assert len(labels) == 1 and labels[0]["value"] == "neutral"  # the latest label wins
+    assert labels[0]["actor"] == "sam"
     assert store.labels_for("ner")[0]["value"][0]["text"] == "shoes"
     with pytest.raises(InputError, match="not valid JSON"):
         op.save_label(store, r1.turn_id, "ner", '[{"type": ')

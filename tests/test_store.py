@@ -23,6 +23,23 @@ def test_migrations_from_empty_database(tmp_path):
     assert Store(url).counts()["turns"] == 0
 
 
+def test_upgrade_from_version_3_backfills_last_activity(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'v3.db'}"
+    engine = sa.create_engine(url)
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:3])
+    migrations.migrate(engine)
+    with engine.begin() as c:
+        c.execute(sa.text("INSERT INTO conversations (id, created_at, source) VALUES ('c1', '2026-01-01 10:00:00', 'chat')"))
+        c.execute(sa.text("INSERT INTO turns (conversation_id, role, text, created_at) "
+                          "VALUES ('c1', 'user', 'hi', '2026-01-02 09:30:00')"))
+    monkeypatch.undo()
+    store = Store(url)
+    assert migrations.applied(store.engine) == [n for n, _, _ in migrations.MIGRATIONS]
+    rows, total = store.conversation_page()
+    assert total == 1 and str(rows[0]["last_activity_at"]).startswith("2026-01-02 09:30")
+    assert store.handoff("c1") is None and store.operator_names() == []
+
+
 def test_wal_mode(tmp_path):
     s = Store(f"sqlite:///{tmp_path / 'w.db'}")
     with s.engine.connect() as c:
