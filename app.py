@@ -49,8 +49,13 @@ def build_ui(assistant, cfg: Config, learning=None) -> gr.Blocks:
     with gr.Blocks(title=cfg.page_title) as demo:
         gr.Navbar(visible=False)  # customers see no link to the console
         build_customer_page(assistant, cfg)
+    customer_events = len(demo.fns)
     with demo.route("Operator", "/operator"):
         build_console(assistant, cfg, learning)
+    # The console's endpoints are not described in /gradio_api/info nor callable by API clients;
+    # its page still calls them (and each checks the signed-in operator on the server).
+    for fn in list(demo.fns.values())[customer_events:]:
+        fn.api_visibility = "private"
     return demo
 
 

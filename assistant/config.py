@@ -296,12 +296,24 @@ def local_path(ref: str) -> Path | None:
     return p
 
 
+SECRETS = {"app.operator_token"}
+
+
+def masked(key: str, value: Any) -> Any:
+    """A setting as it may be shown: secrets hidden, a password inside a database URL too."""
+    if key in SECRETS:
+        return "(set, hidden)" if value else ""
+    if isinstance(value, str) and "://" in value and "@" in value:
+        return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", value)
+    return value
+
+
 def describe(cfg: Config) -> list[dict[str, Any]]:
-    """Rows of (key, value, source, doc) for `loopdesk config show`."""
+    """Rows of (key, value, source, doc) for `loopdesk config show`; secrets are masked."""
     rows = []
     for name, section in SECTIONS.items():
         for f in dataclasses.fields(section):
             key = f"{name}.{f.name}"
-            rows.append({"key": key, "value": getattr(getattr(cfg, name), f.name),
+            rows.append({"key": key, "value": masked(key, getattr(getattr(cfg, name), f.name)),
                          "source": cfg.sources.get(key, "default"), "doc": f.metadata.get("doc", "")})
     return rows

@@ -55,9 +55,10 @@ def _alive(pid: int) -> bool:
 
 
 class LearningLoop:
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, workdir: Path | None = None) -> None:
+        """`workdir` holds jobs/ and datasets/ (default: the config's home)."""
         self.cfg = cfg
-        self.home = Path(cfg.home)
+        self.home = Path(workdir or cfg.home)
         self.jobs = self.home / "jobs"
         self.datasets_dir = self.home / "datasets"
         self.registry = local_path(cfg.models.adapters_dir) or self.home / "adapters"

@@ -51,3 +51,14 @@ def test_describe_has_docs():
     rows = describe(load_config(env={}))
     assert {r["key"] for r in rows} >= {"generation.max_new_tokens", "store.url", "models.generator"}
     assert all(r["doc"] for r in rows)
+
+
+def test_secrets_are_masked_in_config_show():
+    from assistant.config import describe, load_config
+
+    cfg = load_config(env={"LOOPDESK_APP_OPERATOR_TOKEN": "supersecret",
+                           "LOOPDESK_STORE_URL": "postgresql://loop:pa55word@db:5432/loopdesk"})
+    shown = {r["key"]: r["value"] for r in describe(cfg)}
+    assert shown["app.operator_token"] == "(set, hidden)"
+    assert shown["store.url"] == "postgresql://loop:***@db:5432/loopdesk"
+    assert "supersecret" not in str(shown) and "pa55word" not in str(shown)

@@ -30,7 +30,7 @@ def loop(cfg, tmp_path):
 
     # A registry of its own: promote/rollback here must never touch the shipped models/adapters.
     cfg.models = dataclasses.replace(cfg.models, adapters_dir=str(tmp_path / "adapters"))
-    return LearningLoop(cfg)
+    return LearningLoop(cfg, tmp_path / "work")
 
 
 def test_one_job_at_a_time_with_progress_and_result(loop):
