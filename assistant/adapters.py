@@ -9,10 +9,13 @@ reads it before each turn (`LiveAdapterWatcher`) and swaps the adapter without a
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
+
+log = logging.getLogger("loopdesk.adapters")
 
 
 def read_live(registry: Path) -> dict:
@@ -51,11 +54,28 @@ class LiveAdapterWatcher:
         if stamp == self._stamp:
             return
         self._stamp = stamp
-        version = read_live(self.registry).get("version")
+        if stamp is None:
+            version = None  # no live.json: the base model is what was asked for
+        else:
+            try:
+                data = json.loads(path.read_text())
+                version = data["version"]
+                if version is not None and not isinstance(version, str):
+                    raise ValueError(f"version is {type(version).__name__}, not a name")
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                # A truncated or garbage live.json must not switch to the base model: keep serving.
+                self.last_error = (f"{path} is unreadable ({exc}); still serving "
+                                   f"{self.generator.adapter_id or 'the base model'}")
+                log.error(self.last_error)
+                return
         if version == self.generator.adapter_id:
+            self.last_error = None
             return
         try:
             self.generator.set_adapter(self.registry / version if version else None, adapter_id=version)
             self.last_error = None
+            log.info("live adapter is now %s", version or "none (base model)")
         except Exception as exc:  # a bad promotion must not take the app down; the old adapter stays
-            self.last_error = f"adapter {version} not loaded: {exc}"
+            self.last_error = (f"adapter {version} not loaded ({exc}); still serving "
+                               f"{self.generator.adapter_id or 'the base model'}")
+            log.error(self.last_error)

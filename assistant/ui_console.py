@@ -48,6 +48,19 @@ def guarded(n_outputs: int):
     return wrap
 
 
+def health_problems(assistant) -> list[str]:
+    """What is degraded in the running app right now (also in the log when it happened)."""
+    out = []
+    watcher = getattr(assistant, "adapter_watcher", None)
+    if watcher is not None and watcher.last_error:
+        out.append(f"Live adapter: {watcher.last_error}")
+    if assistant.retriever is None:
+        out.append(f"No knowledge base, every question is declined: {assistant.retriever_problem}")
+    if assistant.sentiment is None or assistant.ner is None:
+        out.append("Taggers missing: " + "; ".join(assistant.tagger_problems))
+    return out
+
+
 def transcript(turns: list[dict]) -> str:
     """The conversation as markdown, each turn with what the pipeline knew about it."""
     if not turns:
@@ -240,7 +253,7 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
         return header, transcript(turns), table
 
     def alert_text():
-        notes = console_stats.alerts(console_stats.daily(store, 8))
+        notes = console_stats.alerts(console_stats.daily(store, 8)) + health_problems(assistant)
         return "".join(f"🚨 **{html.escape(a)}**\n\n" for a in notes)
 
     # --- handlers --------------------------------------------------------------------------------
@@ -258,12 +271,12 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
         accounts.sign_out(tok)
         return ("Signed out.",)
 
-    @guarded(3)
+    @guarded(4)
     def do_refresh(tok, cid):
         operator = accounts.operator(tok)
         store.touch_operator(operator)  # presence: customers are told someone is online
         view = conv_view(cid)[1] if cid else gr.skip()
-        return gr.skip(), queue_rows(), view
+        return gr.skip(), queue_rows(), view, alert_text()
 
     @guarded(6)
     def do_open(tok, evt: gr.SelectData):
@@ -444,8 +457,8 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
                   [msg, progress, loss_plot, adapters_table, adapter])
     signout.click(do_signout, [token], [msg]).then(lambda: (None, gr.update(visible=True), gr.update(visible=False)),
                                                    None, [token, signin, area])
-    gr.Timer(5).tick(lambda t, c: do_refresh(t, c) if t else (gr.skip(),) * 3, [token, conv_id],
-                     [msg, queue_table, conv_md])
+    gr.Timer(5).tick(lambda t, c: do_refresh(t, c) if t else (gr.skip(),) * 4, [token, conv_id],
+                     [msg, queue_table, conv_md, alert])
     queue_table.select(do_open, [token], [msg, conv_id, conv_area, conv_header, conv_md, turns_table])
     conv_table.select(do_open, [token], [msg, conv_id, conv_area, conv_header, conv_md, turns_table])
     reply_table.select(do_open_reply, [token], [msg, conv_id, conv_header, conv_md, turns_table, turn_id]) \

@@ -150,3 +150,25 @@ def test_operator_labels_become_tagger_examples(cfg, store):
     assert problems == [f"turn {u2}: span 'Nowhere Inc' not found in the message"]
     words, tags, _ = entity_tags("Call Acme Corp, please.", [{"type": "ORG", "text": "Acme Corp"}])
     assert list(zip(words, tags))[:4] == [("Call", "O"), ("Acme", "B-ORG"), ("Corp", "I-ORG"), (",", "O")]
+
+
+def test_console_banner_names_what_is_degraded(cfg, store, tmp_path):
+    from assistant.adapters import LiveAdapterWatcher, write_live
+    from assistant.ui_console import health_problems
+
+    class Gen(FakeGenerator):
+        adapter_id = "v1"
+
+        def set_adapter(self, path, adapter_id=None):
+            self.adapter_id = adapter_id
+
+    gen = Gen()
+    watcher = LiveAdapterWatcher(tmp_path, gen)
+    write_live(tmp_path, "v1", [])
+    a = Assistant(cfg, gen, store, None, FakeSentiment(), object(), retriever_problem="no index at /x",
+                  adapter_watcher=watcher)
+    watcher.refresh()
+    assert health_problems(a) == ["No knowledge base, every question is declined: no index at /x"]
+    (tmp_path / "live.json").write_text("{truncated")
+    watcher.refresh()
+    assert any(p.startswith("Live adapter:") and "still serving v1" in p for p in health_problems(a))

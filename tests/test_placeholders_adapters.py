@@ -55,6 +55,21 @@ def test_watcher_swaps_and_survives_a_bad_adapter(tmp_path):
     assert json.loads(json.dumps(read_live(tmp_path / "missing"))) == {}
 
 
+def test_broken_live_json_keeps_the_last_good_adapter_and_says_so(tmp_path, caplog):
+    gen = FakeGen()
+    w = LiveAdapterWatcher(tmp_path, gen)
+    write_live(tmp_path, "v1", [])
+    w.refresh()
+    for garbage in ('{"version": "v1", "prev', "\x00\x00", '{"version": 7}', "[]", ""):
+        (tmp_path / "live.json").write_text(garbage)
+        w.refresh()
+        assert gen.adapter_id == "v1" and "unreadable" in w.last_error and "still serving v1" in w.last_error
+    assert "unreadable" in caplog.text
+    write_live(tmp_path, "v1", [])
+    w.refresh()
+    assert w.last_error is None and gen.calls == ["v1"]
+
+
 def test_rollback_skips_versions_deleted_from_the_registry(tmp_path):
     from finetune.registry import rollback
 
