@@ -4,8 +4,9 @@
 
 Only the hash is stored (`scrypt$n$r$p$salt$hash`, hashlib's scrypt, no extra dependency). A
 signed-in console holds a random session token on the server (Gradio state), never the password.
-After `MAX_FAILURES` wrong passwords for a name within `LOCK_S` seconds further tries are refused
-until the window passes (logged), so guessing is slow.
+After `MAX_FAILURES` wrong passwords for a name, or from one client address, within `LOCK_S`
+seconds further tries are refused until the window passes (logged); every failure also waits
+`FAIL_DELAY_S`, so guessing is slow.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from assistant.store import Store
 
 log = logging.getLogger("loopdesk.accounts")
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
-MAX_FAILURES, LOCK_S, SESSION_S = 5, 300, 12 * 3600
+MAX_FAILURES, LOCK_S, SESSION_S, FAIL_DELAY_S = 5, 300, 12 * 3600, 0.5
 _N, _R, _P = 2**14, 8, 1
 
 
@@ -74,23 +75,28 @@ class Accounts:
         self._failures: dict[str, list[float]] = {}
         self._lock = threading.Lock()
 
-    def sign_in(self, name: str, password: str) -> Session:
+    def sign_in(self, name: str, password: str, client: str = "") -> Session:
         name = (name or "").strip().lower()
         now = time.time()
+        keys = [f"name:{name}"] + ([f"client:{client}"] if client else [])
         with self._lock:
-            recent = [t for t in self._failures.get(name, []) if now - t < LOCK_S]
-            self._failures[name] = recent
-            if len(recent) >= MAX_FAILURES:
-                log.warning("sign-in refused for %r: locked after %d failures", name, len(recent))
-                raise InputError(f"too many wrong passwords; try again in {int(LOCK_S - (now - recent[0])) + 1} s")
+            for key in keys:
+                recent = [t for t in self._failures.get(key, []) if now - t < LOCK_S]
+                self._failures[key] = recent
+                if len(recent) >= MAX_FAILURES:
+                    log.warning("sign-in refused for %r from %s: %s locked after %d failures", name, client or "?",
+                                key.split(":")[0], len(recent))
+                    raise InputError(f"too many wrong passwords; try again in {int(LOCK_S - (now - recent[0])) + 1} s")
         account = self.store.operator_account(name) if name else None
         if account is None or not verify_password(password or "", account["password_hash"]):
             with self._lock:
-                self._failures.setdefault(name, []).append(now)
-            log.warning("failed sign-in for %r", name)
+                for key in keys:
+                    self._failures.setdefault(key, []).append(now)
+            log.warning("failed sign-in for %r from %s", name, client or "?")
+            time.sleep(FAIL_DELAY_S)
             raise InputError("wrong name or password")
         with self._lock:
-            self._failures.pop(name, None)
+            self._failures.pop(keys[0], None)
             session = Session(secrets.token_urlsafe(24), name, now + SESSION_S)
             self._sessions[session.token] = session
         self.store.touch_operator(name)

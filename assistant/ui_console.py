@@ -257,9 +257,9 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
         return "".join(f"🚨 **{html.escape(a)}**\n\n" for a in notes)
 
     # --- handlers --------------------------------------------------------------------------------
-    def do_signin(n, p):
+    def do_signin(n, p, request: gr.Request):
         try:
-            session = accounts.sign_in(n, p)
+            session = accounts.sign_in(n, p, client=request.client.host if request and request.client else "")
         except LoopdeskError as exc:
             return (f"⚠️ {exc}", None, gr.update(), gr.update(), "", gr.skip(), gr.skip(), gr.skip(), gr.skip())
         return ("", session.token, gr.update(visible=False), gr.update(visible=True),

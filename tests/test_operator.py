@@ -89,9 +89,10 @@ def test_labels_attach_to_the_customer_turn(cfg, store):
         op.save_label(store, r1.turn_id, "sentiment", "angry")
 
 
-def test_accounts_hash_sign_in_and_throttle(store):
+def test_accounts_hash_sign_in_and_throttle(store, monkeypatch):
     from assistant import accounts
 
+    monkeypatch.setattr(accounts, "FAIL_DELAY_S", 0.0)
     password = accounts.create_operator(store, "Dana")
     stored = store.operator_account("dana")["password_hash"]
     assert password not in stored and stored.startswith("scrypt$") and accounts.verify_password(password, stored)
@@ -112,6 +113,15 @@ def test_accounts_hash_sign_in_and_throttle(store):
     acc.sign_out(session.token)
     with pytest.raises(InputError):
         acc.operator(session.token)
+    # One client guessing across names is locked out too.
+    accounts.create_operator(store, "sam", "sam-password")
+    other = accounts.Accounts(store)
+    for name in ("a", "b", "c", "d", "e"):
+        with pytest.raises(InputError, match="wrong name or password"):
+            other.sign_in(name, "guess", client="10.0.0.9")
+    with pytest.raises(InputError, match="too many"):
+        other.sign_in("sam", "sam-password", client="10.0.0.9")
+    assert other.operator(other.sign_in("sam", "sam-password", client="10.0.0.7").token) == "sam"
 
 
 def test_daily_stats_count_turns_not_events(cfg, store):
