@@ -3,7 +3,8 @@
     python app.py [--port 7860] [--host 0.0.0.0]      # or: loopdesk serve
 
 Routes: `/` the customer chat, `/operator` the operator console (named accounts), `/kb/<id>` a
-cited knowledge-base section rendered as a page. Gradio only: the pages' components live in
+cited knowledge-base section rendered as a page, `/healthz`, `/readyz` and `/metrics` (Prometheus)
+for on-call. Gradio only: the pages' components live in
 `assistant/ui_customer.py` and `assistant/ui_console.py`, their logic below them. On first start
 without an index the bundled demo knowledge base is indexed (Spaces has no `make install`).
 """
@@ -80,6 +81,30 @@ def build_app(assistant, cfg: Config, learning=None):
         if not passages:
             return HTMLResponse(missing_section_html(cfg.app.business_name), status_code=404)
         return HTMLResponse(section_html(passages, cfg.app.business_name))
+
+    @api.get("/healthz")
+    def healthz() -> dict:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @api.get("/readyz")
+    def readyz():
+        """Readiness: generator loaded, index open, database writable (503 otherwise, with why)."""
+        from fastapi.responses import JSONResponse
+
+        from assistant.metrics import readiness
+
+        state = readiness(assistant)
+        return JSONResponse(state, status_code=200 if state["ready"] else 503)
+
+    @api.get("/metrics")
+    def metrics_route():
+        from fastapi.responses import Response
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        from assistant.metrics import exposition
+
+        return Response(exposition(assistant), media_type=CONTENT_TYPE_LATEST)
 
     demo = build_ui(assistant, cfg, learning)
     demo.queue(default_concurrency_limit=1)

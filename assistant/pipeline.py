@@ -29,7 +29,7 @@ from assistant.evidence import Unit, evidence_units, extractive_reply, key_evide
 from assistant.kb_terms import unknown_terms
 from assistant.language import detect_language
 from assistant.placeholders import StreamRenderer
-from assistant import messages
+from assistant import messages, metrics
 from assistant.handoff import Handoff
 from assistant.policy import OFFER_REASONS, QUEUE_REASONS, Rules, canned, decide, upset
 from assistant.prompts import build_messages
@@ -154,6 +154,7 @@ class Assistant:
         timer.mark("log")
         result = self._result(conversation_id, turn_id, reply, tags, passages, decision, timer, first_token, clean.notes)
         result.grounding = grounding
+        metrics.record_turn(result)
         yield "done", result
 
     def plan(self, text: str, history: list[dict], timer: Timer | None = None) -> "Plan":
@@ -327,7 +328,8 @@ class Assistant:
         except Exception as exc:  # the model failed: the passages still answer
             checker.problem = f"generation failed ({type(exc).__name__})"
             tags.notes.append(f"generation failed: {exc}")
-            log.warning("generation failed, answered from the passages: %s", exc)
+            metrics.error("generation")
+            log.exception("generation failed, answered from the passages")
         finally:
             stream.close()
         key = key_evidence(fallback, question)
@@ -354,7 +356,8 @@ class Assistant:
         except Exception as exc:  # keep serving: the customer sees a friendly message
             self.last_error = exc
             if not raise_errors:
-                log.error("generation failed: %s", exc)
+                metrics.error("generation")
+                log.exception("generation failed")
             if raise_errors:
                 raise
             yield FRIENDLY_ERROR

@@ -179,6 +179,18 @@ class Store(HandoffRecords, ConsoleQueries):
             prev = t
         return out
 
+    def check_writable(self) -> None:
+        """Raise StoreError unless a write can be made now (a probe row, rolled back)."""
+        def probe():
+            with self.engine.connect() as conn:
+                tx = conn.begin()
+                try:
+                    conn.execute(sa.text("INSERT INTO schema_migrations (version, description, applied_at) "
+                                         "VALUES (-1, 'write probe', :now)"), {"now": _now()})
+                finally:
+                    tx.rollback()
+        self._retry(probe)
+
     # --- reads ------------------------------------------------------------------------------
     def history(self, conversation_id: str, limit: int = 50) -> list[dict]:
         q = sa.select(turns).where(turns.c.conversation_id == conversation_id).order_by(turns.c.id.desc()).limit(limit)

@@ -1,0 +1,63 @@
+"""Prometheus metrics of the running app (official `prometheus-client`), served at /metrics.
+
+    loopdesk_turns_total{action}                 turns answered, by what the policy decided
+    loopdesk_turn_latency_seconds                histogram of whole-turn time
+    loopdesk_first_token_seconds                 histogram of time to the first words shown
+    loopdesk_escalations_total{reason}           handovers and offers of a person
+    loopdesk_errors_total{kind}                  generation errors, failed turns, store errors
+    loopdesk_queue_depth                         conversations waiting for a person (at scrape time)
+    loopdesk_live_adapter_info{version}          the adapter serving now (at scrape time)
+
+Readiness (`readiness()`) checks what a turn needs: the generator loaded, the index open, the
+database writable.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+REGISTRY = CollectorRegistry()
+TURNS = Counter("loopdesk_turns", "Customer turns handled, by policy action.", ["action"], registry=REGISTRY)
+LATENCY = Histogram("loopdesk_turn_latency_seconds", "Whole-turn time.", registry=REGISTRY,
+                    buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64))
+FIRST_TOKEN = Histogram("loopdesk_first_token_seconds", "Time until the first words are shown.", registry=REGISTRY,
+                        buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16))
+ESCALATIONS = Counter("loopdesk_escalations", "Handovers and offers of a person, by reason.", ["reason"],
+                      registry=REGISTRY)
+ERRORS = Counter("loopdesk_errors", "Errors by kind.", ["kind"], registry=REGISTRY)
+QUEUE = Gauge("loopdesk_queue_depth", "Conversations waiting for a person.", registry=REGISTRY)
+ADAPTER = Gauge("loopdesk_live_adapter_info", "The adapter serving now (value 1).", ["version"], registry=REGISTRY)
+
+
+def record_turn(result) -> None:
+    """Count one finished turn (`TurnResult`)."""
+    TURNS.labels(result.decision.action or "none").inc()
+    LATENCY.observe(result.latency_ms / 1000)
+    if result.first_token_ms is not None:
+        FIRST_TOKEN.observe(result.first_token_ms / 1000)
+    if result.decision.escalated:
+        ESCALATIONS.labels(result.decision.reason).inc()
+
+
+def error(kind: str) -> None:
+    ERRORS.labels(kind).inc()
+
+
+def exposition(assistant) -> bytes:
+    """The metrics text, with the gauges read now."""
+    QUEUE.set(len(assistant.store.handoff_queue(("queued",))))
+    ADAPTER.clear()
+    ADAPTER.labels(getattr(assistant.generator, "adapter_id", None) or "none").set(1)
+    return generate_latest(REGISTRY)
+
+
+def readiness(assistant) -> dict:
+    """{"ready": bool, "checks": {name: "ok" or why not}}."""
+    checks = {"generator": "ok" if getattr(assistant.generator, "model_id", None) else "not loaded",
+              "index": "ok" if assistant.retriever is not None else (assistant.retriever_problem or "not open")}
+    try:
+        assistant.store.check_writable()
+        checks["database"] = "ok"
+    except Exception as exc:  # the probe reports, it does not raise
+        checks["database"] = f"not writable: {exc}"
+    return {"ready": all(v == "ok" for v in checks.values()), "checks": checks}

@@ -1,0 +1,48 @@
+"""For on-call: /healthz, /readyz (generator, index, writable database) and /metrics (Prometheus
+text with turns, latency, escalations, queue depth and the live adapter)."""
+
+import sqlite3
+
+from fastapi.testclient import TestClient
+
+from assistant.pipeline import Assistant
+from assistant.store import Store
+from tests.conftest import FakeGenerator, FakeRetriever, FakeSentiment
+
+
+def client(cfg, store, retriever=FakeRetriever()):
+    import app
+
+    a = Assistant(cfg, FakeGenerator(["Returns are free within 30 days [1]."] * 5), store, retriever, FakeSentiment(),
+                  retriever_problem=None if retriever else "no index at /nowhere")
+    return a, TestClient(app.build_app(a, cfg))
+
+
+def test_health_ready_and_metrics(cfg, store):
+    a, c = client(cfg, store)
+    assert c.get("/healthz").json() == {"status": "ok"}
+    ready = c.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"] == {"generator": "ok", "index": "ok", "database": "ok"}
+    a.respond(None, "How do returns work?")
+    a.respond(None, "I want to talk to a human")
+    text = c.get("/metrics").text
+    assert 'loopdesk_turns_total{action="answer"}' in text and 'loopdesk_turns_total{action="escalate"}' in text
+    assert 'loopdesk_escalations_total{reason="human_requested"}' in text
+    assert "loopdesk_queue_depth 1.0" in text and 'loopdesk_live_adapter_info{version="none"} 1.0' in text
+    assert "loopdesk_turn_latency_seconds_bucket" in text and "loopdesk_first_token_seconds_count" in text
+
+
+def test_not_ready_without_index_or_writable_database(cfg, tmp_path):
+    url = f"sqlite:///{tmp_path / 'locked.db'}"
+    store = Store(url, retries=1, busy_timeout_ms=100)
+    _, c = client(cfg, store, retriever=None)
+    body = c.get("/readyz")
+    assert body.status_code == 503 and body.json()["checks"]["index"] == "no index at /nowhere"
+    holder = sqlite3.connect(tmp_path / "locked.db")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        checks = c.get("/readyz").json()["checks"]
+        assert checks["database"].startswith("not writable") and "locked" in checks["database"]
+    finally:
+        holder.rollback()
+        holder.close()
