@@ -77,11 +77,13 @@ class Plan:
 class Assistant:
     def __init__(self, cfg: Config, generator: Generator, store: Store, retriever: Retriever | None = None,
                  sentiment=None, ner=None, retriever_problem: str | None = None,
-                 tagger_problems: list[str] | None = None, adapter_watcher=None) -> None:
+                 tagger_problems: list[str] | None = None, adapter_watcher=None, open_retriever=None) -> None:
         self.cfg, self.generator, self.store = cfg, generator, store
         self.adapter_watcher = adapter_watcher  # follows the live adapter between turns
         self.tagger_problems = tagger_problems or []
         self.retriever, self.retriever_problem = retriever, retriever_problem
+        self.open_retriever = open_retriever  # retried when there is no index yet (a later build is picked up)
+        self._retriever_tried = time.monotonic()
         self.sentiment, self.ner = sentiment, ner
         self.handoff = Handoff(store, default_wait_s=cfg.policy.default_wait_minutes * 60)
         p = cfg.policy
@@ -228,7 +230,19 @@ class Assistant:
         shared = [p for p in self.tagger_problems if p.startswith(("taggers", "tagger backbone"))]
         return (own or shared or [f"{name} tagger not configured"])[0]
 
+    def retry_retriever(self) -> None:
+        """No index at start: try again (at most every 30 s), so a later `index build` is used."""
+        if self.retriever is not None or self.open_retriever is None or time.monotonic() - self._retriever_tried < 30:
+            return
+        self._retriever_tried = time.monotonic()
+        try:
+            self.retriever, self.retriever_problem = self.open_retriever(self.cfg), None
+            log.info("knowledge base index opened")
+        except LoopdeskError as exc:
+            self.retriever_problem = str(exc)
+
     def retrieve(self, query: str, tags: Tags) -> list[Passage]:
+        self.retry_retriever()
         if self.retriever is None:
             tags.notes.append(f"no knowledge base, so every question is declined: {self.retriever_problem or 'no index configured'}")
             return []

@@ -74,6 +74,28 @@ def test_missing_index_declines_instead_of_guessing(cfg, store):
     assert any("declined: no index at /x" in n or "no knowledge base" in n and "/x" in n for n in result.to_json()["notes"])
 
 
+def test_an_index_built_later_is_picked_up_without_a_restart(cfg, store, monkeypatch):
+    from assistant.errors import IndexUnavailableError
+
+    built = {"ready": False}
+
+    def open_index(_cfg):
+        if not built["ready"]:
+            raise IndexUnavailableError("no index at /x (run: loopdesk index build)")
+        return FakeRetriever()
+    clock = {"t": 1000.0}
+    monkeypatch.setattr("assistant.pipeline.time.monotonic", lambda: clock["t"])
+    a = Assistant(cfg, FakeGenerator(["Returns are free within 30 days [1]."]), store, None,
+                  retriever_problem="no index at /x", open_retriever=open_index)
+    assert a.respond(None, "How do returns work?").decision.action == "decline"
+    built["ready"] = True
+    clock["t"] += 10
+    assert a.respond(None, "How do returns work?").decision.action == "decline"  # retried at most every 30 s
+    clock["t"] += 30
+    later = a.respond(None, "How do returns work?")
+    assert later.decision.action == "answer" and later.passages and a.retriever_problem is None
+
+
 def test_corrupt_index_at_search_time(cfg, store):
     a = Assistant(cfg, FakeGenerator(), store, FakeRetriever(error=IndexUnavailableError("index is corrupt")))
     result = a.respond(None, "How do refunds work for cards?")
