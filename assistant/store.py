@@ -121,20 +121,23 @@ class Store(HandoffRecords, ConsoleQueries):
                                                       created_at=_now())).inserted_primary_key[0]
         return self._write(tx)
 
-    def import_exchange(self, key: str, user: str, assistant: str, source_file: str, intent: str | None) -> bool:
-        """One imported request/answer as its own conversation; False when `key` was imported before."""
+    def import_exchanges(self, rows: list[tuple[str, str, str, str | None]], source_file: str) -> int:
+        """(key, user, assistant, intent) rows, each its own conversation, all in one transaction;
+        keys imported before are skipped. Returns how many were added."""
         def tx(c):
-            if c.execute(sa.select(imports.c.key).where(imports.c.key == key)).first():
-                return False
-            cid = str(uuid.uuid4())
-            now = _now()
-            c.execute(conversations.insert().values(id=cid, created_at=now, source="imported", last_activity_at=now,
-                                                    meta={"intent": intent, "file": source_file}))
-            c.execute(turns.insert().values(conversation_id=cid, role="user", text=user, created_at=now))
-            c.execute(turns.insert().values(conversation_id=cid, role="assistant", text=assistant, created_at=now))
-            c.execute(imports.insert().values(key=key, conversation_id=cid, source_file=source_file, intent=intent,
-                                              created_at=now))
-            return True
+            added = 0
+            for key, user, assistant, intent in rows:
+                if c.execute(sa.select(imports.c.key).where(imports.c.key == key)).first():
+                    continue
+                cid, now = str(uuid.uuid4()), _now()
+                c.execute(conversations.insert().values(id=cid, created_at=now, source="imported", last_activity_at=now,
+                                                        meta={"intent": intent, "file": source_file}))
+                c.execute(turns.insert().values(conversation_id=cid, role="user", text=user, created_at=now))
+                c.execute(turns.insert().values(conversation_id=cid, role="assistant", text=assistant, created_at=now))
+                c.execute(imports.insert().values(key=key, conversation_id=cid, source_file=source_file, intent=intent,
+                                                  created_at=now))
+                added += 1
+            return added
         return self._write(tx)
 
     def add_label(self, turn_id: int, task: str, value: Any, actor: str | None = None) -> int:

@@ -131,8 +131,10 @@ def _out(data: dict, as_json: bool, text: str) -> None:
 def import_cmd(file: str = typer.Argument(..., help="CSV/TSV or JSONL transcripts (request -> answer)."),
                user_column: Optional[str] = typer.Option(None, help="Column with the customer request."),
                answer_column: Optional[str] = typer.Option(None, help="Column with the agent answer."),
+               skip_bad: bool = typer.Option(False, "--skip-bad", help="Import the good rows of a file with problems."),
                as_json: bool = typer.Option(False, "--json")) -> None:
-    """Import transcripts as conversations marked imported (importing twice adds nothing)."""
+    """Import transcripts as conversations marked imported (importing twice adds nothing; a file with
+    problems imports nothing unless --skip-bad)."""
     from assistant.cli_common import fail
     from assistant.errors import LoopdeskError
     from assistant.store import Store
@@ -140,7 +142,8 @@ def import_cmd(file: str = typer.Argument(..., help="CSV/TSV or JSONL transcript
 
     try:
         cfg = _cfg()
-        report = import_transcripts(Store(cfg.store_url, cfg.store.retries), file, user_column, answer_column)
+        report = import_transcripts(Store(cfg.store_url, cfg.store.retries), file, user_column, answer_column,
+                                    skip_bad)
     except LoopdeskError as exc:
         fail(exc, as_json)
     lines = [f"imported {report['imported']} of {report['rows_read']} rows ({report['already_present']} already present, "

@@ -65,20 +65,23 @@ def test_empty_export_is_refused(store, tmp_path):
     assert not (tmp_path / "ds" / "train.jsonl").exists()
 
 
-def test_import_is_idempotent_and_reports_bad_rows(store, tmp_path):
+def test_import_is_idempotent_and_strict(store, tmp_path):
     from finetune.transcripts import import_transcripts
 
     f = tmp_path / "t.csv"
     f.write_text("instruction,response,intent\nwhere is my parcel?,It ships in 2 days.,track_order\n"
                  ",missing request,track_order\ncancel please,Done.,cancel_order\n")
-    first = import_transcripts(store, f)
+    with pytest.raises(InputError, match="nothing imported, 1 problem.*line 3: empty request"):
+        import_transcripts(store, f)
+    assert store.counts()["imported"] == 0
+    first = import_transcripts(store, f, skip_bad=True)
     assert (first["imported"], first["skipped"]) == (2, 1) and first["problems"][0]["line"] == 3
-    again = import_transcripts(store, f)
+    again = import_transcripts(store, f, skip_bad=True)
     assert again["imported"] == 0 and again["already_present"] == 2
     assert store.counts()["imported"] == 2
     j = tmp_path / "t.jsonl"
     j.write_text('{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}\n{broken\n')
-    r = import_transcripts(store, j)
+    r = import_transcripts(store, j, skip_bad=True)
     assert r["imported"] == 1 and r["problems"][0]["reason"].startswith("invalid JSON")
 
 
