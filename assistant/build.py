@@ -13,6 +13,7 @@ from assistant.config import Config, local_path
 from assistant.errors import LoopdeskError
 from assistant.generation import TransformersGenerator
 from assistant.pipeline import Assistant
+from assistant.spool import Spool
 from assistant.store import Store
 from assistant.types import Retriever
 
@@ -39,4 +40,5 @@ def build_assistant(cfg: Config, open_retriever: Callable[[Config], Retriever] |
     if with_taggers:
         sentiment, ner, problems = load_taggers(cfg)
     return Assistant(cfg, generator, store, retriever, sentiment, ner, retriever_problem=problem,
-                     tagger_problems=problems, adapter_watcher=watcher, open_retriever=open_retriever)
+                     tagger_problems=problems, adapter_watcher=watcher, open_retriever=open_retriever,
+                     spool=Spool(cfg.home / "spool" / "turns.jsonl"))

@@ -121,12 +121,19 @@ def _m005_actors(conn) -> None:
     conn.execute(sa.text("ALTER TABLE labels ADD COLUMN actor VARCHAR(64)"))
 
 
+def _m006_spool_keys(conn) -> None:
+    """Turns written from the local spool carry its key, so a replay writes each exactly once."""
+    conn.execute(sa.text("ALTER TABLE turns ADD COLUMN spool_key VARCHAR(32)"))
+    conn.execute(sa.text("CREATE UNIQUE INDEX ix_turns_spool_key ON turns (spool_key)"))
+
+
 MIGRATIONS = [
     (1, "conversations, turns, feedback", _m001_initial),
     (2, "indexes for history, feedback and escalation look-ups", _m002_indexes),
     (3, "imports, operator labels, adapter index", _m003_learning_loop),
     (4, "handoff queue and events, operator accounts, conversation activity", _m004_handoff_and_console),
     (5, "who rated or labelled", _m005_actors),
+    (6, "spool keys for exactly-once replay", _m006_spool_keys),
 ]
 
 _versions = sa.Table("schema_migrations", sa.MetaData(),

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field, replace
 from typing import Iterator
 
 from assistant.checked_stream import GroundedStream
 from assistant.config import Config
-from assistant.errors import LoopdeskError
+from assistant.errors import LoopdeskError, StoreError
 from assistant.context import search_query
 from assistant.evidence import Unit, evidence_units, extractive_reply, key_evidence, pick_evidence, split_units
 from assistant.kb_terms import unknown_terms
@@ -77,7 +78,8 @@ class Plan:
 class Assistant:
     def __init__(self, cfg: Config, generator: Generator, store: Store, retriever: Retriever | None = None,
                  sentiment=None, ner=None, retriever_problem: str | None = None,
-                 tagger_problems: list[str] | None = None, adapter_watcher=None, open_retriever=None) -> None:
+                 tagger_problems: list[str] | None = None, adapter_watcher=None, open_retriever=None,
+                 spool=None) -> None:
         self.cfg, self.generator, self.store = cfg, generator, store
         self.adapter_watcher = adapter_watcher  # follows the live adapter between turns
         self.tagger_problems = tagger_problems or []
@@ -86,11 +88,50 @@ class Assistant:
         self._retriever_tried = time.monotonic()
         self.sentiment, self.ner = sentiment, ner
         self.handoff = Handoff(store, default_wait_s=cfg.policy.default_wait_minutes * 60)
+        self.spool = spool  # where turns go when the database cannot take them (assistant.spool)
         p = cfg.policy
         self.rules = Rules(p.negative_turns, p.upset_score, p.supported_languages, cfg.app.business_name)
 
     def start_conversation(self, source: str = "chat") -> str:
-        return self.store.new_conversation(source)
+        try:
+            return self.store.new_conversation(source)
+        except StoreError as exc:
+            if self.spool is None:
+                raise
+            log.error("conversation not stored, spooled: %s", exc)
+            metrics.error("store")
+            return self.spool.append({"op": "conversation", "id": str(uuid.uuid4()), "source": source})["id"]
+
+    def store_turn(self, conversation_id: str, role: str, text: str, problems: list[str] | None = None,
+                   **fields) -> int | None:
+        """Write a turn; when the database cannot take it, spool it (None: no row id yet)."""
+        try:
+            return self.store.add_turn(conversation_id, role, text, **fields)
+        except StoreError as exc:
+            if self.spool is None:
+                raise
+            log.error("%s turn of %s not stored, spooled: %s", role, conversation_id, exc)
+            metrics.error("store")
+            if problems is not None:  # shown with the turn (insights, chat --json)
+                problems.append("the database was unavailable: this turn is kept in the local spool and written "
+                                "when it is back")
+            self.spool.append({"op": "turn", "conversation_id": conversation_id, "role": role, "text": text,
+                               "fields": fields})
+            return None
+
+    def replay_spool(self) -> None:
+        if self.spool is not None and self.spool.path.exists() and self.spool.path.stat().st_size:
+            self.spool.replay(self.store)
+
+    def _read_or(self, read, default, what: str, tags: Tags | None = None):
+        """A read the turn can do without (history, ownership): on a database error, go on without it."""
+        try:
+            return read()
+        except StoreError as exc:
+            log.error("could not read %s: %s", what, exc)
+            if tags is not None:
+                tags.notes.append(f"could not read {what}: the database is unavailable")
+            return default
 
     def respond(self, conversation_id: str | None, message: str | bytes | None) -> TurnResult:
         result = None
@@ -110,16 +151,17 @@ class Assistant:
             return
         if self.adapter_watcher is not None:
             self.adapter_watcher.refresh()
+        self.replay_spool()
         conversation_id = conversation_id or self.start_conversation()
         text = clean.text
-        if self.handoff.is_held(conversation_id):
+        if self._read_or(lambda: self.handoff.is_held(conversation_id), False, "who answers this conversation"):
             # A person owns this conversation (or it waits for one): keep the message, say nothing.
             tags = self.tag(text, timer)
             self.log_user(conversation_id, text, tags, clean.notes)
             decision = Decision("hold", self.handoff.state(conversation_id))
             yield "done", self._result(conversation_id, None, "", tags, [], decision, timer, None, clean.notes)
             return
-        history = self.store.history(conversation_id)
+        history = self._read_or(lambda: self.store.history(conversation_id), [], "the conversation so far")
 
         plan = self.plan(text, history, timer)
         tags, passages, evidence, decision = plan.tags, plan.passages, plan.evidence, plan.decision
@@ -186,8 +228,14 @@ class Assistant:
 
     def queue(self, conversation_id: str, decision: Decision, language: str) -> str:
         """Put the conversation in the handoff queue; the message tells the customer what happens next."""
-        self.handoff.request(conversation_id, decision.reason)
-        status = self.handoff.status(conversation_id)
+        try:
+            self.handoff.request(conversation_id, decision.reason)
+            status = self.handoff.status(conversation_id)
+        except StoreError as exc:
+            log.error("handoff of %s not recorded: %s", conversation_id, exc)
+            metrics.error("store")
+            return ("Sorry — I could not reach our team's queue just now. Please ask again in a minute, "
+                    "or contact us through the channels on our help pages.")
         lang = language if language in messages.LANGUAGES else "en"
         business = self.cfg.app.business_name
         if status.online:
@@ -376,18 +424,18 @@ class Assistant:
                 raise
             yield FRIENDLY_ERROR
 
-    def log_user(self, conversation_id: str, text: str, tags: Tags, notes: list[str]) -> int:
-        return self.store.add_turn(
-            conversation_id, "user", text, language=tags.language,
+    def log_user(self, conversation_id: str, text: str, tags: Tags, notes: list[str]) -> int | None:
+        return self.store_turn(
+            conversation_id, "user", text, tags.notes, language=tags.language,
             sentiment=tags.sentiment.label if tags.sentiment else None,
             sentiment_scores=tags.sentiment.scores if tags.sentiment else None,
             entities=[e.__dict__ for e in tags.entities], notes=notes + tags.notes)
 
     def log_reply(self, conversation_id: str, reply: str, passages: list[Passage], decision: Decision,
-                  timer: Timer, first_token: float | None, user_turn: int, grounding: str = "") -> int:
+                  timer: Timer, first_token: float | None, user_turn: int | None, grounding: str = "") -> int | None:
         # Passage texts are kept with the turn so `finetune export` can rebuild the exact prompt.
-        return self.store.add_turn(
-            conversation_id, "assistant", reply,
+        return self.store_turn(
+            conversation_id, "assistant", reply, None,
             passages=[{"id": p.id, "source": p.source, "score": round(p.score, 4), "title": p.title,
                        "heading": p.heading, "text": p.text} for p in passages],
             model_id=self.generator.model_id, adapter_id=self.generator.adapter_id,

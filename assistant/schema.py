@@ -18,7 +18,8 @@ turns = sa.Table("turns", md, sa.Column("id", sa.Integer, primary_key=True), sa.
                  sa.Column("sentiment", sa.String(16)), sa.Column("sentiment_scores", sa.JSON),
                  sa.Column("entities", sa.JSON), sa.Column("passages", sa.JSON), sa.Column("model_id", sa.String(255)),
                  sa.Column("adapter_id", sa.String(255)), sa.Column("latency_ms", sa.Float),
-                 sa.Column("first_token_ms", sa.Float), sa.Column("escalation", sa.String(32)), sa.Column("notes", sa.JSON))
+                 sa.Column("first_token_ms", sa.Float), sa.Column("escalation", sa.String(32)), sa.Column("notes", sa.JSON),
+                 sa.Column("spool_key", sa.String(32)))
 feedback = sa.Table("feedback", md, sa.Column("id", sa.Integer, primary_key=True), sa.Column("turn_id", sa.Integer),
                     sa.Column("rating", sa.Integer), sa.Column("comment", sa.Text), sa.Column("correction", sa.Text),
                     sa.Column("source", sa.String(16)), sa.Column("created_at", sa.DateTime(timezone=True)),

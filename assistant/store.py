@@ -27,7 +27,7 @@ from assistant.schema import conversations, feedback, imports, labels, turns  # 
 from assistant.store_console import ConsoleQueries
 from assistant.store_handoff import HandoffRecords
 
-TURN_FIELDS = {c.name for c in turns.columns} - {"id", "conversation_id", "role", "text", "created_at"}
+TURN_FIELDS = {c.name for c in turns.columns} - {"id", "conversation_id", "role", "text", "created_at", "spool_key"}
 
 
 def _now() -> datetime:
@@ -181,6 +181,25 @@ class Store(HandoffRecords, ConsoleQueries):
                             "feedback": fb.get(t["id"], [])})
             prev = t
         return out
+
+    def apply_spooled(self, record: dict) -> None:
+        """Write one spool record (see `assistant.spool`); a record written before is skipped."""
+        at = datetime.fromisoformat(record["at"])
+
+        def tx(c):
+            cid = record["id"] if record["op"] == "conversation" else record["conversation_id"]
+            if c.execute(sa.select(conversations.c.id).where(conversations.c.id == cid)).first() is None:
+                c.execute(conversations.insert().values(id=cid, created_at=at, source=record.get("source", "chat"),
+                                                        meta={"spooled": True}, last_activity_at=at))
+            if record["op"] != "turn":
+                return
+            if c.execute(sa.select(turns.c.id).where(turns.c.spool_key == record["key"])).first():
+                return
+            fields = {k: v for k, v in (record.get("fields") or {}).items() if k in TURN_FIELDS}
+            c.execute(turns.insert().values(conversation_id=cid, role=record["role"], text=record["text"],
+                                            created_at=at, spool_key=record["key"], **fields))
+            c.execute(conversations.update().where(conversations.c.id == cid).values(last_activity_at=at))
+        self._write(tx)
 
     def check_writable(self) -> None:
         """Raise StoreError unless a write can be made now (a probe row, rolled back)."""

@@ -1,0 +1,86 @@
+"""A durable local spool for turns the database could not take: nothing a customer wrote is lost.
+
+When a write fails (the database locked past the retry budget, read-only, down), the pipeline
+appends the record here instead: one JSON line, flushed and fsync'ed before the turn goes on. Before
+each turn, and on `loopdesk store replay-spool`, the spool is replayed into the database in order;
+each record carries a key stored with its row (`turns.spool_key`, unique), so a replay that is
+interrupted and run again writes every record exactly once. Records that went in are removed by
+rewriting the file atomically with those left.
+
+    {"key": "...", "op": "conversation", "id": "...", "source": "chat", "at": "..."}
+    {"key": "...", "op": "turn", "conversation_id": "...", "role": "user", "text": "...", "fields": {...}, "at": "..."}
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+from assistant.errors import LoopdeskError
+
+log = logging.getLogger("loopdesk.spool")
+
+
+class Spool:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+
+    def append(self, record: dict) -> dict:
+        record = {"key": uuid.uuid4().hex, "at": datetime.now(timezone.utc).isoformat(), **record}
+        line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write(line)
+                fh.flush()
+                os.fsync(fh.fileno())
+        log.warning("spooled a %s for conversation %s (database unavailable)", record["op"],
+                    record.get("conversation_id") or record.get("id"))
+        return record
+
+    def records(self) -> list[dict]:
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+        out = []
+        for line in lines:
+            try:
+                out.append(json.loads(line))
+            except ValueError:  # a line cut by a crash mid-append: the turn before it is complete
+                log.error("skipping an unreadable spool line: %r", line[:120])
+        return out
+
+    def size(self) -> int:
+        return len(self.records())
+
+    def replay(self, store) -> int:
+        """Write the spooled records to `store` in order; returns how many went in. Stops at the
+        first failure and keeps that record and the ones after it."""
+        with self._lock:
+            records = self.records()
+            done = 0
+            try:
+                for record in records:
+                    store.apply_spooled(record)
+                    done += 1
+            except LoopdeskError as exc:
+                log.warning("spool replay stopped after %d of %d records: %s", done, len(records), exc)
+            if done:
+                self._rewrite(records[done:])
+                log.info("replayed %d spooled record(s); %d left", done, len(records) - done)
+            return done
+
+    def _rewrite(self, records: list[dict]) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        with tmp.open("w", encoding="utf-8") as fh:
+            fh.writelines(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
