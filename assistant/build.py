@@ -41,4 +41,4 @@ def build_assistant(cfg: Config, open_retriever: Callable[[Config], Retriever] |
         sentiment, ner, problems = load_taggers(cfg)
     return Assistant(cfg, generator, store, retriever, sentiment, ner, retriever_problem=problem,
                      tagger_problems=problems, adapter_watcher=watcher, open_retriever=open_retriever,
-                     spool=Spool(cfg.home / "spool" / "turns.jsonl"))
+                     spool=Spool(cfg.spool_path))

@@ -154,6 +154,11 @@ class Config:
         return Path(os.path.expanduser(self.paths.home))
 
     @property
+    def spool_path(self) -> Path:
+        """Turns the database could not take wait here (`assistant.spool`)."""
+        return self.home / "spool" / "turns.jsonl"
+
+    @property
     def index_dir(self) -> Path:
         return Path(self.retrieval.index_dir).expanduser() if self.retrieval.index_dir else self.home / "index"
 

@@ -3,6 +3,9 @@
     loopdesk operator add dana [--password-stdin] --json   # {"name": "dana", "password": "..."}
     loopdesk operator list --json
     loopdesk report daily [--day 2026-11-29] [--format json|csv|markdown] --json
+    loopdesk store purge --older-than 90d [--dry-run] --json      # retention
+    loopdesk store erase --conversation ID | --email ADDRESS --json  # right to erasure
+    loopdesk store replay-spool --json                             # write spooled turns now
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from assistant.errors import InputError, LoopdeskError
 
 operator_app = typer.Typer(help="Operator accounts for the console (/operator).", no_args_is_help=True)
 report_app = typer.Typer(help="Reports over the conversation store.", no_args_is_help=True)
+store_app = typer.Typer(help="Retention, erasure and the local spool of the conversation store.", no_args_is_help=True)
 
 
 def _store():
@@ -73,3 +77,65 @@ def report_daily(day: Optional[str] = typer.Option(None, help="YYYY-MM-DD (defau
     rows = data["previous_7_days"] + [data["today"]]
     table = console_stats.report_csv(rows) if fmt == "csv" else console_stats.report_markdown(rows)
     emit(data, as_json, table + "".join(f"\nALERT: {a}" for a in data["alerts"]))
+
+
+def _age(text: str):
+    import re
+    from datetime import datetime, timedelta, timezone
+
+    m = re.fullmatch(r"\s*(\d+)\s*([dhw])\s*", text or "")
+    if not m:
+        raise InputError("--older-than: a number of days, hours or weeks, e.g. 90d, 12h, 8w")
+    n, unit = int(m.group(1)), m.group(2)
+    return datetime.now(timezone.utc) - {"d": timedelta(days=n), "h": timedelta(hours=n), "w": timedelta(weeks=n)}[unit]
+
+
+@store_app.command("purge")
+def store_purge(older_than: str = typer.Option(..., "--older-than", help="e.g. 90d: conversations idle that long."),
+                dry_run: bool = typer.Option(False, "--dry-run", help="Count only."),
+                as_json: bool = typer.Option(False, "--json")) -> None:
+    """Delete conversations (with their turns, ratings, labels, handoffs) idle for longer than the age."""
+    try:
+        store = _store()
+        ids = store.conversations_before(_age(older_than))
+        counts = {"conversations": len(ids)} if dry_run else store.erase_conversations(ids)
+    except LoopdeskError as exc:
+        fail(exc, as_json)
+    emit({"dry_run": dry_run, **counts}, as_json, ("would delete " if dry_run else "deleted ") +
+         ", ".join(f"{v} {k}" for k, v in counts.items()))
+
+
+@store_app.command("erase")
+def store_erase(conversation: Optional[str] = typer.Option(None, help="A conversation id."),
+                email: Optional[str] = typer.Option(None, help="A customer's e-mail: every conversation with it."),
+                as_json: bool = typer.Option(False, "--json")) -> None:
+    """Right to erasure: delete one conversation, or every conversation of a customer e-mail."""
+    from assistant.handoff import valid_email
+
+    try:
+        if bool(conversation) == bool(email):
+            raise InputError("give --conversation ID or --email ADDRESS")
+        if email and not valid_email(email.strip()):
+            raise InputError("--email: that does not look like an e-mail address")
+        store = _store()
+        ids = [conversation] if conversation else store.conversations_mentioning(email.strip())
+        counts = store.erase_conversations(ids)
+        if conversation and not counts["conversations"]:
+            raise InputError(f"no conversation {conversation}")
+    except LoopdeskError as exc:
+        fail(exc, as_json)
+    emit(counts, as_json, "deleted " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+
+
+@store_app.command("replay-spool")
+def store_replay(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Write the turns spooled while the database was unavailable (the app also does this itself)."""
+    from assistant.spool import Spool
+
+    try:
+        cfg = get_config()
+        spool = Spool(cfg.spool_path)
+        written = spool.replay(_store())
+    except LoopdeskError as exc:
+        fail(exc, as_json)
+    emit({"written": written, "left": spool.size()}, as_json, f"wrote {written}, {spool.size()} left")

@@ -23,7 +23,8 @@ from sqlalchemy.exc import OperationalError
 from assistant import migrations
 from assistant.errors import StoreError
 
-from assistant.schema import conversations, feedback, imports, labels, turns  # noqa: F401 (re-exported)
+from assistant.schema import (conversations, feedback, handoff_events, handoffs, imports, labels,  # noqa: F401
+                              turns)
 from assistant.store_console import ConsoleQueries
 from assistant.store_handoff import HandoffRecords
 
@@ -200,6 +201,38 @@ class Store(HandoffRecords, ConsoleQueries):
                                             created_at=at, spool_key=record["key"], **fields))
             c.execute(conversations.update().where(conversations.c.id == cid).values(last_activity_at=at))
         self._write(tx)
+
+    # --- retention and erasure ----------------------------------------------------------------
+    def conversations_before(self, cutoff: datetime) -> list[str]:
+        """Conversations with no activity since `cutoff`."""
+        q = sa.select(conversations.c.id).where(conversations.c.last_activity_at < cutoff)
+        return [r["id"] for r in self._read(q)]
+
+    def conversations_mentioning(self, email: str) -> list[str]:
+        """Conversations of a customer e-mail: left for a handoff reply, or written in a turn."""
+        like = "%" + email.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        left = sa.select(handoffs.c.conversation_id).where(sa.func.lower(handoffs.c.contact_email) == email.lower())
+        wrote = sa.select(turns.c.conversation_id).where(sa.func.lower(turns.c.text).like(like, escape="\\"))
+        return sorted({r["conversation_id"] for r in self._read(left.union(wrote))})
+
+    def erase_conversations(self, ids: list[str]) -> dict[str, int]:
+        """Delete conversations with everything attached to them, in one transaction per 500."""
+        counts = {"conversations": 0, "turns": 0, "feedback": 0, "labels": 0, "handoff_events": 0}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+
+            def tx(c):
+                turn_ids = sa.select(turns.c.id).where(turns.c.conversation_id.in_(chunk))
+                counts["feedback"] += c.execute(feedback.delete().where(feedback.c.turn_id.in_(turn_ids))).rowcount
+                counts["labels"] += c.execute(labels.delete().where(labels.c.turn_id.in_(turn_ids))).rowcount
+                counts["turns"] += c.execute(turns.delete().where(turns.c.conversation_id.in_(chunk))).rowcount
+                counts["handoff_events"] += c.execute(
+                    handoff_events.delete().where(handoff_events.c.conversation_id.in_(chunk))).rowcount
+                c.execute(handoffs.delete().where(handoffs.c.conversation_id.in_(chunk)))
+                c.execute(imports.delete().where(imports.c.conversation_id.in_(chunk)))
+                counts["conversations"] += c.execute(conversations.delete().where(conversations.c.id.in_(chunk))).rowcount
+            self._write(tx)
+        return counts
 
     def check_writable(self) -> None:
         """Raise StoreError unless a write can be made now (a probe row, rolled back)."""

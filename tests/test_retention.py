@@ -1,0 +1,57 @@
+"""Retention and the right to erasure: `loopdesk store purge --older-than 90d` and
+`loopdesk store erase --conversation ID | --email ADDRESS` remove conversations with everything
+attached, and nothing else."""
+
+import json
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+
+import sqlalchemy as sa
+
+from assistant.handoff import Handoff
+from assistant.pipeline import Assistant
+from tests.conftest import ROOT, FakeGenerator, FakeRetriever, FakeSentiment
+
+
+def seeded(cfg, store):
+    a = Assistant(cfg, FakeGenerator(["Returns are free within 30 days [1]."] * 10), store, FakeRetriever(),
+                  FakeSentiment())
+    old = a.respond(None, "How do returns work for shoes?")
+    store.add_feedback(old.turn_id, 1)
+    kim = a.respond(None, "I want to talk to a human")
+    Handoff(store).leave_email(kim.conversation_id, "kim@example.com")
+    mail = a.respond(None, "my address is lee@example.com, where are my returns?")
+    keep = a.respond(None, "How do returns work for sandals?")
+    with store.engine.begin() as c:  # the first conversation was last active 120 days ago
+        c.execute(sa.text("UPDATE conversations SET last_activity_at = :t WHERE id = :id"),
+                  {"t": datetime.now(timezone.utc) - timedelta(days=120), "id": old.conversation_id})
+    return old, kim, mail, keep
+
+
+def cli(cfg, *args):
+    env = {"LOOPDESK_STORE_URL": cfg.store_url, "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-m", "assistant.cli", *args, "--json"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=120)
+    return out.returncode, (json.loads(out.stdout) if out.stdout.strip() else None), out.stderr
+
+
+def test_purge_and_erase(cfg, store):
+    old, kim, mail, keep = seeded(cfg, store)
+    rc, dry, _ = cli(cfg, "store", "purge", "--older-than", "90d", "--dry-run")
+    assert rc == 0 and dry == {"dry_run": True, "conversations": 1}
+    rc, done, _ = cli(cfg, "store", "purge", "--older-than", "90d")
+    assert rc == 0 and done["conversations"] == 1 and done["turns"] == 2 and done["feedback"] == 1
+    assert store.history(old.conversation_id) == [] and store.history(keep.conversation_id)
+    assert store.conversations_mentioning("KIM@example.com") == [kim.conversation_id]
+    assert store.conversations_mentioning("lee@example.com") == [mail.conversation_id]
+    rc, erased, _ = cli(cfg, "store", "erase", "--email", "kim@example.com")
+    assert rc == 0 and erased["conversations"] == 1 and erased["handoff_events"] == 2
+    assert store.handoff(kim.conversation_id) is None and store.handoff_queue() == []
+    rc, erased, _ = cli(cfg, "store", "erase", "--conversation", mail.conversation_id)
+    assert rc == 0 and erased["turns"] == 2
+    assert [c["id"] for c in store.conversation_page()[0]] == [keep.conversation_id]
+    rc, _, err = cli(cfg, "store", "erase", "--conversation", "nope")
+    assert rc == 2 and "no conversation nope" in err
+    rc, _, err = cli(cfg, "store", "purge", "--older-than", "soon")
+    assert rc == 2 and "90d" in err
