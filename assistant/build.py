@@ -13,6 +13,7 @@ from assistant.config import Config, local_path
 from assistant.errors import LoopdeskError
 from assistant.generation import TransformersGenerator
 from assistant.pipeline import Assistant
+from assistant.pii import PiiRedactor
 from assistant.spool import Spool
 from assistant.store import Store
 from assistant.types import Retriever
@@ -41,4 +42,4 @@ def build_assistant(cfg: Config, open_retriever: Callable[[Config], Retriever] |
         sentiment, ner, problems = load_taggers(cfg)
     return Assistant(cfg, generator, store, retriever, sentiment, ner, retriever_problem=problem,
                      tagger_problems=problems, adapter_watcher=watcher, open_retriever=open_retriever,
-                     spool=Spool(cfg.spool_path))
+                     spool=Spool(cfg.spool_path), redactor=PiiRedactor(cfg.store.redact_contact, cfg.home))

@@ -91,6 +91,9 @@ class EvaluationConfig:
 class StoreConfig:
     url: str = _f("", "SQLAlchemy URL; empty means SQLite at `<home>/loopdesk.db`. Postgres: `postgresql+psycopg://...`.")
     retries: int = _f(8, "Attempts for a write that hits a locked database before giving up loudly.")
+    redact_contact: bool = _f(False, "Also replace e-mail addresses and phone numbers in stored turns (card numbers, "
+                                     "security codes, expiry dates, IBANs and national ids are always replaced; "
+                                     "`finetune export` always replaces contact data too).")
 
 
 @dataclass

@@ -79,7 +79,7 @@ class Assistant:
     def __init__(self, cfg: Config, generator: Generator, store: Store, retriever: Retriever | None = None,
                  sentiment=None, ner=None, retriever_problem: str | None = None,
                  tagger_problems: list[str] | None = None, adapter_watcher=None, open_retriever=None,
-                 spool=None) -> None:
+                 spool=None, redactor=None) -> None:
         self.cfg, self.generator, self.store = cfg, generator, store
         self.adapter_watcher = adapter_watcher  # follows the live adapter between turns
         self.tagger_problems = tagger_problems or []
@@ -89,6 +89,7 @@ class Assistant:
         self.sentiment, self.ner = sentiment, ner
         self.handoff = Handoff(store, default_wait_s=cfg.policy.default_wait_minutes * 60)
         self.spool = spool  # where turns go when the database cannot take them (assistant.spool)
+        self.redactor = redactor  # card data, national ids (and contacts if configured) replaced first
         p = cfg.policy
         self.rules = Rules(p.negative_turns, p.upset_score, p.supported_languages, cfg.app.business_name)
 
@@ -153,7 +154,9 @@ class Assistant:
             self.adapter_watcher.refresh()
         self.replay_spool()
         conversation_id = conversation_id or self.start_conversation()
-        text = clean.text
+        text, redacted = self.redact(clean.text)
+        if redacted:
+            clean.notes.append("replaced before storing: " + ", ".join(f"{k} x{v}" for k, v in sorted(redacted.items())))
         if self._read_or(lambda: self.handoff.is_held(conversation_id), False, "who answers this conversation"):
             # A person owns this conversation (or it waits for one): keep the message, say nothing.
             tags = self.tag(text, timer)
@@ -215,6 +218,17 @@ class Assistant:
         messages = self.prompt(history, text, shown, tags)
         timer.mark("prompt")
         return Plan(tags, passages, evidence, decision, shown, messages)
+
+    def redact(self, text: str):
+        """Payment data (and contacts, if configured) replaced by placeholders before anything sees
+        or stores the message. A redactor that fails refuses the message rather than store it."""
+        if self.redactor is None:
+            return text, {}
+        try:
+            return self.redactor(text)
+        except Exception as exc:
+            log.exception("redaction failed")
+            raise LoopdeskError(f"the message could not be checked for card data ({type(exc).__name__})") from exc
 
     def tag(self, text: str, timer: Timer) -> Tags:
         """Steps 1-3: language, sentiment, entities."""

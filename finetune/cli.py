@@ -142,8 +142,10 @@ def import_cmd(file: str = typer.Argument(..., help="CSV/TSV or JSONL transcript
 
     try:
         cfg = _cfg()
+        from assistant.pii import PiiRedactor
+
         report = import_transcripts(Store(cfg.store_url, cfg.store.retries), file, user_column, answer_column,
-                                    skip_bad)
+                                    skip_bad, PiiRedactor(cfg.store.redact_contact, cfg.home))
     except LoopdeskError as exc:
         fail(exc, as_json)
     lines = [f"imported {report['imported']} of {report['rows_read']} rows ({report['already_present']} already present, "

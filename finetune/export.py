@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,6 +29,7 @@ from assistant.types import Passage, Tags
 
 PLACEHOLDERS = {"EMAIL": "{{Email Address}}", "PHONE": "{{Phone Number}}", "ORDER_ID": "{{Order Number}}",
                 "PER": "{{Customer Name}}"}
+SAME_KIND = {"EMAIL": "EMAIL_ADDRESS", "PHONE": "PHONE_NUMBER"}  # our patterns' names -> Presidio's
 
 
 def _word_count(messages: list[dict]) -> int:
@@ -44,19 +46,31 @@ def grounded_messages(user: str, answer: str, passages: list[dict], business_nam
 
 
 class Redactor:
-    def __init__(self, ner=None) -> None:
-        self.ner = ner
+    """Payment data, national ids, e-mails and phones first (Presidio, `assistant.pii`), then order
+    numbers (our patterns) and customer names (our NER) in what is left."""
+
+    def __init__(self, ner=None, home=None) -> None:
+        from assistant.pii import PiiRedactor
+
+        self.ner, self.pii = ner, PiiRedactor(contact=True, home=home)
 
     def __call__(self, text: str) -> tuple[str, Counter]:
-        spans = [e for e in find_pattern_entities(text) if e.type in PLACEHOLDERS]
+        text, counts = self.pii(text)
+        spans = [e for e in find_pattern_entities(text) if e.type in PLACEHOLDERS
+                 and not _inside_placeholder(text, e.start, e.end)]
         if self.ner is not None:
             spans += [e for e in self.ner.model_entities(text) if e.type == "PER"
-                      and not any(e.start < s.end and s.start < e.end for s in spans)]
-        counts: Counter = Counter()
+                      and not any(e.start < s.end and s.start < e.end for s in spans)
+                      and not _inside_placeholder(text, e.start, e.end)]
         for e in sorted(spans, key=lambda x: -x.start):
             text = text[:e.start] + PLACEHOLDERS[e.type] + text[e.end:]
-            counts[e.type] += 1
+            counts[SAME_KIND.get(e.type, e.type)] += 1  # one name per kind in the data card
         return text, counts
+
+
+def _inside_placeholder(text: str, start: int, end: int) -> bool:
+    """A span that touches a {{Placeholder}} already put in (never redact a placeholder's words)."""
+    return any(m.start() < end and start < m.end() for m in re.finditer(r"\{\{[^{}]*\}\}", text))
 
 
 def _latest(feedback: list[dict]) -> tuple[int | None, str | None]:

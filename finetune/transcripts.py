@@ -147,10 +147,19 @@ def pair_key(user: str, assistant: str) -> str:
 
 
 def import_transcripts(store, path: str | Path, user_column: str | None = None,
-                       answer_column: str | None = None, skip_bad: bool = False) -> dict:
+                       answer_column: str | None = None, skip_bad: bool = False, redactor=None) -> dict:
     """Import a file's pairs in one transaction. Raises InputError (nothing imported) when the file
-    has any problem and `skip_bad` is off, or when it holds no valid pair at all."""
+    has any problem and `skip_bad` is off, or when it holds no valid pair at all. `redactor`
+    (`assistant.pii.PiiRedactor`) replaces card data and the like before anything is stored; the
+    pair key is taken from the text as imported, so re-importing the file still adds nothing."""
     pairs, problems = read_pairs(path, user_column, answer_column)
+    redacted: dict = {}
+    if redactor is not None:
+        for x in pairs:
+            for side in ("user", "assistant"):
+                x[f"stored_{side}"], counts = redactor(x[side])
+                for k, v in counts.items():
+                    redacted[k] = redacted.get(k, 0) + v
     listed = "; ".join(f"line {x['line']}: {x['reason']}" for x in problems[:10])
     more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
     if problems and not skip_bad:
@@ -158,7 +167,9 @@ def import_transcripts(store, path: str | Path, user_column: str | None = None,
                          f"(fix the file, or --skip-bad to import the {len(pairs)} good row(s))")
     if not pairs:
         raise InputError(f"{path}: no valid request/answer pair" + (f": {listed}{more}" if problems else ""))
-    added = store.import_exchanges([(pair_key(x["user"], x["assistant"]), x["user"], x["assistant"], x["intent"])
-                                    for x in pairs], Path(path).name)
+    added = store.import_exchanges([(pair_key(x["user"], x["assistant"]), x.get("stored_user", x["user"]),
+                                     x.get("stored_assistant", x["assistant"]), x["intent"]) for x in pairs],
+                                   Path(path).name)
     return {"file": str(path), "rows_read": len(pairs) + len(problems), "imported": added,
-            "already_present": len(pairs) - added, "skipped": len(problems), "problems": problems[:50]}
+            "already_present": len(pairs) - added, "skipped": len(problems), "problems": problems[:50],
+            "redacted": redacted}

@@ -107,7 +107,7 @@ def test_loop_export_train_eval_promote_serve(store, tmp_path, tiny_model, cfg):
     card = export_dataset(store, tmp_path / "ds", eval_fraction=0.0)
     assert card["kept"] == {"rated_good": 1, "corrected": 1, "imported": 2}
     assert card["dropped"] == {"rated_bad": 1, "unrated": 1}
-    assert card["pii_redacted"]["EMAIL"] == 2 and card["pii_redacted"]["ORDER_ID"] >= 2
+    assert card["pii_redacted"]["EMAIL_ADDRESS"] == 2 and card["pii_redacted"]["ORDER_ID"] >= 2
     text = (tmp_path / "ds" / "train.jsonl").read_text()
     assert "john@example.com" not in text and "NW-48213" not in text and "12345678" not in text
     assert "{{Email Address}}" in text and "{{Order Number}}" in text
