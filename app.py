@@ -118,9 +118,10 @@ def launch(cfg: Config) -> None:
 
     import index
     from assistant.build import build_assistant
+    from assistant.logs import setup_logging
     from finetune.jobs import LearningLoop
 
-    logging.basicConfig(level=logging.INFO)
+    setup_logging(cfg.app.log_format, cfg.app.log_level)
     try:
         ensure_demo_index(cfg)
     except LoopdeskError as exc:

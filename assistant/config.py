@@ -121,6 +121,8 @@ class AppConfig:
     business_name: str = _f("Northwind Goods", "The business the assistant speaks for: system prompt, page title, canned messages.")
     greeting: str = _f("", "First message of the chat; empty means a greeting built from `business_name`.")
     title: str = _f("", "Title of the chat page; empty means \"<business_name> support\".")
+    log_format: str = _f("text", "Log lines as plain text or one JSON object per line (`json`).")
+    log_level: str = _f("INFO", "Lowest level logged: DEBUG, INFO, WARNING, ERROR.")
     colour: str = _f("#1d4ed8", "Accent colour of the customer page (CSS colour: buttons, title).")
     operator_token: str = _f("", "Password of a bootstrap console account named `admin`, created at start when it does "
                                  "not exist (for Spaces, where there is no shell); set it by env, never in git. "
@@ -256,6 +258,10 @@ def validate(cfg: Config) -> list[str]:
     g = cfg.generation
     if g.max_new_tokens < 1:
         p.append("generation.max_new_tokens must be >= 1")
+    if cfg.app.log_format not in ("text", "json"):
+        p.append("app.log_format must be text or json")
+    if cfg.app.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        p.append("app.log_level must be DEBUG, INFO, WARNING or ERROR")
     if not re.fullmatch(r"#[0-9a-fA-F]{3}|#[0-9a-fA-F]{6}|[a-zA-Z]{3,20}", cfg.app.colour or ""):
         p.append("app.colour must be a CSS colour like #1d4ed8 or a colour name")
     if g.temperature < 0:

@@ -7,6 +7,7 @@
     loopdesk_errors_total{kind}                  generation errors, failed turns, store errors
     loopdesk_queue_depth                         conversations waiting for a person (at scrape time)
     loopdesk_live_adapter_info{version}          the adapter serving now (at scrape time)
+    loopdesk_spool_records                       turns waiting for the database (at scrape time)
 
 Readiness (`readiness()`) checks what a turn needs: the generator loaded, the index open, the
 database writable.
@@ -27,6 +28,7 @@ ESCALATIONS = Counter("loopdesk_escalations", "Handovers and offers of a person,
 ERRORS = Counter("loopdesk_errors", "Errors by kind.", ["kind"], registry=REGISTRY)
 QUEUE = Gauge("loopdesk_queue_depth", "Conversations waiting for a person.", registry=REGISTRY)
 ADAPTER = Gauge("loopdesk_live_adapter_info", "The adapter serving now (value 1).", ["version"], registry=REGISTRY)
+SPOOL = Gauge("loopdesk_spool_records", "Turns waiting in the local spool for the database.", registry=REGISTRY)
 
 
 def record_turn(result) -> None:
@@ -48,6 +50,7 @@ def exposition(assistant) -> bytes:
     QUEUE.set(len(assistant.store.handoff_queue(("queued",))))
     ADAPTER.clear()
     ADAPTER.labels(getattr(assistant.generator, "adapter_id", None) or "none").set(1)
+    SPOOL.set(assistant.spool.size() if getattr(assistant, "spool", None) is not None else 0)
     return generate_latest(REGISTRY)
 
 

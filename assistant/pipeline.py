@@ -197,7 +197,9 @@ class Assistant:
         if not reply.strip():
             reply = FRIENDLY_ERROR
             yield "token", reply
-        turn_id = self.log_reply(conversation_id, reply, plan.shown, decision, timer, first_token, user_turn, grounding)
+        problems = [n for n in tags.notes if n.startswith(("generation failed", "knowledge base search failed"))]
+        turn_id = self.log_reply(conversation_id, reply, plan.shown, decision, timer, first_token, user_turn, grounding,
+                                 problems)
         timer.mark("log")
         result = self._result(conversation_id, turn_id, reply, tags, passages, decision, timer, first_token, clean.notes)
         result.grounding = grounding
@@ -388,7 +390,7 @@ class Assistant:
             return
         if reader == "model" or not fallback:
             renderer = StreamRenderer()
-            for piece in self.generate(messages):
+            for piece in self.generate(messages, notes=tags.notes):
                 if piece := renderer.feed(piece):
                     yield "token", piece
             if tail := renderer.flush():
@@ -426,7 +428,8 @@ class Assistant:
             reply = "I'm sorry about the trouble." + ("\n" if "\n" in reply else " ") + reply
         return reply
 
-    def generate(self, messages: list[dict], raise_errors: bool = False) -> Iterator[str]:
+    def generate(self, messages: list[dict], raise_errors: bool = False,
+                 notes: list[str] | None = None) -> Iterator[str]:
         try:
             yield from self.generator.stream(messages)
         except Exception as exc:  # keep serving: the customer sees a friendly message
@@ -434,6 +437,8 @@ class Assistant:
             if not raise_errors:
                 metrics.error("generation")
                 log.exception("generation failed")
+                if notes is not None:
+                    notes.append(f"generation failed: {type(exc).__name__}: {exc}")
             if raise_errors:
                 raise
             yield FRIENDLY_ERROR
@@ -446,7 +451,8 @@ class Assistant:
             entities=[e.__dict__ for e in tags.entities], notes=notes + tags.notes)
 
     def log_reply(self, conversation_id: str, reply: str, passages: list[Passage], decision: Decision,
-                  timer: Timer, first_token: float | None, user_turn: int | None, grounding: str = "") -> int | None:
+                  timer: Timer, first_token: float | None, user_turn: int | None, grounding: str = "",
+                  problems: list[str] | None = None) -> int | None:
         # Passage texts are kept with the turn so `finetune export` can rebuild the exact prompt.
         return self.store_turn(
             conversation_id, "assistant", reply, None,
@@ -455,7 +461,8 @@ class Assistant:
             model_id=self.generator.model_id, adapter_id=self.generator.adapter_id,
             latency_ms=timer.since_start(), first_token_ms=first_token,
             escalation=decision.reason if decision.escalated else None,
-            notes={"timings_ms": timer.marks, "user_turn": user_turn, "grounding": grounding})
+            notes={"timings_ms": timer.marks, "user_turn": user_turn, "grounding": grounding,
+                   "problems": problems or []})
 
     def _result(self, conversation_id, turn_id, reply, tags, passages, decision, timer, first_token, notes) -> TurnResult:
         return TurnResult(conversation_id, turn_id, reply, tags, passages, decision, timer.since_start(), first_token,

@@ -14,6 +14,7 @@ without an exit code is reported as lost. Who did what is appended to `<home>/jo
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shlex
 import signal
@@ -27,6 +28,7 @@ from assistant.config import Config, local_path
 from assistant.errors import InputError, LoopdeskError
 
 ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger("loopdesk.jobs")
 
 
 def _now() -> str:
@@ -115,6 +117,7 @@ class LearningLoop:
                  "started_by": operator, "started_at": _now(), **info}
         (self.jobs / "current.json").write_text(json.dumps(state, indent=1))
         self._record(operator, f"start {kind}", **info)
+        log.info("%s started %s job %s: %s", operator, kind, run.name, state["command"])
         return state
 
     def cancel(self, operator: str) -> None:

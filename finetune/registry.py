@@ -9,12 +9,15 @@ roll back. The running app follows `live.json` (see `assistant.adapters`).
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime, timezone
 from pathlib import Path
 
 from assistant.adapters import read_live, write_live
 from assistant.errors import AdapterError
 from assistant.generation import check_adapter_dir
+
+log = logging.getLogger("loopdesk.registry")
 
 
 def _json(path: Path) -> dict:
@@ -81,6 +84,7 @@ def promote(registry: Path, version: str, base_model_id: str, force: bool = Fals
             reason = f"loss {ev['adapter_loss']} < base {ev['base_loss']}"
     previous = list(live.get("previous", [])) + ([current] if current else [])
     write_live(registry, version, previous)
+    log.info("promoted %s (was %s): %s", version, current, reason)
     return {"live": version, "previous": current, "changed": True, "reason": reason}
 
 
@@ -120,4 +124,5 @@ def rollback(registry: Path) -> dict:
         return {"live": None, "previous": live.get("version")}
     target = previous.pop()
     write_live(registry, target, previous)
+    log.info("rolled back from %s to %s", live.get("version"), target)
     return {"live": target, "previous": live.get("version")}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import time
@@ -25,6 +26,8 @@ from pathlib import Path
 from assistant.errors import ConfigError
 from index.chunking import Chunk, chunk_document
 from index.loaders import load_documents
+
+log = logging.getLogger("loopdesk.index")
 
 ANN_ABOVE = 50_000
 
@@ -161,6 +164,7 @@ def build_index(paths: list[str | Path], out: str | Path, embedder, max_tokens: 
     marker = out / f".CURRENT.{build_id}"
     marker.write_text(build_id)
     os.replace(marker, out / "CURRENT")  # the atomic switch readers see
+    log.info("index build %s is now current in %s", build_id, out)
     for old in sorted((out / "builds").iterdir())[:-keep_builds]:
         if old.name != build_id and not old.name.startswith("."):
             shutil.rmtree(old, ignore_errors=True)

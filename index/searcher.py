@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import threading
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from assistant.errors import IndexUnavailableError
 from assistant.kb_terms import Vocabulary
 from assistant.types import Passage
 from index.builder import current_build
+
+log = logging.getLogger("loopdesk.index")
 
 MODES = ("dense", "bm25", "hybrid")
 
@@ -122,8 +125,9 @@ class Index:
                 if name != self._build.name:
                     try:
                         self._build = self._load()
-                    except IndexUnavailableError:
-                        pass  # a broken new build never replaces a working one
+                        log.info("switched to index build %s", name)
+                    except IndexUnavailableError as exc:  # a broken new build never replaces a working one
+                        log.error("index build %s not used, still serving %s: %s", name, self._build.name, exc)
 
     def section(self, passage_id: str) -> list[Passage]:
         """The passage with this id and the other chunks of its section (same file and heading), in

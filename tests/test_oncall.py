@@ -30,6 +30,23 @@ def test_health_ready_and_metrics(cfg, store):
     assert 'loopdesk_escalations_total{reason="human_requested"}' in text
     assert "loopdesk_queue_depth 1.0" in text and 'loopdesk_live_adapter_info{version="none"} 1.0' in text
     assert "loopdesk_turn_latency_seconds_bucket" in text and "loopdesk_first_token_seconds_count" in text
+    assert "loopdesk_spool_records 0.0" in text
+
+
+def test_json_log_lines(capsys):
+    import json
+    import logging
+
+    from assistant.logs import setup_logging
+
+    setup_logging("json")
+    try:
+        logging.getLogger("loopdesk.test").warning("spooled %d turn(s)", 2)
+        line = capsys.readouterr().err.strip().splitlines()[-1]
+        assert json.loads(line) | {"asctime": None} == {"asctime": None, "level": "WARNING", "logger": "loopdesk.test",
+                                                         "message": "spooled 2 turn(s)"}
+    finally:
+        setup_logging("text", "WARNING")
 
 
 def test_not_ready_without_index_or_writable_database(cfg, tmp_path):

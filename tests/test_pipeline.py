@@ -112,6 +112,9 @@ def test_generator_failure_keeps_serving_and_logs(cfg, store):
     cfg.generation.reader = "model"  # the raw model path has nothing to fall back on
     raw = Assistant(cfg, FakeGenerator(fail=True), store, FakeRetriever()).respond(None, "What is your warranty on headphones?")
     assert FRIENDLY_ERROR in raw.reply
+    stored = store.history(raw.conversation_id)[-1]["notes"]
+    assert stored["problems"] == ["generation failed: RuntimeError: model crashed"]  # noted with the turn
+    assert store.history(result.conversation_id)[-1]["notes"]["problems"][0].startswith("generation failed")
     cfg.generation.reader = "checked"
     hist = store.history(result.conversation_id)
     assert hist[0]["text"] == "What is your warranty on headphones?" and hist[1]["role"] == "assistant"
