@@ -310,6 +310,7 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
         operator = accounts.operator(tok)
         if not cid:
             raise InputError("open a conversation first")
+        text, _ = assistant.redact(text or "")  # an operator's reply is stored like a customer's message
         handoff.reply(cid, operator, text)
         header, md, table = conv_view(cid)
         return "Sent.", "", md, table, queue_rows()

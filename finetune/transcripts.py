@@ -43,7 +43,9 @@ def _text(p: Path) -> str:
         raise InputError(f"{p}: larger than {MAX_FILE // 2**20} MiB")
     raw = p.read_bytes()
     if raw.count(b"\x00") > max(16, len(raw) // 100):
-        raise InputError(f"{p}: looks binary ({raw.count(bytes(1))} NUL bytes), not a CSV/TSV/JSONL text file")
+        line = raw[: raw.index(b"\x00")].count(b"\n") + 1
+        raise InputError(f"{p}: line {line}: looks binary ({raw.count(bytes(1))} NUL bytes), not a CSV/TSV/JSONL "
+                         f"text file")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -62,6 +62,11 @@ def test_handoff_between_customer_and_operator(served, chromium_path):
         op.locator("#op-password input").fill("dana-password")
         op.locator("#op-signin").click()
         expect(op.locator("#op-me")).to_contain_text("dana", timeout=30_000)
+        # No secret in the browser's storage or the page, nothing of the console in the API description.
+        storage = op.evaluate("() => JSON.stringify({...localStorage}) + JSON.stringify({...sessionStorage})")
+        assert "dana-password" not in storage and "dana-password" not in op.content()
+        info = op.request.get(url + "gradio_api/info").text()
+        assert "signin" not in info and "do_" not in info and "password" not in info.lower()
 
         me = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
         me.goto(url)
