@@ -395,29 +395,30 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
         rows = learning.adapters() if learning else []
         return [[r[c] for c in ADAPTER_COLUMNS] for r in rows], gr.update(choices=[r["version"] for r in rows])
 
-    @guarded(3)
-    def do_export(tok):
+    def learner(tok) -> str:
+        """The signed-in operator, when this app has the learning loop."""
         operator = accounts.operator(tok)
         if learning is None:
             raise InputError("the learning loop is not available in this app")
-        card = learning.export(operator)
+        return operator
+
+    @guarded(3)
+    def do_export(tok):
+        card = learning.export(learner(tok))
         return (f"Exported {card['train']} training and {card['eval']} held-out examples to `{card['dir']}` "
                 f"(kept {card['kept']}, dropped {card['dropped']}, redacted {card['pii_redacted']})."), \
             gr.update(choices=learning.datasets(), value=card["dir"]), gr.skip()
 
     @guarded(3)
     def do_train(tok, ds, n):
-        operator = accounts.operator(tok)
-        if learning is None:
-            raise InputError("the learning loop is not available in this app")
-        state = learning.start_training(ds, int(n or 0), operator)
+        state = learning.start_training(ds, int(n or 0), learner(tok))
         head, losses = job_view()
         return f"Training of `{state['version']}` started.", head, losses
 
     @guarded(3)
     def do_eval(tok, version):
-        operator = accounts.operator(tok)
-        if learning is None or not version:
+        operator = learner(tok)
+        if not version:
             raise InputError("choose an adapter to evaluate")
         learning.start_eval(version, operator)
         head, losses = job_view()
@@ -425,19 +426,13 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
 
     @guarded(3)
     def do_promote(tok, version):
-        operator = accounts.operator(tok)
-        if learning is None:
-            raise InputError("the learning loop is not available in this app")
-        result = learning.promote(version, operator)
+        result = learning.promote(version, learner(tok))
         rows, choices = adapter_rows()
         return f"Live adapter: `{result['live']}` ({html.escape(result.get('reason', ''))}).", rows, choices
 
     @guarded(3)
     def do_rollback(tok):
-        operator = accounts.operator(tok)
-        if learning is None:
-            raise InputError("the learning loop is not available in this app")
-        result = learning.rollback(operator)
+        result = learning.rollback(learner(tok))
         rows, choices = adapter_rows()
         return f"Live adapter: `{result['live'] or 'none (base model)'}`.", rows, choices
 
