@@ -119,10 +119,35 @@ def cfg(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def store(cfg):
+def store(cfg, request):
+    """The conversation store: SQLite, or a fresh PostgreSQL database where a test module sets
+    `BOTH_DATABASES = True` (then each of its store tests runs on both)."""
+    import dataclasses
+
     from assistant.store import Store
 
+    if getattr(request, "param", "sqlite") == "postgresql":
+        url = request.getfixturevalue("postgres_server").new_database()
+        cfg.store = dataclasses.replace(cfg.store, url=url)
     return Store(cfg.store_url)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    from tests.postgres_server import Server, binaries
+
+    if binaries() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("PostgreSQL is missing in CI (.ci/run installs Debian's postgresql)")
+        pytest.skip("PostgreSQL not installed")
+    server = Server()
+    yield server
+    server.stop()
+
+
+def pytest_generate_tests(metafunc):
+    if "store" in metafunc.fixturenames and getattr(metafunc.module, "BOTH_DATABASES", False):
+        metafunc.parametrize("store", ["sqlite", "postgresql"], indirect=True)
 
 
 def have_bundled_models() -> bool:

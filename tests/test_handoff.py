@@ -10,6 +10,8 @@ from assistant.handoff import Handoff, valid_email
 from assistant.pipeline import Assistant
 from tests.conftest import FakeGenerator, FakeRetriever, FakeSentiment
 
+BOTH_DATABASES = True  # each test with the `store` fixture runs on SQLite and on PostgreSQL
+
 
 def assistant(cfg, store, replies=("Returns are free within 30 days [1].",) * 10):
     return Assistant(cfg, FakeGenerator(list(replies)), store, FakeRetriever(), FakeSentiment())

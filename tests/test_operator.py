@@ -10,6 +10,8 @@ from assistant.errors import InputError
 from assistant.pipeline import Assistant
 from tests.conftest import FakeGenerator, FakeRetriever, FakeSentiment
 
+BOTH_DATABASES = True  # each test with the `store` fixture runs on SQLite and on PostgreSQL
+
 
 def seeded(cfg, store):
     a = Assistant(cfg, FakeGenerator(["Returns are free [1]."]), store, FakeRetriever(), FakeSentiment())

@@ -13,6 +13,8 @@ from assistant.handoff import Handoff
 from assistant.pipeline import Assistant
 from tests.conftest import ROOT, FakeGenerator, FakeRetriever, FakeSentiment
 
+BOTH_DATABASES = True  # each test with the `store` fixture runs on SQLite and on PostgreSQL
+
 
 def seeded(cfg, store):
     a = Assistant(cfg, FakeGenerator(["Returns are free within 30 days [1]."] * 10), store, FakeRetriever(),

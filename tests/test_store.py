@@ -12,6 +12,8 @@ from assistant import migrations
 from assistant.errors import StoreError
 from assistant.store import Store
 
+BOTH_DATABASES = True  # each test with the `store` fixture runs on SQLite and on PostgreSQL
+
 
 def test_migrations_from_empty_database(tmp_path):
     url = f"sqlite:///{tmp_path / 'empty.db'}"
