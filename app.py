@@ -2,9 +2,9 @@
 
     python app.py [--port 7860] [--host 0.0.0.0]      # or: loopdesk serve
 
-Routes: `/` the customer chat, `/operator` the operator console (named accounts), `/kb/<id>` a
-cited knowledge-base section rendered as a page, `/healthz`, `/readyz` and `/metrics` (Prometheus)
-for on-call. Gradio only: the pages' components live in
+Routes: `/` the customer chat, `/operator` the operator console (named accounts); the HTTP API
+(`/v1/chat`, `/v1/feedback`, `/docs`), `/kb/<id>` (a cited knowledge-base section as a page),
+`/healthz`, `/readyz` and `/metrics` come from `assistant.http_api`. Gradio only: the pages' components live in
 `assistant/ui_customer.py` and `assistant/ui_console.py`, their logic below them. On first start
 without an index the bundled demo knowledge base is indexed (Spaces has no `make install`).
 """
@@ -61,51 +61,11 @@ def build_ui(assistant, cfg: Config, learning=None) -> gr.Blocks:
 
 
 def build_app(assistant, cfg: Config, learning=None):
-    """FastAPI app: the knowledge-base section route, with the Gradio pages mounted at /."""
-    from fastapi import FastAPI
-    from fastapi.responses import HTMLResponse
-
-    from assistant.chat_view import KB_ROUTE, missing_section_html, section_html
+    """The HTTP API and routes (`assistant.http_api`), with the Gradio pages mounted at /."""
+    from assistant.http_api import build_api
     from assistant.ui_customer import css
 
-    api = FastAPI(title=cfg.page_title, docs_url=None, redoc_url=None, openapi_url=None)
-
-    @api.get(KB_ROUTE + "{passage_id:path}", response_class=HTMLResponse)
-    def kb_section(passage_id: str) -> HTMLResponse:
-        finder = getattr(assistant.retriever, "section", None)
-        try:
-            passages = finder(passage_id) if finder else []
-        except LoopdeskError as exc:
-            log.error("knowledge-base section %s: %s", passage_id, exc)
-            passages = []
-        if not passages:
-            return HTMLResponse(missing_section_html(cfg.app.business_name), status_code=404)
-        return HTMLResponse(section_html(passages, cfg.app.business_name))
-
-    @api.get("/healthz")
-    def healthz() -> dict:
-        """Liveness: the process answers."""
-        return {"status": "ok"}
-
-    @api.get("/readyz")
-    def readyz():
-        """Readiness: generator loaded, index open, database writable (503 otherwise, with why)."""
-        from fastapi.responses import JSONResponse
-
-        from assistant.metrics import readiness
-
-        state = readiness(assistant)
-        return JSONResponse(state, status_code=200 if state["ready"] else 503)
-
-    @api.get("/metrics")
-    def metrics_route():
-        from fastapi.responses import Response
-        from prometheus_client import CONTENT_TYPE_LATEST
-
-        from assistant.metrics import exposition
-
-        return Response(exposition(assistant), media_type=CONTENT_TYPE_LATEST)
-
+    api = build_api(assistant, cfg)
     demo = build_ui(assistant, cfg, learning)
     demo.queue(default_concurrency_limit=1)
     # No footer (API/settings links), no run history in the browser (it kept every input there).

@@ -213,7 +213,7 @@ def eval_answers_cmd(questions: str = typer.Option(..., "--questions", help="Que
 
 
 def _compose() -> None:
-    from assistant.console_cli import operator_app, report_app, store_app
+    from assistant.console_cli import api_key_app, operator_app, report_app, store_app
     from finetune.cli import adapters_app
     from finetune.cli import app as finetune_app
     from index.cli import app as index_app
@@ -226,6 +226,7 @@ def _compose() -> None:
     app.add_typer(operator_app, name="operator")
     app.add_typer(report_app, name="report")
     app.add_typer(store_app, name="store")
+    app.add_typer(api_key_app, name="api-key")
 
 
 _compose()

@@ -129,6 +129,11 @@ class AppConfig:
                                  "Named accounts: `loopdesk operator add NAME`.")
 
 
+@dataclass
+class ApiConfig:
+    requests_per_minute: int = _f(60, "Calls each HTTP API key may make per minute (then 429 with Retry-After).")
+
+
 SECTIONS: dict[str, type] = {
     "paths": PathsConfig,
     "models": ModelsConfig,
@@ -138,6 +143,7 @@ SECTIONS: dict[str, type] = {
     "evaluation": EvaluationConfig,
     "policy": PolicyConfig,
     "app": AppConfig,
+    "api": ApiConfig,
 }
 
 
@@ -151,6 +157,7 @@ class Config:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     app: AppConfig = field(default_factory=AppConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
     sources: dict[str, str] = field(default_factory=dict, repr=False)
     """`section.field` -> where the value came from (default, file path, env name, flag)."""
 

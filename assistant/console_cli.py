@@ -6,6 +6,7 @@
     loopdesk store purge --older-than 90d [--dry-run] --json      # retention
     loopdesk store erase --conversation ID | --email ADDRESS --json  # right to erasure
     loopdesk store replay-spool --json                             # write spooled turns now
+    loopdesk api-key create NAME --json                            # {"name", "key"}: the key shown once
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from assistant.errors import InputError, LoopdeskError
 
 operator_app = typer.Typer(help="Operator accounts for the console (/operator).", no_args_is_help=True)
 report_app = typer.Typer(help="Reports over the conversation store.", no_args_is_help=True)
+api_key_app = typer.Typer(help="Keys of HTTP API clients (/v1/chat, /v1/feedback).", no_args_is_help=True)
 store_app = typer.Typer(help="Retention, erasure and the local spool of the conversation store.", no_args_is_help=True)
 
 
@@ -139,3 +141,26 @@ def store_replay(as_json: bool = typer.Option(False, "--json")) -> None:
     except LoopdeskError as exc:
         fail(exc, as_json)
     emit({"written": written, "left": spool.size()}, as_json, f"wrote {written}, {spool.size()} left")
+
+
+@api_key_app.command("create")
+def api_key_create(name: str = typer.Argument(..., help="The client: a shop's site, a help desk, an app."),
+                   as_json: bool = typer.Option(False, "--json")) -> None:
+    """A key for an HTTP API client; printed once (only its SHA-256 is stored)."""
+    from assistant.http_api import create_api_key
+
+    try:
+        key = create_api_key(_store(), name)
+    except LoopdeskError as exc:
+        fail(exc, as_json)
+    emit({"name": name.strip().lower(), "key": key}, as_json, f"API key for {name.strip().lower()}: {key}\n(shown once)")
+
+
+@api_key_app.command("list")
+def api_key_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Names of the clients with a key."""
+    try:
+        names = _store().api_key_names()
+    except LoopdeskError as exc:
+        fail(exc, as_json)
+    emit(names, as_json, "\n".join(names) or "(no API keys: loopdesk api-key create NAME)")

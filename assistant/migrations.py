@@ -127,6 +127,17 @@ def _m006_spool_keys(conn) -> None:
     conn.execute(sa.text("CREATE UNIQUE INDEX ix_turns_spool_key ON turns (spool_key)"))
 
 
+def _m007_api_keys(conn) -> None:
+    """Keys of HTTP API clients (a shop's site, a help desk): only a SHA-256 of each key is kept."""
+    md = sa.MetaData()
+    sa.Table("api_keys", md,
+             sa.Column("name", sa.String(64), primary_key=True),
+             sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+             sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+             sa.Column("revoked_at", sa.DateTime(timezone=True)))
+    md.create_all(conn)
+
+
 MIGRATIONS = [
     (1, "conversations, turns, feedback", _m001_initial),
     (2, "indexes for history, feedback and escalation look-ups", _m002_indexes),
@@ -134,6 +145,7 @@ MIGRATIONS = [
     (4, "handoff queue and events, operator accounts, conversation activity", _m004_handoff_and_console),
     (5, "who rated or labelled", _m005_actors),
     (6, "spool keys for exactly-once replay", _m006_spool_keys),
+    (7, "HTTP API keys", _m007_api_keys),
 ]
 
 _versions = sa.Table("schema_migrations", sa.MetaData(),

@@ -26,7 +26,7 @@ from assistant.errors import StoreError
 from assistant.schema import (conversations, feedback, handoff_events, handoffs, imports, labels,  # noqa: F401
                               turns)
 from assistant.store_console import ConsoleQueries
-from assistant.store_handoff import HandoffRecords
+from assistant.store_handoff import ApiKeyRecords, HandoffRecords
 
 TURN_FIELDS = {c.name for c in turns.columns} - {"id", "conversation_id", "role", "text", "created_at", "spool_key"}
 
@@ -40,7 +40,7 @@ def _is_locked(exc: OperationalError) -> bool:
     return "locked" in msg or "busy" in msg or "could not serialize" in msg
 
 
-class Store(HandoffRecords, ConsoleQueries):
+class Store(HandoffRecords, ApiKeyRecords, ConsoleQueries):
     """The conversation store; handoff/operator and console queries come from the two mixins."""
 
     _now = staticmethod(_now)
@@ -250,6 +250,9 @@ class Store(HandoffRecords, ConsoleQueries):
     def history(self, conversation_id: str, limit: int = 50) -> list[dict]:
         q = sa.select(turns).where(turns.c.conversation_id == conversation_id).order_by(turns.c.id.desc()).limit(limit)
         return list(reversed(self._read(q)))
+
+    def conversation_exists(self, conversation_id: str) -> bool:
+        return bool(self._read(sa.select(conversations.c.id).where(conversations.c.id == conversation_id)))
 
     def turn(self, turn_id: int) -> dict | None:
         rows = self._read(sa.select(turns).where(turns.c.id == turn_id))
