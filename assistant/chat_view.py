@@ -9,6 +9,7 @@ HTML off), so a KB file can never put script into the page.
 from __future__ import annotations
 
 import html
+import json
 import re
 from urllib.parse import quote
 
@@ -68,3 +69,37 @@ def missing_section_html(business: str) -> str:
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>Not found</title></head><body>"
             f"<p>This {html.escape(business)} help section is no longer available; the help pages were updated.</p>"
             f"</body></html>")
+
+
+def widget_js(business: str, colour: str) -> str:
+    """`<script src="https://support.example.com/widget.js" defer></script>` on a shop's page: a chat
+    button that opens this app's customer page in a frame (the same chat, handoff included)."""
+    label = json.dumps(f"Chat with {business}")
+    return f"""(function () {{
+  var script = document.currentScript, origin = new URL(script.src).origin, frame = null;
+  var button = document.createElement("button");
+  button.id = "loopdesk-widget-button";
+  button.type = "button";
+  button.textContent = {label};
+  button.setAttribute("aria-expanded", "false");
+  button.style.cssText = "position:fixed;right:20px;bottom:20px;z-index:2147483000;padding:12px 18px;border:0;" +
+    "border-radius:24px;background:{colour};color:#fff;font:600 15px system-ui,sans-serif;cursor:pointer;" +
+    "box-shadow:0 4px 14px rgba(0,0,0,.25)";
+  button.addEventListener("click", function () {{
+    if (!frame) {{
+      frame = document.createElement("iframe");
+      frame.id = "loopdesk-widget-frame";
+      frame.title = {label};
+      frame.src = origin + "/";
+      frame.style.cssText = "position:fixed;right:20px;bottom:76px;z-index:2147483000;width:min(400px,calc(100vw - 40px));" +
+        "height:min(640px,calc(100vh - 100px));border:1px solid #d1d5db;border-radius:12px;background:#fff;" +
+        "box-shadow:0 8px 30px rgba(0,0,0,.25)";
+      document.body.appendChild(frame);
+    }} else {{
+      frame.style.display = frame.style.display === "none" ? "block" : "none";
+    }}
+    button.setAttribute("aria-expanded", frame.style.display === "none" ? "false" : "true");
+  }});
+  document.body.appendChild(button);
+}})();
+"""

@@ -134,6 +134,13 @@ class ApiConfig:
     requests_per_minute: int = _f(60, "Calls each HTTP API key may make per minute (then 429 with Retry-After).")
 
 
+@dataclass
+class ChatwootConfig:
+    url: str = _f("", "Chatwoot's base URL (https://chatwoot.example.com); empty turns the agent-bot webhook off.")
+    bot_token: str = _f("", "The Agent Bot's access token (Chatwoot: Settings > Bots); set it by env, never in git.")
+    webhook_secret: str = _f("", "Secret path part of the webhook: /integrations/chatwoot/<secret>; set it by env.")
+
+
 SECTIONS: dict[str, type] = {
     "paths": PathsConfig,
     "models": ModelsConfig,
@@ -144,6 +151,7 @@ SECTIONS: dict[str, type] = {
     "policy": PolicyConfig,
     "app": AppConfig,
     "api": ApiConfig,
+    "chatwoot": ChatwootConfig,
 }
 
 
@@ -158,6 +166,7 @@ class Config:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     app: AppConfig = field(default_factory=AppConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
+    chatwoot: ChatwootConfig = field(default_factory=ChatwootConfig)
     sources: dict[str, str] = field(default_factory=dict, repr=False)
     """`section.field` -> where the value came from (default, file path, env name, flag)."""
 
@@ -317,7 +326,7 @@ def local_path(ref: str) -> Path | None:
     return p
 
 
-SECRETS = {"app.operator_token"}
+SECRETS = {"app.operator_token", "chatwoot.bot_token", "chatwoot.webhook_secret"}
 
 
 def masked(key: str, value: Any) -> Any:

@@ -4,6 +4,8 @@
                          -> what `loopdesk chat --json` prints; with "stream": true, server-sent events
                             `token` / `replace` ({"text"}) then `done` (the JSON)
     POST /v1/feedback    {"turn_id": 12, "rating": 1 | -1, "comment": "..."} -> {"feedback_id"}
+    POST /integrations/chatwoot/<secret>   Chatwoot agent-bot webhook (`assistant.chatwoot`)
+    GET  /widget.js      a chat button for a shop's pages, opening this app's chat in a frame
     GET  /kb/<id>        a cited knowledge-base section as a page
     GET  /healthz /readyz /metrics
     GET  /docs           OpenAPI docs of /v1
@@ -79,7 +81,8 @@ class FeedbackRequest(BaseModel):
     comment: str | None = Field(None, max_length=2000)
 
 
-def build_api(assistant, cfg):
+def build_api(assistant, cfg, chatwoot_http=None):
+    """`chatwoot_http`: the HTTP client the Chatwoot bot answers with (tests pass a recorder)."""
     from fastapi import Depends, FastAPI, Header, HTTPException
     from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 
@@ -140,6 +143,32 @@ def build_api(assistant, cfg):
             raise HTTPException(404, f"turn {body.turn_id} is not an assistant reply")
         return {"feedback_id": store.add_feedback(body.turn_id, body.rating, comment=body.comment,
                                                   source="api", actor=f"api:{name}"[:64])}
+
+    bots: list = []  # the Chatwoot bot, made at its first event
+
+    @api.post("/integrations/chatwoot/{secret}", include_in_schema=False)
+    def chatwoot_webhook(secret: str, event: dict):
+        import hmac
+
+        from assistant.chatwoot import ChatwootBot
+
+        c = cfg.chatwoot
+        if not (c.url and c.bot_token and c.webhook_secret) or not hmac.compare_digest(secret, c.webhook_secret):
+            raise HTTPException(404, "not found")
+        if not bots:
+            bots.append(ChatwootBot(assistant, c.url, c.bot_token, http=chatwoot_http))
+        try:
+            return bots[0].handle(event)
+        except Exception as exc:  # Chatwoot retries on an error status; the log has the cause
+            log.exception("chatwoot event failed")
+            raise HTTPException(502, f"could not answer through Chatwoot ({type(exc).__name__})") from exc
+
+    @api.get("/widget.js", include_in_schema=False)
+    def widget() -> Response:
+        from assistant.chat_view import widget_js
+
+        return Response(widget_js(cfg.app.business_name, cfg.app.colour), media_type="text/javascript",
+                        headers={"Cache-Control": "public, max-age=300"})
 
     @api.get(KB_ROUTE + "{passage_id:path}", response_class=HTMLResponse, include_in_schema=False)
     def kb_section(passage_id: str) -> HTMLResponse:

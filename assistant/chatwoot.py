@@ -1,0 +1,76 @@
+"""loopdesk as a Chatwoot agent bot: Chatwoot (the open-source help desk) posts each new message of
+an inbox to a webhook; we answer through Chatwoot's API, and hand the conversation to Chatwoot's
+human agents (status "open") when the customer asks for a person or the policy says so.
+
+    POST /integrations/chatwoot/<chatwoot.webhook_secret>     (the Agent Bot's outgoing URL)
+
+Only `message_created` events of `incoming` messages in conversations the bot holds (status
+"pending") are answered; agents' messages, the bot's own and conversations a person has opened are
+ignored, so the bot never talks over a human. A Chatwoot conversation maps to a loopdesk one by a
+UUID derived from the account and conversation ids (no mapping table to keep in sync).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from assistant.policy import QUEUE_REASONS
+
+log = logging.getLogger("loopdesk.chatwoot")
+NAMESPACE = uuid.UUID("6f1c3a52-4f5e-4b8e-9a36-0c9b8f0c2d11")
+
+
+def conversation_id(account_id: int | str, conversation: int | str) -> str:
+    return str(uuid.uuid5(NAMESPACE, f"chatwoot:{account_id}:{conversation}"))
+
+
+class ChatwootBot:
+    def __init__(self, assistant, base_url: str, token: str, http=None, timeout: float = 10.0) -> None:
+        import httpx
+
+        self.assistant, self.base, self.token = assistant, base_url.rstrip("/"), token
+        self.http = http or httpx.Client(timeout=timeout)
+
+    def handle(self, event: dict) -> dict:
+        """Act on one webhook payload; returns what was done (for the response and the log)."""
+        if event.get("event") != "message_created":
+            return {"ignored": f"event {event.get('event')}"}
+        if event.get("message_type") != "incoming":
+            return {"ignored": f"{event.get('message_type')} message"}
+        conv = event.get("conversation") or {}
+        account = (event.get("account") or {}).get("id")
+        if conv.get("id") is None or account is None:
+            return {"ignored": "no conversation or account id"}
+        if conv.get("status") not in (None, "pending"):
+            return {"ignored": f"conversation is {conv.get('status')}: a person has it"}
+        cid = conversation_id(account, conv["id"])
+        store = self.assistant.store
+        if not store.conversation_exists(cid):
+            store.new_conversation("chatwoot", {"account": account, "conversation": conv["id"]}, conversation_id=cid)
+        result = self.assistant.respond(cid, event.get("content") or "")
+        path = f"{self.base}/api/v1/accounts/{account}/conversations/{conv['id']}"
+        done = {"conversation_id": cid, "turn_id": result.turn_id, "action": result.decision.action}
+        if result.reply:
+            self._post(f"{path}/messages", {"content": self._text(result), "message_type": "outgoing"})
+            done["replied"] = True
+        if result.decision.reason in QUEUE_REASONS:
+            self._post(f"{path}/toggle_status", {"status": "open"})  # Chatwoot's agents take it from here
+            done["handed_over"] = True
+        return done
+
+    @staticmethod
+    def _text(result) -> str:
+        """The reply with its cited sections named (Chatwoot shows plain markdown)."""
+        import re
+
+        cited = sorted({int(n) for n in re.findall(r"\[(\d+)\]", result.reply) if 1 <= int(n) <= len(result.passages)})
+        names = [f"[{n}] {result.passages[n - 1].title or result.passages[n - 1].source} › {result.passages[n - 1].heading}"
+                 for n in cited]
+        return result.reply + ("\n\nSources: " + "; ".join(names) if names else "")
+
+    def _post(self, url: str, body: dict) -> None:
+        response = self.http.post(url, json=body, headers={"api_access_token": self.token})
+        if response.status_code >= 300:
+            log.error("Chatwoot refused %s: %s %s", url, response.status_code, response.text[:300])
+            raise RuntimeError(f"Chatwoot answered {response.status_code}")
