@@ -37,14 +37,27 @@ def write_live(registry: Path, version: str | None, previous: list[str]) -> dict
 
 
 class LiveAdapterWatcher:
-    """Calls `generator.set_adapter` when live.json names another version (checked per turn)."""
+    """Calls `generator.set_adapter` when the live version changes (checked per turn).
 
-    def __init__(self, registry: Path, generator) -> None:
-        self.registry, self.generator = registry, generator
+    The live version comes from `pointer()` — the database record every replica shares
+    (`Store.deployed("live_adapter")`) — and from live.json where no record exists yet."""
+
+    def __init__(self, registry: Path, generator, pointer=None) -> None:
+        self.registry, self.generator, self.pointer = registry, generator, pointer
         self._stamp: tuple | None = None
         self.last_error: str | None = None
 
     def refresh(self) -> None:
+        if self.pointer is not None:
+            try:
+                record = self.pointer()
+            except Exception as exc:  # the database is down: keep serving what we have
+                self.last_error = f"live adapter record unreadable ({exc}); still serving {self.generator.adapter_id}"
+                log.error(self.last_error)
+                return
+            if record is not None:
+                self._switch(record.get("version"))
+                return
         path = self.registry / "live.json"
         try:
             st = path.stat()
@@ -68,6 +81,9 @@ class LiveAdapterWatcher:
                                    f"{self.generator.adapter_id or 'the base model'}")
                 log.error(self.last_error)
                 return
+        self._switch(version)
+
+    def _switch(self, version: str | None) -> None:
         if version == self.generator.adapter_id:
             self.last_error = None
             return

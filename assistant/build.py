@@ -28,12 +28,13 @@ def build_assistant(cfg: Config, open_retriever: Callable[[Config], Retriever] |
     watcher = None
     registry = local_path(cfg.models.adapters_dir)
     if registry is not None:
-        watcher = LiveAdapterWatcher(registry, generator)
+        # The database record is what every replica follows; live.json until one exists.
+        watcher = LiveAdapterWatcher(registry, generator, pointer=lambda: store.deployed("live_adapter"))
         watcher.refresh()  # loads the live adapter now; a corrupt one leaves the base model serving
     retriever, problem = None, None
     if open_retriever is not None:
         try:
-            retriever = open_retriever(cfg)
+            retriever = follow_deployment(open_retriever(cfg), store)
         except LoopdeskError as exc:
             problem = str(exc)
     sentiment = ner = None
@@ -41,5 +42,13 @@ def build_assistant(cfg: Config, open_retriever: Callable[[Config], Retriever] |
     if with_taggers:
         sentiment, ner, problems = load_taggers(cfg)
     return Assistant(cfg, generator, store, retriever, sentiment, ner, retriever_problem=problem,
-                     tagger_problems=problems, adapter_watcher=watcher, open_retriever=open_retriever,
+                     tagger_problems=problems, adapter_watcher=watcher,
+                     open_retriever=lambda c: follow_deployment(open_retriever(c), store) if open_retriever else None,
                      spool=Spool(cfg.spool_path), redactor=PiiRedactor(cfg.store.redact_contact, cfg.home))
+
+
+def follow_deployment(retriever, store: Store):
+    """Make an index follow the build recorded in the database (what every replica serves)."""
+    if retriever is not None and hasattr(retriever, "pointer"):
+        retriever.pointer = lambda: (store.deployed("index_build") or {}).get("name")
+    return retriever

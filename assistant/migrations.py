@@ -138,6 +138,16 @@ def _m007_api_keys(conn) -> None:
     md.create_all(conn)
 
 
+def _m008_deployment(conn) -> None:
+    """What every replica serves: the live adapter and the current index build, by name."""
+    md = sa.MetaData()
+    sa.Table("deployment", md,
+             sa.Column("key", sa.String(64), primary_key=True),
+             sa.Column("value", sa.JSON, nullable=False),
+             sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False))
+    md.create_all(conn)
+
+
 MIGRATIONS = [
     (1, "conversations, turns, feedback", _m001_initial),
     (2, "indexes for history, feedback and escalation look-ups", _m002_indexes),
@@ -146,6 +156,7 @@ MIGRATIONS = [
     (5, "who rated or labelled", _m005_actors),
     (6, "spool keys for exactly-once replay", _m006_spool_keys),
     (7, "HTTP API keys", _m007_api_keys),
+    (8, "live adapter and index build shared by replicas", _m008_deployment),
 ]
 
 _versions = sa.Table("schema_migrations", sa.MetaData(),

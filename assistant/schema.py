@@ -41,6 +41,8 @@ handoffs = sa.Table("handoffs", md, sa.Column("conversation_id", sa.String(36), 
                     sa.Column("requested_at", sa.DateTime(timezone=True)),
                     sa.Column("taken_at", sa.DateTime(timezone=True)),
                     sa.Column("updated_at", sa.DateTime(timezone=True)))
+deployment = sa.Table("deployment", md, sa.Column("key", sa.String(64), primary_key=True),
+                      sa.Column("value", sa.JSON), sa.Column("updated_at", sa.DateTime(timezone=True)))
 api_keys = sa.Table("api_keys", md, sa.Column("name", sa.String(64), primary_key=True),
                     sa.Column("key_hash", sa.String(64)), sa.Column("created_at", sa.DateTime(timezone=True)),
                     sa.Column("revoked_at", sa.DateTime(timezone=True)))

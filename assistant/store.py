@@ -26,7 +26,8 @@ from assistant.errors import StoreError
 from assistant.schema import (conversations, feedback, handoff_events, handoffs, imports, labels,  # noqa: F401
                               turns)
 from assistant.store_console import ConsoleQueries
-from assistant.store_handoff import ApiKeyRecords, HandoffRecords
+from assistant.store_handoff import HandoffRecords
+from assistant.store_shared import ApiKeyRecords, DeploymentRecords
 
 TURN_FIELDS = {c.name for c in turns.columns} - {"id", "conversation_id", "role", "text", "created_at", "spool_key"}
 
@@ -40,7 +41,7 @@ def _is_locked(exc: OperationalError) -> bool:
     return "locked" in msg or "busy" in msg or "could not serialize" in msg
 
 
-class Store(HandoffRecords, ApiKeyRecords, ConsoleQueries):
+class Store(HandoffRecords, ApiKeyRecords, DeploymentRecords, ConsoleQueries):
     """The conversation store; handoff/operator and console queries come from the two mixins."""
 
     _now = staticmethod(_now)

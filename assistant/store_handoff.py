@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import sqlalchemy as sa
 
 from assistant.errors import StoreError
-from assistant.schema import api_keys, conversations, handoff_events, handoffs, operators, turns
+from assistant.schema import conversations, handoff_events, handoffs, operators, turns
 
 
 class HandoffRecords:
@@ -98,26 +98,6 @@ class HandoffRecords:
 
     def operators_seen_since(self, since: datetime) -> list[str]:
         return [r["name"] for r in self._read(sa.select(operators.c.name).where(operators.c.last_seen_at >= since))]
-
-
-class ApiKeyRecords:
-    """Mixin: HTTP API clients, by name, with the SHA-256 of their key."""
-
-    def add_api_key(self, name: str, key_hash: str) -> None:
-        def tx(c):
-            if c.execute(sa.select(api_keys.c.name).where(api_keys.c.name == name)).first():
-                raise StoreError(f"an API key named {name!r} exists already")
-            c.execute(api_keys.insert().values(name=name, key_hash=key_hash, created_at=self._now()))
-        self._write(tx)
-
-    def api_key_name(self, key_hash: str) -> str | None:
-        rows = self._read(sa.select(api_keys.c.name).where(api_keys.c.key_hash == key_hash,
-                                                           api_keys.c.revoked_at.is_(None)))
-        return rows[0]["name"] if rows else None
-
-    def api_key_names(self) -> list[str]:
-        return [r["name"] for r in self._read(sa.select(api_keys.c.name).where(api_keys.c.revoked_at.is_(None))
-                                             .order_by(api_keys.c.name))]
 
 
 def _seconds(later: datetime, earlier: datetime) -> float:

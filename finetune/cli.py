@@ -303,6 +303,14 @@ def _answer_accuracy(cfg, candidate: Path, live: Path | None, questions: str) ->
             "answer_eval": runs}
 
 
+def _deploy(cfg):
+    """Record the live adapter in the database too, where every app replica looks."""
+    from assistant.store import Store
+
+    store = Store(cfg.store_url, cfg.store.retries)
+    return lambda record: store.deploy("live_adapter", record)
+
+
 @app.command("promote")
 def promote_cmd(version: str = typer.Argument(...), force: bool = typer.Option(False, help="Skip the eval check."),
                 as_json: bool = typer.Option(False, "--json")) -> None:
@@ -315,7 +323,7 @@ def promote_cmd(version: str = typer.Argument(...), force: bool = typer.Option(F
     try:
         cfg = _cfg()
         base_id = resolve(cfg.models.generator, cfg.home).model_id
-        result = promote(_registry(cfg), version, base_id, force)
+        result = promote(_registry(cfg), version, base_id, force, deploy=_deploy(cfg))
     except LoopdeskError as exc:
         fail(exc, as_json)
     _out(result, as_json, f"live adapter: {result['live']} ({result.get('reason', '')})")
@@ -329,7 +337,8 @@ def rollback_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
     from finetune.registry import rollback
 
     try:
-        result = rollback(_registry(_cfg()))
+        cfg = _cfg()
+        result = rollback(_registry(cfg), deploy=_deploy(cfg))
     except LoopdeskError as exc:
         fail(exc, as_json)
     _out(result, as_json, f"live adapter: {result['live'] or 'none (base model)'}")

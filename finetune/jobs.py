@@ -127,6 +127,11 @@ class LearningLoop:
         os.killpg(current["pid"], signal.SIGTERM)
         self._record(operator, f"cancel {current['kind']}", version=current.get("version"))
 
+    def _deploy(self, record: dict) -> None:
+        from assistant.store import Store
+
+        Store(self.cfg.store_url, self.cfg.store.retries).deploy("live_adapter", record)
+
     # --- the steps -----------------------------------------------------------------------------
     def export(self, operator: str) -> dict:
         from assistant.store import Store
@@ -190,14 +195,15 @@ class LearningLoop:
 
         if not version:
             raise InputError("choose an adapter to promote")
-        result = promote(self.registry, version, resolve(self.cfg.models.generator, self.cfg.home).model_id)
+        result = promote(self.registry, version, resolve(self.cfg.models.generator, self.cfg.home).model_id,
+                         deploy=self._deploy)
         self._record(operator, "promote", version=version, reason=result.get("reason"))
         return result
 
     def rollback(self, operator: str) -> dict:
         from finetune.registry import rollback
 
-        result = rollback(self.registry)
+        result = rollback(self.registry, deploy=self._deploy)
         self._record(operator, "rollback", live=result["live"], previous=result["previous"])
         return result
 

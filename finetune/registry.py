@@ -48,8 +48,9 @@ def list_adapters(registry: Path, tagger_dirs: dict[str, Path | None]) -> list[d
     return out
 
 
-def promote(registry: Path, version: str, base_model_id: str, force: bool = False) -> dict:
-    """Make `version` live if it is sound and its eval beats the live adapter (or the base model)."""
+def promote(registry: Path, version: str, base_model_id: str, force: bool = False, deploy=None) -> dict:
+    """Make `version` live if it is sound and its eval beats the live adapter (or the base model).
+    `deploy(record)` also records it where every replica looks (`Store.deploy("live_adapter", ...)`)."""
     candidate = registry / version
     check_adapter_dir(candidate, base_model_id)  # missing files, corrupt weights, other base model
     manifest = _json(candidate / "adapter.json")
@@ -83,7 +84,9 @@ def promote(registry: Path, version: str, base_model_id: str, force: bool = Fals
                 raise AdapterError(f"{version} does not beat the base model: loss {ev['adapter_loss']} vs {ev['base_loss']}")
             reason = f"loss {ev['adapter_loss']} < base {ev['base_loss']}"
     previous = list(live.get("previous", [])) + ([current] if current else [])
-    write_live(registry, version, previous)
+    record = write_live(registry, version, previous)
+    if deploy is not None:
+        deploy(record)
     log.info("promoted %s (was %s): %s", version, current, reason)
     return {"live": version, "previous": current, "changed": True, "reason": reason}
 
@@ -111,7 +114,7 @@ def _answer_gate(registry: Path, version: str, current: str | None, ev: dict) ->
     return f"answer accuracy {mine} >= {theirs} ({who})"
 
 
-def rollback(registry: Path) -> dict:
+def rollback(registry: Path, deploy=None) -> dict:
     live = read_live(registry)
     previous = list(live.get("previous", []))
     # Versions deleted from the registry since they were live cannot come back; skip them.
@@ -120,9 +123,13 @@ def rollback(registry: Path) -> dict:
     if not previous:
         if live.get("version") is None:
             raise AdapterError("nothing to roll back: no adapter is live")
-        write_live(registry, None, [])
+        record = write_live(registry, None, [])
+        if deploy is not None:
+            deploy(record)
         return {"live": None, "previous": live.get("version")}
     target = previous.pop()
-    write_live(registry, target, previous)
+    record = write_live(registry, target, previous)
+    if deploy is not None:
+        deploy(record)
     log.info("rolled back from %s to %s", live.get("version"), target)
     return {"live": target, "previous": live.get("version")}

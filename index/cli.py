@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -46,6 +47,12 @@ def build(paths: list[str] = typer.Argument(..., help="Files or folders (read re
         report = build_index(paths, out or cfg.index_dir, SentenceEmbedder(cfg.models.embedder, cfg.home),
                              progress=not as_json, ann_above=cfg.retrieval.ann_above, ann=cfg.retrieval.ann,
                              nprobe=cfg.retrieval.nprobe, loader_options=opts)
+        if Path(report["out"]).resolve() == Path(cfg.index_dir).resolve():
+            # The configured index: every replica of the app switches to this build at its next question.
+            from assistant.store import Store
+
+            Store(cfg.store_url, cfg.store.retries).deploy("index_build", {"name": report["build_id"],
+                                                                          "dir": report["out"]})
     except LoopdeskError as exc:
         fail(exc, as_json)
     if as_json:

@@ -68,11 +68,16 @@ class Index:
             raise ValueError(f"mode must be one of {MODES}")
         self.directory, self.embedder, self.mode, self.fusion_k = Path(directory), embedder, mode, fusion_k
         self.title_weight = title_weight
+        self.pointer = None
+        """Optional callable -> the build name every replica should serve (`Store.deployed("index_build")`);
+        without one (or before a build is recorded) the directory's CURRENT file decides."""
         self._lock = threading.Lock()
         self._build = self._load()
 
-    def _load(self) -> _Build:
-        build = current_build(self.directory)
+    def _load(self, name: str | None = None) -> _Build:
+        build = current_build(self.directory) if name is None else self.directory / "builds" / name
+        if name is not None and not build.is_dir():
+            raise IndexUnavailableError(f"index build {name} is not in {self.directory / 'builds'}")
         if build is None:
             raise IndexUnavailableError(f"no index at {self.directory} (run: loopdesk index build PATH --out {self.directory})")
         try:
@@ -116,15 +121,22 @@ class Index:
         return b.vocabulary
 
     def _maybe_reload(self) -> None:
+        name = None
+        if self.pointer is not None:
+            try:
+                name = self.pointer()
+            except Exception as exc:  # the database is down: keep serving the build we have
+                log.error("index build record unreadable, still serving %s: %s", self._build.name, exc)
+                return
         try:
-            name = (self.directory / "CURRENT").read_text().strip()
+            name = name or (self.directory / "CURRENT").read_text().strip()
         except OSError:
             return  # keep serving the build we have
         if name != self._build.name:
             with self._lock:
                 if name != self._build.name:
                     try:
-                        self._build = self._load()
+                        self._build = self._load(name)
                         log.info("switched to index build %s", name)
                     except IndexUnavailableError as exc:  # a broken new build never replaces a working one
                         log.error("index build %s not used, still serving %s: %s", name, self._build.name, exc)

@@ -76,5 +76,22 @@ def test_rollback_skips_versions_deleted_from_the_registry(tmp_path):
     for v in ("v2", "v3"):
         (tmp_path / v).mkdir()
     write_live(tmp_path, "v3", ["v2", "v1-deleted"])  # v1 was live once, then removed from disk
-    assert rollback(tmp_path) == {"live": "v2", "previous": "v3"}
+    recorded = []
+    assert rollback(tmp_path, deploy=recorded.append) == {"live": "v2", "previous": "v3"}
     assert read_live(tmp_path)["previous"] == []
+    assert [r["version"] for r in recorded] == ["v2"]  # also recorded where every replica looks
+
+
+def test_watcher_follows_the_shared_record_over_the_file(tmp_path):
+    gen = FakeGen()
+    record = {"value": None}
+    w = LiveAdapterWatcher(tmp_path, gen, pointer=lambda: record["value"])
+    write_live(tmp_path, "v1", [])
+    w.refresh()
+    assert gen.adapter_id == "v1"  # no record yet: live.json decides
+    record["value"] = {"version": "v2"}
+    w.refresh()
+    assert gen.adapter_id == "v2"  # the database record wins
+    record["value"] = {"version": "bad"}
+    w.refresh()
+    assert gen.adapter_id == "v2" and "not loaded" in w.last_error
