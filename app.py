@@ -69,8 +69,16 @@ def build_app(assistant, cfg: Config, learning=None):
     demo = build_ui(assistant, cfg, learning)
     demo.queue(default_concurrency_limit=1)
     # No footer (API/settings links), no run history in the browser (it kept every input there).
-    return gr.mount_gradio_app(api, demo, path="/", footer_links=[], run_history=False, show_error=False, ssr_mode=False,
-                               css=css(cfg.app.colour))
+    return gr.mount_gradio_app(
+        api,
+        demo,
+        path="/",
+        footer_links=[],
+        run_history=False,
+        show_error=False,
+        ssr_mode=False,
+        css=css(cfg.app.colour),
+    )
 
 
 def launch(cfg: Config) -> None:

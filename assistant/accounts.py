@@ -38,8 +38,9 @@ def hash_password(password: str) -> str:
 def verify_password(password: str, stored: str) -> bool:
     try:
         kind, n, r, p, salt, digest = stored.split("$")
-        got = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p),
-                             dklen=len(digest) // 2)
+        got = hashlib.scrypt(
+            password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p), dklen=len(digest) // 2
+        )
     except (ValueError, TypeError):
         return False
     return kind == "scrypt" and hmac.compare_digest(got.hex(), digest)
@@ -84,8 +85,13 @@ class Accounts:
                 recent = [t for t in self._failures.get(key, []) if now - t < LOCK_S]
                 self._failures[key] = recent
                 if len(recent) >= MAX_FAILURES:
-                    log.warning("sign-in refused for %r from %s: %s locked after %d failures", name, client or "?",
-                                key.split(":")[0], len(recent))
+                    log.warning(
+                        "sign-in refused for %r from %s: %s locked after %d failures",
+                        name,
+                        client or "?",
+                        key.split(":")[0],
+                        len(recent),
+                    )
                     raise InputError(f"too many wrong passwords; try again in {int(LOCK_S - (now - recent[0])) + 1} s")
         account = self.store.operator_account(name) if name else None
         if account is None or not verify_password(password or "", account["password_hash"]):

@@ -77,8 +77,9 @@ class LiveAdapterWatcher:
                     raise ValueError(f"version is {type(version).__name__}, not a name")
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 # A truncated or garbage live.json must not switch to the base model: keep serving.
-                self.last_error = (f"{path} is unreadable ({exc}); still serving "
-                                   f"{self.generator.adapter_id or 'the base model'}")
+                self.last_error = (
+                    f"{path} is unreadable ({exc}); still serving {self.generator.adapter_id or 'the base model'}"
+                )
                 log.error(self.last_error)
                 return
         self._switch(version)
@@ -92,6 +93,7 @@ class LiveAdapterWatcher:
             self.last_error = None
             log.info("live adapter is now %s", version or "none (base model)")
         except Exception as exc:  # a bad promotion must not take the app down; the old adapter stays
-            self.last_error = (f"adapter {version} not loaded ({exc}); still serving "
-                               f"{self.generator.adapter_id or 'the base model'}")
+            self.last_error = (
+                f"adapter {version} not loaded ({exc}); still serving {self.generator.adapter_id or 'the base model'}"
+            )
             log.error(self.last_error)

@@ -19,8 +19,9 @@ from assistant.store import Store
 from assistant.types import Retriever
 
 
-def build_assistant(cfg: Config, open_retriever: Callable[[Config], Retriever] | None = None,
-                    with_taggers: bool = True) -> Assistant:
+def build_assistant(
+    cfg: Config, open_retriever: Callable[[Config], Retriever] | None = None, with_taggers: bool = True
+) -> Assistant:
     from assistant.taggers import load_taggers
 
     store = Store(cfg.store_url, cfg.store.retries)
@@ -41,10 +42,20 @@ def build_assistant(cfg: Config, open_retriever: Callable[[Config], Retriever] |
     problems = ["taggers disabled"]
     if with_taggers:
         sentiment, ner, problems = load_taggers(cfg)
-    return Assistant(cfg, generator, store, retriever, sentiment, ner, retriever_problem=problem,
-                     tagger_problems=problems, adapter_watcher=watcher,
-                     open_retriever=lambda c: follow_deployment(open_retriever(c), store) if open_retriever else None,
-                     spool=Spool(cfg.spool_path), redactor=PiiRedactor(cfg.store.redact_contact, cfg.home))
+    return Assistant(
+        cfg,
+        generator,
+        store,
+        retriever,
+        sentiment,
+        ner,
+        retriever_problem=problem,
+        tagger_problems=problems,
+        adapter_watcher=watcher,
+        open_retriever=lambda c: follow_deployment(open_retriever(c), store) if open_retriever else None,
+        spool=Spool(cfg.spool_path),
+        redactor=PiiRedactor(cfg.store.redact_contact, cfg.home),
+    )
 
 
 def follow_deployment(retriever, store: Store):

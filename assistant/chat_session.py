@@ -92,8 +92,12 @@ class ChatSession:
         with self.lock:
             self.messages.append(Message("user", text))
             if len(text) > limit:  # the counter warned before sending; say what was read
-                self.messages.append(Message("assistant", f"_Your message is {len(text):,} characters long; only the "
-                                                          f"first {limit:,} were read._"))
+                self.messages.append(
+                    Message(
+                        "assistant",
+                        f"_Your message is {len(text):,} characters long; only the first {limit:,} were read._",
+                    )
+                )
             self.messages.append(bubble)
         try:
             if self.conversation_id is None:
@@ -133,8 +137,11 @@ class ChatSession:
             return False
         self.seen_turn = new[-1]["id"]
         business = self.assistant.cfg.app.business_name
-        added = [Message("assistant", agent_message((t["notes"] or {}).get("operator", "our team"), business, t["text"]))
-                 for t in new if t["role"] == "agent"]
+        added = [
+            Message("assistant", agent_message((t["notes"] or {}).get("operator", "our team"), business, t["text"]))
+            for t in new
+            if t["role"] == "agent"
+        ]
         with self.lock:
             self.messages.extend(added)
         return bool(added)

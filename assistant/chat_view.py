@@ -24,16 +24,21 @@ def section_url(passage_id: str) -> str:
 
 
 def link_citations(reply: str, passages: list[Passage]) -> str:
-    """"[1]" -> a markdown link to passage 1's section; numbers without a passage stay text.
+    """ "[1]" -> a markdown link to passage 1's section; numbers without a passage stay text.
     The cited sections follow under the answer (title › heading), as links too."""
+
     def link(m: re.Match) -> str:
         n = int(m.group(1))
         return f"[[{n}]]({section_url(passages[n - 1].id)})" if 1 <= n <= len(passages) else m.group(0)
+
     cited = sorted({int(n) for n in _CITATION.findall(reply) if 1 <= int(n) <= len(passages)})
     text = _CITATION.sub(link, reply)
     if cited:
-        items = [f"[{n}] [{_md(passages[n - 1].title or passages[n - 1].source)} › {_md(passages[n - 1].heading)}]"
-                 f"({section_url(passages[n - 1].id)})" for n in cited]
+        items = [
+            f"[{n}] [{_md(passages[n - 1].title or passages[n - 1].source)} › {_md(passages[n - 1].heading)}]"
+            f"({section_url(passages[n - 1].id)})"
+            for n in cited
+        ]
         text += "\n\n<small>Sources: " + " · ".join(items) + "</small>"
     return text
 
@@ -57,7 +62,8 @@ def section_html(passages: list[Passage], business: str) -> str:
     title = html.escape(f"{first.title or first.source} › {first.heading}")
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>{title} · {html.escape(business)}</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#1f2937}}
+<style>body{{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;line-height:1.5;
+color:#1f2937}}
 table{{border-collapse:collapse;margin:1rem 0}}th,td{{border:1px solid #d1d5db;padding:.35rem .7rem;text-align:left}}
 th{{background:#f3f4f6}}small{{color:#6b7280}}</style></head><body>
 <small>{html.escape(business)} help pages · {html.escape(first.source)}</small>
@@ -66,9 +72,11 @@ th{{background:#f3f4f6}}small{{color:#6b7280}}</style></head><body>
 
 
 def missing_section_html(business: str) -> str:
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>Not found</title></head><body>"
-            f"<p>This {html.escape(business)} help section is no longer available; the help pages were updated.</p>"
-            f"</body></html>")
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>Not found</title></head><body>"
+        f"<p>This {html.escape(business)} help section is no longer available; the help pages were updated.</p>"
+        f"</body></html>"
+    )
 
 
 def widget_js(business: str, colour: str) -> str:
@@ -91,7 +99,8 @@ def widget_js(business: str, colour: str) -> str:
       frame.id = "loopdesk-widget-frame";
       frame.title = {label};
       frame.src = origin + "/";
-      frame.style.cssText = "position:fixed;right:20px;bottom:76px;z-index:2147483000;width:min(400px,calc(100vw - 40px));" +
+      frame.style.cssText = "position:fixed;right:20px;bottom:76px;z-index:2147483000;" +
+        "width:min(400px,calc(100vw - 40px));" +
         "height:min(640px,calc(100vh - 100px));border:1px solid #d1d5db;border-radius:12px;background:#fff;" +
         "box-shadow:0 8px 30px rgba(0,0,0,.25)";
       document.body.appendChild(frame);

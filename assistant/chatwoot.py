@@ -65,8 +65,10 @@ class ChatwootBot:
         import re
 
         cited = sorted({int(n) for n in re.findall(r"\[(\d+)\]", result.reply) if 1 <= int(n) <= len(result.passages)})
-        names = [f"[{n}] {result.passages[n - 1].title or result.passages[n - 1].source} › {result.passages[n - 1].heading}"
-                 for n in cited]
+        names = [
+            f"[{n}] {result.passages[n - 1].title or result.passages[n - 1].source} › {result.passages[n - 1].heading}"
+            for n in cited
+        ]
         return result.reply + ("\n\nSources: " + "; ".join(names) if names else "")
 
     def _post(self, url: str, body: dict) -> None:

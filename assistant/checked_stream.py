@@ -62,10 +62,10 @@ class GroundedStream:
         for piece in pieces:
             buffer += renderer.feed(piece)
             while True:
-                m = next((m for m in _END.finditer(buffer) if not _MARKER_ONLY.fullmatch(buffer[:m.end()])), None)
+                m = next((m for m in _END.finditer(buffer) if not _MARKER_ONLY.fullmatch(buffer[: m.end()])), None)
                 if not m:
                     break
-                sentence, buffer = buffer[:m.end()], buffer[m.end():]
+                sentence, buffer = buffer[: m.end()], buffer[m.end() :]
                 if not sentence.strip():
                     self._newline = self._newline or "\n" in sentence
                     continue

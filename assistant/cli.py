@@ -24,22 +24,30 @@ from assistant.cli_common import STATE, emit, fail, get_config
 from assistant.config import describe
 from assistant.errors import LoopdeskError
 
-app = typer.Typer(help="loopdesk: a self-hosted customer-service assistant that learns from its logs.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="loopdesk: a self-hosted customer-service assistant that learns from its logs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 eval_app = typer.Typer(help="Evaluate taggers on labelled files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(eval_app, name="eval")
 
+
 @app.callback()
-def main(config: Optional[str] = typer.Option(None, "--config", help="Config file (default: ./loopdesk.toml)."),
-         set_: list[str] = typer.Option([], "--set", help="Override a setting: section.field=value (repeatable).")) -> None:
+def main(
+    config: Optional[str] = typer.Option(None, "--config", help="Config file (default: ./loopdesk.toml)."),
+    set_: list[str] = typer.Option([], "--set", help="Override a setting: section.field=value (repeatable)."),
+) -> None:
     STATE["config"], STATE["set"] = config, set_  # read by cli_common.get_config in every sub-CLI
 
 
 @app.command()
-def serve(port: Optional[int] = typer.Option(None, help="Port (default from config: 7860)."),
-          host: Optional[str] = typer.Option(None, help="Interface to bind (0.0.0.0 for all).")) -> None:
+def serve(
+    port: Optional[int] = typer.Option(None, help="Port (default from config: 7860)."),
+    host: Optional[str] = typer.Option(None, help="Interface to bind (0.0.0.0 for all)."),
+) -> None:
     """Run the Gradio chat app."""
     try:
         cfg = get_config(**{"app.port": port, "app.host": host})
@@ -51,9 +59,11 @@ def serve(port: Optional[int] = typer.Option(None, help="Port (default from conf
 
 
 @app.command()
-def chat(message: str = typer.Argument(..., help="The customer's message."),
-         conversation: Optional[str] = typer.Option(None, help="Continue this conversation id."),
-         as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
+def chat(
+    message: str = typer.Argument(..., help="The customer's message."),
+    conversation: Optional[str] = typer.Option(None, help="Continue this conversation id."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
     """One turn in the terminal: reply, language, sentiment, entities, sources."""
     try:
         import index
@@ -69,8 +79,12 @@ def chat(message: str = typer.Argument(..., help="The customer's message."),
                     print(value, end="", flush=True)
                     shown = True
                 elif kind == "replace":  # the generated text failed the grounding check
-                    print(("\n[not grounded in the knowledge base; replaced by its own words:]\n" if shown else "") + value,
-                          end="", flush=True)
+                    print(
+                        ("\n[not grounded in the knowledge base; replaced by its own words:]\n" if shown else "")
+                        + value,
+                        end="",
+                        flush=True,
+                    )
                     shown = True
                 else:
                     result = value
@@ -82,9 +96,11 @@ def chat(message: str = typer.Argument(..., help="The customer's message."),
         emit(data, True)
         return
     sent = data["sentiment"]["label"] if data["sentiment"] else "n/a"
-    print(f"\n[language {data['language']} · sentiment {sent} · "
-          f"entities {', '.join(e['type'] + ':' + e['text'] for e in data['entities']) or 'none'} · "
-          f"{data['latency_ms']:.0f} ms · conversation {data['conversation_id']}]")
+    print(
+        f"\n[language {data['language']} · sentiment {sent} · "
+        f"entities {', '.join(e['type'] + ':' + e['text'] for e in data['entities']) or 'none'} · "
+        f"{data['latency_ms']:.0f} ms · conversation {data['conversation_id']}]"
+    )
     for i, s in enumerate(data["sources"], 1):
         print(f"  [{i}] {s['source']} › {s['heading']} ({s['score']:.2f})")
     if data["grounding"]:
@@ -147,8 +163,10 @@ def _tagger(kind: str):
 
 
 @eval_app.command("ner")
-def eval_ner_cmd(file: str = typer.Argument(..., help="CoNLL file: token ... tag per line."),
-                 as_json: bool = typer.Option(False, "--json")) -> None:
+def eval_ner_cmd(
+    file: str = typer.Argument(..., help="CoNLL file: token ... tag per line."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """Entity-level precision/recall/F1 (seqeval) overall and per type."""
     from finetune.tagger_eval import eval_ner
 
@@ -156,18 +174,24 @@ def eval_ner_cmd(file: str = typer.Argument(..., help="CoNLL file: token ... tag
         result = eval_ner(_tagger("ner"), file)
     except LoopdeskError as exc:
         fail(exc, as_json)
-    text = [f"f1 {result['f1']:.4f}  precision {result['precision']:.4f}  recall {result['recall']:.4f}  "
-            f"({result['entities']} entities, {result['sentences']} sentences)"]
-    text += [f"  {k:<6} f1 {v['f1']:.4f}  p {v['precision']:.4f}  r {v['recall']:.4f}  n {v['support']}"
-             for k, v in sorted(result["per_type"].items())]
+    text = [
+        f"f1 {result['f1']:.4f}  precision {result['precision']:.4f}  recall {result['recall']:.4f}  "
+        f"({result['entities']} entities, {result['sentences']} sentences)"
+    ]
+    text += [
+        f"  {k:<6} f1 {v['f1']:.4f}  p {v['precision']:.4f}  r {v['recall']:.4f}  n {v['support']}"
+        for k, v in sorted(result["per_type"].items())
+    ]
     emit(result, as_json, "\n".join(text))
 
 
 @eval_app.command("sentiment")
-def eval_sentiment_cmd(file: str = typer.Argument(..., help="csv or tsv file."),
-                       text_column: str = typer.Option("text", help="Column with the text."),
-                       label_column: str = typer.Option("label", help="Column with the label."),
-                       as_json: bool = typer.Option(False, "--json")) -> None:
+def eval_sentiment_cmd(
+    file: str = typer.Argument(..., help="csv or tsv file."),
+    text_column: str = typer.Option("text", help="Column with the text."),
+    label_column: str = typer.Option("label", help="Column with the label."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """Accuracy, macro-F1, per-class precision/recall and the confusion matrix."""
     from finetune.tagger_eval import eval_sentiment
 
@@ -175,25 +199,35 @@ def eval_sentiment_cmd(file: str = typer.Argument(..., help="csv or tsv file."),
         result = eval_sentiment(_tagger("sentiment"), file, text_column, label_column)
     except LoopdeskError as exc:
         fail(exc, as_json)
-    text = [f"accuracy {result['accuracy']:.4f}  macro_f1 {result['macro_f1']:.4f}  n {result['n']}"
-            + ("  (binary decision)" if result["binary"] else "") + f"  traffic prior {result['traffic_prior']}"]
+    text = [
+        f"accuracy {result['accuracy']:.4f}  macro_f1 {result['macro_f1']:.4f}  n {result['n']}"
+        + ("  (binary decision)" if result["binary"] else "")
+        + f"  traffic prior {result['traffic_prior']}"
+    ]
     if "with_traffic_prior" in result:
         text.append(f"  with the traffic prior: accuracy {result['with_traffic_prior']['accuracy']:.4f}")
-    text += [f"  {k:<8} p {v['precision']:.4f}  r {v['recall']:.4f}  f1 {v['f1']:.4f}  n {v['support']}"
-             for k, v in result["per_class"].items()]
-    text.append(f"  confusion (rows gold, cols predicted {result['confusion_matrix']['labels']}): "
-                f"{result['confusion_matrix']['rows_gold_cols_pred']}")
+    text += [
+        f"  {k:<8} p {v['precision']:.4f}  r {v['recall']:.4f}  f1 {v['f1']:.4f}  n {v['support']}"
+        for k, v in result["per_class"].items()
+    ]
+    text.append(
+        f"  confusion (rows gold, cols predicted {result['confusion_matrix']['labels']}): "
+        f"{result['confusion_matrix']['rows_gold_cols_pred']}"
+    )
     emit(result, as_json, "\n".join(text))
 
 
 @eval_app.command("answers")
-def eval_answers_cmd(questions: str = typer.Option(..., "--questions", help="Question file (JSONL, see finetune.answer_eval)."),
-                     index_dir: Optional[str] = typer.Option(None, "--index", help="Index directory (default: config)."),
-                     out: Optional[str] = typer.Option(None, "--out", help="Write one JSON line per question here."),
-                     baseline: bool = typer.Option(False, "--baseline", help="Also score the trivial extractive reader, same run."),
-                     keep_in_store: bool = typer.Option(False, "--keep-in-store", help="Log the turns in the configured store."),
-                     as_json: bool = typer.Option(False, "--json")) -> None:
-    """Grounded answer accuracy through the real pipeline: accuracy, fact recall, declines, unsupported numbers, latency."""
+def eval_answers_cmd(
+    questions: str = typer.Option(..., "--questions", help="Question file (JSONL, see finetune.answer_eval)."),
+    index_dir: Optional[str] = typer.Option(None, "--index", help="Index directory (default: config)."),
+    out: Optional[str] = typer.Option(None, "--out", help="Write one JSON line per question here."),
+    baseline: bool = typer.Option(False, "--baseline", help="Also score the trivial extractive reader, same run."),
+    keep_in_store: bool = typer.Option(False, "--keep-in-store", help="Log the turns in the configured store."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Grounded answer accuracy through the real pipeline: accuracy, fact recall, declines,
+    unsupported numbers, latency."""
     import index
     from finetune.answer_eval import run_answer_eval
 
@@ -204,8 +238,18 @@ def eval_answers_cmd(questions: str = typer.Option(..., "--questions", help="Que
     except LoopdeskError as exc:
         fail(exc, as_json)
     rows = [("loopdesk", result)] + ([("extractive", result["extractive_baseline"])] if baseline else [])
-    keys = ["answer_accuracy", "fact_recall", "decline_rate", "false_decline_rate", "unsupported_number_rate",
-            "latency_ms_p50", "latency_ms_p95", "source_hit_at_1", "reader_ceiling", "n"]
+    keys = [
+        "answer_accuracy",
+        "fact_recall",
+        "decline_rate",
+        "false_decline_rate",
+        "unsupported_number_rate",
+        "latency_ms_p50",
+        "latency_ms_p95",
+        "source_hit_at_1",
+        "reader_ceiling",
+        "n",
+    ]
     text = [f"{'reader':<11}" + "".join(f"{k[:14]:>16}" for k in keys)]
     text += [f"{name:<11}" + "".join(f"{str(r.get(k)):>16}" for k in keys) for name, r in rows]
     text.append(f"grounding: {result['grounding']}")

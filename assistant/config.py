@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
@@ -34,30 +35,46 @@ def _f(default: Any, doc: str) -> Any:
 
 @dataclass
 class PathsConfig:
-    home: str = _f("~/.cache/loopdesk", "Root for caches (converted models), the default index and the default database.")
+    home: str = _f(
+        "~/.cache/loopdesk", "Root for caches (converted models), the default index and the default database."
+    )
 
 
 @dataclass
 class ModelsConfig:
-    generator: str = _f("bundled:smollm2-135m-instruct", "Generator: `bundled:NAME`, a local directory or a Hugging Face id.")
+    generator: str = _f(
+        "bundled:smollm2-135m-instruct", "Generator: `bundled:NAME`, a local directory or a Hugging Face id."
+    )
     embedder: str = _f("bundled:all-minilm-l6-v2", "Sentence-transformers model for retrieval and the tagger backbone.")
-    sentiment: str = _f("models/taggers/sentiment", "Directory of the sentiment tagger (adapter + head); empty disables it.")
+    sentiment: str = _f(
+        "models/taggers/sentiment", "Directory of the sentiment tagger (adapter + head); empty disables it."
+    )
     ner: str = _f("models/taggers/ner", "Directory of the NER tagger (adapter + head); empty disables it.")
-    adapters_dir: str = _f("models/adapters", "Registry of generator adapters; the live one is recorded in its `live.json`.")
+    adapters_dir: str = _f(
+        "models/adapters", "Registry of generator adapters; the live one is recorded in its `live.json`."
+    )
 
 
 @dataclass
 class GenerationConfig:
     max_new_tokens: int = _f(160, "Upper bound on generated tokens per reply.")
-    temperature: float = _f(0.0, "Sampling temperature; 0 means greedy decoding (best for copying facts from passages).")
+    temperature: float = _f(
+        0.0, "Sampling temperature; 0 means greedy decoding (best for copying facts from passages)."
+    )
     top_p: float = _f(0.9, "Nucleus sampling mass.")
-    repetition_penalty: float = _f(1.0, "Penalty > 1 discourages repeating tokens, but transformers also penalises every "
-                                        "token of the prompt, so a fact in a passage gets harder to copy; loops are "
-                                        "stopped by the pipeline instead (a repeated sentence ends the reply).")
-    reader: str = _f("checked", "`checked`: generate, then check the reply against the passages and fall back to the "
-                                "best-matching passage sentences (cited) when it states an unsupported number or misses "
-                                "the evidence; `extractive`: only those sentences, no model call; `model`: the raw "
-                                "model reply, unchecked (for comparison).")
+    repetition_penalty: float = _f(
+        1.0,
+        "Penalty > 1 discourages repeating tokens, but transformers also penalises every "
+        "token of the prompt, so a fact in a passage gets harder to copy; loops are "
+        "stopped by the pipeline instead (a repeated sentence ends the reply).",
+    )
+    reader: str = _f(
+        "checked",
+        "`checked`: generate, then check the reply against the passages and fall back to the "
+        "best-matching passage sentences (cited) when it states an unsupported number or misses "
+        "the evidence; `extractive`: only those sentences, no model call; `model`: the raw "
+        "model reply, unchecked (for comparison).",
+    )
     device: str = _f("auto", "`auto` (CUDA bf16 if present, else CPU fp32), `cpu` or `cuda`.")
     quantize: str = _f("none", "`none` or `int8` (dynamic int8 quantization of Linear layers, CPU only).")
     context_tokens: int = _f(2048, "Token budget of the prompt plus the reply; older history is dropped to fit.")
@@ -74,59 +91,91 @@ class RetrievalConfig:
     ann: str = _f("ivf", "Approximate index above `ann_above`: `ivf` (IVF-Flat, fastest to build) or `hnsw`.")
     nprobe: int = _f(32, "IVF lists searched per query (recall vs speed; 32 of ~4000 lists at 1M chunks).")
     fusion_k: int = _f(60, "The k of reciprocal rank fusion (higher flattens the rank weights).")
-    title_weight: float = _f(0.5, "Dense ranking adds this times the query's cosine with the document title; 0 disables.")
-    evidence_units: int = _f(4, "Sentences, list items or table rows of the passages shown to the model (closest to the question).")
-    fallback_units: int = _f(2, "Passage sentences quoted (and cited) when a generated reply fails the grounding check.")
+    title_weight: float = _f(
+        0.5, "Dense ranking adds this times the query's cosine with the document title; 0 disables."
+    )
+    evidence_units: int = _f(
+        4, "Sentences, list items or table rows of the passages shown to the model (closest to the question)."
+    )
+    fallback_units: int = _f(
+        2, "Passage sentences quoted (and cited) when a generated reply fails the grounding check."
+    )
 
 
 @dataclass
 class EvaluationConfig:
-    answer_questions: str = _f("benchmarks/answer_sets/promotion_questions.jsonl",
-                               "Question set (JSONL) on which `finetune eval` measures answer accuracy and `finetune promote` "
-                               "compares a candidate with the live adapter; kept apart from the dev sets that are reported.")
+    answer_questions: str = _f(
+        "benchmarks/answer_sets/promotion_questions.jsonl",
+        "Question set (JSONL) on which `finetune eval` measures answer accuracy and `finetune promote` "
+        "compares a candidate with the live adapter; kept apart from the dev sets that are reported.",
+    )
     answer_index: str = _f("", "Index the answer questions are about; empty means `retrieval.index_dir`.")
 
 
 @dataclass
 class StoreConfig:
-    url: str = _f("", "SQLAlchemy URL; empty means SQLite at `<home>/loopdesk.db`. Postgres: `postgresql+psycopg://...`.")
+    url: str = _f(
+        "", "SQLAlchemy URL; empty means SQLite at `<home>/loopdesk.db`. Postgres: `postgresql+psycopg://...`."
+    )
     retries: int = _f(8, "Attempts for a write that hits a locked database before giving up loudly.")
-    redact_contact: bool = _f(False, "Also replace e-mail addresses and phone numbers in stored turns (card numbers, "
-                                     "security codes, expiry dates, IBANs and national ids are always replaced; "
-                                     "`finetune export` always replaces contact data too).")
+    redact_contact: bool = _f(
+        False,
+        "Also replace e-mail addresses and phone numbers in stored turns (card numbers, "
+        "security codes, expiry dates, IBANs and national ids are always replaced; "
+        "`finetune export` always replaces contact data too).",
+    )
 
 
 @dataclass
 class PolicyConfig:
     negative_turns: int = _f(2, "Offer a person after this many consecutive upset customer turns.")
-    upset_score: float = _f(0.82, "A customer turn counts as upset when the sentiment tagger's negative probability is at "
-                                  "least this: the lowest threshold keeping calm conversations under 3% on half of the "
-                                  "airline tweets (see benchmarks/escalation_rate.py; reported on the other half).")
-    default_wait_minutes: float = _f(5.0, "Expected wait told to a queued customer until 3 handoffs have been taken "
-                                          "(then the median of the latest waits).")
-    ner_languages: list = _f(["en"], "Languages the NER tagger was trained on; other messages are not tagged (said in the insights).")
-    sentiment_prior: bool = _f(True, "Apply the sentiment tagger's customer-traffic prior (fitted with its calibration: "
-                                     "support traffic has more complaints than praise); false tags the text alone.")
+    upset_score: float = _f(
+        0.82,
+        "A customer turn counts as upset when the sentiment tagger's negative probability is at "
+        "least this: the lowest threshold keeping calm conversations under 3% on half of the "
+        "airline tweets (see benchmarks/escalation_rate.py; reported on the other half).",
+    )
+    default_wait_minutes: float = _f(
+        5.0,
+        "Expected wait told to a queued customer until 3 handoffs have been taken "
+        "(then the median of the latest waits).",
+    )
+    ner_languages: list = _f(
+        ["en"], "Languages the NER tagger was trained on; other messages are not tagged (said in the insights)."
+    )
+    sentiment_prior: bool = _f(
+        True,
+        "Apply the sentiment tagger's customer-traffic prior (fitted with its calibration: "
+        "support traffic has more complaints than praise); false tags the text alone.",
+    )
     supported_languages: list = _f(["en"], "Languages the generator answers in; others are escalated.")
     max_message_chars: int = _f(4000, "Longer messages are truncated with a visible note.")
-    decline_unknown_share: float = _f(0.4, "Decline (and offer a human) when the question's content words that never occur "
-                                           "in the knowledge base (typos and word families forgiven) carry at least this "
-                                           "share of its information (weighted by inverse document frequency); 1.01 turns it off.")
+    decline_unknown_share: float = _f(
+        0.4,
+        "Decline (and offer a human) when the question's content words that never occur "
+        "in the knowledge base (typos and word families forgiven) carry at least this "
+        "share of its information (weighted by inverse document frequency); 1.01 turns it off.",
+    )
 
 
 @dataclass
 class AppConfig:
     host: str = _f("127.0.0.1", "Interface the Gradio server binds to (`0.0.0.0` on Spaces).")
     port: int = _f(7860, "Port of the Gradio server.")
-    business_name: str = _f("Northwind Goods", "The business the assistant speaks for: system prompt, page title, canned messages.")
+    business_name: str = _f(
+        "Northwind Goods", "The business the assistant speaks for: system prompt, page title, canned messages."
+    )
     greeting: str = _f("", "First message of the chat; empty means a greeting built from `business_name`.")
-    title: str = _f("", "Title of the chat page; empty means \"<business_name> support\".")
+    title: str = _f("", 'Title of the chat page; empty means "<business_name> support".')
     log_format: str = _f("text", "Log lines as plain text or one JSON object per line (`json`).")
     log_level: str = _f("INFO", "Lowest level logged: DEBUG, INFO, WARNING, ERROR.")
     colour: str = _f("#1d4ed8", "Accent colour of the customer page (CSS colour: buttons, title).")
-    operator_token: str = _f("", "Password of a bootstrap console account named `admin`, created at start when it does "
-                                 "not exist (for Spaces, where there is no shell); set it by env, never in git. "
-                                 "Named accounts: `loopdesk operator add NAME`.")
+    operator_token: str = _f(
+        "",
+        "Password of a bootstrap console account named `admin`, created at start when it does "
+        "not exist (for Spaces, where there is no shell); set it by env, never in git. "
+        "Named accounts: `loopdesk operator add NAME`.",
+    )
 
 
 @dataclass
@@ -193,8 +242,10 @@ class Config:
 
     @property
     def greeting(self) -> str:
-        return self.app.greeting or (f"Hi! I'm the {self.app.business_name} assistant. Ask me a question: I answer "
-                                     "from our help pages, and I can hand you to a person at any time.")
+        return self.app.greeting or (
+            f"Hi! I'm the {self.app.business_name} assistant. Ask me a question: I answer "
+            "from our help pages, and I can hand you to a person at any time."
+        )
 
     def as_dict(self) -> dict[str, dict[str, Any]]:
         return {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
@@ -218,8 +269,9 @@ def _coerce(value: Any, target: Any, where: str, problems: list[str]) -> Any:
         return target
 
 
-def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None,
-                env: dict[str, str] | None = None) -> Config:
+def load_config(
+    path: str | Path | None = None, overrides: dict[str, Any] | None = None, env: dict[str, str] | None = None
+) -> Config:
     """Build the effective config. `overrides` maps `section.field` to values from CLI flags."""
     env = dict(os.environ if env is None else env)
     cfg = Config()
@@ -344,6 +396,12 @@ def describe(cfg: Config) -> list[dict[str, Any]]:
     for name, section in SECTIONS.items():
         for f in dataclasses.fields(section):
             key = f"{name}.{f.name}"
-            rows.append({"key": key, "value": masked(key, getattr(getattr(cfg, name), f.name)),
-                         "source": cfg.sources.get(key, "default"), "doc": f.metadata.get("doc", "")})
+            rows.append(
+                {
+                    "key": key,
+                    "value": masked(key, getattr(getattr(cfg, name), f.name)),
+                    "source": cfg.sources.get(key, "default"),
+                    "doc": f.metadata.get("doc", ""),
+                }
+            )
     return rows

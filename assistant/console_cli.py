@@ -1,12 +1,12 @@
 """`loopdesk operator ...` and `loopdesk report ...`: console accounts and the daily report.
 
-    loopdesk operator add dana [--password-stdin] --json   # {"name": "dana", "password": "..."}
-    loopdesk operator list --json
-    loopdesk report daily [--day 2026-11-29] [--format json|csv|markdown] --json
-    loopdesk store purge --older-than 90d [--dry-run] --json      # retention
-    loopdesk store erase --conversation ID | --email ADDRESS --json  # right to erasure
-    loopdesk store replay-spool --json                             # write spooled turns now
-    loopdesk api-key create NAME --json                            # {"name", "key"}: the key shown once
+loopdesk operator add dana [--password-stdin] --json   # {"name": "dana", "password": "..."}
+loopdesk operator list --json
+loopdesk report daily [--day 2026-11-29] [--format json|csv|markdown] --json
+loopdesk store purge --older-than 90d [--dry-run] --json      # retention
+loopdesk store erase --conversation ID | --email ADDRESS --json  # right to erasure
+loopdesk store replay-spool --json                             # write spooled turns now
+loopdesk api-key create NAME --json                            # {"name", "key"}: the key shown once
 """
 
 from __future__ import annotations
@@ -34,10 +34,13 @@ def _store():
 
 
 @operator_app.command("add")
-def operator_add(name: str = typer.Argument(..., help="Lowercase name shown to customers and in the logs."),
-                 password_stdin: bool = typer.Option(False, "--password-stdin",
-                                                     help="Read the password from standard input (else one is generated)."),
-                 as_json: bool = typer.Option(False, "--json")) -> None:
+def operator_add(
+    name: str = typer.Argument(..., help="Lowercase name shown to customers and in the logs."),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from standard input (else one is generated)."
+    ),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """Create an operator account; prints the password once (only its hash is stored)."""
     from assistant.accounts import create_operator
 
@@ -46,8 +49,11 @@ def operator_add(name: str = typer.Argument(..., help="Lowercase name shown to c
         password = create_operator(_store(), name, given)
     except LoopdeskError as exc:
         fail(exc, as_json)
-    emit({"name": name.strip().lower(), "password": password}, as_json,
-         f"operator {name.strip().lower()} created; password: {password}\n(shown once; only a hash is stored)")
+    emit(
+        {"name": name.strip().lower(), "password": password},
+        as_json,
+        f"operator {name.strip().lower()} created; password: {password}\n(shown once; only a hash is stored)",
+    )
 
 
 @operator_app.command("list")
@@ -61,9 +67,11 @@ def operator_list(as_json: bool = typer.Option(False, "--json")) -> None:
 
 
 @report_app.command("daily")
-def report_daily(day: Optional[str] = typer.Option(None, help="YYYY-MM-DD (default: today, UTC)."),
-                 fmt: str = typer.Option("markdown", "--format", help="markdown or csv when not --json."),
-                 as_json: bool = typer.Option(False, "--json")) -> None:
+def report_daily(
+    day: Optional[str] = typer.Option(None, help="YYYY-MM-DD (default: today, UTC)."),
+    fmt: str = typer.Option("markdown", "--format", help="markdown or csv when not --json."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """Replies, thumbs up/down share, escalation rate, negative share and p50 latency for a day,
     with the 7 days before and any alert."""
     from assistant import console_stats
@@ -93,9 +101,11 @@ def _age(text: str):
 
 
 @store_app.command("purge")
-def store_purge(older_than: str = typer.Option(..., "--older-than", help="e.g. 90d: conversations idle that long."),
-                dry_run: bool = typer.Option(False, "--dry-run", help="Count only."),
-                as_json: bool = typer.Option(False, "--json")) -> None:
+def store_purge(
+    older_than: str = typer.Option(..., "--older-than", help="e.g. 90d: conversations idle that long."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Count only."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """Delete conversations (with their turns, ratings, labels, handoffs) idle for longer than the age."""
     try:
         store = _store()
@@ -103,14 +113,19 @@ def store_purge(older_than: str = typer.Option(..., "--older-than", help="e.g. 9
         counts = {"conversations": len(ids)} if dry_run else store.erase_conversations(ids)
     except LoopdeskError as exc:
         fail(exc, as_json)
-    emit({"dry_run": dry_run, **counts}, as_json, ("would delete " if dry_run else "deleted ") +
-         ", ".join(f"{v} {k}" for k, v in counts.items()))
+    emit(
+        {"dry_run": dry_run, **counts},
+        as_json,
+        ("would delete " if dry_run else "deleted ") + ", ".join(f"{v} {k}" for k, v in counts.items()),
+    )
 
 
 @store_app.command("erase")
-def store_erase(conversation: Optional[str] = typer.Option(None, help="A conversation id."),
-                email: Optional[str] = typer.Option(None, help="A customer's e-mail: every conversation with it."),
-                as_json: bool = typer.Option(False, "--json")) -> None:
+def store_erase(
+    conversation: Optional[str] = typer.Option(None, help="A conversation id."),
+    email: Optional[str] = typer.Option(None, help="A customer's e-mail: every conversation with it."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """Right to erasure: delete one conversation, or every conversation of a customer e-mail."""
     from assistant.handoff import valid_email
 
@@ -144,8 +159,10 @@ def store_replay(as_json: bool = typer.Option(False, "--json")) -> None:
 
 
 @api_key_app.command("create")
-def api_key_create(name: str = typer.Argument(..., help="The client: a shop's site, a help desk, an app."),
-                   as_json: bool = typer.Option(False, "--json")) -> None:
+def api_key_create(
+    name: str = typer.Argument(..., help="The client: a shop's site, a help desk, an app."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """A key for an HTTP API client; printed once (only its SHA-256 is stored)."""
     from assistant.http_api import create_api_key
 
@@ -153,7 +170,9 @@ def api_key_create(name: str = typer.Argument(..., help="The client: a shop's si
         key = create_api_key(_store(), name)
     except LoopdeskError as exc:
         fail(exc, as_json)
-    emit({"name": name.strip().lower(), "key": key}, as_json, f"API key for {name.strip().lower()}: {key}\n(shown once)")
+    emit(
+        {"name": name.strip().lower(), "key": key}, as_json, f"API key for {name.strip().lower()}: {key}\n(shown once)"
+    )
 
 
 @api_key_app.command("list")

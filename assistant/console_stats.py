@@ -21,8 +21,18 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from assistant.store import Store
 
-FIELDS = ["day", "replies", "customer_turns", "up", "down", "up_share", "down_share", "escalation_rate",
-          "negative_share", "p50_latency_ms"]
+FIELDS = [
+    "day",
+    "replies",
+    "customer_turns",
+    "up",
+    "down",
+    "up_share",
+    "down_share",
+    "escalation_rate",
+    "negative_share",
+    "p50_latency_ms",
+]
 
 
 def _day(value: datetime) -> str:
@@ -34,8 +44,9 @@ def daily(store: Store, days: int = 14, today: date | None = None) -> list[dict]
     today = today or datetime.now(timezone.utc).date()
     start = datetime.combine(today - timedelta(days=days - 1), time(), timezone.utc)
     end = datetime.combine(today + timedelta(days=1), time(), timezone.utc)
-    acc: dict[str, dict] = defaultdict(lambda: {"replies": 0, "customer": 0, "up": 0, "down": 0, "esc": 0, "neg": 0,
-                                                "latency": []})
+    acc: dict[str, dict] = defaultdict(
+        lambda: {"replies": 0, "customer": 0, "up": 0, "down": 0, "esc": 0, "neg": 0, "latency": []}
+    )
     for t in store.turn_stats(start, end):
         d = acc[_day(t["created_at"])]
         if t["role"] == "user":
@@ -53,10 +64,20 @@ def daily(store: Store, days: int = 14, today: date | None = None) -> list[dict]
         key = (today - timedelta(days=days - 1 - i)).isoformat()
         d = acc.get(key) or acc[key]
         n, c = d["replies"], d["customer"]
-        rows.append({"day": key, "replies": n, "customer_turns": c, "up": d["up"], "down": d["down"],
-                     "up_share": _share(d["up"], n), "down_share": _share(d["down"], n),
-                     "escalation_rate": _share(d["esc"], n), "negative_share": _share(d["neg"], c),
-                     "p50_latency_ms": round(statistics.median(d["latency"]), 1) if d["latency"] else None})
+        rows.append(
+            {
+                "day": key,
+                "replies": n,
+                "customer_turns": c,
+                "up": d["up"],
+                "down": d["down"],
+                "up_share": _share(d["up"], n),
+                "down_share": _share(d["down"], n),
+                "escalation_rate": _share(d["esc"], n),
+                "negative_share": _share(d["neg"], c),
+                "p50_latency_ms": round(statistics.median(d["latency"]), 1) if d["latency"] else None,
+            }
+        )
     return rows
 
 
@@ -70,15 +91,19 @@ def alerts(rows: list[dict], factor: float = 1.5, min_points: float = 0.10, min_
         return []
     today, week = rows[-1], rows[-8:-1]
     out = []
-    for key, name, count in (("negative_share", "negative-sentiment share", "customer_turns"),
-                             ("escalation_rate", "escalation rate", "replies")):
+    for key, name, count in (
+        ("negative_share", "negative-sentiment share", "customer_turns"),
+        ("escalation_rate", "escalation rate", "replies"),
+    ):
         if today[key] is None or today[count] < min_turns:
             continue
         past = [r[key] for r in week if r[key] is not None]
         average = sum(past) / len(past) if past else 0.0
         if today[key] >= factor * average and today[key] - average >= min_points:
-            out.append(f"Today's {name} is {today[key]:.0%} ({today[count]} turns), against {average:.0%} "
-                       f"on average over the 7 days before.")
+            out.append(
+                f"Today's {name} is {today[key]:.0%} ({today[count]} turns), against {average:.0%} "
+                f"on average over the 7 days before."
+            )
     return out
 
 
@@ -102,6 +127,7 @@ def report_markdown(rows: list[dict]) -> str:
         if value is None:
             return ""
         return f"{value:.0%}" if key.endswith(("share", "rate")) else str(value)
+
     lines = ["| " + " | ".join(FIELDS) + " |", "|" + "---|" * len(FIELDS)]
     lines += ["| " + " | ".join(cell(k, r[k]) for k in FIELDS) + " |" for r in rows]
     return "\n".join(lines) + "\n"

@@ -14,7 +14,9 @@ from typing import Sequence
 
 _LEANS_BACK = re.compile(
     r"^\s*(?:and|also|but|so|then|ok(?:ay)? so|what about|how about|same)\b"
-    r"|\b(?:it|its|that|this|they|them|their|there|those|these|one|ones|same|which)\b", re.I)
+    r"|\b(?:it|its|that|this|they|them|their|there|those|these|one|ones|same|which)\b",
+    re.I,
+)
 MAX_FOLLOW_UP_WORDS = 12
 
 

@@ -84,8 +84,9 @@ def evidence_units(passages: Sequence[Passage]) -> list[Unit]:
     return out
 
 
-def pick_evidence(question: str | Sequence[str], units: Sequence[Unit], embedder, n: int = 2,
-                  heading_of: Sequence[str] | None = None) -> list[tuple[Unit, float]]:
+def pick_evidence(
+    question: str | Sequence[str], units: Sequence[Unit], embedder, n: int = 2, heading_of: Sequence[str] | None = None
+) -> list[tuple[Unit, float]]:
     """The `n` units closest to the question (cosine of unit vectors), best first.
 
     A unit is embedded with its section heading in front, so "Premier Checking costs $15 per
@@ -97,7 +98,7 @@ def pick_evidence(question: str | Sequence[str], units: Sequence[Unit], embedder
     questions = [question] if isinstance(question, str) else list(question)
     texts = questions + [(f"{heading_of[u.passage]}: " if heading_of else "") + u.text for u in units]
     vecs = embedder.embed(texts)
-    sims = vecs[len(questions):] @ vecs[: len(questions)].mean(axis=0)
+    sims = vecs[len(questions) :] @ vecs[: len(questions)].mean(axis=0)
     ranked = sorted(range(len(units)), key=lambda i: -float(sims[i]))[:n]
     return [(units[i], float(sims[i])) for i in ranked]
 

@@ -85,7 +85,11 @@ class TransformersGenerator:
             check_adapter_dir(adapter, self.model_id)
         with self._lock:
             if self.quantized:
-                base = self.base if adapter is None and self.adapter_id is None else load_causal_lm(self.model_ref, self.home, "cpu")[0]
+                base = (
+                    self.base
+                    if adapter is None and self.adapter_id is None
+                    else load_causal_lm(self.model_ref, self.home, "cpu")[0]
+                )
             else:
                 base = self.model.unload() if isinstance(self.model, PeftModel) else self.base
             try:
@@ -129,8 +133,11 @@ class TransformersGenerator:
         kwargs = dict(
             input_ids=torch.tensor([ids], device=self.device),
             attention_mask=torch.ones(1, len(ids), dtype=torch.long, device=self.device),
-            max_new_tokens=max_new, do_sample=sample, repetition_penalty=self.cfg.repetition_penalty,
-            streamer=streamer, pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+            max_new_tokens=max_new,
+            do_sample=sample,
+            repetition_penalty=self.cfg.repetition_penalty,
+            streamer=streamer,
+            pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
             stopping_criteria=StoppingCriteriaList([StopWhenClosed()]),
         )
         if sample:

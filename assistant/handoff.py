@@ -24,16 +24,27 @@ from assistant.store import Store
 
 ONLINE_WINDOW_S = 120  # the console reports presence every 30 s; two missed beats mean offline
 OPEN_STATES = ("queued", "human")
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
 
-_NO = re.compile(r"^\s*(?:no|nope|nah|not\b|don'?t|do not|never|no need|i'?m (?:fine|good|ok)|all good|"
-                 r"non|nein|não|nao)\b", re.I)
-_YES = re.compile(r"^\s*(?:y|yes|yeah|yea|yep|yup|sure|ok|okay|k|please|pls|absolutely|definitely|of course|"
-                  r"go ahead|do it|do that|connect me|put me through|that would be (?:great|good|nice)|"
-                  r"oui|s[ií]|ja|sim|d'accord|vale|claro)\b", re.I)
-_PERSON = re.compile(r"\b(?:human|person|agent|someone|somebody|representative|rep|operator|people|staff|"
-                     r"colleague|real one)\b", re.I)
+_NO = re.compile(
+    r"^\s*(?:no|nope|nah|not\b|don'?t|do not|never|no need|i'?m (?:fine|good|ok)|all good|"
+    r"non|nein|não|nao)\b",
+    re.I,
+)
+_YES = re.compile(
+    r"^\s*(?:y|yes|yeah|yea|yep|yup|sure|ok|okay|k|please|pls|absolutely|definitely|of course|"
+    r"go ahead|do it|do that|connect me|put me through|that would be (?:great|good|nice)|"
+    r"oui|s[ií]|ja|sim|d'accord|vale|claro)\b",
+    re.I,
+)
+_PERSON = re.compile(
+    r"\b(?:human|person|agent|someone|somebody|representative|rep|operator|people|staff|"
+    r"colleague|real one)\b",
+    re.I,
+)
 
 
 def accepts_offer(text: str) -> bool:
@@ -88,13 +99,29 @@ class Handoff:
 
     def request(self, conversation_id: str, reason: str, actor: str = "customer") -> bool:
         """Queue the conversation for a person; False when it is queued or owned already."""
-        return self.store.move_handoff(conversation_id, [None, "assistant", "closed"], "queued", actor, "requested",
-                                       {"reason": reason}, reason=reason, operator=None, taken_at=None,
-                                       requested_at=_now())
+        return self.store.move_handoff(
+            conversation_id,
+            [None, "assistant", "closed"],
+            "queued",
+            actor,
+            "requested",
+            {"reason": reason},
+            reason=reason,
+            operator=None,
+            taken_at=None,
+            requested_at=_now(),
+        )
 
     def take(self, conversation_id: str, operator: str) -> None:
-        if not self.store.move_handoff(conversation_id, [None, "assistant", "queued", "closed"], "human", operator,
-                                       "taken", operator=operator, taken_at=_now()):
+        if not self.store.move_handoff(
+            conversation_id,
+            [None, "assistant", "queued", "closed"],
+            "human",
+            operator,
+            "taken",
+            operator=operator,
+            taken_at=_now(),
+        ):
             row = self.store.handoff(conversation_id) or {}
             raise InputError(f"{row.get('operator') or 'another operator'} has taken this conversation already")
 
@@ -112,8 +139,9 @@ class Handoff:
             raise InputError("this conversation is not with a person")
 
     def close(self, conversation_id: str, operator: str) -> None:
-        if not self.store.move_handoff(conversation_id, ["human", "queued", "assistant", None], "closed", operator,
-                                       "closed"):
+        if not self.store.move_handoff(
+            conversation_id, ["human", "queued", "assistant", None], "closed", operator, "closed"
+        ):
             raise InputError("this conversation is closed already")
 
     def leave_email(self, conversation_id: str, email: str) -> str:
@@ -123,8 +151,9 @@ class Handoff:
         state = self.state(conversation_id)
         if state not in OPEN_STATES:
             raise InputError("this conversation is not waiting for a person")
-        self.store.move_handoff(conversation_id, [state], state, "customer", "email_left", {"email": email},
-                                contact_email=email)
+        self.store.move_handoff(
+            conversation_id, [state], state, "customer", "email_left", {"email": email}, contact_email=email
+        )
         return email
 
     def operators_online(self) -> list[str]:
@@ -143,5 +172,10 @@ class Handoff:
             return Status("human", operator=row["operator"], online=True, contact_email=row["contact_email"])
         queue = [r["conversation_id"] for r in self.store.handoff_queue(("queued",))]
         position = queue.index(conversation_id) + 1 if conversation_id in queue else None
-        return Status("queued", position=position, wait_s=self.expected_wait_s(),
-                      online=bool(self.operators_online()), contact_email=row["contact_email"])
+        return Status(
+            "queued",
+            position=position,
+            wait_s=self.expected_wait_s(),
+            online=bool(self.operators_online()),
+            contact_email=row["contact_email"],
+        )

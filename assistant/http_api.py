@@ -89,21 +89,30 @@ def build_api(assistant, cfg, chatwoot_http=None):
     from assistant import metrics
     from assistant.chat_view import KB_ROUTE, missing_section_html, section_html
 
-    api = FastAPI(title=f"{cfg.app.business_name} assistant API", version="1", docs_url="/docs", redoc_url=None,
-                  description="Chat with the assistant and rate its replies. Keys: `loopdesk api-key create NAME`.")
+    api = FastAPI(
+        title=f"{cfg.app.business_name} assistant API",
+        version="1",
+        docs_url="/docs",
+        redoc_url=None,
+        description="Chat with the assistant and rate its replies. Keys: `loopdesk api-key create NAME`.",
+    )
     limiter = RateLimiter(cfg.api.requests_per_minute)
     store = assistant.store
 
     def client(authorization: str | None = Header(None), x_api_key: str | None = Header(None)) -> str:
-        key = x_api_key or (authorization[7:].strip() if authorization and authorization.lower().startswith("bearer ")
-                            else None)
+        key = x_api_key or (
+            authorization[7:].strip() if authorization and authorization.lower().startswith("bearer ") else None
+        )
         name = store.api_key_name(hash_key(key)) if key else None
         if name is None:
             raise HTTPException(401, "missing or unknown API key", headers={"WWW-Authenticate": "Bearer"})
         wait = limiter.take(name)
         if wait:
-            raise HTTPException(429, f"rate limit: {cfg.api.requests_per_minute} requests per minute",
-                                headers={"Retry-After": str(int(wait) + 1)})
+            raise HTTPException(
+                429,
+                f"rate limit: {cfg.api.requests_per_minute} requests per minute",
+                headers={"Retry-After": str(int(wait) + 1)},
+            )
         return name
 
     @api.post("/v1/chat", tags=["chat"])
@@ -133,6 +142,7 @@ def build_api(assistant, cfg, chatwoot_http=None):
             except LoopdeskError as exc:
                 log.error("api chat stream for %s failed: %s", name, exc)
                 yield f"event: error\ndata: {json.dumps({'error': 'the assistant could not answer right now'})}\n\n"
+
         return StreamingResponse(events(), media_type="text/event-stream")
 
     @api.post("/v1/feedback", tags=["chat"])
@@ -141,8 +151,11 @@ def build_api(assistant, cfg, chatwoot_http=None):
         turn = store.turn(body.turn_id)
         if turn is None or turn["role"] != "assistant":
             raise HTTPException(404, f"turn {body.turn_id} is not an assistant reply")
-        return {"feedback_id": store.add_feedback(body.turn_id, body.rating, comment=body.comment,
-                                                  source="api", actor=f"api:{name}"[:64])}
+        return {
+            "feedback_id": store.add_feedback(
+                body.turn_id, body.rating, comment=body.comment, source="api", actor=f"api:{name}"[:64]
+            )
+        }
 
     bots: list = []  # the Chatwoot bot, made at its first event
 
@@ -167,8 +180,11 @@ def build_api(assistant, cfg, chatwoot_http=None):
     def widget() -> Response:
         from assistant.chat_view import widget_js
 
-        return Response(widget_js(cfg.app.business_name, cfg.app.colour), media_type="text/javascript",
-                        headers={"Cache-Control": "public, max-age=300"})
+        return Response(
+            widget_js(cfg.app.business_name, cfg.app.colour),
+            media_type="text/javascript",
+            headers={"Cache-Control": "public, max-age=300"},
+        )
 
     @api.get(KB_ROUTE + "{passage_id:path}", response_class=HTMLResponse, include_in_schema=False)
     def kb_section(passage_id: str) -> HTMLResponse:

@@ -67,8 +67,11 @@ def unknown_terms(question: str, vocab: Vocabulary, names: Sequence[str] = ()) -
     NER tagger found: "my invoices from David Miller" is about invoices).
     """
     skip = {w for n in names for w in content_words(n)}
-    terms = [t for t in dict.fromkeys(content_words(question))
-             if t not in skip and stem(t) not in STOPWORDS and not generic_typo(t)]
+    terms = [
+        t
+        for t in dict.fromkeys(content_words(question))
+        if t not in skip and stem(t) not in STOPWORDS and not generic_typo(t)
+    ]
     if not terms or not vocab.df:
         return terms, [], 0.0
     stems = {stem(v): v for v in vocab.df}

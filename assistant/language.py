@@ -18,17 +18,20 @@ MIN_LETTERS = 12
 
 _NOISE = re.compile(
     r"https?://\S+|www\.\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+|`[^`]*`|<[^>]+>|&\w+;|\{\{[^}]*\}\}"
-    r"|\b[A-Z]{2,}-?\d[\w-]*\b|\b\w*\d\w*\b|[*_#>|\[\]()~]+")
+    r"|\b[A-Z]{2,}-?\d[\w-]*\b|\b\w*\d\w*\b|[*_#>|\[\]()~]+"
+)
 # Frequent English function words (and the commonest support words, for terse messages such as
 # "URGENT refund pls"): a text rich in them is English whatever langdetect thinks.
-_ENGLISH = frozenset("""
+_ENGLISH = frozenset(
+    """
 a about after all am an and any are as at be because been but by can could did do does don't for from get had has
 have how i i'm if in into is it it's just me my no not of on or our please so than that the their them then there
 they this to up was we were what when where which who why will with would you your yes hi hello thanks
 pls plz thx asap ok okay
 order orders refund refunds return returns delivery shipping account password card payment help money item package
 parcel store price cancel track tracking invoice urgent still never got purchase modify charge charges fee fees
-cancellation complaint company business agent contact consumer assistance need see want shipping address""".split())
+cancellation complaint company business agent contact consumer assistance need see want shipping address""".split()
+)
 
 
 def strip_markup(text: str) -> str:

@@ -20,48 +20,48 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "queued": {
         "en": "I've asked a member of the {business} team to join this conversation. You are number {position} "
-              "in line; the expected wait is {wait}. I'll stay quiet until they have answered.",
+        "in line; the expected wait is {wait}. I'll stay quiet until they have answered.",
         "fr": "J'ai demandé à un membre de l'équipe {business} de rejoindre cette conversation. Vous êtes "
-              "numéro {position} dans la file ; l'attente prévue est de {wait}.",
+        "numéro {position} dans la file ; l'attente prévue est de {wait}.",
         "es": "He pedido a una persona del equipo de {business} que se una a esta conversación. Es el número "
-              "{position} en la cola; la espera prevista es de {wait}.",
+        "{position} en la cola; la espera prevista es de {wait}.",
         "de": "Ich habe ein Mitglied des {business}-Teams gebeten, dieses Gespräch zu übernehmen. Sie sind "
-              "Nummer {position} in der Warteschlange; die erwartete Wartezeit beträgt {wait}.",
+        "Nummer {position} in der Warteschlange; die erwartete Wartezeit beträgt {wait}.",
         "it": "Ho chiesto a una persona del team {business} di unirsi a questa conversazione. È il numero "
-              "{position} in coda; l'attesa prevista è di {wait}.",
+        "{position} in coda; l'attesa prevista è di {wait}.",
         "pt": "Pedi a alguém da equipa {business} para se juntar a esta conversa. É o número {position} na "
-              "fila; a espera prevista é de {wait}.",
+        "fila; a espera prevista é de {wait}.",
     },
     "queued_offline": {
         "en": "No one from the {business} team is online right now. Leave your e-mail address below and a person "
-              "will reply to you there; this conversation stays in our queue.",
+        "will reply to you there; this conversation stays in our queue.",
         "fr": "Personne de l'équipe {business} n'est en ligne pour le moment. Laissez votre adresse e-mail "
-              "ci-dessous et une personne vous répondra par e-mail.",
+        "ci-dessous et une personne vous répondra par e-mail.",
         "es": "Ahora mismo no hay nadie del equipo de {business} conectado. Deje su correo electrónico abajo y "
-              "una persona le responderá por correo.",
+        "una persona le responderá por correo.",
         "de": "Gerade ist niemand vom {business}-Team online. Hinterlassen Sie unten Ihre E-Mail-Adresse, "
-              "dann antwortet Ihnen eine Person per E-Mail.",
+        "dann antwortet Ihnen eine Person per E-Mail.",
         "it": "Al momento nessuno del team {business} è online. Lasci il suo indirizzo e-mail qui sotto e una "
-              "persona le risponderà via e-mail.",
+        "persona le risponderà via e-mail.",
         "pt": "Neste momento ninguém da equipa {business} está online. Deixe o seu e-mail abaixo e uma pessoa "
-              "responder-lhe-á por e-mail.",
+        "responder-lhe-á por e-mail.",
     },
     "unsupported_language": {
         "en": "Sorry, I can only answer in English. I've asked a colleague who speaks your language to pick this up.",
         "fr": "Désolé, je ne peux répondre qu'en anglais. J'ai demandé à un collègue qui parle français de "
-              "prendre le relais.",
+        "prendre le relais.",
         "es": "Lo siento, solo puedo responder en inglés. He pedido a un compañero que habla español que le atienda.",
         "de": "Entschuldigung, ich kann nur auf Englisch antworten. Ich habe eine Kollegin gebeten, die Deutsch "
-              "spricht, das Gespräch zu übernehmen.",
+        "spricht, das Gespräch zu übernehmen.",
         "it": "Mi dispiace, posso rispondere solo in inglese. Ho chiesto a un collega che parla italiano di "
-              "occuparsene.",
+        "occuparsene.",
         "pt": "Desculpe, só consigo responder em inglês. Pedi a um colega que fala português para continuar a "
-              "conversa.",
+        "conversa.",
     },
     "negative_streak": {
         "en": "I'm sorry this has been frustrating. Would you like me to connect you with a human agent?",
         "fr": "Je suis désolé que ce soit frustrant. Voulez-vous que je vous mette en relation avec une personne "
-              "de notre équipe ?",
+        "de notre équipe ?",
         "es": "Siento que esto resulte frustrante. ¿Quiere que le ponga en contacto con una persona de nuestro equipo?",
         "de": "Es tut mir leid, dass das so ärgerlich ist. Soll ich Sie mit einer Person aus unserem Team verbinden?",
         "it": "Mi dispiace per il disagio. Vuole che la metta in contatto con una persona del nostro team?",
@@ -69,7 +69,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "not_covered": {
         "en": "I'm sorry, I couldn't find that in the {business} help pages, and I'd rather not guess. "
-              "Would you like me to connect you with a human agent who can check?",
+        "Would you like me to connect you with a human agent who can check?",
     },
     "human_offer": {
         "en": "Would you like me to connect you with a human agent who can check?",
@@ -99,13 +99,18 @@ def text(key: str, language: str = "en", **values: str) -> str:
     return table.get(language, table["en"]).format(**values)
 
 
-WAITS = {"en": ("about {n} minutes", "a few minutes"), "fr": ("environ {n} minutes", "quelques minutes"),
-         "es": ("unos {n} minutos", "unos minutos"), "de": ("etwa {n} Minuten", "wenige Minuten"),
-         "it": ("circa {n} minuti", "pochi minuti"), "pt": ("cerca de {n} minutos", "alguns minutos")}
+WAITS = {
+    "en": ("about {n} minutes", "a few minutes"),
+    "fr": ("environ {n} minutes", "quelques minutes"),
+    "es": ("unos {n} minutos", "unos minutos"),
+    "de": ("etwa {n} Minuten", "wenige Minuten"),
+    "it": ("circa {n} minuti", "pochi minuti"),
+    "pt": ("cerca de {n} minutos", "alguns minutos"),
+}
 
 
 def wait_phrase(seconds: float | None, language: str = "en") -> str:
-    """"about 3 minutes" (in the customer's language) for the queue message; unknown -> "a few minutes"."""
+    """ "about 3 minutes" (in the customer's language) for the queue message; unknown -> "a few minutes"."""
     known, unknown = WAITS.get(language, WAITS["en"])
     if seconds is None:
         return unknown

@@ -19,12 +19,21 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 REGISTRY = CollectorRegistry()
 TURNS = Counter("loopdesk_turns", "Customer turns handled, by policy action.", ["action"], registry=REGISTRY)
-LATENCY = Histogram("loopdesk_turn_latency_seconds", "Whole-turn time.", registry=REGISTRY,
-                    buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64))
-FIRST_TOKEN = Histogram("loopdesk_first_token_seconds", "Time until the first words are shown.", registry=REGISTRY,
-                        buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16))
-ESCALATIONS = Counter("loopdesk_escalations", "Handovers and offers of a person, by reason.", ["reason"],
-                      registry=REGISTRY)
+LATENCY = Histogram(
+    "loopdesk_turn_latency_seconds",
+    "Whole-turn time.",
+    registry=REGISTRY,
+    buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64),
+)
+FIRST_TOKEN = Histogram(
+    "loopdesk_first_token_seconds",
+    "Time until the first words are shown.",
+    registry=REGISTRY,
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16),
+)
+ESCALATIONS = Counter(
+    "loopdesk_escalations", "Handovers and offers of a person, by reason.", ["reason"], registry=REGISTRY
+)
 ERRORS = Counter("loopdesk_errors", "Errors by kind.", ["kind"], registry=REGISTRY)
 QUEUE = Gauge("loopdesk_queue_depth", "Conversations waiting for a person.", registry=REGISTRY)
 ADAPTER = Gauge("loopdesk_live_adapter_info", "The adapter serving now (value 1).", ["version"], registry=REGISTRY)
@@ -56,8 +65,10 @@ def exposition(assistant) -> bytes:
 
 def readiness(assistant) -> dict:
     """{"ready": bool, "checks": {name: "ok" or why not}}."""
-    checks = {"generator": "ok" if getattr(assistant.generator, "model_id", None) else "not loaded",
-              "index": "ok" if assistant.retriever is not None else (assistant.retriever_problem or "not open")}
+    checks = {
+        "generator": "ok" if getattr(assistant.generator, "model_id", None) else "not loaded",
+        "index": "ok" if assistant.retriever is not None else (assistant.retriever_problem or "not open"),
+    }
     try:
         assistant.store.check_writable()
         checks["database"] = "ok"

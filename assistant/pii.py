@@ -25,10 +25,17 @@ from pathlib import Path
 
 log = logging.getLogger("loopdesk.pii")
 
-PAYMENT = {"CREDIT_CARD": "{{Credit Card Number}}", "CARD_SECURITY_CODE": "{{Card Security Code}}",
-           "CARD_EXPIRY": "{{Card Expiry Date}}", "IBAN_CODE": "{{IBAN}}", "US_SSN": "{{National ID}}",
-           "UK_NINO": "{{National ID}}", "ES_NIF": "{{National ID}}", "IT_FISCAL_CODE": "{{National ID}}",
-           "DE_TAX_ID": "{{National ID}}"}
+PAYMENT = {
+    "CREDIT_CARD": "{{Credit Card Number}}",
+    "CARD_SECURITY_CODE": "{{Card Security Code}}",
+    "CARD_EXPIRY": "{{Card Expiry Date}}",
+    "IBAN_CODE": "{{IBAN}}",
+    "US_SSN": "{{National ID}}",
+    "UK_NINO": "{{National ID}}",
+    "ES_NIF": "{{National ID}}",
+    "IT_FISCAL_CODE": "{{National ID}}",
+    "DE_TAX_ID": "{{National ID}}",
+}
 CONTACT = {"EMAIL_ADDRESS": "{{Email Address}}", "PHONE_NUMBER": "{{Phone Number}}"}
 MIN_SCORE = 0.4
 _lock = threading.Lock()
@@ -40,9 +47,17 @@ def _build_analyzer(home: Path):
     import tldextract
     from presidio_analyzer import AnalyzerEngine, Pattern, PatternRecognizer, RecognizerRegistry
     from presidio_analyzer.nlp_engine import SpacyNlpEngine
-    from presidio_analyzer.predefined_recognizers import (CreditCardRecognizer, DeTaxIdRecognizer, EmailRecognizer,
-                                                          EsNifRecognizer, IbanRecognizer, ItFiscalCodeRecognizer,
-                                                          PhoneRecognizer, UkNinoRecognizer, UsSsnRecognizer)
+    from presidio_analyzer.predefined_recognizers import (
+        CreditCardRecognizer,
+        DeTaxIdRecognizer,
+        EmailRecognizer,
+        EsNifRecognizer,
+        IbanRecognizer,
+        ItFiscalCodeRecognizer,
+        PhoneRecognizer,
+        UkNinoRecognizer,
+        UsSsnRecognizer,
+    )
 
     # Offline: the bundled public-suffix snapshot instead of a download at first use.
     tldextract.extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
@@ -52,20 +67,41 @@ def _build_analyzer(home: Path):
     engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": str(blank)}])
     engine.load()
     registry = RecognizerRegistry(supported_languages=["en"])
-    for recognizer in (CreditCardRecognizer(), IbanRecognizer(), UsSsnRecognizer(), UkNinoRecognizer(),
-                       EsNifRecognizer(supported_language="en"), ItFiscalCodeRecognizer(supported_language="en"),
-                       DeTaxIdRecognizer(supported_language="en"), EmailRecognizer(),
-                       PhoneRecognizer(supported_regions=("US", "GB", "DE", "FR", "ES", "IT", "NL", "IE", "CA", "AU"))):
+    for recognizer in (
+        CreditCardRecognizer(),
+        IbanRecognizer(),
+        UsSsnRecognizer(),
+        UkNinoRecognizer(),
+        EsNifRecognizer(supported_language="en"),
+        ItFiscalCodeRecognizer(supported_language="en"),
+        DeTaxIdRecognizer(supported_language="en"),
+        EmailRecognizer(),
+        PhoneRecognizer(supported_regions=("US", "GB", "DE", "FR", "ES", "IT", "NL", "IE", "CA", "AU")),
+    ):
         registry.add_recognizer(recognizer)
-    registry.add_recognizer(PatternRecognizer(
-        supported_entity="CARD_SECURITY_CODE", supported_language="en",
-        patterns=[Pattern("code after its keyword", r"(?i)\b(?:cvv2?|cvc2?|cid|csc|security code)\b\W{0,3}\d{3,4}\b",
-                          0.9)]))
-    registry.add_recognizer(PatternRecognizer(
-        supported_entity="CARD_EXPIRY", supported_language="en",
-        patterns=[Pattern("expiry after its keyword",
-                          r"(?i)\b(?:exp(?:iry|ires|iration)?|valid thru|valid until)\b\.?(?:\s*date)?\W{0,3}"
-                          r"(?:0?[1-9]|1[0-2])\s*[/-]\s*(?:\d{4}|\d{2})\b", 0.9)]))
+    registry.add_recognizer(
+        PatternRecognizer(
+            supported_entity="CARD_SECURITY_CODE",
+            supported_language="en",
+            patterns=[
+                Pattern("code after its keyword", r"(?i)\b(?:cvv2?|cvc2?|cid|csc|security code)\b\W{0,3}\d{3,4}\b", 0.9)
+            ],
+        )
+    )
+    registry.add_recognizer(
+        PatternRecognizer(
+            supported_entity="CARD_EXPIRY",
+            supported_language="en",
+            patterns=[
+                Pattern(
+                    "expiry after its keyword",
+                    r"(?i)\b(?:exp(?:iry|ires|iration)?|valid thru|valid until)\b\.?(?:\s*date)?\W{0,3}"
+                    r"(?:0?[1-9]|1[0-2])\s*[/-]\s*(?:\d{4}|\d{2})\b",
+                    0.9,
+                )
+            ],
+        )
+    )
     return AnalyzerEngine(nlp_engine=engine, registry=registry, supported_languages=["en"])
 
 
@@ -87,8 +123,9 @@ class PiiRedactor:
 
     def spans(self, text: str) -> list[tuple[int, int, str]]:
         """Non-overlapping (start, end, type), the longer or surer match winning."""
-        results = analyzer(self.home).analyze(text=text, language="en", entities=list(self.placeholders),
-                                              score_threshold=MIN_SCORE)
+        results = analyzer(self.home).analyze(
+            text=text, language="en", entities=list(self.placeholders), score_threshold=MIN_SCORE
+        )
         chosen: list[tuple[int, int, str]] = []
         for r in sorted(results, key=lambda r: (-(r.end - r.start), -r.score)):
             if not any(r.start < e and s < r.end for s, e, _ in chosen):

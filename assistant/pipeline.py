@@ -41,8 +41,10 @@ from assistant.types import Decision, Entity, Generator, Passage, Retriever, Sen
 log = logging.getLogger("loopdesk.pipeline")
 UPSET = 0.9  # negative-sentiment probability above which a quoted answer opens with an apology
 
-FRIENDLY_ERROR = ("Sorry — something went wrong on our side while answering. Your message is saved; "
-                  "please try again, or ask for a human agent.")
+FRIENDLY_ERROR = (
+    "Sorry — something went wrong on our side while answering. Your message is saved; "
+    "please try again, or ask for a human agent."
+)
 
 
 @dataclass
@@ -76,10 +78,21 @@ class Plan:
 
 
 class Assistant:
-    def __init__(self, cfg: Config, generator: Generator, store: Store, retriever: Retriever | None = None,
-                 sentiment=None, ner=None, retriever_problem: str | None = None,
-                 tagger_problems: list[str] | None = None, adapter_watcher=None, open_retriever=None,
-                 spool=None, redactor=None) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        generator: Generator,
+        store: Store,
+        retriever: Retriever | None = None,
+        sentiment=None,
+        ner=None,
+        retriever_problem: str | None = None,
+        tagger_problems: list[str] | None = None,
+        adapter_watcher=None,
+        open_retriever=None,
+        spool=None,
+        redactor=None,
+    ) -> None:
         self.cfg, self.generator, self.store = cfg, generator, store
         self.adapter_watcher = adapter_watcher  # follows the live adapter between turns
         self.tagger_problems = tagger_problems or []
@@ -103,8 +116,9 @@ class Assistant:
             metrics.error("store")
             return self.spool.append({"op": "conversation", "id": str(uuid.uuid4()), "source": source})["id"]
 
-    def store_turn(self, conversation_id: str, role: str, text: str, problems: list[str] | None = None,
-                   **fields) -> int | None:
+    def store_turn(
+        self, conversation_id: str, role: str, text: str, problems: list[str] | None = None, **fields
+    ) -> int | None:
         """Write a turn; when the database cannot take it, spool it (None: no row id yet)."""
         try:
             return self.store.add_turn(conversation_id, role, text, **fields)
@@ -114,10 +128,12 @@ class Assistant:
             log.error("%s turn of %s not stored, spooled: %s", role, conversation_id, exc)
             metrics.error("store")
             if problems is not None:  # shown with the turn (insights, chat --json)
-                problems.append("the database was unavailable: this turn is kept in the local spool and written "
-                                "when it is back")
-            self.spool.append({"op": "turn", "conversation_id": conversation_id, "role": role, "text": text,
-                               "fields": fields})
+                problems.append(
+                    "the database was unavailable: this turn is kept in the local spool and written when it is back"
+                )
+            self.spool.append(
+                {"op": "turn", "conversation_id": conversation_id, "role": role, "text": text, "fields": fields}
+            )
             return None
 
     def replay_spool(self) -> None:
@@ -148,7 +164,12 @@ class Assistant:
         clean = sanitize(message, self.cfg.policy.max_message_chars)
         if clean.empty:
             decision = decide("", Tags(), [], self.rules)
-            yield "done", self._result(conversation_id or "", None, decision.message, Tags(), [], decision, timer, None, clean.notes)
+            yield (
+                "done",
+                self._result(
+                    conversation_id or "", None, decision.message, Tags(), [], decision, timer, None, clean.notes
+                ),
+            )
             return
         if self.adapter_watcher is not None:
             self.adapter_watcher.refresh()
@@ -156,7 +177,9 @@ class Assistant:
         conversation_id = conversation_id or self.start_conversation()
         text, redacted = self.redact(clean.text)
         if redacted:
-            clean.notes.append("replaced before storing: " + ", ".join(f"{k} x{v}" for k, v in sorted(redacted.items())))
+            clean.notes.append(
+                "replaced before storing: " + ", ".join(f"{k} x{v}" for k, v in sorted(redacted.items()))
+            )
         if self._read_or(lambda: self.handoff.is_held(conversation_id), False, "who answers this conversation"):
             # A person owns this conversation (or it waits for one): keep the message, say nothing.
             tags = self.tag(text, timer)
@@ -198,10 +221,13 @@ class Assistant:
             reply = FRIENDLY_ERROR
             yield "token", reply
         problems = [n for n in tags.notes if n.startswith(("generation failed", "knowledge base search failed"))]
-        turn_id = self.log_reply(conversation_id, reply, plan.shown, decision, timer, first_token, user_turn, grounding,
-                                 problems)
+        turn_id = self.log_reply(
+            conversation_id, reply, plan.shown, decision, timer, first_token, user_turn, grounding, problems
+        )
         timer.mark("log")
-        result = self._result(conversation_id, turn_id, reply, tags, passages, decision, timer, first_token, clean.notes)
+        result = self._result(
+            conversation_id, turn_id, reply, tags, passages, decision, timer, first_token, clean.notes
+        )
         result.grounding = grounding
         metrics.record_turn(result)
         yield "done", result
@@ -250,13 +276,20 @@ class Assistant:
         except StoreError as exc:
             log.error("handoff of %s not recorded: %s", conversation_id, exc)
             metrics.error("store")
-            return ("Sorry — I could not reach our team's queue just now. Please ask again in a minute, "
-                    "or contact us through the channels on our help pages.")
+            return (
+                "Sorry — I could not reach our team's queue just now. Please ask again in a minute, "
+                "or contact us through the channels on our help pages."
+            )
         lang = language if language in messages.LANGUAGES else "en"
         business = self.cfg.app.business_name
         if status.online:
-            wait = messages.text("queued", lang, business=business, position=str(status.position or 1),
-                                 wait=messages.wait_phrase(status.wait_s, lang))
+            wait = messages.text(
+                "queued",
+                lang,
+                business=business,
+                position=str(status.position or 1),
+                wait=messages.wait_phrase(status.wait_s, lang),
+            )
         else:
             wait = messages.text("queued_offline", lang, business=business)
         return f"{decision.message}\n\n{wait}" if decision.message else wait
@@ -277,8 +310,10 @@ class Assistant:
 
     def tag_entities(self, text: str, tags: Tags) -> list[Entity]:
         if tags.language not in self.cfg.policy.ner_languages:
-            tags.notes.append(f"entities not tagged: the NER tagger reads {', '.join(self.cfg.policy.ner_languages)}, "
-                              f"this message is {tags.language}")
+            tags.notes.append(
+                f"entities not tagged: the NER tagger reads {', '.join(self.cfg.policy.ner_languages)}, "
+                f"this message is {tags.language}"
+            )
             return []
         if self.ner is None:
             tags.notes.append(self._why_missing("ner"))
@@ -308,7 +343,9 @@ class Assistant:
     def retrieve(self, query: str, tags: Tags) -> list[Passage]:
         self.retry_retriever()
         if self.retriever is None:
-            tags.notes.append(f"no knowledge base, so every question is declined: {self.retriever_problem or 'no index configured'}")
+            tags.notes.append(
+                f"no knowledge base, so every question is declined: {self.retriever_problem or 'no index configured'}"
+            )
             return []
         try:
             found = self.retriever.search(query, self.cfg.retrieval.k)
@@ -328,17 +365,25 @@ class Assistant:
 
     def decide(self, text: str, tags: Tags, history: list[dict], passages: list[Passage]) -> Decision:
         threshold = self.cfg.policy.upset_score
-        earlier = [upset(None, t.get("sentiment_scores"), threshold) if t.get("sentiment_scores")
-                   else t.get("sentiment") == "negative" for t in history if t["role"] == "user"]
+        earlier = [
+            upset(None, t.get("sentiment_scores"), threshold)
+            if t.get("sentiment_scores")
+            else t.get("sentiment") == "negative"
+            for t in history
+            if t["role"] == "user"
+        ]
         replies = [t for t in history if t["role"] in ("assistant", "agent")]
-        offered = bool(replies) and replies[-1]["role"] == "assistant" and replies[-1].get("escalation") in OFFER_REASONS
+        offered = (
+            bool(replies) and replies[-1]["role"] == "assistant" and replies[-1].get("escalation") in OFFER_REASONS
+        )
         decision = decide(text, tags, earlier, self.rules, offered)
         if decision.action == "answer":
             why, missing = self.not_covered(text, passages, [e.text for e in tags.entities if e.type == "PER"])
             if why:
                 tags.notes.append(f"declined: {why}")
-                return Decision("decline", "not_covered", canned("not_covered", self.cfg.app.business_name, tags.language),
-                                missing)
+                return Decision(
+                    "decline", "not_covered", canned("not_covered", self.cfg.app.business_name, tags.language), missing
+                )
         return decision
 
     def not_covered(self, text: str, passages: list[Passage], names: list[str] = ()) -> tuple[str, list[str]]:
@@ -357,8 +402,10 @@ class Assistant:
 
     def hedge(self, unknown: list[str], picked: list[tuple[Unit, float]], tags: Tags) -> str:
         missing = ", ".join(f'"{w}"' for w in unknown[:3])
-        return (f"I couldn't find anything about {missing} in the {self.cfg.app.business_name} help pages. "
-                f"The closest I found:\n\n{self.extractive(picked, tags)}")
+        return (
+            f"I couldn't find anything about {missing} in the {self.cfg.app.business_name} help pages. "
+            f"The closest I found:\n\n{self.extractive(picked, tags)}"
+        )
 
     def compact(self, passages: list[Passage], evidence: list[tuple[Unit, float]]) -> list[Passage]:
         """Each passage cut down to its evidence units (numbering kept, so citations still map)."""
@@ -376,11 +423,18 @@ class Assistant:
         # A person's replies read as the assistant's side of the conversation.
         chat = [{"role": "assistant" if t["role"] == "agent" else t["role"], "content": t["text"]} for t in history]
         budget = self.cfg.generation.context_tokens - self.cfg.generation.max_new_tokens
-        return build_messages(chat, text, passages, tags, self.generator.count_tokens, budget,
-                              self.cfg.app.business_name)
+        return build_messages(
+            chat, text, passages, tags, self.generator.count_tokens, budget, self.cfg.app.business_name
+        )
 
-    def answer(self, messages: list[dict], question: str, passages: list[Passage],
-               evidence: list[tuple[Unit, float]], tags: Tags) -> Iterator[tuple[str, str]]:
+    def answer(
+        self,
+        messages: list[dict],
+        question: str,
+        passages: list[Passage],
+        evidence: list[tuple[Unit, float]],
+        tags: Tags,
+    ) -> Iterator[tuple[str, str]]:
         """Step 7: ("token"|"replace", text) events and one ("grounding", how) event."""
         reader = self.cfg.generation.reader
         fallback = evidence[: self.cfg.retrieval.fallback_units]
@@ -397,8 +451,11 @@ class Assistant:
                 yield "token", tail
             yield "grounding", "unchecked"
             return
-        checker = GroundedStream([p.text for p in passages] + [question], len(passages),
-                                 [" > ".join(x for x in (p.title, p.heading) if x) for p in passages])
+        checker = GroundedStream(
+            [p.text for p in passages] + [question],
+            len(passages),
+            [" > ".join(x for x in (p.title, p.heading) if x) for p in passages],
+        )
         stream = self.generate(messages, raise_errors=True)
         try:
             for sentence in checker.sentences(stream):
@@ -411,7 +468,11 @@ class Assistant:
         finally:
             stream.close()
         key = key_evidence(fallback, question)
-        problem = checker.verdict([u.text for u in key], [u.passage for u in key], question) if key else "no informative evidence"
+        problem = (
+            checker.verdict([u.text for u in key], [u.passage for u in key], question)
+            if key
+            else "no informative evidence"
+        )
         if problem:
             yield "replace", self.extractive(fallback, tags)
             yield "grounding", f"fallback: {problem}"
@@ -428,8 +489,9 @@ class Assistant:
             reply = "I'm sorry about the trouble." + ("\n" if "\n" in reply else " ") + reply
         return reply
 
-    def generate(self, messages: list[dict], raise_errors: bool = False,
-                 notes: list[str] | None = None) -> Iterator[str]:
+    def generate(
+        self, messages: list[dict], raise_errors: bool = False, notes: list[str] | None = None
+    ) -> Iterator[str]:
         try:
             yield from self.generator.stream(messages)
         except Exception as exc:  # keep serving: the customer sees a friendly message
@@ -445,29 +507,76 @@ class Assistant:
 
     def log_user(self, conversation_id: str, text: str, tags: Tags, notes: list[str]) -> int | None:
         return self.store_turn(
-            conversation_id, "user", text, tags.notes, language=tags.language,
+            conversation_id,
+            "user",
+            text,
+            tags.notes,
+            language=tags.language,
             sentiment=tags.sentiment.label if tags.sentiment else None,
             sentiment_scores=tags.sentiment.scores if tags.sentiment else None,
-            entities=[e.__dict__ for e in tags.entities], notes=notes + tags.notes)
+            entities=[e.__dict__ for e in tags.entities],
+            notes=notes + tags.notes,
+        )
 
-    def log_reply(self, conversation_id: str, reply: str, passages: list[Passage], decision: Decision,
-                  timer: Timer, first_token: float | None, user_turn: int | None, grounding: str = "",
-                  problems: list[str] | None = None) -> int | None:
+    def log_reply(
+        self,
+        conversation_id: str,
+        reply: str,
+        passages: list[Passage],
+        decision: Decision,
+        timer: Timer,
+        first_token: float | None,
+        user_turn: int | None,
+        grounding: str = "",
+        problems: list[str] | None = None,
+    ) -> int | None:
         # Passage texts are kept with the turn so `finetune export` can rebuild the exact prompt.
         return self.store_turn(
-            conversation_id, "assistant", reply, None,
-            passages=[{"id": p.id, "source": p.source, "score": round(p.score, 4), "title": p.title,
-                       "heading": p.heading, "text": p.text} for p in passages],
-            model_id=self.generator.model_id, adapter_id=self.generator.adapter_id,
-            latency_ms=timer.since_start(), first_token_ms=first_token,
+            conversation_id,
+            "assistant",
+            reply,
+            None,
+            passages=[
+                {
+                    "id": p.id,
+                    "source": p.source,
+                    "score": round(p.score, 4),
+                    "title": p.title,
+                    "heading": p.heading,
+                    "text": p.text,
+                }
+                for p in passages
+            ],
+            model_id=self.generator.model_id,
+            adapter_id=self.generator.adapter_id,
+            latency_ms=timer.since_start(),
+            first_token_ms=first_token,
             escalation=decision.reason if decision.escalated else None,
-            notes={"timings_ms": timer.marks, "user_turn": user_turn, "grounding": grounding,
-                   "problems": problems or []})
+            notes={
+                "timings_ms": timer.marks,
+                "user_turn": user_turn,
+                "grounding": grounding,
+                "problems": problems or [],
+            },
+        )
 
-    def _result(self, conversation_id, turn_id, reply, tags, passages, decision, timer, first_token, notes) -> TurnResult:
-        return TurnResult(conversation_id, turn_id, reply, tags, passages, decision, timer.since_start(), first_token,
-                          getattr(self.generator, "model_id", ""), getattr(self.generator, "adapter_id", None),
-                          list(notes), dict(timer.marks))
+    def _result(
+        self, conversation_id, turn_id, reply, tags, passages, decision, timer, first_token, notes
+    ) -> TurnResult:
+        return TurnResult(
+            conversation_id,
+            turn_id,
+            reply,
+            tags,
+            passages,
+            decision,
+            timer.since_start(),
+            first_token,
+            getattr(self.generator, "model_id", ""),
+            getattr(self.generator, "adapter_id", None),
+            list(notes),
+            dict(timer.marks),
+        )
 
 
 def split_first(text: str) -> str:

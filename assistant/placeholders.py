@@ -10,10 +10,14 @@ from __future__ import annotations
 import re
 
 DEMO_VALUES = {
-    "website name": "Northwind Goods", "website url": "northwindgoods.example",
-    "customer support phone number": "+1 555 010 2030", "customer support email": "help@northwindgoods.example",
-    "live chat": "live chat", "customer support availability": "every day from 8 am to 10 pm ET",
-    "customer support hours": "8 am to 10 pm ET", "company name": "Northwind Goods",
+    "website name": "Northwind Goods",
+    "website url": "northwindgoods.example",
+    "customer support phone number": "+1 555 010 2030",
+    "customer support email": "help@northwindgoods.example",
+    "live chat": "live chat",
+    "customer support availability": "every day from 8 am to 10 pm ET",
+    "customer support hours": "8 am to 10 pm ET",
+    "company name": "Northwind Goods",
 }
 _SLOT = re.compile(r"\{\{\s*([^{}]{1,60}?)\s*\}\}")
 

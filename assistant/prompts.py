@@ -53,9 +53,15 @@ def format_passages(passages: Sequence[Passage], max_chars: int = 900) -> str:
     return "\n\n".join(lines)
 
 
-def build_messages(history: Sequence[dict], question: str, passages: Sequence[Passage], tags: Tags,
-                   count_tokens: Callable[[list[dict]], int], budget: int,
-                   business_name: str = "Northwind Goods") -> list[dict]:
+def build_messages(
+    history: Sequence[dict],
+    question: str,
+    passages: Sequence[Passage],
+    tags: Tags,
+    count_tokens: Callable[[list[dict]], int],
+    budget: int,
+    business_name: str = "Northwind Goods",
+) -> list[dict]:
     """Chat messages for the generator that fit in `budget` tokens.
 
     `history` holds earlier turns as {"role": "user"|"assistant", "content": str}, oldest first.

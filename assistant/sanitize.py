@@ -31,10 +31,7 @@ def sanitize(raw: str | bytes | None, max_chars: int) -> CleanText:
     else:
         text = raw  # lone surrogates (category Cs) are dropped with the other control characters below
     text = unicodedata.normalize("NFC", text)
-    cleaned = "".join(
-        ch for ch in text
-        if ch in "\n\t" or (unicodedata.category(ch)[0] != "C" and ch != "\ufffd")
-    )
+    cleaned = "".join(ch for ch in text if ch in "\n\t" or (unicodedata.category(ch)[0] != "C" and ch != "\ufffd"))
     if len(cleaned) != len(text):
         notes.append(f"removed {len(text) - len(cleaned)} control or invalid characters")
     cleaned = re.sub(r"\n{3,}", "\n\n", cleaned.replace("\t", " ")).strip()

@@ -84,12 +84,23 @@ class TransformerSentiment:
         out: list[list[float]] = []
         tok = self.backbone.tokenizer
         for i in range(0, len(texts), batch_size):
-            chunk = [normalize_social(t) or "." for t in texts[i:i + batch_size]]
-            enc = tok(chunk, truncation=True, max_length=self.max_length, stride=self.max_length // 4,
-                      return_overflowing_tokens=True, padding=True, return_tensors="pt")
+            chunk = [normalize_social(t) or "." for t in texts[i : i + batch_size]]
+            enc = tok(
+                chunk,
+                truncation=True,
+                max_length=self.max_length,
+                stride=self.max_length // 4,
+                return_overflowing_tokens=True,
+                padding=True,
+                return_tensors="pt",
+            )
             owner = enc.pop("overflow_to_sample_mapping")
-            logits = torch.cat([self.backbone.logits(self.name, {k: v[j:j + batch_size] for k, v in enc.items()})
-                                for j in range(0, len(owner), batch_size)])
+            logits = torch.cat(
+                [
+                    self.backbone.logits(self.name, {k: v[j : j + batch_size] for k, v in enc.items()})
+                    for j in range(0, len(owner), batch_size)
+                ]
+            )
             total = torch.zeros(len(chunk), logits.shape[1]).index_add_(0, owner, logits)
             out += (total / torch.bincount(owner, minlength=len(chunk)).unsqueeze(1)).tolist()
         return out
@@ -100,8 +111,11 @@ class TransformerSentiment:
         import numpy as np
 
         cal = {"scale": self.scale, "bias": self.bias, "prior": self.prior}
-        z = apply_calibration(np.asarray(logits, dtype="float32").reshape(-1, len(LABELS)), cal,
-                              self.use_prior if prior is None else prior)
+        z = apply_calibration(
+            np.asarray(logits, dtype="float32").reshape(-1, len(LABELS)),
+            cal,
+            self.use_prior if prior is None else prior,
+        )
         p = np.exp(z - z.max(1, keepdims=True))
         p /= p.sum(1, keepdims=True)
         return [dict(zip(LABELS, map(float, row))) for row in p]
@@ -111,8 +125,7 @@ class TransformerSentiment:
         return self.calibrated(self.raw_logits(texts), prior)
 
     def tag_batch(self, texts: list[str]) -> list[Sentiment]:
-        return [Sentiment(max(p, key=p.get), {k: round(v, 4) for k, v in p.items()})
-                for p in self.probabilities(texts)]
+        return [Sentiment(max(p, key=p.get), {k: round(v, 4) for k, v in p.items()}) for p in self.probabilities(texts)]
 
     def tag(self, text: str) -> Sentiment:
         if not text.strip():

@@ -40,8 +40,11 @@ class Spool:
                 fh.write(line)
                 fh.flush()
                 os.fsync(fh.fileno())
-        log.warning("spooled a %s for conversation %s (database unavailable)", record["op"],
-                    record.get("conversation_id") or record.get("id"))
+        log.warning(
+            "spooled a %s for conversation %s (database unavailable)",
+            record["op"],
+            record.get("conversation_id") or record.get("id"),
+        )
         return record
 
     def records(self) -> list[dict]:

@@ -23,8 +23,15 @@ from sqlalchemy.exc import OperationalError
 from assistant import migrations
 from assistant.errors import StoreError
 
-from assistant.schema import (conversations, feedback, handoff_events, handoffs, imports, labels,  # noqa: F401
-                              turns)
+from assistant.schema import (
+    conversations,
+    feedback,
+    handoff_events,
+    handoffs,
+    imports,
+    labels,  # noqa: F401
+    turns,
+)
 from assistant.store_console import ConsoleQueries
 from assistant.store_handoff import HandoffRecords
 from assistant.store_shared import ApiKeyRecords, DeploymentRecords
@@ -57,6 +64,7 @@ class Store(HandoffRecords, ApiKeyRecords, DeploymentRecords, ConsoleQueries):
         except (sa.exc.ArgumentError, ImportError) as exc:
             raise StoreError(f"cannot open store {url!r}: {exc}") from exc
         if self.engine.dialect.name == "sqlite":
+
             @sa.event.listens_for(self.engine, "connect")
             def _pragmas(dbapi_conn, _record):  # noqa: ANN001 - DB-API objects
                 cur = dbapi_conn.cursor()
@@ -64,6 +72,7 @@ class Store(HandoffRecords, ApiKeyRecords, DeploymentRecords, ConsoleQueries):
                 cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.close()
+
         self._retry(lambda: migrations.migrate(self.engine))
 
     def _retry(self, fn: Callable[[], Any]) -> Any:
@@ -81,20 +90,29 @@ class Store(HandoffRecords, ApiKeyRecords, DeploymentRecords, ConsoleQueries):
         def tx():
             with self.engine.begin() as conn:
                 return fn(conn)
+
         return self._retry(tx)
 
     def _read(self, query) -> list[dict]:
         def run():
             with self.engine.connect() as conn:
                 return [dict(r._mapping) for r in conn.execute(query)]
+
         return self._retry(run)
 
     # --- writes -----------------------------------------------------------------------------
-    def new_conversation(self, source: str = "chat", meta: dict | None = None, conversation_id: str | None = None) -> str:
+    def new_conversation(
+        self, source: str = "chat", meta: dict | None = None, conversation_id: str | None = None
+    ) -> str:
         cid = conversation_id or str(uuid.uuid4())
         now = _now()
-        self._write(lambda c: c.execute(conversations.insert().values(id=cid, created_at=now, source=source, meta=meta or {},
-                                                                      last_activity_at=now)))
+        self._write(
+            lambda c: c.execute(
+                conversations.insert().values(
+                    id=cid, created_at=now, source=source, meta=meta or {}, last_activity_at=now
+                )
+            )
+        )
         return cid
 
     def add_turn(self, conversation_id: str, role: str, text: str, **fields: Any) -> int:
@@ -105,41 +123,73 @@ class Store(HandoffRecords, ApiKeyRecords, DeploymentRecords, ConsoleQueries):
 
         def tx(c):
             turn_id = c.execute(turns.insert().values(**values)).inserted_primary_key[0]
-            c.execute(conversations.update().where(conversations.c.id == conversation_id)
-                      .values(last_activity_at=values["created_at"]))
+            c.execute(
+                conversations.update()
+                .where(conversations.c.id == conversation_id)
+                .values(last_activity_at=values["created_at"])
+            )
             return turn_id
+
         return self._write(tx)
 
-    def add_feedback(self, turn_id: int, rating: int, comment: str | None = None, correction: str | None = None,
-                     source: str = "customer", actor: str | None = None) -> int:
+    def add_feedback(
+        self,
+        turn_id: int,
+        rating: int,
+        comment: str | None = None,
+        correction: str | None = None,
+        source: str = "customer",
+        actor: str | None = None,
+    ) -> int:
         if rating not in (-1, 0, 1):
             raise StoreError("rating must be -1, 0 or 1")
 
         def tx(c):
             if c.execute(sa.select(turns.c.id).where(turns.c.id == turn_id)).first() is None:
                 raise StoreError(f"no turn {turn_id}")
-            return c.execute(feedback.insert().values(turn_id=turn_id, rating=rating, comment=comment,
-                                                      correction=correction, source=source, actor=actor,
-                                                      created_at=_now())).inserted_primary_key[0]
+            return c.execute(
+                feedback.insert().values(
+                    turn_id=turn_id,
+                    rating=rating,
+                    comment=comment,
+                    correction=correction,
+                    source=source,
+                    actor=actor,
+                    created_at=_now(),
+                )
+            ).inserted_primary_key[0]
+
         return self._write(tx)
 
     def import_exchanges(self, rows: list[tuple[str, str, str, str | None]], source_file: str) -> int:
         """(key, user, assistant, intent) rows, each its own conversation, all in one transaction;
         keys imported before are skipped. Returns how many were added."""
+
         def tx(c):
             added = 0
             for key, user, assistant, intent in rows:
                 if c.execute(sa.select(imports.c.key).where(imports.c.key == key)).first():
                     continue
                 cid, now = str(uuid.uuid4()), _now()
-                c.execute(conversations.insert().values(id=cid, created_at=now, source="imported", last_activity_at=now,
-                                                        meta={"intent": intent, "file": source_file}))
+                c.execute(
+                    conversations.insert().values(
+                        id=cid,
+                        created_at=now,
+                        source="imported",
+                        last_activity_at=now,
+                        meta={"intent": intent, "file": source_file},
+                    )
+                )
                 c.execute(turns.insert().values(conversation_id=cid, role="user", text=user, created_at=now))
                 c.execute(turns.insert().values(conversation_id=cid, role="assistant", text=assistant, created_at=now))
-                c.execute(imports.insert().values(key=key, conversation_id=cid, source_file=source_file, intent=intent,
-                                                  created_at=now))
+                c.execute(
+                    imports.insert().values(
+                        key=key, conversation_id=cid, source_file=source_file, intent=intent, created_at=now
+                    )
+                )
                 added += 1
             return added
+
         return self._write(tx)
 
     def add_label(self, turn_id: int, task: str, value: Any, actor: str | None = None) -> int:
@@ -153,14 +203,20 @@ class Store(HandoffRecords, ApiKeyRecords, DeploymentRecords, ConsoleQueries):
                 raise StoreError(f"no turn {turn_id}")
             if row[0] != "user":
                 raise StoreError("labels belong to customer (user) turns")
-            return c.execute(labels.insert().values(turn_id=turn_id, task=task, value=value, actor=actor,
-                                                    created_at=_now())).inserted_primary_key[0]
+            return c.execute(
+                labels.insert().values(turn_id=turn_id, task=task, value=value, actor=actor, created_at=_now())
+            ).inserted_primary_key[0]
+
         return self._write(tx)
 
     def labels_for(self, task: str) -> list[dict]:
         """Latest label per turn for a task, with the turn's text."""
-        q = (sa.select(labels.c.turn_id, labels.c.value, labels.c.id, labels.c.actor, turns.c.text)
-             .join(turns, turns.c.id == labels.c.turn_id).where(labels.c.task == task).order_by(labels.c.id))
+        q = (
+            sa.select(labels.c.turn_id, labels.c.value, labels.c.id, labels.c.actor, turns.c.text)
+            .join(turns, turns.c.id == labels.c.turn_id)
+            .where(labels.c.task == task)
+            .order_by(labels.c.id)
+        )
         latest: dict[int, dict] = {}
         for r in self._read(q):
             latest[r["turn_id"]] = r
@@ -178,9 +234,16 @@ class Store(HandoffRecords, ApiKeyRecords, DeploymentRecords, ConsoleQueries):
         for t in all_turns:
             if t["role"] == "assistant" and prev is not None and prev["conversation_id"] == t["conversation_id"]:
                 c = meta.get(t["conversation_id"], {})
-                out.append({"conversation_id": t["conversation_id"], "source": c.get("source"),
-                            "intent": (c.get("meta") or {}).get("intent"), "user_turn": prev, "turn": t,
-                            "feedback": fb.get(t["id"], [])})
+                out.append(
+                    {
+                        "conversation_id": t["conversation_id"],
+                        "source": c.get("source"),
+                        "intent": (c.get("meta") or {}).get("intent"),
+                        "user_turn": prev,
+                        "turn": t,
+                        "feedback": fb.get(t["id"], []),
+                    }
+                )
             prev = t
         return out
 
@@ -191,16 +254,32 @@ class Store(HandoffRecords, ApiKeyRecords, DeploymentRecords, ConsoleQueries):
         def tx(c):
             cid = record["id"] if record["op"] == "conversation" else record["conversation_id"]
             if c.execute(sa.select(conversations.c.id).where(conversations.c.id == cid)).first() is None:
-                c.execute(conversations.insert().values(id=cid, created_at=at, source=record.get("source", "chat"),
-                                                        meta={"spooled": True}, last_activity_at=at))
+                c.execute(
+                    conversations.insert().values(
+                        id=cid,
+                        created_at=at,
+                        source=record.get("source", "chat"),
+                        meta={"spooled": True},
+                        last_activity_at=at,
+                    )
+                )
             if record["op"] != "turn":
                 return
             if c.execute(sa.select(turns.c.id).where(turns.c.spool_key == record["key"])).first():
                 return
             fields = {k: v for k, v in (record.get("fields") or {}).items() if k in TURN_FIELDS}
-            c.execute(turns.insert().values(conversation_id=cid, role=record["role"], text=record["text"],
-                                            created_at=at, spool_key=record["key"], **fields))
+            c.execute(
+                turns.insert().values(
+                    conversation_id=cid,
+                    role=record["role"],
+                    text=record["text"],
+                    created_at=at,
+                    spool_key=record["key"],
+                    **fields,
+                )
+            )
             c.execute(conversations.update().where(conversations.c.id == cid).values(last_activity_at=at))
+
         self._write(tx)
 
     # --- retention and erasure ----------------------------------------------------------------
@@ -220,7 +299,7 @@ class Store(HandoffRecords, ApiKeyRecords, DeploymentRecords, ConsoleQueries):
         """Delete conversations with everything attached to them, in one transaction per 500."""
         counts = {"conversations": 0, "turns": 0, "feedback": 0, "labels": 0, "handoff_events": 0}
         for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
+            chunk = ids[i : i + 500]
 
             def tx(c):
                 turn_ids = sa.select(turns.c.id).where(turns.c.conversation_id.in_(chunk))
@@ -228,23 +307,34 @@ class Store(HandoffRecords, ApiKeyRecords, DeploymentRecords, ConsoleQueries):
                 counts["labels"] += c.execute(labels.delete().where(labels.c.turn_id.in_(turn_ids))).rowcount
                 counts["turns"] += c.execute(turns.delete().where(turns.c.conversation_id.in_(chunk))).rowcount
                 counts["handoff_events"] += c.execute(
-                    handoff_events.delete().where(handoff_events.c.conversation_id.in_(chunk))).rowcount
+                    handoff_events.delete().where(handoff_events.c.conversation_id.in_(chunk))
+                ).rowcount
                 c.execute(handoffs.delete().where(handoffs.c.conversation_id.in_(chunk)))
                 c.execute(imports.delete().where(imports.c.conversation_id.in_(chunk)))
-                counts["conversations"] += c.execute(conversations.delete().where(conversations.c.id.in_(chunk))).rowcount
+                counts["conversations"] += c.execute(
+                    conversations.delete().where(conversations.c.id.in_(chunk))
+                ).rowcount
+
             self._write(tx)
         return counts
 
     def check_writable(self) -> None:
         """Raise StoreError unless a write can be made now (a probe row, rolled back)."""
+
         def probe():
             with self.engine.connect() as conn:
                 tx = conn.begin()
                 try:
-                    conn.execute(sa.text("INSERT INTO schema_migrations (version, description, applied_at) "
-                                         "VALUES (-1, 'write probe', :now)"), {"now": _now()})
+                    conn.execute(
+                        sa.text(
+                            "INSERT INTO schema_migrations (version, description, applied_at) "
+                            "VALUES (-1, 'write probe', :now)"
+                        ),
+                        {"now": _now()},
+                    )
                 finally:
                     tx.rollback()
+
         self._retry(probe)
 
     # --- reads ------------------------------------------------------------------------------
@@ -265,6 +355,7 @@ class Store(HandoffRecords, ApiKeyRecords, DeploymentRecords, ConsoleQueries):
     def counts(self) -> dict[str, int]:
         def one(q):
             return self._read(q)[0]["n"]
+
         n = sa.func.count().label("n")
         return {
             "conversations": one(sa.select(n).select_from(conversations)),

@@ -30,22 +30,41 @@ class TurnFilter:
 
 
 def _latest_rating():
-    return (sa.select(feedback.c.rating).where(feedback.c.turn_id == turns.c.id, feedback.c.rating != 0)
-            .order_by(feedback.c.id.desc()).limit(1).scalar_subquery())
+    return (
+        sa.select(feedback.c.rating)
+        .where(feedback.c.turn_id == turns.c.id, feedback.c.rating != 0)
+        .order_by(feedback.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
 
 
 class ConsoleQueries:
     """Mixin: needs `_read` from `Store`."""
 
-    def conversation_page(self, offset: int = 0, limit: int = 25, since: datetime | None = None,
-                          until: datetime | None = None, text: str = "", state: str = "any") -> tuple[list[dict], int]:
+    def conversation_page(
+        self,
+        offset: int = 0,
+        limit: int = 25,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        text: str = "",
+        state: str = "any",
+    ) -> tuple[list[dict], int]:
         """(conversations newest activity first, total matching)."""
-        n_turns = (sa.select(sa.func.count()).where(turns.c.conversation_id == conversations.c.id)
-                   .scalar_subquery())
-        last_user = (sa.select(turns.c.text).where(turns.c.conversation_id == conversations.c.id, turns.c.role == "user")
-                     .order_by(turns.c.id.desc()).limit(1).scalar_subquery())
-        escalations = (sa.select(sa.func.count()).where(turns.c.conversation_id == conversations.c.id,
-                                                        turns.c.escalation.is_not(None)).scalar_subquery())
+        n_turns = sa.select(sa.func.count()).where(turns.c.conversation_id == conversations.c.id).scalar_subquery()
+        last_user = (
+            sa.select(turns.c.text)
+            .where(turns.c.conversation_id == conversations.c.id, turns.c.role == "user")
+            .order_by(turns.c.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        escalations = (
+            sa.select(sa.func.count())
+            .where(turns.c.conversation_id == conversations.c.id, turns.c.escalation.is_not(None))
+            .scalar_subquery()
+        )
         where = []
         if since:
             where.append(conversations.c.last_activity_at >= since)
@@ -53,25 +72,47 @@ class ConsoleQueries:
             where.append(conversations.c.last_activity_at < until)
         if text.strip():
             like = f"%{_escape_like(text.strip().lower())}%"
-            where.append(sa.exists().where(turns.c.conversation_id == conversations.c.id,
-                                           sa.func.lower(turns.c.text).like(like, escape="\\")))
+            where.append(
+                sa.exists().where(
+                    turns.c.conversation_id == conversations.c.id, sa.func.lower(turns.c.text).like(like, escape="\\")
+                )
+            )
         if state != "any":
             where.append(sa.func.coalesce(handoffs.c.state, "assistant") == state)
         base = conversations.outerjoin(handoffs, handoffs.c.conversation_id == conversations.c.id)
-        q = (sa.select(conversations.c.id, conversations.c.source, conversations.c.last_activity_at,
-                       n_turns.label("turns"), last_user.label("last_message"), escalations.label("escalations"),
-                       sa.func.coalesce(handoffs.c.state, "assistant").label("state"), handoffs.c.operator)
-             .select_from(base).where(*where)
-             .order_by(conversations.c.last_activity_at.desc(), conversations.c.id).offset(offset).limit(limit))
+        q = (
+            sa.select(
+                conversations.c.id,
+                conversations.c.source,
+                conversations.c.last_activity_at,
+                n_turns.label("turns"),
+                last_user.label("last_message"),
+                escalations.label("escalations"),
+                sa.func.coalesce(handoffs.c.state, "assistant").label("state"),
+                handoffs.c.operator,
+            )
+            .select_from(base)
+            .where(*where)
+            .order_by(conversations.c.last_activity_at.desc(), conversations.c.id)
+            .offset(offset)
+            .limit(limit)
+        )
         total = self._read(sa.select(sa.func.count().label("n")).select_from(base).where(*where))[0]["n"]
         return self._read(q), total
 
     def reply_page(self, f: TurnFilter, offset: int = 0, limit: int = 50) -> tuple[list[dict], int]:
         """(assistant replies newest first with the customer message before each, total matching)."""
         user, earlier = turns.alias("u"), turns.alias("earlier")
-        prev_id = (sa.select(sa.func.max(earlier.c.id)).where(earlier.c.conversation_id == turns.c.conversation_id,
-                                                              earlier.c.role == "user", earlier.c.id < turns.c.id)
-                   .correlate(turns).scalar_subquery())
+        prev_id = (
+            sa.select(sa.func.max(earlier.c.id))
+            .where(
+                earlier.c.conversation_id == turns.c.conversation_id,
+                earlier.c.role == "user",
+                earlier.c.id < turns.c.id,
+            )
+            .correlate(turns)
+            .scalar_subquery()
+        )
         rating = _latest_rating()
         where = [turns.c.role == "assistant"]
         if f.rating in ("good", "bad"):
@@ -93,16 +134,40 @@ class ConsoleQueries:
             where.append(user.c.sentiment == f.sentiment)
         if f.text.strip():
             like = f"%{_escape_like(f.text.strip().lower())}%"
-            where.append(sa.or_(sa.func.lower(turns.c.text).like(like, escape="\\"),
-                                sa.func.lower(user.c.text).like(like, escape="\\")))
-        correction = (sa.select(feedback.c.correction).where(feedback.c.turn_id == turns.c.id,
-                                                             feedback.c.correction.is_not(None))
-                      .order_by(feedback.c.id.desc()).limit(1).scalar_subquery())
-        q = (sa.select(turns.c.id, turns.c.conversation_id, turns.c.created_at, turns.c.text, turns.c.escalation,
-                       turns.c.adapter_id, turns.c.latency_ms, user.c.id.label("user_turn_id"),
-                       user.c.text.label("customer"), user.c.sentiment, rating.label("rating"),
-                       correction.label("correction"))
-             .select_from(joined).where(*where).order_by(turns.c.id.desc()).offset(offset).limit(limit))
+            where.append(
+                sa.or_(
+                    sa.func.lower(turns.c.text).like(like, escape="\\"),
+                    sa.func.lower(user.c.text).like(like, escape="\\"),
+                )
+            )
+        correction = (
+            sa.select(feedback.c.correction)
+            .where(feedback.c.turn_id == turns.c.id, feedback.c.correction.is_not(None))
+            .order_by(feedback.c.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        q = (
+            sa.select(
+                turns.c.id,
+                turns.c.conversation_id,
+                turns.c.created_at,
+                turns.c.text,
+                turns.c.escalation,
+                turns.c.adapter_id,
+                turns.c.latency_ms,
+                user.c.id.label("user_turn_id"),
+                user.c.text.label("customer"),
+                user.c.sentiment,
+                rating.label("rating"),
+                correction.label("correction"),
+            )
+            .select_from(joined)
+            .where(*where)
+            .order_by(turns.c.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
         total = self._read(sa.select(sa.func.count().label("n")).select_from(joined).where(*where))[0]["n"]
         return self._read(q), total
 
@@ -121,8 +186,11 @@ class ConsoleQueries:
 
     def turns_after(self, conversation_id: str, after_id: int) -> list[dict]:
         """Turns of a conversation newer than `after_id` (what a customer's page has not shown yet)."""
-        return self._read(sa.select(turns).where(turns.c.conversation_id == conversation_id, turns.c.id > after_id)
-                          .order_by(turns.c.id))
+        return self._read(
+            sa.select(turns)
+            .where(turns.c.conversation_id == conversation_id, turns.c.id > after_id)
+            .order_by(turns.c.id)
+        )
 
     def turn_stats(self, since: datetime, until: datetime | None = None) -> list[dict]:
         """Per-turn columns for the daily charts and report: role, time, sentiment, escalation,
@@ -130,8 +198,19 @@ class ConsoleQueries:
         where = [turns.c.created_at >= since]
         if until:
             where.append(turns.c.created_at < until)
-        q = sa.select(turns.c.id, turns.c.role, turns.c.created_at, turns.c.sentiment, turns.c.escalation,
-                      turns.c.latency_ms, _latest_rating().label("rating")).where(*where).order_by(turns.c.id)
+        q = (
+            sa.select(
+                turns.c.id,
+                turns.c.role,
+                turns.c.created_at,
+                turns.c.sentiment,
+                turns.c.escalation,
+                turns.c.latency_ms,
+                _latest_rating().label("rating"),
+            )
+            .where(*where)
+            .order_by(turns.c.id)
+        )
         return self._read(q)
 
 

@@ -25,8 +25,16 @@ class HandoffRecords:
         rows = self._read(sa.select(handoffs).where(handoffs.c.conversation_id == conversation_id))
         return rows[0] if rows else None
 
-    def move_handoff(self, conversation_id: str, expected: Sequence[str | None], state: str, actor: str, kind: str,
-                     detail: dict | None = None, **values: Any) -> bool:
+    def move_handoff(
+        self,
+        conversation_id: str,
+        expected: Sequence[str | None],
+        state: str,
+        actor: str,
+        kind: str,
+        detail: dict | None = None,
+        **values: Any,
+    ) -> bool:
         """Set the conversation's state to `state` if it is now one of `expected` (None = the
         assistant owns it, no row). Returns False, changing nothing, when it is not."""
         now = self._now()
@@ -36,44 +44,66 @@ class HandoffRecords:
                 raise StoreError(f"no conversation {conversation_id}")
             fields = dict(state=state, updated_at=now, **values)
             # The state check is part of the UPDATE itself, so of two concurrent moves only one matches.
-            moved = c.execute(handoffs.update().where(handoffs.c.conversation_id == conversation_id,
-                                                      handoffs.c.state.in_([e for e in expected if e]))
-                              .values(**fields)).rowcount
+            moved = c.execute(
+                handoffs.update()
+                .where(handoffs.c.conversation_id == conversation_id, handoffs.c.state.in_([e for e in expected if e]))
+                .values(**fields)
+            ).rowcount
             if not moved and None in expected:
                 exists = c.execute(sa.select(handoffs.c.state).where(handoffs.c.conversation_id == conversation_id))
                 if exists.first() is None:
-                    c.execute(handoffs.insert().values(**{"conversation_id": conversation_id, "requested_at": now,
-                                                          **fields}))
+                    c.execute(
+                        handoffs.insert().values(**{"conversation_id": conversation_id, "requested_at": now, **fields})
+                    )
                     moved = 1
             if not moved:
                 return False
-            c.execute(handoff_events.insert().values(conversation_id=conversation_id, kind=kind, actor=actor,
-                                                     detail=detail or {}, created_at=now))
+            c.execute(
+                handoff_events.insert().values(
+                    conversation_id=conversation_id, kind=kind, actor=actor, detail=detail or {}, created_at=now
+                )
+            )
             c.execute(conversations.update().where(conversations.c.id == conversation_id).values(last_activity_at=now))
             return True
+
         try:
             return self._write(tx)
         except sa.exc.IntegrityError:  # another request inserted the row first: that one won
             return False
 
     def handoff_events(self, conversation_id: str) -> list[dict]:
-        return self._read(sa.select(handoff_events).where(handoff_events.c.conversation_id == conversation_id)
-                          .order_by(handoff_events.c.id))
+        return self._read(
+            sa.select(handoff_events)
+            .where(handoff_events.c.conversation_id == conversation_id)
+            .order_by(handoff_events.c.id)
+        )
 
     def handoff_queue(self, states: Sequence[str] = ("queued", "human"), limit: int = 200) -> list[dict]:
         """Open handoffs, oldest request first, with the conversation's last customer message."""
-        last_user = (sa.select(turns.c.text).where(turns.c.conversation_id == handoffs.c.conversation_id,
-                                                    turns.c.role == "user")
-                     .order_by(turns.c.id.desc()).limit(1).scalar_subquery())
-        q = (sa.select(handoffs, conversations.c.last_activity_at, last_user.label("last_message"))
-             .join(conversations, conversations.c.id == handoffs.c.conversation_id)
-             .where(handoffs.c.state.in_(list(states))).order_by(handoffs.c.requested_at).limit(limit))
+        last_user = (
+            sa.select(turns.c.text)
+            .where(turns.c.conversation_id == handoffs.c.conversation_id, turns.c.role == "user")
+            .order_by(turns.c.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        q = (
+            sa.select(handoffs, conversations.c.last_activity_at, last_user.label("last_message"))
+            .join(conversations, conversations.c.id == handoffs.c.conversation_id)
+            .where(handoffs.c.state.in_(list(states)))
+            .order_by(handoffs.c.requested_at)
+            .limit(limit)
+        )
         return self._read(q)
 
     def recent_waits(self, limit: int = 50) -> list[float]:
         """Seconds from request to take-over of the latest taken handoffs."""
-        q = (sa.select(handoffs.c.requested_at, handoffs.c.taken_at).where(handoffs.c.taken_at.is_not(None))
-             .order_by(handoffs.c.taken_at.desc()).limit(limit))
+        q = (
+            sa.select(handoffs.c.requested_at, handoffs.c.taken_at)
+            .where(handoffs.c.taken_at.is_not(None))
+            .order_by(handoffs.c.taken_at.desc())
+            .limit(limit)
+        )
         return [_seconds(r["taken_at"], r["requested_at"]) for r in self._read(q)]
 
     # --- operator accounts --------------------------------------------------------------------
@@ -82,6 +112,7 @@ class HandoffRecords:
             if c.execute(sa.select(operators.c.name).where(operators.c.name == name)).first():
                 raise StoreError(f"operator {name!r} exists already")
             c.execute(operators.insert().values(name=name, password_hash=password_hash, created_at=self._now()))
+
         self._write(tx)
 
     def operator_account(self, name: str) -> dict | None:
@@ -93,8 +124,9 @@ class HandoffRecords:
 
     def touch_operator(self, name: str) -> None:
         """Mark the operator as online now (the console calls this while it is open)."""
-        self._write(lambda c: c.execute(operators.update().where(operators.c.name == name)
-                                        .values(last_seen_at=self._now())))
+        self._write(
+            lambda c: c.execute(operators.update().where(operators.c.name == name).values(last_seen_at=self._now()))
+        )
 
     def operators_seen_since(self, since: datetime) -> list[str]:
         return [r["name"] for r in self._read(sa.select(operators.c.name).where(operators.c.last_seen_at >= since))]

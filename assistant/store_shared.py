@@ -19,16 +19,22 @@ class ApiKeyRecords:
             if c.execute(sa.select(api_keys.c.name).where(api_keys.c.name == name)).first():
                 raise StoreError(f"an API key named {name!r} exists already")
             c.execute(api_keys.insert().values(name=name, key_hash=key_hash, created_at=self._now()))
+
         self._write(tx)
 
     def api_key_name(self, key_hash: str) -> str | None:
-        rows = self._read(sa.select(api_keys.c.name).where(api_keys.c.key_hash == key_hash,
-                                                           api_keys.c.revoked_at.is_(None)))
+        rows = self._read(
+            sa.select(api_keys.c.name).where(api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None))
+        )
         return rows[0]["name"] if rows else None
 
     def api_key_names(self) -> list[str]:
-        return [r["name"] for r in self._read(sa.select(api_keys.c.name).where(api_keys.c.revoked_at.is_(None))
-                                             .order_by(api_keys.c.name))]
+        return [
+            r["name"]
+            for r in self._read(
+                sa.select(api_keys.c.name).where(api_keys.c.revoked_at.is_(None)).order_by(api_keys.c.name)
+            )
+        ]
 
 
 class DeploymentRecords:
@@ -41,11 +47,19 @@ class DeploymentRecords:
     def deploy(self, key: str, value: dict) -> None:
         def tx(c):
             now = self._now()
-            if c.execute(sa.update(deployment).where(deployment.c.key == key)
-                         .values(value=value, updated_at=now)).rowcount == 0:
+            if (
+                c.execute(
+                    sa.update(deployment).where(deployment.c.key == key).values(value=value, updated_at=now)
+                ).rowcount
+                == 0
+            ):
                 c.execute(deployment.insert().values(key=key, value=value, updated_at=now))
+
         try:
             self._write(tx)
         except sa.exc.IntegrityError:  # another replica inserted it first: update
-            self._write(lambda c: c.execute(sa.update(deployment).where(deployment.c.key == key)
-                                            .values(value=value, updated_at=self._now())))
+            self._write(
+                lambda c: c.execute(
+                    sa.update(deployment).where(deployment.c.key == key).values(value=value, updated_at=self._now())
+                )
+            )

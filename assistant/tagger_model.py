@@ -52,7 +52,7 @@ def split_words(text: str) -> list[tuple[str, int, int]]:
             words.append((text[s], s, s + 1))
             s += 1
         # Keep a final "." on abbreviations such as "U.S." or "Inc." (CoNLL does too).
-        while e > s and text[e - 1] in _EDGE and not (text[e - 1] == "." and "." in text[s:e - 1]):
+        while e > s and text[e - 1] in _EDGE and not (text[e - 1] == "." and "." in text[s : e - 1]):
             tail.insert(0, (text[e - 1], e - 1, e))
             e -= 1
         if s < e:
@@ -123,8 +123,11 @@ class TaggerBackbone:
         from safetensors.torch import load_file
 
         d = Path(directory)
-        missing = [f for f in ("adapter_config.json", "adapter_model.safetensors", "head.safetensors", "tagger.json")
-                   if not (d / f).is_file()]
+        missing = [
+            f
+            for f in ("adapter_config.json", "adapter_model.safetensors", "head.safetensors", "tagger.json")
+            if not (d / f).is_file()
+        ]
         if missing:
             raise AdapterError(f"tagger {d} is missing {', '.join(missing)}")
         try:
@@ -143,8 +146,11 @@ class TaggerBackbone:
         import torch
 
         with torch.inference_mode():
-            out = self.models[name](input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                                    token_type_ids=batch.get("token_type_ids"))
+            out = self.models[name](
+                input_ids=batch["input_ids"],
+                attention_mask=batch["attention_mask"],
+                token_type_ids=batch.get("token_type_ids"),
+            )
             return self.heads[name](out.last_hidden_state, batch["attention_mask"], shapes)
 
 
@@ -156,8 +162,9 @@ def encode_words(tokenizer, batch_words: list[list[str]], max_length: int = 256)
     """
     import torch
 
-    enc = tokenizer(batch_words, is_split_into_words=True, truncation=True, max_length=max_length,
-                    padding=True, return_tensors="pt")
+    enc = tokenizer(
+        batch_words, is_split_into_words=True, truncation=True, max_length=max_length, padding=True, return_tensors="pt"
+    )
     word_ids, shapes = [], []
     for i, words in enumerate(batch_words):
         ids = enc.word_ids(i)

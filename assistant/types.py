@@ -60,7 +60,13 @@ class Decision:
     @property
     def escalated(self) -> bool:
         """A human was requested or offered (recorded in the store, counted by operators)."""
-        return self.reason in {"human_requested", "offer_accepted", "negative_streak", "unsupported_language", "not_covered"}
+        return self.reason in {
+            "human_requested",
+            "offer_accepted",
+            "negative_streak",
+            "unsupported_language",
+            "not_covered",
+        }
 
 
 @dataclass
@@ -91,8 +97,10 @@ class TurnResult:
             "language": self.tags.language,
             "sentiment": asdict(self.tags.sentiment) if self.tags.sentiment else None,
             "entities": [asdict(e) for e in self.tags.entities],
-            "sources": [{"source": p.source, "heading": p.heading, "score": round(p.score, 4), "id": p.id}
-                        for p in self.passages],
+            "sources": [
+                {"source": p.source, "heading": p.heading, "score": round(p.score, 4), "id": p.id}
+                for p in self.passages
+            ],
             "action": self.decision.action,
             "escalation_reason": self.decision.reason or None,
             "grounding": self.grounding,

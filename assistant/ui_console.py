@@ -27,12 +27,21 @@ from assistant.errors import InputError, LoopdeskError
 log = logging.getLogger("loopdesk.console")
 QUEUE_COLUMNS = ["conversation", "state", "reason", "waiting", "operator", "e-mail", "last customer message"]
 TURN_COLUMNS = ["turn", "role", "text"]
-ADAPTER_COLUMNS = ["version", "live", "created", "answer accuracy", "live/base accuracy", "loss", "live/base loss",
-                   "train loss (last)"]
+ADAPTER_COLUMNS = [
+    "version",
+    "live",
+    "created",
+    "answer accuracy",
+    "live/base accuracy",
+    "loss",
+    "live/base loss",
+    "train loss (last)",
+]
 
 
 def guarded(n_outputs: int):
     """Run a handler as the signed-in operator; on a refusal show why and change nothing else."""
+
     def wrap(fn):
         @functools.wraps(fn)
         def run(token, *args):
@@ -42,9 +51,12 @@ def guarded(n_outputs: int):
                 return (f"⚠️ {html.escape(str(exc))}",) + (gr.skip(),) * (n_outputs - 1)
             except Exception as exc:  # a console bug must not take the console down; the log has it
                 log.exception("console action %s failed", fn.__name__)
-                return (f"⚠️ Something went wrong ({type(exc).__name__}); the log has the details.",) + \
-                    (gr.skip(),) * (n_outputs - 1)
+                return (f"⚠️ Something went wrong ({type(exc).__name__}); the log has the details.",) + (gr.skip(),) * (
+                    n_outputs - 1
+                )
+
         return run
+
     return wrap
 
 
@@ -70,28 +82,45 @@ def transcript(turns: list[dict]) -> str:
         text = html.escape(t["text"]).replace("\n", "  \n> ")
         if t["role"] == "user":
             s = t["scores"] or {}
-            sentiment = (f"{t['sentiment']} " + " ".join(f"{k[:3]} {v:.2f}" for k, v in s.items())) if t["sentiment"] else "—"
+            sentiment = (
+                (f"{t['sentiment']} " + " ".join(f"{k[:3]} {v:.2f}" for k, v in s.items())) if t["sentiment"] else "—"
+            )
             ents = ", ".join(f"`{html.escape(e['type'])}` {html.escape(e['text'])}" for e in t["entities"]) or "none"
             labels = "".join(f" · label {k}: {html.escape(str(v))}" for k, v in t["labels"].items())
             notes = "".join(f"  \n<small>note: {html.escape(str(n))}</small>" for n in t["notes"])
-            parts.append(f"**#{t['id']} Customer** · {t['time']} · language {t['language'] or '—'} · sentiment "
-                         f"{sentiment} · entities {ents}{labels}\n> {text}{notes}")
+            parts.append(
+                f"**#{t['id']} Customer** · {t['time']} · language {t['language'] or '—'} · sentiment "
+                f"{sentiment} · entities {ents}{labels}\n> {text}{notes}"
+            )
         elif t["role"] == "agent":
-            parts.append(f"**#{t['id']} {html.escape((t['operator'] or 'operator').title())} (person)** · {t['time']}\n> {text}")
+            parts.append(
+                f"**#{t['id']} {html.escape((t['operator'] or 'operator').title())} (person)** · {t['time']}\n> {text}"
+            )
         else:
             timing = f"{t['latency_ms']:.0f} ms" if t["latency_ms"] is not None else "—"
             if t["first_token_ms"] is not None:
                 timing += f" (first words {t['first_token_ms']:.0f} ms)"
-            extra = [f"adapter {html.escape(t['adapter'] or 'none')}", f"grounding {html.escape(t['grounding'] or '—')}"]
+            extra = [
+                f"adapter {html.escape(t['adapter'] or 'none')}",
+                f"grounding {html.escape(t['grounding'] or '—')}",
+            ]
             if t["escalation"]:
                 extra.append(f"**escalation {t['escalation'].replace('_', ' ')}**")
             if t["rating"]:
                 extra.append(f"rated {t['rating']}")
-            sources = " · ".join(f"[{i}] {html.escape(s.get('source', ''))} › {html.escape(s.get('heading') or '')} "
-                                 f"({s.get('score', 0):.2f})" for i, s in enumerate(t["sources"], 1))
+            sources = " · ".join(
+                f"[{i}] {html.escape(s.get('source', ''))} › {html.escape(s.get('heading') or '')} "
+                f"({s.get('score', 0):.2f})"
+                for i, s in enumerate(t["sources"], 1)
+            )
             fix = "".join(f"  \n<small>correction: {html.escape(c)}</small>" for c in t["corrections"])
-            parts.append(f"**#{t['id']} Assistant** · {t['time']} · {timing} · " + " · ".join(extra) +
-                         f"\n> {text}" + (f"  \n<small>sources: {sources}</small>" if sources else "") + fix)
+            parts.append(
+                f"**#{t['id']} Assistant** · {t['time']} · {timing} · "
+                + " · ".join(extra)
+                + f"\n> {text}"
+                + (f"  \n<small>sources: {sources}</small>" if sources else "")
+                + fix
+            )
     return "\n\n".join(parts)
 
 
@@ -107,16 +136,24 @@ def chart(rows: list[dict]):
     axes[0][0].bar(days, [r["replies"] for r in rows], color="#2563eb")
     axes[0][0].set_title("replies per day")
     for key, colour, label in (("up_share", "#16a34a", "thumbs up"), ("down_share", "#dc2626", "thumbs down")):
-        axes[0][1].plot(days, [r[key] if r[key] is not None else float("nan") for r in rows], marker="o",
-                        color=colour, label=label)
+        axes[0][1].plot(
+            days, [r[key] if r[key] is not None else float("nan") for r in rows], marker="o", color=colour, label=label
+        )
     axes[0][1].set_title("share of replies rated")
-    for key, colour, label in (("escalation_rate", "#d97706", "escalation rate"),
-                               ("negative_share", "#7c3aed", "negative customer turns")):
-        axes[1][0].plot(days, [r[key] if r[key] is not None else float("nan") for r in rows], marker="o",
-                        color=colour, label=label)
+    for key, colour, label in (
+        ("escalation_rate", "#d97706", "escalation rate"),
+        ("negative_share", "#7c3aed", "negative customer turns"),
+    ):
+        axes[1][0].plot(
+            days, [r[key] if r[key] is not None else float("nan") for r in rows], marker="o", color=colour, label=label
+        )
     axes[1][0].set_title("escalations and negative sentiment (share)")
-    axes[1][1].plot(days, [r["p50_latency_ms"] if r["p50_latency_ms"] is not None else float("nan") for r in rows],
-                    marker="o", color="#0f766e")
+    axes[1][1].plot(
+        days,
+        [r["p50_latency_ms"] if r["p50_latency_ms"] is not None else float("nan") for r in rows],
+        marker="o",
+        color="#0f766e",
+    )
     axes[1][1].set_title("median reply time (ms)")
     for ax in (axes[0][1], axes[1][0]):
         ax.set_ylim(0, 1)
@@ -149,18 +186,26 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
             signout = gr.Button("Sign out", size="sm", scale=0)
         with gr.Tabs():
             with gr.Tab("Queue"):
-                queue_table = gr.Dataframe(headers=QUEUE_COLUMNS, interactive=False, wrap=True, elem_id="op-queue",
-                                           max_height=320)
+                queue_table = gr.Dataframe(
+                    headers=QUEUE_COLUMNS, interactive=False, wrap=True, elem_id="op-queue", max_height=320
+                )
                 gr.Markdown("<small>Click a row to open the conversation.</small>")
             with gr.Tab("Conversations"):
                 with gr.Row():
                     c_from = gr.DateTime(label="From", include_time=False, type="string", elem_id="op-conv-from")
                     c_to = gr.DateTime(label="To", include_time=False, type="string", elem_id="op-conv-to")
-                    c_state = gr.Dropdown(["any", "assistant", "queued", "human", "closed"], value="any", label="Who answers")
+                    c_state = gr.Dropdown(
+                        ["any", "assistant", "queued", "human", "closed"], value="any", label="Who answers"
+                    )
                     c_text = gr.Textbox(label="Text contains", elem_id="op-conv-text")
                 c_search = gr.Button("Search", variant="primary", elem_id="op-conv-search")
-                conv_table = gr.Dataframe(headers=op.CONVERSATION_COLUMNS, interactive=False, wrap=True,
-                                          elem_id="op-conversations", max_height=420)
+                conv_table = gr.Dataframe(
+                    headers=op.CONVERSATION_COLUMNS,
+                    interactive=False,
+                    wrap=True,
+                    elem_id="op-conversations",
+                    max_height=420,
+                )
                 with gr.Row():
                     c_prev = gr.Button("◀ Newer", size="sm")
                     c_info = gr.Markdown("", elem_id="op-conv-page")
@@ -176,8 +221,9 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
                     r_to = gr.DateTime(label="To", include_time=False, type="string")
                     r_text = gr.Textbox(label="Text contains", elem_id="op-reply-text")
                 r_search = gr.Button("Search", variant="primary", elem_id="op-reply-search")
-                reply_table = gr.Dataframe(headers=op.COLUMNS, interactive=False, wrap=True, elem_id="op-replies",
-                                           max_height=420)
+                reply_table = gr.Dataframe(
+                    headers=op.COLUMNS, interactive=False, wrap=True, elem_id="op-replies", max_height=420
+                )
                 with gr.Row():
                     r_prev = gr.Button("◀ Newer", size="sm")
                     r_info = gr.Markdown("")
@@ -213,20 +259,30 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
             with gr.Row():
                 reply = gr.Textbox(label="Your reply to the customer", lines=2, scale=4, elem_id="op-reply")
                 send_btn = gr.Button("Send", variant="primary", scale=1, elem_id="op-send")
-            turns_table = gr.Dataframe(headers=TURN_COLUMNS, interactive=False, wrap=True, elem_id="op-turns",
-                                       max_height=260, label="Click a turn to rate or relabel it")
+            turns_table = gr.Dataframe(
+                headers=TURN_COLUMNS,
+                interactive=False,
+                wrap=True,
+                elem_id="op-turns",
+                max_height=260,
+                label="Click a turn to rate or relabel it",
+            )
             selected = gr.Markdown("_No turn selected._", elem_id="op-selected")
             with gr.Row():
                 good_btn = gr.Button("Mark good", elem_id="op-good")
                 bad_btn = gr.Button("Mark bad", elem_id="op-bad")
-            correction = gr.Textbox(label="Ideal answer (saves the reply as bad with this correction)", lines=2,
-                                    elem_id="op-correction")
+            correction = gr.Textbox(
+                label="Ideal answer (saves the reply as bad with this correction)", lines=2, elem_id="op-correction"
+            )
             correct_btn = gr.Button("Save correction", elem_id="op-save-correction")
             with gr.Row():
-                label = gr.Dropdown(list(op.SENTIMENTS), value=None, label="Customer turn's sentiment", elem_id="op-label")
+                label = gr.Dropdown(
+                    list(op.SENTIMENTS), value=None, label="Customer turn's sentiment", elem_id="op-label"
+                )
                 label_btn = gr.Button("Save sentiment label", elem_id="op-save-label")
-            entities = gr.Textbox(label='Customer turn\'s entities, e.g. [{"type": "ORG", "text": "Acme"}]',
-                                  elem_id="op-entities")
+            entities = gr.Textbox(
+                label='Customer turn\'s entities, e.g. [{"type": "ORG", "text": "Acme"}]', elem_id="op-entities"
+            )
             entities_btn = gr.Button("Save entity labels", elem_id="op-save-entities")
 
     # --- views -----------------------------------------------------------------------------------
@@ -237,16 +293,28 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
         rows = []
         for q in store.handoff_queue():
             waited = (now - q["requested_at"].replace(tzinfo=None)).total_seconds() / 60
-            rows.append([q["conversation_id"], q["state"], (q["reason"] or "").replace("_", " "),
-                         (f"{waited:.0f} min" if waited >= 1 else "<1 min") if q["state"] == "queued" else "", q["operator"] or "",
-                         q["contact_email"] or "", (q["last_message"] or "")[:160]])
+            rows.append(
+                [
+                    q["conversation_id"],
+                    q["state"],
+                    (q["reason"] or "").replace("_", " "),
+                    (f"{waited:.0f} min" if waited >= 1 else "<1 min") if q["state"] == "queued" else "",
+                    q["operator"] or "",
+                    q["contact_email"] or "",
+                    (q["last_message"] or "")[:160],
+                ]
+            )
         return rows
 
     def conv_view(cid):
         turns = op.conversation(store, cid)
         status = handoff.status(cid)
-        who = {"assistant": "the assistant answers", "queued": "waiting in the queue",
-               "human": f"{status.operator} answers", "closed": "closed"}[status.state]
+        who = {
+            "assistant": "the assistant answers",
+            "queued": "waiting in the queue",
+            "human": f"{status.operator} answers",
+            "closed": "closed",
+        }[status.state]
         email = f" · e-mail {html.escape(status.contact_email)}" if status.contact_email else ""
         header = f"### Conversation `{cid}`\n{len(turns)} turns · {who}{email}"
         table = [[t["id"], t["role"], t["text"][:200]] for t in turns]
@@ -262,9 +330,17 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
             session = accounts.sign_in(n, p, client=request.client.host if request and request.client else "")
         except LoopdeskError as exc:
             return (f"⚠️ {exc}", None, gr.update(), gr.update(), "", gr.skip(), gr.skip(), gr.skip(), gr.skip())
-        return ("", session.token, gr.update(visible=False), gr.update(visible=True),
-                f"Signed in as **{session.operator}**.", "", queue_rows(), alert_text(),
-                gr.update(choices=learning.datasets() if learning else []))
+        return (
+            "",
+            session.token,
+            gr.update(visible=False),
+            gr.update(visible=True),
+            f"Signed in as **{session.operator}**.",
+            "",
+            queue_rows(),
+            alert_text(),
+            gr.update(choices=learning.datasets() if learning else []),
+        )
 
     @guarded(1)
     def do_signout(tok):
@@ -300,9 +376,13 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
                 raise InputError("open a conversation first")
             {"take": handoff.take, "back": handoff.hand_back, "close": handoff.close}[verb](cid, operator)
             header, md, table = conv_view(cid)
-            done = {"take": "You have taken the conversation; the assistant is silent until you hand it back.",
-                    "back": "Handed back: the assistant answers the next message.", "close": "Closed."}[verb]
+            done = {
+                "take": "You have taken the conversation; the assistant is silent until you hand it back.",
+                "back": "Handed back: the assistant answers the next message.",
+                "close": "Closed.",
+            }[verb]
             return done, header, md, queue_rows(), table
+
         return act
 
     @guarded(5)
@@ -333,8 +413,15 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
             if with_correction and not (text or "").strip():
                 raise InputError("type the ideal answer first")
             op.rate(store, int(tid), good, text if with_correction else None, operator=operator)
-            return (f"Turn #{tid} marked {'good' if good else 'bad'}" + (" with a correction." if with_correction else ".")), \
-                conv_view(cid)[1], (gr.update(value="") if with_correction else gr.skip())
+            return (
+                (
+                    f"Turn #{tid} marked {'good' if good else 'bad'}"
+                    + (" with a correction." if with_correction else ".")
+                ),
+                conv_view(cid)[1],
+                (gr.update(value="") if with_correction else gr.skip()),
+            )
+
         return act
 
     def label_action(task):
@@ -345,6 +432,7 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
                 raise InputError("click a turn in the table first")
             user_turn = op.save_label(store, int(tid), task, value, operator)
             return f"Saved the {task} label for customer turn #{user_turn}.", conv_view(cid)[1]
+
         return act
 
     def page_of(total, page, per):
@@ -382,11 +470,15 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
             return "<small>No training has run yet.</small>", pd.DataFrame({"step": [], "loss": []})
         losses = pd.DataFrame(job["losses"] or [], columns=["step", "loss"])
         total = max(job["total"], 1)
-        head = (f"<b>{job['kind']}</b> of <code>{html.escape(job.get('version', ''))}</code> by "
-                f"{html.escape(job['started_by'])} at {job['started_at']}: <b>{job['state']}</b>")
+        head = (
+            f"<b>{job['kind']}</b> of <code>{html.escape(job.get('version', ''))}</code> by "
+            f"{html.escape(job['started_by'])} at {job['started_at']}: <b>{job['state']}</b>"
+        )
         if job["kind"] == "train":
-            head += f" · step {job['step']} of {job['total']}<br><progress value='{job['step']}' max='{total}' " \
-                    f"style='width:100%'></progress>"
+            head += (
+                f" · step {job['step']} of {job['total']}<br><progress value='{job['step']}' max='{total}' "
+                f"style='width:100%'></progress>"
+            )
         if job.get("error"):
             head += f"<br><span style='color:#b91c1c'>{html.escape(job['error'])}</span>"
         return head, losses
@@ -405,9 +497,14 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
     @guarded(3)
     def do_export(tok):
         card = learning.export(learner(tok))
-        return (f"Exported {card['train']} training and {card['eval']} held-out examples to `{card['dir']}` "
-                f"(kept {card['kept']}, dropped {card['dropped']}, redacted {card['pii_redacted']})."), \
-            gr.update(choices=learning.datasets(), value=card["dir"]), gr.skip()
+        return (
+            (
+                f"Exported {card['train']} training and {card['eval']} held-out examples to `{card['dir']}` "
+                f"(kept {card['kept']}, dropped {card['dropped']}, redacted {card['pii_redacted']})."
+            ),
+            gr.update(choices=learning.datasets(), value=card["dir"]),
+            gr.skip(),
+        )
 
     @guarded(3)
     def do_train(tok, ds, n):
@@ -447,18 +544,22 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
     signed_in = [msg, token, signin, area, me, password, queue_table, alert, dataset]
     numbers_outputs = [msg, plot, numbers, csv_dl, md_dl, alert]
     for trigger in (signin_btn.click, password.submit):
-        trigger(do_signin, [name, password], signed_in) \
-            .then(lambda t, d: do_numbers(t, d) if t else (gr.skip(),) * 6, [token, days], numbers_outputs) \
-            .then(lambda t: do_job(t) if t else (gr.skip(),) * 5, [token],
-                  [msg, progress, loss_plot, adapters_table, adapter])
-    signout.click(do_signout, [token], [msg]).then(lambda: (None, gr.update(visible=True), gr.update(visible=False)),
-                                                   None, [token, signin, area])
-    gr.Timer(5).tick(lambda t, c: do_refresh(t, c) if t else (gr.skip(),) * 4, [token, conv_id],
-                     [msg, queue_table, conv_md, alert])
+        trigger(do_signin, [name, password], signed_in).then(
+            lambda t, d: do_numbers(t, d) if t else (gr.skip(),) * 6, [token, days], numbers_outputs
+        ).then(
+            lambda t: do_job(t) if t else (gr.skip(),) * 5, [token], [msg, progress, loss_plot, adapters_table, adapter]
+        )
+    signout.click(do_signout, [token], [msg]).then(
+        lambda: (None, gr.update(visible=True), gr.update(visible=False)), None, [token, signin, area]
+    )
+    gr.Timer(5).tick(
+        lambda t, c: do_refresh(t, c) if t else (gr.skip(),) * 4, [token, conv_id], [msg, queue_table, conv_md, alert]
+    )
     queue_table.select(do_open, [token], [msg, conv_id, conv_area, conv_header, conv_md, turns_table])
     conv_table.select(do_open, [token], [msg, conv_id, conv_area, conv_header, conv_md, turns_table])
-    reply_table.select(do_open_reply, [token], [msg, conv_id, conv_header, conv_md, turns_table, turn_id]) \
-        .then(lambda: gr.update(visible=True), None, conv_area).then(selected_text, turn_id, selected)
+    reply_table.select(do_open_reply, [token], [msg, conv_id, conv_header, conv_md, turns_table, turn_id]).then(
+        lambda: gr.update(visible=True), None, conv_area
+    ).then(selected_text, turn_id, selected)
     for btn, verb in ((take_btn, "take"), (back_btn, "back"), (close_btn, "close")):
         btn.click(handoff_action(verb), [token, conv_id], [msg, conv_header, conv_md, queue_table, turns_table])
     send_btn.click(do_send, [token, conv_id, reply], [msg, reply, conv_md, turns_table, queue_table])
@@ -472,7 +573,9 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
     conv_inputs = [c_from, c_to, c_state, c_text]
     conv_outputs = [msg, conv_table, c_info, conv_page]
     c_search.click(lambda t, *a: do_conversations(t, 1, *a), [token, *conv_inputs], conv_outputs)
-    c_prev.click(lambda t, p, *a: do_conversations(t, max(1, p - 1), *a), [token, conv_page, *conv_inputs], conv_outputs)
+    c_prev.click(
+        lambda t, p, *a: do_conversations(t, max(1, p - 1), *a), [token, conv_page, *conv_inputs], conv_outputs
+    )
     c_next.click(lambda t, p, *a: do_conversations(t, p + 1, *a), [token, conv_page, *conv_inputs], conv_outputs)
     reply_inputs = [r_rating, r_sent, r_esc, r_adapter, r_from, r_to, r_text]
     reply_outputs = [msg, reply_table, r_info, reply_page]
@@ -485,5 +588,6 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
     eval_btn.click(do_eval, [token, adapter], [msg, progress, loss_plot])
     promote_btn.click(do_promote, [token, adapter], [msg, adapters_table, adapter])
     rollback_btn.click(do_rollback, [token], [msg, adapters_table, adapter])
-    gr.Timer(3).tick(lambda t: do_job(t) if t else (gr.skip(),) * 5, [token],
-                     [msg, progress, loss_plot, adapters_table, adapter])
+    gr.Timer(3).tick(
+        lambda t: do_job(t) if t else (gr.skip(),) * 5, [token], [msg, progress, loss_plot, adapters_table, adapter]
+    )

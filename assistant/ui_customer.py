@@ -39,22 +39,27 @@ def css(colour: str) -> str:
 
 def counter_js(limit: int) -> str:
     """Client-side counter (no server round trip per key): warns before the message would be cut."""
-    return (f"(t) => {{ const n = (t || '').length; return n > {limit} ? "
-            f"`<span class='over'>${{n.toLocaleString()}} / {limit:,} characters: only the first {limit:,} will be "
-            f"read. Please shorten your message.</span>` : `${{n.toLocaleString()}} / {limit:,}`; }}")
+    return (
+        f"(t) => {{ const n = (t || '').length; return n > {limit} ? "
+        f"`<span class='over'>${{n.toLocaleString()}} / {limit:,} characters: only the first {limit:,} will be "
+        f"read. Please shorten your message.</span>` : `${{n.toLocaleString()}} / {limit:,}`; }}"
+    )
 
 
 def who_text(session: ChatSession, business: str) -> str:
     s = session.status()
     lang = "en"
     if s.state == "human":
-        return f"**{html.escape((s.operator or 'A colleague').title())}** from the {html.escape(business)} team is answering."
+        name = html.escape((s.operator or "A colleague").title())
+        return f"**{name}** from the {html.escape(business)} team is answering."
     if s.state == "queued":
         if not s.online:
             note = f" We'll reply to {html.escape(s.contact_email)}." if s.contact_email else ""
             return f"Waiting for the {html.escape(business)} team — no one is online right now.{note}"
-        return (f"Waiting for a person from the {html.escape(business)} team · number {s.position or 1} in line · "
-                f"{messages.wait_phrase(s.wait_s, lang)}.")
+        return (
+            f"Waiting for a person from the {html.escape(business)} team · number {s.position or 1} in line · "
+            f"{messages.wait_phrase(s.wait_s, lang)}."
+        )
     return f"You're chatting with the {html.escape(business)} assistant. Ask for a person at any time."
 
 
@@ -67,8 +72,13 @@ def chat_value(session: ChatSession) -> list[dict]:
             content += '<span class="no-rate"></span>'
         out.append({"role": m.role, "content": content})
     for _, _, text in list(session.pending):
-        out.append({"role": "user", "content": html.escape(text) + '<br><span class="pending-note">queued — sent '
-                                                                    'when the current answer is done</span>'})
+        out.append(
+            {
+                "role": "user",
+                "content": html.escape(text) + '<br><span class="pending-note">queued — sent '
+                "when the current answer is done</span>",
+            }
+        )
     return out
 
 
@@ -81,17 +91,30 @@ def build_customer_page(assistant, cfg: Config) -> None:
     # back must land in the same session (a key returned by the first event arrives too late).
     key = gr.State(lambda: uuid.uuid4().hex)
     gr.Markdown(f"## {html.escape(cfg.page_title)}", elem_id="brand")
-    who = gr.Markdown(f"You're chatting with the {html.escape(business)} assistant. Ask for a person at any time.",
-                      elem_id="who")
-    chatbot = gr.Chatbot(value=[{"role": "assistant", "content": cfg.greeting + '<span class="no-rate"></span>'}],
-                         label=business, show_label=False, elem_id="chat", height=520, buttons=["copy"],
-                         feedback_options=("Like", "Dislike"), group_consecutive_messages=False)
+    who = gr.Markdown(
+        f"You're chatting with the {html.escape(business)} assistant. Ask for a person at any time.", elem_id="who"
+    )
+    chatbot = gr.Chatbot(
+        value=[{"role": "assistant", "content": cfg.greeting + '<span class="no-rate"></span>'}],
+        label=business,
+        show_label=False,
+        elem_id="chat",
+        height=520,
+        buttons=["copy"],
+        feedback_options=("Like", "Dislike"),
+        group_consecutive_messages=False,
+    )
     thanks = gr.Markdown("", elem_id="status")
     with gr.Row(visible=False, elem_id="email-row") as email_row:
         email = gr.Textbox(label="Your e-mail address", placeholder="name@example.com", scale=3, elem_id="email")
         email_send = gr.Button("Send", scale=1, elem_id="email-send")
-    message = gr.Textbox(placeholder="Type your question and press Enter", show_label=False, elem_id="message",
-                         max_lines=6, autofocus=True)
+    message = gr.Textbox(
+        placeholder="Type your question and press Enter",
+        show_label=False,
+        elem_id="message",
+        max_lines=6,
+        autofocus=True,
+    )
     counter = gr.HTML(f"0 / {limit:,}", elem_id="counter")
     sent_at = gr.Number(visible=False)  # the browser's clock at send, set by the submit's js
     with gr.Row():
@@ -153,9 +176,14 @@ def build_customer_page(assistant, cfg: Config) -> None:
 
     outputs = [key, chatbot, email_row, thanks]
     for trigger in (message.submit, send.click):
-        trigger(on_submit, [message, key, sent_at], outputs, queue=False, trigger_mode="multiple",
-                js="(text, key, _) => [text, key, Date.now()]") \
-            .then(on_drain, [key], [chatbot, who, email_row], trigger_mode="multiple")
+        trigger(
+            on_submit,
+            [message, key, sent_at],
+            outputs,
+            queue=False,
+            trigger_mode="multiple",
+            js="(text, key, _) => [text, key, Date.now()]",
+        ).then(on_drain, [key], [chatbot, who, email_row], trigger_mode="multiple")
         # The box is cleared in the browser, after the text was taken: a reply from the server that
         # cleared it could arrive after the customer started the next message and wipe it.
         trigger(None, None, [message, counter], js=f"() => ['', '0 / {limit:,}']", trigger_mode="multiple")

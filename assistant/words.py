@@ -12,7 +12,8 @@ import re
 _WORD = re.compile(r"[a-z][a-z'-]*[a-z]|[a-z]")
 _CITATION = re.compile(r"\[\d+\]")
 
-STOPWORDS = frozenset("""
+STOPWORDS = frozenset(
+    """
 a about above after again against all am an and any are aren't as at be because been before being below between
 both but by can can't cannot could couldn't did didn't do does doesn't doing don't down during each few for from
 further had hadn't has hasn't have haven't having he her here hers herself him himself his how i i'd i'll i'm i've
@@ -33,8 +34,11 @@ see saw look looking hold write another different same other every each many lot
 actually basically literally seriously totally unfortunately anyway maybe probably already again ever
 information info see seeing current currently expect expected leave solve damn notify status
 two three four five six seven eight nine ten eleven twelve twenty thirty hundred
-offer offers offered provide provides available possible allowed nothing anything everything furious work works worked working happen happens happened ridiculous terrible awful annoying frustrated frustrating angry upset happy glad sorry wondering hoping
-""".split())
+offer offers offered provide provides available possible allowed nothing anything everything furious
+work works worked working happen happens happened ridiculous terrible awful annoying frustrated frustrating
+angry upset happy glad sorry wondering hoping
+""".split()
+)
 
 
 def content_words(text: str) -> list[str]:
@@ -57,14 +61,15 @@ def close(a: str, b: str) -> bool:
         return False
     if len(a) == len(b):
         diff = [i for i in range(len(a)) if a[i] != b[i]]
-        return len(diff) <= 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
-                                  and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+        return len(diff) <= 1 or (
+            len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
+        )
     if len(a) > len(b):
         a, b = b, a
     i = 0
     while i < len(a) and a[i] == b[i]:
         i += 1
-    return a[i:] == b[i + 1:]
+    return a[i:] == b[i + 1 :]
 
 
 def similar(a: str, b: str) -> bool:

@@ -36,7 +36,9 @@ KINDS = ("fact", "unanswerable")
 _DECLINE = re.compile(
     r"\b(?:human agent|real person|a person|support team will|connect you with|hand you (?:over|to)"
     r"|(?:couldn't|could not|can't|cannot|don't|do not) (?:find|see|have) (?:that|this|any|information|details)"
-    r"|(?:not|isn't) (?:covered|mentioned) in)\b", re.I)
+    r"|(?:not|isn't) (?:covered|mentioned) in)\b",
+    re.I,
+)
 
 
 def load_questions(path: str | Path) -> list[dict]:
@@ -67,7 +69,9 @@ def load_questions(path: str | Path) -> list[dict]:
         ids.add(q["id"])
         rows.append(q)
     if problems:
-        raise InputError(f"{p}: " + " | ".join(problems[:10]) + (f" (+{len(problems) - 10} more)" if len(problems) > 10 else ""))
+        raise InputError(
+            f"{p}: " + " | ".join(problems[:10]) + (f" (+{len(problems) - 10} more)" if len(problems) > 10 else "")
+        )
     if not rows:
         raise InputError(f"{p}: no questions")
     return rows
@@ -82,8 +86,9 @@ def _check(q: dict) -> list[str]:
     if q.get("kind") not in KINDS:
         why.append(f"'kind' must be one of {', '.join(KINDS)}")
     facts = q.get("facts")
-    if not isinstance(facts, list) or not all(isinstance(f, list) and f and all(isinstance(x, str) and x for x in f)
-                                              for f in facts):
+    if not isinstance(facts, list) or not all(
+        isinstance(f, list) and f and all(isinstance(x, str) and x for x in f) for f in facts
+    ):
         why.append("'facts' must be a list of non-empty lists of strings")
     elif q.get("kind") == "fact" and not facts:
         why.append("a fact question needs at least one fact")
@@ -109,9 +114,14 @@ def score_reply(q: dict, reply: str, action: str, passage_texts: Iterable[str]) 
         correct = bool(found) and all(found)
     else:
         correct = declined
-    return {"correct": correct, "facts_found": sum(found), "facts": len(found), "declined": declined,
-            "unsupported": sorted(c.split(":", 1)[1] for c in unsupported_claims(reply or "", texts)),
-            "facts_in_passages": bool(in_passages) and all(in_passages)}
+    return {
+        "correct": correct,
+        "facts_found": sum(found),
+        "facts": len(found),
+        "declined": declined,
+        "unsupported": sorted(c.split(":", 1)[1] for c in unsupported_claims(reply or "", texts)),
+        "facts_in_passages": bool(in_passages) and all(in_passages),
+    }
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -131,9 +141,13 @@ def summarize(questions: list[dict], records: list[dict]) -> dict:
         return any(Path(s).name == Path(q["source"]).name for s in r["sources"][:k])
 
     out = {
-        "n": len(records), "n_fact": len(facts), "n_unanswerable": len(unans),
+        "n": len(records),
+        "n_fact": len(facts),
+        "n_unanswerable": len(unans),
         "answer_accuracy": round(sum(r["correct"] for r in facts) / len(facts), 4) if facts else None,
-        "fact_recall": round(sum(r["facts_found"] for r in facts) / max(1, sum(r["facts"] for r in facts)), 4) if facts else None,
+        "fact_recall": round(sum(r["facts_found"] for r in facts) / max(1, sum(r["facts"] for r in facts)), 4)
+        if facts
+        else None,
         "decline_rate": round(sum(r["declined"] for r in unans) / len(unans), 4) if unans else None,
         "false_decline_rate": round(sum(r["declined"] for r in facts) / len(facts), 4) if facts else None,
         "unsupported_number_rate": round(sum(bool(r["unsupported"]) for r in records) / len(records), 4),
@@ -152,7 +166,9 @@ def summarize(questions: list[dict], records: list[dict]) -> dict:
     return out
 
 
-def evaluate_assistant(assistant, questions: list[dict], progress: Callable[[int, int], None] | None = None) -> list[dict]:
+def evaluate_assistant(
+    assistant, questions: list[dict], progress: Callable[[int, int], None] | None = None
+) -> list[dict]:
     """Ask every question through `assistant.respond` as a new conversation; one record per question."""
     records = []
     for i, q in enumerate(questions):
@@ -163,10 +179,18 @@ def evaluate_assistant(assistant, questions: list[dict], progress: Callable[[int
         result = assistant.respond(conversation, q["question"])
         latency = (time.perf_counter() - t0) * 1000
         texts = [p.text for p in result.passages]
-        records.append({"id": q["id"], "reply": result.reply, "action": result.decision.action,
-                        "reason": result.decision.reason, "sources": [p.source for p in result.passages],
-                        "grounding": getattr(result, "grounding", ""), "latency_ms": round(latency, 1),
-                        **score_reply(q, result.reply, result.decision.action, texts)})
+        records.append(
+            {
+                "id": q["id"],
+                "reply": result.reply,
+                "action": result.decision.action,
+                "reason": result.decision.reason,
+                "sources": [p.source for p in result.passages],
+                "grounding": getattr(result, "grounding", ""),
+                "latency_ms": round(latency, 1),
+                **score_reply(q, result.reply, result.decision.action, texts),
+            }
+        )
         if progress:
             progress(i + 1, len(questions))
     return records
@@ -180,10 +204,18 @@ def extractive_baseline(retriever, questions: list[dict], k: int = 3, n: int = 2
         passages = retriever.search(q["question"], k)
         reply = extractive_reply(pick_evidence(q["question"], evidence_units(passages), retriever.embedder, n))
         latency = (time.perf_counter() - t0) * 1000
-        records.append({"id": q["id"], "reply": reply, "action": "answer", "reason": "",
-                        "sources": [p.source for p in passages], "grounding": "extractive",
-                        "latency_ms": round(latency, 1),
-                        **score_reply(q, reply, "answer", [p.text for p in passages])})
+        records.append(
+            {
+                "id": q["id"],
+                "reply": reply,
+                "action": "answer",
+                "reason": "",
+                "sources": [p.source for p in passages],
+                "grounding": "extractive",
+                "latency_ms": round(latency, 1),
+                **score_reply(q, reply, "answer", [p.text for p in passages]),
+            }
+        )
     return records
 
 
@@ -195,9 +227,16 @@ def write_replies(records: list[dict], out: str | Path) -> None:
             fh.write(json.dumps(r, ensure_ascii=False) + "\n")
 
 
-def run_answer_eval(cfg, questions_path: str | Path, open_retriever, out: str | Path | None = None,
-                    baseline: bool = False, keep_in_store: bool = False, assistant=None,
-                    progress: Callable[[int, int], None] | None = None) -> dict:
+def run_answer_eval(
+    cfg,
+    questions_path: str | Path,
+    open_retriever,
+    out: str | Path | None = None,
+    baseline: bool = False,
+    keep_in_store: bool = False,
+    assistant=None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
     """Build the assistant for `cfg` (unless given), ask every question, summarize; with `baseline`
     the extractive reader runs on the same retriever in the same run. Turns go to a throw-away
     SQLite store unless `keep_in_store`, so an eval never shows up in the operator's logs."""
@@ -215,8 +254,12 @@ def run_answer_eval(cfg, questions_path: str | Path, open_retriever, out: str | 
         if assistant.retriever is None:
             raise InputError(f"no knowledge base to answer from: {assistant.retriever_problem}")
         records = evaluate_assistant(assistant, questions, progress)
-        result = {"questions": str(questions_path), "reader": cfg.generation.reader,
-                  "adapter": assistant.generator.adapter_id, **summarize(questions, records)}
+        result = {
+            "questions": str(questions_path),
+            "reader": cfg.generation.reader,
+            "adapter": assistant.generator.adapter_id,
+            **summarize(questions, records),
+        }
         if baseline:
             base = extractive_baseline(assistant.retriever, questions)
             result["extractive_baseline"] = summarize(questions, base)
@@ -247,6 +290,16 @@ def compare_adapters(cfg, open_retriever, questions_path: str | Path, adapters: 
         for name, path in adapters.items():
             assistant.generator.set_adapter(path, adapter_id=None if path is None else Path(path).name)
             r = run_answer_eval(cfg, questions_path, open_retriever, assistant=assistant)
-            out[name] = {k: r[k] for k in ("answer_accuracy", "fact_recall", "decline_rate", "unsupported_number_rate",
-                                           "latency_ms_p50", "grounding", "n")}
+            out[name] = {
+                k: r[k]
+                for k in (
+                    "answer_accuracy",
+                    "fact_recall",
+                    "decline_rate",
+                    "unsupported_number_rate",
+                    "latency_ms_p50",
+                    "grounding",
+                    "n",
+                )
+            }
     return out

@@ -9,31 +9,39 @@ from typing import Optional
 import typer
 
 _CALIBRATIONS = ("prior", "vector", "tied", "bias")
-_CALIBRATION_HELP = ("Sentiment: prior (negative/positive share a scale and bias, plus a separate traffic prior), "
-                     "vector (per-class scales + biases), tied (prior without the prior term) or bias.")
+_CALIBRATION_HELP = (
+    "Sentiment: prior (negative/positive share a scale and bias, plus a separate traffic prior), "
+    "vector (per-class scales + biases), tied (prior without the prior term) or bias."
+)
 app = typer.Typer(help="Train taggers and adapters from data and logs.", no_args_is_help=True)
 
 
 @app.command("taggers")
-def taggers(task: str = typer.Option(..., help="sentiment or ner"),
-            train: str = typer.Option(..., help="Training file: tsv/csv (text,label) or CoNLL."),
-            out: str = typer.Option(..., help="Output directory (checkpoints go to OUT/checkpoint)."),
-            dev: Optional[str] = typer.Option(None, help="Dev file for model selection."),
-            neutral: Optional[str] = typer.Option(None, help="Sentiment: csv of neutral customer requests (Bitext)."),
-            calibrate: Optional[str] = typer.Option(None, help="Sentiment: 3-class csv to fit the calibration on."),
-            calibration: str = typer.Option("prior", help=_CALIBRATION_HELP),
-            init: Optional[str] = typer.Option(None, help="Start from this tagger directory (same task)."),
-            service_messages: int = typer.Option(0, help="Sentiment: add N authored customer-service messages "
-                                                         "(failure reports / questions / thanks)."),
-            eval_every: int = typer.Option(0, help="Evaluate on --dev every N steps too (0: each epoch end)."),
-            epochs: int = typer.Option(3), batch_size: int = typer.Option(32), lr: float = typer.Option(1e-3),
-            rank: int = typer.Option(16), max_length: int = typer.Option(128),
-            max_steps: int = typer.Option(0, help="Stop after this many steps (0: all epochs)."),
-            save_every: int = typer.Option(200),
-            seed: int = typer.Option(13, help="Shuffling, initialisation and authored-message seed."),
-            from_store: bool = typer.Option(False, "--from-store", help="Merge operator labels from the store."),
-            store_repeat: int = typer.Option(5, help="How often each operator label is repeated (they are few)."),
-            as_json: bool = typer.Option(False, "--json")) -> None:
+def taggers(
+    task: str = typer.Option(..., help="sentiment or ner"),
+    train: str = typer.Option(..., help="Training file: tsv/csv (text,label) or CoNLL."),
+    out: str = typer.Option(..., help="Output directory (checkpoints go to OUT/checkpoint)."),
+    dev: Optional[str] = typer.Option(None, help="Dev file for model selection."),
+    neutral: Optional[str] = typer.Option(None, help="Sentiment: csv of neutral customer requests (Bitext)."),
+    calibrate: Optional[str] = typer.Option(None, help="Sentiment: 3-class csv to fit the calibration on."),
+    calibration: str = typer.Option("prior", help=_CALIBRATION_HELP),
+    init: Optional[str] = typer.Option(None, help="Start from this tagger directory (same task)."),
+    service_messages: int = typer.Option(
+        0, help="Sentiment: add N authored customer-service messages (failure reports / questions / thanks)."
+    ),
+    eval_every: int = typer.Option(0, help="Evaluate on --dev every N steps too (0: each epoch end)."),
+    epochs: int = typer.Option(3),
+    batch_size: int = typer.Option(32),
+    lr: float = typer.Option(1e-3),
+    rank: int = typer.Option(16),
+    max_length: int = typer.Option(128),
+    max_steps: int = typer.Option(0, help="Stop after this many steps (0: all epochs)."),
+    save_every: int = typer.Option(200),
+    seed: int = typer.Option(13, help="Shuffling, initialisation and authored-message seed."),
+    from_store: bool = typer.Option(False, "--from-store", help="Merge operator labels from the store."),
+    store_repeat: int = typer.Option(5, help="How often each operator label is repeated (they are few)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """Train a tagger (LoRA + head on MiniLM) with checkpoints; re-running resumes."""
     from assistant.cli_common import fail
     from assistant.errors import LoopdeskError
@@ -59,11 +67,27 @@ def taggers(task: str = typer.Option(..., help="sentiment or ner"),
             fail(LoopdeskError("no operator labels for this task in the store"), as_json)
         print(f"merging {len(extra)} operator labels (x{store_repeat}) into {train}")
         extra = extra * store_repeat
-    cfg = TaggerTrainConfig(task=task, train=train, out=out, dev=dev, neutral=neutral, calibrate=calibrate,
-                            epochs=epochs, batch_size=batch_size, lr=lr, rank=rank, max_length=max_length,
-                            max_steps=max_steps, save_every=save_every, extra_examples=extra,
-                            init=init, eval_every=eval_every, service_messages=service_messages, seed=seed,
-                            calibration=calibration)
+    cfg = TaggerTrainConfig(
+        task=task,
+        train=train,
+        out=out,
+        dev=dev,
+        neutral=neutral,
+        calibrate=calibrate,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        rank=rank,
+        max_length=max_length,
+        max_steps=max_steps,
+        save_every=save_every,
+        extra_examples=extra,
+        init=init,
+        eval_every=eval_every,
+        service_messages=service_messages,
+        seed=seed,
+        calibration=calibration,
+    )
     try:
         meta = train_tagger(cfg, log=(lambda *_: None) if as_json else print)
     except LoopdeskError as exc:
@@ -73,11 +97,13 @@ def taggers(task: str = typer.Option(..., help="sentiment or ner"),
 
 
 @app.command("average-taggers")
-def average_taggers_cmd(sources: list[str] = typer.Argument(..., help="Checkpoint dirs of one tagger lineage."),
-                        out: str = typer.Option(..., help="Directory to write the averaged tagger to."),
-                        calibrate: Optional[str] = typer.Option(None, help="Sentiment: 3-class csv to refit the calibration on."),
-                        calibration: str = typer.Option("prior", help=_CALIBRATION_HELP),
-                        as_json: bool = typer.Option(False, "--json")) -> None:
+def average_taggers_cmd(
+    sources: list[str] = typer.Argument(..., help="Checkpoint dirs of one tagger lineage."),
+    out: str = typer.Option(..., help="Directory to write the averaged tagger to."),
+    calibrate: Optional[str] = typer.Option(None, help="Sentiment: 3-class csv to refit the calibration on."),
+    calibration: str = typer.Option("prior", help=_CALIBRATION_HELP),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """Average checkpoints (same task and LoRA rank) into one tagger of the same size (a model soup)."""
     from assistant.cli_common import fail
     from assistant.errors import LoopdeskError
@@ -90,8 +116,15 @@ def average_taggers_cmd(sources: list[str] = typer.Argument(..., help="Checkpoin
     except LoopdeskError as exc:
         fail(exc, as_json)
     write_model_card(out, _command_line())
-    print(json.dumps(meta if as_json else {"out": out, "averaged_from": meta["averaged_from"],
-                                           "calibration": meta.get("calibration")}, indent=1, default=str))
+    print(
+        json.dumps(
+            meta
+            if as_json
+            else {"out": out, "averaged_from": meta["averaged_from"], "calibration": meta.get("calibration")},
+            indent=1,
+            default=str,
+        )
+    )
 
 
 def _check_calibration(calibration: str, as_json: bool) -> None:
@@ -128,11 +161,13 @@ def _out(data: dict, as_json: bool, text: str) -> None:
 
 
 @app.command("import")
-def import_cmd(file: str = typer.Argument(..., help="CSV/TSV or JSONL transcripts (request -> answer)."),
-               user_column: Optional[str] = typer.Option(None, help="Column with the customer request."),
-               answer_column: Optional[str] = typer.Option(None, help="Column with the agent answer."),
-               skip_bad: bool = typer.Option(False, "--skip-bad", help="Import the good rows of a file with problems."),
-               as_json: bool = typer.Option(False, "--json")) -> None:
+def import_cmd(
+    file: str = typer.Argument(..., help="CSV/TSV or JSONL transcripts (request -> answer)."),
+    user_column: Optional[str] = typer.Option(None, help="Column with the customer request."),
+    answer_column: Optional[str] = typer.Option(None, help="Column with the agent answer."),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Import the good rows of a file with problems."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """Import transcripts as conversations marked imported (importing twice adds nothing; a file with
     problems imports nothing unless --skip-bad)."""
     from assistant.cli_common import fail
@@ -144,20 +179,30 @@ def import_cmd(file: str = typer.Argument(..., help="CSV/TSV or JSONL transcript
         cfg = _cfg()
         from assistant.pii import PiiRedactor
 
-        report = import_transcripts(Store(cfg.store_url, cfg.store.retries), file, user_column, answer_column,
-                                    skip_bad, PiiRedactor(cfg.store.redact_contact, cfg.home))
+        report = import_transcripts(
+            Store(cfg.store_url, cfg.store.retries),
+            file,
+            user_column,
+            answer_column,
+            skip_bad,
+            PiiRedactor(cfg.store.redact_contact, cfg.home),
+        )
     except LoopdeskError as exc:
         fail(exc, as_json)
-    lines = [f"imported {report['imported']} of {report['rows_read']} rows ({report['already_present']} already present, "
-             f"{report['skipped']} skipped)"] + [f"  line {p['line']}: {p['reason']}" for p in report["problems"]]
+    lines = [
+        f"imported {report['imported']} of {report['rows_read']} rows ({report['already_present']} already present, "
+        f"{report['skipped']} skipped)"
+    ] + [f"  line {p['line']}: {p['reason']}" for p in report["problems"]]
     _out(report, as_json, "\n".join(lines))
 
 
 @app.command("export")
-def export_cmd(out: str = typer.Option(..., help="Output directory for train.jsonl, eval.jsonl, data_card.json."),
-               eval_fraction: float = typer.Option(0.1, help="Share of each intent held out for evaluation."),
-               no_ner: bool = typer.Option(False, help="Redact by patterns only (skip the NER tagger)."),
-               as_json: bool = typer.Option(False, "--json")) -> None:
+def export_cmd(
+    out: str = typer.Option(..., help="Output directory for train.jsonl, eval.jsonl, data_card.json."),
+    eval_fraction: float = typer.Option(0.1, help="Share of each intent held out for evaluation."),
+    no_ner: bool = typer.Option(False, help="Redact by patterns only (skip the NER tagger)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """Build a chat dataset from the store (feedback-filtered, PII-redacted, deduplicated, split)."""
     from assistant.cli_common import fail
     from assistant.errors import LoopdeskError
@@ -171,22 +216,31 @@ def export_cmd(out: str = typer.Option(..., help="Output directory for train.jso
             from assistant.taggers import load_taggers
 
             _, ner, _ = load_taggers(cfg)
-        card = export_dataset(Store(cfg.store_url, cfg.store.retries), out, Redactor(ner), eval_fraction,
-                              cfg.app.business_name)
+        card = export_dataset(
+            Store(cfg.store_url, cfg.store.retries), out, Redactor(ner), eval_fraction, cfg.app.business_name
+        )
     except LoopdeskError as exc:
         fail(exc, as_json)
-    _out(card, as_json, f"exported {card['train']} train / {card['eval']} eval examples to {out}\n"
-                        f"  kept {card['kept']}  dropped {card['dropped']}  redacted {card['pii_redacted']}")
+    _out(
+        card,
+        as_json,
+        f"exported {card['train']} train / {card['eval']} eval examples to {out}\n"
+        f"  kept {card['kept']}  dropped {card['dropped']}  redacted {card['pii_redacted']}",
+    )
 
 
 @app.command("grounded-data")
-def grounded_data_cmd(requests: str = typer.Option(..., help="csv of customer requests (Bitext layout by default)."),
-                      index_dirs: list[str] = typer.Option(..., "--index", help="Knowledge base index (repeatable)."),
-                      out: str = typer.Option(..., help="Output directory (train.jsonl, eval.jsonl, data_card.json)."),
-                      per_index: int = typer.Option(300, help="Requests put to each knowledge base."),
-                      column: str = typer.Option("instruction", help="Column with the request."),
-                      seed: int = typer.Option(13), as_json: bool = typer.Option(False, "--json")) -> None:
-    """Training conversations in the inference prompt format, answered from the passages (see finetune.grounded_data)."""
+def grounded_data_cmd(
+    requests: str = typer.Option(..., help="csv of customer requests (Bitext layout by default)."),
+    index_dirs: list[str] = typer.Option(..., "--index", help="Knowledge base index (repeatable)."),
+    out: str = typer.Option(..., help="Output directory (train.jsonl, eval.jsonl, data_card.json)."),
+    per_index: int = typer.Option(300, help="Requests put to each knowledge base."),
+    column: str = typer.Option("instruction", help="Column with the request."),
+    seed: int = typer.Option(13),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Training conversations in the inference prompt format, answered from the passages
+    (see finetune.grounded_data)."""
     import dataclasses
 
     import index
@@ -203,26 +257,42 @@ def grounded_data_cmd(requests: str = typer.Option(..., help="csv of customer re
             kcfg = dataclasses.replace(cfg, retrieval=dataclasses.replace(cfg.retrieval, index_dir=d))
             kbs.append((Path(d).name, index.open_for_config(kcfg)))
         assistant = build_assistant(cfg, None)
-        card = build_grounded_dataset(assistant, kbs, rows, per_index, out, seed,
-                                      log=(lambda *_: None) if as_json else print, command=_command_line())
+        card = build_grounded_dataset(
+            assistant,
+            kbs,
+            rows,
+            per_index,
+            out,
+            seed,
+            log=(lambda *_: None) if as_json else print,
+            command=_command_line(),
+        )
     except LoopdeskError as exc:
         fail(exc, as_json)
     _out(card, as_json, f"wrote {card['train']} train / {card['eval']} eval examples to {out}")
 
 
 @app.command("lora")
-def lora_cmd(data: str = typer.Option(..., help="Export directory or messages JSONL."),
-             out: Optional[str] = typer.Option(None, help="Adapter registry (default: config models.adapters_dir)."),
-             version: str = typer.Option("", help="Adapter version name (default from the data hash; re-run resumes)."),
-             rank: int = typer.Option(16), alpha: int = typer.Option(32), dropout: float = typer.Option(0.05),
-             target_modules: str = typer.Option("q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"),
-             learning_rate: float = typer.Option(5e-4), epochs: float = typer.Option(1.0),
-             max_steps: int = typer.Option(-1), batch_size: int = typer.Option(4), grad_accum: int = typer.Option(1),
-             max_length: int = typer.Option(384), packing: bool = typer.Option(False),
-             max_examples: int = typer.Option(0, help="Use only the first N training examples."),
-             save_steps: int = typer.Option(20),
-             progress: str = typer.Option("", help="Rewrite this JSON file with step and losses as training goes."),
-             as_json: bool = typer.Option(False, "--json")) -> None:
+def lora_cmd(
+    data: str = typer.Option(..., help="Export directory or messages JSONL."),
+    out: Optional[str] = typer.Option(None, help="Adapter registry (default: config models.adapters_dir)."),
+    version: str = typer.Option("", help="Adapter version name (default from the data hash; re-run resumes)."),
+    rank: int = typer.Option(16),
+    alpha: int = typer.Option(32),
+    dropout: float = typer.Option(0.05),
+    target_modules: str = typer.Option("q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"),
+    learning_rate: float = typer.Option(5e-4),
+    epochs: float = typer.Option(1.0),
+    max_steps: int = typer.Option(-1),
+    batch_size: int = typer.Option(4),
+    grad_accum: int = typer.Option(1),
+    max_length: int = typer.Option(384),
+    packing: bool = typer.Option(False),
+    max_examples: int = typer.Option(0, help="Use only the first N training examples."),
+    save_steps: int = typer.Option(20),
+    progress: str = typer.Option("", help="Rewrite this JSON file with step and losses as training goes."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """LoRA SFT of the generator (TRL + peft), with checkpoints and resume."""
     from assistant.cli_common import fail
     from assistant.errors import LoopdeskError
@@ -230,12 +300,27 @@ def lora_cmd(data: str = typer.Option(..., help="Export directory or messages JS
 
     try:
         cfg = _cfg()
-        tc = LoraTrainConfig(data=data, out=out or str(_registry(cfg)), version=version, base=cfg.models.generator,
-                             rank=rank, alpha=alpha, dropout=dropout, target_modules=target_modules.split(","),
-                             learning_rate=learning_rate, epochs=epochs, max_steps=max_steps, batch_size=batch_size,
-                             grad_accum=grad_accum, max_length=max_length, packing=packing,
-                             max_examples=max_examples, save_steps=save_steps, device=cfg.generation.device,
-                             progress=progress)
+        tc = LoraTrainConfig(
+            data=data,
+            out=out or str(_registry(cfg)),
+            version=version,
+            base=cfg.models.generator,
+            rank=rank,
+            alpha=alpha,
+            dropout=dropout,
+            target_modules=target_modules.split(","),
+            learning_rate=learning_rate,
+            epochs=epochs,
+            max_steps=max_steps,
+            batch_size=batch_size,
+            grad_accum=grad_accum,
+            max_length=max_length,
+            packing=packing,
+            max_examples=max_examples,
+            save_steps=save_steps,
+            device=cfg.generation.device,
+            progress=progress,
+        )
         manifest = train_lora(tc, cfg.home)
     except LoopdeskError as exc:
         fail(exc, as_json)
@@ -243,13 +328,17 @@ def lora_cmd(data: str = typer.Option(..., help="Export directory or messages JS
 
 
 @app.command("eval")
-def eval_cmd(adapter: str = typer.Option(..., help="Adapter version (in the registry) or directory."),
-             data: str = typer.Option(..., help="Export directory (uses eval.jsonl) or messages JSONL."),
-             max_examples: int = typer.Option(100), generate: int = typer.Option(8, help="Answers generated for ROUGE-L."),
-             max_new_tokens: int = typer.Option(96),
-             questions: Optional[str] = typer.Option(None, help="Answer-accuracy question set (default: "
-                                                                "evaluation.answer_questions; 'none' skips it)."),
-             as_json: bool = typer.Option(False, "--json")) -> None:
+def eval_cmd(
+    adapter: str = typer.Option(..., help="Adapter version (in the registry) or directory."),
+    data: str = typer.Option(..., help="Export directory (uses eval.jsonl) or messages JSONL."),
+    max_examples: int = typer.Option(100),
+    generate: int = typer.Option(8, help="Answers generated for ROUGE-L."),
+    max_new_tokens: int = typer.Option(96),
+    questions: Optional[str] = typer.Option(
+        None, help="Answer-accuracy question set (default: evaluation.answer_questions; 'none' skips it)."
+    ),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """Base vs adapter (vs live): loss per assistant token, perplexity, ROUGE-L, answer length, and answer
     accuracy through the real pipeline on a question set (what `promote` compares)."""
     from assistant.adapters import read_live
@@ -262,8 +351,17 @@ def eval_cmd(adapter: str = typer.Option(..., help="Adapter version (in the regi
         registry = _registry(cfg)
         path = Path(adapter) if Path(adapter).is_dir() else registry / adapter
         live = read_live(registry).get("version")
-        result = evaluate(cfg.models.generator, cfg.home, path, data, registry / live if live else None,
-                          max_examples, generate, max_new_tokens, cfg.generation.device)
+        result = evaluate(
+            cfg.models.generator,
+            cfg.home,
+            path,
+            data,
+            registry / live if live else None,
+            max_examples,
+            generate,
+            max_new_tokens,
+            cfg.generation.device,
+        )
         qfile = questions or cfg.evaluation.answer_questions
         if qfile and qfile != "none":
             result.update(_answer_accuracy(cfg, path, registry / live if live else None, qfile))
@@ -276,12 +374,17 @@ def eval_cmd(adapter: str = typer.Option(..., help="Adapter version (in the regi
         fail(exc, as_json)
     keys = [k for k in ("base", "adapter", "live") if f"{k}_loss" in result]
     text = [f"{'':8} {'loss':>8} {'ppl':>8} {'rougeL':>7} {'words':>6}"]
-    text += [f"{k:8} {result[k + '_loss']:>8} {result[k + '_perplexity']:>8} {result[k + '_rougeL']:>7} "
-             f"{result[k + '_mean_length']:>6}" for k in keys]
+    text += [
+        f"{k:8} {result[k + '_loss']:>8} {result[k + '_perplexity']:>8} {result[k + '_rougeL']:>7} "
+        f"{result[k + '_mean_length']:>6}"
+        for k in keys
+    ]
     if "adapter_answer_accuracy" in result:
-        text.append(f"answer accuracy on {result['answer_questions']}: adapter {result['adapter_answer_accuracy']}, "
-                    f"{'live' if 'live_answer_accuracy' in result else 'base'} "
-                    f"{result.get('live_answer_accuracy', result.get('base_answer_accuracy'))}")
+        text.append(
+            f"answer accuracy on {result['answer_questions']}: adapter {result['adapter_answer_accuracy']}, "
+            f"{'live' if 'live_answer_accuracy' in result else 'base'} "
+            f"{result.get('live_answer_accuracy', result.get('base_answer_accuracy'))}"
+        )
     _out(result, as_json, "\n".join(text) + f"\nn={result['n']} (generated {result['n_generated']})")
 
 
@@ -295,12 +398,19 @@ def _answer_accuracy(cfg, candidate: Path, live: Path | None, questions: str) ->
 
     qpath = local_path(questions)
     if cfg.evaluation.answer_index:
-        cfg = dataclasses.replace(cfg, retrieval=dataclasses.replace(cfg.retrieval, index_dir=cfg.evaluation.answer_index))
+        cfg = dataclasses.replace(
+            cfg, retrieval=dataclasses.replace(cfg.retrieval, index_dir=cfg.evaluation.answer_index)
+        )
     other = "live" if live is not None and live != candidate else "base"
-    runs = compare_adapters(cfg, index.open_for_config, qpath, {"adapter": candidate, other: live if other == "live" else None})
-    return {"answer_questions": str(questions), "answer_questions_hash": questions_hash(qpath),
-            **{f"{k}_answer_accuracy": v["answer_accuracy"] for k, v in runs.items()},
-            "answer_eval": runs}
+    runs = compare_adapters(
+        cfg, index.open_for_config, qpath, {"adapter": candidate, other: live if other == "live" else None}
+    )
+    return {
+        "answer_questions": str(questions),
+        "answer_questions_hash": questions_hash(qpath),
+        **{f"{k}_answer_accuracy": v["answer_accuracy"] for k, v in runs.items()},
+        "answer_eval": runs,
+    }
 
 
 def _deploy(cfg):
@@ -312,8 +422,11 @@ def _deploy(cfg):
 
 
 @app.command("promote")
-def promote_cmd(version: str = typer.Argument(...), force: bool = typer.Option(False, help="Skip the eval check."),
-                as_json: bool = typer.Option(False, "--json")) -> None:
+def promote_cmd(
+    version: str = typer.Argument(...),
+    force: bool = typer.Option(False, help="Skip the eval check."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """Make an adapter live (only if its eval beats the live one); the running app switches."""
     from assistant.cli_common import fail
     from assistant.errors import LoopdeskError
@@ -354,11 +467,14 @@ def adapters_list(as_json: bool = typer.Option(False, "--json")) -> None:
     from finetune.registry import list_adapters
 
     cfg = _cfg()
-    rows = list_adapters(_registry(cfg), {"sentiment": local_path(cfg.models.sentiment),
-                                          "ner": local_path(cfg.models.ner)})
+    rows = list_adapters(
+        _registry(cfg), {"sentiment": local_path(cfg.models.sentiment), "ner": local_path(cfg.models.ner)}
+    )
     if as_json:
         print(json.dumps(rows, indent=1, default=str))
         return
     for r in rows:
-        print(f"{'*' if r['live'] and r['kind'] == 'generator' else ' '} {r['version']:<24} {r['kind']:<10} "
-              f"{r['base_model'] or '':<40} {json.dumps(r['metrics'])[:80]}")
+        print(
+            f"{'*' if r['live'] and r['kind'] == 'generator' else ' '} {r['version']:<24} {r['kind']:<10} "
+            f"{r['base_model'] or '':<40} {json.dumps(r['metrics'])[:80]}"
+        )

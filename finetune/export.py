@@ -27,8 +27,12 @@ from assistant.errors import InputError
 from assistant.prompts import PROMPT_FORMAT, build_messages
 from assistant.types import Passage, Tags
 
-PLACEHOLDERS = {"EMAIL": "{{Email Address}}", "PHONE": "{{Phone Number}}", "ORDER_ID": "{{Order Number}}",
-                "PER": "{{Customer Name}}"}
+PLACEHOLDERS = {
+    "EMAIL": "{{Email Address}}",
+    "PHONE": "{{Phone Number}}",
+    "ORDER_ID": "{{Order Number}}",
+    "PER": "{{Customer Name}}",
+}
 SAME_KIND = {"EMAIL": "EMAIL_ADDRESS", "PHONE": "PHONE_NUMBER"}  # our patterns' names -> Presidio's
 
 
@@ -39,10 +43,21 @@ def _word_count(messages: list[dict]) -> int:
 
 def grounded_messages(user: str, answer: str, passages: list[dict], business_name: str) -> list[dict]:
     """One training conversation in the inference prompt format, from a stored turn's passages."""
-    ps = [Passage(p.get("id", ""), p["text"], p.get("source", ""), p.get("heading", ""), p.get("score", 0.0),
-                  p.get("title", "")) for p in passages if p.get("text")]
+    ps = [
+        Passage(
+            p.get("id", ""),
+            p["text"],
+            p.get("source", ""),
+            p.get("heading", ""),
+            p.get("score", 0.0),
+            p.get("title", ""),
+        )
+        for p in passages
+        if p.get("text")
+    ]
     return build_messages([], user, ps, Tags(), _word_count, 10**9, business_name) + [
-        {"role": "assistant", "content": answer}]
+        {"role": "assistant", "content": answer}
+    ]
 
 
 class Redactor:
@@ -56,14 +71,21 @@ class Redactor:
 
     def __call__(self, text: str) -> tuple[str, Counter]:
         text, counts = self.pii(text)
-        spans = [e for e in find_pattern_entities(text) if e.type in PLACEHOLDERS
-                 and not _inside_placeholder(text, e.start, e.end)]
+        spans = [
+            e
+            for e in find_pattern_entities(text)
+            if e.type in PLACEHOLDERS and not _inside_placeholder(text, e.start, e.end)
+        ]
         if self.ner is not None:
-            spans += [e for e in self.ner.model_entities(text) if e.type == "PER"
-                      and not any(e.start < s.end and s.start < e.end for s in spans)
-                      and not _inside_placeholder(text, e.start, e.end)]
+            spans += [
+                e
+                for e in self.ner.model_entities(text)
+                if e.type == "PER"
+                and not any(e.start < s.end and s.start < e.end for s in spans)
+                and not _inside_placeholder(text, e.start, e.end)
+            ]
         for e in sorted(spans, key=lambda x: -x.start):
-            text = text[:e.start] + PLACEHOLDERS[e.type] + text[e.end:]
+            text = text[: e.start] + PLACEHOLDERS[e.type] + text[e.end :]
             counts[SAME_KIND.get(e.type, e.type)] += 1  # one name per kind in the data card
         return text, counts
 
@@ -81,8 +103,9 @@ def _latest(feedback: list[dict]) -> tuple[int | None, str | None]:
     return rating, correction
 
 
-def select_examples(exchanges: list[dict], redact: Redactor,
-                    business_name: str = "Northwind Goods") -> tuple[list[dict], Counter, Counter]:
+def select_examples(
+    exchanges: list[dict], redact: Redactor, business_name: str = "Northwind Goods"
+) -> tuple[list[dict], Counter, Counter]:
     counts, pii = Counter(), Counter()
     seen, out = set(), []
     for ex in exchanges:
@@ -114,8 +137,14 @@ def select_examples(exchanges: list[dict], redact: Redactor,
         counts[reason] += 1
         passages = [p for p in (turn.get("passages") or []) if isinstance(p, dict) and p.get("text")]
         counts["grounded" if passages else "ungrounded"] += 1
-        out.append({"messages": grounded_messages(user, answer, passages, business_name),
-                    "intent": ex.get("intent"), "origin": reason, "key": key[:16]})
+        out.append(
+            {
+                "messages": grounded_messages(user, answer, passages, business_name),
+                "intent": ex.get("intent"),
+                "origin": reason,
+                "key": key[:16],
+            }
+        )
     return out, counts, pii
 
 
@@ -144,21 +173,36 @@ def write_split(out: Path, train: list[dict], evals: list[dict]) -> str:
     return digest.hexdigest()[:16]
 
 
-def export_dataset(store, out: str | Path, redactor: Redactor | None = None, eval_fraction: float = 0.1,
-                   business_name: str = "Northwind Goods") -> dict:
+def export_dataset(
+    store,
+    out: str | Path,
+    redactor: Redactor | None = None,
+    eval_fraction: float = 0.1,
+    business_name: str = "Northwind Goods",
+) -> dict:
     out = Path(out)
     examples, counts, pii = select_examples(store.exchanges(), redactor or Redactor(), business_name)
     if not examples:
-        raise InputError("no usable turns to export: rate answers, write corrections or import transcripts first "
-                         f"(seen: {dict(counts) or 'no assistant turns'})")
+        raise InputError(
+            "no usable turns to export: rate answers, write corrections or import transcripts first "
+            f"(seen: {dict(counts) or 'no assistant turns'})"
+        )
     train, evals = split(examples, eval_fraction)
     data_hash = write_split(out, train, evals)
-    card = {"created_at": datetime.now(timezone.utc).isoformat(), "store": store.url.split("@")[-1],
-            "kept": {k: v for k, v in counts.items() if not k.startswith("dropped") and not k.endswith("grounded")},
-            "grounded": counts["grounded"], "ungrounded": counts["ungrounded"],
-            "dropped": {k[8:]: v for k, v in counts.items() if k.startswith("dropped")},
-            "pii_redacted": dict(pii), "train": len(train), "eval": len(evals), "eval_fraction": eval_fraction,
-            "intents": len({e["intent"] for e in examples if e["intent"]}), "data_hash": data_hash,
-            "format": f"TRL messages JSONL (system with passages, user, assistant), prompt {PROMPT_FORMAT}"}
+    card = {
+        "created_at": datetime.now(timezone.utc).isoformat(),
+        "store": store.url.split("@")[-1],
+        "kept": {k: v for k, v in counts.items() if not k.startswith("dropped") and not k.endswith("grounded")},
+        "grounded": counts["grounded"],
+        "ungrounded": counts["ungrounded"],
+        "dropped": {k[8:]: v for k, v in counts.items() if k.startswith("dropped")},
+        "pii_redacted": dict(pii),
+        "train": len(train),
+        "eval": len(evals),
+        "eval_fraction": eval_fraction,
+        "intents": len({e["intent"] for e in examples if e["intent"]}),
+        "data_hash": data_hash,
+        "format": f"TRL messages JSONL (system with passages, user, assistant), prompt {PROMPT_FORMAT}",
+    }
     (out / "data_card.json").write_text(json.dumps(card, indent=1))
     return card

@@ -34,7 +34,7 @@ def assistant_token_loss(model, tokenizer, rows: list[dict], max_length: int = 5
             logits = model(input_ids=x).logits[0, :-1].float()
             target = x[0, 1:]
             nll = torch.nn.functional.cross_entropy(logits, target, reduction="none")
-            answer = nll[len(prompt) - 1:]
+            answer = nll[len(prompt) - 1 :]
             total += float(answer.sum())
             count += answer.numel()
     return (total / count if count else float("nan")), count
@@ -48,10 +48,15 @@ def generate_answers(model, tokenizer, rows: list[dict], max_new_tokens: int) ->
     with torch.inference_mode():
         for r in rows:
             ids = torch.tensor([_ids(tokenizer, r["messages"][:-1], True)], device=device)
-            gen = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
-                                 do_sample=False, repetition_penalty=1.1,
-                                 pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
-            out.append(tokenizer.decode(gen[0, ids.shape[1]:], skip_special_tokens=True).strip())
+            gen = model.generate(
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                repetition_penalty=1.1,
+                pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
+            )
+            out.append(tokenizer.decode(gen[0, ids.shape[1] :], skip_special_tokens=True).strip())
     return out
 
 
@@ -63,8 +68,17 @@ def rouge_l(predictions: list[str], references: list[str]) -> float:
     return round(sum(scores) / len(scores), 4) if scores else 0.0
 
 
-def evaluate(base_ref: str, home: Path, adapter_dir: Path | None, data: str | Path, live_dir: Path | None = None,
-             max_examples: int = 100, generate: int = 8, max_new_tokens: int = 96, device: str = "auto") -> dict:
+def evaluate(
+    base_ref: str,
+    home: Path,
+    adapter_dir: Path | None,
+    data: str | Path,
+    live_dir: Path | None = None,
+    max_examples: int = 100,
+    generate: int = 8,
+    max_new_tokens: int = 96,
+    device: str = "auto",
+) -> dict:
     from peft import PeftModel
 
     from assistant.models import load_causal_lm
@@ -81,8 +95,13 @@ def evaluate(base_ref: str, home: Path, adapter_dir: Path | None, data: str | Pa
         check_adapter_dir(live_dir, resolved.model_id)
         variants["live"] = live_dir
     refs = [r["messages"][-1]["content"] for r in rows[:generate]]
-    result: dict = {"n": len(rows), "n_generated": len(refs), "base_model": resolved.model_id,
-                    "data": str(data), "data_hash": data_hash(rows)}
+    result: dict = {
+        "n": len(rows),
+        "n_generated": len(refs),
+        "base_model": resolved.model_id,
+        "data": str(data),
+        "data_hash": data_hash(rows),
+    }
     answers: dict[str, list[str]] = {}
     peft_model = None
     for name, path in variants.items():
@@ -108,8 +127,14 @@ def evaluate(base_ref: str, home: Path, adapter_dir: Path | None, data: str | Pa
         result["tokens_scored"] = tokens
     if "adapter" in variants:
         result["loss_ratio"] = round(result["adapter_loss"] / result["base_loss"], 4)
-    result["samples"] = [{"prompt": rows[i]["messages"][-2]["content"], "reference": refs[i],
-                          **{name: answers[name][i] for name in answers}} for i in range(min(3, len(refs)))]
+    result["samples"] = [
+        {
+            "prompt": rows[i]["messages"][-2]["content"],
+            "reference": refs[i],
+            **{name: answers[name][i] for name in answers},
+        }
+        for i in range(min(3, len(refs)))
+    ]
     if adapter_dir is not None:
         (adapter_dir / "eval.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
         if (adapter_dir / "adapter.json").exists():

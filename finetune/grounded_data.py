@@ -39,7 +39,11 @@ def read_requests(path: str | Path, column: str = "instruction", group_column: s
             reader = csv.DictReader(fh)
             if column not in (reader.fieldnames or []):
                 raise InputError(f"{p}: no column {column!r} (columns: {', '.join(reader.fieldnames or [])})")
-            rows = [(r[column].strip(), (r.get(group_column) or "").strip()) for r in reader if (r.get(column) or "").strip()]
+            rows = [
+                (r[column].strip(), (r.get(group_column) or "").strip())
+                for r in reader
+                if (r.get(column) or "").strip()
+            ]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise InputError(f"cannot read requests from {p}: {exc}") from exc
     if not rows:
@@ -74,17 +78,28 @@ def example_for(assistant, request: str) -> tuple[dict | None, str]:
         target, kind = assistant.extractive(plan.evidence[:n], plan.tags), "answer"
     elif plan.decision.action == "decline":
         business = assistant.cfg.app.business_name
-        target = (assistant.hedge(plan.decision.missing, plan.evidence[:n], plan.tags) + "\n\n" + canned("human_offer")
-                  if plan.decision.missing and plan.evidence else canned("not_covered", business))
+        target = (
+            assistant.hedge(plan.decision.missing, plan.evidence[:n], plan.tags) + "\n\n" + canned("human_offer")
+            if plan.decision.missing and plan.evidence
+            else canned("not_covered", business)
+        )
         kind = "decline"
     else:
         return None, f"skipped:{plan.decision.reason or plan.decision.action}"
     return {"messages": plan.messages + [{"role": "assistant", "content": target}]}, kind
 
 
-def build_grounded_dataset(assistant, kbs: list[tuple[str, object]], requests: list[tuple[str, str]],
-                           per_kb: int, out: str | Path, seed: int = 13, eval_fraction: float = 0.1,
-                           log=print, command: str = "") -> dict:
+def build_grounded_dataset(
+    assistant,
+    kbs: list[tuple[str, object]],
+    requests: list[tuple[str, str]],
+    per_kb: int,
+    out: str | Path,
+    seed: int = 13,
+    eval_fraction: float = 0.1,
+    log=print,
+    command: str = "",
+) -> dict:
     """`kbs`: (name, retriever) pairs; each gets `per_kb` requests. Writes the dataset; returns its card."""
     out = Path(out)
     examples, counts = [], Counter()
@@ -97,8 +112,10 @@ def build_grounded_dataset(assistant, kbs: list[tuple[str, object]], requests: l
                 continue
             key = hashlib.sha256(f"{name}\x1f{request}".encode()).hexdigest()[:16]
             examples.append({**ex, "intent": group, "origin": f"grounded:{name}:{kind}", "key": key})
-        log(f"{name}: {sum(v for c, v in counts.items() if c.startswith(name + ':'))} requests, "
-            + ", ".join(f"{c.split(':', 1)[1]} {v}" for c, v in sorted(counts.items()) if c.startswith(name + ":")))
+        log(
+            f"{name}: {sum(v for c, v in counts.items() if c.startswith(name + ':'))} requests, "
+            + ", ".join(f"{c.split(':', 1)[1]} {v}" for c, v in sorted(counts.items()) if c.startswith(name + ":"))
+        )
     if not examples:
         raise InputError("no grounded examples: every request was skipped")
     # The policy declines before the model is asked, so declines only need to be learnt, not drilled:
@@ -112,11 +129,19 @@ def build_grounded_dataset(assistant, kbs: list[tuple[str, object]], requests: l
     n_eval = int(len(examples) * eval_fraction)
     evals, train = examples[:n_eval], examples[n_eval:]
     data_hash = write_split(out, train, evals)
-    card = {"created_at": datetime.now(timezone.utc).isoformat(), "knowledge_bases": [n for n, _ in kbs],
-            "command": command, "requests_per_kb": per_kb,
-            "counts": dict(counts), "train": len(train), "eval": len(evals), "seed": seed,
-            "business_name": assistant.cfg.app.business_name, "data_hash": data_hash,
-            "format": f"TRL messages JSONL (system with passages, user, assistant), prompt {PROMPT_FORMAT}",
-            "targets": "evidence sentences of the retrieved passages, cited; declines for uncovered requests"}
+    card = {
+        "created_at": datetime.now(timezone.utc).isoformat(),
+        "knowledge_bases": [n for n, _ in kbs],
+        "command": command,
+        "requests_per_kb": per_kb,
+        "counts": dict(counts),
+        "train": len(train),
+        "eval": len(evals),
+        "seed": seed,
+        "business_name": assistant.cfg.app.business_name,
+        "data_hash": data_hash,
+        "format": f"TRL messages JSONL (system with passages, user, assistant), prompt {PROMPT_FORMAT}",
+        "targets": "evidence sentences of the retrieved passages, cited; declines for uncovered requests",
+    }
     (out / "data_card.json").write_text(json.dumps(card, indent=1))
     return card

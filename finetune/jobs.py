@@ -81,11 +81,20 @@ class LearningLoop:
         progress = _read(run / "progress.json")
         rc_file = run / "rc"
         rc = int(rc_file.read_text().strip() or 1) if rc_file.exists() else None
-        status = "running" if rc is None and _alive(state["pid"]) else \
-            "lost" if rc is None else ("done" if rc == 0 else "failed")
-        out = {**state, "state": status, "step": progress.get("step", 0),
-               "total": progress.get("max_steps") or state.get("max_steps") or 0,
-               "losses": progress.get("losses", [])}
+        status = (
+            "running"
+            if rc is None and _alive(state["pid"])
+            else "lost"
+            if rc is None
+            else ("done" if rc == 0 else "failed")
+        )
+        out = {
+            **state,
+            "state": status,
+            "step": progress.get("step", 0),
+            "total": progress.get("max_steps") or state.get("max_steps") or 0,
+            "losses": progress.get("losses", []),
+        }
         log = (run / "log.txt").read_text(errors="replace") if (run / "log.txt").exists() else ""
         if status == "done":
             # The command's --json output is the last block starting with a line "{" (training
@@ -105,16 +114,32 @@ class LearningLoop:
         """Run `command` in the background as the one job (refused while another runs)."""
         current = self.job()
         if current and current["state"] == "running":
-            raise InputError(f"a {current['kind']} job is running already (started by {current['started_by']} "
-                             f"at {current['started_at']}); one at a time")
+            raise InputError(
+                f"a {current['kind']} job is running already (started by {current['started_by']} "
+                f"at {current['started_at']}); one at a time"
+            )
         run = self.jobs / f"{kind}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S-%f')}"
         run.mkdir(parents=True, exist_ok=True)
         command = [c.replace("{run}", str(run)) for c in command]
-        shell = f"{shlex.join(command)} > {shlex.quote(str(run / 'log.txt'))} 2>&1; echo $? > {shlex.quote(str(run / 'rc'))}"
-        proc = subprocess.Popen(["/bin/sh", "-c", shell], cwd=ROOT, start_new_session=True,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        state = {"kind": kind, "dir": str(run), "pid": proc.pid, "command": shlex.join(command),
-                 "started_by": operator, "started_at": _now(), **info}
+        log_file, rc_file = shlex.quote(str(run / "log.txt")), shlex.quote(str(run / "rc"))
+        shell = f"{shlex.join(command)} > {log_file} 2>&1; echo $? > {rc_file}"
+        proc = subprocess.Popen(
+            ["/bin/sh", "-c", shell],
+            cwd=ROOT,
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        state = {
+            "kind": kind,
+            "dir": str(run),
+            "pid": proc.pid,
+            "command": shlex.join(command),
+            "started_by": operator,
+            "started_at": _now(),
+            **info,
+        }
         (self.jobs / "current.json").write_text(json.dumps(state, indent=1))
         self._record(operator, f"start {kind}", **info)
         log.info("%s started %s job %s: %s", operator, kind, run.name, state["command"])
@@ -140,8 +165,9 @@ class LearningLoop:
 
         out = self.datasets_dir / f"export-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}"
         _, ner, _ = load_taggers(self.cfg)
-        card = export_dataset(Store(self.cfg.store_url, self.cfg.store.retries), out, Redactor(ner), 0.1,
-                              self.cfg.app.business_name)
+        card = export_dataset(
+            Store(self.cfg.store_url, self.cfg.store.retries), out, Redactor(ner), 0.1, self.cfg.app.business_name
+        )
         self._record(operator, "export", dataset=str(out), train=card["train"], eval=card["eval"])
         return {**card, "dir": str(out)}
 
@@ -158,10 +184,27 @@ class LearningLoop:
         if not 1 <= int(max_steps) <= 100_000:
             raise InputError("steps must be between 1 and 100000")
         version = f"console-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}"
-        return self._start("train", loopdesk("finetune", "lora", "--data", dataset, "--version", version,
-                                             "--max-steps", str(int(max_steps)), "--save-steps", "10",
-                                             "--progress", "{run}/progress.json"),
-                           operator, version=version, dataset=dataset, max_steps=int(max_steps))
+        return self._start(
+            "train",
+            loopdesk(
+                "finetune",
+                "lora",
+                "--data",
+                dataset,
+                "--version",
+                version,
+                "--max-steps",
+                str(int(max_steps)),
+                "--save-steps",
+                "10",
+                "--progress",
+                "{run}/progress.json",
+            ),
+            operator,
+            version=version,
+            dataset=dataset,
+            max_steps=int(max_steps),
+        )
 
     def start_eval(self, version: str, operator: str, max_examples: int = 40) -> dict:
         adapter = _read(self.registry / version / "adapter.json")
@@ -170,9 +213,23 @@ class LearningLoop:
         data = adapter.get("data")
         if not data or not Path(data).exists():
             raise InputError(f"the data {version} was trained on ({data}) is gone; it holds the held-out split")
-        return self._start("eval", loopdesk("finetune", "eval", "--adapter", version, "--data", data,
-                                            "--max-examples", str(max_examples), "--generate", "4"),
-                           operator, version=version)
+        return self._start(
+            "eval",
+            loopdesk(
+                "finetune",
+                "eval",
+                "--adapter",
+                version,
+                "--data",
+                data,
+                "--max-examples",
+                str(max_examples),
+                "--generate",
+                "4",
+            ),
+            operator,
+            version=version,
+        )
 
     def adapters(self) -> list[dict]:
         """Generator adapters with their evaluation next to the live one's (newest first)."""
@@ -182,11 +239,18 @@ class LearningLoop:
         out = []
         for r in rows:
             ev = _read(Path(r["path"]) / "eval.json")
-            out.append({"version": r["version"], "live": r["live"], "created": (r["created"] or "")[:19],
-                        "answer accuracy": ev.get("adapter_answer_accuracy"),
-                        "live/base accuracy": ev.get("live_answer_accuracy", ev.get("base_answer_accuracy")),
-                        "loss": ev.get("adapter_loss"), "live/base loss": ev.get("live_loss", ev.get("base_loss")),
-                        "train loss (last)": r["metrics"].get("train_loss_last")})
+            out.append(
+                {
+                    "version": r["version"],
+                    "live": r["live"],
+                    "created": (r["created"] or "")[:19],
+                    "answer accuracy": ev.get("adapter_answer_accuracy"),
+                    "live/base accuracy": ev.get("live_answer_accuracy", ev.get("base_answer_accuracy")),
+                    "loss": ev.get("adapter_loss"),
+                    "live/base loss": ev.get("live_loss", ev.get("base_loss")),
+                    "train loss (last)": r["metrics"].get("train_loss_last"),
+                }
+            )
         return sorted(out, key=lambda r: r["created"], reverse=True)
 
     def promote(self, version: str, operator: str) -> dict:
@@ -195,8 +259,9 @@ class LearningLoop:
 
         if not version:
             raise InputError("choose an adapter to promote")
-        result = promote(self.registry, version, resolve(self.cfg.models.generator, self.cfg.home).model_id,
-                         deploy=self._deploy)
+        result = promote(
+            self.registry, version, resolve(self.cfg.models.generator, self.cfg.home).model_id, deploy=self._deploy
+        )
         self._record(operator, "promote", version=version, reason=result.get("reason"))
         return result
 

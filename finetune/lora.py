@@ -36,8 +36,9 @@ class LoraTrainConfig:
     rank: int = 16
     alpha: int = 32
     dropout: float = 0.05
-    target_modules: list = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj",
-                                                          "gate_proj", "up_proj", "down_proj"])
+    target_modules: list = field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    )
     learning_rate: float = 5e-4
     epochs: float = 1.0
     max_steps: int = -1
@@ -97,11 +98,11 @@ def plot_loss(history: list[dict], out: Path) -> None:
     import matplotlib.pyplot as plt
 
     points = [(h["step"], h["loss"]) for h in history if "loss" in h]
-    (out / "loss.csv").write_text("step,loss\n" + "".join(f"{s},{l}\n" for s, l in points))
+    (out / "loss.csv").write_text("step,loss\n" + "".join(f"{s},{loss}\n" for s, loss in points))
     if not points:
         return
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot([s for s, _ in points], [l for _, l in points], marker=".")
+    ax.plot([s for s, _ in points], [loss for _, loss in points], marker=".")
     ax.set_xlabel("step")
     ax.set_ylabel("training loss (nats/token)")
     ax.set_title(out.name)
@@ -137,15 +138,36 @@ def train_lora(cfg: LoraTrainConfig, home: Path, log=print) -> dict:
     per_step = cfg.batch_size * cfg.grad_accum
     total_steps = cfg.max_steps if cfg.max_steps > 0 else int(-(-len(rows) // per_step) * cfg.epochs)
     args = SFTConfig(
-        output_dir=str(ckpt_dir), num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
-        per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
-        learning_rate=cfg.learning_rate, lr_scheduler_type="cosine", warmup_steps=max(1, total_steps // 20),
-        logging_steps=cfg.logging_steps, save_steps=cfg.save_steps, save_total_limit=2,
-        bf16=on_gpu, fp16=False, gradient_checkpointing=False, use_cpu=not on_gpu,
-        max_length=cfg.max_length, packing=cfg.packing, completion_only_loss=True,
-        report_to=[], seed=cfg.seed, dataloader_num_workers=0, disable_tqdm=False)
-    peft_config = LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
-                             target_modules=list(cfg.target_modules), task_type="CAUSAL_LM")
+        output_dir=str(ckpt_dir),
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=max(1, total_steps // 20),
+        logging_steps=cfg.logging_steps,
+        save_steps=cfg.save_steps,
+        save_total_limit=2,
+        bf16=on_gpu,
+        fp16=False,
+        gradient_checkpointing=False,
+        use_cpu=not on_gpu,
+        max_length=cfg.max_length,
+        packing=cfg.packing,
+        completion_only_loss=True,
+        report_to=[],
+        seed=cfg.seed,
+        dataloader_num_workers=0,
+        disable_tqdm=False,
+    )
+    peft_config = LoraConfig(
+        r=cfg.rank,
+        lora_alpha=cfg.alpha,
+        lora_dropout=cfg.dropout,
+        target_modules=list(cfg.target_modules),
+        task_type="CAUSAL_LM",
+    )
     timing = {"tokens": 0, "seconds": 0.0}
 
     class Throughput(TrainerCallback):
@@ -166,12 +188,21 @@ def train_lora(cfg: LoraTrainConfig, home: Path, log=print) -> dict:
             losses = [[h["step"], h["loss"]] for h in state.log_history if "loss" in h]
             path = Path(cfg.progress)
             tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"version": version, "step": state.global_step, "max_steps": state.max_steps,
-                                       "losses": losses}))
+            tmp.write_text(
+                json.dumps(
+                    {"version": version, "step": state.global_step, "max_steps": state.max_steps, "losses": losses}
+                )
+            )
             os.replace(tmp, path)
 
-    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(to_prompt_completion(rows)),
-                         processing_class=tokenizer, peft_config=peft_config, callbacks=[Throughput(), Progress()])
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(to_prompt_completion(rows)),
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=[Throughput(), Progress()],
+    )
     lengths = [len(x) for x in trainer.train_dataset["input_ids"]]
     resume = _last_checkpoint(ckpt_dir)
     if resume:
@@ -193,15 +224,25 @@ def train_lora(cfg: LoraTrainConfig, home: Path, log=print) -> dict:
     history = trainer.state.log_history
     losses = [h["loss"] for h in history if "loss" in h]
     manifest = {
-        "version": version, "kind": "generator", "base_model": resolved.model_id,
-        "created": datetime.now(timezone.utc).isoformat(), "data": str(cfg.data), "data_hash": data_hash(rows),
-        "examples": len(rows), "training_config": asdict(cfg) | {"version": version}, "device": device,
+        "version": version,
+        "kind": "generator",
+        "base_model": resolved.model_id,
+        "created": datetime.now(timezone.utc).isoformat(),
+        "data": str(cfg.data),
+        "data_hash": data_hash(rows),
+        "examples": len(rows),
+        "training_config": asdict(cfg) | {"version": version},
+        "device": device,
         # Provenance when training continued from an earlier run's checkpoint (copied in by hand or a kill).
         "resumed_from": Path(resume).name if resume else None,
-        "metrics": {"train_loss_first": losses[0] if losses else None, "train_loss_last": losses[-1] if losses else None,
-                    "train_loss_mean": round(result.training_loss, 4), "steps": steps,
-                    "train_seconds": round(wall, 1),
-                    "tokens_per_second": round(steps * tokens_per_step / max(timing["seconds"], 1e-9), 1)},
+        "metrics": {
+            "train_loss_first": losses[0] if losses else None,
+            "train_loss_last": losses[-1] if losses else None,
+            "train_loss_mean": round(result.training_loss, 4),
+            "steps": steps,
+            "train_seconds": round(wall, 1),
+            "tokens_per_second": round(steps * tokens_per_step / max(timing["seconds"], 1e-9), 1),
+        },
     }
     (tmp / "adapter.json").write_text(json.dumps(manifest, indent=1))
     data_card = Path(cfg.data) / "data_card.json"
@@ -234,35 +275,70 @@ def write_adapter_card(directory: Path) -> Path:
     m = json.loads((directory / "adapter.json").read_text())
     ev = json.loads((directory / "eval.json").read_text()) if (directory / "eval.json").exists() else None
     tc = m.get("training_config", {})
-    lines = [f"# Generator adapter `{m['version']}`", "",
-             f"LoRA adapter for `{m['base_model']}`, trained with TRL's SFTTrainer (prompt/completion, loss on the "
-             f"answer tokens only) on {m['examples']} examples from `{m['data']}` (data hash `{m['data_hash']}`).", "",
-             *_data_lines(directory),
-             "## Command", "", "```",
-             f"loopdesk finetune lora --data {m['data']} --out {Path(directory).parent} --version {m['version']} "
-             f"--max-examples {tc.get('max_examples')} --max-length {tc.get('max_length')} --batch-size {tc.get('batch_size')} "
-             f"--learning-rate {tc.get('learning_rate')} --rank {tc.get('rank')} --alpha {tc.get('alpha')}"
-             + (f" --max-steps {tc['max_steps']}" if (tc.get("max_steps") or -1) > 0 else ""),
-             "```", "", "## Hyperparameters", "", "```json", json.dumps(tc, indent=1), "```", "",
-             "## Training", "", f"`{json.dumps(m.get('metrics'))}` on {m.get('device')}; loss curve: `loss.png`, `loss.csv`."]
+    lines = [
+        f"# Generator adapter `{m['version']}`",
+        "",
+        f"LoRA adapter for `{m['base_model']}`, trained with TRL's SFTTrainer (prompt/completion, loss on the "
+        f"answer tokens only) on {m['examples']} examples from `{m['data']}` (data hash `{m['data_hash']}`).",
+        "",
+        *_data_lines(directory),
+        "## Command",
+        "",
+        "```",
+        f"loopdesk finetune lora --data {m['data']} --out {Path(directory).parent} --version {m['version']} "
+        f"--max-examples {tc.get('max_examples')} --max-length {tc.get('max_length')} "
+        f"--batch-size {tc.get('batch_size')} "
+        f"--learning-rate {tc.get('learning_rate')} --rank {tc.get('rank')} --alpha {tc.get('alpha')}"
+        + (f" --max-steps {tc['max_steps']}" if (tc.get("max_steps") or -1) > 0 else ""),
+        "```",
+        "",
+        "## Hyperparameters",
+        "",
+        "```json",
+        json.dumps(tc, indent=1),
+        "```",
+        "",
+        "## Training",
+        "",
+        f"`{json.dumps(m.get('metrics'))}` on {m.get('device')}; loss curve: `loss.png`, `loss.csv`.",
+    ]
     if m.get("resumed_from"):
-        lines += ["", f"Training resumed from the trainer checkpoint `{m['resumed_from']}` found in this version's "
-                      "checkpoint directory; steps before it (and their data) belong to the run that wrote it."]
+        lines += [
+            "",
+            f"Training resumed from the trainer checkpoint `{m['resumed_from']}` found in this version's "
+            "checkpoint directory; steps before it (and their data) belong to the run that wrote it.",
+        ]
     if ev:
-        lines += ["", "## Held-out evaluation (`loopdesk finetune eval`)", "",
-                  f"{ev['n']} eval conversations ({ev['tokens_scored']} answer tokens scored), {ev['n_generated']} generated:", "",
-                  "| model | loss/token | perplexity | ROUGE-L | words |", "|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## Held-out evaluation (`loopdesk finetune eval`)",
+            "",
+            f"{ev['n']} eval conversations ({ev['tokens_scored']} answer tokens scored), "
+            f"{ev['n_generated']} generated:",
+            "",
+            "| model | loss/token | perplexity | ROUGE-L | words |",
+            "|---|---|---|---|---|",
+        ]
         for k in ("base", "adapter", "live"):
             if f"{k}_loss" in ev:
-                lines.append(f"| {k} | {ev[k + '_loss']} | {ev[k + '_perplexity']} | {ev[k + '_rougeL']} | {ev[k + '_mean_length']} |")
+                lines.append(
+                    f"| {k} | {ev[k + '_loss']} | {ev[k + '_perplexity']} | {ev[k + '_rougeL']} "
+                    f"| {ev[k + '_mean_length']} |"
+                )
         if "loss_ratio" in ev:
             lines += ["", f"Adapter / base loss ratio: **{ev['loss_ratio']}**."]
         if "answer_eval" in ev:
-            lines += ["", f"## Answer accuracy through the pipeline (`{ev['answer_questions']}`)", "",
-                      "| model | answer accuracy | fact recall | decline rate | unsupported numbers | p50 ms | grounding |",
-                      "|---|---|---|---|---|---|---|"]
+            lines += [
+                "",
+                f"## Answer accuracy through the pipeline (`{ev['answer_questions']}`)",
+                "",
+                "| model | answer accuracy | fact recall | decline rate | unsupported numbers | p50 ms | grounding |",
+                "|---|---|---|---|---|---|---|",
+            ]
             for k, r in ev["answer_eval"].items():
-                lines.append(f"| {k} | {r['answer_accuracy']} | {r['fact_recall']} | {r['decline_rate']} | "
-                             f"{r['unsupported_number_rate']} | {r['latency_ms_p50']} | {r['grounding']} |")
+                lines.append(
+                    f"| {k} | {r['answer_accuracy']} | {r['fact_recall']} | {r['decline_rate']} | "
+                    f"{r['unsupported_number_rate']} | {r['latency_ms_p50']} | {r['grounding']} |"
+                )
     (directory / "README.md").write_text("\n".join(lines) + "\n")
     return directory / "README.md"

@@ -34,17 +34,40 @@ def list_adapters(registry: Path, tagger_dirs: dict[str, Path | None]) -> list[d
         for d in sorted(p for p in registry.iterdir() if p.is_dir() and not p.name.startswith(".")):
             m = _json(d / "adapter.json")
             ev = _json(d / "eval.json")
-            out.append({"version": d.name, "kind": m.get("kind", "generator"), "base_model": m.get("base_model"),
-                        "created": m.get("created"), "metrics": {**m.get("metrics", {}),
-                                                                 **{k: v for k, v in ev.items() if k.endswith(("_loss", "_rougeL", "loss_ratio"))}},
-                        "live": d.name == live, "path": str(d), "valid": bool(m)})
+            out.append(
+                {
+                    "version": d.name,
+                    "kind": m.get("kind", "generator"),
+                    "base_model": m.get("base_model"),
+                    "created": m.get("created"),
+                    "metrics": {
+                        **m.get("metrics", {}),
+                        **{k: v for k, v in ev.items() if k.endswith(("_loss", "_rougeL", "loss_ratio"))},
+                    },
+                    "live": d.name == live,
+                    "path": str(d),
+                    "valid": bool(m),
+                }
+            )
     for kind, d in tagger_dirs.items():
         if d and (d / "tagger.json").is_file():
             m = _json(d / "tagger.json")
-            created = m.get("created") or datetime.fromtimestamp((d / "tagger.json").stat().st_mtime, timezone.utc).isoformat()
-            out.append({"version": d.name, "kind": kind, "base_model": m.get("backbone"),
-                        "created": created, "metrics": m.get("dev") or {}, "live": True, "path": str(d),
-                        "valid": True})
+            created = (
+                m.get("created")
+                or datetime.fromtimestamp((d / "tagger.json").stat().st_mtime, timezone.utc).isoformat()
+            )
+            out.append(
+                {
+                    "version": d.name,
+                    "kind": kind,
+                    "base_model": m.get("backbone"),
+                    "created": created,
+                    "metrics": m.get("dev") or {},
+                    "live": True,
+                    "path": str(d),
+                    "valid": True,
+                }
+            )
     return out
 
 
@@ -72,16 +95,22 @@ def promote(registry: Path, version: str, base_model_id: str, force: bool = Fals
             if live_loss is None:
                 live_ev = _json(registry / current / "eval.json")
                 if live_ev.get("data_hash") != ev.get("data_hash"):
-                    raise AdapterError(f"{version} was not evaluated against the live adapter {current}; "
-                                       f"run the eval again (it compares with the live adapter)")
+                    raise AdapterError(
+                        f"{version} was not evaluated against the live adapter {current}; "
+                        f"run the eval again (it compares with the live adapter)"
+                    )
                 live_loss = live_ev.get("adapter_loss")
             if not ev["adapter_loss"] < live_loss:
-                raise AdapterError(f"{version} does not beat the live adapter {current}: "
-                                   f"loss {ev['adapter_loss']} vs {live_loss} (use --force to override)")
+                raise AdapterError(
+                    f"{version} does not beat the live adapter {current}: "
+                    f"loss {ev['adapter_loss']} vs {live_loss} (use --force to override)"
+                )
             reason = f"loss {ev['adapter_loss']} < live {live_loss}"
         else:
             if not ev["adapter_loss"] < ev["base_loss"]:
-                raise AdapterError(f"{version} does not beat the base model: loss {ev['adapter_loss']} vs {ev['base_loss']}")
+                raise AdapterError(
+                    f"{version} does not beat the base model: loss {ev['adapter_loss']} vs {ev['base_loss']}"
+                )
             reason = f"loss {ev['adapter_loss']} < base {ev['base_loss']}"
     previous = list(live.get("previous", [])) + ([current] if current else [])
     record = write_live(registry, version, previous)
@@ -99,18 +128,27 @@ def _answer_gate(registry: Path, version: str, current: str | None, ev: dict) ->
         theirs = ev.get("live_answer_accuracy")
         if theirs is None:
             live_ev = _json(registry / current / "eval.json")
-            if live_ev.get("answer_questions_hash") != ev.get("answer_questions_hash") or "adapter_answer_accuracy" not in live_ev:
-                raise AdapterError(f"{version} was not compared with the live adapter {current} on answer accuracy; "
-                                   f"run `loopdesk finetune eval --adapter {version}` again")
+            if (
+                live_ev.get("answer_questions_hash") != ev.get("answer_questions_hash")
+                or "adapter_answer_accuracy" not in live_ev
+            ):
+                raise AdapterError(
+                    f"{version} was not compared with the live adapter {current} on answer accuracy; "
+                    f"run `loopdesk finetune eval --adapter {version}` again"
+                )
             theirs = live_ev["adapter_answer_accuracy"]
         who = f"the live adapter {current}"
     else:
         theirs, who = ev.get("base_answer_accuracy"), "the base model"
         if theirs is None:
-            raise AdapterError(f"{version} has no answer accuracy of the base model to compare with; run the eval again")
+            raise AdapterError(
+                f"{version} has no answer accuracy of the base model to compare with; run the eval again"
+            )
     if mine < theirs:
-        raise AdapterError(f"{version} answers worse than {who}: answer accuracy {mine} vs {theirs} "
-                           f"on {ev.get('answer_questions')} (use --force to override)")
+        raise AdapterError(
+            f"{version} answers worse than {who}: answer accuracy {mine} vs {theirs} "
+            f"on {ev.get('answer_questions')} (use --force to override)"
+        )
     return f"answer accuracy {mine} >= {theirs} ({who})"
 
 

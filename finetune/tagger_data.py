@@ -50,7 +50,9 @@ def read_sentiment(path: str | Path, text_column: str, label_column: str) -> tup
         raise InputError(f"{p}: no such file")
     delimiter = "\t" if p.suffix.lower() in {".tsv", ".tab"} else ","
     with p.open(encoding="utf-8", errors="replace", newline="") as fh:
-        reader = csv.DictReader(fh, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL if delimiter == "," else csv.QUOTE_NONE)
+        reader = csv.DictReader(
+            fh, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL if delimiter == "," else csv.QUOTE_NONE
+        )
         if not reader.fieldnames or text_column not in reader.fieldnames or label_column not in reader.fieldnames:
             raise InputError(f"{p}: needs columns {text_column!r} and {label_column!r}, has {reader.fieldnames}")
         texts, raw = [], []
@@ -64,4 +66,3 @@ def read_sentiment(path: str | Path, text_column: str, label_column: str) -> tup
         raise InputError(f"{p}: no rows")
     binary = set(raw) <= {"0", "1"}
     return texts, [_ALIASES[r] for r in raw], binary
-

@@ -1,7 +1,7 @@
 """Evaluate taggers on labelled files: entity-level NER metrics (seqeval) and sentiment metrics.
 
-    loopdesk eval ner ../shared/data/conll2003/valid.txt --json
-    loopdesk eval sentiment ../shared/data/airline_sentiment/dev_1000.csv --text-column text --label-column label --json
+loopdesk eval ner ../shared/data/conll2003/valid.txt --json
+loopdesk eval sentiment ../shared/data/airline_sentiment/dev_1000.csv --text-column text --label-column label --json
 """
 
 from __future__ import annotations
@@ -23,13 +23,25 @@ def eval_ner(tagger, path: str) -> dict:
         gold.append(tags)
         pred.append(predicted)
     report = classification_report(gold, pred, output_dict=True, zero_division=0)
-    per_type = {k: {"precision": round(v["precision"], 4), "recall": round(v["recall"], 4),
-                    "f1": round(v["f1-score"], 4), "support": int(v["support"])}
-                for k, v in report.items() if k in gold_types}
+    per_type = {
+        k: {
+            "precision": round(v["precision"], 4),
+            "recall": round(v["recall"], 4),
+            "f1": round(v["f1-score"], 4),
+            "support": int(v["support"]),
+        }
+        for k, v in report.items()
+        if k in gold_types
+    }
     micro = report["micro avg"]
-    return {"precision": round(micro["precision"], 4), "recall": round(micro["recall"], 4),
-            "f1": round(micro["f1-score"], 4), "per_type": per_type, "sentences": len(sentences),
-            "entities": int(micro["support"])}
+    return {
+        "precision": round(micro["precision"], 4),
+        "recall": round(micro["recall"], 4),
+        "f1": round(micro["f1-score"], 4),
+        "per_type": per_type,
+        "sentences": len(sentences),
+        "entities": int(micro["support"]),
+    }
 
 
 def sentiment_metrics(gold: list[int], pred: list[int], classes: list[int]) -> dict:
@@ -44,12 +56,20 @@ def sentiment_metrics(gold: list[int], pred: list[int], classes: list[int]) -> d
         rec = tp / (tp + fn) if tp + fn else 0.0
         f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
         f1s.append(f1)
-        per_class[LABELS3[c]] = {"precision": round(prec, 4), "recall": round(rec, 4), "f1": round(f1, 4),
-                                 "support": sum(1 for g in gold if g == c)}
+        per_class[LABELS3[c]] = {
+            "precision": round(prec, 4),
+            "recall": round(rec, 4),
+            "f1": round(f1, 4),
+            "support": sum(1 for g in gold if g == c),
+        }
     matrix = [[sum(1 for g, p in zip(gold, pred) if g == a and p == b) for b in classes] for a in classes]
-    return {"accuracy": round(sum(g == p for g, p in zip(gold, pred)) / max(1, n), 4),
-            "macro_f1": round(sum(f1s) / len(f1s), 4), "per_class": per_class,
-            "confusion_matrix": {"labels": [LABELS3[c] for c in classes], "rows_gold_cols_pred": matrix}, "n": n}
+    return {
+        "accuracy": round(sum(g == p for g, p in zip(gold, pred)) / max(1, n), 4),
+        "macro_f1": round(sum(f1s) / len(f1s), 4),
+        "per_class": per_class,
+        "confusion_matrix": {"labels": [LABELS3[c] for c in classes], "rows_gold_cols_pred": matrix},
+        "n": n,
+    }
 
 
 def eval_sentiment(tagger, path: str, text_column: str, label_column: str) -> dict:
@@ -63,6 +83,7 @@ def eval_sentiment(tagger, path: str, text_column: str, label_column: str) -> di
     texts, gold, binary = read_sentiment(path, text_column, label_column)
     logits = tagger.raw_logits(texts)  # one model pass, scored with and without the prior
     if binary:
+
         def decide(probs):
             return [2 if p["positive"] >= p["negative"] else 0 for p in probs]
 

@@ -57,7 +57,8 @@ def average_taggers(sources: list[str], out: str, calibrate_file: str | None = N
         if meta.get("task") != meta0.get("task") or meta.get("labels") != meta0.get("labels"):
             raise AdapterError(f"{d}: a {meta.get('task')} tagger cannot be averaged with a {meta0.get('task')} one")
         if conf.get("r") != conf0.get("r") or sorted(conf.get("target_modules") or []) != sorted(
-                conf0.get("target_modules") or []):
+            conf0.get("target_modules") or []
+        ):
             raise AdapterError(f"{d}: LoRA rank/modules differ from {dirs[0]}")
     target = Path(out)
     tmp = target.with_name(target.name + ".avg-tmp")
@@ -69,8 +70,13 @@ def average_taggers(sources: list[str], out: str, calibrate_file: str | None = N
         if any(set(s) != keys or any(s[k].shape != states[0][k].shape for k in keys) for s in states):
             raise AdapterError(f"{name}: tensors differ between the checkpoints")
         # Sum in float32 then divide: exact mean, independent of member order up to rounding.
-        save_file({k: (sum(s[k].float() for s in states) / len(states)).to(states[0][k].dtype).contiguous()
-                   for k in sorted(keys)}, str(tmp / name))
+        save_file(
+            {
+                k: (sum(s[k].float() for s in states) / len(states)).to(states[0][k].dtype).contiguous()
+                for k in sorted(keys)
+            },
+            str(tmp / name),
+        )
     shutil.copy2(dirs[0] / "adapter_config.json", tmp / "adapter_config.json")
     meta = {k: v for k, v in meta0.items() if k not in {"calibration", "dev", "history"}}
     meta["averaged_from"] = [str(d) for d in dirs]

@@ -128,8 +128,13 @@ def _batch(task, tokenizer, items, max_length):
     import torch
 
     if task == "sentiment":
-        enc = tokenizer([normalize_social(t) for t, _ in items], truncation=True, max_length=max_length,
-                        padding=True, return_tensors="pt")
+        enc = tokenizer(
+            [normalize_social(t) for t, _ in items],
+            truncation=True,
+            max_length=max_length,
+            padding=True,
+            return_tensors="pt",
+        )
         return enc, None, torch.tensor([y for _, y in items])
     enc, word_ids, shapes = encode_words(tokenizer, [w for w, _ in items], max_length)
     index = {t: i for i, t in enumerate(NER_LABELS)}
@@ -148,11 +153,14 @@ def _length_buckets(train: list, batch_size: int, seed: int) -> list[list[int]]:
     rng = random.Random(seed)
     order = list(range(len(train)))
     rng.shuffle(order)
-    size = lambda i: len(train[i][0]) if isinstance(train[i][0], list) else len(train[i][0].split())
+
+    def size(i: int) -> int:
+        return len(train[i][0]) if isinstance(train[i][0], list) else len(train[i][0].split())
+
     batches = []
     for c in range(0, len(order), batch_size * 50):
-        chunk = sorted(order[c:c + batch_size * 50], key=size)
-        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+        chunk = sorted(order[c : c + batch_size * 50], key=size)
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
     rng.shuffle(batches)
     return batches
 
@@ -218,10 +226,13 @@ def evaluate(task: str, model, head, tokenizer, data, max_length: int, batch_siz
     correct, gold_all, pred_all = 0, [], []
     with torch.inference_mode():
         for i in range(0, len(data), batch_size):
-            items = data[i:i + batch_size]
+            items = data[i : i + batch_size]
             enc, shapes, labels = _batch(task, tokenizer, items, max_length)
-            out = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
-                        token_type_ids=enc.get("token_type_ids"))
+            out = model(
+                input_ids=enc["input_ids"],
+                attention_mask=enc["attention_mask"],
+                token_type_ids=enc.get("token_type_ids"),
+            )
             logits = head(out.last_hidden_state, enc["attention_mask"], shapes)
             if task == "sentiment":
                 pred = torch.where(logits[:, 2] > logits[:, 0], 2, 0)
@@ -231,7 +242,7 @@ def evaluate(task: str, model, head, tokenizer, data, max_length: int, batch_siz
                 for row, (words, tags), lab in zip(best, items, labels):
                     keep = lab != -100
                     pred_tags = [NER_LABELS[j] for j in row[keep].tolist()]
-                    gold_all.append(tags[:len(pred_tags)])
+                    gold_all.append(tags[: len(pred_tags)])
                     pred_all.append(pred_tags)
     model.train(), head.train()
     if task == "sentiment":
@@ -280,15 +291,18 @@ def fit_calibration(logits, labels, method: str = "prior") -> dict:
     def closure():
         opt.zero_grad()
         loss = torch.nn.functional.cross_entropy(z * log_scale.exp()[expand] + bias[expand] + log_odds * sign, y)
-        loss = loss + 1e-3 * sum((p ** 2).sum() for p in params)
+        loss = loss + 1e-3 * sum((p**2).sum() for p in params)
         loss.backward()
         return loss
 
     opt.step(closure)
-    out = {"method": {"vector": "vector_scaling", "tied": "tied_polarity", "prior": "tied_polarity_with_prior"}
-           .get(method, "bias"),
-           "scale": [float(v) for v in log_scale.detach().exp()[expand]],
-           "bias": [float(b) for b in bias.detach()[expand]]}
+    out = {
+        "method": {"vector": "vector_scaling", "tied": "tied_polarity", "prior": "tied_polarity_with_prior"}.get(
+            method, "bias"
+        ),
+        "scale": [float(v) for v in log_scale.detach().exp()[expand]],
+        "bias": [float(b) for b in bias.detach()[expand]],
+    }
     if method == "prior":
         out["prior"] = [float(v) for v in (log_odds.detach() * sign)]
     return out
@@ -316,16 +330,21 @@ def train_tagger(cfg: TaggerTrainConfig, log=print) -> dict:
     labels = LABELS3 if cfg.task == "sentiment" else NER_LABELS
     if cfg.init:
         _check_init(cfg)
-    lora = LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
-                      target_modules=["query", "key", "value", "dense"])
+    lora = LoraConfig(
+        r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=["query", "key", "value", "dense"]
+    )
     model = get_peft_model(base, lora)
     head = build_heads(cfg.task, base.config.hidden_size, len(labels))
     train, dev = _examples(cfg)
     steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
     total = cfg.max_steps or steps_per_epoch * cfg.epochs
-    optimizer = torch.optim.AdamW([
-        {"params": [p for p in model.parameters() if p.requires_grad], "lr": cfg.lr},
-        {"params": list(head.parameters()), "lr": cfg.head_lr}], weight_decay=0.01)
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": [p for p in model.parameters() if p.requires_grad], "lr": cfg.lr},
+            {"params": list(head.parameters()), "lr": cfg.head_lr},
+        ],
+        weight_decay=0.01,
+    )
     schedule = get_linear_schedule_with_warmup(optimizer, int(0.06 * total), total)
     progress = {"step": 0, "best": None, "history": []}
     if (ckpt / "progress.json").exists():
@@ -352,8 +371,11 @@ def train_tagger(cfg: TaggerTrainConfig, log=print) -> dict:
         for b in range(offset, steps_per_epoch):
             items = [train[i] for i in batches[b]]
             enc, shapes, y = _batch(cfg.task, tokenizer, items, cfg.max_length)
-            out_h = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
-                          token_type_ids=enc.get("token_type_ids")).last_hidden_state
+            out_h = model(
+                input_ids=enc["input_ids"],
+                attention_mask=enc["attention_mask"],
+                token_type_ids=enc.get("token_type_ids"),
+            ).last_hidden_state
             logits = head(out_h, enc["attention_mask"], shapes)
             loss = torch.nn.functional.cross_entropy(logits.reshape(-1, len(labels)), y.reshape(-1), ignore_index=-100)
             loss.backward()
@@ -384,12 +406,19 @@ def train_tagger(cfg: TaggerTrainConfig, log=print) -> dict:
         _save_state(out / "best", model, head)
     for name in ("adapter_config.json", "adapter_model.safetensors", "head.safetensors"):
         shutil.copy2(out / "best" / name, out / name)
-    meta = {"task": cfg.task, "labels": list(labels), "max_length": cfg.max_length,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "backbone": backbone.model_id, "train_config": asdict(cfg) | {"extra_examples": len(cfg.extra_examples)},
-            "data_hash": _sha([cfg.train, cfg.dev, cfg.neutral]),
-            "dev": progress["best"], "history": progress["history"], "steps": step,
-            "train_seconds": round(time.time() - started, 1)}
+    meta = {
+        "task": cfg.task,
+        "labels": list(labels),
+        "max_length": cfg.max_length,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "backbone": backbone.model_id,
+        "train_config": asdict(cfg) | {"extra_examples": len(cfg.extra_examples)},
+        "data_hash": _sha([cfg.train, cfg.dev, cfg.neutral]),
+        "dev": progress["best"],
+        "history": progress["history"],
+        "steps": step,
+        "train_seconds": round(time.time() - started, 1),
+    }
     (out / "tagger.json").write_text(json.dumps(meta, indent=1))
     if cfg.task == "sentiment" and cfg.calibrate:
         meta["calibration"] = calibrate_dir(out, backbone.location, cfg.calibrate, cfg.calibration)
@@ -432,40 +461,89 @@ def write_model_card(out: str | Path, command: str, evaluation: dict | None = No
     out = Path(out)
     meta = json.loads((out / "tagger.json").read_text())
     tc = meta.get("train_config", {})
-    hp = {k: tc.get(k) for k in ("epochs", "max_steps", "batch_size", "lr", "head_lr", "rank", "alpha", "dropout",
-                                 "max_length", "seed", "neutral_repeat") if k in tc}
+    hp = {
+        k: tc.get(k)
+        for k in (
+            "epochs",
+            "max_steps",
+            "batch_size",
+            "lr",
+            "head_lr",
+            "rank",
+            "alpha",
+            "dropout",
+            "max_length",
+            "seed",
+            "neutral_repeat",
+        )
+        if k in tc
+    }
     size = sum(f.stat().st_size for f in out.iterdir() if f.is_file() and f.suffix == ".safetensors")
-    lines = [f"# loopdesk {meta['task']} tagger", "",
-             f"LoRA adapter + {'mean-pooled sequence' if meta['task'] == 'sentiment' else 'token (with word-shape embedding)'} "
-             f"head on `{meta.get('backbone')}`; labels: {', '.join(meta['labels'])}. Weights: safetensors, "
-             f"{size / 1e6:.1f} MB.", "", "## Data", ""]
+    lines = [
+        f"# loopdesk {meta['task']} tagger",
+        "",
+        "LoRA adapter + "
+        f"{'mean-pooled sequence' if meta['task'] == 'sentiment' else 'token (with word-shape embedding)'} "
+        f"head on `{meta.get('backbone')}`; labels: {', '.join(meta['labels'])}. Weights: safetensors, "
+        f"{size / 1e6:.1f} MB.",
+        "",
+        "## Data",
+        "",
+    ]
     lines += [f"- train: `{tc.get('train')}`", f"- dev (model selection): `{tc.get('dev')}`"]
     if tc.get("neutral"):
-        lines.append(f"- customer turns from `{tc.get('neutral')}`: requests as neutral, complaints and "
-                     f"offensive-language requests as negative, problem reports left out; repeated "
-                     f"x{tc.get('neutral_repeat')}")
+        lines.append(
+            f"- customer turns from `{tc.get('neutral')}`: requests as neutral, complaints and "
+            f"offensive-language requests as negative, problem reports left out; repeated "
+            f"x{tc.get('neutral_repeat')}"
+        )
     if tc.get("service_messages"):
-        lines.append(f"- {tc['service_messages']} authored customer-service messages (`finetune.service_messages`, seed "
-                     f"{tc.get('seed')}): failure reports negative, questions and statements neutral, thanks positive")
+        lines.append(
+            f"- {tc['service_messages']} authored customer-service messages (`finetune.service_messages`, seed "
+            f"{tc.get('seed')}): failure reports negative, questions and statements neutral, thanks positive"
+        )
     if tc.get("init"):
-        lines.append(f"- warm start: continued from the tagger that was in `{tc.get('init')}` "
-                     "(its recipe is in the command below)")
+        lines.append(
+            f"- warm start: continued from the tagger that was in `{tc.get('init')}` "
+            "(its recipe is in the command below)"
+        )
     if meta.get("averaged_from"):
-        lines.append(f"- weights: the element-wise mean of {len(meta['averaged_from'])} checkpoints of one lineage "
-                     f"(`loopdesk finetune average-taggers`): {', '.join(f'`{m}`' for m in meta['averaged_from'])}; "
-                     f"their SST-2 dev accuracies during training: "
-                     f"{[round(d['accuracy'], 4) if d and 'accuracy' in d else None for d in meta.get('member_dev', [])]}")
+        lines.append(
+            f"- weights: the element-wise mean of {len(meta['averaged_from'])} checkpoints of one lineage "
+            f"(`loopdesk finetune average-taggers`): {', '.join(f'`{m}`' for m in meta['averaged_from'])}; "
+            f"their SST-2 dev accuracies during training: "
+            f"{[round(d['accuracy'], 4) if d and 'accuracy' in d else None for d in meta.get('member_dev', [])]}"
+        )
     if meta.get("calibration"):
         c = meta["calibration"]
-        lines.append(f"- calibration only (not training): `{c.get('source')}`: {c.get('method', 'temperature')}, scales "
-                     f"{[round(v, 3) for v in c.get('scale', [])]}, biases {[round(b, 3) for b in c['bias']]}"
-                     + (f", traffic prior {[round(b, 3) for b in c['prior']]}" if c.get("prior") else "") + "; 5-fold "
-                     f"held-out accuracy {c['cv_accuracy']:.4f}, macro-F1 {c.get('cv_macro_f1', float('nan')):.4f}")
-    lines += [f"- data hash: `{meta.get('data_hash')}`", "", "## Command", "", "```", command, "```", "",
-              "## Hyperparameters", "", "```json", json.dumps(hp, indent=1), "```", "", "## Metrics", "",
-              f"- best dev during training: `{json.dumps(meta.get('dev'))}`",
-              f"- history: `{json.dumps(meta.get('history'))}`",
-              f"- steps: {meta.get('steps')}, training time: {meta.get('train_seconds')} s (CPU, shared with other jobs)"]
+        lines.append(
+            f"- calibration only (not training): `{c.get('source')}`: {c.get('method', 'temperature')}, scales "
+            f"{[round(v, 3) for v in c.get('scale', [])]}, biases {[round(b, 3) for b in c['bias']]}"
+            + (f", traffic prior {[round(b, 3) for b in c['prior']]}" if c.get("prior") else "")
+            + "; 5-fold "
+            f"held-out accuracy {c['cv_accuracy']:.4f}, macro-F1 {c.get('cv_macro_f1', float('nan')):.4f}"
+        )
+    lines += [
+        f"- data hash: `{meta.get('data_hash')}`",
+        "",
+        "## Command",
+        "",
+        "```",
+        command,
+        "```",
+        "",
+        "## Hyperparameters",
+        "",
+        "```json",
+        json.dumps(hp, indent=1),
+        "```",
+        "",
+        "## Metrics",
+        "",
+        f"- best dev during training: `{json.dumps(meta.get('dev'))}`",
+        f"- history: `{json.dumps(meta.get('history'))}`",
+        f"- steps: {meta.get('steps')}, training time: {meta.get('train_seconds')} s (CPU, shared with other jobs)",
+    ]
     if evaluation:
         lines += ["", "## Evaluation (loopdesk eval)", "", "```json", json.dumps(evaluation, indent=1)[:3000], "```"]
     (out / "README.md").write_text("\n".join(lines) + "\n")

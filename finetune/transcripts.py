@@ -44,8 +44,9 @@ def _text(p: Path) -> str:
     raw = p.read_bytes()
     if raw.count(b"\x00") > max(16, len(raw) // 100):
         line = raw[: raw.index(b"\x00")].count(b"\n") + 1
-        raise InputError(f"{p}: line {line}: looks binary ({raw.count(bytes(1))} NUL bytes), not a CSV/TSV/JSONL "
-                         f"text file")
+        raise InputError(
+            f"{p}: line {line}: looks binary ({raw.count(bytes(1))} NUL bytes), not a CSV/TSV/JSONL text file"
+        )
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -90,8 +91,12 @@ def _find(columns: list[str], wanted: str | None, candidates: tuple[str, ...]) -
     return next((lower[c] for c in candidates if c in lower), None)
 
 
-def read_pairs(path: str | Path, user_column: str | None = None, answer_column: str | None = None,
-               intent_column: str | None = "intent") -> tuple[list[dict], list[dict]]:
+def read_pairs(
+    path: str | Path,
+    user_column: str | None = None,
+    answer_column: str | None = None,
+    intent_column: str | None = "intent",
+) -> tuple[list[dict], list[dict]]:
     """(pairs, problems): pairs have user, assistant, intent, line; problems have line and reason."""
     p = Path(path)
     if not p.is_file():
@@ -148,8 +153,14 @@ def pair_key(user: str, assistant: str) -> str:
     return hashlib.sha256(f"{' '.join(user.split())}\x1f{' '.join(assistant.split())}".encode()).hexdigest()[:32]
 
 
-def import_transcripts(store, path: str | Path, user_column: str | None = None,
-                       answer_column: str | None = None, skip_bad: bool = False, redactor=None) -> dict:
+def import_transcripts(
+    store,
+    path: str | Path,
+    user_column: str | None = None,
+    answer_column: str | None = None,
+    skip_bad: bool = False,
+    redactor=None,
+) -> dict:
     """Import a file's pairs in one transaction. Raises InputError (nothing imported) when the file
     has any problem and `skip_bad` is off, or when it holds no valid pair at all. `redactor`
     (`assistant.pii.PiiRedactor`) replaces card data and the like before anything is stored; the
@@ -165,13 +176,30 @@ def import_transcripts(store, path: str | Path, user_column: str | None = None,
     listed = "; ".join(f"line {x['line']}: {x['reason']}" for x in problems[:10])
     more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
     if problems and not skip_bad:
-        raise InputError(f"{path}: nothing imported, {len(problems)} problem(s): {listed}{more} "
-                         f"(fix the file, or --skip-bad to import the {len(pairs)} good row(s))")
+        raise InputError(
+            f"{path}: nothing imported, {len(problems)} problem(s): {listed}{more} "
+            f"(fix the file, or --skip-bad to import the {len(pairs)} good row(s))"
+        )
     if not pairs:
         raise InputError(f"{path}: no valid request/answer pair" + (f": {listed}{more}" if problems else ""))
-    added = store.import_exchanges([(pair_key(x["user"], x["assistant"]), x.get("stored_user", x["user"]),
-                                     x.get("stored_assistant", x["assistant"]), x["intent"]) for x in pairs],
-                                   Path(path).name)
-    return {"file": str(path), "rows_read": len(pairs) + len(problems), "imported": added,
-            "already_present": len(pairs) - added, "skipped": len(problems), "problems": problems[:50],
-            "redacted": redacted}
+    added = store.import_exchanges(
+        [
+            (
+                pair_key(x["user"], x["assistant"]),
+                x.get("stored_user", x["user"]),
+                x.get("stored_assistant", x["assistant"]),
+                x["intent"],
+            )
+            for x in pairs
+        ],
+        Path(path).name,
+    )
+    return {
+        "file": str(path),
+        "rows_read": len(pairs) + len(problems),
+        "imported": added,
+        "already_present": len(pairs) - added,
+        "skipped": len(problems),
+        "problems": problems[:50],
+        "redacted": redacted,
+    }

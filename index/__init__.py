@@ -22,5 +22,10 @@ def open_for_config(cfg):
 
     if current_build(cfg.index_dir) is None:  # fail fast, before loading the embedder
         raise IndexUnavailableError(f"no index at {cfg.index_dir} (run: make install, or loopdesk index build)")
-    return open_index(cfg.index_dir, SentenceEmbedder(cfg.models.embedder, cfg.home), cfg.retrieval.mode,
-                      cfg.retrieval.fusion_k, cfg.retrieval.title_weight)
+    return open_index(
+        cfg.index_dir,
+        SentenceEmbedder(cfg.models.embedder, cfg.home),
+        cfg.retrieval.mode,
+        cfg.retrieval.fusion_k,
+        cfg.retrieval.title_weight,
+    )

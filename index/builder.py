@@ -97,14 +97,26 @@ def build_bm25(chunks: list[Chunk], directory: Path) -> None:
     import bm25s
 
     retriever = bm25s.BM25()
-    retriever.index(bm25s.tokenize([c.embed_text() for c in chunks] or [""], stopwords="en", show_progress=False),
-                    show_progress=False)
+    retriever.index(
+        bm25s.tokenize([c.embed_text() for c in chunks] or [""], stopwords="en", show_progress=False),
+        show_progress=False,
+    )
     retriever.save(str(directory), show_progress=False)
 
 
-def build_index(paths: list[str | Path], out: str | Path, embedder, max_tokens: int | None = None,
-                overlap_blocks: int = 1, keep_builds: int = 2, progress: bool = False,
-                ann_above: int = ANN_ABOVE, ann: str = "ivf", nprobe: int = 32, loader_options=None) -> dict:
+def build_index(
+    paths: list[str | Path],
+    out: str | Path,
+    embedder,
+    max_tokens: int | None = None,
+    overlap_blocks: int = 1,
+    keep_builds: int = 2,
+    progress: bool = False,
+    ann_above: int = ANN_ABOVE,
+    ann: str = "ivf",
+    nprobe: int = 32,
+    loader_options=None,
+) -> dict:
     """Build (incrementally) and activate a new index; return the build report."""
     import faiss
     import numpy as np
@@ -155,7 +167,11 @@ def build_index(paths: list[str | Path], out: str | Path, embedder, max_tokens: 
         "ann_above": ann_above,
         "lexical": "bm25s (BM25, English stopwords) over heading path + text",
         "title_field": "one vector per document title (titles.json, title_vectors.npy)",
-        "chunker": {"max_tokens": max_tokens, "overlap_blocks": overlap_blocks, "structure": "headings > paragraphs > list items"},
+        "chunker": {
+            "max_tokens": max_tokens,
+            "overlap_blocks": overlap_blocks,
+            "structure": "headings > paragraphs > list items",
+        },
         "files": {d.source: hashlib.sha256(d.text.encode()).hexdigest() for d in docs},
         "chunks": len(chunks),
     }
@@ -169,9 +185,14 @@ def build_index(paths: list[str | Path], out: str | Path, embedder, max_tokens: 
         if old.name != build_id and not old.name.startswith("."):
             shutil.rmtree(old, ignore_errors=True)
     return {
-        "out": str(out), "build_id": build_id, "index_type": kind,
-        "files_indexed": len(docs), "chunks_total": len(chunks), "chunks_embedded": len(todo),
+        "out": str(out),
+        "build_id": build_id,
+        "index_type": kind,
+        "files_indexed": len(docs),
+        "chunks_total": len(chunks),
+        "chunks_embedded": len(todo),
         "chunks_reused": len(chunks) - len(todo),
         "files_skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
-        "embed_seconds": round(embed_s, 2), "seconds": round(time.perf_counter() - t0, 2),
+        "embed_seconds": round(embed_s, 2),
+        "seconds": round(time.perf_counter() - t0, 2),
     }

@@ -71,8 +71,9 @@ def _blocks(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return [(s, e) for s, e in spans if text[s:e].strip()]
 
 
-def chunk_document(doc: Document, count_tokens: Callable[[str], int], max_tokens: int = 256,
-                   overlap_blocks: int = 1) -> list[Chunk]:
+def chunk_document(
+    doc: Document, count_tokens: Callable[[str], int], max_tokens: int = 256, overlap_blocks: int = 1
+) -> list[Chunk]:
     chunks: list[Chunk] = []
     for heading, s, e in _sections(doc):
         blocks = _blocks(doc.text, s, e)
@@ -80,7 +81,7 @@ def chunk_document(doc: Document, count_tokens: Callable[[str], int], max_tokens
         i = 0
         while i < len(blocks):
             j = i + 1
-            while j < len(blocks) and count_tokens(doc.text[blocks[i][0]:blocks[j][1]]) <= budget:
+            while j < len(blocks) and count_tokens(doc.text[blocks[i][0] : blocks[j][1]]) <= budget:
                 j += 1
             cs, ce = blocks[i][0], blocks[j - 1][1]
             if count_tokens(doc.text[cs:ce]) > budget:
@@ -88,8 +89,11 @@ def chunk_document(doc: Document, count_tokens: Callable[[str], int], max_tokens
             text = doc.text[cs:ce].strip()
             if text:
                 h = hashlib.sha256(f"{doc.title}|{heading}|{text}".encode()).hexdigest()[:16]
-                chunks.append(Chunk(f"{doc.source}#{len(chunks)}", doc.source, doc.title, heading, text, cs, ce, h,
-                                    list(doc.tags)))
+                chunks.append(
+                    Chunk(
+                        f"{doc.source}#{len(chunks)}", doc.source, doc.title, heading, text, cs, ce, h, list(doc.tags)
+                    )
+                )
             if ce < blocks[j - 1][1]:  # a single over-long block: continue inside it
                 blocks[j - 1] = (ce, blocks[j - 1][1])
                 i = j - 1

@@ -23,17 +23,24 @@ def _open_index(index_dir: str | None):
     from index.searcher import open_index
 
     cfg = _cfg()
-    return open_index(index_dir or cfg.index_dir, SentenceEmbedder(cfg.models.embedder, cfg.home),
-                      cfg.retrieval.mode, cfg.retrieval.fusion_k, cfg.retrieval.title_weight)
+    return open_index(
+        index_dir or cfg.index_dir,
+        SentenceEmbedder(cfg.models.embedder, cfg.home),
+        cfg.retrieval.mode,
+        cfg.retrieval.fusion_k,
+        cfg.retrieval.title_weight,
+    )
 
 
 @app.command("build")
-def build(paths: list[str] = typer.Argument(..., help="Files or folders (read recursively)."),
-          out: Optional[str] = typer.Option(None, "--out", help="Index directory (default: config retrieval.index_dir)."),
-          question_column: Optional[str] = typer.Option(None, help="FAQ csv/jsonl: the question column."),
-          answer_column: Optional[str] = typer.Option(None, help="FAQ csv/jsonl: the answer column."),
-          max_mb: int = typer.Option(20, help="Skip files larger than this many MB."),
-          as_json: bool = typer.Option(False, "--json")) -> None:
+def build(
+    paths: list[str] = typer.Argument(..., help="Files or folders (read recursively)."),
+    out: Optional[str] = typer.Option(None, "--out", help="Index directory (default: config retrieval.index_dir)."),
+    question_column: Optional[str] = typer.Option(None, help="FAQ csv/jsonl: the question column."),
+    answer_column: Optional[str] = typer.Option(None, help="FAQ csv/jsonl: the answer column."),
+    max_mb: int = typer.Option(20, help="Skip files larger than this many MB."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """Chunk, embed and index knowledge files; re-embeds only what changed."""
     from assistant.cli_common import fail
     from assistant.errors import LoopdeskError
@@ -44,35 +51,47 @@ def build(paths: list[str] = typer.Argument(..., help="Files or folders (read re
     try:
         cfg = _cfg()
         opts = LoaderOptions(question_column, answer_column, max_mb * 1024 * 1024)
-        report = build_index(paths, out or cfg.index_dir, SentenceEmbedder(cfg.models.embedder, cfg.home),
-                             progress=not as_json, ann_above=cfg.retrieval.ann_above, ann=cfg.retrieval.ann,
-                             nprobe=cfg.retrieval.nprobe, loader_options=opts)
+        report = build_index(
+            paths,
+            out or cfg.index_dir,
+            SentenceEmbedder(cfg.models.embedder, cfg.home),
+            progress=not as_json,
+            ann_above=cfg.retrieval.ann_above,
+            ann=cfg.retrieval.ann,
+            nprobe=cfg.retrieval.nprobe,
+            loader_options=opts,
+        )
         if Path(report["out"]).resolve() == Path(cfg.index_dir).resolve():
             # The configured index: every replica of the app switches to this build at its next question.
             from assistant.store import Store
 
-            Store(cfg.store_url, cfg.store.retries).deploy("index_build", {"name": report["build_id"],
-                                                                          "dir": report["out"]})
+            Store(cfg.store_url, cfg.store.retries).deploy(
+                "index_build", {"name": report["build_id"], "dir": report["out"]}
+            )
     except LoopdeskError as exc:
         fail(exc, as_json)
     if as_json:
         print(json.dumps(report, indent=1))
         return
-    print(f"indexed {report['files_indexed']} files -> {report['chunks_total']} chunks "
-          f"({report['chunks_embedded']} embedded, {report['chunks_reused']} reused) in {report['seconds']}s "
-          f"-> {report['out']} [{report['index_type']}]")
+    print(
+        f"indexed {report['files_indexed']} files -> {report['chunks_total']} chunks "
+        f"({report['chunks_embedded']} embedded, {report['chunks_reused']} reused) in {report['seconds']}s "
+        f"-> {report['out']} [{report['index_type']}]"
+    )
     for s in report["files_skipped"]:
         print(f"  skipped {s['path']}: {s['reason']}")
 
 
 @app.command("search")
-def search(query: str = typer.Argument(...),
-           index_dir: Optional[str] = typer.Option(None, "--index", help="Index directory."),
-           k: int = typer.Option(5, "-k", help="Number of passages."),
-           mode: Optional[str] = typer.Option(None, help="dense, bm25 or hybrid (default: config)."),
-           source: Optional[str] = typer.Option(None, help="Only chunks whose source contains this."),
-           tag: Optional[str] = typer.Option(None, help="Only chunks with this tag (top folder name)."),
-           as_json: bool = typer.Option(False, "--json")) -> None:
+def search(
+    query: str = typer.Argument(...),
+    index_dir: Optional[str] = typer.Option(None, "--index", help="Index directory."),
+    k: int = typer.Option(5, "-k", help="Number of passages."),
+    mode: Optional[str] = typer.Option(None, help="dense, bm25 or hybrid (default: config)."),
+    source: Optional[str] = typer.Option(None, help="Only chunks whose source contains this."),
+    tag: Optional[str] = typer.Option(None, help="Only chunks with this tag (top folder name)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """The k best passages for a query, with source, heading and score."""
     from assistant.cli_common import fail
     from assistant.errors import LoopdeskError
@@ -81,8 +100,10 @@ def search(query: str = typer.Argument(...),
         hits = _open_index(index_dir).search(query, k, mode=mode, source=source, tag=tag)
     except LoopdeskError as exc:
         fail(exc, as_json)
-    rows = [{"rank": i, "score": round(p.score, 4), "source": p.source, "heading": p.heading, "id": p.id,
-             "text": p.text} for i, p in enumerate(hits, 1)]
+    rows = [
+        {"rank": i, "score": round(p.score, 4), "source": p.source, "heading": p.heading, "id": p.id, "text": p.text}
+        for i, p in enumerate(hits, 1)
+    ]
     if as_json:
         print(json.dumps(rows, indent=1, ensure_ascii=False))
         return
@@ -90,10 +111,12 @@ def search(query: str = typer.Argument(...),
         print(f"{r['rank']}. {r['score']:.3f}  {r['source']} › {r['heading']}\n   {r['text'][:160]!r}")
 
 
-def eval_retrieval_cmd(index_dir: Optional[str] = typer.Option(None, "--index", help="Index directory."),
-                       queries: str = typer.Option(..., "--queries", help="csv/jsonl with query, expected_source."),
-                       mode: Optional[str] = typer.Option(None, help="dense, bm25 or hybrid (default: config)."),
-                       as_json: bool = typer.Option(False, "--json")) -> None:
+def eval_retrieval_cmd(
+    index_dir: Optional[str] = typer.Option(None, "--index", help="Index directory."),
+    queries: str = typer.Option(..., "--queries", help="csv/jsonl with query, expected_source."),
+    mode: Optional[str] = typer.Option(None, help="dense, bm25 or hybrid (default: config)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """hit@1, hit@5 and MRR of the index on labelled queries."""
     from assistant.cli_common import fail
     from assistant.errors import LoopdeskError
@@ -106,4 +129,7 @@ def eval_retrieval_cmd(index_dir: Optional[str] = typer.Option(None, "--index", 
     if as_json:
         print(json.dumps(result, indent=1))
     else:
-        print(f"{result['mode']}: hit@1 {result['hit@1']:.4f}  hit@5 {result['hit@5']:.4f}  mrr {result['mrr']:.4f}  n {result['n']}")
+        print(
+            f"{result['mode']}: hit@1 {result['hit@1']:.4f}  hit@5 {result['hit@5']:.4f}  "
+            f"mrr {result['mrr']:.4f}  n {result['n']}"
+        )

@@ -14,8 +14,11 @@ class SentenceEmbedder:
 
         self.model, resolved = load_sentence_transformer(ref, home, device)
         self.model_id = resolved.model_id
-        self.dim = int(self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension")
-                       else self.model.get_sentence_embedding_dimension())
+        self.dim = int(
+            self.model.get_embedding_dimension()
+            if hasattr(self.model, "get_embedding_dimension")
+            else self.model.get_sentence_embedding_dimension()
+        )
         self.max_tokens = int(self.model.max_seq_length)
         self.tokenizer = self.model.tokenizer
 
@@ -27,6 +30,11 @@ class SentenceEmbedder:
 
         if not texts:
             return np.zeros((0, self.dim), dtype="float32")
-        vecs = self.model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
-                                 convert_to_numpy=True, show_progress_bar=progress)
+        vecs = self.model.encode(
+            list(texts),
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=progress,
+        )
         return np.asarray(vecs, dtype="float32")

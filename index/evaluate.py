@@ -53,5 +53,10 @@ def eval_retrieval(index, queries: list[tuple[str, str]], mode: str | None = Non
             hits5 += rank <= 5
             rr += 1.0 / rank
     n = len(queries)
-    return {"hit@1": round(hits1 / n, 4), "hit@5": round(hits5 / n, 4), "mrr": round(rr / n, 4), "n": n,
-            "mode": mode or index.mode}
+    return {
+        "hit@1": round(hits1 / n, 4),
+        "hit@5": round(hits5 / n, 4),
+        "mrr": round(rr / n, 4),
+        "n": n,
+        "mode": mode or index.mode,
+    }

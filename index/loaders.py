@@ -19,8 +19,17 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".html": "html", ".htm": "html",
-            ".pdf": "pdf", ".csv": "csv", ".jsonl": "jsonl", ".json": "json"}
+SUFFIXES = {
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".txt": "text",
+    ".html": "html",
+    ".htm": "html",
+    ".pdf": "pdf",
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".json": "json",
+}
 MAX_BYTES = 20 * 1024 * 1024
 STRUCTURAL_KEYS = {"subflows", "actions", "steps", "children", "items", "flows", "sections", "data"}
 QUESTION_COLUMNS = ("question", "q", "instruction", "query", "title")
@@ -237,7 +246,10 @@ def load_file(path: Path, root: Path, opts: LoaderOptions | None = None) -> Docu
             text, kind = html_to_markdown(raw), "markdown"
         elif kind == "csv":
             dialect = "excel-tab" if "\t" in raw.split("\n", 1)[0] else "excel"
-            text, kind = faq_to_markdown(list(csv.DictReader(io.StringIO(raw), dialect=dialect)), fallback, opts), "markdown"
+            text, kind = (
+                faq_to_markdown(list(csv.DictReader(io.StringIO(raw), dialect=dialect)), fallback, opts),
+                "markdown",
+            )
         elif kind == "jsonl":
             try:
                 rows = [json.loads(line) for line in raw.splitlines() if line.strip()]

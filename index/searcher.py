@@ -47,7 +47,8 @@ class _Build:
     def vocabulary(self) -> Vocabulary:
         if self._vocabulary is None:
             self._vocabulary = Vocabulary.from_texts(
-                " ".join((c["text"], c.get("heading", ""), c.get("title", ""))) for c in self.chunks)
+                " ".join((c["text"], c.get("heading", ""), c.get("title", ""))) for c in self.chunks
+            )
         return self._vocabulary
 
     @property
@@ -62,8 +63,9 @@ class _Build:
 class Index:
     """`Retriever` implementation over a build directory."""
 
-    def __init__(self, directory: str | Path, embedder, mode: str = "dense", fusion_k: int = 60,
-                 title_weight: float = 0.5) -> None:
+    def __init__(
+        self, directory: str | Path, embedder, mode: str = "dense", fusion_k: int = 60, title_weight: float = 0.5
+    ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
         self.directory, self.embedder, self.mode, self.fusion_k = Path(directory), embedder, mode, fusion_k
@@ -79,18 +81,23 @@ class Index:
         if name is not None and not build.is_dir():
             raise IndexUnavailableError(f"index build {name} is not in {self.directory / 'builds'}")
         if build is None:
-            raise IndexUnavailableError(f"no index at {self.directory} (run: loopdesk index build PATH --out {self.directory})")
+            raise IndexUnavailableError(
+                f"no index at {self.directory} (run: loopdesk index build PATH --out {self.directory})"
+            )
         try:
             b = _Build(build)
         except (OSError, RuntimeError, ValueError, KeyError) as exc:
             raise IndexUnavailableError(f"index at {build} is corrupt: {exc}") from exc
         if b.index.ntotal != len(b.chunks) or len(b.vectors) != len(b.chunks):
-            raise IndexUnavailableError(f"index at {build} is corrupt: {b.index.ntotal} vectors for {len(b.chunks)} chunks")
+            raise IndexUnavailableError(
+                f"index at {build} is corrupt: {b.index.ntotal} vectors for {len(b.chunks)} chunks"
+            )
         m = b.manifest
         if m.get("dimension") != self.embedder.dim or m.get("embedding_model") != self.embedder.model_id:
             raise IndexUnavailableError(
                 f"index at {build} was built with {m.get('embedding_model')} ({m.get('dimension')}d), "
-                f"not {self.embedder.model_id}; rebuild it")
+                f"not {self.embedder.model_id}; rebuild it"
+            )
         return b
 
     @property
@@ -149,8 +156,9 @@ class Index:
         hit = next((c for c in chunks if c["id"] == passage_id), None)
         if hit is None:
             return []
-        return [self._passage(c, 1.0) for c in chunks
-                if c["source"] == hit["source"] and c["heading"] == hit["heading"]]
+        return [
+            self._passage(c, 1.0) for c in chunks if c["source"] == hit["source"] and c["heading"] == hit["heading"]
+        ]
 
     # --- rankings -----------------------------------------------------------------------------
     def _dense(self, b: _Build, qvec, n: int, allowed) -> list[tuple[int, float]]:
@@ -172,8 +180,10 @@ class Index:
         if depth == n or not cand:
             return cand[:n]
         title_sims = b.title_vectors @ qvec[0]
-        boost = {i: s + self.title_weight * (float(title_sims[b.title_of[i]]) if b.title_of[i] >= 0 else 0.0)
-                 for i, s in cand}
+        boost = {
+            i: s + self.title_weight * (float(title_sims[b.title_of[i]]) if b.title_of[i] >= 0 else 0.0)
+            for i, s in cand
+        }
         return sorted(cand, key=lambda x: -boost[x[0]])[:n]
 
     def _lexical(self, b: _Build, query: str, n: int, allowed) -> list[tuple[int, float]]:
@@ -192,11 +202,14 @@ class Index:
             return None
         import numpy as np
 
-        return np.array([(not source or source in c["source"]) and (not tag or tag in (c.get("tags") or []))
-                         for c in b.chunks], dtype=bool)
+        return np.array(
+            [(not source or source in c["source"]) and (not tag or tag in (c.get("tags") or [])) for c in b.chunks],
+            dtype=bool,
+        )
 
-    def search(self, query: str, k: int = 5, mode: str | None = None, source: str | None = None,
-               tag: str | None = None) -> list[Passage]:
+    def search(
+        self, query: str, k: int = 5, mode: str | None = None, source: str | None = None, tag: str | None = None
+    ) -> list[Passage]:
         if k <= 0 or not query.strip():
             return []
         self._maybe_reload()
@@ -228,10 +241,12 @@ class Index:
 
     @staticmethod
     def _passage(c: dict, score: float) -> Passage:
-        return Passage(id=c["id"], text=c["text"], source=c["source"], heading=c["heading"], score=score,
-                       title=c.get("title", ""))
+        return Passage(
+            id=c["id"], text=c["text"], source=c["source"], heading=c["heading"], score=score, title=c.get("title", "")
+        )
 
 
-def open_index(directory: str | Path, embedder, mode: str = "dense", fusion_k: int = 60,
-               title_weight: float = 0.5) -> Index:
+def open_index(
+    directory: str | Path, embedder, mode: str = "dense", fusion_k: int = 60, title_weight: float = 0.5
+) -> Index:
     return Index(directory, embedder, mode, fusion_k, title_weight)
