@@ -7,7 +7,7 @@ PORT ?= 7860
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo serve chat test test-fast browser bench clean
+.PHONY: install demo serve chat test test-fast browser bench clean lint
 
 install: $(VENV)/.installed
 
@@ -34,8 +34,14 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "chromium not installed: the browser test will be skipped (install Debian's chromium)"; }
 
-test: install browser
+test: install browser lint
 	$(BIN)/python -m pytest -q --durations=15
+
+# Style holds by itself: the linter, the formatter and the type checker over the packages.
+lint: install
+	$(BIN)/ruff check assistant index finetune app.py
+	$(BIN)/ruff format --check assistant index finetune app.py
+	$(BIN)/mypy
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow and not browser"

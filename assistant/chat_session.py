@@ -19,11 +19,14 @@ import threading
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from assistant.chat_view import agent_message, link_citations
 from assistant.errors import LoopdeskError
 from assistant.handoff import Status
+
+if TYPE_CHECKING:
+    from assistant.pipeline import Assistant
 
 log = logging.getLogger("loopdesk.chat")
 APOLOGY = "Sorry — something went wrong on our side. Your message is saved; please try again in a moment."
@@ -40,7 +43,7 @@ class Message:
 
 @dataclass
 class ChatSession:
-    assistant: object
+    assistant: Assistant
     greeting: str
     conversation_id: str | None = None
     messages: list[Message] = field(default_factory=list)
@@ -156,9 +159,10 @@ class ChatSession:
 
     def rate(self, index: int, liked: bool) -> bool:
         """Thumbs on message `index`; False when that message is not an answer that can be rated."""
-        if not 0 <= index < len(self.messages) or not self.messages[index].rateable:
+        turn_id = self.messages[index].turn_id if 0 <= index < len(self.messages) else None
+        if turn_id is None or not self.messages[index].rateable:
             return False
-        self.assistant.store.add_feedback(self.messages[index].turn_id, 1 if liked else -1)
+        self.assistant.store.add_feedback(turn_id, 1 if liked else -1)
         return True
 
     def reset(self) -> None:

@@ -91,6 +91,7 @@ def chat(
             print()
     except LoopdeskError as exc:
         fail(exc, as_json)
+    assert result is not None  # respond_stream always ends with ("done", TurnResult)
     data = result.to_json()
     if as_json:
         emit(data, True)

@@ -295,12 +295,12 @@ def load_config(
             data = tomllib.loads(file.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{file}: not valid TOML ({exc})") from exc
-        for section, values in data.items():
+        for top, values in data.items():
             if not isinstance(values, dict):
-                problems.append(f"{file}: top-level key {section!r} must be a [section]")
+                problems.append(f"{file}: top-level key {top!r} must be a [section]")
                 continue
             for k, v in values.items():
-                assign(f"{section}.{k}", v, str(file))
+                assign(f"{top}.{k}", v, str(file))
     elif path:
         problems.append(f"config file {file} does not exist")
 

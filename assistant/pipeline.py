@@ -20,7 +20,8 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field, replace
-from typing import Iterator
+from typing import Generator as Gen
+from typing import Any, Iterator, Sequence
 
 from assistant.checked_stream import GroundedStream
 from assistant.config import Config
@@ -155,9 +156,10 @@ class Assistant:
         for kind, value in self.respond_stream(conversation_id, message):
             if kind == "done":
                 result = value
+        assert isinstance(result, TurnResult)  # respond_stream always ends with ("done", TurnResult)
         return result
 
-    def respond_stream(self, conversation_id: str | None, message: str | bytes | None) -> Iterator[tuple[str, object]]:
+    def respond_stream(self, conversation_id: str | None, message: str | bytes | None) -> Iterator[tuple[str, Any]]:
         """Events: ("token", text) adds text to the reply; ("replace", text) replaces everything
         shown so far (a generated reply that failed the grounding check); ("done", TurnResult)."""
         timer = Timer()
@@ -386,13 +388,13 @@ class Assistant:
                 )
         return decision
 
-    def not_covered(self, text: str, passages: list[Passage], names: list[str] = ()) -> tuple[str, list[str]]:
+    def not_covered(self, text: str, passages: list[Passage], names: Sequence[str] = ()) -> tuple[str, list[str]]:
         """(why the knowledge base cannot answer this, the words it never mentions); ("", []) when it can."""
         if not passages:
             return "no passage above retrieval.min_score", []
-        if not hasattr(self.retriever, "vocabulary"):
+        if self.retriever is None or not hasattr(self.retriever, "vocabulary"):
             return "", []
-        terms, unknown, share = unknown_terms(text, self.retriever.vocabulary(), names)
+        terms, unknown, share = unknown_terms(text, self.retriever.vocabulary(), list(names))
         if unknown and share >= self.cfg.policy.decline_unknown_share:
             # Quote a "closest" passage only when the KB knows part of the question: for "a loyalty
             # points program" (no word known) the nearest sentence is noise ("Enter the promo code").
@@ -491,7 +493,7 @@ class Assistant:
 
     def generate(
         self, messages: list[dict], raise_errors: bool = False, notes: list[str] | None = None
-    ) -> Iterator[str]:
+    ) -> Gen[str, None, None]:
         try:
             yield from self.generator.stream(messages)
         except Exception as exc:  # keep serving: the customer sees a friendly message

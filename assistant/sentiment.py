@@ -125,7 +125,10 @@ class TransformerSentiment:
         return self.calibrated(self.raw_logits(texts), prior)
 
     def tag_batch(self, texts: list[str]) -> list[Sentiment]:
-        return [Sentiment(max(p, key=p.get), {k: round(v, 4) for k, v in p.items()}) for p in self.probabilities(texts)]
+        return [
+            Sentiment(max(p, key=lambda k: p[k]), {k: round(v, 4) for k, v in p.items()})
+            for p in self.probabilities(texts)
+        ]
 
     def tag(self, text: str) -> Sentiment:
         if not text.strip():

@@ -13,6 +13,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from assistant.store_mixin import StoreMixin
 from assistant.schema import conversations, feedback, handoffs, labels, turns
 
 
@@ -39,7 +40,7 @@ def _latest_rating():
     )
 
 
-class ConsoleQueries:
+class ConsoleQueries(StoreMixin):
     """Mixin: needs `_read` from `Store`."""
 
     def conversation_page(

@@ -15,10 +15,11 @@ from typing import Any, Sequence
 import sqlalchemy as sa
 
 from assistant.errors import StoreError
+from assistant.store_mixin import StoreMixin
 from assistant.schema import conversations, handoff_events, handoffs, operators, turns
 
 
-class HandoffRecords:
+class HandoffRecords(StoreMixin):
     """Mixin: needs `_read`, `_write` and `_now` from `Store`."""
 
     def handoff(self, conversation_id: str) -> dict | None:

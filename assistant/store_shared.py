@@ -8,10 +8,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from assistant.errors import StoreError
+from assistant.store_mixin import StoreMixin
 from assistant.schema import api_keys, deployment
 
 
-class ApiKeyRecords:
+class ApiKeyRecords(StoreMixin):
     """Mixin: HTTP API clients, by name, with the SHA-256 of their key."""
 
     def add_api_key(self, name: str, key_hash: str) -> None:
@@ -37,7 +38,7 @@ class ApiKeyRecords:
         ]
 
 
-class DeploymentRecords:
+class DeploymentRecords(StoreMixin):
     """Mixin: what every replica serves (`live_adapter`, `index_build`), shared through the database."""
 
     def deployed(self, key: str) -> dict | None:

@@ -7,7 +7,10 @@ The pipeline only sees these interfaces (`Generator.stream`, `Embedder.embed`, `
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Iterator, Protocol, Sequence
+from typing import TYPE_CHECKING, Iterator, Protocol, Sequence
+
+if TYPE_CHECKING:
+    from assistant.kb_terms import Vocabulary
 
 
 @dataclass
@@ -123,6 +126,15 @@ class Generator(Protocol):
         """Tokens the messages take once the chat template is applied."""
 
 
+class AdapterSwitching(Protocol):
+    """A generator whose LoRA adapter can be swapped at run time (the live-adapter watcher, evals)."""
+
+    adapter_id: str | None
+
+    def set_adapter(self, adapter: "str | object | None", adapter_id: str | None = None) -> None:
+        """Serve this adapter directory (None: the base model); on failure keep the current one."""
+
+
 class Embedder(Protocol):
     def embed(self, texts: Sequence[str]) -> "object":
         """An (n, dim) float32 array of L2-normalised vectors."""
@@ -135,7 +147,7 @@ class Retriever(Protocol):
     def search(self, query: str, k: int) -> list[Passage]:
         """The k best passages for a query, best first."""
 
-    def vocabulary(self) -> "object":
+    def vocabulary(self) -> "Vocabulary":
         """`assistant.kb_terms.Vocabulary` of the knowledge base (to tell what it never mentions)."""
 
 
@@ -145,3 +157,7 @@ class SentimentTagger(Protocol):
 
 class EntityTagger(Protocol):
     def tag(self, text: str) -> list[Entity]: ...
+
+    def model_entities(self, text: str) -> list[Entity]:
+        """The model's spans alone, without the exact patterns (what export redaction uses for names)."""
+        ...

@@ -26,9 +26,10 @@ import re
 import time
 from pathlib import Path
 from statistics import median
-from typing import Callable, Iterable
+from typing import Callable, Iterable, cast
 
 from assistant.errors import InputError
+from assistant.types import AdapterSwitching
 from assistant.claims import unsupported_claims
 from assistant.evidence import evidence_units, extractive_reply, pick_evidence
 
@@ -287,8 +288,9 @@ def compare_adapters(cfg, open_retriever, questions_path: str | Path, adapters: 
         assistant = build_assistant(cfg, open_retriever)
         assistant.adapter_watcher = None
         out = {}
+        generator = cast(AdapterSwitching, assistant.generator)
         for name, path in adapters.items():
-            assistant.generator.set_adapter(path, adapter_id=None if path is None else Path(path).name)
+            generator.set_adapter(path, adapter_id=None if path is None else Path(path).name)
             r = run_answer_eval(cfg, questions_path, open_retriever, assistant=assistant)
             out[name] = {
                 k: r[k]

@@ -152,8 +152,12 @@ def _cfg():
 
 def _registry(cfg) -> Path:
     from assistant.config import local_path
+    from assistant.errors import ConfigError
 
-    return local_path(cfg.models.adapters_dir)
+    registry = local_path(cfg.models.adapters_dir)
+    if registry is None:
+        raise ConfigError("models.adapters_dir is empty: set the adapter registry's directory")
+    return registry
 
 
 def _out(data: dict, as_json: bool, text: str) -> None:
@@ -392,11 +396,15 @@ def _answer_accuracy(cfg, candidate: Path, live: Path | None, questions: str) ->
     """Answer accuracy of the candidate and of the live adapter (or the base model) on one question set."""
     import dataclasses
 
+    from assistant.errors import InputError
+
     import index
     from assistant.config import local_path
     from finetune.answer_eval import compare_adapters, questions_hash
 
     qpath = local_path(questions)
+    if qpath is None:
+        raise InputError("no answer question set given")
     if cfg.evaluation.answer_index:
         cfg = dataclasses.replace(
             cfg, retrieval=dataclasses.replace(cfg.retrieval, index_dir=cfg.evaluation.answer_index)

@@ -106,7 +106,8 @@ def _latest(feedback: list[dict]) -> tuple[int | None, str | None]:
 def select_examples(
     exchanges: list[dict], redact: Redactor, business_name: str = "Northwind Goods"
 ) -> tuple[list[dict], Counter, Counter]:
-    counts, pii = Counter(), Counter()
+    counts: Counter = Counter()
+    pii: Counter = Counter()
     seen, out = set(), []
     for ex in exchanges:
         turn = ex["turn"]

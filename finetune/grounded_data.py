@@ -59,7 +59,8 @@ def sample_requests(rows: list[tuple[str, str]], n: int, seed: int) -> list[tupl
     rng = random.Random(seed)
     for g in groups.values():
         rng.shuffle(g)
-    out, i = [], 0
+    out: list = []
+    i = 0
     names = sorted(groups)
     while len(out) < n and any(i < len(groups[g]) for g in names):
         out += [groups[g][i] for g in names if i < len(groups[g])]
@@ -102,7 +103,8 @@ def build_grounded_dataset(
 ) -> dict:
     """`kbs`: (name, retriever) pairs; each gets `per_kb` requests. Writes the dataset; returns its card."""
     out = Path(out)
-    examples, counts = [], Counter()
+    examples: list = []
+    counts: Counter = Counter()
     for k, (name, retriever) in enumerate(kbs):
         assistant.retriever = retriever
         for request, group in sample_requests(requests, per_kb, seed + k):

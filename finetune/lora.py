@@ -203,7 +203,7 @@ def train_lora(cfg: LoraTrainConfig, home: Path, log=print) -> dict:
         peft_config=peft_config,
         callbacks=[Throughput(), Progress()],
     )
-    lengths = [len(x) for x in trainer.train_dataset["input_ids"]]
+    lengths = [len(x) for x in trainer.train_dataset["input_ids"]]  # type: ignore[index]  # a datasets.Dataset here
     resume = _last_checkpoint(ckpt_dir)
     if resume:
         log(f"resuming from {resume}")
@@ -216,7 +216,7 @@ def train_lora(cfg: LoraTrainConfig, home: Path, log=print) -> dict:
         return {}
     tmp = registry / f".{version}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    trainer.model.save_pretrained(str(tmp))
+    trainer.model.save_pretrained(str(tmp))  # type: ignore[union-attr,operator]  # a PeftModel after training
     conf_path = tmp / "adapter_config.json"
     conf = json.loads(conf_path.read_text())
     conf["base_model_name_or_path"] = resolved.model_id  # portable: the Hub id, not a local cache path

@@ -49,22 +49,22 @@ def list_adapters(registry: Path, tagger_dirs: dict[str, Path | None]) -> list[d
                     "valid": bool(m),
                 }
             )
-    for kind, d in tagger_dirs.items():
-        if d and (d / "tagger.json").is_file():
-            m = _json(d / "tagger.json")
+    for kind, tagger_dir in tagger_dirs.items():
+        if tagger_dir and (tagger_dir / "tagger.json").is_file():
+            m = _json(tagger_dir / "tagger.json")
             created = (
                 m.get("created")
-                or datetime.fromtimestamp((d / "tagger.json").stat().st_mtime, timezone.utc).isoformat()
+                or datetime.fromtimestamp((tagger_dir / "tagger.json").stat().st_mtime, timezone.utc).isoformat()
             )
             out.append(
                 {
-                    "version": d.name,
+                    "version": tagger_dir.name,
                     "kind": kind,
                     "base_model": m.get("backbone"),
                     "created": created,
                     "metrics": m.get("dev") or {},
                     "live": True,
-                    "path": str(d),
+                    "path": str(tagger_dir),
                     "valid": True,
                 }
             )

@@ -22,7 +22,7 @@ def entity_tags(text: str, entities: list[dict]) -> tuple[list[str], list[str], 
     problems = []
     for ent in entities:
         etype, value = str(ent.get("type", "")).upper(), str(ent.get("text", ""))
-        start = ent.get("start") if isinstance(ent.get("start"), int) else text.find(value)
+        start = ent["start"] if isinstance(ent.get("start"), int) else text.find(value)
         if not etype or not value or start < 0 or text[start : start + len(value)] != value:
             problems.append(f"span {value!r} not found in the message")
             continue

@@ -19,7 +19,9 @@ def read_conll(path: str | Path) -> list[tuple[list[str], list[str]]]:
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: no such file")
-    sentences, words, tags = [], [], []
+    sentences: list = []
+    words: list[str] = []
+    tags: list[str] = []
     for n, line in enumerate(p.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
         parts = line.split()
         if not parts:

@@ -72,7 +72,7 @@ def average_taggers(sources: list[str], out: str, calibrate_file: str | None = N
         # Sum in float32 then divide: exact mean, independent of member order up to rounding.
         save_file(
             {
-                k: (sum(s[k].float() for s in states) / len(states)).to(states[0][k].dtype).contiguous()
+                k: (sum(s[k].float() for s in states) / len(states)).to(states[0][k].dtype).contiguous()  # type: ignore[union-attr]
                 for k in sorted(keys)
             },
             str(tmp / name),

@@ -30,6 +30,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from assistant.sentiment import apply_calibration, normalize_social  # noqa: F401  (re-exported)
 from assistant.tagger_model import build_heads, encode_words
@@ -169,7 +170,7 @@ def _check_init(cfg: TaggerTrainConfig) -> None:
     """Validate a warm-start tagger directory and adopt its LoRA rank/alpha (weights must fit)."""
     from assistant.errors import AdapterError
 
-    d = Path(cfg.init)
+    d = Path(cfg.init or "")
     try:
         meta = json.loads((d / "tagger.json").read_text())
         conf = json.loads((d / "adapter_config.json").read_text())
@@ -346,7 +347,7 @@ def train_tagger(cfg: TaggerTrainConfig, log=print) -> dict:
         weight_decay=0.01,
     )
     schedule = get_linear_schedule_with_warmup(optimizer, int(0.06 * total), total)
-    progress = {"step": 0, "best": None, "history": []}
+    progress: dict[str, Any] = {"step": 0, "best": None, "history": []}
     if (ckpt / "progress.json").exists():
         progress = json.loads((ckpt / "progress.json").read_text())
         set_peft_model_state_dict(model, load_file(str(ckpt / "adapter_model.safetensors")))

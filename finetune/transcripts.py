@@ -20,6 +20,7 @@ import io
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 from assistant.errors import InputError
 
@@ -105,7 +106,7 @@ def read_pairs(
     if suffix not in {".jsonl", ".csv", ".tsv"}:
         raise InputError(f"{p}: import reads .csv, .tsv or .jsonl")
     text = _text(p)
-    rows: list[tuple[int, object]] = []
+    rows: list[tuple[int, Any]] = []
     problems: list[dict] = []
     if suffix == ".jsonl":
         # "\n" only: str.splitlines() also splits at U+2028 and friends, which JSON strings may hold.

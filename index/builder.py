@@ -20,6 +20,7 @@ import os
 import shutil
 import time
 import uuid
+from typing import Any, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -70,6 +71,7 @@ def make_faiss(vectors, ann_above: int = ANN_ABOVE, ann: str = "ivf", nprobe: in
     import numpy as np
 
     dim, n = vectors.shape[1], len(vectors)
+    index: Any  # a flat, HNSW or IVF FAISS index
     if n <= ann_above:
         index, kind, params = faiss.IndexFlatIP(dim), "flat", {}
     elif ann == "hnsw":
@@ -105,7 +107,7 @@ def build_bm25(chunks: list[Chunk], directory: Path) -> None:
 
 
 def build_index(
-    paths: list[str | Path],
+    paths: Sequence[str | Path],
     out: str | Path,
     embedder,
     max_tokens: int | None = None,
@@ -136,7 +138,7 @@ def build_index(
     embed_s = time.perf_counter() - t_embed
     vectors = np.zeros((len(chunks), embedder.dim), dtype="float32")
     for row, i in enumerate(todo):
-        vectors[i] = fresh[row]
+        vectors[i] = fresh[row]  # type: ignore[index]  # fresh is set whenever todo is not empty
     for i, c in enumerate(chunks):
         if c.hash in previous:
             vectors[i] = previous[c.hash]

@@ -28,7 +28,7 @@ class Chunk:
     start: int
     end: int
     hash: str
-    tags: list = None
+    tags: list | None = None
 
     def embed_text(self) -> str:
         """What gets embedded: the heading path gives a short section its topic."""
@@ -43,7 +43,8 @@ def _sections(doc: Document) -> list[tuple[str, int, int]]:
     if doc.kind != "markdown":
         return [("", 0, len(doc.text))]
     marks = list(_HEADING.finditer(doc.text))
-    out, path = [], []
+    out: list = []
+    path: list = []
     if marks and marks[0].start() > 0:
         out.append(("", 0, marks[0].start()))
     if not marks:

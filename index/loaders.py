@@ -18,6 +18,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 SUFFIXES = {
     ".md": "markdown",
@@ -75,7 +76,7 @@ def _decode(raw: bytes) -> str:
         return raw.decode("cp1252", errors="replace")  # the usual culprit for "wrong encoding"
 
 
-def iter_files(paths: list[str | Path]) -> tuple[list[tuple[Path, Path]], list[Skipped]]:
+def iter_files(paths: Sequence[str | Path]) -> tuple[list[tuple[Path, Path]], list[Skipped]]:
     """(file, root) pairs under the given files/folders, never following symlinks."""
     found, skipped = [], []
     for p in map(Path, paths):
@@ -271,7 +272,9 @@ def load_file(path: Path, root: Path, opts: LoaderOptions | None = None) -> Docu
     return Document(rel, str(path), kind, text, _title(text, fallback), tags)
 
 
-def load_documents(paths: list[str | Path], opts: LoaderOptions | None = None) -> tuple[list[Document], list[Skipped]]:
+def load_documents(
+    paths: Sequence[str | Path], opts: LoaderOptions | None = None
+) -> tuple[list[Document], list[Skipped]]:
     files, skipped = iter_files(paths)
     docs = []
     for f, root in files:

@@ -78,7 +78,7 @@ class Index:
 
     def _load(self, name: str | None = None) -> _Build:
         build = current_build(self.directory) if name is None else self.directory / "builds" / name
-        if name is not None and not build.is_dir():
+        if name is not None and build is not None and not build.is_dir():
             raise IndexUnavailableError(f"index build {name} is not in {self.directory / 'builds'}")
         if build is None:
             raise IndexUnavailableError(
