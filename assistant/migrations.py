@@ -182,6 +182,23 @@ def _m008_deployment(conn) -> None:
     md.create_all(conn)
 
 
+def _m009_text_search(conn) -> None:
+    """PostgreSQL: a trigram index on lower(text), so the console's "text contains" search on millions of
+    turns does not scan the table. Needs the pg_trgm extension; where the database user may not create it,
+    the search still works (a scan), and the log says why."""
+    if conn.dialect.name != "postgresql":
+        return
+    import logging
+
+    try:
+        with conn.begin_nested():  # a refused CREATE EXTENSION must not abort the migration
+            conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
+    except sa.exc.DBAPIError as exc:
+        logging.getLogger("loopdesk.store").warning("no trigram index for text search (pg_trgm: %s)", exc.orig)
+        return
+    conn.execute(sa.text("CREATE INDEX ix_turns_text_trgm ON turns USING gin (lower(text) gin_trgm_ops)"))
+
+
 MIGRATIONS = [
     (1, "conversations, turns, feedback", _m001_initial),
     (2, "indexes for history, feedback and escalation look-ups", _m002_indexes),
@@ -191,6 +208,7 @@ MIGRATIONS = [
     (6, "spool keys for exactly-once replay", _m006_spool_keys),
     (7, "HTTP API keys", _m007_api_keys),
     (8, "live adapter and index build shared by replicas", _m008_deployment),
+    (9, "trigram index for text search (PostgreSQL)", _m009_text_search),
 ]
 
 _versions = sa.Table(

@@ -15,7 +15,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
@@ -222,30 +222,51 @@ class Store(HandoffRecords, ApiKeyRecords, DeploymentRecords, ConsoleQueries):
             latest[r["turn_id"]] = r
         return list(latest.values())
 
-    def exchanges(self) -> list[dict]:
-        """Every assistant turn with the customer turn before it, its conversation and feedback."""
-        conv = self._read(sa.select(conversations))
-        meta = {c["id"]: c for c in conv}
-        all_turns = self._read(sa.select(turns).order_by(turns.c.conversation_id, turns.c.id))
-        fb: dict[int, list[dict]] = {}
-        for f in self._read(sa.select(feedback).order_by(feedback.c.id)):
-            fb.setdefault(f["turn_id"], []).append(f)
-        out, prev = [], None
-        for t in all_turns:
-            if t["role"] == "assistant" and prev is not None and prev["conversation_id"] == t["conversation_id"]:
+    def exchanges(self, batch: int = 1000) -> Iterator[dict]:
+        """Every assistant turn with the turn before it, its conversation and feedback, in pages of
+        `batch` replies (keyset by id), so an export of millions of turns never reads whole tables."""
+        earlier = turns.alias("earlier")
+        prev_id = (
+            sa.select(sa.func.max(earlier.c.id))
+            .where(earlier.c.conversation_id == turns.c.conversation_id, earlier.c.id < turns.c.id)
+            .correlate(turns)
+            .scalar_subquery()
+        )
+        last = 0
+        while True:
+            page = self._read(
+                sa.select(turns, prev_id.label("prev_id"))
+                .where(turns.c.role == "assistant", turns.c.id > last)
+                .order_by(turns.c.id)
+                .limit(batch)
+            )
+            if not page:
+                return
+            last = page[-1]["id"]
+            prev_ids = [t["prev_id"] for t in page if t["prev_id"] is not None]
+            prev = (
+                {t["id"]: t for t in self._read(sa.select(turns).where(turns.c.id.in_(prev_ids)))} if prev_ids else {}
+            )
+            conv_ids = sorted({t["conversation_id"] for t in page})
+            meta = {c["id"]: c for c in self._read(sa.select(conversations).where(conversations.c.id.in_(conv_ids)))}
+            fb: dict[int, list[dict]] = {}
+            for f in self._read(
+                sa.select(feedback).where(feedback.c.turn_id.in_([t["id"] for t in page])).order_by(feedback.c.id)
+            ):
+                fb.setdefault(f["turn_id"], []).append(f)
+            for t in page:
+                if t["prev_id"] not in prev:
+                    continue
                 c = meta.get(t["conversation_id"], {})
-                out.append(
-                    {
-                        "conversation_id": t["conversation_id"],
-                        "source": c.get("source"),
-                        "intent": (c.get("meta") or {}).get("intent"),
-                        "user_turn": prev,
-                        "turn": t,
-                        "feedback": fb.get(t["id"], []),
-                    }
-                )
-            prev = t
-        return out
+                turn = {k: v for k, v in t.items() if k != "prev_id"}
+                yield {
+                    "conversation_id": t["conversation_id"],
+                    "source": c.get("source"),
+                    "intent": (c.get("meta") or {}).get("intent"),
+                    "user_turn": prev[t["prev_id"]],
+                    "turn": turn,
+                    "feedback": fb.get(t["id"], []),
+                }
 
     def apply_spooled(self, record: dict) -> None:
         """Write one spool record (see `assistant.spool`); a record written before is skipped."""

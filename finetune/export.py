@@ -21,6 +21,7 @@ import re
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterable
 
 from assistant.entity_patterns import find_pattern_entities
 from assistant.errors import InputError
@@ -104,7 +105,7 @@ def _latest(feedback: list[dict]) -> tuple[int | None, str | None]:
 
 
 def select_examples(
-    exchanges: list[dict], redact: Redactor, business_name: str = "Northwind Goods"
+    exchanges: Iterable[dict], redact: Redactor, business_name: str = "Northwind Goods"
 ) -> tuple[list[dict], Counter, Counter]:
     counts: Counter = Counter()
     pii: Counter = Counter()

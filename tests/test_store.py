@@ -112,3 +112,17 @@ def test_locked_database_fails_loudly_after_retries(tmp_path):
     cid = s.new_conversation()
     with locked(str(path), 1.0), pytest.raises(StoreError, match="after 2 attempt"):
         s.add_turn(cid, "user", "x")
+
+
+def test_exchanges_are_read_in_pages(store):
+    ids = []
+    for i in range(5):
+        cid = store.new_conversation("chat", {"intent": f"i{i}"})
+        store.add_turn(cid, "user", f"question {i}")
+        ids.append(store.add_turn(cid, "assistant", f"answer {i}"))
+        store.add_feedback(ids[-1], 1)
+    store.add_turn(store.new_conversation(), "assistant", "a greeting with no question before it")
+    paged = list(store.exchanges(batch=2))
+    assert [e["turn"]["id"] for e in paged] == ids == [e["turn"]["id"] for e in store.exchanges()]
+    assert [e["user_turn"]["text"] for e in paged] == [f"question {i}" for i in range(5)]
+    assert paged[3]["intent"] == "i3" and paged[3]["feedback"][0]["rating"] == 1
