@@ -19,12 +19,17 @@ from assistant.store import Store
 from assistant.types import Retriever
 
 
+def open_store(cfg: Config) -> Store:
+    """The conversation store of a config (every entry point opens it here)."""
+    return Store(cfg.store_url, cfg.store.retries)
+
+
 def build_assistant(
     cfg: Config, open_retriever: Callable[[Config], Retriever] | None = None, with_taggers: bool = True
 ) -> Assistant:
     from assistant.taggers import load_taggers
 
-    store = Store(cfg.store_url, cfg.store.retries)
+    store = open_store(cfg)
     generator = TransformersGenerator(cfg.models.generator, cfg.home, cfg.generation)
     watcher = None
     registry = local_path(cfg.models.adapters_dir)

@@ -27,10 +27,9 @@ store_app = typer.Typer(help="Retention, erasure and the local spool of the conv
 
 
 def _store():
-    from assistant.store import Store
+    from assistant.build import open_store
 
-    cfg = get_config()
-    return Store(cfg.store_url, cfg.store.retries)
+    return open_store(get_config())
 
 
 @operator_app.command("add")

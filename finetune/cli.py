@@ -52,11 +52,10 @@ def taggers(
     _check_calibration(calibration, as_json)
     extra: list = []
     if from_store:
-        from assistant.store import Store
+        from assistant.build import open_store
         from finetune.store_labels import ner_examples, sentiment_examples
 
-        store_cfg = _cfg()
-        store = Store(store_cfg.store_url, store_cfg.store.retries)
+        store = open_store(_cfg())
         if task == "sentiment":
             extra = sentiment_examples(store)
         else:
@@ -176,7 +175,7 @@ def import_cmd(
     problems imports nothing unless --skip-bad)."""
     from assistant.cli_common import fail
     from assistant.errors import LoopdeskError
-    from assistant.store import Store
+    from assistant.build import open_store
     from finetune.transcripts import import_transcripts
 
     try:
@@ -184,7 +183,7 @@ def import_cmd(
         from assistant.pii import PiiRedactor
 
         report = import_transcripts(
-            Store(cfg.store_url, cfg.store.retries),
+            open_store(cfg),
             file,
             user_column,
             answer_column,
@@ -210,7 +209,7 @@ def export_cmd(
     """Build a chat dataset from the store (feedback-filtered, PII-redacted, deduplicated, split)."""
     from assistant.cli_common import fail
     from assistant.errors import LoopdeskError
-    from assistant.store import Store
+    from assistant.build import open_store
     from finetune.export import Redactor, export_dataset
 
     try:
@@ -220,9 +219,7 @@ def export_cmd(
             from assistant.taggers import load_taggers
 
             _, ner, _ = load_taggers(cfg)
-        card = export_dataset(
-            Store(cfg.store_url, cfg.store.retries), out, Redactor(ner), eval_fraction, cfg.app.business_name
-        )
+        card = export_dataset(open_store(cfg), out, Redactor(ner), eval_fraction, cfg.app.business_name)
     except LoopdeskError as exc:
         fail(exc, as_json)
     _out(
@@ -423,9 +420,9 @@ def _answer_accuracy(cfg, candidate: Path, live: Path | None, questions: str) ->
 
 def _deploy(cfg):
     """Record the live adapter in the database too, where every app replica looks."""
-    from assistant.store import Store
+    from assistant.build import open_store
 
-    store = Store(cfg.store_url, cfg.store.retries)
+    store = open_store(cfg)
     return lambda record: store.deploy("live_adapter", record)
 
 

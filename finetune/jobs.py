@@ -153,21 +153,19 @@ class LearningLoop:
         self._record(operator, f"cancel {current['kind']}", version=current.get("version"))
 
     def _deploy(self, record: dict) -> None:
-        from assistant.store import Store
+        from assistant.build import open_store
 
-        Store(self.cfg.store_url, self.cfg.store.retries).deploy("live_adapter", record)
+        open_store(self.cfg).deploy("live_adapter", record)
 
     # --- the steps -----------------------------------------------------------------------------
     def export(self, operator: str) -> dict:
-        from assistant.store import Store
+        from assistant.build import open_store
         from assistant.taggers import load_taggers
         from finetune.export import Redactor, export_dataset
 
         out = self.datasets_dir / f"export-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}"
         _, ner, _ = load_taggers(self.cfg)
-        card = export_dataset(
-            Store(self.cfg.store_url, self.cfg.store.retries), out, Redactor(ner), 0.1, self.cfg.app.business_name
-        )
+        card = export_dataset(open_store(self.cfg), out, Redactor(ner), 0.1, self.cfg.app.business_name)
         self._record(operator, "export", dataset=str(out), train=card["train"], eval=card["eval"])
         return {**card, "dir": str(out)}
 

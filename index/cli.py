@@ -63,11 +63,9 @@ def build(
         )
         if Path(report["out"]).resolve() == Path(cfg.index_dir).resolve():
             # The configured index: every replica of the app switches to this build at its next question.
-            from assistant.store import Store
+            from assistant.build import open_store
 
-            Store(cfg.store_url, cfg.store.retries).deploy(
-                "index_build", {"name": report["build_id"], "dir": report["out"]}
-            )
+            open_store(cfg).deploy("index_build", {"name": report["build_id"], "dir": report["out"]})
     except LoopdeskError as exc:
         fail(exc, as_json)
     if as_json:
