@@ -554,6 +554,7 @@ class Assistant:
             latency_ms=timer.since_start(),
             first_token_ms=first_token,
             escalation=decision.reason if decision.escalated else None,
+            reply_to=user_turn,
             notes={
                 "timings_ms": timer.marks,
                 "user_turn": user_turn,

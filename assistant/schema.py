@@ -38,6 +38,7 @@ turns = sa.Table(
     sa.Column("escalation", sa.String(32)),
     sa.Column("notes", sa.JSON),
     sa.Column("spool_key", sa.String(32)),
+    sa.Column("reply_to", sa.Integer),
 )
 feedback = sa.Table(
     "feedback",

@@ -180,8 +180,14 @@ class Store(HandoffRecords, ApiKeyRecords, DeploymentRecords, ConsoleQueries):
                         meta={"intent": intent, "file": source_file},
                     )
                 )
-                c.execute(turns.insert().values(conversation_id=cid, role="user", text=user, created_at=now))
-                c.execute(turns.insert().values(conversation_id=cid, role="assistant", text=assistant, created_at=now))
+                asked = c.execute(
+                    turns.insert().values(conversation_id=cid, role="user", text=user, created_at=now)
+                ).inserted_primary_key[0]
+                c.execute(
+                    turns.insert().values(
+                        conversation_id=cid, role="assistant", text=assistant, created_at=now, reply_to=asked
+                    )
+                )
                 c.execute(
                     imports.insert().values(
                         key=key, conversation_id=cid, source_file=source_file, intent=intent, created_at=now
@@ -289,6 +295,11 @@ class Store(HandoffRecords, ApiKeyRecords, DeploymentRecords, ConsoleQueries):
             if c.execute(sa.select(turns.c.id).where(turns.c.spool_key == record["key"])).first():
                 return
             fields = {k: v for k, v in (record.get("fields") or {}).items() if k in TURN_FIELDS}
+            if record["role"] == "assistant" and not fields.get("reply_to"):
+                # Spooled before its question had a row id: the question is the conversation's last one.
+                fields["reply_to"] = c.execute(
+                    sa.select(sa.func.max(turns.c.id)).where(turns.c.conversation_id == cid, turns.c.role == "user")
+                ).scalar()
             c.execute(
                 turns.insert().values(
                     conversation_id=cid,

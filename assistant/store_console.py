@@ -40,8 +40,18 @@ def _latest_rating():
     )
 
 
+COUNT_CAP = 10_000
+"""Lists count their matches up to this (then "10,000+"): an exact count of a broad search over
+millions of turns costs seconds and tells an operator nothing more."""
+
+
 class ConsoleQueries(StoreMixin):
     """Mixin: needs `_read` from `Store`."""
+
+    def _count(self, query) -> int:
+        """Matches of `query`, counted up to COUNT_CAP + 1."""
+        capped = query.limit(COUNT_CAP + 1).subquery()
+        return self._read(sa.select(sa.func.count().label("n")).select_from(capped))[0]["n"]
 
     def conversation_page(
         self,
@@ -98,26 +108,23 @@ class ConsoleQueries(StoreMixin):
             .offset(offset)
             .limit(limit)
         )
-        total = self._read(sa.select(sa.func.count().label("n")).select_from(base).where(*where))[0]["n"]
-        return self._read(q), total
+        return self._read(q), self._count(sa.select(conversations.c.id).select_from(base).where(*where))
 
     def reply_page(self, f: TurnFilter, offset: int = 0, limit: int = 50) -> tuple[list[dict], int]:
         """(assistant replies newest first with the customer message before each, total matching)."""
-        user, earlier = turns.alias("u"), turns.alias("earlier")
-        prev_id = (
-            sa.select(sa.func.max(earlier.c.id))
-            .where(
-                earlier.c.conversation_id == turns.c.conversation_id,
-                earlier.c.role == "user",
-                earlier.c.id < turns.c.id,
-            )
-            .correlate(turns)
-            .scalar_subquery()
-        )
+        user = turns.alias("u")
         rating = _latest_rating()
         where = [turns.c.role == "assistant"]
         if f.rating in ("good", "bad"):
-            where.append(rating == (1 if f.rating == "good" else -1))
+            # Driven from the (few) ratings: the replies whose latest rating is the one asked for.
+            later = feedback.alias("later")
+            latest = sa.select(feedback.c.turn_id).where(
+                feedback.c.rating == (1 if f.rating == "good" else -1),
+                ~sa.exists().where(
+                    later.c.turn_id == feedback.c.turn_id, later.c.rating != 0, later.c.id > feedback.c.id
+                ),
+            )
+            where.append(turns.c.id.in_(latest))
         elif f.rating == "none":
             where.append(rating.is_(None))
         if f.escalated == "yes":
@@ -130,7 +137,7 @@ class ConsoleQueries(StoreMixin):
             where.append(turns.c.created_at >= f.since)
         if f.until:
             where.append(turns.c.created_at < f.until)
-        joined = turns.outerjoin(user, user.c.id == prev_id)
+        joined = turns.outerjoin(user, user.c.id == turns.c.reply_to)
         if f.sentiment != "any":
             where.append(user.c.sentiment == f.sentiment)
         if f.text.strip():
@@ -169,8 +176,7 @@ class ConsoleQueries(StoreMixin):
             .offset(offset)
             .limit(limit)
         )
-        total = self._read(sa.select(sa.func.count().label("n")).select_from(joined).where(*where))[0]["n"]
-        return self._read(q), total
+        return self._read(q), self._count(sa.select(turns.c.id).select_from(joined).where(*where))
 
     def conversation_turns(self, conversation_id: str) -> list[dict]:
         """Every turn of a conversation in order, each with its feedback and labels."""

@@ -23,6 +23,7 @@ from assistant import operator as op
 from assistant.accounts import Accounts
 from assistant.config import Config
 from assistant.errors import InputError, LoopdeskError
+from assistant.store_console import COUNT_CAP
 
 log = logging.getLogger("loopdesk.console")
 QUEUE_COLUMNS = ["conversation", "state", "reason", "waiting", "operator", "e-mail", "last customer message"]
@@ -436,8 +437,10 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
         return act
 
     def page_of(total, page, per):
+        if total > COUNT_CAP:
+            return f"page {page} · more than {COUNT_CAP:,} found"
         pages = max(1, -(-total // per))
-        return f"page {page} of {pages} · {total} found"
+        return f"page {page} of {pages} · {total:,} found"
 
     @guarded(4)
     def do_conversations(tok, page, since, until, state, text):
