@@ -47,17 +47,17 @@ def fill(store, n_turns: int, seed: int = 7) -> float:
             question = " ".join(rng.choice(WORDS) for _ in range(8))
             turn_id += 1
             turn.write(f"{turn_id}\t{cid}\tuser\thow do I {question}?\t{when.isoformat()}\t"
-                       f"{'negative' if rng.random() < 0.2 else 'neutral'}\t\\N\t\\N\n")
+                       f"{'negative' if rng.random() < 0.2 else 'neutral'}\t\\N\t\\N\t\\N\n")
             turn_id += 1
             escalated = "human_requested" if rng.random() < 0.03 else "\\N"
             turn.write(f"{turn_id}\t{cid}\tassistant\tHere is how: {question} [1].\t{when.isoformat()}\t\\N\t"
-                       f"{rng.randint(300, 6000)}\t{escalated}\n")
+                       f"{rng.randint(300, 6000)}\t{escalated}\t{turn_id - 1}\n")
             if rng.random() < 0.05:
                 fb.write(f"{turn_id}\t{rng.choice((1, -1))}\tcustomer\t{when.isoformat()}\n")
         with cur.copy("COPY conversations (id, created_at, source, meta, last_activity_at) FROM STDIN") as cp:
             cp.write(conv.getvalue())
-        with cur.copy("COPY turns (id, conversation_id, role, text, created_at, sentiment, latency_ms, escalation) "
-                      "FROM STDIN") as cp:
+        with cur.copy("COPY turns (id, conversation_id, role, text, created_at, sentiment, latency_ms, escalation, "
+                      "reply_to) FROM STDIN") as cp:
             cp.write(turn.getvalue())
         with cur.copy("COPY feedback (turn_id, rating, source, created_at) FROM STDIN") as cp:
             cp.write(fb.getvalue())
@@ -105,7 +105,7 @@ def main() -> None:
         rows["daily numbers, last 14 days"] = timed(lambda: console_stats.daily(store, 14), repeat=3)
         rows["export: first page of exchanges (1000)"] = timed(lambda: sum(1 for _, e in zip(range(1000),
                                                                                              store.exchanges())))
-        totals = {k: (v[1][1] if isinstance(v[1], tuple) else None) for k, v in rows.items()}
+        totals = {k: (v[1][1] if isinstance(v[1], tuple) else None) for k, v in rows.items()}  # capped at 10,001
         print(f"{args.turns:,} turns on PostgreSQL (filled by COPY in {fill_s:.0f} s); median of 5 runs")
         print(f"{'query':<52}{'ms':>10}{'matches':>12}")
         for k, (ms, _) in rows.items():
