@@ -64,7 +64,16 @@ def build_assistant(
 
 
 def follow_deployment(retriever, store: Store):
-    """Make an index follow the build recorded in the database (what every replica serves)."""
+    """Make an index follow the build recorded in the database (what every replica serves) — a record
+    for another index directory (a config that moved) is ignored rather than chased."""
+    from pathlib import Path
+
     if retriever is not None and hasattr(retriever, "pointer"):
-        retriever.pointer = lambda: (store.deployed("index_build") or {}).get("name")
+        here = Path(retriever.directory).resolve()
+
+        def pointer() -> str | None:
+            record = store.deployed("index_build") or {}
+            return record.get("name") if Path(record.get("dir") or "/").resolve() == here else None
+
+        retriever.pointer = pointer
     return retriever

@@ -41,7 +41,7 @@ def test_two_replicas_follow_promotions_and_index_builds(postgres_server, tmp_pa
     (kb2 / "warranty.md").write_text("# Warranty\n\nReturns of shoes are free within 60 days: extended warranty.\n")
     index_dir, registry = tmp_path / "index", tmp_path / "adapters"
     first = build_index([kb1], index_dir, FakeEmbedder())
-    store.deploy("index_build", {"name": first["build_id"]})
+    store.deploy("index_build", {"name": first["build_id"], "dir": str(index_dir)})
     ports = [free_port(), free_port()]
     procs = [subprocess.Popen([sys.executable, str(ROOT / "tests" / "replica_app.py"), url, str(index_dir),
                                str(registry), str(p)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -69,11 +69,14 @@ def test_two_replicas_follow_promotions_and_index_builds(postgres_server, tmp_pa
 
         # An index rebuild (what `loopdesk index build` records): both replicas use the new build.
         second = build_index([kb2], index_dir, FakeEmbedder())
-        store.deploy("index_build", {"name": second["build_id"]})
+        store.deploy("index_build", {"name": second["build_id"], "dir": str(index_dir)})
         assert [chat(p, key, question)["sources"][0]["source"] for p in ports] == ["warranty.md", "warranty.md"]
         # And back: the record, not the directory's CURRENT file, decides.
-        store.deploy("index_build", {"name": first["build_id"]})
+        store.deploy("index_build", {"name": first["build_id"], "dir": str(index_dir)})
         assert [chat(p, key, question)["sources"][0]["source"] for p in ports] == ["returns.md", "returns.md"]
+        # A record for another index directory (a moved config) is not chased.
+        store.deploy("index_build", {"name": second["build_id"], "dir": str(tmp_path / "elsewhere")})
+        assert [chat(p, key, question)["sources"][0]["source"] for p in ports] == ["warranty.md", "warranty.md"]
     finally:
         for proc in procs:
             proc.terminate()
