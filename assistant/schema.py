@@ -118,3 +118,14 @@ handoff_events = sa.Table(
     sa.Column("detail", sa.JSON),
     sa.Column("created_at", sa.DateTime(timezone=True)),
 )
+
+
+def last_customer_message(conversation_id):
+    """Scalar subquery: the newest customer message of the conversation `conversation_id` names."""
+    return (
+        sa.select(turns.c.text)
+        .where(turns.c.conversation_id == conversation_id, turns.c.role == "user")
+        .order_by(turns.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )

@@ -14,7 +14,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from assistant.store_mixin import StoreMixin
-from assistant.schema import conversations, feedback, handoffs, labels, turns
+from assistant.schema import conversations, feedback, handoffs, labels, last_customer_message, turns
 
 
 @dataclass
@@ -64,13 +64,7 @@ class ConsoleQueries(StoreMixin):
     ) -> tuple[list[dict], int]:
         """(conversations newest activity first, total matching)."""
         n_turns = sa.select(sa.func.count()).where(turns.c.conversation_id == conversations.c.id).scalar_subquery()
-        last_user = (
-            sa.select(turns.c.text)
-            .where(turns.c.conversation_id == conversations.c.id, turns.c.role == "user")
-            .order_by(turns.c.id.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
+        last_user = last_customer_message(conversations.c.id)
         escalations = (
             sa.select(sa.func.count())
             .where(turns.c.conversation_id == conversations.c.id, turns.c.escalation.is_not(None))

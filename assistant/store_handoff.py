@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from assistant.errors import StoreError
 from assistant.store_mixin import StoreMixin
-from assistant.schema import conversations, handoff_events, handoffs, operators, turns
+from assistant.schema import conversations, handoff_events, handoffs, last_customer_message, operators
 
 
 class HandoffRecords(StoreMixin):
@@ -81,13 +81,7 @@ class HandoffRecords(StoreMixin):
 
     def handoff_queue(self, states: Sequence[str] = ("queued", "human"), limit: int = 200) -> list[dict]:
         """Open handoffs, oldest request first, with the conversation's last customer message."""
-        last_user = (
-            sa.select(turns.c.text)
-            .where(turns.c.conversation_id == handoffs.c.conversation_id, turns.c.role == "user")
-            .order_by(turns.c.id.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
+        last_user = last_customer_message(handoffs.c.conversation_id)
         q = (
             sa.select(handoffs, conversations.c.last_activity_at, last_user.label("last_message"))
             .join(conversations, conversations.c.id == handoffs.c.conversation_id)
