@@ -96,6 +96,8 @@ def launch(cfg: Config) -> None:
         log.warning("demo index not built: %s", exc)
     assistant = build_assistant(cfg, index.open_for_config)
     ensure_bootstrap_operator(assistant.store, cfg)
+    if assistant.redactor is not None:
+        assistant.redactor("warm-up")  # loads spaCy/Presidio (~5 s) now, not during the first customer's turn
     app = build_app(assistant, cfg, LearningLoop(cfg))
     print(f"loopdesk: customer chat on http://{cfg.app.host}:{cfg.app.port}/ · console on /operator", flush=True)
     uvicorn.run(app, host=cfg.app.host, port=cfg.app.port, log_level="warning")

@@ -181,3 +181,12 @@ def chromium_path():
             pytest.fail("chromium is missing in CI (.ci/run installs Debian's chromium)")
         pytest.skip("chromium not installed")
     return path
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now (for servers the tests start)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

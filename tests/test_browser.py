@@ -4,14 +4,13 @@ first reply streams (delivered, stored once), thumbs only on answers, no interna
 and the page at phone size."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
 
-from tests.conftest import ROOT, requires_models
+from tests.conftest import ROOT, free_port, requires_models
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, requires_models]
 
@@ -19,12 +18,6 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync", "--disable-quic"]
 INTERNALS = ["sentiment", "negative", "neutral", "adapter", "grounded-v1", "SmolLM", "escalation", "Operator",
              "Use via API", "Settings", "latency"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(url: str, proc, timeout: float = 240) -> None:

@@ -4,13 +4,12 @@ replies, the customer sees it without a reload, the assistant stays silent until
 an accepted offer; the console's numbers count turns, not rating events."""
 
 import os
-import socket
 import threading
 import time
 
 import pytest
 
-from tests.conftest import FakeGenerator, FakeRetriever, FakeSentiment
+from tests.conftest import FakeGenerator, FakeRetriever, FakeSentiment, free_port
 
 pytestmark = pytest.mark.browser
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -28,9 +27,7 @@ def served(cfg, store):
     a = Assistant(cfg, FakeGenerator(["Returns of shirts are free within 30 days [1]."] * 50), store,
                   FakeRetriever(), FakeSentiment())
     create_operator(store, "dana", "dana-password")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app.build_app(a, cfg), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

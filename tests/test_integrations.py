@@ -4,7 +4,6 @@ chat widget in a shop's page."""
 
 import dataclasses
 import json
-import socket
 import threading
 import time
 
@@ -13,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from assistant.chatwoot import conversation_id
 from assistant.pipeline import Assistant
-from tests.conftest import ROOT, FakeGenerator, FakeRetriever, FakeSentiment
+from tests.conftest import FakeGenerator, FakeRetriever, FakeSentiment, ROOT, free_port
 
 PAYLOADS = ROOT / "tests" / "fixtures" / "chatwoot"
 
@@ -80,9 +79,7 @@ def test_widget_opens_the_chat_in_a_shop_page(cfg, store, chromium_path, tmp_pat
     import app
 
     a = Assistant(cfg, FakeGenerator(["Returns are free within 30 days [1]."]), store, FakeRetriever(), FakeSentiment())
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app.build_app(a, cfg), host="127.0.0.1", port=port, log_level="warning"))
     threading.Thread(target=server.run, daemon=True).start()
     while not server.started:

@@ -5,7 +5,6 @@ clear error that the pipeline answers around (from the passages)."""
 
 import importlib.util
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,13 +15,7 @@ import pytest
 from assistant.errors import GenerationError
 from assistant.openai_generator import OpenAIGenerator, parse_ref
 from assistant.pipeline import Assistant
-from tests.conftest import FakeRetriever, FakeSentiment, requires_models
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.conftest import FakeRetriever, FakeSentiment, free_port, requires_models
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """Two app replicas on one PostgreSQL agree: a promotion recorded through one is served by the other
 at its next turn, and an index rebuild is used by both, without a restart."""
 
-import socket
 import subprocess
 import sys
 import time
@@ -9,13 +8,7 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import ROOT, FakeEmbedder
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.conftest import FakeEmbedder, ROOT, free_port
 
 
 def chat(port: int, key: str, message: str) -> dict:
