@@ -69,8 +69,9 @@ def health_problems(assistant) -> list[str]:
         out.append(f"Live adapter: {watcher.last_error}")
     if assistant.retriever is None:
         out.append(f"No knowledge base, every question is declined: {assistant.retriever_problem}")
-    if assistant.sentiment is None or assistant.ner is None:
-        out.append("Taggers missing: " + "; ".join(assistant.tagger_problems))
+    missing = [name for name, tagger in (("sentiment", assistant.sentiment), ("NER", assistant.ner)) if tagger is None]
+    if missing:
+        out.append(f"No {' or '.join(missing)} tagger: " + ("; ".join(assistant.tagger_problems) or "not configured"))
     return out
 
 
@@ -323,7 +324,7 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
 
     def alert_text():
         notes = console_stats.alerts(console_stats.daily(store, 8)) + health_problems(assistant)
-        return "".join(f"🚨 **{html.escape(a)}**\n\n" for a in notes)
+        return "".join(f"**Alert:** {html.escape(a)}\n\n" for a in notes)
 
     # --- handlers --------------------------------------------------------------------------------
     def do_signin(n, p, request: gr.Request):
@@ -556,7 +557,10 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
         lambda: (None, gr.update(visible=True), gr.update(visible=False)), None, [token, signin, area]
     )
     gr.Timer(5).tick(
-        lambda t, c: do_refresh(t, c) if t else (gr.skip(),) * 4, [token, conv_id], [msg, queue_table, conv_md, alert]
+        lambda t, c: do_refresh(t, c) if t else (gr.skip(),) * 4,
+        [token, conv_id],
+        [msg, queue_table, conv_md, alert],
+        show_progress="hidden",  # the background refresh must not dim the queue every 5 s
     )
     queue_table.select(do_open, [token], [msg, conv_id, conv_area, conv_header, conv_md, turns_table])
     conv_table.select(do_open, [token], [msg, conv_id, conv_area, conv_header, conv_md, turns_table])
@@ -592,5 +596,8 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
     promote_btn.click(do_promote, [token, adapter], [msg, adapters_table, adapter])
     rollback_btn.click(do_rollback, [token], [msg, adapters_table, adapter])
     gr.Timer(3).tick(
-        lambda t: do_job(t) if t else (gr.skip(),) * 5, [token], [msg, progress, loss_plot, adapters_table, adapter]
+        lambda t: do_job(t) if t else (gr.skip(),) * 5,
+        [token],
+        [msg, progress, loss_plot, adapters_table, adapter],
+        show_progress="hidden",
     )

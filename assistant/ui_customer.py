@@ -183,7 +183,8 @@ def build_customer_page(assistant, cfg: Config) -> None:
             queue=False,
             trigger_mode="multiple",
             js="(text, key, _) => [text, key, Date.now()]",
-        ).then(on_drain, [key], [chatbot, who, email_row], trigger_mode="multiple")
+            show_progress="hidden",
+        ).then(on_drain, [key], [chatbot, who, email_row], trigger_mode="multiple", show_progress="hidden")
         # The box is cleared in the browser, after the text was taken: a reply from the server that
         # cleared it could arrive after the customer started the next message and wipe it.
         trigger(None, None, [message, counter], js=f"() => ['', '0 / {limit:,}']", trigger_mode="multiple")
@@ -193,4 +194,5 @@ def build_customer_page(assistant, cfg: Config) -> None:
     new.click(on_new, [key], [key, chatbot, thanks, who, email_row, counter], queue=False)
     email_send.click(on_email, [email, key], [email, thanks, email_row], queue=False)
     email.submit(on_email, [email, key], [email, thanks, email_row], queue=False)
-    gr.Timer(POLL_S).tick(on_poll, [key], [chatbot, who, email_row], queue=False)
+    # No "pending" fade: the chat would dim every POLL_S seconds and while a reply streams.
+    gr.Timer(POLL_S).tick(on_poll, [key], [chatbot, who, email_row], queue=False, show_progress="hidden")
