@@ -67,7 +67,9 @@ def build_app(assistant, cfg: Config, learning=None):
 
     api = build_api(assistant, cfg)
     demo = build_ui(assistant, cfg, learning)
-    demo.queue(default_concurrency_limit=1)
+    # Turns of different customers run together (the engine batches their decoding); the line with
+    # "you are number N" is ours (assistant.admission), so Gradio's own queue must not hold them back.
+    demo.queue(default_concurrency_limit=cfg.app.concurrent_turns + cfg.app.max_waiting, max_size=None)
     # No footer (API/settings links), no run history in the browser (it kept every input there).
     return gr.mount_gradio_app(
         api,

@@ -6,6 +6,7 @@ The retriever comes from a factory the caller passes in (app.py and the CLI pass
 
 from __future__ import annotations
 
+import logging
 from typing import Callable
 
 from assistant.adapters import LiveAdapterWatcher
@@ -24,13 +25,51 @@ def open_store(cfg: Config) -> Store:
     return Store(cfg.store_url, cfg.store.retries)
 
 
+def choose_engine(cfg: Config) -> tuple[str, str]:
+    """(engine, why) for an in-process generator: `generation.engine`, or for `auto` transformers on a
+    GPU, llama.cpp on a CPU when it is installed and the model is a GGUF, else transformers."""
+    import importlib.util
+
+    from assistant.llama_generator import base_gguf_path
+
+    g = cfg.generation
+    if g.engine != "auto":
+        return g.engine, "generation.engine"
+    if g.device == "cuda" or (g.device == "auto" and _cuda()):
+        return "transformers", "a GPU is present (bf16)"
+    if importlib.util.find_spec("llama_cpp") is None:
+        return "transformers", "llama-cpp-python is not installed (pip install llama-cpp-python): slower CPU decoding"
+    try:
+        base_gguf_path(cfg.models.generator, cfg.home)
+    except LoopdeskError as exc:
+        return "transformers", f"no GGUF for llama.cpp ({exc})"
+    return "llama.cpp", "CPU, GGUF model"
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def open_generator(cfg: Config):
-    """In-process transformers, or a model server by URL (`openai:http://host:8000/v1#model`)."""
+    """A model server by URL (`openai:http://host:8000/v1#model`), or in process: llama.cpp with
+    continuous batching (the CPU default) or transformers (GPUs, training, evals that need logits)."""
     from assistant.openai_generator import PREFIX, OpenAIGenerator
 
     if cfg.models.generator.startswith(PREFIX):
         return OpenAIGenerator(cfg.models.generator, cfg.generation)
-    return TransformersGenerator(cfg.models.generator, cfg.home, cfg.generation)
+    engine, why = choose_engine(cfg)
+    if engine == "llama.cpp":
+        from assistant.llama_generator import LlamaCppGenerator
+
+        generator = LlamaCppGenerator(cfg.models.generator, cfg.home, cfg.generation, cfg.app.turn_seconds)
+    else:
+        generator = TransformersGenerator(cfg.models.generator, cfg.home, cfg.generation)
+    generator.engine_reason = why
+    log = logging.getLogger("loopdesk.generation")
+    (log.warning if "slower" in why or "no GGUF" in why else log.info)("generation engine: %s (%s)", engine, why)
+    return generator
 
 
 def build_assistant(

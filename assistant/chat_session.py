@@ -21,6 +21,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterator
 
+from assistant.admission import BUSY, Busy
 from assistant.chat_view import agent_message, link_citations
 from assistant.errors import LoopdeskError
 from assistant.handoff import Status
@@ -102,19 +103,30 @@ class ChatSession:
                     )
                 )
             self.messages.append(bubble)
+        line = self.assistant.admission
+        result = None
         try:
-            if self.conversation_id is None:
-                self.conversation_id = self.assistant.start_conversation()
-            result = None
-            for kind, value in self.assistant.respond_stream(self.conversation_id, text):
-                if kind == "token":
-                    bubble.content += value
+            with line.ticket() as ticket:
+                while not ticket.wait(1.0):  # everyone is busy: say so, and where this customer is in line
+                    if line.overdue(ticket):
+                        raise Busy("waited too long in line")
+                    bubble.content = f"_Many customers are writing right now — you are number {ticket.position()} in line._"
                     yield
-                elif kind == "replace":  # the generated text failed the grounding check
-                    bubble.content = value
-                    yield
-                else:
-                    result = value
+                bubble.content = ""
+                if self.conversation_id is None:
+                    self.conversation_id = self.assistant.start_conversation()
+                for kind, value in self.assistant.respond_stream(self.conversation_id, text):
+                    if kind == "token":
+                        bubble.content += value
+                        yield
+                    elif kind == "replace":  # the generated text failed the grounding check
+                        bubble.content = value
+                        yield
+                    else:
+                        result = value
+        except Busy as exc:  # nothing was stored: the customer is asked to send it again
+            log.warning("turn refused for conversation %s: %s", self.conversation_id, exc)
+            bubble.content, result = BUSY, None
         except LoopdeskError as exc:
             log.error("turn failed for conversation %s: %s", self.conversation_id, exc)
             bubble.content, result = APOLOGY, None

@@ -78,6 +78,13 @@ class GenerationConfig:
         "model reply, unchecked (for comparison).",
     )
     device: str = _f("auto", "`auto` (CUDA bf16 if present, else CPU fp32), `cpu` or `cuda`.")
+    engine: str = _f(
+        "auto",
+        "`auto`: transformers on a GPU, else llama.cpp when llama-cpp-python is installed and the model is a "
+        "GGUF (the bundled one is), else transformers (saying why); `llama.cpp` or `transformers` to force one.",
+    )
+    batch_slots: int = _f(8, "llama.cpp: replies decoded together in one batch (each its own context_tokens).")
+    threads: int = _f(0, "llama.cpp: CPU threads; 0 means every core this process may use.")
     quantize: str = _f("none", "`none` or `int8` (dynamic int8 quantization of Linear layers, CPU only).")
     context_tokens: int = _f(2048, "Token budget of the prompt plus the reply; older history is dropped to fit.")
     seed: int = _f(0, "Seed for sampling, so a run can be repeated.")
@@ -171,6 +178,11 @@ class AppConfig:
     title: str = _f("", 'Title of the chat page; empty means "<business_name> support".')
     log_format: str = _f("text", "Log lines as plain text or one JSON object per line (`json`).")
     log_level: str = _f("INFO", "Lowest level logged: DEBUG, INFO, WARNING, ERROR.")
+    concurrent_turns: int = _f(
+        16, "Turns processed at once (tagging, retrieval, generation); more customers wait in line, told their place."
+    )
+    max_waiting: int = _f(48, "Turns allowed to wait in line; beyond that a customer is told to try again shortly.")
+    turn_seconds: float = _f(90.0, "Time limit of a turn's reply, waiting included; then the reply ends with what it has.")
     colour: str = _f("#1d4ed8", "Accent colour of the customer page (CSS colour: buttons, title).")
     operator_token: str = _f(
         "",
@@ -346,6 +358,12 @@ def validate(cfg: Config) -> list[str]:
         p.append("generation.reader must be checked, extractive or model")
     if g.quantize not in {"none", "int8"}:
         p.append("generation.quantize must be none or int8")
+    if g.engine not in {"auto", "llama.cpp", "transformers"}:
+        p.append("generation.engine must be auto, llama.cpp or transformers")
+    if not 1 <= g.batch_slots <= 256 or g.threads < 0:
+        p.append("generation.batch_slots must be 1..256 and generation.threads >= 0")
+    if cfg.app.concurrent_turns < 1 or cfg.app.max_waiting < 0 or cfg.app.turn_seconds <= 0:
+        p.append("app.concurrent_turns must be >= 1, app.max_waiting >= 0 and app.turn_seconds > 0")
     if g.context_tokens < g.max_new_tokens + 128:
         p.append("generation.context_tokens must leave at least 128 tokens for the prompt")
     if cfg.retrieval.mode not in {"dense", "bm25", "hybrid"}:

@@ -61,6 +61,9 @@ def chat_ids(tokenizer, messages: list[dict], generation_prompt: bool = True) ->
 class TransformersGenerator:
     """`Generator` implementation over a Hugging Face causal LM."""
 
+    engine_name = "transformers"
+    engine_reason = ""
+
     def __init__(self, model_ref: str, home: Path, cfg: GenerationConfig, adapter: str | Path | None = None) -> None:
         self.cfg, self.home, self.model_ref = cfg, home, model_ref
         self.device, self.dtype = pick_device(cfg.device)

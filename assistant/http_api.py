@@ -2,7 +2,8 @@
 
     POST /v1/chat        {"message": "...", "conversation_id": null, "stream": false}
                          -> what `loopdesk chat --json` prints; with "stream": true, server-sent events
-                            `token` / `replace` ({"text"}) then `done` (the JSON)
+                            `queued` ({"position"}) while in line, `token` / `replace` ({"text"}), then
+                            `done` (the JSON); 429 + Retry-After when the line is full
     POST /v1/feedback    {"turn_id": 12, "rating": 1 | -1, "comment": "..."} -> {"feedback_id"}
     POST /integrations/chatwoot/<secret>   Chatwoot agent-bot webhook (`assistant.chatwoot`)
     GET  /widget.js      a chat button for a shop's pages, opening this app's chat in a frame
@@ -23,10 +24,12 @@ import logging
 import secrets
 import threading
 import time
+from contextlib import asynccontextmanager
 from typing import Iterator, Literal
 
 from pydantic import BaseModel, Field
 
+from assistant.admission import Busy
 from assistant.errors import InputError, LoopdeskError
 
 log = logging.getLogger("loopdesk.api")
@@ -85,11 +88,23 @@ def build_api(assistant, cfg, chatwoot_http=None):
     """`chatwoot_http`: the HTTP client the Chatwoot bot answers with (tests pass a recorder)."""
     from fastapi import Depends, FastAPI, Header, HTTPException
     from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+    from starlette.background import BackgroundTask
 
     from assistant import metrics
     from assistant.chat_view import KB_ROUTE, missing_section_html, section_html
 
+    @asynccontextmanager
+    async def lifespan(app):
+        import anyio.to_thread
+
+        # Blocking handlers (the chat page's and the API's turns) run on anyio's thread pool, 40 threads
+        # by default: a turn waiting for a thread would wait without a word, outside our line.
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        limiter.total_tokens = max(limiter.total_tokens, 2 * (cfg.app.concurrent_turns + cfg.app.max_waiting) + 16)
+        yield
+
     api = FastAPI(
+        lifespan=lifespan,
         title=f"{cfg.app.business_name} assistant API",
         version="1",
         docs_url="/docs",
@@ -127,23 +142,43 @@ def build_api(assistant, cfg, chatwoot_http=None):
         except LoopdeskError as exc:
             log.error("api chat for %s failed: %s", name, exc)
             raise HTTPException(503, "the assistant is unavailable right now; please retry") from exc
+        line = assistant.admission
+        try:
+            ticket = line.enter()
+        except Busy as exc:
+            log.warning("api chat for %s refused: %s", name, exc)
+            raise HTTPException(429, "the assistant is busy; retry shortly", headers={"Retry-After": "10"}) from exc
         if not body.stream:
             try:
+                while not ticket.wait(0.5):
+                    if line.overdue(ticket):
+                        raise HTTPException(429, "the assistant is busy; retry shortly", headers={"Retry-After": "10"})
                 return assistant.respond(cid, body.message).to_json()
             except LoopdeskError as exc:
                 log.error("api chat for %s failed: %s", name, exc)
                 raise HTTPException(503, "the assistant could not answer right now; please retry") from exc
+            finally:
+                line.leave(ticket)
 
         def events() -> Iterator[str]:
             try:
+                while not ticket.wait(1.0):  # in line: say where, so a client can show it
+                    if line.overdue(ticket):
+                        raise Busy("waited too long in line")
+                    yield f"event: queued\ndata: {json.dumps({'position': ticket.position()})}\n\n"
                 for kind, value in assistant.respond_stream(cid, body.message):
                     data = value.to_json() if kind == "done" else {"text": value}
                     yield f"event: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+            except Busy:
+                yield f"event: busy\ndata: {json.dumps({'error': 'the assistant is busy; retry shortly'})}\n\n"
             except LoopdeskError as exc:
                 log.error("api chat stream for %s failed: %s", name, exc)
                 yield f"event: error\ndata: {json.dumps({'error': 'the assistant could not answer right now'})}\n\n"
+            finally:
+                line.leave(ticket)
 
-        return StreamingResponse(events(), media_type="text/event-stream")
+        # The background task gives the place back also when the client left before the stream began.
+        return StreamingResponse(events(), media_type="text/event-stream", background=BackgroundTask(line.leave, ticket))
 
     @api.post("/v1/feedback", tags=["chat"])
     def feedback(body: FeedbackRequest, name: str = Depends(client)):

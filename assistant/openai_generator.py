@@ -38,6 +38,9 @@ def parse_ref(ref: str) -> tuple[str, str]:
 
 
 class OpenAIGenerator:
+    engine_name = "openai"
+    engine_reason = "models.generator names a model server"
+
     def __init__(self, ref: str, gen_cfg, timeout: float = 60.0, retries: int = 2, http=None) -> None:
         import httpx
 

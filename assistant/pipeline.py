@@ -24,6 +24,7 @@ from typing import Generator as Gen
 from typing import Any, Iterator, Sequence
 
 from assistant.checked_stream import GroundedStream
+from assistant.admission import Admission
 from assistant.config import Config
 from assistant.errors import LoopdeskError, StoreError
 from assistant.context import search_query
@@ -106,6 +107,8 @@ class Assistant:
         self.redactor = redactor  # card data, national ids (and contacts if configured) replaced first
         p = cfg.policy
         self.rules = Rules(p.negative_turns, p.upset_score, p.supported_languages, cfg.app.business_name)
+        # Turns run side by side up to app.concurrent_turns (generation batches them); the rest wait in line.
+        self.admission = Admission(cfg.app.concurrent_turns, cfg.app.max_waiting, cfg.app.turn_seconds)
 
     def start_conversation(self, source: str = "chat") -> str:
         try:

@@ -426,6 +426,13 @@ def _deploy(cfg):
     return lambda record: store.deploy("live_adapter", record)
 
 
+def _prepare(cfg):
+    """Write the serving engine's form of an adapter before it goes live (llama.cpp's GGUF LoRA)."""
+    from assistant.llama_generator import engine_files
+
+    return engine_files(cfg.models.generator, cfg.home)
+
+
 @app.command("promote")
 def promote_cmd(
     version: str = typer.Argument(...),
@@ -441,7 +448,7 @@ def promote_cmd(
     try:
         cfg = _cfg()
         base_id = resolve(cfg.models.generator, cfg.home).model_id
-        result = promote(_registry(cfg), version, base_id, force, deploy=_deploy(cfg))
+        result = promote(_registry(cfg), version, base_id, force, deploy=_deploy(cfg), prepare=_prepare(cfg))
     except LoopdeskError as exc:
         fail(exc, as_json)
     _out(result, as_json, f"live adapter: {result['live']} ({result.get('reason', '')})")
@@ -456,7 +463,7 @@ def rollback_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
 
     try:
         cfg = _cfg()
-        result = rollback(_registry(cfg), deploy=_deploy(cfg))
+        result = rollback(_registry(cfg), deploy=_deploy(cfg), prepare=_prepare(cfg))
     except LoopdeskError as exc:
         fail(exc, as_json)
     _out(result, as_json, f"live adapter: {result['live'] or 'none (base model)'}")

@@ -257,16 +257,25 @@ class LearningLoop:
 
         if not version:
             raise InputError("choose an adapter to promote")
+        from assistant.llama_generator import engine_files
+
         result = promote(
-            self.registry, version, resolve(self.cfg.models.generator, self.cfg.home).model_id, deploy=self._deploy
+            self.registry,
+            version,
+            resolve(self.cfg.models.generator, self.cfg.home).model_id,
+            deploy=self._deploy,
+            prepare=engine_files(self.cfg.models.generator, self.cfg.home),
         )
         self._record(operator, "promote", version=version, reason=result.get("reason"))
         return result
 
     def rollback(self, operator: str) -> dict:
+        from assistant.llama_generator import engine_files
         from finetune.registry import rollback
 
-        result = rollback(self.registry, deploy=self._deploy)
+        result = rollback(
+            self.registry, deploy=self._deploy, prepare=engine_files(self.cfg.models.generator, self.cfg.home)
+        )
         self._record(operator, "rollback", live=result["live"], previous=result["previous"])
         return result
 

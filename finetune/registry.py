@@ -71,9 +71,13 @@ def list_adapters(registry: Path, tagger_dirs: dict[str, Path | None]) -> list[d
     return out
 
 
-def promote(registry: Path, version: str, base_model_id: str, force: bool = False, deploy=None) -> dict:
+def promote(
+    registry: Path, version: str, base_model_id: str, force: bool = False, deploy=None, prepare=None
+) -> dict:
     """Make `version` live if it is sound and its eval beats the live adapter (or the base model).
-    `deploy(record)` also records it where every replica looks (`Store.deploy("live_adapter", ...)`)."""
+    `prepare(adapter_dir)` first writes what the serving engine needs (llama.cpp's GGUF LoRA), so no
+    replica switches to an adapter it cannot load; `deploy(record)` also records it where every
+    replica looks (`Store.deploy("live_adapter", ...)`)."""
     candidate = registry / version
     check_adapter_dir(candidate, base_model_id)  # missing files, corrupt weights, other base model
     manifest = _json(candidate / "adapter.json")
@@ -113,6 +117,8 @@ def promote(registry: Path, version: str, base_model_id: str, force: bool = Fals
                 )
             reason = f"loss {ev['adapter_loss']} < base {ev['base_loss']}"
     previous = list(live.get("previous", [])) + ([current] if current else [])
+    if prepare is not None:
+        prepare(candidate)
     record = write_live(registry, version, previous)
     if deploy is not None:
         deploy(record)
@@ -152,7 +158,7 @@ def _answer_gate(registry: Path, version: str, current: str | None, ev: dict) ->
     return f"answer accuracy {mine} >= {theirs} ({who})"
 
 
-def rollback(registry: Path, deploy=None) -> dict:
+def rollback(registry: Path, deploy=None, prepare=None) -> dict:
     live = read_live(registry)
     previous = list(live.get("previous", []))
     # Versions deleted from the registry since they were live cannot come back; skip them.
@@ -166,6 +172,8 @@ def rollback(registry: Path, deploy=None) -> dict:
             deploy(record)
         return {"live": None, "previous": live.get("version")}
     target = previous.pop()
+    if prepare is not None:
+        prepare(registry / target)
     record = write_live(registry, target, previous)
     if deploy is not None:
         deploy(record)

@@ -1,0 +1,329 @@
+"""Continuous batching over llama.cpp: many customers' replies decode together in one model call.
+
+One background thread owns a llama.cpp context with `slots` sequences. Each step it packs into a
+single `llama_decode` batch the next token of every reply in progress plus chunks of the prompts of
+newly admitted ones (up to `n_batch` tokens), then samples one token per reply from its logits. A
+reply that ends (end-of-generation token, its token limit, its deadline, or a caller that stopped
+reading) frees its slot for the next request in line at once — nobody waits for a whole batch.
+
+Why our own scheduler: llama-cpp-python's `Llama` decodes one sequence at a time and its server
+serialises requests; the batching is llama.cpp's own (`n_seq_max` sequences in one context).
+
+The LoRA adapter is applied to the context (llama.cpp's run-time LoRA); `use_lora` takes effect at
+the next step, so a promotion reaches the next reply without a restart.
+
+    python -m assistant.llama_engine 8     # decode 8 prompts together and print tokens/s
+"""
+
+from __future__ import annotations
+
+import codecs
+import collections
+import ctypes
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from assistant.errors import GenerationError, ModelNotFoundError
+
+log = logging.getLogger("loopdesk.llama")
+
+
+class EngineBusy(GenerationError):
+    """The line of waiting replies is full; the caller should tell the customer and retry later."""
+
+
+class TurnTimeout(GenerationError):
+    """A reply ran past its deadline (waiting plus decoding)."""
+
+
+@dataclass
+class Sampling:
+    max_new_tokens: int
+    temperature: float = 0.0
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0
+    seed: int = 0
+
+
+@dataclass
+class Request:
+    """One reply in the engine: prompt ids in, text pieces out through `out`."""
+
+    ids: list[int]
+    sampling: Sampling
+    deadline: float
+    out: "queue.Queue[tuple[str, object]]" = field(default_factory=queue.Queue)
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    seq: int = -1
+    n_past: int = 0
+    next_token: int | None = None
+    generated: list[int] = field(default_factory=list)
+    decoder: codecs.IncrementalDecoder = field(default_factory=lambda: codecs.getincrementaldecoder("utf-8")("replace"))
+    rng: np.random.Generator | None = None
+
+
+class LlamaEngine:
+    def __init__(
+        self,
+        gguf_path: str | Path,
+        slots: int = 8,
+        context_tokens: int = 2048,
+        threads: int = 0,
+        n_batch: int = 512,
+        max_waiting: int = 64,
+    ) -> None:
+        import os
+
+        import llama_cpp as ll
+
+        self.ll = ll
+        # llama.cpp prints every load step to stderr through this logger; keep its errors only.
+        if not log.isEnabledFor(logging.DEBUG):
+            logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
+        path = Path(gguf_path)
+        if not path.is_file():
+            raise ModelNotFoundError(f"GGUF model {path} is missing")
+        ll.llama_backend_init()
+        mparams = ll.llama_model_default_params()
+        self.model = ll.llama_model_load_from_file(str(path).encode(), mparams)
+        if not self.model:
+            raise ModelNotFoundError(f"llama.cpp cannot load {path}")
+        threads = threads or max(1, len(os.sched_getaffinity(0)))
+        cparams = ll.llama_context_default_params()
+        cparams.n_ctx = context_tokens * slots
+        cparams.n_batch = cparams.n_ubatch = n_batch
+        cparams.n_seq_max = slots
+        cparams.n_threads = cparams.n_threads_batch = threads
+        cparams.kv_unified = False  # each sequence its own context_tokens: one long prompt cannot starve the rest
+        cparams.no_perf = True
+        self.ctx = ll.llama_init_from_model(self.model, cparams)
+        if not self.ctx:
+            raise ModelNotFoundError(f"llama.cpp cannot create a context for {path} ({slots} x {context_tokens} tokens)")
+        self.vocab = ll.llama_model_get_vocab(self.model)
+        self.n_vocab = ll.llama_vocab_n_tokens(self.vocab)
+        self.mem = ll.llama_get_memory(self.ctx)
+        self.batch = ll.llama_batch_init(n_batch, 0, 1)
+        self.slots, self.context_tokens, self.n_batch, self.max_waiting = slots, context_tokens, n_batch, max_waiting
+        self.threads = threads
+        self._cv = threading.Condition()
+        self._waiting: collections.deque[Request] = collections.deque()
+        self._active: list[Request] = []
+        self._free = list(range(slots - 1, -1, -1))
+        self._tasks: collections.deque[tuple] = collections.deque()  # run on the engine thread between steps
+        self._adapters: dict[str, object] = {}
+        self._closed = False
+        self.steps = 0
+        self._thread = threading.Thread(target=self._loop, name="llama-engine", daemon=True)
+        self._thread.start()
+
+    # --- public -----------------------------------------------------------------------------
+    def use_lora(self, path: Path | None, timeout: float = 120.0) -> None:
+        """Serve this GGUF LoRA adapter (None: the base model) from the next decode step on.
+
+        Loaded and applied on the engine's own thread, between two steps (llama.cpp's model and
+        context are not shared across threads); raises GenerationError if llama.cpp rejects it,
+        and the adapter in use stays."""
+        done: Future = Future()
+        with self._cv:
+            self._tasks.append((lambda: self._switch_lora(path), done))
+            self._cv.notify()
+        done.result(timeout=timeout)
+
+    def _switch_lora(self, path: Path | None) -> None:
+        ll = self.ll
+        adapters = []
+        if path is not None:
+            key = f"{path}:{path.stat().st_mtime_ns}"
+            if key not in self._adapters:
+                adapter = ll.llama_adapter_lora_init(self.model, str(path).encode())
+                if not adapter:
+                    raise GenerationError(f"llama.cpp rejected the LoRA adapter {path}")
+                self._adapters[key] = adapter
+            adapters.append(self._adapters[key])
+        arr = (ll.llama_adapter_lora_p_ctypes * max(1, len(adapters)))(*adapters)
+        scales = (ctypes.c_float * max(1, len(adapters)))(*([1.0] * len(adapters)))
+        if ll.llama_set_adapters_lora(self.ctx, arr, len(adapters), scales) != 0:
+            raise GenerationError(f"llama.cpp could not apply the LoRA adapter {path}")
+
+    def submit(self, ids: list[int], sampling: Sampling, seconds: float) -> Request:
+        """Queue a reply; its pieces arrive on `request.out`. Raises EngineBusy when the line is full."""
+        if not ids:
+            raise GenerationError("empty prompt")
+        keep = max(16, self.context_tokens - sampling.max_new_tokens)
+        req = Request(ids[-keep:], sampling, time.monotonic() + seconds)
+        if sampling.temperature > 0:
+            req.rng = np.random.default_rng(sampling.seed)
+        with self._cv:
+            if self._closed:
+                raise GenerationError("the llama.cpp engine is closed")
+            if len(self._waiting) >= self.max_waiting:
+                raise EngineBusy(f"{len(self._waiting)} replies already waiting for the model")
+            self._waiting.append(req)
+            self._cv.notify()
+        return req
+
+    def load(self) -> dict:
+        """Replies decoding and waiting (for health pages and the load benchmark)."""
+        with self._cv:
+            return {"active": len(self._active), "waiting": len(self._waiting), "slots": self.slots}
+
+    def tokenize(self, text: str, special: bool = True) -> list[int]:
+        raw = text.encode()
+        buf = (self.ll.llama_token * (len(raw) + 16))()
+        n = self.ll.llama_tokenize(self.vocab, raw, len(raw), buf, len(buf), False, special)
+        if n < 0:
+            raise GenerationError(f"prompt of {len(raw)} bytes does not tokenize")
+        return list(buf[:n])
+
+    def close(self) -> None:
+        with self._cv:
+            self._closed = True
+            self._cv.notify()
+        self._thread.join(timeout=10)
+
+    # --- the loop -----------------------------------------------------------------------------
+    def _loop(self) -> None:
+        while True:
+            with self._cv:
+                while not self._closed and not self._waiting and not self._active and not self._tasks:
+                    self._cv.wait()
+                if self._closed:
+                    for r in list(self._waiting) + self._active:
+                        r.out.put(("error", GenerationError("the llama.cpp engine was closed")))
+                    return
+                tasks, self._tasks = self._tasks, collections.deque()
+                while self._free and self._waiting:
+                    r = self._waiting.popleft()
+                    if r.cancelled.is_set():
+                        continue
+                    r.seq = self._free.pop()
+                    self._active.append(r)
+                active = list(self._active)
+            for fn, done in tasks:
+                try:
+                    done.set_result(fn())
+                except Exception as exc:
+                    done.set_exception(exc)
+            if active:
+                try:
+                    self._step(active)
+                except Exception as exc:  # a failed decode ends the replies in it, never the engine
+                    log.exception("llama.cpp decode step failed")
+                    for r in active:
+                        self._finish(r, GenerationError(f"llama.cpp decode failed: {exc}"))
+
+    def _step(self, active: list[Request]) -> None:
+        b, now = self.batch, time.monotonic()
+        n, outputs = 0, []
+        for r in active:  # stop replies whose reader left or whose time is up, before spending on them
+            if r.cancelled.is_set():
+                self._finish(r, None)
+            elif now > r.deadline:
+                self._finish(r, TurnTimeout("the reply ran past its time limit"))
+        active = [r for r in active if r.seq >= 0]
+        for r in active:
+            if r.next_token is not None:
+                self._add(n, r.next_token, r.n_past, r.seq, True)
+                outputs.append((r, n))
+                r.n_past += 1
+                n += 1
+        for r in active:
+            if r.next_token is None and n < self.n_batch:
+                chunk = r.ids[r.n_past : r.n_past + self.n_batch - n]
+                for j, tok in enumerate(chunk):
+                    last = r.n_past + j == len(r.ids) - 1
+                    self._add(n, tok, r.n_past + j, r.seq, last)
+                    if last:
+                        outputs.append((r, n))
+                    n += 1
+                r.n_past += len(chunk)
+        if n == 0:
+            return
+        b.n_tokens = n
+        rc = self.ll.llama_decode(self.ctx, b)
+        if rc != 0:
+            raise GenerationError(f"llama_decode returned {rc}")
+        self.steps += 1
+        for r, i in outputs:
+            logits = np.ctypeslib.as_array(self.ll.llama_get_logits_ith(self.ctx, i), shape=(self.n_vocab,))
+            tok = self._sample(r, logits)
+            if self.ll.llama_vocab_is_eog(self.vocab, tok):
+                self._finish(r, None)
+                continue
+            r.generated.append(tok)
+            piece = r.decoder.decode(self._piece(tok))
+            if piece:
+                r.out.put(("piece", piece))
+            if len(r.generated) >= r.sampling.max_new_tokens or r.n_past + 1 >= self.context_tokens:
+                self._finish(r, None)
+            else:
+                r.next_token = tok
+
+    def _add(self, i: int, tok: int, pos: int, seq: int, logits: bool) -> None:
+        b = self.batch
+        b.token[i], b.pos[i], b.n_seq_id[i], b.logits[i] = tok, pos, 1, logits
+        b.seq_id[i][0] = seq
+
+    def _sample(self, r: Request, logits: np.ndarray) -> int:
+        s = r.sampling
+        if s.repetition_penalty != 1.0:  # as transformers does: over the prompt and the reply so far
+            logits = logits.copy()
+            seen = np.unique(np.asarray(r.ids + r.generated))
+            vals = logits[seen]
+            logits[seen] = np.where(vals > 0, vals / s.repetition_penalty, vals * s.repetition_penalty)
+        if s.temperature <= 0 or r.rng is None:
+            return int(np.argmax(logits))
+        z = logits.astype(np.float64) / s.temperature
+        p = np.exp(z - z.max())
+        p /= p.sum()
+        order = np.argsort(-p)
+        keep = order[: int(np.searchsorted(np.cumsum(p[order]), s.top_p) + 1)]
+        return int(r.rng.choice(keep, p=p[keep] / p[keep].sum()))
+
+    def _piece(self, tok: int) -> bytes:
+        buf = ctypes.create_string_buffer(64)
+        n = self.ll.llama_token_to_piece(self.vocab, tok, buf, 64, 0, False)
+        if n < 0:
+            buf = ctypes.create_string_buffer(-n)
+            n = self.ll.llama_token_to_piece(self.vocab, tok, buf, -n, 0, False)
+        return buf.raw[:n]
+
+    def _finish(self, r: Request, error: Exception | None) -> None:
+        if r.seq < 0:
+            return
+        tail = r.decoder.decode(b"", final=True)
+        if tail and error is None:
+            r.out.put(("piece", tail))
+        self.ll.llama_memory_seq_rm(self.mem, r.seq, -1, -1)
+        with self._cv:
+            self._active.remove(r)
+            self._free.append(r.seq)
+        r.seq = -1
+        r.out.put(("error", error) if error else ("end", None))
+
+
+if __name__ == "__main__":
+    import sys
+
+    from assistant.config import load_config
+    from assistant.llama_generator import base_gguf_path
+
+    cfg = load_config()
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 4
+    eng = LlamaEngine(base_gguf_path(cfg.models.generator, cfg.home), slots=max(n, 1))
+    prompt = eng.tokenize("<|im_start|>user\nWrite a long story about a ship.<|im_end|>\n<|im_start|>assistant\n")
+    t0 = time.perf_counter()
+    reqs = [eng.submit(prompt, Sampling(64), 120) for _ in range(n)]
+    total = 0
+    for r in reqs:
+        while (item := r.out.get())[0] == "piece":
+            total += 1
+    dt = time.perf_counter() - t0
+    print(f"{n} replies, {total} pieces in {dt:.2f}s: {total / dt:.1f} pieces/s, {eng.steps} steps")

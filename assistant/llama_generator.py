@@ -1,0 +1,125 @@
+"""The fast CPU generator: the bundled GGUF through llama.cpp, the live LoRA adapter applied at run time,
+replies of many customers decoded together (`assistant.llama_engine`).
+
+The prompt is built with the same chat template and tokenizer as the transformers path (the
+tokenizer of the converted model), so both engines see identical token ids; only the arithmetic
+differs (llama.cpp multiplies the Q4_1 weights directly instead of de-quantized fp32 copies).
+
+    python -m assistant.llama_generator "How do I return a shirt?"
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+from assistant.config import GenerationConfig
+from assistant.errors import AdapterError, GenerationError, ModelNotFoundError
+from assistant.generation import chat_ids, check_adapter_dir
+from assistant.llama_engine import LlamaEngine, Sampling
+from assistant.lora_gguf import convert_adapter
+from assistant.models import BUNDLED, _package_dir, resolve
+
+
+def base_gguf_path(ref: str, home: Path) -> Path:
+    """The GGUF file behind a generator reference (a bundled model or a path to a .gguf file)."""
+    if ref.startswith("bundled:"):
+        info = BUNDLED.get(ref.split(":", 1)[1])
+        pkg = _package_dir(info.package) if info else None
+        if info is None or info.file is None or pkg is None:
+            raise ModelNotFoundError(f"{ref} has no installed GGUF file for llama.cpp")
+        return pkg / info.file
+    path = Path(ref).expanduser()
+    if path.suffix == ".gguf" and path.is_file():
+        return path
+    raise ModelNotFoundError(f"llama.cpp needs a GGUF model; models.generator={ref!r} is not one")
+
+
+def engine_files(ref: str, home: Path):
+    """What a promotion writes for this engine: `adapter_dir -> adapter.gguf` (atomic), or None when the
+    generator has no GGUF form (a model server, a Hugging Face directory)."""
+    try:
+        gguf = base_gguf_path(ref, home)
+    except ModelNotFoundError:
+        return None
+    return lambda adapter_dir: convert_adapter(adapter_dir, gguf)
+
+
+class LlamaCppGenerator:
+    """`Generator` over llama.cpp with continuous batching; `set_adapter` is the hot swap."""
+
+    engine_name = "llama.cpp"
+    engine_reason = ""
+
+    def __init__(self, model_ref: str, home: Path, cfg: GenerationConfig, turn_seconds: float = 90.0) -> None:
+        from transformers import AutoTokenizer
+
+        t0 = time.perf_counter()
+        self.cfg, self.turn_seconds = cfg, turn_seconds
+        self.gguf = base_gguf_path(model_ref, home)
+        if model_ref.startswith("bundled:"):
+            resolved = resolve(model_ref, home)  # the converted model dir holds the tokenizer and template
+            self.tokenizer = AutoTokenizer.from_pretrained(resolved.location)
+            self.model_id = resolved.model_id
+        else:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(self.gguf.parent), gguf_file=self.gguf.name)
+            self.model_id = str(self.gguf.resolve())
+        self.engine = LlamaEngine(
+            self.gguf,
+            slots=cfg.batch_slots,
+            context_tokens=cfg.context_tokens,
+            threads=cfg.threads,
+            max_waiting=max(64, cfg.batch_slots * 8),
+        )
+        self.load_seconds = time.perf_counter() - t0
+        self.adapter_id: str | None = None
+        self.adapter_path: Path | None = None
+
+    def set_adapter(self, adapter: str | Path | None, adapter_id: str | None = None) -> None:
+        """Serve this peft adapter directory (converted to GGUF once, atomically) or none; on failure
+        the current one stays."""
+        if adapter is None:
+            self.engine.use_lora(None)
+        else:
+            check_adapter_dir(adapter, self.model_id)
+            try:
+                self.engine.use_lora(convert_adapter(adapter, self.gguf))
+            except GenerationError as exc:
+                raise AdapterError(f"adapter {adapter} cannot be loaded by llama.cpp: {exc}") from exc
+        self.adapter_path = None if adapter is None else Path(adapter)
+        self.adapter_id = None if adapter is None else (adapter_id or Path(adapter).name)
+
+    def count_tokens(self, messages: list[dict]) -> int:
+        return len(chat_ids(self.tokenizer, messages))
+
+    def stream(self, messages: list[dict], max_new_tokens: int | None = None) -> Iterator[str]:
+        c = self.cfg
+        sampling = Sampling(max_new_tokens or c.max_new_tokens, c.temperature, c.top_p, c.repetition_penalty, c.seed)
+        request = self.engine.submit(chat_ids(self.tokenizer, messages), sampling, self.turn_seconds)
+        try:
+            while True:
+                kind, value = request.out.get()
+                if kind == "piece":
+                    yield str(value)
+                elif kind == "end":
+                    return
+                else:
+                    raise value  # type: ignore[misc]  # an exception the engine put there
+        finally:  # the caller stopped reading (a loop, an unsupported claim): free the slot now
+            request.cancelled.set()
+
+
+if __name__ == "__main__":
+    from assistant.config import load_config
+
+    c = load_config()
+    g = LlamaCppGenerator(c.models.generator, c.home, c.generation)
+    print(f"loaded in {g.load_seconds:.1f}s, {g.engine.slots} slots, {g.engine.threads} threads")
+    t0, n, first = time.perf_counter(), 0, None
+    for piece in g.stream([{"role": "user", "content": " ".join(sys.argv[1:]) or "Hello!"}]):
+        first = first or time.perf_counter() - t0
+        n += 1
+        print(piece, end="", flush=True)
+    print(f"\n[first piece {first:.2f}s, {n} pieces in {time.perf_counter() - t0:.1f}s]")

@@ -1,0 +1,157 @@
+"""The fast CPU path on the real bundled GGUF: llama.cpp with continuous batching and run-time LoRA.
+
+- replies decoded together are the replies each would get alone (greedy), in fewer model calls —
+  mostly: llama.cpp's CPU kernels add up in another order for other batch sizes, so a near-tie can
+  flip a greedy token (as in llama.cpp's own server); identical prompts together agree exactly;
+- a reader that stops frees its slot; a full line is `EngineBusy`; a deadline ends a reply;
+- the peft -> GGUF LoRA conversion matches transformers + peft token for token;
+- a promoted adapter is used by the fast path at the next turn; a corrupt one leaves the old one serving.
+"""
+
+import importlib.util
+import json
+import shutil
+import threading
+
+import pytest
+
+from tests.conftest import ROOT, requires_models
+
+pytestmark = [
+    requires_models,
+    pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="llama-cpp-python not installed"),
+]
+ADAPTER = ROOT / "models" / "adapters" / "grounded-v1"
+PASSAGES = (
+    "You are a support assistant for Northwind Goods. Answer from the passages.\n"
+    "[1] Returns: You can return unworn items within 30 days of delivery for a full refund. "
+    "Start a return from Orders > Return item.\n[2] Shipping: Standard shipping takes 3-5 business days."
+)
+QUESTIONS = ["How long do I have to return a shirt?", "How long does standard shipping take?",
+             "Can I return worn shoes?", "Where do I start a return?", "Is shipping free?", "Hello there!"]
+
+
+def chat(q: str) -> list[dict]:
+    return [{"role": "system", "content": PASSAGES}, {"role": "user", "content": q}]
+
+
+@pytest.fixture(scope="module")
+def gen_cfg():
+    from assistant.config import load_config
+
+    cfg = load_config(env={})
+    cfg.generation.max_new_tokens = 40
+    cfg.generation.batch_slots = 4
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def fast(gen_cfg):
+    from assistant.llama_generator import LlamaCppGenerator
+
+    g = LlamaCppGenerator(gen_cfg.models.generator, gen_cfg.home, gen_cfg.generation)
+    yield g
+    g.engine.close()
+
+
+def together(fast, questions: list[str]) -> list[str]:
+    out: dict[int, str] = {}
+
+    def run(i: int) -> None:
+        out[i] = "".join(fast.stream(chat(questions[i])))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(questions))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return [out[i] for i in range(len(questions))]
+
+
+def test_batched_replies_equal_replies_alone(fast):
+    alone = ["".join(fast.stream(chat(q))) for q in QUESTIONS]
+    assert all(alone) and alone == ["".join(fast.stream(chat(q))) for q in QUESTIONS]  # greedy: repeatable
+    steps_before = fast.engine.steps
+    both = together(fast, QUESTIONS)
+    assert sum(a == b for a, b in zip(alone, both)) >= 4, list(zip(alone, both))
+    tokens = sum(len(fast.tokenizer(a)["input_ids"]) for a in alone)
+    # 6 replies on 4 slots: far fewer decode steps than tokens (one step decodes every reply in flight)
+    assert fast.engine.steps - steps_before < 0.6 * tokens
+    same = together(fast, [QUESTIONS[1]] * 4)
+    assert len(set(same)) == 1 and "3" in same[0]  # no reply leaks into another's sequence
+
+
+def test_stopped_reader_frees_its_slot_and_a_full_line_is_busy(fast, gen_cfg):
+    from assistant.llama_engine import EngineBusy, LlamaEngine, Sampling
+
+    stream = fast.stream(chat(QUESTIONS[0]))
+    next(stream)
+    stream.close()  # the pipeline stops reading (a loop, an unsupported claim)
+    for _ in range(100):
+        if fast.engine.load()["active"] == 0:
+            break
+        threading.Event().wait(0.05)
+    assert fast.engine.load() == {"active": 0, "waiting": 0, "slots": 4}
+
+    small = LlamaEngine(fast.gguf, slots=1, context_tokens=512, max_waiting=1)
+    try:
+        from assistant.generation import chat_ids
+
+        ids = chat_ids(fast.tokenizer, [{"role": "user", "content": "Write a very long story about a ship at sea."}])
+        first = small.submit(ids, Sampling(200), seconds=0.5)  # ends at its deadline
+        assert first.out.get(timeout=30)[0] == "piece"  # decoding: its slot is taken
+        small.submit(ids, Sampling(5), seconds=30)  # waits
+        with pytest.raises(EngineBusy):
+            small.submit(ids, Sampling(5), seconds=30)
+        kinds = ["piece"]
+        while True:
+            kind, value = first.out.get(timeout=30)
+            kinds.append(kind)
+            if kind != "piece":
+                break
+        assert kind == "error" and "time limit" in str(value) and "piece" in kinds
+    finally:
+        small.close()
+
+
+@pytest.mark.slow
+def test_gguf_lora_matches_transformers_and_peft(fast, gen_cfg):
+    from assistant.generation import TransformersGenerator
+
+    ref = TransformersGenerator(gen_cfg.models.generator, gen_cfg.home, gen_cfg.generation, adapter=ADAPTER)
+    fast.set_adapter(ADAPTER)
+    try:
+        for q in QUESTIONS[:3]:
+            assert "".join(fast.stream(chat(q))) == "".join(ref.stream(chat(q)))
+    finally:
+        fast.set_adapter(None)
+
+
+def test_promoted_adapter_is_used_at_the_next_turn(fast, gen_cfg, tmp_path):
+    from assistant.adapters import LiveAdapterWatcher, write_live
+    from assistant.errors import AdapterError
+    from assistant.llama_generator import engine_files
+    from finetune.registry import promote
+
+    registry = tmp_path / "adapters"
+    shutil.copytree(ADAPTER, registry / "v1", ignore=shutil.ignore_patterns("adapter.gguf"))
+    write_live(registry, None, [])
+    watcher = LiveAdapterWatcher(registry, fast)
+    watcher.refresh()
+    base = "".join(fast.stream(chat(QUESTIONS[0])))
+    promote(registry, "v1", fast.model_id, force=True, prepare=engine_files(gen_cfg.models.generator, gen_cfg.home))
+    assert (registry / "v1" / "adapter.gguf").is_file()  # written by the promotion, before live.json
+    watcher.refresh()  # what the pipeline does before each turn
+    assert fast.adapter_id == "v1"
+    tuned = "".join(fast.stream(chat(QUESTIONS[0])))
+    assert tuned != base and "Orders > Return item" in tuned
+
+    # A corrupt candidate: llama.cpp never sees it, the live adapter keeps serving.
+    shutil.copytree(registry / "v1", registry / "broken")
+    (registry / "broken" / "adapter_model.safetensors").write_bytes(b"\0" * 100)
+    with pytest.raises(AdapterError):
+        fast.set_adapter(registry / "broken")
+    assert fast.adapter_id == "v1" and "".join(fast.stream(chat(QUESTIONS[0]))) == tuned
+    (registry / "live.json").write_text(json.dumps({"version": None, "previous": []}))
+    watcher.refresh()
+    assert fast.adapter_id is None and "".join(fast.stream(chat(QUESTIONS[0]))) == base
