@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 PORT ?= 7860
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
+# llama-cpp-python compiles llama.cpp when pip has no wheel for it: use every core (pip caches the wheel).
+export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: install demo serve chat test test-fast browser bench clean lint
 

@@ -50,6 +50,8 @@ class Sampling:
     top_p: float = 1.0
     repetition_penalty: float = 1.0
     seed: int = 0
+    ignore_eos: bool = False
+    """Decode exactly max_new_tokens (benchmarks compare engines on the same number of tokens)."""
 
 
 @dataclass
@@ -254,7 +256,7 @@ class LlamaEngine:
         for r, i in outputs:
             logits = np.ctypeslib.as_array(self.ll.llama_get_logits_ith(self.ctx, i), shape=(self.n_vocab,))
             tok = self._sample(r, logits)
-            if self.ll.llama_vocab_is_eog(self.vocab, tok):
+            if self.ll.llama_vocab_is_eog(self.vocab, tok) and not r.sampling.ignore_eos:
                 self._finish(r, None)
                 continue
             r.generated.append(tok)

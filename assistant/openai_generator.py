@@ -50,8 +50,29 @@ class OpenAIGenerator:
         self.http = http or httpx.Client(timeout=httpx.Timeout(timeout, connect=5.0))
 
     def set_adapter(self, adapter: str | Path | None, adapter_id: str | None = None) -> None:
-        """Select the live adapter by name (the server has it loaded); None: the base model."""
-        self.adapter_id = None if adapter is None else (adapter_id or Path(adapter).name)
+        """Select the live adapter by name; None: the base model. A newly promoted adapter is first
+        offered to the server's run-time loading (vLLM's /v1/load_lora_adapter, with
+        VLLM_ALLOW_RUNTIME_LORA_UPDATING; the path must be the same on both machines, a shared
+        volume); a server without it (404) must already serve the name (`--lora-modules`, or one
+        llama.cpp server alias per adapter)."""
+        name = None if adapter is None else (adapter_id or Path(adapter).name)
+        if adapter is not None and name != self.adapter_id:
+            self._offer(str(name), str(adapter))
+        self.adapter_id = name
+
+    def _offer(self, name: str, path: str) -> None:
+        import httpx
+
+        url = f"{self.base}/load_lora_adapter"
+        try:
+            r = self.http.post(url, json={"lora_name": name, "lora_path": path})
+        except httpx.HTTPError as exc:
+            log.warning("could not offer adapter %s to %s: %s", name, url, exc)
+            return
+        if r.status_code in (404, 405):
+            return  # no run-time loading on this server: it serves adapters it was started with
+        if r.status_code >= 400 and "already" not in r.text.lower():
+            log.warning("model server did not load adapter %s (%s): %s", name, r.status_code, r.text[:200])
 
     def count_tokens(self, messages: list[dict]) -> int:
         return sum(math.ceil(len(m.get("content") or "") / 4) + 4 for m in messages)

@@ -57,7 +57,8 @@ class Store(HandoffRecords, ApiKeyRecords, DeploymentRecords, ConsoleQueries):
         self.url, self.retries = url, retries
         if url.startswith("sqlite:///"):
             path = url.removeprefix("sqlite:///")
-            if path and path != ":memory:":
+            # A `file:...?uri=true` URL names an existing database (read-only, shared cache): make nothing.
+            if path and path != ":memory:" and not path.startswith("file:"):
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:
             self.engine = sa.create_engine(url, future=True)

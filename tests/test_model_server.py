@@ -4,7 +4,9 @@ whole turn through the pipeline, selects the live adapter by name, and a server 
 clear error that the pipeline answers around (from the passages)."""
 
 import importlib.util
+import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -13,9 +15,12 @@ import urllib.request
 import pytest
 
 from assistant.errors import GenerationError
+from assistant.lora_gguf import convert_adapter
 from assistant.openai_generator import OpenAIGenerator, parse_ref
 from assistant.pipeline import Assistant
-from tests.conftest import FakeRetriever, FakeSentiment, free_port, requires_models
+from tests.conftest import ROOT, FakeRetriever, FakeSentiment, free_port, requires_models
+
+ADAPTER = ROOT / "models" / "adapters" / "grounded-v1"
 
 
 @pytest.fixture(scope="module")
@@ -29,10 +34,18 @@ def llama_server(tmp_path_factory):
     info = BUNDLED["smollm2-135m-instruct"]
     gguf = _package_dir(info.package) / info.file  # the bundled GGUF, served as it is
     port = free_port()
-    log = tmp_path_factory.mktemp("llama") / "server.log"
+    work = tmp_path_factory.mktemp("llama")
+    log = work / "server.log"
+    # One alias per adapter, as a deployment would serve them: the base model and grounded-v1 (its GGUF
+    # LoRA, converted as a promotion does), each loaded when a request names it.
+    shutil.copytree(ADAPTER, work / "grounded-v1", ignore=shutil.ignore_patterns("adapter.gguf"))
+    lora = convert_adapter(work / "grounded-v1", gguf)
+    common = {"model": str(gguf), "n_ctx": 2048, "n_threads": 2, "verbose": False}
+    config = {"host": "127.0.0.1", "port": port, "models": [
+        {**common, "model_alias": "smollm2"}, {**common, "model_alias": "grounded-v1", "lora_path": str(lora)}]}
+    (work / "config.json").write_text(json.dumps(config))
     # Output to a file: llama.cpp logs a lot while loading, and an undrained pipe would block it.
-    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", "smollm2",
-                             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "2"],
+    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--config_file", str(work / "config.json")],
                             stdout=log.open("w"), stderr=subprocess.STDOUT)
     deadline = time.time() + 120
     while True:
@@ -74,13 +87,34 @@ def test_server_down_is_a_clear_error_and_the_passages_still_answer(cfg, store):
     assert r.grounding.startswith("fallback: generation failed") and "[1]" in r.reply
 
 
+def test_the_live_adapter_is_served_by_name(llama_server, cfg):
+    """The promoted adapter, converted to a GGUF LoRA, answers when the request names it."""
+    cfg.generation.max_new_tokens = 48
+    gen = OpenAIGenerator(llama_server, cfg.generation)
+    chat = [{"role": "system", "content": "You are a support assistant for Northwind Goods. Answer from the passages.\n"
+             "[1] Returns: You can return unworn items within 30 days of delivery for a full refund. "
+             "Start a return from Orders > Return item."},
+            {"role": "user", "content": "How long do I have to return a shirt?"}]
+    base = "".join(gen.stream(chat))
+    gen.set_adapter(ADAPTER)  # what the live-adapter watcher does after a promotion
+    tuned = "".join(gen.stream(chat))
+    assert gen.adapter_id == "grounded-v1" and tuned != base
+    assert "Orders > Return item" in tuned and "30 days" in base  # grounded-v1 copies the passage's steps
+
+
 def test_live_adapter_selected_by_name(cfg):
     sent = []
+
+    offered = []
 
     class Recorder:
         def stream(self, method, url, json=None):
             sent.append(json)
             raise GenerationError("recorded")
+
+        def post(self, url, json=None):
+            offered.append((url, json))
+            return type("R", (), {"status_code": 200, "text": "ok"})()
 
     gen = OpenAIGenerator("openai:http://gpu:8000/v1#base-model", cfg.generation, http=Recorder())
     for adapter in (None, "models/adapters/support-v2"):
@@ -88,5 +122,8 @@ def test_live_adapter_selected_by_name(cfg):
         with pytest.raises(GenerationError):
             list(gen.stream([{"role": "user", "content": "hi"}]))
     assert [b["model"] for b in sent] == ["base-model", "support-v2"] and all(b["stream"] for b in sent)
+    # vLLM loads a newly promoted adapter at run time when asked (the path is on a shared volume)
+    assert offered == [("http://gpu:8000/v1/load_lora_adapter",
+                        {"lora_name": "support-v2", "lora_path": "models/adapters/support-v2"})]
     assert parse_ref("openai:https://h/v1#m") == ("https://h/v1", "m")
     assert gen.count_tokens([{"role": "user", "content": "x" * 40}]) == 14  # no tokenizer: an estimate
