@@ -13,11 +13,13 @@ from assistant.adapters import LiveAdapterWatcher
 from assistant.config import Config, local_path
 from assistant.errors import LoopdeskError
 from assistant.generation import TransformersGenerator
+from assistant.llama_generator import LlamaCppGenerator
 from assistant.pipeline import Assistant
 from assistant.pii import PiiRedactor
 from assistant.spool import Spool
 from assistant.store import Store
 from assistant.types import Retriever
+from assistant.unavailable import Unavailable
 
 
 def open_store(cfg: Config) -> Store:
@@ -60,9 +62,8 @@ def open_generator(cfg: Config):
     if cfg.models.generator.startswith(PREFIX):
         return OpenAIGenerator(cfg.models.generator, cfg.generation)
     engine, why = choose_engine(cfg)
+    generator: LlamaCppGenerator | TransformersGenerator
     if engine == "llama.cpp":
-        from assistant.llama_generator import LlamaCppGenerator
-
         generator = LlamaCppGenerator(cfg.models.generator, cfg.home, cfg.generation, cfg.app.turn_seconds)
     else:
         generator = TransformersGenerator(cfg.models.generator, cfg.home, cfg.generation)
@@ -91,7 +92,7 @@ def build_assistant(
             retriever = follow_deployment(open_retriever(cfg), store)
         except LoopdeskError as exc:
             problem = str(exc)
-    sentiment = ner = None
+    sentiment, ner = Unavailable("sentiment tagger", "taggers disabled"), Unavailable("NER tagger", "taggers disabled")
     problems = ["taggers disabled"]
     if with_taggers:
         sentiment, ner, problems = load_taggers(cfg)

@@ -110,7 +110,9 @@ class ChatSession:
                 while not ticket.wait(1.0):  # everyone is busy: say so, and where this customer is in line
                     if line.overdue(ticket):
                         raise Busy("waited too long in line")
-                    bubble.content = f"_Many customers are writing right now — you are number {ticket.position()} in line._"
+                    bubble.content = (
+                        f"_Many customers are writing right now — you are number {ticket.position()} in line._"
+                    )
                     yield
                 bubble.content = ""
                 if self.conversation_id is None:

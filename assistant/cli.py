@@ -157,9 +157,8 @@ def _tagger(kind: str):
 
     sentiment, ner, problems = load_taggers(get_config())
     chosen = sentiment if kind == "sentiment" else ner
-    if chosen is None:
-        # The problems already say which tagger and why ("sentiment tagger unavailable: ...").
-        raise LoopdeskError("; ".join(problems) or f"{kind} tagger unavailable")
+    if not chosen:  # an Unavailable: it says which tagger and why
+        raise LoopdeskError(str(chosen))
     return chosen
 
 

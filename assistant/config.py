@@ -182,7 +182,9 @@ class AppConfig:
         16, "Turns processed at once (tagging, retrieval, generation); more customers wait in line, told their place."
     )
     max_waiting: int = _f(48, "Turns allowed to wait in line; beyond that a customer is told to try again shortly.")
-    turn_seconds: float = _f(90.0, "Time limit of a turn's reply, waiting included; then the reply ends with what it has.")
+    turn_seconds: float = _f(
+        90.0, "Time limit of a turn's reply, waiting included; then the reply ends with what it has."
+    )
     colour: str = _f("#1d4ed8", "Accent colour of the customer page (CSS colour: buttons, title).")
     operator_token: str = _f(
         "",

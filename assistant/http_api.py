@@ -178,7 +178,9 @@ def build_api(assistant, cfg, chatwoot_http=None):
                 line.leave(ticket)
 
         # The background task gives the place back also when the client left before the stream began.
-        return StreamingResponse(events(), media_type="text/event-stream", background=BackgroundTask(line.leave, ticket))
+        return StreamingResponse(
+            events(), media_type="text/event-stream", background=BackgroundTask(line.leave, ticket)
+        )
 
     @api.post("/v1/feedback", tags=["chat"])
     def feedback(body: FeedbackRequest, name: str = Depends(client)):

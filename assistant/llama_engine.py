@@ -107,13 +107,16 @@ class LlamaEngine:
         cparams.no_perf = True
         self.ctx = ll.llama_init_from_model(self.model, cparams)
         if not self.ctx:
-            raise ModelNotFoundError(f"llama.cpp cannot create a context for {path} ({slots} x {context_tokens} tokens)")
+            raise ModelNotFoundError(
+                f"llama.cpp cannot create a context for {path} ({slots} x {context_tokens} tokens)"
+            )
         self.vocab = ll.llama_model_get_vocab(self.model)
         self.n_vocab = ll.llama_vocab_n_tokens(self.vocab)
         self.mem = ll.llama_get_memory(self.ctx)
         self.batch = ll.llama_batch_init(n_batch, 0, 1)
-        self.slots, self.context_tokens, self.n_batch, self.max_waiting = slots, context_tokens, n_batch, max_waiting
-        self.threads = threads
+        self.slots: int = slots
+        self.context_tokens, self.n_batch, self.max_waiting = context_tokens, n_batch, max_waiting
+        self.threads: int = threads
         self._cv = threading.Condition()
         self._waiting: collections.deque[Request] = collections.deque()
         self._active: list[Request] = []

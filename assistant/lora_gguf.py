@@ -60,7 +60,11 @@ def base_metadata(base_gguf: Path) -> dict:
     arch = field("general.architecture")
     if arch != "llama":
         raise AdapterError(f"{base_gguf}: LoRA conversion supports llama-architecture models, not {arch!r}")
-    return {"arch": arch, "n_head": int(field("llama.attention.head_count")), "n_head_kv": int(field("llama.attention.head_count_kv"))}
+    return {
+        "arch": arch,
+        "n_head": int(field("llama.attention.head_count")),
+        "n_head_kv": int(field("llama.attention.head_count_kv")),
+    }
 
 
 def gguf_is_current(adapter_dir: Path) -> bool:

@@ -67,7 +67,7 @@ def readiness(assistant) -> dict:
     """{"ready": bool, "checks": {name: "ok" or why not}}."""
     checks = {
         "generator": "ok" if getattr(assistant.generator, "model_id", None) else "not loaded",
-        "index": "ok" if assistant.retriever is not None else (assistant.retriever_problem or "not open"),
+        "index": "ok" if assistant.retriever else (assistant.retriever_problem or "not open"),
     }
     try:
         assistant.store.check_writable()

@@ -25,6 +25,7 @@ from typing import Any, Iterator, Sequence
 
 from assistant.checked_stream import GroundedStream
 from assistant.admission import Admission
+from assistant.unavailable import Unavailable
 from assistant.config import Config
 from assistant.errors import LoopdeskError, StoreError
 from assistant.context import search_query
@@ -98,10 +99,17 @@ class Assistant:
         self.cfg, self.generator, self.store = cfg, generator, store
         self.adapter_watcher = adapter_watcher  # follows the live adapter between turns
         self.tagger_problems = tagger_problems or []
-        self.retriever, self.retriever_problem = retriever, retriever_problem
+        # What is missing stands in its place with its reason (assistant.unavailable), never a bare None.
+        # (`x or Unavailable(...)` would replace a stand-in that already says why: it is falsy.)
+        self.retriever = (
+            retriever
+            if retriever is not None
+            else Unavailable("knowledge base", retriever_problem or "no index configured")
+        )
         self.open_retriever = open_retriever  # retried when there is no index yet (a later build is picked up)
         self._retriever_tried = time.monotonic()
-        self.sentiment, self.ner = sentiment, ner
+        self.sentiment = sentiment if sentiment is not None else Unavailable("sentiment tagger", "not configured")
+        self.ner = ner if ner is not None else Unavailable("NER tagger", "not configured")
         self.handoff = Handoff(store, default_wait_s=cfg.policy.default_wait_minutes * 60)
         self.spool = spool  # where turns go when the database cannot take them (assistant.spool)
         self.redactor = redactor  # card data, national ids (and contacts if configured) replaced first
@@ -304,8 +312,8 @@ class Assistant:
         return detect_language(text, default=self.cfg.policy.supported_languages[0])
 
     def tag_sentiment(self, text: str, tags: Tags) -> Sentiment | None:
-        if self.sentiment is None:
-            tags.notes.append(self._why_missing("sentiment"))
+        if not self.sentiment:
+            tags.notes.append(str(self.sentiment))
             return None
         try:
             return self.sentiment.tag(text)
@@ -320,8 +328,8 @@ class Assistant:
                 f"this message is {tags.language}"
             )
             return []
-        if self.ner is None:
-            tags.notes.append(self._why_missing("ner"))
+        if not self.ner:
+            tags.notes.append(str(self.ner))
             return []
         try:
             return self.ner.tag(text)
@@ -329,28 +337,27 @@ class Assistant:
             tags.notes.append(f"NER tagger failed: {exc}")
             return []
 
-    def _why_missing(self, name: str) -> str:
-        own = [p for p in self.tagger_problems if p.startswith(name)]
-        shared = [p for p in self.tagger_problems if p.startswith(("taggers", "tagger backbone"))]
-        return (own or shared or [f"{name} tagger not configured"])[0]
+    @property
+    def retriever_problem(self) -> str | None:
+        """Why there is no knowledge base (None when there is one)."""
+        return self.retriever.reason if isinstance(self.retriever, Unavailable) else None
 
     def retry_retriever(self) -> None:
         """No index at start: try again (at most every 30 s), so a later `index build` is used."""
-        if self.retriever is not None or self.open_retriever is None or time.monotonic() - self._retriever_tried < 30:
+        if self.retriever or self.open_retriever is None or time.monotonic() - self._retriever_tried < 30:
             return
         self._retriever_tried = time.monotonic()
         try:
-            self.retriever, self.retriever_problem = self.open_retriever(self.cfg), None
+            opened = self.open_retriever(self.cfg)
+            self.retriever = opened if opened is not None else Unavailable("knowledge base", "no index configured")
             log.info("knowledge base index opened")
         except LoopdeskError as exc:
-            self.retriever_problem = str(exc)
+            self.retriever = Unavailable("knowledge base", str(exc))
 
     def retrieve(self, query: str, tags: Tags) -> list[Passage]:
         self.retry_retriever()
-        if self.retriever is None:
-            tags.notes.append(
-                f"no knowledge base, so every question is declined: {self.retriever_problem or 'no index configured'}"
-            )
+        if not self.retriever:
+            tags.notes.append(f"no knowledge base, so every question is declined: {self.retriever_problem}")
             return []
         try:
             found = self.retriever.search(query, self.cfg.retrieval.k)
@@ -395,7 +402,7 @@ class Assistant:
         """(why the knowledge base cannot answer this, the words it never mentions); ("", []) when it can."""
         if not passages:
             return "no passage above retrieval.min_score", []
-        if self.retriever is None or not hasattr(self.retriever, "vocabulary"):
+        if not self.retriever or not hasattr(self.retriever, "vocabulary"):
             return "", []
         terms, unknown, share = unknown_terms(text, self.retriever.vocabulary(), list(names))
         if unknown and share >= self.cfg.policy.decline_unknown_share:

@@ -67,11 +67,10 @@ def health_problems(assistant) -> list[str]:
     watcher = getattr(assistant, "adapter_watcher", None)
     if watcher is not None and watcher.last_error:
         out.append(f"Live adapter: {watcher.last_error}")
-    if assistant.retriever is None:
+    if not assistant.retriever:
         out.append(f"No knowledge base, every question is declined: {assistant.retriever_problem}")
-    missing = [name for name, tagger in (("sentiment", assistant.sentiment), ("NER", assistant.ner)) if tagger is None]
-    if missing:
-        out.append(f"No {' or '.join(missing)} tagger: " + ("; ".join(assistant.tagger_problems) or "not configured"))
+    # Each missing tagger carries its own reason (assistant.unavailable).
+    out += [f"No {str(t)[0].upper()}{str(t)[1:]}" for t in (assistant.sentiment, assistant.ner) if not t]
     return out
 
 

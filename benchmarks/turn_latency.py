@@ -81,7 +81,7 @@ def run_mode(mode: str, turns: int, max_new: int) -> dict:
             "ttft_ms_p50": round(pct(ttft, 0.5), 1), "ttft_ms_p95": round(pct(ttft, 0.95), 1),
             "decode_tok_s_p50": round(statistics.median(rates), 2) if rates else None,
             "overhead_ms_p50": round(pct(overhead, 0.5), 1), "overhead_ms_p95": round(pct(overhead, 0.95), 1),
-            "taggers": assistant.sentiment is not None}
+            "taggers": bool(assistant.sentiment)}
 
 
 def timed(run, n_expected: int) -> tuple[float, float]:

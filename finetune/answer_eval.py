@@ -252,7 +252,7 @@ def run_answer_eval(
             if not keep_in_store:
                 cfg = dataclasses.replace(cfg, store=dataclasses.replace(cfg.store, url=f"sqlite:///{tmp}/eval.db"))
             assistant = build_assistant(cfg, open_retriever)
-        if assistant.retriever is None:
+        if not assistant.retriever:
             raise InputError(f"no knowledge base to answer from: {assistant.retriever_problem}")
         records = evaluate_assistant(assistant, questions, progress)
         result = {

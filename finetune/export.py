@@ -77,7 +77,7 @@ class Redactor:
             for e in find_pattern_entities(text)
             if e.type in PLACEHOLDERS and not _inside_placeholder(text, e.start, e.end)
         ]
-        if self.ner is not None:
+        if self.ner:  # an Unavailable tagger is falsy: contacts and ids are still replaced
             spans += [
                 e
                 for e in self.ner.model_entities(text)

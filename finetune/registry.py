@@ -71,9 +71,7 @@ def list_adapters(registry: Path, tagger_dirs: dict[str, Path | None]) -> list[d
     return out
 
 
-def promote(
-    registry: Path, version: str, base_model_id: str, force: bool = False, deploy=None, prepare=None
-) -> dict:
+def promote(registry: Path, version: str, base_model_id: str, force: bool = False, deploy=None, prepare=None) -> dict:
     """Make `version` live if it is sound and its eval beats the live adapter (or the base model).
     `prepare(adapter_dir)` first writes what the serving engine needs (llama.cpp's GGUF LoRA), so no
     replica switches to an adapter it cannot load; `deploy(record)` also records it where every
