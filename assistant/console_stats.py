@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import csv
 import io
-import statistics
-from collections import defaultdict
 from datetime import date, datetime, time, timedelta, timezone
 
 from assistant.store import Store
@@ -35,47 +33,31 @@ FIELDS = [
 ]
 
 
-def _day(value: datetime) -> str:
-    return value.date().isoformat()
-
-
 def daily(store: Store, days: int = 14, today: date | None = None) -> list[dict]:
     """One row per day for the last `days` days (oldest first), zeros for quiet days."""
     today = today or datetime.now(timezone.utc).date()
     start = datetime.combine(today - timedelta(days=days - 1), time(), timezone.utc)
     end = datetime.combine(today + timedelta(days=1), time(), timezone.utc)
-    acc: dict[str, dict] = defaultdict(
-        lambda: {"replies": 0, "customer": 0, "up": 0, "down": 0, "esc": 0, "neg": 0, "latency": []}
-    )
-    for t in store.turn_stats(start, end):
-        d = acc[_day(t["created_at"])]
-        if t["role"] == "user":
-            d["customer"] += 1
-            d["neg"] += t["sentiment"] == "negative"
-        elif t["role"] == "assistant":
-            d["replies"] += 1
-            d["up"] += t["rating"] == 1
-            d["down"] += t["rating"] == -1
-            d["esc"] += t["escalation"] is not None
-            if t["latency_ms"] is not None:
-                d["latency"].append(t["latency_ms"])
+    counted = {r["day"]: r for r in store.daily_stats(start, end)}
     rows = []
     for i in range(days):
         key = (today - timedelta(days=days - 1 - i)).isoformat()
-        d = acc.get(key) or acc[key]
-        n, c = d["replies"], d["customer"]
+        d = counted.get(key) or {}
+        n, c = int(d.get("replies") or 0), int(d.get("customer_turns") or 0)
+        up, down = int(d.get("up") or 0), int(d.get("down") or 0)
+        p50 = d.get("p50_latency_ms")
         rows.append(
             {
                 "day": key,
                 "replies": n,
                 "customer_turns": c,
-                "up": d["up"],
-                "down": d["down"],
-                "up_share": _share(d["up"], n),
-                "down_share": _share(d["down"], n),
-                "escalation_rate": _share(d["esc"], n),
-                "negative_share": _share(d["neg"], c),
-                "p50_latency_ms": round(statistics.median(d["latency"]), 1) if d["latency"] else None,
+                "up": up,
+                "down": down,
+                "up_share": _share(up, n),
+                "down_share": _share(down, n),
+                "escalation_rate": _share(int(d.get("escalations") or 0), n),
+                "negative_share": _share(int(d.get("negative") or 0), c),
+                "p50_latency_ms": None if p50 is None else round(float(p50), 1),
             }
         )
     return rows

@@ -2,7 +2,7 @@
 
 `conversation_page` lists conversations by last activity; `reply_page` lists assistant replies
 with the customer message before them; `conversation_turns` is one conversation with its
-feedback and labels; `turn_stats` is the per-turn columns the daily charts aggregate.
+feedback and labels; `daily_stats` is the per-day numbers of the charts, counted in SQL.
 Filters and paging run in the database (indexes on last activity, turn time, escalation).
 """
 
@@ -193,26 +193,59 @@ class ConsoleQueries(StoreMixin):
             .order_by(turns.c.id)
         )
 
-    def turn_stats(self, since: datetime, until: datetime | None = None) -> list[dict]:
-        """Per-turn columns for the daily charts and report: role, time, sentiment, escalation,
-        latency and the reply's latest rating, for turns in [since, until)."""
-        where = [turns.c.created_at >= since]
-        if until:
-            where.append(turns.c.created_at < until)
-        q = (
+    def daily_stats(self, since: datetime, until: datetime) -> list[dict]:
+        """Per UTC day in [since, until), counted in the database (no turn leaves it): replies,
+        customer turns, customer turns tagged negative, replies rated up / down (latest rating),
+        escalations, and the median reply latency."""
+        if self.engine.dialect.name == "postgresql":
+            day = sa.func.to_char(sa.func.timezone("UTC", turns.c.created_at), "YYYY-MM-DD")
+        else:  # SQLite keeps UTC times as ISO text
+            day = sa.func.substr(sa.cast(turns.c.created_at, sa.String), 1, 10)
+        period = (turns.c.created_at >= since, turns.c.created_at < until)
+        rows = (
             sa.select(
-                turns.c.id,
+                day.label("day"),
                 turns.c.role,
-                turns.c.created_at,
                 turns.c.sentiment,
                 turns.c.escalation,
-                turns.c.latency_ms,
-                _latest_rating().label("rating"),
+                sa.case((turns.c.role == "assistant", _latest_rating())).label("rating"),
             )
-            .where(*where)
-            .order_by(turns.c.id)
+            .where(*period)
+            .subquery()
         )
-        return self._read(q)
+
+        def count(*cond) -> sa.ColumnElement:
+            return sa.func.sum(sa.case((sa.and_(*cond), 1), else_=0))
+
+        reply, customer = rows.c.role == "assistant", rows.c.role == "user"
+        totals = sa.select(
+            rows.c.day,
+            count(reply).label("replies"),
+            count(customer).label("customer_turns"),
+            count(customer, rows.c.sentiment == "negative").label("negative"),
+            count(reply, rows.c.rating == 1).label("up"),
+            count(reply, rows.c.rating == -1).label("down"),
+            count(reply, rows.c.escalation.is_not(None)).label("escalations"),
+        ).group_by(rows.c.day)
+        # The median as the mean of the middle one or two latencies, by window functions (SQLite has
+        # no percentile aggregate; PostgreSQL's percentile_cont gives the same number).
+        ranked = (
+            sa.select(
+                day.label("day"),
+                turns.c.latency_ms,
+                sa.func.row_number().over(partition_by=day, order_by=turns.c.latency_ms).label("rn"),
+                sa.func.count().over(partition_by=day).label("n"),
+            )
+            .where(*period, turns.c.role == "assistant", turns.c.latency_ms.is_not(None))
+            .subquery()
+        )
+        medians = (
+            sa.select(ranked.c.day, sa.func.avg(ranked.c.latency_ms).label("p50"))
+            .where(ranked.c.rn.between((ranked.c.n + 1) // 2, (ranked.c.n + 2) // 2))
+            .group_by(ranked.c.day)
+        )
+        p50 = {r["day"]: r["p50"] for r in self._read(medians)}
+        return [{**r, "p50_latency_ms": p50.get(r["day"])} for r in self._read(totals)]
 
 
 def _escape_like(text: str) -> str:

@@ -184,3 +184,31 @@ def test_console_banner_names_what_is_degraded(cfg, store, tmp_path):
     (tmp_path / "live.json").write_text("{truncated")
     watcher.refresh()
     assert any(p.startswith("Live adapter:") and "still serving v1" in p for p in health_problems(a))
+
+
+def test_daily_numbers_are_counted_in_sql_per_utc_day(store):
+    """Medians of even and odd counts as statistics.median has them; days split at UTC midnight."""
+    import statistics
+    from datetime import date, datetime, timezone
+
+    from assistant import console_stats
+    from assistant.schema import turns
+
+    cid = store.new_conversation("chat")
+    stamp = [datetime(2026, 3, 1, 23, 59, 59, tzinfo=timezone.utc), datetime(2026, 3, 2, 0, 0, 1, tzinfo=timezone.utc)]
+    day1, day2 = [120.0, 80.0, 100.0, 400.0], [50.0, 70.0, 90.0]
+    def row(role, at, latency=None, escalation=None, sentiment=None):
+        return {"conversation_id": cid, "role": role, "text": "x", "created_at": at, "latency_ms": latency,
+                "escalation": escalation, "sentiment": sentiment}
+
+    rows = [row("assistant", stamp[0], v) for v in day1]
+    rows += [row("assistant", stamp[1], v, "human_requested" if v == 50.0 else None) for v in day2]
+    rows += [row("user", stamp[1], sentiment=s) for s in ("negative", "neutral")]
+    with store.engine.begin() as c:
+        c.execute(turns.insert(), rows)
+    got = console_stats.daily(store, days=2, today=date(2026, 3, 2))
+    assert [r["day"] for r in got] == ["2026-03-01", "2026-03-02"]
+    assert got[0]["replies"] == 4 and got[0]["p50_latency_ms"] == statistics.median(day1) == 110.0
+    assert got[1]["replies"] == 3 and got[1]["p50_latency_ms"] == statistics.median(day2) == 70.0
+    assert got[1]["escalation_rate"] == round(1 / 3, 4) and got[1]["negative_share"] == 0.5
+    assert got[0]["customer_turns"] == 0 and got[0]["negative_share"] is None
