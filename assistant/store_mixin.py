@@ -8,6 +8,8 @@ from typing import Any, Callable
 
 
 class StoreMixin:
+    engine: Any  # the SQLAlchemy engine (its dialect picks SQL that differs between SQLite and PostgreSQL)
+
     def _read(self, query: Any) -> list[dict]:
         raise NotImplementedError
 
