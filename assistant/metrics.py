@@ -64,7 +64,8 @@ def exposition(assistant) -> bytes:
 
 
 def readiness(assistant) -> dict:
-    """{"ready": bool, "checks": {name: "ok" or why not}}."""
+    """{"ready": bool, "checks": {name: "ok" or why not}, "engine": which generates and why,
+    "load": turns running / waiting / refused}."""
     checks = {
         "generator": "ok" if getattr(assistant.generator, "model_id", None) else "not loaded",
         "index": "ok" if assistant.retriever else (assistant.retriever_problem or "not open"),
@@ -74,4 +75,13 @@ def readiness(assistant) -> dict:
         checks["database"] = "ok"
     except Exception as exc:  # the probe reports, it does not raise
         checks["database"] = f"not writable: {exc}"
-    return {"ready": all(v == "ok" for v in checks.values()), "checks": checks}
+    gen = assistant.generator
+    engine = getattr(gen, "engine_name", type(gen).__name__)
+    reason = getattr(gen, "engine_reason", "")
+    line = getattr(assistant, "admission", None)
+    return {
+        "ready": all(v == "ok" for v in checks.values()),
+        "checks": checks,
+        "engine": f"{engine} ({reason})" if reason else engine,
+        "load": line.load() if line is not None else None,
+    }

@@ -23,6 +23,7 @@ def test_health_ready_and_metrics(cfg, store):
     assert c.get("/healthz").json() == {"status": "ok"}
     ready = c.get("/readyz")
     assert ready.status_code == 200 and ready.json()["checks"] == {"generator": "ok", "index": "ok", "database": "ok"}
+    assert ready.json()["load"] == {"running": 0, "waiting": 0, "refused": 0} and ready.json()["engine"]
     a.respond(None, "How do returns work?")
     a.respond(None, "I want to talk to a human")
     text = c.get("/metrics").text
