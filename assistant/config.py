@@ -83,6 +83,11 @@ class GenerationConfig:
         "`auto`: transformers on a GPU, else llama.cpp when llama-cpp-python is installed and the model is a "
         "GGUF (the bundled one is), else transformers (saying why); `llama.cpp` or `transformers` to force one.",
     )
+    weights: str = _f(
+        "auto",
+        "llama.cpp: the weight type served (the bundled Q4_1 converted once): `auto` (bf16 on CPUs with "
+        "AVX512-BF16 or AMX, else f16), `bf16`, `f16`, `q8_0`, or `as-is` (the GGUF as shipped).",
+    )
     batch_slots: int = _f(8, "llama.cpp: replies decoded together in one batch (each its own context_tokens).")
     threads: int = _f(0, "llama.cpp: CPU threads; 0 means every core this process may use.")
     quantize: str = _f("none", "`none` or `int8` (dynamic int8 quantization of Linear layers, CPU only).")
@@ -362,6 +367,8 @@ def validate(cfg: Config) -> list[str]:
         p.append("generation.quantize must be none or int8")
     if g.engine not in {"auto", "llama.cpp", "transformers"}:
         p.append("generation.engine must be auto, llama.cpp or transformers")
+    if g.weights not in {"auto", "bf16", "f16", "q8_0", "as-is"}:
+        p.append("generation.weights must be auto, bf16, f16, q8_0 or as-is")
     if not 1 <= g.batch_slots <= 256 or g.threads < 0:
         p.append("generation.batch_slots must be 1..256 and generation.threads >= 0")
     if cfg.app.concurrent_turns < 1 or cfg.app.max_waiting < 0 or cfg.app.turn_seconds <= 0:

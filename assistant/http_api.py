@@ -133,6 +133,12 @@ def build_api(assistant, cfg, chatwoot_http=None):
     @api.post("/v1/chat", tags=["chat"])
     def chat(body: ChatRequest, name: str = Depends(client)):
         """One customer turn: the reply with language, sentiment, entities, sources, action, latency."""
+        line = assistant.admission
+        try:  # a place in line first: a refused turn leaves nothing behind, not even a conversation
+            ticket = line.enter()
+        except Busy as exc:
+            log.warning("api chat for %s refused: %s", name, exc)
+            raise HTTPException(429, "the assistant is busy; retry shortly", headers={"Retry-After": "10"}) from exc
         cid = body.conversation_id
         try:
             if cid is None:
@@ -140,14 +146,12 @@ def build_api(assistant, cfg, chatwoot_http=None):
             elif not store.conversation_exists(cid):
                 raise HTTPException(404, f"no conversation {cid}")
         except LoopdeskError as exc:
+            line.leave(ticket)
             log.error("api chat for %s failed: %s", name, exc)
             raise HTTPException(503, "the assistant is unavailable right now; please retry") from exc
-        line = assistant.admission
-        try:
-            ticket = line.enter()
-        except Busy as exc:
-            log.warning("api chat for %s refused: %s", name, exc)
-            raise HTTPException(429, "the assistant is busy; retry shortly", headers={"Retry-After": "10"}) from exc
+        except HTTPException:
+            line.leave(ticket)
+            raise
         if not body.stream:
             try:
                 while not ticket.wait(0.5):

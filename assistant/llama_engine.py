@@ -85,6 +85,7 @@ class LlamaEngine:
         threads: int = 0,
         n_batch: int = 512,
         max_waiting: int = 64,
+        kv_type: str = "f16",
     ) -> None:
         import os
 
@@ -111,6 +112,9 @@ class LlamaEngine:
         cparams.n_seq_max = slots + 1  # the last sequence holds the shared prompt prefix
         cparams.n_threads = cparams.n_threads_batch = threads
         cparams.kv_unified = True
+        if kv_type == "q8_0":  # half the cache memory; llama.cpp needs flash attention for a quantized V
+            cparams.type_k = cparams.type_v = ll.GGML_TYPE_Q8_0
+            cparams.flash_attn_type = ll.LLAMA_FLASH_ATTN_TYPE_ENABLED
         cparams.no_perf = True
         self.ctx = ll.llama_init_from_model(self.model, cparams)
         if not self.ctx:

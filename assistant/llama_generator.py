@@ -47,6 +47,59 @@ def engine_files(ref: str, home: Path):
     return lambda adapter_dir: convert_adapter(adapter_dir, gguf)
 
 
+WEIGHT_TYPES = {"bf16": 32, "f16": 1, "q8_0": 7}  # llama_ftype values
+
+
+def cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def pick_weight_type(setting: str) -> str:
+    """`auto`: bf16 where the CPU multiplies bf16 natively (AVX512-BF16, AMX), else f16."""
+    if setting != "auto":
+        return setting
+    return "bf16" if cpu_flags() & {"avx512_bf16", "amx_bf16"} else "f16"
+
+
+def serving_gguf(base: Path, home: Path, weight_type: str) -> Path:
+    """The model in the weight type llama.cpp serves fastest here, converted once into
+    `<home>/models/` (temp file + rename). Why: llama.cpp has no fast batched kernel for the bundled
+    Q4_1, so a prompt is read at 214 tokens/s; the same weights de-quantized to bf16 read 942 tokens/s
+    (f16 558) on this 2-core machine, and decode one reply as fast (74-76 tokens/s). bf16 rounds the
+    Q4_1 values to 8 significant bits, f16 to 11: what the transformers path multiplies in fp32."""
+    if weight_type == "as-is":
+        return base
+    target = home / "models" / f"{base.stem}.{weight_type}.gguf"
+    if target.is_file():
+        return target
+    import ctypes
+    import os
+    import tempfile
+
+    import llama_cpp as ll
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-")
+    os.close(fd)
+    try:
+        params = ll.llama_model_quantize_default_params()
+        params.ftype, params.allow_requantize, params.nthread = WEIGHT_TYPES[weight_type], True, 2
+        if ll.llama_model_quantize(str(base).encode(), tmp.encode(), ctypes.byref(params)) != 0:
+            raise ModelNotFoundError(f"llama.cpp could not convert {base} to {weight_type}")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
 class LlamaCppGenerator:
     """`Generator` over llama.cpp with continuous batching; `set_adapter` is the hot swap."""
 
@@ -66,12 +119,16 @@ class LlamaCppGenerator:
         else:
             self.tokenizer = AutoTokenizer.from_pretrained(str(self.gguf.parent), gguf_file=self.gguf.name)
             self.model_id = str(self.gguf.resolve())
+        self.weight_type = pick_weight_type(cfg.weights)
+        self.served = serving_gguf(self.gguf, home, self.weight_type)
         self.engine = LlamaEngine(
-            self.gguf,
+            self.served,
             slots=cfg.batch_slots,
             context_tokens=cfg.context_tokens,
             threads=cfg.threads,
             max_waiting=max(64, cfg.batch_slots * 8),
+            # bf16 weights leave time for a quantized cache (half the memory, measured no slower); f16 not
+            kv_type="q8_0" if self.weight_type == "bf16" else "f16",
         )
         self.load_seconds = time.perf_counter() - t0
         self.adapter_id: str | None = None
@@ -116,7 +173,7 @@ if __name__ == "__main__":
 
     c = load_config()
     g = LlamaCppGenerator(c.models.generator, c.home, c.generation)
-    print(f"loaded in {g.load_seconds:.1f}s, {g.engine.slots} slots, {g.engine.threads} threads")
+    print(f"loaded {g.served.name} in {g.load_seconds:.1f}s, {g.engine.slots} slots, {g.engine.threads} threads")
     t0, n, first = time.perf_counter(), 0, None
     for piece in g.stream([{"role": "user", "content": " ".join(sys.argv[1:]) or "Hello!"}]):
         first = first or time.perf_counter() - t0

@@ -7,7 +7,8 @@
 Each setup starts `loopdesk serve` on 127.0.0.1 (a free port, a throw-away SQLite store, the demo
 index) with its settings, makes an API key, and runs every customer count in turn. A customer is a
 thread with its own conversation: it sends `--turns` questions (real support questions, streamed
-with server-sent events), pausing 0.5-1.5 s between them, and starts no new turn after `--seconds`.
+with server-sent events), pausing `--think` seconds between them (0.5-1.5: a stress test, every
+customer right back; 10,30: people reading the reply and typing), and starts no new turn after `--seconds`.
 
 Setups (`--setups`):
 - `batched`: the default product — llama.cpp, replies decoded together, turns side by side;
@@ -58,7 +59,9 @@ SETUPS = {
                "generation.batch_slots": "1"},
     "old": {"app.concurrent_turns": "1", "app.max_waiting": "100000", "app.turn_seconds": "3600",
             "generation.engine": "transformers"},
-    "server": {},
+    # llama-cpp-python's server answers one request at a time: admitting more turns than it serves
+    # would only make them wait inside it (past the client's read timeout) instead of in our line.
+    "server": {"app.concurrent_turns": "4", "app.max_waiting": "200", "app.turn_seconds": "600"},
 }
 
 
@@ -146,7 +149,8 @@ def one_turn(http: httpx.Client, url: str, key: str, message: str, cid: str | No
             "action": done["action"]}
 
 
-def run_load(url: str, key: str, customers: int, turns: int, seconds: float, seed: int) -> dict:
+def run_load(url: str, key: str, customers: int, turns: int, seconds: float, seed: int,
+             think: tuple[float, float] = (0.5, 1.5)) -> dict:
     results: list[dict] = []
     lock = threading.Lock()
     stop_at = time.perf_counter() + seconds
@@ -166,13 +170,13 @@ def run_load(url: str, key: str, customers: int, turns: int, seconds: float, see
                 cid = r.get("cid", cid)
                 with lock:
                     results.append(r)
-                time.sleep(rnd.uniform(0.5, 1.5))
+                time.sleep(rnd.uniform(*think))
 
     t0 = time.perf_counter()
     threads = [threading.Thread(target=customer, args=(i,)) for i in range(customers)]
     for i, th in enumerate(threads):
         th.start()
-        time.sleep(0.05)  # arrivals spread over a moment, not one instant
+        time.sleep(max(0.05, think[0] / customers))  # arrivals spread out, not one instant
     for th in threads:
         th.join()
     wall = time.perf_counter() - t0
@@ -241,15 +245,18 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=120.0, help="no new turns after this long")
     ap.add_argument("--setups", default="batched,single")
     ap.add_argument("--max-new-tokens", type=int, default=64)
+    ap.add_argument("--think", default="0.5,1.5",
+                    help="seconds a customer waits before the next message, min,max (10,30: reading and typing)")
     ap.add_argument("--url", help="measure a server already running (no row check, no RSS)")
     ap.add_argument("--key", help="API key for --url")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "load.json"))
     args = ap.parse_args()
     counts = [int(c) for c in args.customers.split(",")]
+    lo, hi = (float(x) for x in args.think.split(","))
     rows = []
     if args.url:
         for n in counts:
-            r = run_load(args.url, args.key, n, args.turns, args.seconds, seed=n)
+            r = run_load(args.url, args.key, n, args.turns, args.seconds, seed=n, think=(lo, hi))
             r.pop("_ok")
             rows.append({"setup": "external", **r})
     for setup in ([] if args.url else args.setups.split(",")):
@@ -263,7 +270,7 @@ def main() -> None:
         try:
             run_load(server.url, server.key, 1, 1, 60, seed=0)  # warm-up: first-turn loading off the clock
             for n in counts:
-                r = run_load(server.url, server.key, n, args.turns, args.seconds, seed=n)
+                r = run_load(server.url, server.key, n, args.turns, args.seconds, seed=n, think=(lo, hi))
                 lost, dup = check_rows(tmp / "load.db", r.pop("_ok"))
                 rows.append({"setup": setup, **r, "lost_rows": lost, "duplicated_rows": dup,
                              "server_peak_rss_mb": server.peak_rss_mb()})
@@ -286,7 +293,7 @@ def main() -> None:
     if ratios:
         print("throughput batched / single-slot:", ratios)
     out = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-           "turns_per_customer": args.turns, "seconds": args.seconds, "max_new_tokens": args.max_new_tokens,
+           "turns_per_customer": args.turns, "seconds": args.seconds, "think_s": [lo, hi], "max_new_tokens": args.max_new_tokens,
            "rows": rows, "throughput_ratio_batched_vs_single": ratios}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1))
