@@ -85,11 +85,11 @@ def settings_args(settings: dict) -> list[str]:
 class Server:
     """`loopdesk serve` in a subprocess with these settings; peak RSS from /proc."""
 
-    def __init__(self, settings: dict, db: Path, log: Path) -> None:
+    def __init__(self, settings: dict, db: Path, log: Path, env_extra: dict | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.args = settings_args({**settings, "store.url": f"sqlite:///{db}"})
-        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env_extra or {})}
         self.proc = subprocess.Popen(
             [str(BIN / "loopdesk"), *self.args, "serve", "--port", str(self.port), "--host", "127.0.0.1"],
             stdout=log.open("w"), stderr=subprocess.STDOUT, env=env, start_new_session=True,
@@ -247,6 +247,10 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--think", default="0.5,1.5",
                     help="seconds a customer waits before the next message, min,max (10,30: reading and typing)")
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                    help="a setting for every server started (repeatable), e.g. generation.threads=1")
+    ap.add_argument("--env", dest="envs", action="append", default=[], metavar="NAME=VALUE",
+                    help="an environment variable for every server started, e.g. OMP_NUM_THREADS=1")
     ap.add_argument("--url", help="measure a server already running (no row check, no RSS)")
     ap.add_argument("--key", help="API key for --url")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "load.json"))
@@ -260,13 +264,14 @@ def main() -> None:
             r.pop("_ok")
             rows.append({"setup": "external", **r})
     for setup in ([] if args.url else args.setups.split(",")):
-        settings = {**SETUPS[setup], "generation.max_new_tokens": str(args.max_new_tokens)}
+        settings = {**SETUPS[setup], "generation.max_new_tokens": str(args.max_new_tokens),
+                    **dict(kv.split("=", 1) for kv in args.sets)}
         helper = None
         if setup == "server":
             helper, ref = model_server(8)
             settings["models.generator"] = ref
         tmp = Path(tempfile.mkdtemp(prefix=f"load-{setup}-"))
-        server = Server(settings, tmp / "load.db", tmp / "server.log")
+        server = Server(settings, tmp / "load.db", tmp / "server.log", dict(kv.split("=", 1) for kv in args.envs))
         try:
             run_load(server.url, server.key, 1, 1, 60, seed=0)  # warm-up: first-turn loading off the clock
             for n in counts:
@@ -292,7 +297,8 @@ def main() -> None:
             ratios[n] = round(new["turns_per_min"] / base["turns_per_min"], 2)
     if ratios:
         print("throughput batched / single-slot:", ratios)
-    out = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+    out = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}, "settings": args.sets,
+           "env": args.envs,
            "turns_per_customer": args.turns, "seconds": args.seconds, "think_s": [lo, hi], "max_new_tokens": args.max_new_tokens,
            "rows": rows, "throughput_ratio_batched_vs_single": ratios}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

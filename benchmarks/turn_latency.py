@@ -9,8 +9,9 @@ first), and the pipeline's own overhead before generation (language + taggers + 
 Part 2, raw decoding (`--decode-repeats`, median of 3): one prompt — the pipeline's real prompt for
 a question (system prompt, passages, question), the same token ids for every engine — and exactly
 `--max-new-tokens` greedy tokens, 2 threads: transformers fp32 and int8, llama-cpp-python's own
-`Llama` without and with the live adapter (its GGUF LoRA), and loopdesk's engine with the live
-adapter. Time to first token and decode tokens/s, and the ratio to llama.cpp's own.
+`Llama` on the bundled Q4_1 without and with the live adapter (its GGUF LoRA) and on the weights
+loopdesk serves (bf16 or f16), and loopdesk's engine with the live adapter. Time to first token and
+decode tokens/s, and the ratio to llama.cpp's own on the bundled file with the adapter.
 
 Prints tables and writes benchmarks/results/turn_latency.json. Uses a throw-away SQLite store;
 the demo index under LOOPDESK_HOME must exist (make install).
@@ -140,8 +141,8 @@ def raw_decode(max_new: int, repeats: int) -> list[dict]:
             return iter(stamps)
         return run
 
-    def own(lora_path):
-        m = llama_cpp.Llama(str(gguf), n_ctx=2048, n_threads=2, n_threads_batch=2, verbose=False, lora_path=lora_path)
+    def own(lora_path, model_file=gguf):
+        m = llama_cpp.Llama(str(model_file), n_ctx=2048, n_threads=2, n_threads_batch=2, verbose=False, lora_path=lora_path)
 
         def run():
             m.reset()
@@ -157,9 +158,10 @@ def raw_decode(max_new: int, repeats: int) -> list[dict]:
 
     engines[f"transformers fp32 + {fast.adapter_id}"] = hf("none")
     engines[f"transformers int8 + {fast.adapter_id}"] = hf("int8")
-    engines["llama.cpp (llama-cpp-python), base"] = own(None)
-    engines[f"llama.cpp (llama-cpp-python) + {fast.adapter_id}"] = own(lora)
-    engines[f"loopdesk engine + {fast.adapter_id}"] = ours()
+    engines["llama.cpp (llama-cpp-python), bundled Q4_1, base"] = own(None)
+    engines[f"llama.cpp (llama-cpp-python), bundled Q4_1 + {fast.adapter_id}"] = own(lora)
+    engines[f"llama.cpp (llama-cpp-python), {fast.weight_type} + {fast.adapter_id}"] = own(lora, fast.served)
+    engines[f"loopdesk engine, {fast.weight_type} + {fast.adapter_id}"] = ours()
     rows = []
     for name, run in engines.items():
         timed(run, 2)  # warm-up
@@ -167,7 +169,7 @@ def raw_decode(max_new: int, repeats: int) -> list[dict]:
         rows.append({"engine": name, "prompt_tokens": len(ids), "new_tokens": max_new,
                      "ttft_s": round(statistics.median(r[0] for r in runs), 3),
                      "decode_tok_s": round(statistics.median(r[1] for r in runs), 1)})
-    ref = next(r for r in rows if r["engine"].startswith("llama.cpp (llama-cpp-python) +"))
+    ref = next(r for r in rows if r["engine"].startswith("llama.cpp (llama-cpp-python), bundled Q4_1 +"))
     for r in rows:
         r["decode_vs_llama_cpp"] = round(r["decode_tok_s"] / ref["decode_tok_s"], 2)
         r["ttft_vs_llama_cpp"] = round(r["ttft_s"] / ref["ttft_s"], 2)
