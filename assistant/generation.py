@@ -169,15 +169,20 @@ class TransformersGenerator:
             raise errors[0]
 
 
+def print_stream(generator, text: str) -> None:
+    """Stream one reply to the terminal with its timings (the generators' `python -m` demos)."""
+    t0, n, first = time.perf_counter(), 0, None
+    for piece in generator.stream([{"role": "user", "content": text or "Hello!"}]):
+        first = first or time.perf_counter() - t0
+        n += 1
+        print(piece, end="", flush=True)
+    print(f"\n[first piece {first:.2f}s, {n} pieces in {time.perf_counter() - t0:.1f}s]")
+
+
 if __name__ == "__main__":
     from assistant.config import load_config
 
     c = load_config()
     g = TransformersGenerator(c.models.generator, c.home, c.generation)
     print(f"loaded in {g.load_seconds:.1f}s on {g.device}")
-    t0, n, first = time.perf_counter(), 0, None
-    for piece in g.stream([{"role": "user", "content": " ".join(sys.argv[1:]) or "Hello!"}]):
-        first = first or time.perf_counter() - t0
-        n += 1
-        print(piece, end="", flush=True)
-    print(f"\n[first piece {first:.2f}s, {n} pieces in {time.perf_counter() - t0:.1f}s]")
+    print_stream(g, " ".join(sys.argv[1:]))

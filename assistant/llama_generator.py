@@ -17,7 +17,7 @@ from typing import Iterator
 
 from assistant.config import GenerationConfig
 from assistant.errors import AdapterError, GenerationError, ModelNotFoundError
-from assistant.generation import chat_ids, check_adapter_dir
+from assistant.generation import chat_ids, check_adapter_dir, print_stream
 from assistant.llama_engine import LlamaEngine, Sampling
 from assistant.lora_gguf import convert_adapter
 from assistant.models import BUNDLED, _package_dir, resolve
@@ -174,9 +174,4 @@ if __name__ == "__main__":
     c = load_config()
     g = LlamaCppGenerator(c.models.generator, c.home, c.generation)
     print(f"loaded {g.served.name} in {g.load_seconds:.1f}s, {g.engine.slots} slots, {g.engine.threads} threads")
-    t0, n, first = time.perf_counter(), 0, None
-    for piece in g.stream([{"role": "user", "content": " ".join(sys.argv[1:]) or "Hello!"}]):
-        first = first or time.perf_counter() - t0
-        n += 1
-        print(piece, end="", flush=True)
-    print(f"\n[first piece {first:.2f}s, {n} pieces in {time.perf_counter() - t0:.1f}s]")
+    print_stream(g, " ".join(sys.argv[1:]))

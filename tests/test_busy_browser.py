@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.conftest import FakeGenerator, FakeRetriever, FakeSentiment, free_port
+from tests.conftest import FakeGenerator, FakeRetriever, FakeSentiment, serve_in_thread
 
 pytestmark = pytest.mark.browser
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -32,25 +32,15 @@ class GatedGenerator(FakeGenerator):
 
 @pytest.fixture
 def served_one_slot(cfg, store):
-    import uvicorn
-
     import app
     from assistant.pipeline import Assistant
 
     cfg.app = dataclasses.replace(cfg.app, concurrent_turns=1, max_waiting=5)
     gen = GatedGenerator()
     a = Assistant(cfg, gen, store, FakeRetriever(), FakeSentiment())
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app.build_app(a, cfg), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 60
-    while not server.started and time.time() < deadline:
-        time.sleep(0.2)
-    yield f"http://127.0.0.1:{port}/", gen, a
-    gen.gate.set()
-    server.should_exit = True
-    thread.join(10)
+    for url in serve_in_thread(app.build_app(a, cfg)):
+        yield url, gen, a
+        gen.gate.set()
 
 
 def test_second_customer_is_told_their_place_then_answered(served_one_slot, chromium_path):

@@ -4,12 +4,11 @@ replies, the customer sees it without a reload, the assistant stays silent until
 an accepted offer; the console's numbers count turns, not rating events."""
 
 import os
-import threading
 import time
 
 import pytest
 
-from tests.conftest import FakeGenerator, FakeRetriever, FakeSentiment, free_port
+from tests.conftest import FakeGenerator, FakeRetriever, FakeSentiment, serve_in_thread
 
 pytestmark = pytest.mark.browser
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -18,8 +17,6 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 
 @pytest.fixture
 def served(cfg, store):
-    import uvicorn
-
     import app
     from assistant.accounts import create_operator
     from assistant.pipeline import Assistant
@@ -27,16 +24,8 @@ def served(cfg, store):
     a = Assistant(cfg, FakeGenerator(["Returns of shirts are free within 30 days [1]."] * 50), store,
                   FakeRetriever(), FakeSentiment())
     create_operator(store, "dana", "dana-password")
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app.build_app(a, cfg), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 60
-    while not server.started and time.time() < deadline:
-        time.sleep(0.2)
-    yield f"http://127.0.0.1:{port}/", store
-    server.should_exit = True
-    thread.join(10)
+    for url in serve_in_thread(app.build_app(a, cfg)):
+        yield url, store
 
 
 def roles(store, cid):
