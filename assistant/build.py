@@ -27,25 +27,30 @@ def open_store(cfg: Config) -> Store:
     return Store(cfg.store_url, cfg.store.retries)
 
 
-def choose_engine(cfg: Config) -> tuple[str, str]:
-    """(engine, why) for an in-process generator: `generation.engine`, or for `auto` transformers on a
-    GPU, llama.cpp on a CPU when it is installed and the model is a GGUF, else transformers."""
+def choose_engine(cfg: Config) -> tuple[str, str, bool]:
+    """(engine, why, degraded) for an in-process generator: `generation.engine`, or for `auto`
+    transformers on a GPU, llama.cpp on a CPU when it is installed and the model is a GGUF, else
+    transformers on the CPU — degraded: slower, and said so in the log."""
     import importlib.util
 
     from assistant.llama_generator import base_gguf_path
 
     g = cfg.generation
     if g.engine != "auto":
-        return g.engine, "generation.engine"
+        return g.engine, "generation.engine", False
     if g.device == "cuda" or (g.device == "auto" and _cuda()):
-        return "transformers", "a GPU is present (bf16)"
+        return "transformers", "a GPU is present (bf16)", False
     if importlib.util.find_spec("llama_cpp") is None:
-        return "transformers", "llama-cpp-python is not installed (pip install llama-cpp-python): slower CPU decoding"
+        return (
+            "transformers",
+            "llama-cpp-python is not installed (pip install llama-cpp-python): slower CPU decoding",
+            True,
+        )
     try:
         base_gguf_path(cfg.models.generator, cfg.home)
     except LoopdeskError as exc:
-        return "transformers", f"no GGUF for llama.cpp ({exc})"
-    return "llama.cpp", "CPU, GGUF model"
+        return "transformers", f"no GGUF for llama.cpp ({exc}): slower CPU decoding", True
+    return "llama.cpp", "CPU, GGUF model", False
 
 
 def _leave_cores_to_llama() -> None:
@@ -70,7 +75,7 @@ def open_generator(cfg: Config):
 
     if cfg.models.generator.startswith(PREFIX):
         return OpenAIGenerator(cfg.models.generator, cfg.generation)
-    engine, why = choose_engine(cfg)
+    engine, why, degraded = choose_engine(cfg)
     generator: LlamaCppGenerator | TransformersGenerator
     if engine == "llama.cpp":
         generator = LlamaCppGenerator(cfg.models.generator, cfg.home, cfg.generation, cfg.app.turn_seconds)
@@ -80,7 +85,7 @@ def open_generator(cfg: Config):
         generator = TransformersGenerator(cfg.models.generator, cfg.home, cfg.generation)
     generator.engine_reason = why
     log = logging.getLogger("loopdesk.generation")
-    (log.warning if "slower" in why or "no GGUF" in why else log.info)("generation engine: %s (%s)", engine, why)
+    (log.warning if degraded else log.info)("generation engine: %s (%s)", engine, why)
     return generator
 
 

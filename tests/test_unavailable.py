@@ -38,3 +38,25 @@ def test_pipeline_and_console_read_each_reason(cfg, store, tmp_path):
     without_index = Assistant(cfg, FakeGenerator(), store, None, retriever_problem="no index at /srv/kb")
     assert without_index.retriever_problem == "no index at /srv/kb" and not without_index.retriever
     assert any("no index at /srv/kb" in line for line in health_problems(without_index))
+
+
+def test_engine_choice_degrades_and_says_why(cfg, monkeypatch, tmp_path):
+    """auto: llama.cpp on a CPU with a GGUF; without llama-cpp-python or without a GGUF (the Space's Hub
+    model) transformers, flagged as degraded so the log warns; a setting wins."""
+    import importlib.util
+
+    from assistant import build
+
+    monkeypatch.setattr(build, "_cuda", lambda: False)
+    real = importlib.util.find_spec
+    cfg.models.generator = str(tmp_path)  # a model directory: no GGUF
+    engine, why, degraded = build.choose_engine(cfg)
+    assert engine == "transformers" and degraded and "no GGUF" in why
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llama_cpp" else real(name, *a))
+    engine, why, degraded = build.choose_engine(cfg)
+    assert engine == "transformers" and degraded and "llama-cpp-python is not installed" in why
+    cfg.generation.engine = "transformers"
+    assert build.choose_engine(cfg) == ("transformers", "generation.engine", False)
+    monkeypatch.setattr(build, "_cuda", lambda: True)
+    cfg.generation.engine = "auto"
+    assert build.choose_engine(cfg)[0] == "transformers" and not build.choose_engine(cfg)[2]
