@@ -222,3 +222,20 @@ def serve_in_thread(asgi_app):
     yield f"http://127.0.0.1:{port}/"
     server.should_exit = True
     thread.join(10)
+
+
+def wait_for_http(url: str, proc, seconds: float, what: str, output) -> None:
+    """Poll `url` until it answers; fail the test with the process's last output if it exits or is too slow."""
+    import time
+    import urllib.request
+
+    deadline = time.time() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                pytest.fail(f"{what} did not start:\n{output()[-3000:]}")
+            time.sleep(0.3)

@@ -9,8 +9,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
 
@@ -18,7 +16,7 @@ from assistant.errors import GenerationError
 from assistant.lora_gguf import convert_adapter
 from assistant.openai_generator import OpenAIGenerator, parse_ref
 from assistant.pipeline import Assistant
-from tests.conftest import ROOT, FakeRetriever, FakeSentiment, free_port, requires_models
+from tests.conftest import ROOT, FakeRetriever, FakeSentiment, free_port, requires_models, wait_for_http
 
 ADAPTER = ROOT / "models" / "adapters" / "grounded-v1"
 
@@ -47,16 +45,7 @@ def llama_server(tmp_path_factory):
     # Output to a file: llama.cpp logs a lot while loading, and an undrained pipe would block it.
     proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--config_file", str(work / "config.json")],
                             stdout=log.open("w"), stderr=subprocess.STDOUT)
-    deadline = time.time() + 120
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                pytest.fail(f"llama.cpp server did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
+    wait_for_http(f"http://127.0.0.1:{port}/v1/models", proc, 120, "llama.cpp server", log.read_text)
     yield f"openai:http://127.0.0.1:{port}/v1#smollm2"
     proc.terminate()
     proc.wait(10)

@@ -3,12 +3,10 @@ at its next turn, and an index rebuild is used by both, without a restart."""
 
 import subprocess
 import sys
-import time
 import urllib.request
 
-import pytest
 
-from tests.conftest import FakeEmbedder, ROOT, free_port
+from tests.conftest import FakeEmbedder, ROOT, free_port, wait_for_http
 
 
 def chat(port: int, key: str, message: str) -> dict:
@@ -41,15 +39,7 @@ def test_two_replicas_follow_promotions_and_index_builds(postgres_server, tmp_pa
                               text=True) for p in ports]
     try:
         for p, proc in zip(ports, procs):
-            deadline = time.time() + 90
-            while True:
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{p}/healthz", timeout=2)
-                    break
-                except OSError:
-                    if proc.poll() is not None or time.time() > deadline:
-                        pytest.fail(f"replica did not start:\n{proc.stdout.read()[-3000:]}")
-                    time.sleep(0.3)
+            wait_for_http(f"http://127.0.0.1:{p}/healthz", proc, 90, "replica", proc.stdout.read)
         question = "Are returns of shoes free?"
         before = [chat(p, key, question) for p in ports]
         assert [r["adapter"] for r in before] == [None, None]
