@@ -88,10 +88,23 @@ class GenerationConfig:
         "llama.cpp: the weight type served (the bundled Q4_1 converted once): `auto` (bf16 on CPUs with "
         "AVX512-BF16 or AMX, else f16), `bf16`, `f16`, `q8_0`, or `as-is` (the GGUF as shipped).",
     )
-    batch_slots: int = _f(8, "llama.cpp: replies decoded together in one batch (each its own context_tokens).")
+    batch_slots: int = _f(
+        16,
+        "llama.cpp: replies decoded together in one batch, each with a KV cache of context_tokens "
+        "(the bundled model: 23.6 MB per 1,024 tokens, allocated at start).",
+    )
     threads: int = _f(0, "llama.cpp: CPU threads; 0 means every core this process may use.")
+    draft_tokens: int = _f(
+        8,
+        "llama.cpp, greedy decoding: tokens guessed ahead from the prompt (what followed the reply's last "
+        "words there) and checked by the model in the same step, while at most 2 replies decode; 0 turns it off.",
+    )
     quantize: str = _f("none", "`none` or `int8` (dynamic int8 quantization of Linear layers, CPU only).")
-    context_tokens: int = _f(2048, "Token budget of the prompt plus the reply; older history is dropped to fit.")
+    context_tokens: int = _f(
+        1024,
+        "Token budget of the prompt plus the reply; older history is dropped to fit (a turn's prompt "
+        "with its passages is 240-340 tokens).",
+    )
     seed: int = _f(0, "Seed for sampling, so a run can be repeated.")
 
 
@@ -184,7 +197,7 @@ class AppConfig:
     log_format: str = _f("text", "Log lines as plain text or one JSON object per line (`json`).")
     log_level: str = _f("INFO", "Lowest level logged: DEBUG, INFO, WARNING, ERROR.")
     concurrent_turns: int = _f(
-        16, "Turns processed at once (tagging, retrieval, generation); more customers wait in line, told their place."
+        24, "Turns processed at once (tagging, retrieval, generation); more customers wait in line, told their place."
     )
     max_waiting: int = _f(48, "Turns allowed to wait in line; beyond that a customer is told to try again shortly.")
     turn_seconds: float = _f(
@@ -371,6 +384,8 @@ def validate(cfg: Config) -> list[str]:
         p.append("generation.weights must be auto, bf16, f16, q8_0 or as-is")
     if not 1 <= g.batch_slots <= 256 or g.threads < 0:
         p.append("generation.batch_slots must be 1..256 and generation.threads >= 0")
+    if not 0 <= g.draft_tokens <= 32:
+        p.append("generation.draft_tokens must be 0..32")
     if cfg.app.concurrent_turns < 1 or cfg.app.max_waiting < 0 or cfg.app.turn_seconds <= 0:
         p.append("app.concurrent_turns must be >= 1, app.max_waiting >= 0 and app.turn_seconds > 0")
     if g.context_tokens < g.max_new_tokens + 128:

@@ -96,9 +96,11 @@ def pick_evidence(
     if not units:
         return []
     questions = [question] if isinstance(question, str) else list(question)
-    texts = questions + [(f"{heading_of[u.passage]}: " if heading_of else "") + u.text for u in units]
-    vecs = embedder.embed(texts)
-    sims = vecs[len(questions) :] @ vecs[: len(questions)].mean(axis=0)
+    texts = [(f"{heading_of[u.passage]}: " if heading_of else "") + u.text for u in units]
+    # The knowledge base's sentences come back turn after turn: their vectors are kept when the
+    # embedder can (index.embedder.SentenceEmbedder.embed_known).
+    unit_vecs = getattr(embedder, "embed_known", embedder.embed)(texts)
+    sims = unit_vecs @ embedder.embed(questions).mean(axis=0)
     ranked = sorted(range(len(units)), key=lambda i: -float(sims[i]))[:n]
     return [(units[i], float(sims[i])) for i in ranked]
 

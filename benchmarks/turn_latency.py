@@ -6,12 +6,15 @@ Part 1, turns: per mode (transformers fp32, transformers int8, loopdesk's llama.
 real turns: p50/p95 time to first token, decode tokens/s (tokens after the first / time after the
 first), and the pipeline's own overhead before generation (language + taggers + retrieval + prompt).
 
-Part 2, raw decoding (`--decode-repeats`, median of 3): one prompt — the pipeline's real prompt for
-a question (system prompt, passages, question), the same token ids for every engine — and exactly
-`--max-new-tokens` greedy tokens, 2 threads: transformers fp32 and int8, llama-cpp-python's own
-`Llama` on the bundled Q4_1 without and with the live adapter (its GGUF LoRA) and on the weights
-loopdesk serves (bf16 or f16), and loopdesk's engine with the live adapter. Time to first token and
-decode tokens/s, and the ratio to llama.cpp's own on the bundled file with the adapter.
+Part 2, raw decoding (`--decode-repeats` runs per engine and round): one prompt — the pipeline's
+real prompt for a question (system prompt, passages, question), the same token ids for every engine —
+and exactly `--max-new-tokens` greedy tokens, 2 threads. Each engine runs in a process of its own,
+in two rounds, the second in reverse order (in one process, the threads an engine leaves behind
+slowed the next one: the order decided the ratio). Engines: loopdesk's engine with the live adapter
+(guessing ahead from the prompt, as served, and without); llama-cpp-python's own `Llama` on the
+bundled Q4_1 without and with the adapter (its GGUF LoRA), with its own prompt-lookup decoding, and
+on the weights loopdesk serves; transformers fp32 and int8. Time to first token, decode tokens/s,
+and the ratios to llama.cpp's own on the bundled file (base, and with the adapter).
 
 Prints tables and writes benchmarks/results/turn_latency.json. Uses a throw-away SQLite store;
 the demo index under LOOPDESK_HOME must exist (make install).
@@ -94,24 +97,56 @@ def timed(run, n_expected: int) -> tuple[float, float]:
     return stamps[0] - t0, (len(stamps) - 1) / (stamps[-1] - stamps[0])
 
 
-def raw_decode(max_new: int, repeats: int) -> list[dict]:
-    """Same prompt ids, same number of greedy tokens, 2 threads: each engine in turn."""
+RAW_ENGINES = ["loopdesk", "loopdesk-no-guess", "llama.cpp-base", "llama.cpp-adapter", "llama.cpp-adapter-lookup",
+               "llama.cpp-served", "transformers-fp32", "transformers-int8"]
+
+
+def raw_decode(max_new: int, repeats: int, rounds: int = 2) -> list[dict]:
+    """Each engine in a process of its own (one engine's threads cannot slow the next), in `rounds`
+    rounds, the order reversed in the second; per engine the median over every run of every round."""
+    import subprocess
+    import sys
+
+    runs: dict[str, list[dict]] = {}
+    for k in range(rounds):
+        for name in RAW_ENGINES if k % 2 == 0 else RAW_ENGINES[::-1]:
+            out = subprocess.run([sys.executable, __file__, "--raw-one", name, "--max-new-tokens", str(max_new),
+                                  "--decode-repeats", str(repeats)], capture_output=True, text=True, check=True)
+            runs.setdefault(name, []).append(json.loads(out.stdout.strip().splitlines()[-1]))
+    rows = []
+    for name in RAW_ENGINES:
+        first = runs[name][0]
+        rows.append({**{k: first[k] for k in ("engine", "prompt_tokens", "new_tokens")},
+                     "ttft_s": round(statistics.median(t for r in runs[name] for t in r["ttft_runs"]), 3),
+                     "decode_tok_s": round(statistics.median(d for r in runs[name] for d in r["decode_runs"]), 1)})
+    base = rows[RAW_ENGINES.index("llama.cpp-base")]
+    with_adapter = rows[RAW_ENGINES.index("llama.cpp-adapter")]
+    for r in rows:
+        r["decode_vs_llama_cpp"] = round(r["decode_tok_s"] / base["decode_tok_s"], 2)
+        r["decode_vs_llama_cpp_adapter"] = round(r["decode_tok_s"] / with_adapter["decode_tok_s"], 2)
+        r["ttft_vs_llama_cpp"] = round(r["ttft_s"] / base["ttft_s"], 2)
+    return rows
+
+
+def raw_one(name: str, max_new: int, repeats: int) -> dict:
+    """One engine of the raw decoding table, in this process: same prompt ids, `max_new` greedy tokens."""
     import itertools
 
     import llama_cpp
     import torch
+    from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
 
     import index
     from assistant.build import build_assistant
     from assistant.config import load_config
     from assistant.generation import TransformersGenerator, chat_ids
     from assistant.llama_engine import Sampling
-    from assistant.llama_generator import LlamaCppGenerator, base_gguf_path
+    from assistant.llama_generator import base_gguf_path
     from assistant.lora_gguf import convert_adapter
 
     db = Path(tempfile.mkdtemp()) / "bench.db"
     cfg = load_config(env={**os.environ, "LOOPDESK_STORE_URL": f"sqlite:///{db}", "LOOPDESK_GENERATION_THREADS": "2",
-                           "LOOPDESK_GENERATION_ENGINE": "llama.cpp"})
+                           "LOOPDESK_GENERATION_ENGINE": "llama.cpp", "LOOPDESK_GENERATION_BATCH_SLOTS": "2"})
     assistant = build_assistant(cfg, index.open_for_config, with_taggers=False)
     fast = assistant.generator
     adapter = fast.adapter_path
@@ -119,15 +154,16 @@ def raw_decode(max_new: int, repeats: int) -> list[dict]:
     ids = chat_ids(fast.tokenizer, plan.messages)
     gguf = base_gguf_path(cfg.models.generator, cfg.home)
     lora = str(convert_adapter(adapter, gguf)) if adapter else None
-    engines = {}
+    if not name.startswith("loopdesk"):
+        fast.engine.close()  # only the engine measured runs threads
 
     def hf(quantize: str):
         cfg.generation.quantize = quantize
         g = TransformersGenerator(cfg.models.generator, cfg.home, cfg.generation, adapter=adapter)
         x = torch.tensor([ids])
+        torch.set_num_threads(2)  # transformers gets both cores (the app leaves torch one beside llama.cpp)
 
         def run():
-            torch.set_num_threads(2)  # transformers gets both cores (the app leaves torch one beside llama.cpp)
             stamps: list[float] = []
 
             class Stamp:
@@ -141,15 +177,18 @@ def raw_decode(max_new: int, repeats: int) -> list[dict]:
             return iter(stamps)
         return run
 
-    def own(lora_path, model_file=gguf):
-        m = llama_cpp.Llama(str(model_file), n_ctx=2048, n_threads=2, n_threads_batch=2, verbose=False, lora_path=lora_path)
+    def own(lora_path, model_file=gguf, lookup: bool = False):
+        draft = LlamaPromptLookupDecoding(num_pred_tokens=8) if lookup else None
+        m = llama_cpp.Llama(str(model_file), n_ctx=2048, n_threads=2, n_threads_batch=2, verbose=False,
+                            lora_path=lora_path, draft_model=draft)
 
         def run():
             m.reset()
             return itertools.islice(m.generate(ids, temp=0.0, reset=True), max_new)
         return run
 
-    def ours():
+    def ours(draft_tokens: int):
+        fast.engine.draft_tokens = draft_tokens
         # The engine shares the system prompt across turns: warm it with another question's prompt,
         # so the timed prompt reuses what every real turn reuses (the system prompt), not itself.
         other = chat_ids(fast.tokenizer, assistant.plan("Do you ship to Canada?", []).messages)
@@ -164,31 +203,29 @@ def raw_decode(max_new: int, repeats: int) -> list[dict]:
             while (item := req.out.get())[0] == "piece":
                 pieces += 1
                 yield item[1]
-            # A token that completes no character (half of a multi-byte one) sends no piece: count it
-            # as arriving with the last one, so every engine is timed over the same number of tokens.
+            # A token that completes no character (half of a multi-byte one), or several tokens checked
+            # in one step, send fewer pieces: those count as arriving with the last piece, so every
+            # engine is timed over the same number of tokens.
             last = time.perf_counter()
             yield from [last] * (len(req.generated) - pieces)
         return run
 
-    # loopdesk's engine first: the others leave threads behind in this process (torch's OpenMP pool).
-    engines[f"loopdesk engine, {fast.weight_type} + {fast.adapter_id}"] = ours()
-    engines[f"transformers fp32 + {fast.adapter_id}"] = hf("none")
-    engines[f"transformers int8 + {fast.adapter_id}"] = hf("int8")
-    engines["llama.cpp (llama-cpp-python), bundled Q4_1, base"] = own(None)
-    engines[f"llama.cpp (llama-cpp-python), bundled Q4_1 + {fast.adapter_id}"] = own(lora)
-    engines[f"llama.cpp (llama-cpp-python), {fast.weight_type} + {fast.adapter_id}"] = own(lora, fast.served)
-    rows = []
-    for name, run in engines.items():
-        timed(run, 2)  # warm-up
-        runs = [timed(run, max_new) for _ in range(repeats)]
-        rows.append({"engine": name, "prompt_tokens": len(ids), "new_tokens": max_new,
-                     "ttft_s": round(statistics.median(r[0] for r in runs), 3),
-                     "decode_tok_s": round(statistics.median(r[1] for r in runs), 1)})
-    ref = next(r for r in rows if r["engine"].startswith("llama.cpp (llama-cpp-python), bundled Q4_1 +"))
-    for r in rows:
-        r["decode_vs_llama_cpp"] = round(r["decode_tok_s"] / ref["decode_tok_s"], 2)
-        r["ttft_vs_llama_cpp"] = round(r["ttft_s"] / ref["ttft_s"], 2)
-    return rows
+    label, run = {
+        "loopdesk": lambda: (f"loopdesk engine, {fast.weight_type} + {fast.adapter_id}, guessing "
+                             f"{cfg.generation.draft_tokens} tokens ahead", ours(cfg.generation.draft_tokens)),
+        "loopdesk-no-guess": lambda: (f"loopdesk engine, {fast.weight_type} + {fast.adapter_id}, no guessing", ours(0)),
+        "llama.cpp-base": lambda: ("llama.cpp (llama-cpp-python Llama), bundled Q4_1, base", own(None)),
+        "llama.cpp-adapter": lambda: (f"llama.cpp, bundled Q4_1 + {fast.adapter_id}", own(lora)),
+        "llama.cpp-adapter-lookup": lambda: (f"llama.cpp, bundled Q4_1 + {fast.adapter_id}, its prompt-lookup "
+                                             "decoding (8)", own(lora, lookup=True)),
+        "llama.cpp-served": lambda: (f"llama.cpp, {fast.weight_type} + {fast.adapter_id}", own(lora, fast.served)),
+        "transformers-fp32": lambda: (f"transformers fp32 + {fast.adapter_id}", hf("none")),
+        "transformers-int8": lambda: (f"transformers int8 + {fast.adapter_id}", hf("int8")),
+    }[name]()
+    timed(run, 2)  # warm-up
+    runs = [timed(run, max_new) for _ in range(repeats)]
+    return {"engine": label, "prompt_tokens": len(ids), "new_tokens": max_new,
+            "ttft_runs": [round(r[0], 4) for r in runs], "decode_runs": [round(r[1], 2) for r in runs]}
 
 
 def main() -> None:
@@ -198,7 +235,11 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--decode-repeats", type=int, default=3, help="0 skips the raw decoding table")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "turn_latency.json"))
+    ap.add_argument("--raw-one", choices=RAW_ENGINES, help=argparse.SUPPRESS)  # one engine, in a child process
     args = ap.parse_args()
+    if args.raw_one:
+        print(json.dumps(raw_one(args.raw_one, args.max_new_tokens, args.decode_repeats)))
+        return
     rows = [run_mode(m, args.turns, args.max_new_tokens) for m in args.modes.split(",") if m]
     cols = ["mode", "load_seconds", "ttft_ms_p50", "ttft_ms_p95", "decode_tok_s_p50", "overhead_ms_p50", "overhead_ms_p95"]
     print(" | ".join(f"{c:>16}" for c in cols))

@@ -11,7 +11,7 @@ from index.builder import build_index, current_build
 from index.chunking import chunk_document
 from index.loaders import load_documents
 from index.searcher import Index
-from tests.conftest import FakeEmbedder
+from tests.conftest import FakeEmbedder, requires_models
 
 
 def words(text):
@@ -189,3 +189,29 @@ def test_eval_retrieval_metrics(tmp_path):
     r = eval_retrieval(Index(tmp_path / "ix", emb), read_queries(q), mode="bm25")
     assert r["n"] == 3 and r["hit@1"] == pytest.approx(2 / 3, abs=1e-3)
     assert r["hit@5"] >= r["hit@1"] and 2 / 3 <= r["mrr"] <= 1
+
+
+@requires_models
+def test_known_sentences_are_embedded_once_and_equal_fresh_vectors():
+    """Evidence picking embeds the knowledge base's sentences every turn: `embed_known` keeps them
+    (bounded, least recently used out) and gives the vectors `embed` gives."""
+    import numpy as np
+
+    from assistant.config import load_config
+    from index.embedder import SentenceEmbedder
+
+    cfg = load_config(env={})
+    emb = SentenceEmbedder(cfg.models.embedder, cfg.home, known_size=3)
+    texts = ["Returns: items can be returned within 30 days.", "Shipping: Express takes 1-2 days.", "Hello"]
+    fresh = emb.embed(texts)
+    calls: list[list[str]] = []
+    plain = emb.embed
+    emb.embed = lambda t, **kw: calls.append(list(t)) or plain(t, **kw)  # type: ignore[method-assign]
+    first = emb.embed_known(texts + [texts[0]])
+    again = emb.embed_known([texts[1], texts[0]])
+    assert calls == [texts]  # one batch for the new texts, none for texts seen before
+    assert np.allclose(first[:3], fresh, atol=1e-5) and np.allclose(first[3], fresh[0], atol=1e-5)
+    assert np.allclose(again, fresh[[1, 0]], atol=1e-5)
+    emb.embed_known(["Gift cards never expire."])  # a 4th text: the least recently used ("Hello") goes
+    assert len(emb._known) == 3 and "Hello" not in emb._known
+    assert emb.embed_known([]).shape == (0, emb.dim)
