@@ -264,8 +264,10 @@ def main() -> None:
             r.pop("_ok")
             rows.append({"setup": "external", **r})
     for setup in ([] if args.url else args.setups.split(",")):
+        # One API key stands for every simulated customer: its per-key rate limit (60 a minute) would
+        # refuse the customers, not the server's line.
         settings = {**SETUPS[setup], "generation.max_new_tokens": str(args.max_new_tokens),
-                    **dict(kv.split("=", 1) for kv in args.sets)}
+                    "api.requests_per_minute": "1000000", **dict(kv.split("=", 1) for kv in args.sets)}
         helper = None
         if setup == "server":
             helper, ref = model_server(8)

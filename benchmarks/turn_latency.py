@@ -1,6 +1,7 @@
 """Turn latency benchmark: real turns through the pipeline per engine, and raw decoding side by side.
 
     .venv/bin/python benchmarks/turn_latency.py [--turns 20] [--modes fp32,int8,llama.cpp] [--max-new-tokens 64]
+                                                [--raw-mode reply|forced] [--out FILE]
 
 Part 1, turns: per mode (transformers fp32, transformers int8, loopdesk's llama.cpp engine), 20
 real turns: p50/p95 time to first token, decode tokens/s (tokens after the first / time after the
@@ -8,7 +9,9 @@ first), and the pipeline's own overhead before generation (language + taggers + 
 
 Part 2, raw decoding (`--decode-repeats` runs per engine and round): one prompt — the pipeline's
 real prompt for a question (system prompt, passages, question), the same token ids for every engine —
-and exactly `--max-new-tokens` greedy tokens, 2 threads. Each engine runs in a process of its own,
+and greedy tokens to the end of the reply (at most `--max-new-tokens`; greedy engines give the same
+reply, so the same number of tokens, shown) or, with `--raw-mode forced`, exactly that many (past the
+reply's end, where guessing from the prompt helps little), 2 threads. Each engine runs in a process of its own,
 in two rounds, the second in reverse order (in one process, the threads an engine leaves behind
 slowed the next one: the order decided the ratio). Engines: loopdesk's engine with the live adapter
 (guessing ahead from the prompt, as served, and without); llama-cpp-python's own `Llama` on the
@@ -88,20 +91,20 @@ def run_mode(mode: str, turns: int, max_new: int) -> dict:
             "taggers": bool(assistant.sentiment)}
 
 
-def timed(run, n_expected: int) -> tuple[float, float]:
-    """(seconds to the first token, decode tokens/s after it) of `run()`: an iterator of tokens, or
-    of the times each token came (transformers reports them from a logits processor)."""
+def timed(run, n_expected: int) -> tuple[float, float, int]:
+    """(seconds to the first token, decode tokens/s after it, tokens) of `run()`: an iterator of
+    tokens, or of the times each token came (transformers reports them from a logits processor)."""
     t0 = time.perf_counter()
     stamps = [x if isinstance(x, float) else time.perf_counter() for x in run()]
     assert len(stamps) >= n_expected - 1, f"{len(stamps)} tokens, wanted {n_expected}"
-    return stamps[0] - t0, (len(stamps) - 1) / (stamps[-1] - stamps[0])
+    return stamps[0] - t0, (len(stamps) - 1) / (stamps[-1] - stamps[0]), len(stamps)
 
 
 RAW_ENGINES = ["loopdesk", "loopdesk-no-guess", "llama.cpp-base", "llama.cpp-adapter", "llama.cpp-adapter-lookup",
                "llama.cpp-served", "transformers-fp32", "transformers-int8"]
 
 
-def raw_decode(max_new: int, repeats: int, rounds: int = 2) -> list[dict]:
+def raw_decode(max_new: int, repeats: int, mode: str = "reply", rounds: int = 2) -> list[dict]:
     """Each engine in a process of its own (one engine's threads cannot slow the next), in `rounds`
     rounds, the order reversed in the second; per engine the median over every run of every round."""
     import subprocess
@@ -111,12 +114,13 @@ def raw_decode(max_new: int, repeats: int, rounds: int = 2) -> list[dict]:
     for k in range(rounds):
         for name in RAW_ENGINES if k % 2 == 0 else RAW_ENGINES[::-1]:
             out = subprocess.run([sys.executable, __file__, "--raw-one", name, "--max-new-tokens", str(max_new),
-                                  "--decode-repeats", str(repeats)], capture_output=True, text=True, check=True)
+                                  "--decode-repeats", str(repeats), "--raw-mode", mode],
+                                 capture_output=True, text=True, check=True)
             runs.setdefault(name, []).append(json.loads(out.stdout.strip().splitlines()[-1]))
     rows = []
     for name in RAW_ENGINES:
         first = runs[name][0]
-        rows.append({**{k: first[k] for k in ("engine", "prompt_tokens", "new_tokens")},
+        rows.append({**{k: first[k] for k in ("engine", "prompt_tokens", "new_tokens")}, "mode": mode,
                      "ttft_s": round(statistics.median(t for r in runs[name] for t in r["ttft_runs"]), 3),
                      "decode_tok_s": round(statistics.median(d for r in runs[name] for d in r["decode_runs"]), 1)})
     base = rows[RAW_ENGINES.index("llama.cpp-base")]
@@ -128,8 +132,11 @@ def raw_decode(max_new: int, repeats: int, rounds: int = 2) -> list[dict]:
     return rows
 
 
-def raw_one(name: str, max_new: int, repeats: int) -> dict:
-    """One engine of the raw decoding table, in this process: same prompt ids, `max_new` greedy tokens."""
+def raw_one(name: str, max_new: int, repeats: int, mode: str = "reply") -> dict:
+    """One engine of the raw decoding table, in this process: same prompt ids, greedy tokens until the
+    end of the reply (`reply`, at most `max_new`: greedy engines give the same reply, so the same
+    number of tokens, reported) or exactly `max_new` (`forced`: past the reply's end)."""
+    whole = mode == "forced"
     import itertools
 
     import llama_cpp
@@ -172,9 +179,12 @@ def raw_one(name: str, max_new: int, repeats: int) -> dict:
                     return scores
 
             with torch.inference_mode():
-                g.model.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=max_new, min_new_tokens=max_new,
-                                 do_sample=False, logits_processor=[Stamp()], pad_token_id=2)
-            return iter(stamps)
+                out = g.model.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=max_new,
+                                       min_new_tokens=max_new if whole else None, do_sample=False,
+                                       logits_processor=[Stamp()], pad_token_id=2)
+            n = out.shape[1] - x.shape[1]
+            ended = not whole and int(out[0, -1]) in (g.tokenizer.eos_token_id, 2)
+            return iter(stamps[: n - 1] if ended else stamps)  # the end token is no text
         return run
 
     def own(lora_path, model_file=gguf, lookup: bool = False):
@@ -184,7 +194,9 @@ def raw_one(name: str, max_new: int, repeats: int) -> dict:
 
         def run():
             m.reset()
-            return itertools.islice(m.generate(ids, temp=0.0, reset=True), max_new)
+            tokens = itertools.islice(m.generate(ids, temp=0.0, reset=True), max_new)
+            return tokens if whole else itertools.takewhile(lambda t: not llama_cpp.llama_vocab_is_eog(
+                m._model.vocab, t), tokens)
         return run
 
     def ours(draft_tokens: int):
@@ -198,7 +210,7 @@ def raw_one(name: str, max_new: int, repeats: int) -> dict:
                 pass
 
         def run():
-            req = fast.engine.submit(ids, Sampling(max_new, ignore_eos=True), 600)
+            req = fast.engine.submit(ids, Sampling(max_new, ignore_eos=whole), 600)
             pieces = 0
             while (item := req.out.get())[0] == "piece":
                 pieces += 1
@@ -223,8 +235,8 @@ def raw_one(name: str, max_new: int, repeats: int) -> dict:
         "transformers-int8": lambda: (f"transformers int8 + {fast.adapter_id}", hf("int8")),
     }[name]()
     timed(run, 2)  # warm-up
-    runs = [timed(run, max_new) for _ in range(repeats)]
-    return {"engine": label, "prompt_tokens": len(ids), "new_tokens": max_new,
+    runs = [timed(run, max_new if whole else 2) for _ in range(repeats)]
+    return {"engine": label, "prompt_tokens": len(ids), "new_tokens": runs[0][2],
             "ttft_runs": [round(r[0], 4) for r in runs], "decode_runs": [round(r[1], 2) for r in runs]}
 
 
@@ -235,17 +247,19 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--decode-repeats", type=int, default=3, help="0 skips the raw decoding table")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "turn_latency.json"))
+    ap.add_argument("--raw-mode", default="reply", choices=["reply", "forced"],
+                    help="raw decoding to the end of the reply (at most --max-new-tokens), or exactly that many")
     ap.add_argument("--raw-one", choices=RAW_ENGINES, help=argparse.SUPPRESS)  # one engine, in a child process
     args = ap.parse_args()
     if args.raw_one:
-        print(json.dumps(raw_one(args.raw_one, args.max_new_tokens, args.decode_repeats)))
+        print(json.dumps(raw_one(args.raw_one, args.max_new_tokens, args.decode_repeats, args.raw_mode)))
         return
     rows = [run_mode(m, args.turns, args.max_new_tokens) for m in args.modes.split(",") if m]
     cols = ["mode", "load_seconds", "ttft_ms_p50", "ttft_ms_p95", "decode_tok_s_p50", "overhead_ms_p50", "overhead_ms_p95"]
     print(" | ".join(f"{c:>16}" for c in cols))
     for r in rows:
         print(" | ".join(f"{str(r[c]):>16}" for c in cols))
-    decode = raw_decode(args.max_new_tokens, args.decode_repeats) if args.decode_repeats else []
+    decode = raw_decode(args.max_new_tokens, args.decode_repeats, args.raw_mode) if args.decode_repeats else []
     if decode:
         dcols = list(decode[0])
         print("\n| " + " | ".join(dcols) + " |\n|" + "---|" * len(dcols))
