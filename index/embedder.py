@@ -3,9 +3,8 @@
 `embed_known(texts)` keeps the vectors of texts it has embedded (least recently used first out):
 for the knowledge base's sentences, which every turn embeds again to pick its evidence (30-50 of
 them, most of a turn's 100-230 ms of retrieval on one thread, measured) and which come back across
-turns because the knowledge base is finite. Questions are embedded fresh.
-
-    python -c "from index.embedder import SentenceEmbedder; ..."   # used through the index
+turns because the knowledge base is finite. Questions are embedded fresh. Used by `index.searcher`
+(queries, the knowledge base's vocabulary) and `assistant.evidence` (evidence sentences).
 """
 
 from __future__ import annotations
