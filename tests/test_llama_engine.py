@@ -89,13 +89,21 @@ def test_shared_prompt_start_gives_the_replies_computed_without_it(fast):
     from assistant.generation import chat_ids
     from assistant.llama_engine import LlamaEngine, Sampling
 
+    # Between two questions, a prompt with another start: the cache a shared start is copied into
+    # then holds other values at those positions, so a copy that moved no data would show.
+    other = chat_ids(
+        fast.tokenizer, [{"role": "system", "content": "You answer in French."}, {"role": "user", "content": "Bonjour"}]
+    )
+
     def replies(engine) -> list[list[int]]:
         out = []
-        for q in QUESTIONS[:4]:
-            r = engine.submit(chat_ids(fast.tokenizer, chat(q)), Sampling(24), 60)
+        q = [chat_ids(fast.tokenizer, chat(x)) for x in QUESTIONS[:4]]
+        for ids in (q[0], q[1], other, q[2], other, q[3]):  # two in a row teach the engine the shared start
+            r = engine.submit(ids, Sampling(24), 60)
             while r.out.get(timeout=60)[0] == "piece":
                 pass
-            out.append(r.generated)
+            if ids is not other:
+                out.append(r.generated)
         return out
 
     plain = LlamaEngine(fast.served, slots=2, context_tokens=512)
@@ -108,7 +116,7 @@ def test_shared_prompt_start_gives_the_replies_computed_without_it(fast):
     shared = LlamaEngine(fast.served, slots=2, context_tokens=512)
     try:
         assert replies(shared) == expected
-        assert shared.prefix_tokens_reused >= 2 * shared.MIN_PREFIX  # the 3rd and 4th prompts reused it
+        assert shared.prefix_tokens_reused >= 2 * shared.MIN_PREFIX  # the 3rd and 4th questions reused it
     finally:
         shared.close()
 
