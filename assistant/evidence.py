@@ -105,12 +105,26 @@ def pick_evidence(
     return [(units[i], float(sims[i])) for i in ranked]
 
 
+_ROW_CELL = re.compile(r"[^:;\n]{1,40}: \S")
+
+
+def readable(unit: str) -> str:
+    """A table row as a customer reads it: "option: Express; time: 1–2 business days; price: $12.99."
+    becomes "Express — time: 1–2 business days; price: $12.99." (the first cell names the row; its
+    column name says nothing). Any other unit is returned as it is."""
+    cells = unit.rstrip(".").split("; ")
+    if len(cells) < 2 or not all(_ROW_CELL.match(c) for c in cells):
+        return unit
+    first = cells[0].split(": ", 1)[1]
+    return f"{first} — " + "; ".join(cells[1:]) + "."
+
+
 def extractive_reply(picked: Sequence[tuple[Unit, float]]) -> str:
-    """The picked units in passage order, each passage cited once as [n] (1-based)."""
+    """The picked units in passage order (table rows made readable), each passage cited once as [n]."""
     chosen = sorted((u for u, _ in picked), key=lambda u: u.order)
     parts: list[str] = []
     for j, u in enumerate(chosen):
-        text = u.text.strip()
+        text = readable(u.text.strip())
         last_of_passage = j + 1 == len(chosen) or chosen[j + 1].passage != u.passage
         if last_of_passage:
             text = text.rstrip() + f" [{u.passage + 1}]"

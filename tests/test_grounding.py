@@ -3,7 +3,7 @@
 from assistant.checked_stream import GroundedStream
 from assistant.context import is_follow_up, search_query
 from assistant.claims import claims, unsupported_claims
-from assistant.evidence import Unit, covers, extractive_reply, split_units
+from assistant.evidence import Unit, covers, extractive_reply, readable, split_units
 from assistant.kb_terms import Vocabulary, unknown_terms
 
 SHIPPING = """| option | time | price |
@@ -46,6 +46,15 @@ def test_split_units_tables_procedures_sentences():
 def test_extractive_reply_cites_each_passage_once_in_passage_order():
     picked = [(Unit("B second.", 1, 3), 0.9), (Unit("A first.", 0, 0), 0.8), (Unit("A again.", 0, 1), 0.7)]
     assert extractive_reply(picked) == "A first. A again. [1] B second. [2]"
+
+
+def test_table_rows_are_quoted_as_a_customer_reads_them():
+    rows = split_units(SHIPPING)
+    picked = [(Unit(rows[1], 0, 1), 0.9), (Unit("We ship to 40 countries.", 1, 3), 0.5)]
+    assert extractive_reply(picked) == "Express — time: 1–2 business days; price: $12.99. [1] We ship to 40 countries. [2]"
+    assert readable(rows[0]) == "Standard — time: 3–5 business days; price: free on orders over $50, otherwise $4.99."
+    for sentence in ("Note: returns are free; exchanges too.", "Call us: 9-5.", "Premier Checking costs $15."):
+        assert readable(sentence) == sentence  # not a table row: as it is
 
 
 def test_covers_needs_the_evidence_claims_and_its_new_words():
