@@ -71,7 +71,7 @@ def serving_gguf(base: Path, home: Path, weight_type: str) -> Path:
     """The model in the weight type llama.cpp serves fastest here, converted once into
     `<home>/models/` (temp file + rename). Why: llama.cpp has no fast batched kernel for the bundled
     Q4_1, so a prompt is read at 214 tokens/s; the same weights de-quantized to bf16 read 942 tokens/s
-    (f16 558) on this 2-core machine, and decode one reply as fast (74-76 tokens/s). bf16 rounds the
+    (f16 558) on this 2-core machine. bf16 rounds the
     Q4_1 values to 8 significant bits, f16 to 11: what the transformers path multiplies in fp32."""
     if weight_type == "as-is":
         return base
@@ -127,9 +127,6 @@ class LlamaCppGenerator:
             context_tokens=cfg.context_tokens,
             threads=cfg.threads,
             max_waiting=max(64, cfg.batch_slots * 8),
-            # f16 cache: a q8_0 one halves its memory but needs flash attention, and a step of 8 replies
-            # with 340-token prompts took 53 ms instead of 40 (bf16 + adapter, measured)
-            kv_type="f16",
             draft_tokens=cfg.draft_tokens,
         )
         self.load_seconds = time.perf_counter() - t0
