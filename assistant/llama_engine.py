@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.cpu_turns import TURNS
 from assistant.errors import GenerationError, ModelNotFoundError
 
 log = logging.getLogger("loopdesk.llama")
@@ -80,6 +81,10 @@ class Request:
     share_prefix: int = 0
     drafts: list[int] = field(default_factory=list)
     """Tokens guessed from the prompt for this step (greedy replies only), checked by the model."""
+
+    def cached(self) -> list[int]:
+        """The tokens whose cache this reply's sequence holds (positions 0 .. n_past - 1)."""
+        return (self.ids + self.generated)[: self.n_past]
 
 
 class LlamaEngine:
@@ -138,11 +143,14 @@ class LlamaEngine:
         self._cv = threading.Condition()
         self._waiting: collections.deque[Request] = collections.deque()
         self._active: list[Request] = []
-        self._free = list(range(slots - 1, -1, -1))
+        # Free sequences, least recently used first, with the tokens their caches still hold: a
+        # finished reply's cache is kept until its sequence is needed (see `_place`).
+        self._free: collections.OrderedDict[int, list[int]] = collections.OrderedDict((s, []) for s in range(slots))
         self._prefix_seq = slots
         self._prefix: list[int] = []  # tokens whose cache `_prefix_seq` holds
         self._last_ids: list[int] = []
-        self.prefix_tokens_reused = 0
+        self.prefix_tokens_reused = 0  # prompt tokens whose cache came from another sequence
+        self.prompt_tokens = 0  # prompt tokens of every reply placed
         self._tasks: collections.deque[tuple] = collections.deque()  # run on the engine thread between steps
         self._adapters: dict[str, object] = {}
         self._closed = False
@@ -165,7 +173,7 @@ class LlamaEngine:
 
     def _switch_lora(self, path: Path | None) -> None:
         ll = self.ll
-        self._forget_prefix()  # its cache was computed with the adapter being replaced
+        self._forget_caches()  # they were computed with the adapter being replaced
         adapters = []
         if path is not None:
             key = f"{path}:{path.stat().st_mtime_ns}"
@@ -227,12 +235,14 @@ class LlamaEngine:
                         r.out.put(("error", GenerationError("the llama.cpp engine was closed")))
                     return
                 tasks, self._tasks = self._tasks, collections.deque()
+                # Caches of replies in flight before this round (a sequence filled by a copy in this
+                # round is not copied again before the next decode has moved its data).
+                sources = [(o.seq, o.cached()) for o in self._active]
                 while self._free and self._waiting:
                     r = self._waiting.popleft()
                     if r.cancelled.is_set():
                         continue
-                    r.seq = self._free.pop()
-                    self._reuse_prefix(r)
+                    self._place(r, sources)
                     self._active.append(r)
                 active = list(self._active)
             for fn, done in tasks:
@@ -248,20 +258,40 @@ class LlamaEngine:
                     for r in active:
                         self._finish(r, GenerationError(f"llama.cpp decode failed: {exc}"))
 
-    # --- the shared prompt prefix ------------------------------------------------------------------
-    # Every turn's prompt starts with the same system prompt (about 40% of its tokens): its cache is
-    # computed once and shared. The prefix is learnt, not configured: the longest common start of two
-    # consecutive prompts, so a new business name or prompt template is picked up by itself.
+    # --- reusing computed prompt starts ---------------------------------------------------------------
+    # A prompt is the system prompt, then the passages picked for the question, then the conversation.
+    # Its cache is worth reusing at three levels: the system prompt (every turn, about 40% of a
+    # prompt) is kept in a sequence of its own; and a reply's whole cache stays in its sequence after
+    # it ends, so a later question that retrieves the same passages (a popular question, asked again
+    # in other words or by another customer) starts after them. The longest start wins: a free
+    # sequence that holds it is taken over as it is, a reply in flight or the system prompt is copied.
+    # The system prompt is learnt, not configured: the longest common start of two consecutive
+    # prompts, so a new business name or prompt template is picked up by itself.
     MIN_PREFIX = 32
 
-    def _reuse_prefix(self, r: Request) -> None:
-        shared = min(_common(r.ids, self._prefix), len(r.ids) - 1)
-        if shared >= self.MIN_PREFIX:
-            self._copy(self._prefix_seq, r.seq, shared)
-            r.n_past = shared
-            self.prefix_tokens_reused += shared
-        else:
-            learn = min(_common(r.ids, self._last_ids), len(r.ids) - 1)
+    def _place(self, r: Request, sources: list[tuple[int, list[int]]]) -> None:
+        """Give `r` a free sequence, its cache filled with the longest start of its prompt we hold."""
+        limit = len(r.ids) - 1  # the last prompt token is always fed: its logits give the first token
+        src, best = self._prefix_seq, min(_common(r.ids, self._prefix), limit)
+        prefix = best
+        for seq, toks in [*self._free.items(), *sources]:
+            n = min(_common(r.ids, toks), limit)
+            if n > best:
+                src, best = seq, n
+        if best < self.MIN_PREFIX:
+            r.seq, best = next(iter(self._free)), 0  # the least recently used
+        elif src in self._free and (best == len(self._free[src]) or len(self._free) == 1):
+            r.seq = src  # all it holds is this prompt's start (or it is the last one free): take it over
+        else:  # copy, and keep the source's own cache for a later prompt that continues it
+            r.seq = next(s for s in self._free if s != src)
+            self._copy(src, r.seq, best)
+        del self._free[r.seq]
+        self.ll.llama_memory_seq_rm(self.mem, r.seq, best, -1)
+        r.n_past = best
+        self.prefix_tokens_reused += r.n_past
+        self.prompt_tokens += len(r.ids)
+        if prefix < self.MIN_PREFIX:  # none yet, or another system prompt now
+            learn = min(_common(r.ids, self._last_ids), limit)
             if learn >= self.MIN_PREFIX:
                 r.share_prefix = learn  # once prefilled that far, its cache becomes the shared prefix
         self._last_ids = r.ids
@@ -282,6 +312,13 @@ class LlamaEngine:
         if self._prefix:
             self.ll.llama_memory_seq_rm(self.mem, self._prefix_seq, -1, -1)
             self._prefix = []
+
+    def _forget_caches(self) -> None:
+        """Drop every kept cache (the adapter changes: they were computed with the old one)."""
+        self._forget_prefix()
+        for seq in self._free:
+            self.ll.llama_memory_seq_rm(self.mem, seq, -1, -1)
+            self._free[seq] = []
 
     def _step(self, active: list[Request]) -> None:
         b, now = self.batch, time.monotonic()
@@ -323,7 +360,8 @@ class LlamaEngine:
         if n == 0:
             return
         b.n_tokens = n
-        rc = self.ll.llama_decode(self.ctx, b)
+        with TURNS.engine():  # other work of the turns waits for this step (see assistant.cpu_turns)
+            rc = self.ll.llama_decode(self.ctx, b)
         if rc != 0:
             raise GenerationError(f"llama_decode returned {rc}")
         self.steps += 1
@@ -420,10 +458,13 @@ class LlamaEngine:
         tail = r.decoder.decode(b"", final=True)
         if tail and error is None:
             r.out.put(("piece", tail))
-        self.ll.llama_memory_seq_rm(self.mem, r.seq, -1, -1)
+        # Keep what the cache holds for a later prompt with the same start (after a failed decode
+        # its content is unknown: drop it).
+        kept = r.cached() if error is None or isinstance(error, TurnTimeout) else []
+        self.ll.llama_memory_seq_rm(self.mem, r.seq, len(kept), -1)
         with self._cv:
             self._active.remove(r)
-            self._free.append(r.seq)
+            self._free[r.seq] = kept  # most recently used last
         r.seq = -1
         r.out.put(("error", error) if error else ("end", None))
 

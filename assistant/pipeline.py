@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Generator as Gen
 from typing import Any, Iterator, Sequence
 
+from assistant.cpu_turns import TURNS
 from assistant.checked_stream import GroundedStream
 from assistant.admission import Admission
 from assistant.unavailable import Unavailable
@@ -202,7 +203,8 @@ class Assistant:
             return
         history = self._read_or(lambda: self.store.history(conversation_id), [], "the conversation so far")
 
-        plan = self.plan(text, history, timer)
+        with TURNS.side():
+            plan = self.plan(text, history, timer)
         tags, passages, evidence, decision = plan.tags, plan.passages, plan.evidence, plan.decision
         user_turn = self.log_user(conversation_id, text, tags, clean.notes)
         if decision.reason in QUEUE_REASONS:

@@ -121,6 +121,52 @@ def test_shared_prompt_start_gives_the_replies_computed_without_it(fast):
         shared.close()
 
 
+def test_a_kept_or_copied_prompt_start_gives_the_replies_computed_without_it(fast):
+    """A finished reply's cache stays in its sequence, and a reply in flight lends its cache: a
+    question asked again, another with the same passages, or the next turn of a conversation starts
+    after the common part (a free sequence taken over or copied, or a copy of a reply still
+    decoding); the replies are exactly those of an engine that computes every prompt in full."""
+    from assistant.generation import chat_ids
+    from assistant.llama_engine import LlamaEngine, Sampling
+
+    a, b = (chat_ids(fast.tokenizer, chat(q)) for q in QUESTIONS[:2])
+    # The next turn after b: its prompt continues b's beyond the shared system prompt.
+    d = chat_ids(fast.tokenizer, [*chat(QUESTIONS[1]), {"role": "assistant", "content": "3-5 business days."},
+                                  {"role": "user", "content": QUESTIONS[4]}])
+    common = next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)
+    assert common > 2 * LlamaEngine.MIN_PREFIX and d[: len(b)] == b
+
+    def run(engine, ids):
+        before = engine.prefix_tokens_reused
+        r = engine.submit(ids, Sampling(24), 60)
+        while r.out.get(timeout=60)[0] == "piece":
+            pass
+        return r.generated, engine.prefix_tokens_reused - before
+
+    plain = LlamaEngine(fast.served, slots=2, context_tokens=512)
+    plain.MIN_PREFIX = 10**9  # never reuses
+    try:
+        expected = [run(plain, x)[0] for x in (a, b, a, d)]
+    finally:
+        plain.close()
+    kept = LlamaEngine(fast.served, slots=3, context_tokens=512)
+    try:
+        got = [run(kept, x) for x in (a, b, a)]
+        assert [g for g, _ in got] == expected[:3]
+        assert [n for _, n in got] == [0, common, len(a) - 1]  # then the passages, then all but one token
+    finally:
+        kept.close()
+    fresh = LlamaEngine(fast.served, slots=2, context_tokens=512)
+    try:  # nothing kept yet: b still decoding (a long reply) when d comes, d copies b's cache from it
+        long = fresh.submit(b, Sampling(200, ignore_eos=True), 60)
+        assert long.out.get(timeout=60)[0] == "piece"  # b's prompt is in its cache now
+        reply, reused = run(fresh, d)
+        long.cancelled.set()
+        assert reply == expected[3] and reused >= len(b)
+    finally:
+        fresh.close()
+
+
 def test_guessed_tokens_checked_by_the_model_give_the_greedy_reply_in_fewer_steps(fast):
     """Prompt lookup: tokens that followed the reply's last words in the prompt are checked in the
     same step; the reply stays the greedy one (the passages' words are copied in fewer steps)."""
