@@ -79,7 +79,8 @@ def open_generator(cfg: Config):
     generator: LlamaCppGenerator | TransformersGenerator
     if engine == "llama.cpp":
         generator = LlamaCppGenerator(cfg.models.generator, cfg.home, cfg.generation, cfg.app.turn_seconds)
-        why += f"; {generator.weight_type} weights, {generator.engine.slots} replies per batch"
+        adapter = "folded into the weights" if generator.merge else "applied at run time"
+        why += f"; {generator.weight_type} weights, adapter {adapter}, {generator.engine.slots} replies per batch"
         _leave_cores_to_llama()
     else:
         generator = TransformersGenerator(cfg.models.generator, cfg.home, cfg.generation)

@@ -94,6 +94,12 @@ class GenerationConfig:
         "(the bundled model: 23.6 MB per 1,024 tokens, allocated at start).",
     )
     threads: int = _f(0, "llama.cpp: CPU threads; 0 means every core this process may use.")
+    merge_adapter: bool = _f(
+        True,
+        "llama.cpp: fold the live adapter into the served weights (bf16/f16: prompts read 35% faster, "
+        "decoding 20%; a new adapter waits for the replies in flight, then swaps the model); false, or "
+        "quantised weights: apply it at run time.",
+    )
     draft_tokens: int = _f(
         8,
         "llama.cpp, greedy decoding: tokens guessed ahead from the prompt (what followed the reply's last "

@@ -17,8 +17,10 @@ about 30% less prompt time per turn, measured.
 Why our own scheduler: llama-cpp-python's `Llama` decodes one sequence at a time and its server
 serialises requests; the batching is llama.cpp's own (`n_seq_max` sequences in one context).
 
-The LoRA adapter is applied to the context (llama.cpp's run-time LoRA); `use_lora` takes effect at
-the next step, so a promotion reaches the next reply without a restart.
+A new adapter reaches the next reply without a restart, two ways: `use_model` swaps in a model with
+the adapter folded into its weights (`assistant.lora_merge`; the default, faster) once the replies in
+flight have ended — new ones wait in line meanwhile; `use_lora` applies a GGUF LoRA at run time from
+the next step on (quantised weights, which cannot take a merge).
 
     python -m assistant.llama_engine 8     # decode 8 prompts together and print tokens/s
 """
@@ -106,14 +108,7 @@ class LlamaEngine:
         # llama.cpp prints every load step to stderr through this logger; keep its errors only.
         if not log.isEnabledFor(logging.DEBUG):
             logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
-        path = Path(gguf_path)
-        if not path.is_file():
-            raise ModelNotFoundError(f"GGUF model {path} is missing")
         ll.llama_backend_init()
-        mparams = ll.llama_model_default_params()
-        self.model = ll.llama_model_load_from_file(str(path).encode(), mparams)
-        if not self.model:
-            raise ModelNotFoundError(f"llama.cpp cannot load {path}")
         threads = threads or max(1, len(os.sched_getaffinity(0)))
         cparams = ll.llama_context_default_params()
         # Room for every slot's full context, plus the shared prefix's sequence.
@@ -126,14 +121,9 @@ class LlamaEngine:
         # 340-token prompts took 53 ms instead of 40 (bf16 + adapter, measured). Flash attention: as fast.
         cparams.flash_attn_type = ll.LLAMA_FLASH_ATTN_TYPE_ENABLED
         cparams.no_perf = True
-        self.ctx = ll.llama_init_from_model(self.model, cparams)
-        if not self.ctx:
-            raise ModelNotFoundError(
-                f"llama.cpp cannot create a context for {path} ({slots} x {context_tokens} tokens)"
-            )
-        self.vocab = ll.llama_model_get_vocab(self.model)
-        self.n_vocab = ll.llama_vocab_n_tokens(self.vocab)
-        self.mem = ll.llama_get_memory(self.ctx)
+        self._cparams = cparams
+        self.model = self.ctx = None
+        self._load(Path(gguf_path))
         self.batch = ll.llama_batch_init(n_batch, 0, 1)
         self.slots: int = slots
         self.context_tokens, self.n_batch, self.max_waiting = context_tokens, n_batch, max_waiting
@@ -152,7 +142,8 @@ class LlamaEngine:
         self.prefix_tokens_reused = 0  # prompt tokens whose cache came from another sequence
         self.prompt_tokens = 0  # prompt tokens of every reply placed
         self._tasks: collections.deque[tuple] = collections.deque()  # run on the engine thread between steps
-        self._adapters: dict[str, object] = {}
+        self._switch: tuple[Path, Future] | None = None  # a model to serve once the replies in flight end
+        self._switch_lock = threading.Lock()
         self._closed = False
         self.steps = 0
         self._thread = threading.Thread(target=self._loop, name="llama-engine", daemon=True)
@@ -170,6 +161,58 @@ class LlamaEngine:
             self._tasks.append((lambda: self._switch_lora(path), done))
             self._cv.notify()
         done.result(timeout=timeout)
+
+    def use_model(self, path: Path, timeout: float = 300.0) -> None:
+        """Serve another GGUF model (the same vocabulary: e.g. one with an adapter folded in).
+
+        New replies wait in line while the ones in flight finish (at most their time limit), then
+        the engine thread swaps the model between two steps: one model in memory at a time. If the
+        new file does not load, the old one is loaded again and GenerationError is raised."""
+        with self._switch_lock:
+            done: Future = Future()
+            with self._cv:
+                self._switch = (Path(path), done)
+                self._cv.notify()
+            done.result(timeout=timeout)
+
+    def _load(self, path: Path) -> None:
+        """Load `path` and make its context, freeing the ones in use first (engine thread, or
+        __init__); raises ModelNotFoundError, and then nothing is loaded."""
+        ll = self.ll
+        if self.ctx:
+            ll.llama_free(self.ctx)
+        if self.model:
+            ll.llama_model_free(self.model)  # also frees the run-time adapters loaded for it
+        self.model = self.ctx = None
+        self._adapters: dict[str, object] = {}
+        if not path.is_file():
+            raise ModelNotFoundError(f"GGUF model {path} is missing")
+        model = ll.llama_model_load_from_file(str(path).encode(), ll.llama_model_default_params())
+        if not model:
+            raise ModelNotFoundError(f"llama.cpp cannot load {path}")
+        ctx = ll.llama_init_from_model(model, self._cparams)
+        if not ctx:
+            ll.llama_model_free(model)
+            raise ModelNotFoundError(
+                f"llama.cpp cannot create a context for {path} ({self._cparams.n_seq_max - 1} x "
+                f"{self._cparams.n_ctx // self._cparams.n_seq_max} tokens)"
+            )
+        self.model, self.ctx, self.path = model, ctx, path
+        self.vocab = ll.llama_model_get_vocab(model)
+        self.n_vocab = ll.llama_vocab_n_tokens(self.vocab)
+        self.mem = ll.llama_get_memory(ctx)
+
+    def _swap_model(self, path: Path) -> None:
+        old = self.path
+        self._prefix, self._last_ids = [], []  # the new context's caches start empty
+        for seq in self._free:
+            self._free[seq] = []
+        try:
+            self._load(path)
+        except ModelNotFoundError as exc:
+            self._load(old)
+            raise GenerationError(f"{exc}; still serving {old.name}") from exc
+        log.info("llama.cpp now serves %s", path.name)
 
     def _switch_lora(self, path: Path | None) -> None:
         ll = self.ll
@@ -228,7 +271,9 @@ class LlamaEngine:
     def _loop(self) -> None:
         while True:
             with self._cv:
-                while not self._closed and not self._waiting and not self._active and not self._tasks:
+                while (
+                    not self._closed and not self._waiting and not self._active and not self._tasks and not self._switch
+                ):
                     self._cv.wait()
                 if self._closed:
                     for r in list(self._waiting) + self._active:
@@ -238,13 +283,20 @@ class LlamaEngine:
                 # Caches of replies in flight before this round (a sequence filled by a copy in this
                 # round is not copied again before the next decode has moved its data).
                 sources = [(o.seq, o.cached()) for o in self._active]
-                while self._free and self._waiting:
+                while self._free and self._waiting and not self._switch:  # a model swap waits for no reply
                     r = self._waiting.popleft()
                     if r.cancelled.is_set():
                         continue
                     self._place(r, sources)
                     self._active.append(r)
                 active = list(self._active)
+                switch, self._switch = (self._switch, None) if self._switch and not active else (None, self._switch)
+            if switch:
+                try:
+                    self._swap_model(switch[0])
+                    switch[1].set_result(None)
+                except Exception as exc:
+                    switch[1].set_exception(exc)
             for fn, done in tasks:
                 try:
                     done.set_result(fn())

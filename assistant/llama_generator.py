@@ -1,5 +1,6 @@
-"""The fast CPU generator: the bundled GGUF through llama.cpp, the live LoRA adapter applied at run time,
-replies of many customers decoded together (`assistant.llama_engine`).
+"""The fast CPU generator: the bundled GGUF through llama.cpp, the live LoRA adapter folded into the
+served weights (`assistant.lora_merge`; or applied at run time), replies of many customers decoded
+together (`assistant.llama_engine`).
 
 The prompt is built with the same chat template and tokenizer as the transformers path (the
 tokenizer of the converted model), so both engines see identical token ids; only the arithmetic
@@ -20,6 +21,7 @@ from assistant.errors import AdapterError, GenerationError, ModelNotFoundError
 from assistant.generation import chat_ids, check_adapter_dir, print_stream
 from assistant.llama_engine import LlamaEngine, Sampling
 from assistant.lora_gguf import convert_adapter
+from assistant.lora_merge import can_merge, merge_lora
 from assistant.models import BUNDLED, _package_dir, resolve
 
 
@@ -130,6 +132,7 @@ class LlamaCppGenerator:
             draft_tokens=cfg.draft_tokens,
         )
         self.load_seconds = time.perf_counter() - t0
+        self.merge = cfg.merge_adapter and can_merge(self.served)
         self.adapter_id: str | None = None
         self.adapter_path: Path | None = None
 
@@ -137,15 +140,24 @@ class LlamaCppGenerator:
         """Serve this peft adapter directory (converted to GGUF once, atomically) or none; on failure
         the current one stays."""
         if adapter is None:
-            self.engine.use_lora(None)
+            self._serve(self.served, None)
         else:
             check_adapter_dir(adapter, self.model_id)
             try:
-                self.engine.use_lora(convert_adapter(adapter, self.gguf))
+                lora = convert_adapter(adapter, self.gguf)
+                if self.merge:
+                    self._serve(merge_lora(self.served, lora), None)
+                else:
+                    self._serve(self.served, lora)
             except GenerationError as exc:
                 raise AdapterError(f"adapter {adapter} cannot be loaded by llama.cpp: {exc}") from exc
         self.adapter_path = None if adapter is None else Path(adapter)
         self.adapter_id = None if adapter is None else (adapter_id or Path(adapter).name)
+
+    def _serve(self, model: Path, lora: Path | None) -> None:
+        if self.engine.path != model:
+            self.engine.use_model(model, timeout=self.turn_seconds + 120)
+        self.engine.use_lora(lora)
 
     def count_tokens(self, messages: list[dict]) -> int:
         return len(chat_ids(self.tokenizer, messages))

@@ -6,8 +6,11 @@
   mostly: llama.cpp's CPU kernels add up in another order for other batch sizes, so a near-tie can
   flip a greedy token (as in llama.cpp's own server); identical prompts together agree exactly;
 - a reader that stops frees its slot; a full line is `EngineBusy`; a deadline ends a reply;
-- the peft -> GGUF LoRA conversion matches transformers + peft token for token;
-- a promoted adapter is used by the fast path at the next turn; a corrupt one leaves the old one serving.
+- a kept or copied prompt start (passages, history) gives the replies computed in full;
+- the peft -> GGUF LoRA conversion matches transformers + peft token for token, folded into the
+  weights or applied at run time;
+- a promoted adapter is used by the fast path at the next turn (a reply in flight ends on the old
+  model); a corrupt one leaves the old one serving.
 """
 
 import importlib.util
@@ -227,8 +230,10 @@ def test_stopped_reader_frees_its_slot_and_a_full_line_is_busy(fast, gen_cfg):
 
 
 @pytest.mark.slow
-def test_gguf_lora_matches_transformers_and_peft(fast, gen_cfg):
-    """Greedy tokens with the converted adapter are transformers + peft's, token for token, up to a
+@pytest.mark.parametrize("merge", [True, False], ids=["folded-in", "run-time"])
+def test_gguf_lora_matches_transformers_and_peft(fast, gen_cfg, merge):
+    """Greedy tokens with the converted adapter (folded into the weights, or applied by llama.cpp at
+    run time) are transformers + peft's, token for token, up to a
     near-tie: the two engines may part only where transformers' two best tokens are within 0.1 logit
     (the bf16 weights and f16 cache round differently; "How long does standard shipping take?" opens
     with "I" 33.426 against "You" 33.403), and then on its second choice. A wrong conversion (names,
@@ -239,7 +244,9 @@ def test_gguf_lora_matches_transformers_and_peft(fast, gen_cfg):
     from assistant.llama_engine import Sampling
 
     ref = TransformersGenerator(gen_cfg.models.generator, gen_cfg.home, gen_cfg.generation, adapter=ADAPTER)
+    fast.merge = merge
     fast.set_adapter(ADAPTER)
+    assert (fast.engine.path != fast.served) == merge
     try:
         for q in QUESTIONS[:4]:
             ids = chat_ids(fast.tokenizer, chat(q))
@@ -262,6 +269,7 @@ def test_gguf_lora_matches_transformers_and_peft(fast, gen_cfg):
             assert got[i] == int(top.indices[1])
     finally:
         fast.set_adapter(None)
+        fast.merge = True
 
 
 def test_promoted_adapter_is_used_at_the_next_turn(fast, gen_cfg, tmp_path):
@@ -278,8 +286,14 @@ def test_promoted_adapter_is_used_at_the_next_turn(fast, gen_cfg, tmp_path):
     base = "".join(fast.stream(chat(QUESTIONS[0])))
     promote(registry, "v1", fast.model_id, force=True, prepare=engine_files(gen_cfg.models.generator, gen_cfg.home))
     assert (registry / "v1" / "adapter.gguf").is_file()  # written by the promotion, before live.json
-    watcher.refresh()  # what the pipeline does before each turn
-    assert fast.adapter_id == "v1"
+    # A reply in flight when the adapter changes ends on the model it started with (the swap waits).
+    in_flight = fast.stream(chat(QUESTIONS[0]))
+    first = next(in_flight)
+    swap = threading.Thread(target=watcher.refresh)  # what the pipeline does before each turn
+    swap.start()
+    assert first + "".join(in_flight) == base
+    swap.join(60)
+    assert fast.adapter_id == "v1" and fast.engine.path.parent.name == "merged"  # folded into the weights
     tuned = "".join(fast.stream(chat(QUESTIONS[0])))
     assert tuned != base and "Orders > Return item" in tuned
 
@@ -292,3 +306,4 @@ def test_promoted_adapter_is_used_at_the_next_turn(fast, gen_cfg, tmp_path):
     (registry / "live.json").write_text(json.dumps({"version": None, "previous": []}))
     watcher.refresh()
     assert fast.adapter_id is None and "".join(fast.stream(chat(QUESTIONS[0]))) == base
+    assert fast.engine.path == fast.served
