@@ -39,14 +39,25 @@ def base_gguf_path(ref: str, home: Path) -> Path:
     raise ModelNotFoundError(f"llama.cpp needs a GGUF model; models.generator={ref!r} is not one")
 
 
-def engine_files(ref: str, home: Path):
-    """What a promotion writes for this engine: `adapter_dir -> adapter.gguf` (atomic), or None when the
+def engine_files(ref: str, home: Path, cfg: GenerationConfig | None = None):
+    """What a promotion writes for this engine, before the adapter goes live: `adapter.gguf` in the
+    adapter's directory and, when the served weights take it, the model with the adapter folded in
+    (`assistant.lora_merge`; the serving process then only loads it). Both atomic. None when the
     generator has no GGUF form (a model server, a Hugging Face directory)."""
     try:
         gguf = base_gguf_path(ref, home)
     except ModelNotFoundError:
         return None
-    return lambda adapter_dir: convert_adapter(adapter_dir, gguf)
+
+    def prepare(adapter_dir) -> Path:
+        lora = convert_adapter(adapter_dir, gguf)
+        if cfg is not None and cfg.merge_adapter:
+            served = serving_gguf(gguf, home, pick_weight_type(cfg.weights))
+            if can_merge(served):
+                merge_lora(served, lora)
+        return lora
+
+    return prepare
 
 
 WEIGHT_TYPES = {"bf16": 32, "f16": 1, "q8_0": 7}  # llama_ftype values

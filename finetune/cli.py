@@ -427,10 +427,10 @@ def _deploy(cfg):
 
 
 def _prepare(cfg):
-    """Write the serving engine's form of an adapter before it goes live (llama.cpp's GGUF LoRA)."""
+    """Write the serving engine's form of an adapter before it goes live (llama.cpp's GGUF LoRA, the merged model)."""
     from assistant.llama_generator import engine_files
 
-    return engine_files(cfg.models.generator, cfg.home)
+    return engine_files(cfg.models.generator, cfg.home, cfg.generation)
 
 
 @app.command("promote")

@@ -264,7 +264,7 @@ class LearningLoop:
             version,
             resolve(self.cfg.models.generator, self.cfg.home).model_id,
             deploy=self._deploy,
-            prepare=engine_files(self.cfg.models.generator, self.cfg.home),
+            prepare=engine_files(self.cfg.models.generator, self.cfg.home, self.cfg.generation),
         )
         self._record(operator, "promote", version=version, reason=result.get("reason"))
         return result
@@ -274,7 +274,9 @@ class LearningLoop:
         from finetune.registry import rollback
 
         result = rollback(
-            self.registry, deploy=self._deploy, prepare=engine_files(self.cfg.models.generator, self.cfg.home)
+            self.registry,
+            deploy=self._deploy,
+            prepare=engine_files(self.cfg.models.generator, self.cfg.home, self.cfg.generation),
         )
         self._record(operator, "rollback", live=result["live"], previous=result["previous"])
         return result

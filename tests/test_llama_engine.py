@@ -276,6 +276,7 @@ def test_promoted_adapter_is_used_at_the_next_turn(fast, gen_cfg, tmp_path):
     from assistant.adapters import LiveAdapterWatcher, write_live
     from assistant.errors import AdapterError
     from assistant.llama_generator import engine_files
+    from assistant.lora_merge import merged_path
     from finetune.registry import promote
 
     registry = tmp_path / "adapters"
@@ -284,8 +285,9 @@ def test_promoted_adapter_is_used_at_the_next_turn(fast, gen_cfg, tmp_path):
     watcher = LiveAdapterWatcher(registry, fast)
     watcher.refresh()
     base = "".join(fast.stream(chat(QUESTIONS[0])))
-    promote(registry, "v1", fast.model_id, force=True, prepare=engine_files(gen_cfg.models.generator, gen_cfg.home))
+    promote(registry, "v1", fast.model_id, force=True, prepare=engine_files(gen_cfg.models.generator, gen_cfg.home, gen_cfg.generation))
     assert (registry / "v1" / "adapter.gguf").is_file()  # written by the promotion, before live.json
+    assert merged_path(fast.served, registry / "v1" / "adapter.gguf").is_file()  # and the folded-in model
     # A reply in flight when the adapter changes ends on the model it started with (the swap waits).
     in_flight = fast.stream(chat(QUESTIONS[0]))
     first = next(in_flight)
