@@ -89,9 +89,10 @@ class GenerationConfig:
         "AVX512-BF16 or AMX, else f16), `bf16`, `f16`, `q8_0`, or `as-is` (the GGUF as shipped).",
     )
     batch_slots: int = _f(
-        16,
+        32,
         "llama.cpp: replies decoded together in one batch, each with a KV cache of context_tokens "
-        "(the bundled model: 23.6 MB per 1,024 tokens, allocated at start).",
+        "(the bundled model: 23.6 MB per 1,024 tokens, allocated at start; a finished reply's cache is "
+        "kept for a later prompt with the same start).",
     )
     threads: int = _f(0, "llama.cpp: CPU threads; 0 means every core this process may use.")
     merge_adapter: bool = _f(
@@ -107,9 +108,9 @@ class GenerationConfig:
     )
     quantize: str = _f("none", "`none` or `int8` (dynamic int8 quantization of Linear layers, CPU only).")
     context_tokens: int = _f(
-        1024,
+        768,
         "Token budget of the prompt plus the reply; older history is dropped to fit (a turn's prompt "
-        "with its passages is 240-340 tokens).",
+        "with its passages is 240-430 tokens).",
     )
     seed: int = _f(0, "Seed for sampling, so a run can be repeated.")
 
@@ -203,7 +204,7 @@ class AppConfig:
     log_format: str = _f("text", "Log lines as plain text or one JSON object per line (`json`).")
     log_level: str = _f("INFO", "Lowest level logged: DEBUG, INFO, WARNING, ERROR.")
     concurrent_turns: int = _f(
-        24, "Turns processed at once (tagging, retrieval, generation); more customers wait in line, told their place."
+        32, "Turns processed at once (tagging, retrieval, generation); more customers wait in line, told their place."
     )
     max_waiting: int = _f(48, "Turns allowed to wait in line; beyond that a customer is told to try again shortly.")
     turn_seconds: float = _f(
