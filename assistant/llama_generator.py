@@ -12,6 +12,7 @@ differs (llama.cpp multiplies the Q4_1 weights directly instead of de-quantized 
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Iterator
@@ -146,29 +147,36 @@ class LlamaCppGenerator:
         self.merge = cfg.merge_adapter and can_merge(self.served)
         self.adapter_id: str | None = None
         self.adapter_path: Path | None = None
+        self._adapter_lock = threading.Lock()
+        self._lora: Path | None = None  # the run-time adapter applied (none when folded in)
 
     def set_adapter(self, adapter: str | Path | None, adapter_id: str | None = None) -> None:
         """Serve this peft adapter directory (converted to GGUF once, atomically) or none; on failure
-        the current one stays."""
-        if adapter is None:
-            self._serve(self.served, None)
-        else:
-            check_adapter_dir(adapter, self.model_id)
-            try:
-                lora = convert_adapter(adapter, self.gguf)
-                if self.merge:
-                    self._serve(merge_lora(self.served, lora), None)
-                else:
-                    self._serve(self.served, lora)
-            except GenerationError as exc:
-                raise AdapterError(f"adapter {adapter} cannot be loaded by llama.cpp: {exc}") from exc
-        self.adapter_path = None if adapter is None else Path(adapter)
-        self.adapter_id = None if adapter is None else (adapter_id or Path(adapter).name)
+        the current one stays. Turns that ask at the same time (replicas read the live adapter from the
+        database before each turn) wait for the first, then find it served: the model is swapped once."""
+        with self._adapter_lock:
+            if adapter is None:
+                self._serve(self.served, None)
+            else:
+                check_adapter_dir(adapter, self.model_id)
+                try:
+                    lora = convert_adapter(adapter, self.gguf)
+                    if self.merge:
+                        self._serve(merge_lora(self.served, lora), None)
+                    else:
+                        self._serve(self.served, lora)
+                except GenerationError as exc:
+                    raise AdapterError(f"adapter {adapter} cannot be loaded by llama.cpp: {exc}") from exc
+            self.adapter_path = None if adapter is None else Path(adapter)
+            self.adapter_id = None if adapter is None else (adapter_id or Path(adapter).name)
 
     def _serve(self, model: Path, lora: Path | None) -> None:
         if self.engine.path != model:
             self.engine.use_model(model, timeout=self.turn_seconds + 120)
-        self.engine.use_lora(lora)
+            self._lora = None  # a new context has no run-time adapter
+        if lora != self._lora:
+            self.engine.use_lora(lora)  # also drops the kept caches: they were computed without it
+            self._lora = lora
 
     def count_tokens(self, messages: list[dict]) -> int:
         return len(chat_ids(self.tokenizer, messages))

@@ -9,6 +9,8 @@ index) with its settings, makes an API key, and runs every customer count in tur
 thread with its own conversation: it sends `--turns` questions (real support questions, streamed
 with server-sent events), pausing `--think` seconds between them (0.5-1.5: a stress test, every
 customer right back; 10,30: people reading the reply and typing), and starts no new turn after `--seconds`.
+Questions are drawn from `--questions`: `faq` (18 frequent ones, so many repeat and their prompts'
+caches are reused) or `varied` (77, other wordings and questions the knowledge base does not answer).
 
 Setups (`--setups`):
 - `batched`: the default product — llama.cpp, replies decoded together, turns side by side;
@@ -53,6 +55,18 @@ QUESTIONS = [
     "Can I return an online order in a store?", "How do I find my size?", "Do gift cards expire?",
     "How do I get an invoice?", "Can I exchange shoes for a bigger size?", "How much is shipping to Germany?",
 ]
+
+
+def question_set(name: str) -> list[str]:
+    """`faq`: the 18 questions above, drawn at random, so many repeat (a shop's frequent questions);
+    `varied`: those and the 59 of the Northwind answer set (other wordings, questions the knowledge
+    base does not answer) — fewer repeats, so fewer prompts start like one already read."""
+    if name == "faq":
+        return QUESTIONS
+    extra = ROOT / "benchmarks" / "answer_sets" / "northwind_questions.jsonl"
+    return QUESTIONS + [json.loads(line)["question"] for line in extra.read_text().splitlines() if line.strip()]
+
+
 SETUPS = {
     "batched": {},
     "single": {"app.concurrent_turns": "1", "app.max_waiting": "100000", "app.turn_seconds": "3600",
@@ -150,7 +164,7 @@ def one_turn(http: httpx.Client, url: str, key: str, message: str, cid: str | No
 
 
 def run_load(url: str, key: str, customers: int, turns: int, seconds: float, seed: int,
-             think: tuple[float, float] = (0.5, 1.5)) -> dict:
+             think: tuple[float, float] = (0.5, 1.5), questions: list[str] = QUESTIONS) -> dict:
     results: list[dict] = []
     lock = threading.Lock()
     stop_at = time.perf_counter() + seconds
@@ -163,7 +177,7 @@ def run_load(url: str, key: str, customers: int, turns: int, seconds: float, see
                 if time.perf_counter() > stop_at:
                     break
                 try:
-                    r = one_turn(http, url, key, rnd.choice(QUESTIONS), cid)
+                    r = one_turn(http, url, key, rnd.choice(questions), cid)
                 except httpx.HTTPError as exc:
                     r = {"error": type(exc).__name__, "latency": 0.0}
                 r["customer"], r["sent_cid"] = i, cid
@@ -253,14 +267,17 @@ def main() -> None:
                     help="an environment variable for every server started, e.g. OMP_NUM_THREADS=1")
     ap.add_argument("--url", help="measure a server already running (no row check, no RSS)")
     ap.add_argument("--key", help="API key for --url")
+    ap.add_argument("--questions", default="faq", choices=["faq", "varied"],
+                    help="faq: 18 frequent questions (many repeat); varied: 77 (see question_set)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "load.json"))
     args = ap.parse_args()
+    questions = question_set(args.questions)
     counts = [int(c) for c in args.customers.split(",")]
     lo, hi = (float(x) for x in args.think.split(","))
     rows = []
     if args.url:
         for n in counts:
-            r = run_load(args.url, args.key, n, args.turns, args.seconds, seed=n, think=(lo, hi))
+            r = run_load(args.url, args.key, n, args.turns, args.seconds, seed=n, think=(lo, hi), questions=questions)
             r.pop("_ok")
             rows.append({"setup": "external", **r})
     for setup in ([] if args.url else args.setups.split(",")):
@@ -277,7 +294,8 @@ def main() -> None:
         try:
             run_load(server.url, server.key, 1, 1, 60, seed=0)  # warm-up: first-turn loading off the clock
             for n in counts:
-                r = run_load(server.url, server.key, n, args.turns, args.seconds, seed=n, think=(lo, hi))
+                r = run_load(server.url, server.key, n, args.turns, args.seconds, seed=n, think=(lo, hi),
+                             questions=questions)
                 lost, dup = check_rows(tmp / "load.db", r.pop("_ok"))
                 rows.append({"setup": setup, **r, "lost_rows": lost, "duplicated_rows": dup,
                              "server_peak_rss_mb": server.peak_rss_mb()})
@@ -301,7 +319,8 @@ def main() -> None:
         print("throughput batched / single-slot:", ratios)
     out = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}, "settings": args.sets,
            "env": args.envs,
-           "turns_per_customer": args.turns, "seconds": args.seconds, "think_s": [lo, hi], "max_new_tokens": args.max_new_tokens,
+           "turns_per_customer": args.turns, "seconds": args.seconds, "think_s": [lo, hi],
+           "max_new_tokens": args.max_new_tokens, "questions": args.questions,
            "rows": rows, "throughput_ratio_batched_vs_single": ratios}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1))

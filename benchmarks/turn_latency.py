@@ -14,10 +14,12 @@ reply, so the same number of tokens, shown) or, with `--raw-mode forced`, exactl
 reply's end, where guessing from the prompt helps little), 2 threads. Each engine runs in a process of its own,
 in two rounds, the second in reverse order (in one process, the threads an engine leaves behind
 slowed the next one: the order decided the ratio). Engines: loopdesk's engine with the live adapter
-(guessing ahead from the prompt, as served, and without); llama-cpp-python's own `Llama` on the
-bundled Q4_1 without and with the adapter (its GGUF LoRA), with its own prompt-lookup decoding, and
-on the weights loopdesk serves; transformers fp32 and int8. Time to first token, decode tokens/s,
-and the ratios to llama.cpp's own on the bundled file (base, and with the adapter).
+folded into its weights (guessing ahead from the prompt, as served, and without) and applied at run
+time (the timed prompt read anew each run, only the system prompt's cache reused, as in a turn);
+llama-cpp-python's own `Llama` on the bundled Q4_1 without and with the adapter (its GGUF LoRA), with
+its own prompt-lookup decoding, and on the weights loopdesk serves; transformers fp32 and int8. Time
+to first token, decode tokens/s, and the ratios to llama.cpp's own on the bundled file (base, and
+with the adapter).
 
 Prints tables and writes benchmarks/results/turn_latency.json. Uses a throw-away SQLite store;
 the demo index under LOOPDESK_HOME must exist (make install).
@@ -100,7 +102,7 @@ def timed(run, n_expected: int) -> tuple[float, float, int]:
     return stamps[0] - t0, (len(stamps) - 1) / (stamps[-1] - stamps[0]), len(stamps)
 
 
-RAW_ENGINES = ["loopdesk", "loopdesk-no-guess", "llama.cpp-base", "llama.cpp-adapter", "llama.cpp-adapter-lookup",
+RAW_ENGINES = ["loopdesk", "loopdesk-no-guess", "loopdesk-run-time-lora", "llama.cpp-base", "llama.cpp-adapter", "llama.cpp-adapter-lookup",
                "llama.cpp-served", "transformers-fp32", "transformers-int8"]
 
 
@@ -210,6 +212,7 @@ def raw_one(name: str, max_new: int, repeats: int, mode: str = "reply") -> dict:
                 pass
 
         def run():
+            fast.engine.forget_replies()  # the prompt is new each time, as another turn's would be
             req = fast.engine.submit(ids, Sampling(max_new, ignore_eos=whole), 600)
             pieces = 0
             while (item := req.out.get())[0] == "piece":
@@ -222,10 +225,19 @@ def raw_one(name: str, max_new: int, repeats: int, mode: str = "reply") -> dict:
             yield from [last] * (len(req.generated) - pieces)
         return run
 
+    def run_time_lora():  # the adapter applied by llama.cpp at run time instead of folded into the weights
+        fast.merge = False
+        fast.set_adapter(adapter, fast.adapter_id)
+        return ours(cfg.generation.draft_tokens)
+
+    folded = "folded in" if fast.merge else "at run time"
     label, run = {
-        "loopdesk": lambda: (f"loopdesk engine, {fast.weight_type} + {fast.adapter_id}, guessing "
+        "loopdesk": lambda: (f"loopdesk engine, {fast.weight_type} + {fast.adapter_id} {folded}, guessing "
                              f"{cfg.generation.draft_tokens} tokens ahead", ours(cfg.generation.draft_tokens)),
-        "loopdesk-no-guess": lambda: (f"loopdesk engine, {fast.weight_type} + {fast.adapter_id}, no guessing", ours(0)),
+        "loopdesk-no-guess": lambda: (f"loopdesk engine, {fast.weight_type} + {fast.adapter_id} {folded}, no guessing",
+                                      ours(0)),
+        "loopdesk-run-time-lora": lambda: (f"loopdesk engine, {fast.weight_type} + {fast.adapter_id} at run time, "
+                                           f"guessing {cfg.generation.draft_tokens} tokens ahead", run_time_lora()),
         "llama.cpp-base": lambda: ("llama.cpp (llama-cpp-python Llama), bundled Q4_1, base", own(None)),
         "llama.cpp-adapter": lambda: (f"llama.cpp, bundled Q4_1 + {fast.adapter_id}", own(lora)),
         "llama.cpp-adapter-lookup": lambda: (f"llama.cpp, bundled Q4_1 + {fast.adapter_id}, its prompt-lookup "

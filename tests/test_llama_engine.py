@@ -298,6 +298,14 @@ def test_promoted_adapter_is_used_at_the_next_turn(fast, gen_cfg, tmp_path):
     assert fast.adapter_id == "v1" and fast.engine.path.parent.name == "merged"  # folded into the weights
     tuned = "".join(fast.stream(chat(QUESTIONS[0])))
     assert tuned != base and "Orders > Return item" in tuned
+    # Replicas ask before every turn: many turns asking at once swap nothing more.
+    swaps = fast.engine.swaps
+    askers = [threading.Thread(target=fast.set_adapter, args=(registry / "v1", "v1")) for _ in range(4)]
+    for t in askers:
+        t.start()
+    for t in askers:
+        t.join(60)
+    assert fast.engine.swaps == swaps and "".join(fast.stream(chat(QUESTIONS[0]))) == tuned
 
     # A corrupt candidate: llama.cpp never sees it, the live adapter keeps serving.
     shutil.copytree(registry / "v1", registry / "broken")
