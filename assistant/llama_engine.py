@@ -140,7 +140,7 @@ class LlamaEngine:
         self._prefix_seq = slots
         self._prefix: list[int] = []  # tokens whose cache `_prefix_seq` holds
         self._last_ids: list[int] = []
-        self.prefix_tokens_reused = 0  # prompt tokens whose cache came from another sequence
+        self.prefix_tokens_reused = 0  # prompt tokens not read again (a kept cache taken over or copied)
         self.prompt_tokens = 0  # prompt tokens of every reply placed
         self._tasks: collections.deque[tuple] = collections.deque()  # run on the engine thread between steps
         self._switch: tuple[Path, Future] | None = None  # a model to serve once the replies in flight end
