@@ -206,9 +206,8 @@ class LlamaEngine:
 
     def _swap_model(self, path: Path) -> None:
         old = self.path
-        self._prefix, self._last_ids = [], []  # the new context's caches start empty
-        for seq in self._free:
-            self._free[seq] = []
+        self._forget_caches()  # the new context's caches start empty
+        self._last_ids = []
         try:
             self._load(path)
         except ModelNotFoundError as exc:
@@ -285,8 +284,9 @@ class LlamaEngine:
                 tasks, self._tasks = self._tasks, collections.deque()
                 # Caches of replies in flight before this round (a sequence filled by a copy in this
                 # round is not copied again before the next decode has moved its data).
-                sources = [(o.seq, o.cached()) for o in self._active]
-                while self._free and self._waiting and not self._switch:  # a model swap waits for no reply
+                admit = bool(self._free and self._waiting and not self._switch)  # a model swap waits for no reply
+                sources = [(o.seq, o.cached()) for o in self._active] if admit else []
+                while admit and self._free and self._waiting:
                     r = self._waiting.popleft()
                     if r.cancelled.is_set():
                         continue
