@@ -4,8 +4,9 @@
 and table rows ("option: Express; time: 1–2 business days; price: $12.99."); `pick_evidence` ranks
 them by cosine with the question (each unit embedded with its section heading); `extractive_reply`
 quotes the picked units, each passage cited once as [n]. `covers(reply, evidence, question)` says
-whether a generated reply carries what the evidence adds to the question; `key_evidence` lists the
-picked units that add anything at all.
+whether a generated reply carries what the evidence adds to the question (`coverage` how much of
+it, as a number that grows with each sentence that adds some); `key_evidence` lists the picked units
+that add anything at all.
 """
 
 from __future__ import annotations
@@ -148,6 +149,14 @@ def covers(reply: str, evidence: str, question: str = "") -> bool:
         return bool(ev_claims)  # evidence that adds nothing to the question proves nothing
     got = {stem(w) for w in content_words(reply)}
     return len(new & got) / len(new) > 0.5
+
+
+def coverage(reply: str, evidence: Sequence[str], question: str = "") -> int:
+    """How much of the evidence a reply carries so far: for each evidence text, 1 if the reply
+    states one of its claims, plus the number of its informative words the reply uses. It grows
+    while a reply moves toward the evidence (`covers` is the yes/no judgement)."""
+    said, got = claims(reply), {stem(w) for w in content_words(reply)}
+    return sum(bool(claims(e) & said) + len(informative_words(e, question) & got) for e in evidence)
 
 
 def informative_words(evidence: str, question: str) -> set[str]:

@@ -465,30 +465,33 @@ class Assistant:
                 yield "token", tail
             yield "grounding", "unchecked"
             return
+        key = key_evidence(fallback, question)
+        if not key:  # the evidence adds nothing to the question: no reply could be checked against it
+            yield "token", self.extractive(fallback, tags)
+            yield "grounding", "fallback: no informative evidence"
+            return
         checker = GroundedStream(
             [p.text for p in passages] + [question],
             len(passages),
             [" > ".join(x for x in (p.title, p.heading) if x) for p in passages],
+            key=[u.text for u in key],
+            question=question,
         )
         stream = self.generate(messages, raise_errors=True)
         try:
-            for sentence in checker.sentences(stream):
-                yield "token", sentence
+            for text in checker.sentences(stream):
+                yield "token", text
         except Exception as exc:  # the model failed: the passages still answer
             checker.problem = f"generation failed ({type(exc).__name__})"
             tags.notes.append(f"generation failed: {exc}")
             metrics.error("generation")
             log.exception("generation failed, answered from the passages")
         finally:
-            stream.close()
-        key = key_evidence(fallback, question)
-        problem = (
-            checker.verdict([u.text for u in key], [u.passage for u in key], question)
-            if key
-            else "no informative evidence"
-        )
+            stream.close()  # a reply stopped early frees its place in the engine now
+        problem = checker.verdict([u.text for u in key], [u.passage for u in key], question)
         if problem:
-            yield "replace", self.extractive(fallback, tags)
+            # Held text was never shown, so the evidence is usually the first thing the customer sees.
+            yield "replace" if checker.shown else "token", self.extractive(fallback, tags)
             yield "grounding", f"fallback: {problem}"
             return
         if checker.citation_added:

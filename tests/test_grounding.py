@@ -110,6 +110,28 @@ def test_checked_stream_drops_a_cut_fragment_fixes_citations_and_judges_coverage
     assert list(list_reply.sentences(["Steps:\n", "1. Sign in.\n", "2. Choose Orders."])) == ["Steps:", "\n1. Sign in.", "\n2. Choose Orders."]
 
 
+def test_checked_stream_holds_text_until_it_carries_the_key_evidence():
+    sources = ["Express takes 1–2 business days and costs $12.99. Standard delivery is free."]
+    key = ["Express takes 1–2 business days and costs $12.99."]
+    # Closer with each sentence, then all of it: shown together, once covered; the rest streams.
+    step = GroundedStream(sources, 1, key=key, question="tell me about express")
+    out = list(step.sentences(["Express takes 1–2 business days. ", "It costs $12.99 [1]. ", "Standard is free. "]))
+    assert out == ["Express takes 1–2 business days. It costs $12.99 [1].", " Standard is free."]
+    assert step.shown == "Express takes 1–2 business days. It costs $12.99 [1]. Standard is free."
+    # A lead-in ending in ":" may carry nothing yet.
+    lead = GroundedStream(sources, 1, key=key, question="tell me about express")
+    assert list(lead.sentences(["Here is what I found:\n", "Express takes 1–2 business days and costs $12.99."]))
+    # A sentence that adds nothing stops the reply; nothing was shown.
+    stray = GroundedStream(sources, 1, key=key, question="tell me about express")
+    assert list(stray.sentences(["Standard delivery is free. ", "Express costs $12.99."])) == []
+    assert stray.problem == "reply strays from the evidence" and stray.shown == ""
+    assert stray.verdict(key, [0], "tell me about express") == "reply strays from the evidence"
+    # The model ended before carrying it: nothing shown either.
+    short = GroundedStream(sources, 1, key=key, question="tell me about express")
+    assert list(short.sentences(["Express takes 1–2 business days."])) == []
+    assert short.verdict(key, [0], "tell me about express") == "reply misses the evidence"
+
+
 def test_synonyms_of_knowledge_base_words_are_not_unknown():
     sims = {"shipment": 0.83, "hungary": 0.63}
     vocab = Vocabulary.from_texts(["We ship to 40 countries; shipping takes 7-14 business days."])

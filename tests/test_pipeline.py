@@ -174,21 +174,47 @@ def test_chat_json_shape(cfg, store):
 
 
 def test_reply_streams_while_the_generator_is_still_producing(cfg, store):
-    """Each piece reaches the caller before the generator is asked for the next one."""
+    """Once the reply carries the evidence, each checked sentence reaches the caller before the
+    generator is asked for the next one."""
+    cfg.retrieval.fallback_units = 1
     produced = []
 
     class SlowGenerator(FakeGenerator):
         def stream(self, messages, max_new_tokens=None):
             # Sentences are checked before they are shown, so each one is the unit of streaming.
-            for sentence in ["One. ", "Two. ", "Three. "]:
+            for sentence in ["Items that do not fit are free to return within 30 days [1]. ", "Two. ", "Three. "]:
                 produced.append(sentence)
                 yield sentence
 
-    seen_when = []
-    for kind, value in Assistant(cfg, SlowGenerator(), store, FakeRetriever()).respond_stream(None, "How do returns work?"):
-        if kind == "token":
-            seen_when.append(len(produced))
+    events = list_when(Assistant(cfg, SlowGenerator(), store, FakeRetriever()), "How do returns work?", produced)
+    seen_when = [n for kind, _, n in events if kind == "token"]
     assert seen_when[:3] == [1, 2, 3]
+    assert events[-1][1].grounding == "generated"
+
+
+def list_when(assistant, question, produced):
+    """(kind, value, pieces produced by then) for each event of a turn."""
+    return [(k, v, len(produced)) for k, v in assistant.respond_stream(None, question)]
+
+
+def test_a_reply_that_strays_from_the_evidence_is_never_shown_and_stops_at_once(cfg, store):
+    """A sentence that brings the reply no closer to the evidence ends it: the customer's first
+    text is the evidence itself (not a wrong answer later withdrawn), and no more is decoded."""
+    cfg.retrieval.fallback_units = 1
+    produced = []
+
+    class StrayGenerator(FakeGenerator):
+        def stream(self, messages, max_new_tokens=None):
+            for sentence in ["Orders can be tracked under Orders in your account [1]. ", "Returns are free. ", "More. "]:
+                produced.append(sentence)
+                yield sentence
+
+    events = list_when(Assistant(cfg, StrayGenerator(), store, FakeRetriever()), "How long do I have to return shoes that do not fit?", produced)
+    shown = [(k, v) for k, v, _ in events if k in ("token", "replace")]
+    assert shown[0] == ("token", "Returns of shirts, shoes and other items that do not fit are free within 30 days. [1]")
+    assert not any("tracked" in v for _, v in shown) and not any(k == "replace" for k, _ in shown)
+    assert len(produced) == 1  # stopped after the stray sentence
+    assert events[-1][1].grounding == "fallback: reply strays from the evidence"
 
 
 def test_invented_number_is_never_shown_and_the_cited_passages_answer(cfg, store):
