@@ -205,13 +205,16 @@ def test_a_reply_that_strays_from_the_evidence_is_never_shown_and_stops_at_once(
 
     class StrayGenerator(FakeGenerator):
         def stream(self, messages, max_new_tokens=None):
-            for sentence in ["Orders can be tracked under Orders in your account [1]. ", "Returns are free. ", "More. "]:
+            stray = "Orders can be tracked under Orders in your account [1]. "
+            for sentence in [stray, "Returns are free. ", "More. "]:
                 produced.append(sentence)
                 yield sentence
 
-    events = list_when(Assistant(cfg, StrayGenerator(), store, FakeRetriever()), "How long do I have to return shoes that do not fit?", produced)
+    assistant = Assistant(cfg, StrayGenerator(), store, FakeRetriever())
+    events = list_when(assistant, "How long do I have to return shoes that do not fit?", produced)
     shown = [(k, v) for k, v, _ in events if k in ("token", "replace")]
-    assert shown[0] == ("token", "Returns of shirts, shoes and other items that do not fit are free within 30 days. [1]")
+    evidence = "Returns of shirts, shoes and other items that do not fit are free within 30 days. [1]"
+    assert shown[0] == ("token", evidence)
     assert not any("tracked" in v for _, v in shown) and not any(k == "replace" for k, _ in shown)
     assert len(produced) == 1  # stopped after the stray sentence
     assert events[-1][1].grounding == "fallback: reply strays from the evidence"
