@@ -77,6 +77,12 @@ class GenerationConfig:
         "the evidence; `extractive`: only those sentences, no model call; `model`: the raw "
         "model reply, unchecked (for comparison).",
     )
+    first_text_seconds: float = _f(
+        4.0,
+        "`checked` reader: when the model's reply has not carried the evidence this many seconds after the "
+        "customer's message arrived (a busy server), answer with the evidence and stop the model; 0 waits "
+        "for the model however long it takes (`loopdesk eval answers` does, so an eval measures the model).",
+    )
     device: str = _f("auto", "`auto` (CUDA bf16 if present, else CPU fp32), `cpu` or `cuda`.")
     engine: str = _f(
         "auto",
@@ -383,6 +389,8 @@ def validate(cfg: Config) -> list[str]:
         p.append("generation.device must be auto, cpu or cuda")
     if g.reader not in {"checked", "extractive", "model"}:
         p.append("generation.reader must be checked, extractive or model")
+    if g.first_text_seconds < 0:
+        p.append("generation.first_text_seconds must be >= 0")
     if g.quantize not in {"none", "int8"}:
         p.append("generation.quantize must be none or int8")
     if g.engine not in {"auto", "llama.cpp", "transformers"}:

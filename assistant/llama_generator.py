@@ -11,6 +11,7 @@ differs (llama.cpp multiplies the Q4_1 weights directly instead of de-quantized 
 
 from __future__ import annotations
 
+import queue
 import sys
 import threading
 import time
@@ -62,6 +63,7 @@ def engine_files(ref: str, home: Path, cfg: GenerationConfig | None = None):
 
 
 WEIGHT_TYPES = {"bf16": 32, "f16": 1, "q8_0": 7}  # llama_ftype values
+HEARTBEAT_S = 0.25  # how often `stream` yields "" while a reply waits for the engine
 
 
 def cpu_flags() -> set[str]:
@@ -187,7 +189,11 @@ class LlamaCppGenerator:
         request = self.engine.submit(chat_ids(self.tokenizer, messages), sampling, self.turn_seconds)
         try:
             while True:
-                kind, value = request.out.get()
+                try:
+                    kind, value = request.out.get(timeout=HEARTBEAT_S)
+                except queue.Empty:
+                    yield ""  # still waiting: the caller may give up (see Generator.stream)
+                    continue
                 if kind == "piece":
                     yield str(value)
                 elif kind == "end":

@@ -219,7 +219,9 @@ class Assistant:
             first_token = timer.since_start()
             yield "token", reply
         if decision.action == "answer":
-            for kind, value in self.answer(plan.messages, text, passages, evidence, tags):
+            limit = self.cfg.generation.first_text_seconds
+            deadline = timer.t0 + limit if limit > 0 else None
+            for kind, value in self.answer(plan.messages, text, passages, evidence, tags, deadline):
                 if kind == "grounding":
                     grounding = value
                     continue
@@ -448,8 +450,11 @@ class Assistant:
         passages: list[Passage],
         evidence: list[tuple[Unit, float]],
         tags: Tags,
+        deadline: float | None = None,
     ) -> Iterator[tuple[str, str]]:
-        """Step 7: ("token"|"replace", text) events and one ("grounding", how) event."""
+        """Step 7: ("token"|"replace", text) events and one ("grounding", how) event. With the
+        checked reader, the evidence answers when the model has shown nothing by `deadline`
+        (time.perf_counter; see generation.first_text_seconds)."""
         reader = self.cfg.generation.reader
         fallback = evidence[: self.cfg.retrieval.fallback_units]
         if reader == "extractive" and fallback:
@@ -470,6 +475,10 @@ class Assistant:
             yield "token", self.extractive(fallback, tags)
             yield "grounding", "fallback: no informative evidence"
             return
+        if deadline is not None and time.perf_counter() >= deadline:  # the turn waited that long already
+            yield "token", self.extractive(fallback, tags)
+            yield "grounding", f"fallback: busy, no model reply started within {self._limit()}"
+            return
         checker = GroundedStream(
             [p.text for p in passages] + [question],
             len(passages),
@@ -479,8 +488,11 @@ class Assistant:
         )
         stream = self.generate(messages, raise_errors=True)
         try:
-            for text in checker.sentences(stream):
+            for text in checker.sentences(_until(stream, deadline, checker)):
                 yield "token", text
+        except FirstTextLate:
+            checker.problem = f"busy, no checked text within {self._limit()}"
+            log.info("answered from the passages: %s", checker.problem)
         except Exception as exc:  # the model failed: the passages still answer
             checker.problem = f"generation failed ({type(exc).__name__})"
             tags.notes.append(f"generation failed: {exc}")
@@ -497,6 +509,9 @@ class Assistant:
         if checker.citation_added:
             yield "token", checker.citation_added
         yield "grounding", "generated"
+
+    def _limit(self) -> str:
+        return f"{self.cfg.generation.first_text_seconds:g} s"
 
     def extractive(self, picked: list[tuple[Unit, float]], tags: Tags) -> str:
         reply = extractive_reply(picked)
@@ -595,6 +610,19 @@ class Assistant:
             list(notes),
             dict(timer.marks),
         )
+
+
+class FirstTextLate(Exception):
+    """The model showed nothing checked before the turn's first-text deadline."""
+
+
+def _until(pieces: Iterator[str], deadline: float | None, checker: GroundedStream) -> Iterator[str]:
+    """The model's pieces while nothing has been shown and the deadline has not passed (a busy
+    engine yields "" while it waits, so this notices in time); once text is shown, all of them."""
+    for piece in pieces:
+        if deadline is not None and not checker.shown and time.perf_counter() > deadline:
+            raise FirstTextLate
+        yield piece
 
 
 def split_first(text: str) -> str:

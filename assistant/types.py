@@ -120,7 +120,8 @@ class Generator(Protocol):
     adapter_id: str | None
 
     def stream(self, messages: list[dict], max_new_tokens: int | None = None) -> Iterator[str]:
-        """Yield text pieces of the reply to a list of chat messages."""
+        """Yield text pieces of the reply to a list of chat messages. A generator that waits for a
+        busy model may yield "" now and then meanwhile, so its caller can give up in time."""
 
     def count_tokens(self, messages: list[dict]) -> int:
         """Tokens the messages take once the chat template is applied."""

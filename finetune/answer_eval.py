@@ -251,6 +251,8 @@ def run_answer_eval(
         if assistant is None:
             if not keep_in_store:
                 cfg = dataclasses.replace(cfg, store=dataclasses.replace(cfg.store, url=f"sqlite:///{tmp}/eval.db"))
+            # An eval measures the model's answers, not how busy this machine is: wait for every one.
+            cfg = dataclasses.replace(cfg, generation=dataclasses.replace(cfg.generation, first_text_seconds=0.0))
             assistant = build_assistant(cfg, open_retriever)
         if not assistant.retriever:
             raise InputError(f"no knowledge base to answer from: {assistant.retriever_problem}")
@@ -284,7 +286,11 @@ def compare_adapters(cfg, open_retriever, questions_path: str | Path, adapters: 
     from assistant.build import build_assistant
 
     with tempfile.TemporaryDirectory(prefix="loopdesk-eval-") as tmp:
-        cfg = dataclasses.replace(cfg, store=dataclasses.replace(cfg.store, url=f"sqlite:///{tmp}/eval.db"))
+        cfg = dataclasses.replace(
+            cfg,
+            store=dataclasses.replace(cfg.store, url=f"sqlite:///{tmp}/eval.db"),
+            generation=dataclasses.replace(cfg.generation, first_text_seconds=0.0),  # see run_answer_eval
+        )
         assistant = build_assistant(cfg, open_retriever)
         assistant.adapter_watcher = None
         out = {}

@@ -268,3 +268,44 @@ def test_quoted_answers_apologise_only_to_a_clearly_upset_customer(cfg, store):
     calm = a.respond(None, "How long do refunds to my card take?")
     assert upset.reply.startswith("I'm sorry about the trouble.") and "3-5 business days" in upset.reply
     assert not calm.reply.startswith("I'm sorry") and "3-5 business days" in calm.reply
+
+
+def test_a_busy_model_gives_way_to_the_evidence_at_the_first_text_deadline(cfg, store):
+    """The engine yields "" while a reply waits; past generation.first_text_seconds with nothing shown,
+    the evidence answers and the model is stopped. Text already shown is never cut by the deadline."""
+    import time
+
+    cfg.retrieval.fallback_units = 1
+    cfg.generation.first_text_seconds = 0.3
+    closed = []
+
+    class BusyGenerator(FakeGenerator):
+        def stream(self, messages, max_new_tokens=None):
+            try:
+                while True:  # a reply still waiting for the engine
+                    time.sleep(0.05)
+                    yield ""
+            finally:
+                closed.append(True)
+
+    t0 = time.perf_counter()
+    result = Assistant(cfg, BusyGenerator(), store, FakeRetriever()).respond(None, "How long do I have to return shoes?")
+    assert time.perf_counter() - t0 < 2.0 and closed == [True]
+    assert result.reply.startswith("Returns of shirts, shoes") and "[1]" in result.reply
+    assert result.grounding == "fallback: busy, no checked text within 0.3 s"
+
+    class SlowAfterFirst(FakeGenerator):
+        def stream(self, messages, max_new_tokens=None):
+            yield "Items that do not fit are free to return within 30 days [1]. "
+            time.sleep(0.5)  # past the deadline, but the reply is already being shown
+            yield "Start a return under Orders. "
+
+    shown = Assistant(cfg, SlowAfterFirst(), store, FakeRetriever()).respond(None, "How long do I have to return shoes?")
+    assert shown.grounding == "generated" and shown.reply.endswith("Start a return under Orders.")
+    cfg.generation.first_text_seconds = 1e-6  # the turn waited past it before the model was asked
+    late = FakeGenerator()
+    skipped = Assistant(cfg, late, store, FakeRetriever()).respond(None, "How long do I have to return shoes?")
+    assert late.calls == [] and skipped.grounding == "fallback: busy, no model reply started within 1e-06 s"
+    cfg.generation.first_text_seconds = 0.0  # 0: wait for the model however long
+    patient = Assistant(cfg, SlowAfterFirst(), store, FakeRetriever()).respond(None, "How long do I have to return shoes?")
+    assert patient.grounding == "generated"
