@@ -148,6 +148,8 @@ class LlamaEngine:
         self.swaps = 0  # models swapped in since start
         self._closed = False
         self.steps = 0
+        self._step_costs: collections.deque[tuple[int, float]] = collections.deque(maxlen=64)  # (tokens, s)
+        self._calibrate()
         self._thread = threading.Thread(target=self._loop, name="llama-engine", daemon=True)
         self._thread.start()
 
@@ -249,6 +251,43 @@ class LlamaEngine:
             self._waiting.append(req)
             self._cv.notify()
         return req
+
+    def eta(self, ids: list[int], tokens: int) -> float | None:
+        """About how many seconds a reply to `ids`, submitted now, would take to produce `tokens`
+        tokens (None until a few steps have been timed). Every prompt token not yet read, its own
+        included (past the shared system prompt), costs what a token costs in the steps measured
+        lately; then each token of the reply takes one step, shared with every other reply in flight."""
+        with self._cv:
+            if len(self._step_costs) < 2:
+                return None
+            n, t = np.array(self._step_costs, dtype=np.float64).T
+            unread = sum(len(r.ids) - r.n_past for r in self._active if r.next_token is None)
+            unread += sum(len(r.ids) - _common(r.ids, self._prefix) for r in self._waiting)
+            unread += len(ids) - _common(ids, self._prefix)
+            replies = min(self.slots, len(self._active) + len(self._waiting) + 1)
+        # step seconds = overhead + per_token * tokens in the step, fitted to the recent steps
+        if np.ptp(n) > 0:
+            per_token, overhead = np.polyfit(n, t, 1)
+        else:
+            per_token, overhead = t.mean() / max(n.mean(), 1.0), 0.0
+        per_token, overhead = max(float(per_token), 1e-5), max(float(overhead), 0.0)
+        prompt = unread * per_token + -(-unread // self.n_batch) * overhead
+        return prompt + tokens * (overhead + per_token * replies)
+
+    def _calibrate(self) -> None:
+        """Time a step of 128 and one of 16 tokens in a scratch sequence (after one untimed, which
+        pays for first-touch memory), so `eta` knows the step costs before the first reply: ~0.3 s."""
+        big, small = min(128, self.n_batch), min(16, self.n_batch)
+        for timed, n in ((False, big), (True, big), (True, small)):
+            for i in range(n):
+                self._add(i, i % self.n_vocab, i, 0, i == n - 1)
+            self.batch.n_tokens = n
+            t0 = time.monotonic()
+            ok = self.ll.llama_decode(self.ctx, self.batch) == 0
+            seconds = time.monotonic() - t0
+            self.ll.llama_memory_seq_rm(self.mem, 0, -1, -1)
+            if ok and timed:
+                self._step_costs.append((n, seconds))
 
     def load(self) -> dict:
         """Replies decoding and waiting (for health pages and the load benchmark)."""
@@ -427,11 +466,15 @@ class LlamaEngine:
         if n == 0:
             return
         b.n_tokens = n
+        t0 = time.monotonic()  # timed with the wait for side work: what a step costs the replies
         with TURNS.engine():  # other work of the turns waits for this step (see assistant.cpu_turns)
             rc = self.ll.llama_decode(self.ctx, b)
+        seconds = time.monotonic() - t0
         if rc != 0:
             raise GenerationError(f"llama_decode returned {rc}")
         self.steps += 1
+        with self._cv:
+            self._step_costs.append((n, seconds))
         for r in active:
             if r.share_prefix and r.n_past >= r.share_prefix:
                 self._publish_prefix(r)

@@ -183,6 +183,11 @@ class LlamaCppGenerator:
     def count_tokens(self, messages: list[dict]) -> int:
         return len(chat_ids(self.tokenizer, messages))
 
+    def first_text_eta(self, messages: list[dict], tokens: int) -> float | None:
+        """Seconds until a reply to `messages`, asked now, would have its first `tokens` tokens
+        (None: not known yet); the pipeline answers from the evidence when that is too late."""
+        return self.engine.eta(chat_ids(self.tokenizer, messages), tokens)
+
     def stream(self, messages: list[dict], max_new_tokens: int | None = None) -> Iterator[str]:
         c = self.cfg
         sampling = Sampling(max_new_tokens or c.max_new_tokens, c.temperature, c.top_p, c.repetition_penalty, c.seed)

@@ -21,8 +21,10 @@ Setups (`--setups`):
   starts (issue 14's remote backend under load).
 
 Reports per setup and customer count: turns/min, p50/p95 time to first token (first streamed
-text) and turn latency, errors (HTTP errors, busy refusals, error events), lost and duplicated rows
-(every answered turn must have exactly one user and one assistant row in the store), and the
+text: the first checked sentences, or the evidence) and turn latency, who wrote the replies (the
+model, or the evidence when the model would have been late or its reply failed the check), errors
+(HTTP errors, busy refusals, error events), lost and duplicated rows (every answered turn must have
+exactly one user and one assistant row in the store), and the
 server's peak RSS. Prints a table; writes benchmarks/results/load.json.
 """
 
@@ -229,6 +231,25 @@ def check_rows(db: Path, ok: list[dict]) -> tuple[int, int]:
     return lost, dup
 
 
+def answer_sources(db: Path, ok: list[dict]) -> dict:
+    """Who wrote the answered turns' replies (the store's grounding note): the model (`generated`),
+    the evidence because the model would have been late (`fallback: busy`, see
+    generation.first_text_seconds), the evidence because the model's reply failed the check, or
+    something else (declines, hand-offs, nothing to check against)."""
+    import sqlite3
+
+    con = sqlite3.connect(db)
+    kinds = {"model": 0, "evidence_busy": 0, "evidence_checked": 0, "other": 0}
+    for r in ok:
+        row = con.execute("SELECT notes FROM turns WHERE id=?", (r["turn"],)).fetchone()
+        grounding = (json.loads(row[0] or "{}").get("grounding") or "") if row else ""
+        kind = ("model" if grounding == "generated" else "evidence_busy" if grounding.startswith("fallback: busy")
+                else "evidence_checked" if grounding.startswith("fallback") else "other")
+        kinds[kind] += 1
+    con.close()
+    return kinds
+
+
 def model_server(slots: int) -> tuple[subprocess.Popen, str]:
     """llama.cpp's OpenAI-compatible server on the bundled GGUF (llama-cpp-python[server])."""
     from assistant.config import load_config
@@ -296,9 +317,11 @@ def main() -> None:
             for n in counts:
                 r = run_load(server.url, server.key, n, args.turns, args.seconds, seed=n, think=(lo, hi),
                              questions=questions)
-                lost, dup = check_rows(tmp / "load.db", r.pop("_ok"))
+                ok = r.pop("_ok")
+                lost, dup = check_rows(tmp / "load.db", ok)
                 rows.append({"setup": setup, **r, "lost_rows": lost, "duplicated_rows": dup,
-                             "server_peak_rss_mb": server.peak_rss_mb()})
+                             "server_peak_rss_mb": server.peak_rss_mb(),
+                             "replies_by": answer_sources(tmp / "load.db", ok)})
                 print(json.dumps(rows[-1]), flush=True)
         finally:
             server.stop()
@@ -306,9 +329,13 @@ def main() -> None:
                 os.killpg(helper.pid, signal.SIGTERM)
     head = ["setup", "customers", "turns_ok", "errors", "turns_per_min", "ttft_p50_s", "ttft_p95_s",
             "latency_p50_s", "latency_p95_s", "lost_rows", "duplicated_rows", "server_peak_rss_mb"]
-    print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
+    # replies by: the model / the evidence, model too late / the evidence, model's reply failed the check / other
+    print("| " + " | ".join(head) + " | replies by model / evidence (busy) / evidence (check) / other |\n|"
+          + "---|" * (len(head) + 1))
     for r in rows:
-        print("| " + " | ".join(str(r.get(h, "")) for h in head) + " |")
+        by = r.get("replies_by") or {}
+        by_text = " / ".join(str(by.get(k, "")) for k in ("model", "evidence_busy", "evidence_checked", "other"))
+        print("| " + " | ".join(str(r.get(h, "")) for h in head) + f" | {by_text} |")
     ratios = {}
     for n in counts:
         base = next((r for r in rows if r["setup"] == "single" and r["customers"] == n), None)

@@ -318,3 +318,22 @@ def test_promoted_adapter_is_used_at_the_next_turn(fast, gen_cfg, tmp_path):
     watcher.refresh()
     assert fast.adapter_id is None and "".join(fast.stream(chat(QUESTIONS[0]))) == base
     assert fast.engine.path == fast.served
+
+
+def test_eta_counts_the_prompts_ahead_and_the_replies_in_flight(fast):
+    """The engine's estimate of when a reply would have its first sentence: known from the start
+    (calibrated at load), and later when other prompts are waiting to be read."""
+    from assistant.generation import chat_ids
+    from assistant.llama_engine import Sampling
+
+    engine = fast.engine
+    ids = chat_ids(fast.tokenizer, chat(QUESTIONS[0]))
+    idle = engine.eta(ids, 24)
+    assert idle is not None and 0 < idle < 30
+    with engine._cv:  # the engine thread cannot take them before we ask
+        reqs = [engine.submit(chat_ids(fast.tokenizer, chat(q)), Sampling(4), 60) for q in QUESTIONS[1:4]]
+        busy = engine.eta(ids, 24)
+    assert busy is not None and busy > idle
+    for r in reqs:
+        while r.out.get()[0] == "piece":
+            pass

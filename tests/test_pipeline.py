@@ -306,6 +306,15 @@ def test_a_busy_model_gives_way_to_the_evidence_at_the_first_text_deadline(cfg, 
     late = FakeGenerator()
     skipped = Assistant(cfg, late, store, FakeRetriever()).respond(None, "How long do I have to return shoes?")
     assert late.calls == [] and skipped.grounding == "fallback: busy, no model reply started within 1e-06 s"
+    class Swamped(FakeGenerator):
+        def first_text_eta(self, messages, tokens):
+            return 9.5  # what the llama.cpp engine says when many prompts are ahead
+
+    cfg.generation.first_text_seconds = 4.0
+    swamped = Swamped()
+    quoted = Assistant(cfg, swamped, store, FakeRetriever()).respond(None, "How long do I have to return shoes?")
+    assert swamped.calls == [] and quoted.reply.startswith("Returns of shirts, shoes")
+    assert quoted.grounding.startswith("fallback: busy, a first sentence would take 9.5 s, ")
     cfg.generation.first_text_seconds = 0.0  # 0: wait for the model however long
     patient = Assistant(cfg, SlowAfterFirst(), store, FakeRetriever()).respond(None, "How long do I have to return shoes?")
     assert patient.grounding == "generated"
