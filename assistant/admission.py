@@ -36,6 +36,10 @@ class Ticket:
         with self.line._cv:
             return 0 if self.admitted else self.line._waiting.index(self) + 1
 
+    def waited(self) -> float:
+        """Seconds since this turn joined the line."""
+        return time.monotonic() - self.since
+
     def wait(self, timeout: float) -> bool:
         """True once this turn may run; False if still waiting after `timeout` seconds."""
         with self.line._cv:

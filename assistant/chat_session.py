@@ -117,7 +117,7 @@ class ChatSession:
                 bubble.content = ""
                 if self.conversation_id is None:
                     self.conversation_id = self.assistant.start_conversation()
-                for kind, value in self.assistant.respond_stream(self.conversation_id, text):
+                for kind, value in self.assistant.respond_stream(self.conversation_id, text, ticket.waited()):
                     if kind == "token":
                         bubble.content += value
                         yield

@@ -157,7 +157,7 @@ def build_api(assistant, cfg, chatwoot_http=None):
                 while not ticket.wait(0.5):
                     if line.overdue(ticket):
                         raise HTTPException(429, "the assistant is busy; retry shortly", headers={"Retry-After": "10"})
-                return assistant.respond(cid, body.message).to_json()
+                return assistant.respond(cid, body.message, ticket.waited()).to_json()
             except LoopdeskError as exc:
                 log.error("api chat for %s failed: %s", name, exc)
                 raise HTTPException(503, "the assistant could not answer right now; please retry") from exc
@@ -170,7 +170,7 @@ def build_api(assistant, cfg, chatwoot_http=None):
                     if line.overdue(ticket):
                         raise Busy("waited too long in line")
                     yield f"event: queued\ndata: {json.dumps({'position': ticket.position()})}\n\n"
-                for kind, value in assistant.respond_stream(cid, body.message):
+                for kind, value in assistant.respond_stream(cid, body.message, ticket.waited()):
                     data = value.to_json() if kind == "done" else {"text": value}
                     yield f"event: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
             except Busy:

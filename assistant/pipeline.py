@@ -166,17 +166,21 @@ class Assistant:
                 tags.notes.append(f"could not read {what}: the database is unavailable")
             return default
 
-    def respond(self, conversation_id: str | None, message: str | bytes | None) -> TurnResult:
+    def respond(self, conversation_id: str | None, message: str | bytes | None, waited: float = 0.0) -> TurnResult:
         result = None
-        for kind, value in self.respond_stream(conversation_id, message):
+        for kind, value in self.respond_stream(conversation_id, message, waited):
             if kind == "done":
                 result = value
         assert isinstance(result, TurnResult)  # respond_stream always ends with ("done", TurnResult)
         return result
 
-    def respond_stream(self, conversation_id: str | None, message: str | bytes | None) -> Iterator[tuple[str, Any]]:
+    def respond_stream(
+        self, conversation_id: str | None, message: str | bytes | None, waited: float = 0.0
+    ) -> Iterator[tuple[str, Any]]:
         """Events: ("token", text) adds text to the reply; ("replace", text) replaces everything
-        shown so far (a generated reply that failed the grounding check); ("done", TurnResult)."""
+        shown so far (a generated reply that failed the grounding check); ("done", TurnResult).
+        `waited`: seconds the message waited in line before this turn began (counted toward
+        generation.first_text_seconds: the customer has been waiting since they sent it)."""
         timer = Timer()
         clean = sanitize(message, self.cfg.policy.max_message_chars)
         if clean.empty:
@@ -223,7 +227,7 @@ class Assistant:
             yield "token", reply
         if decision.action == "answer":
             limit = self.cfg.generation.first_text_seconds
-            deadline = timer.t0 + limit if limit > 0 else None
+            deadline = timer.t0 + limit - waited if limit > 0 else None
             for kind, value in self.answer(plan.messages, text, passages, evidence, tags, deadline):
                 if kind == "grounding":
                     grounding = value

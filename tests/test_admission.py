@@ -135,3 +135,18 @@ def test_full_line_answers_429_and_a_waiting_stream_is_told_its_place(cfg, store
     events = [b.split("\n")[0].removeprefix("event: ") for b in result["text"].strip().split("\n\n")]
     assert events[0] == "queued" and '"position": 1' in result["text"] and events[-1] == "done"
     assert line.load()["running"] == 0 and line.load()["waiting"] == 0
+
+
+def test_time_in_line_counts_toward_the_first_text_deadline(cfg, store):
+    """A turn that waited in line has less time left for the model: the customer has been waiting
+    since they sent the message."""
+    from assistant.pipeline import Assistant
+    from tests.conftest import FakeGenerator, FakeRetriever
+
+    cfg.retrieval.fallback_units = 1
+    cfg.generation.first_text_seconds = 4.0
+    gen = FakeGenerator(["Items that do not fit are free to return within 30 days [1]."])
+    a = Assistant(cfg, gen, store, FakeRetriever())
+    assert a.respond(None, "How long do I have to return shoes?").grounding == "generated"
+    late = a.respond(None, "How long do I have to return shoes?", waited=4.5)
+    assert late.grounding.startswith("fallback: busy, no model reply started") and len(gen.calls) == 1
