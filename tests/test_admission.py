@@ -140,8 +140,6 @@ def test_full_line_answers_429_and_a_waiting_stream_is_told_its_place(cfg, store
 def test_time_in_line_counts_toward_the_first_text_deadline(cfg, store):
     """A turn that waited in line has less time left for the model: the customer has been waiting
     since they sent the message."""
-    from assistant.pipeline import Assistant
-    from tests.conftest import FakeGenerator, FakeRetriever
 
     cfg.retrieval.fallback_units = 1
     cfg.generation.first_text_seconds = 4.0
