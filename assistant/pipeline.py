@@ -4,9 +4,10 @@
 
 Step 4 searches with the context a follow-up needs and picks the passage sentences closest to the
 question (the evidence); step 5 declines, offering a human, when the knowledge base does not
-cover the question; step 7 streams the reply sentence by sentence through a grounding check and
-falls back to the evidence, cited, when the reply states a number the passages do not or misses
-what they say (`generation.reader`).
+cover the question; step 7 streams the reply sentence by sentence through a grounding check, once
+it carries the evidence, and answers with the evidence, cited, when the reply states a number the
+passages do not, strays from or misses what they say (`generation.reader`), or would come too late
+(`generation.first_text_seconds`).
 
 `respond_stream()` yields `("token", text)` events while the reply streams and ends with
 `("done", TurnResult)`; `respond()` returns the TurnResult. Every model sits behind an injected

@@ -3,7 +3,8 @@
 `embed_known(texts)` keeps the vectors of texts it has embedded (least recently used first out):
 for the knowledge base's sentences, which every turn embeds again to pick its evidence (30-50 of
 them, most of a turn's 100-230 ms of retrieval on one thread, measured) and which come back across
-turns because the knowledge base is finite. Questions are embedded fresh. Used by `index.searcher`
+turns because the knowledge base is finite. A single text's vector is also kept for a while (the
+last 256): a turn embeds its question twice, to search and to pick its evidence. Used by `index.searcher`
 (queries, the knowledge base's vocabulary) and `assistant.evidence` (evidence sentences).
 """
 
@@ -32,6 +33,7 @@ class SentenceEmbedder:
         self.tokenizer = self.model.tokenizer
         self.known_size = known_size  # 20,000 vectors of 384 floats: 31 MB
         self._known: OrderedDict[str, Any] = OrderedDict()
+        self._recent: OrderedDict[str, Any] = OrderedDict()  # single texts (questions), 256 at most
         self._lock = threading.Lock()
 
     def count_tokens(self, text: str) -> int:
@@ -42,6 +44,12 @@ class SentenceEmbedder:
 
         if not texts:
             return np.zeros((0, self.dim), dtype="float32")
+        if len(texts) == 1:
+            with self._lock:
+                hit = self._recent.get(texts[0])
+                if hit is not None:
+                    self._recent.move_to_end(texts[0])
+                    return hit[None, :].copy()
         vecs = self.model.encode(
             list(texts),
             batch_size=batch_size,
@@ -49,7 +57,13 @@ class SentenceEmbedder:
             convert_to_numpy=True,
             show_progress_bar=progress,
         )
-        return np.asarray(vecs, dtype="float32")
+        vecs = np.asarray(vecs, dtype="float32")
+        if len(texts) == 1:
+            with self._lock:
+                self._recent[texts[0]] = vecs[0].copy()
+                if len(self._recent) > 256:
+                    self._recent.popitem(last=False)
+        return vecs
 
     def embed_known(self, texts: Sequence[str]):
         """`embed`, reusing the vectors of texts seen before (knowledge-base sentences)."""

@@ -215,3 +215,26 @@ def test_known_sentences_are_embedded_once_and_equal_fresh_vectors():
     emb.embed_known(["Gift cards never expire."])  # a 4th text: the least recently used ("Hello") goes
     assert len(emb._known) == 3 and "Hello" not in emb._known
     assert emb.embed_known([]).shape == (0, emb.dim)
+
+
+@requires_models
+def test_a_question_embedded_twice_in_a_turn_is_encoded_once():
+    """A turn embeds its question to search and again to pick its evidence: the second is the
+    first's vector, and the cache returns copies (a caller changing one changes nothing kept)."""
+    import numpy as np
+
+    from assistant.config import load_config
+    from index.embedder import SentenceEmbedder
+
+    emb = SentenceEmbedder(load_config(env={}).models.embedder, load_config(env={}).home)
+    encoded: list[int] = []
+    plain = emb.model.encode
+    emb.model.encode = lambda t, **kw: encoded.append(len(t)) or plain(t, **kw)  # type: ignore[method-assign]
+    q = "How do I return a shirt that does not fit?"
+    first = emb.embed([q])
+    first[0, 0] += 1.0
+    second = emb.embed([q])
+    assert encoded == [1] and second.shape == (1, emb.dim)
+    assert np.isclose(np.linalg.norm(second[0]), 1.0, atol=1e-4)  # not the changed copy
+    emb.embed([q, "Shipping"])  # lists are encoded as they come
+    assert encoded == [1, 2]
