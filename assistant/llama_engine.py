@@ -149,7 +149,6 @@ class LlamaEngine:
         self._closed = False
         self.steps = 0
         self._step_costs: collections.deque[tuple[int, float]] = collections.deque(maxlen=64)  # (tokens, s)
-        self._calibrate()
         self._thread = threading.Thread(target=self._loop, name="llama-engine", daemon=True)
         self._thread.start()
 
@@ -276,7 +275,8 @@ class LlamaEngine:
 
     def _calibrate(self) -> None:
         """Time a step of 128 and one of 16 tokens in a scratch sequence (after one untimed, which
-        pays for first-touch memory), so `eta` knows the step costs before the first reply: ~0.3 s."""
+        pays for first-touch memory), so `eta` knows the step costs before the first reply: ~0.3 s,
+        on the engine thread before it takes any reply."""
         big, small = min(128, self.n_batch), min(16, self.n_batch)
         for timed, n in ((False, big), (True, big), (True, small)):
             for i in range(n):
@@ -310,6 +310,10 @@ class LlamaEngine:
 
     # --- the loop -----------------------------------------------------------------------------
     def _loop(self) -> None:
+        # On this thread, like every decode: llama.cpp's OpenMP team belongs to the thread that
+        # calls it, and a first decode on another thread left replies decoding at 53 instead of 88
+        # tokens/s (measured).
+        self._calibrate()
         while True:
             with self._cv:
                 while (
@@ -404,7 +408,7 @@ class LlamaEngine:
 
     def _forget_prefix(self) -> None:
         if self._prefix:
-            self.ll.llama_memory_seq_rm(self.mem, self._prefix_seq, -1, -1)
+            self.ll.llama_memory_seq_rm(self.mem, 0, -1, -1)
             self._prefix = []
 
     def _forget_caches(self) -> None:
