@@ -149,8 +149,10 @@ class LlamaEngine:
         self._closed = False
         self.steps = 0
         self._step_costs: collections.deque[tuple[int, float]] = collections.deque(maxlen=64)  # (tokens, s)
+        self._calibrated = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="llama-engine", daemon=True)
         self._thread.start()
+        self._calibrated.wait(60)  # ready to serve when constructed (a deadline does not pay for it)
 
     # --- public -----------------------------------------------------------------------------
     def use_lora(self, path: Path | None, timeout: float = 120.0) -> None:
@@ -313,7 +315,10 @@ class LlamaEngine:
         # On this thread, like every decode: llama.cpp's OpenMP team belongs to the thread that
         # calls it, and a first decode on another thread left replies decoding at 53 instead of 88
         # tokens/s (measured).
-        self._calibrate()
+        try:
+            self._calibrate()
+        finally:
+            self._calibrated.set()
         while True:
             with self._cv:
                 while (
