@@ -15,7 +15,7 @@ caches are reused) or `varied` (77, other wordings and questions the knowledge b
 Setups (`--setups`):
 - `batched`: the default product — llama.cpp, replies decoded together, turns side by side;
 - `single`: the old single-slot queue — one turn at a time (`app.concurrent_turns=1`, an unbounded
-  line), same engine: what batching and concurrency buy;
+  line, every turn waits for the model), same engine: what batching and concurrency buy;
 - `old`: the old single-slot queue on the old default engine (transformers fp32);
 - `server`: the app with `models.generator` = a llama.cpp OpenAI-compatible server this script
   starts (issue 14's remote backend under load).
@@ -69,12 +69,14 @@ def question_set(name: str) -> list[str]:
     return QUESTIONS + [json.loads(line)["question"] for line in extra.read_text().splitlines() if line.strip()]
 
 
+# The baselines are the old queue as it was: every turn waits for the model (no first-text deadline,
+# which in one slot would answer nearly every turn from the evidence and measure nothing of the engine).
 SETUPS = {
     "batched": {},
     "single": {"app.concurrent_turns": "1", "app.max_waiting": "100000", "app.turn_seconds": "3600",
-               "generation.batch_slots": "1"},
+               "generation.batch_slots": "1", "generation.first_text_seconds": "0"},
     "old": {"app.concurrent_turns": "1", "app.max_waiting": "100000", "app.turn_seconds": "3600",
-            "generation.engine": "transformers"},
+            "generation.engine": "transformers", "generation.first_text_seconds": "0"},
     # llama-cpp-python's server answers one request at a time: admitting more turns than it serves
     # would only make them wait inside it (past the client's read timeout) instead of in our line.
     "server": {"app.concurrent_turns": "4", "app.max_waiting": "200", "app.turn_seconds": "600"},
