@@ -313,7 +313,7 @@ class LlamaEngine:
     # --- the loop -----------------------------------------------------------------------------
     def _loop(self) -> None:
         # On this thread, like every decode: llama.cpp's OpenMP team belongs to the thread that
-        # calls it, and a first decode on another thread left replies decoding at 53 instead of 88
+        # calls it, and a first decode on another thread left replies decoding at 53 instead of 83
         # tokens/s (measured).
         try:
             self._calibrate()
@@ -413,7 +413,7 @@ class LlamaEngine:
 
     def _forget_prefix(self) -> None:
         if self._prefix:
-            self.ll.llama_memory_seq_rm(self.mem, 0, -1, -1)
+            self.ll.llama_memory_seq_rm(self.mem, self._prefix_seq, -1, -1)
             self._prefix = []
 
     def _forget_caches(self) -> None:

@@ -337,3 +337,26 @@ def test_eta_counts_the_prompts_ahead_and_the_replies_in_flight(fast):
     for r in reqs:
         while r.out.get()[0] == "piece":
             pass
+
+
+def test_forgetting_the_caches_empties_the_system_prompt_sequence_and_no_other(fast):
+    """A new adapter drops every kept cache (computed with the old one): the system prompt's own
+    sequence and the finished replies' — not a sequence in use."""
+    from assistant.generation import chat_ids
+    from assistant.llama_engine import LlamaEngine, Sampling
+
+    eng = LlamaEngine(fast.served, slots=2, context_tokens=512)
+    try:
+        for q in QUESTIONS[:2]:  # two prompts with the same system prompt: it is learnt and kept
+            r = eng.submit(chat_ids(fast.tokenizer, chat(q)), Sampling(4), 60)
+            while r.out.get(timeout=60)[0] == "piece":
+                pass
+
+        def pos(seq: int) -> int:
+            return eng.ll.llama_memory_seq_pos_max(eng.mem, seq)
+
+        assert eng._prefix and pos(eng._prefix_seq) >= 0 and max(pos(s) for s in range(2)) >= 0
+        eng.use_lora(None)  # on the engine thread, between steps
+        assert not eng._prefix and pos(eng._prefix_seq) == -1 and pos(0) == -1 and pos(1) == -1
+    finally:
+        eng.close()
