@@ -150,6 +150,7 @@ class LlamaCppGenerator:
         self.adapter_id: str | None = None
         self.adapter_path: Path | None = None
         self._adapter_lock = threading.Lock()
+        self._last_prompt = threading.local()  # this thread's last prompt and its ids (see _prompt_ids)
         self._lora: Path | None = None  # the run-time adapter applied (none when folded in)
 
     def set_adapter(self, adapter: str | Path | None, adapter_id: str | None = None) -> None:
@@ -180,18 +181,29 @@ class LlamaCppGenerator:
             self.engine.use_lora(lora)  # also drops the kept caches: they were computed without it
             self._lora = lora
 
+    def _prompt_ids(self, messages: list[dict]) -> list[int]:
+        """The prompt's token ids; a turn asks three times for the same messages (their length to fit
+        the context, the first-text estimate, the reply), so its thread's last answer is kept."""
+        key = tuple((m["role"], m["content"]) for m in messages)
+        last = getattr(self._last_prompt, "value", None)
+        if last is not None and last[0] == key:
+            return last[1]
+        ids = chat_ids(self.tokenizer, messages)
+        self._last_prompt.value = (key, ids)
+        return ids
+
     def count_tokens(self, messages: list[dict]) -> int:
-        return len(chat_ids(self.tokenizer, messages))
+        return len(self._prompt_ids(messages))
 
     def first_text_eta(self, messages: list[dict], tokens: int) -> float | None:
         """Seconds until a reply to `messages`, asked now, would have its first `tokens` tokens
         (None: not known yet); the pipeline answers from the evidence when that is too late."""
-        return self.engine.eta(chat_ids(self.tokenizer, messages), tokens)
+        return self.engine.eta(self._prompt_ids(messages), tokens)
 
     def stream(self, messages: list[dict], max_new_tokens: int | None = None) -> Iterator[str]:
         c = self.cfg
         sampling = Sampling(max_new_tokens or c.max_new_tokens, c.temperature, c.top_p, c.repetition_penalty, c.seed)
-        request = self.engine.submit(chat_ids(self.tokenizer, messages), sampling, self.turn_seconds)
+        request = self.engine.submit(self._prompt_ids(messages), sampling, self.turn_seconds)
         try:
             while True:
                 try:
