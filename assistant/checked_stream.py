@@ -25,7 +25,7 @@ import re
 from typing import Iterable, Iterator, Sequence
 
 from assistant.claims import supported_claims, unsupported_claims
-from assistant.evidence import coverage, covers
+from assistant.evidence import coverage, covers, readable_sentence
 from assistant.placeholders import StreamRenderer
 
 # A sentence ends at . ! ? (optionally followed by citations) before whitespace, or at a newline.
@@ -109,7 +109,7 @@ class GroundedStream:
                 if not sentence.strip():
                     self._newline = self._newline or "\n" in sentence
                     continue
-                sentence = self._clean_citations(sentence)
+                sentence = readable_sentence(self._clean_citations(sentence))
                 if not self._accept(sentence):
                     return
                 yield self._append(sentence)
@@ -117,7 +117,7 @@ class GroundedStream:
         tail = raw.strip()
         # A fragment without an end mark was cut by max_new_tokens: shown only when it is all there is.
         if tail and (not self.text or re.search(r"[.!?\]]$", tail)):
-            tail = self._clean_citations(tail)
+            tail = readable_sentence(self._clean_citations(tail))
             if self._accept(tail):
                 yield self._append("\n" + tail if raw.lstrip(" ").startswith("\n") else tail)
 

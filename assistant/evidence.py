@@ -109,15 +109,37 @@ def pick_evidence(
 _ROW_CELL = re.compile(r"[^:;\n]{1,40}: \S")
 
 
+def _row_cells(unit: str) -> list[tuple[str, str]]:
+    """A table row's (column, value) cells; empty for any other unit."""
+    cells = unit.strip().rstrip(".").split("; ")
+    if len(cells) < 2 or not all(_ROW_CELL.match(c) for c in cells):
+        return []
+    return [(c.split(": ", 1)[0], c.split(": ", 1)[1]) for c in cells]
+
+
 def readable(unit: str) -> str:
     """A table row as a customer reads it: "option: Express; time: 1–2 business days; price: $12.99."
     becomes "Express — time: 1–2 business days; price: $12.99." (the first cell names the row; its
     column name says nothing). Any other unit is returned as it is."""
-    cells = unit.rstrip(".").split("; ")
-    if len(cells) < 2 or not all(_ROW_CELL.match(c) for c in cells):
+    cells = _row_cells(unit)
+    if not cells:
         return unit
-    first = cells[0].split(": ", 1)[1]
-    return f"{first} — " + "; ".join(cells[1:]) + "."
+    return f"{cells[0][1]} — " + "; ".join(f"{k}: {v}" for k, v in cells[1:]) + "."
+
+
+_TRAILING_CITES = re.compile(r"((?:\s*\[\d+\])*\s*)$")
+
+
+def readable_sentence(sentence: str) -> str:
+    """`readable` for a sentence of a generated reply: a table row the model copied from its prompt
+    ("option: Express; time: ...; price: $12.99. [1]") reads as the evidence would quote it."""
+    lead = sentence[: len(sentence) - len(sentence.lstrip())]
+    body = sentence.strip()
+    tail = _TRAILING_CITES.search(body)
+    cites = tail.group(1) if tail else ""
+    core = body[: len(body) - len(cites)] if cites else body
+    nice = readable(core)
+    return sentence if nice == core else lead + nice + cites
 
 
 def extractive_reply(picked: Sequence[tuple[Unit, float]]) -> str:
@@ -136,13 +158,14 @@ def extractive_reply(picked: Sequence[tuple[Unit, float]]) -> str:
 def covers(reply: str, evidence: str, question: str = "") -> bool:
     """Whether a reply carries what the evidence adds to the question.
 
-    With claims in the evidence (a price, a number of days, a phone number) the reply must state
-    at least one of them. Either way, of the evidence's content words that the question does not
-    already use (the new information: "Privacy" in "delete it under Account settings > Privacy"),
-    the reply must carry more than half.
+    The reply must state every claim of the evidence that the question does not (a price, a number
+    of days, a phone number): one of them was not enough, "open Monday to Friday from 9 am to 1 pm"
+    passed for "9 am to 5 pm ... Saturday from 9 am to 1 pm". Either way, of the evidence's content words that the
+    question does not already use (the new information: "Privacy" in "delete it under Account
+    settings > Privacy"), the reply must carry more than half.
     """
-    ev_claims = claims(evidence)
-    if ev_claims and not ev_claims & claims(reply):
+    ev_claims = new_claims(evidence, question)
+    if not ev_claims <= claims(reply):
         return False
     new = informative_words(evidence, question)
     if not new:
@@ -152,21 +175,37 @@ def covers(reply: str, evidence: str, question: str = "") -> bool:
 
 
 def coverage(reply: str, evidence: Sequence[str], question: str = "") -> int:
-    """How much of the evidence a reply carries so far: for each evidence text, 1 if the reply
-    states one of its claims, plus the number of its informative words the reply uses. It grows
+    """How much of the evidence a reply carries so far: for each evidence text, the number of its
+    new claims the reply states plus the number of its informative words the reply uses. It grows
     while a reply moves toward the evidence (`covers` is the yes/no judgement)."""
     said, got = claims(reply), {stem(w) for w in content_words(reply)}
-    return sum(bool(claims(e) & said) + len(informative_words(e, question) & got) for e in evidence)
+    return sum(len(new_claims(e, question) & said) + len(informative_words(e, question) & got) for e in evidence)
+
+
+def new_claims(evidence: str, question: str) -> set[str]:
+    """The evidence's claims that the question does not state ("12" in "rate on a 12 month CD" is
+    no sign that a reply gives the 12-month rate)."""
+    return claims(evidence) - claims(question)
 
 
 def informative_words(evidence: str, question: str) -> set[str]:
-    """Stems of the evidence's content words that the question does not already use."""
+    """Stems of the evidence's content words that the question does not already use. A table row's
+    column names are left out: every row has them, so a reply quoting another row ("Express — time:
+    1–2 business days") would otherwise carry most of this row's new words."""
     asked = {stem(w) for w in content_words(question)}
-    return {stem(w) for w in content_words(evidence)} - asked
+    cells = _row_cells(evidence)
+    text = " ".join(v for _, v in cells) if cells else evidence
+    return {stem(w) for w in content_words(text)} - asked
 
 
-def key_evidence(picked: Sequence[tuple[Unit, float]], question: str) -> list[Unit]:
-    """The picked units that say something the question does not (a claim or new words): a
-    generated reply must carry every one of them, or the evidence is shown instead, so a generated
-    reply never holds fewer facts than the quoted evidence would."""
-    return [unit for unit, _ in picked if claims(unit.text) or informative_words(unit.text, question)]
+def key_evidence(picked: Sequence[tuple[Unit, float]], question: str, margin: float = 1.0) -> list[Unit]:
+    """The picked units (best first) that say something the question does not (a claim or new
+    words) and are within `margin` cosine of the best such unit: a generated reply must carry every
+    one of them, or the evidence is shown instead."""
+    informative = [
+        (unit, sim) for unit, sim in picked if new_claims(unit.text, question) or informative_words(unit.text, question)
+    ]
+    if not informative:
+        return []
+    best = informative[0][1]
+    return [unit for unit, sim in informative if sim >= best - margin]

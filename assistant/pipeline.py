@@ -478,7 +478,7 @@ class Assistant:
                 yield "token", tail
             yield "grounding", "unchecked"
             return
-        key = key_evidence(fallback, question)
+        key = key_evidence(fallback, question, self.cfg.retrieval.key_margin)
         if not key:  # the evidence adds nothing to the question: no reply could be checked against it
             yield "token", self.extractive(fallback, tags)
             yield "grounding", "fallback: no informative evidence"

@@ -3,7 +3,8 @@
 from assistant.checked_stream import GroundedStream
 from assistant.context import is_follow_up, search_query
 from assistant.claims import claims, unsupported_claims
-from assistant.evidence import Unit, covers, extractive_reply, readable, split_units
+from assistant.evidence import Unit, covers, extractive_reply, informative_words, key_evidence, readable, split_units
+from assistant.words import stem
 from assistant.kb_terms import Vocabulary, unknown_terms
 
 SHIPPING = """| option | time | price |
@@ -65,6 +66,47 @@ def test_covers_needs_the_evidence_claims_and_its_new_words():
     assert not covers("We take it seriously.", "We take complaints seriously.", "how do you treat complaints?")
     assert covers("Express costs $12.99.", "Express: $12.99.", "how much is express?")
     assert not covers("Express is quick and affordable.", "Express: $12.99.", "how much is express?")
+
+
+def test_covers_needs_every_number_the_evidence_adds_and_not_the_questions_own():
+    hours = "Our 48 branches are open Monday to Friday from 9 am to 5 pm and Saturday from 9 am to 1 pm."
+    q = "Are branches open on Saturday?"
+    # One number right was enough before: this reply passed with the weekday hours wrong.
+    assert not covers("Our 48 branches are open Monday to Friday from 9 am to 1 pm and Saturday from 9 am to 1 pm.",
+                      hours, q)
+    assert covers("Yes: 48 branches open Saturday from 9 am to 1 pm (Monday to Friday 9 am to 5 pm).", hours, q)
+    cd = "12-month CD: 3.75% APY"
+    # "12" is the customer's own number: stating it again says nothing about the rate.
+    assert not covers("12-month CD: 3.50% APY", cd, "What's the rate on a 12 month CD?")
+    assert covers("The 12-month CD pays 3.75% APY.", cd, "What's the rate on a 12 month CD?")
+
+
+def test_a_table_rows_column_names_are_not_what_it_adds():
+    row = "option: Next day; time: order by 2 pm for next business day; price: $19.99."
+    new = informative_words(row, "how long does next day delivery cost")
+    assert stem("order") in new and stem("business") in new
+    assert not new & {stem("option"), stem("time"), stem("price")}  # every row has them
+    assert not covers("Express — time: 1–2 business days; price: $12.99.", row, "how much is next day delivery?")
+
+
+def test_key_evidence_is_the_best_unit_and_those_within_the_margin():
+    best, close, far = Unit("Returns are accepted within 30 days.", 0, 0), Unit("Refunds take 5 days.", 0, 1), \
+        Unit("We ship to 40 countries.", 1, 2)
+    picked = [(best, 0.70), (close, 0.68), (far, 0.55)]
+    assert key_evidence(picked, "how long do I have to return something?", 0.05) == [best, close]
+    assert key_evidence(picked, "how long do I have to return something?", 0.0) == [best]
+    assert key_evidence(picked, "how long do I have to return something?", 1.0) == [best, close, far]
+    # A unit that adds nothing to the question is never key, nor the yardstick for the margin.
+    echo = Unit("Do you ship abroad?", 0, 3)
+    assert key_evidence([(echo, 0.9), (far, 0.6)], "do you ship abroad?", 0.05) == [far]
+
+
+def test_a_generated_table_row_reads_as_the_evidence_would():
+    row = "option: Express; time: 1–2 business days; price: $12.99."
+    stream = GroundedStream([row], 1, key=[row], question="how much is express?")
+    shown = list(stream.sentences(["option: Express; time: 1–2 business days; price: $12.99. [1]"]))
+    assert "".join(shown) == "Express — time: 1–2 business days; price: $12.99. [1]"
+    assert stream.verdict([row], [0], "how much is express?") == ""
 
 
 def test_unknown_terms_forgive_typos_word_families_and_generic_words():
