@@ -3,10 +3,10 @@
 `evidence_units(passages)` splits passages into sentences, bullet items, whole numbered procedures
 and table rows ("option: Express; time: 1–2 business days; price: $12.99."); `pick_evidence` ranks
 them by cosine with the question (each unit embedded with its section heading); `extractive_reply`
-quotes the picked units, each passage cited once as [n]. `covers(reply, evidence, question)` says
-whether a generated reply carries what the evidence adds to the question (`coverage` how much of
-it, as a number that grows with each sentence that adds some); `key_evidence` lists the picked units
-that add anything at all.
+quotes the picked units, the best passage first, each passage cited once as [n].
+`covers(reply, evidence, question)` says whether a generated reply carries what the evidence adds
+to the question (`coverage` how much of it, as a number that grows with each sentence that adds
+some); `key_evidence` lists the picked units a generated reply must carry.
 """
 
 from __future__ import annotations
@@ -143,8 +143,19 @@ def readable_sentence(sentence: str) -> str:
 
 
 def extractive_reply(picked: Sequence[tuple[Unit, float]]) -> str:
-    """The picked units in passage order (table rows made readable), each passage cited once as [n]."""
-    chosen = sorted((u for u, _ in picked), key=lambda u: u.order)
+    """The picked units (table rows made readable), each passage cited once as [n].
+
+    The passage holding the best unit comes first. Within a passage, sentences keep the passage's
+    order (a later one may lean on an earlier: "The fee is waived when ..."), but table rows come best
+    first: they stand alone, and "How much is Express?" should not open with the Standard row.
+    """
+    groups: dict[int, list[tuple[Unit, float]]] = {}
+    for unit, sim in sorted(picked, key=lambda p: -p[1]):
+        groups.setdefault(unit.passage, []).append((unit, sim))
+    chosen: list[Unit] = []
+    for units in groups.values():
+        rows = all(_row_cells(u.text) for u, _ in units)
+        chosen += [u for u, _ in units] if rows else sorted((u for u, _ in units), key=lambda u: u.order)
     parts: list[str] = []
     for j, u in enumerate(chosen):
         text = readable(u.text.strip())

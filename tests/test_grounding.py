@@ -44,9 +44,15 @@ def test_split_units_tables_procedures_sentences():
     assert steps[0] == "Intro sentence here." and steps[1].count("\n") == 2 and steps[1].startswith("1. Sign in")
 
 
-def test_extractive_reply_cites_each_passage_once_in_passage_order():
+def test_extractive_reply_leads_with_the_best_passage_and_cites_each_once():
     picked = [(Unit("B second.", 1, 3), 0.9), (Unit("A first.", 0, 0), 0.8), (Unit("A again.", 0, 1), 0.7)]
-    assert extractive_reply(picked) == "A first. A again. [1] B second. [2]"
+    assert extractive_reply(picked) == "B second. [2] A first. A again. [1]"
+    # Sentences of one passage keep its order (the later may lean on the earlier)...
+    fee = [(Unit("The fee is waived above $500.", 0, 1), 0.9), (Unit("Checking costs $5 a month.", 0, 0), 0.8)]
+    assert extractive_reply(fee) == "Checking costs $5 a month. The fee is waived above $500. [1]"
+    # ...table rows stand alone: the one asked about first.
+    rows = split_units(SHIPPING)
+    assert extractive_reply([(Unit(rows[1], 0, 1), 0.9), (Unit(rows[0], 0, 0), 0.7)]).startswith("Express — ")
 
 
 def test_table_rows_are_quoted_as_a_customer_reads_them():
