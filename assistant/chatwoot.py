@@ -8,6 +8,11 @@ Only `message_created` events of `incoming` messages in conversations the bot ho
 "pending") are answered; agents' messages, the bot's own and conversations a person has opened are
 ignored, so the bot never talks over a human. A Chatwoot conversation maps to a loopdesk one by a
 UUID derived from the account and conversation ids (no mapping table to keep in sync).
+
+A Chatwoot message takes its place in the same line as the chat page's and the API's turns
+(`assistant.admission`), and its first-text deadline counts the time it waited there; when the line
+is full (or the wait too long) the customer is told, in Chatwoot, to send it again, and nothing is
+stored, as on the chat page.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import logging
 import uuid
 
+from assistant.admission import BUSY, Busy
 from assistant.policy import QUEUE_REASONS
 
 log = logging.getLogger("loopdesk.chatwoot")
@@ -45,11 +51,18 @@ class ChatwootBot:
         if conv.get("status") not in (None, "pending"):
             return {"ignored": f"conversation is {conv.get('status')}: a person has it"}
         cid = conversation_id(account, conv["id"])
-        store = self.assistant.store
-        if not store.conversation_exists(cid):
-            store.new_conversation("chatwoot", {"account": account, "conversation": conv["id"]}, conversation_id=cid)
-        result = self.assistant.respond(cid, event.get("content") or "")
         path = f"{self.base}/api/v1/accounts/{account}/conversations/{conv['id']}"
+        try:
+            with self.assistant.admission.admitted() as ticket:
+                store = self.assistant.store
+                if not store.conversation_exists(cid):
+                    meta = {"account": account, "conversation": conv["id"]}
+                    store.new_conversation("chatwoot", meta, conversation_id=cid)
+                result = self.assistant.respond(cid, event.get("content") or "", ticket.waited())
+        except Busy as exc:
+            log.warning("chatwoot message in %s not answered: %s", cid, exc)
+            self._post(f"{path}/messages", {"content": BUSY, "message_type": "outgoing"})
+            return {"conversation_id": cid, "busy": str(exc)}
         done = {"conversation_id": cid, "turn_id": result.turn_id, "action": result.decision.action}
         if result.reply:
             self._post(f"{path}/messages", {"content": self._text(result), "message_type": "outgoing"})

@@ -41,11 +41,11 @@ def webhook(cfg, store):
     a = Assistant(cfg, FakeGenerator(["Returns of shoes are free within 30 days [1]."] * 5), store, FakeRetriever(),
                   FakeSentiment())
     http = Recorder()
-    return TestClient(build_api(a, cfg, chatwoot_http=http)), http, store
+    return TestClient(build_api(a, cfg, chatwoot_http=http)), http, store, a
 
 
 def test_chatwoot_answers_hands_over_and_stays_quiet(webhook):
-    client, http, store = webhook
+    client, http, store, _ = webhook
     assert client.post("/integrations/chatwoot/wrong", json=payload("message_created_incoming")).status_code == 404
     first = client.post("/integrations/chatwoot/s3cret-path", json=payload("message_created_incoming")).json()
     cid = conversation_id(1, 1093)
@@ -65,10 +65,31 @@ def test_chatwoot_answers_hands_over_and_stays_quiet(webhook):
 
 
 def test_chatwoot_errors_are_reported_not_swallowed(webhook):
-    client, http, _ = webhook
+    client, http, _, _ = webhook
     http.status = 401
     r = client.post("/integrations/chatwoot/s3cret-path", json=payload("message_created_incoming"))
     assert r.status_code == 502 and "Chatwoot" in r.json()["detail"]
+
+
+def test_a_chatwoot_message_takes_its_place_in_line(webhook):
+    client, http, store, assistant = webhook
+    line = assistant.admission
+    cid = conversation_id(1, 1093)
+    held = [line.enter() for _ in range(line.active_limit)]  # every slot taken by other customers' turns
+    try:
+        line.waiting_limit = 0  # and no room to wait: refused at once, told so in Chatwoot, nothing stored
+        r = client.post("/integrations/chatwoot/s3cret-path", json=payload("message_created_incoming")).json()
+        assert r["busy"] and http.calls[-1][1]["content"].startswith("We're very busy")
+        assert not store.conversation_exists(cid)
+        line.waiting_limit = 5  # room to wait: answered once a slot frees
+        threading.Timer(1.0, line.leave, [held.pop()]).start()
+        t0 = time.monotonic()
+        r = client.post("/integrations/chatwoot/s3cret-path", json=payload("message_created_incoming")).json()
+        assert r["replied"] and time.monotonic() - t0 >= 0.9
+        assert [t["role"] for t in store.history(cid)] == ["user", "assistant"]
+    finally:
+        for t in held:
+            line.leave(t)
 
 
 @pytest.mark.browser
