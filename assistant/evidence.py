@@ -171,9 +171,9 @@ def covers(reply: str, evidence: str, question: str = "") -> bool:
 
     The reply must state every claim of the evidence that the question does not (a price, a number
     of days, a phone number): one of them was not enough, "open Monday to Friday from 9 am to 1 pm"
-    passed for "9 am to 5 pm ... Saturday from 9 am to 1 pm". Either way, of the evidence's content words that the
-    question does not already use (the new information: "Privacy" in "delete it under Account
-    settings > Privacy"), the reply must carry more than half.
+    passed for "9 am to 5 pm ... Saturday from 9 am to 1 pm". Either way, of the evidence's content
+    words that the question does not already use (the new information: "Privacy" in "delete it under
+    Account settings > Privacy"), the reply must carry more than half.
     """
     ev_claims = new_claims(evidence, question)
     if not ev_claims <= claims(reply):
@@ -210,12 +210,11 @@ def informative_words(evidence: str, question: str) -> set[str]:
 
 
 def key_evidence(picked: Sequence[tuple[Unit, float]], question: str, margin: float = 1.0) -> list[Unit]:
-    """The picked units (best first) that say something the question does not (a claim or new
-    words) and are within `margin` cosine of the best such unit: a generated reply must carry every
-    one of them, or the evidence is shown instead."""
-    informative = [
-        (unit, sim) for unit, sim in picked if new_claims(unit.text, question) or informative_words(unit.text, question)
-    ]
+    """The picked units that say something the question does not (a claim or new words) and are
+    within `margin` cosine of the best such unit, best first: a generated reply must carry every one
+    of them, or the evidence is shown instead."""
+    adds = [(u, sim) for u, sim in picked if new_claims(u.text, question) or informative_words(u.text, question)]
+    informative = sorted(adds, key=lambda p: -p[1])
     if not informative:
         return []
     best = informative[0][1]
