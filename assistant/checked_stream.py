@@ -27,6 +27,7 @@ from typing import Iterable, Iterator, Sequence
 from assistant.claims import supported_claims, unsupported_claims
 from assistant.evidence import coverage, covers, readable_sentence
 from assistant.placeholders import StreamRenderer
+from assistant.words import content_words, stem
 
 # A sentence ends at . ! ? (optionally followed by citations) before whitespace, or at a newline.
 _END = re.compile(r"(?:[.!?](?:\s*\[\d+\])*|\[\d+\])(?:\n|(?=\s))|\n")
@@ -43,8 +44,12 @@ class GroundedStream:
         headings: Sequence[str] = (),
         key: Sequence[str] = (),
         question: str = "",
+        key_passages: Sequence[int] = (),
     ) -> None:
         self.supported, self.n_passages = supported_claims(sources), n_passages
+        # The words of each passage, to tell which one a sentence after the key evidence comes from.
+        self.key_passages = set(key_passages)
+        self._passage_words = [{stem(w) for w in content_words(t)} for t in sources[:n_passages]]
         self.headings = [h.lower() for h in headings if h and " > " in h]
         self.key, self.question = list(key), question
         self.shown = ""  # what the customer has been shown
@@ -82,6 +87,8 @@ class GroundedStream:
         """The text to show as it becomes showable (see the module docstring)."""
         for sentence in self._checked(pieces):
             if self._released:
+                if not self._on_topic(sentence):
+                    return  # answered: what follows is another passage's topic, noise to this customer
                 self.shown += sentence
                 yield sentence
                 continue
@@ -95,6 +102,18 @@ class GroundedStream:
                 self.problem = "reply strays from the evidence"
                 return
             self._progress = max(progress, self._progress)
+
+    def _on_topic(self, sentence: str) -> bool:
+        """Whether a sentence after the key evidence comes from a passage that holds key evidence
+        (the passage its content words overlap most; a sentence without any may go on). A small model
+        goes on to quote the prompt's other passages: "How do I delete my account?" got "... under
+        Account settings > Privacy. Click Sign up at the top of any page ..."."""
+        words = {stem(w) for w in content_words(_CITE.sub("", sentence))}
+        if not self.key_passages or not words or not self._passage_words:
+            return True
+        overlap = [len(words & pw) for pw in self._passage_words]
+        top = max(overlap)
+        return top == 0 or any(overlap[i] == top for i in self.key_passages if i < len(overlap))
 
     def _checked(self, pieces: Iterable[str]) -> Iterator[str]:
         """Each sentence that passes the checks, as appended to `text`."""

@@ -494,6 +494,7 @@ class Assistant:
             [" > ".join(x for x in (p.title, p.heading) if x) for p in passages],
             key=[u.text for u in key],
             question=question,
+            key_passages=[u.passage for u in key],
         )
         stream = self.generate(messages, raise_errors=True)
         try:

@@ -180,6 +180,24 @@ def test_checked_stream_holds_text_until_it_carries_the_key_evidence():
     assert short.verdict(key, [0], "tell me about express") == "reply misses the evidence"
 
 
+def test_after_the_key_evidence_the_reply_stops_at_another_passages_topic():
+    sources = ["You can delete your account under Account settings > Privacy. Deleting it removes your order history.",
+               "Click Sign up at the top of any page and enter your name, e-mail address and a password."]
+    key = ["You can delete your account under Account settings > Privacy."]
+    q = "How do I delete my account?"
+    stream = GroundedStream(sources + [q], 2, key=key, question=q, key_passages=[0])
+    shown = list(stream.sentences(["You can delete your account under Account settings > Privacy [1]. ",
+                                   "Deleting it removes your order history. ",
+                                   "Click Sign up at the top of any page [2]. "]))
+    assert "".join(shown) == ("You can delete your account under Account settings > Privacy [1]. "
+                              "Deleting it removes your order history.")  # the same passage goes on; sign-up does not
+    assert stream.problem == "" and stream.verdict(key, [0], q) == ""
+    # Without the passages of the key evidence, every checked sentence streams as before.
+    free = GroundedStream(sources + [q], 2, key=key, question=q)
+    assert "Sign up" in "".join(free.sentences(["You can delete your account under Account settings > Privacy. ",
+                                                "Click Sign up at the top of any page. "]))
+
+
 def test_synonyms_of_knowledge_base_words_are_not_unknown():
     sims = {"shipment": 0.83, "hungary": 0.63}
     vocab = Vocabulary.from_texts(["We ship to 40 countries; shipping takes 7-14 business days."])
