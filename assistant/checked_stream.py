@@ -7,7 +7,8 @@ sentence that does not, and at a repeated sentence (small models loop under gree
 A trailing fragment cut off by `max_new_tokens` is never shown.
 
 Given the key evidence (what the answer must carry: `assistant.evidence.key_evidence`), nothing is
-shown until the sentences so far carry all of it; from then on each checked sentence streams. A
+shown until the sentences so far carry all of it; from then on each checked sentence streams, up to
+one whose words come from another passage than the key evidence's (`key_passages`). A
 sentence that brings the reply no closer to the evidence (`assistant.evidence.coverage` does not
 grow; a lead-in ending in ":" may) stops it: the model is answering something else. Why hold: a
 reply that misses the evidence is replaced by the evidence itself, and shown first it would be a
