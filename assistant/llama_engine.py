@@ -47,6 +47,28 @@ from assistant.errors import GenerationError, ModelNotFoundError
 log = logging.getLogger("loopdesk.llama")
 
 
+def model_params(ll):
+    """llama.cpp's model parameters, with the AMX weight buffers off where this build has them.
+
+    `scripts/install_llama_cpp.sh` builds llama.cpp without its AMX kernels, because they crash
+    decoding the bundled Q4_1 (ggml-org/llama.cpp#20824). A llama-cpp-python built some other way
+    (a native pip build on an AMX CPU) still has them: keeping the weights out of the extra
+    (AMX / repacked) buffers means no AMX kernel ever runs, at the cost of the repacked Q4 kernels."""
+    from assistant.llama_probe import amx_compiled, system_info
+
+    params = ll.llama_model_default_params()
+    if amx_compiled(system_info()):
+        global _warned_amx
+        if not _warned_amx:
+            log.warning("llama.cpp was built with AMX kernels (known to crash on Q4 weights): not using them")
+            _warned_amx = True
+        params.use_extra_bufts = False
+    return params
+
+
+_warned_amx = False
+
+
 class EngineBusy(GenerationError):
     """The line of waiting replies is full; the caller should tell the customer and retry later."""
 
@@ -192,7 +214,7 @@ class LlamaEngine:
         self._adapters: dict[str, object] = {}
         if not path.is_file():
             raise ModelNotFoundError(f"GGUF model {path} is missing")
-        model = ll.llama_model_load_from_file(str(path).encode(), ll.llama_model_default_params())
+        model = ll.llama_model_load_from_file(str(path).encode(), model_params(ll))
         if not model:
             raise ModelNotFoundError(f"llama.cpp cannot load {path}")
         ctx = ll.llama_init_from_model(model, self._cparams)

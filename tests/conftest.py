@@ -239,3 +239,31 @@ def wait_for_http(url: str, proc, seconds: float, what: str, output) -> None:
                 proc.kill()
                 pytest.fail(f"{what} did not start:\n{output()[-3000:]}")
             time.sleep(0.3)
+
+
+_LLAMA_PROBES: dict = {}
+
+
+def llama_probe(weights: str):
+    """`assistant.llama_probe.probe` once per weight type per session (a child process each)."""
+    from assistant.llama_probe import probe
+
+    if weights not in _LLAMA_PROBES:
+        _LLAMA_PROBES[weights] = probe(weights)
+    return _LLAMA_PROBES[weights]
+
+
+def pytest_runtest_setup(item):
+    """Before a test that decodes with llama.cpp in this process (marked slow or llama_cpp), check
+    in child processes that each servable weight type decodes here: a crash would kill the whole
+    run, so fail the test with the reason instead (tests/test_llama_weights.py names the type)."""
+    if not (item.get_closest_marker("slow") or item.get_closest_marker("llama_cpp")):
+        return
+    import importlib.util
+
+    if importlib.util.find_spec("llama_cpp") is None or not have_bundled_models():
+        return
+    for weights in ("as-is", "bf16", "f16", "q8_0"):
+        r = llama_probe(weights)
+        if not r.ok:
+            pytest.fail(f"not decoding in this process: {r.error} (see tests/test_llama_weights.py)")

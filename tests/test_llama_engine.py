@@ -23,6 +23,7 @@ import pytest
 from tests.conftest import ROOT, requires_models
 
 pytestmark = [
+    pytest.mark.llama_cpp,
     requires_models,
     pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="llama-cpp-python not installed"),
 ]
