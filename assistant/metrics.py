@@ -58,7 +58,7 @@ def exposition(assistant) -> bytes:
     """The metrics text, with the gauges read now."""
     QUEUE.set(len(assistant.store.handoff_queue(("queued",))))
     ADAPTER.clear()
-    ADAPTER.labels(getattr(assistant.generator, "adapter_id", None) or "none").set(1)
+    ADAPTER.labels(assistant.generator.adapter_id or "none").set(1)
     SPOOL.set(assistant.spool.size() if getattr(assistant, "spool", None) is not None else 0)
     return generate_latest(REGISTRY)
 
@@ -67,7 +67,7 @@ def readiness(assistant) -> dict:
     """{"ready": bool, "checks": {name: "ok" or why not}, "engine": which generates and why,
     "load": turns running / waiting / refused}."""
     checks = {
-        "generator": "ok" if getattr(assistant.generator, "model_id", None) else "not loaded",
+        "generator": "ok" if assistant.generator.model_id else "not loaded",
         "index": "ok" if assistant.retriever else (assistant.retriever_problem or "not open"),
     }
     try:
@@ -76,8 +76,7 @@ def readiness(assistant) -> dict:
     except Exception as exc:  # the probe reports, it does not raise
         checks["database"] = f"not writable: {exc}"
     gen = assistant.generator
-    engine = getattr(gen, "engine_name", type(gen).__name__)
-    reason = getattr(gen, "engine_reason", "")
+    engine, reason = gen.engine_name, gen.engine_reason
     line = getattr(assistant, "admission", None)
     return {
         "ready": all(v == "ok" for v in checks.values()),

@@ -7,10 +7,11 @@ The pipeline only sees these interfaces (`Generator.stream`, `Embedder.embed`, `
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Protocol, Sequence
 
 if TYPE_CHECKING:
-    from assistant.kb_terms import Vocabulary
+    from assistant.grounding.kb_terms import Vocabulary
 
 
 @dataclass
@@ -116,8 +117,19 @@ class TurnResult:
 
 
 class Generator(Protocol):
+    """A generation engine's generator (`assistant.serving.registry` opens one)."""
+
     model_id: str
     adapter_id: str | None
+    engine_name: str
+    engine_reason: str
+    """Why this engine serves (the config, the hardware, what was missing), for the log and /readyz."""
+
+    def set_adapter(self, adapter: "str | Path | None", adapter_id: str | None = None) -> None:
+        """Serve this adapter directory (None: the base model); on failure keep the current one."""
+
+    def first_text_eta(self, messages: list[dict], tokens: int) -> float | None:
+        """Seconds until a reply's first `tokens` would be out, or None when the engine cannot tell."""
 
     def stream(self, messages: list[dict], max_new_tokens: int | None = None) -> Iterator[str]:
         """Yield text pieces of the reply to a list of chat messages. A generator that waits for a
@@ -125,15 +137,6 @@ class Generator(Protocol):
 
     def count_tokens(self, messages: list[dict]) -> int:
         """Tokens the messages take once the chat template is applied."""
-
-
-class AdapterSwitching(Protocol):
-    """A generator whose LoRA adapter can be swapped at run time (the live-adapter watcher, evals)."""
-
-    adapter_id: str | None
-
-    def set_adapter(self, adapter: "str | object | None", adapter_id: str | None = None) -> None:
-        """Serve this adapter directory (None: the base model); on failure keep the current one."""
 
 
 class Embedder(Protocol):
@@ -149,7 +152,7 @@ class Retriever(Protocol):
         """The k best passages for a query, best first."""
 
     def vocabulary(self) -> "Vocabulary":
-        """`assistant.kb_terms.Vocabulary` of the knowledge base (to tell what it never mentions)."""
+        """`assistant.grounding.kb_terms.Vocabulary` of the knowledge base (to tell what it never mentions)."""
 
 
 class SentimentTagger(Protocol):

@@ -1,6 +1,6 @@
 """A component that could not be made, standing in its place and carrying why.
 
-The composition root (`assistant.build`, `assistant.taggers.load_taggers`) returns one instead of
+The composition root (`assistant.build`, `assistant.taggers.loader.load_taggers`) returns one instead of
 None, so whoever meets it can say exactly what is missing and why — no reason strings matched by
 prefix. It is falsy (`if assistant.ner:` reads as "is there an NER tagger"), `str()` is the reason
 to show, and any other use raises `ComponentUnavailable` with that reason instead of an

@@ -3,7 +3,7 @@
     python benchmarks/escalation_rate.py [--turns 3] [--out benchmarks/results/escalation_rate.json]
 
 Conversations of `--turns` customer messages are run through the real sentiment tagger and the
-policy's streak rule (`assistant.policy.decide`), with the old rule (label "negative") and the new
+policy's streak rule (`assistant.turn.policy.decide`), with the old rule (label "negative") and the new
 one (negative probability >= threshold) side by side. A conversation "triggers" when the policy
 offers or hands over a person at any turn.
 
@@ -58,7 +58,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/escalation_rate.json"))
     args = ap.parse_args()
     from assistant.config import load_config
-    from assistant.taggers import load_taggers
+    from assistant.taggers.loader import load_taggers
 
     cfg = load_config()
     sentiment, _, problems = load_taggers(cfg)

@@ -26,7 +26,7 @@ def plain_loop(location: str, rows: list[dict], steps: int, batch: int, max_leng
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from assistant.generation import chat_ids as _ids
+    from assistant.serving.transformers_generator import chat_ids as _ids
 
     tok = AutoTokenizer.from_pretrained(location)
     model = get_peft_model(AutoModelForCausalLM.from_pretrained(location, dtype=dtype).to(device),

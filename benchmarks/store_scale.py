@@ -84,9 +84,9 @@ def main() -> None:
     ap.add_argument("--url", default=None, help="An empty PostgreSQL database (default: start a throwaway server).")
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/store_scale.json"))
     args = ap.parse_args()
-    from assistant import console_stats
-    from assistant import operator as op
-    from assistant.store import Store
+    from assistant.web.console import stats as console_stats
+    from assistant.web.console import operator as op
+    from assistant.store.store import Store
 
     server = None
     if args.url is None:

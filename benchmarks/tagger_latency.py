@@ -36,7 +36,7 @@ def main() -> None:
     import torch
 
     from assistant.config import load_config
-    from assistant.taggers import load_taggers
+    from assistant.taggers.loader import load_taggers
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=200)

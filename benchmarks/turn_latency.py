@@ -152,10 +152,10 @@ def raw_one(name: str, max_new: int, repeats: int, mode: str = "reply") -> dict:
     import index
     from assistant.build import build_assistant
     from assistant.config import load_config
-    from assistant.generation import TransformersGenerator, chat_ids
-    from assistant.llama_engine import Sampling
-    from assistant.llama_generator import base_gguf_path
-    from assistant.lora_gguf import convert_adapter
+    from assistant.serving.transformers_generator import TransformersGenerator, chat_ids
+    from assistant.serving.llama.engine import Sampling
+    from assistant.serving.llama.generator import base_gguf_path
+    from assistant.serving.llama.lora_gguf import convert_adapter
 
     db = Path(tempfile.mkdtemp()) / "bench.db"
     cfg = load_config(env={**os.environ, "LOOPDESK_STORE_URL": f"sqlite:///{db}", "LOOPDESK_GENERATION_THREADS": "2",

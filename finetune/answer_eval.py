@@ -10,7 +10,7 @@ so follow-ups are measured as customers ask them. Question file, one JSON object
 - a `fact` reply is correct when every fact has at least one of its surface forms in it (case-insensitive);
 - an `unanswerable` one when the assistant declines or offers a human (`is_decline`);
 - a reply has an unsupported number when it states a number, price, duration, phone number or e-mail
-  found in none of the passages given to the model (`assistant.claims.unsupported_claims`).
+  found in none of the passages given to the model (`assistant.grounding.claims.unsupported_claims`).
 Reported: answer_accuracy (fact questions), fact_recall, decline_rate (unanswerable questions),
 false_decline_rate, unsupported_number_rate (all replies), latency_ms_p50/p95 (the question's turn),
 source hit@1/hit@3 and the reader's ceiling (fact questions whose facts are all in the passages).
@@ -26,12 +26,11 @@ import re
 import time
 from pathlib import Path
 from statistics import median
-from typing import Callable, Iterable, cast
+from typing import Callable, Iterable
 
 from assistant.errors import InputError
-from assistant.types import AdapterSwitching
-from assistant.claims import unsupported_claims
-from assistant.evidence import evidence_units, extractive_reply, pick_evidence
+from assistant.grounding.claims import unsupported_claims
+from assistant.grounding.evidence import evidence_units, extractive_reply, pick_evidence
 
 KINDS = ("fact", "unanswerable")
 _DECLINE = re.compile(
@@ -294,7 +293,7 @@ def compare_adapters(cfg, open_retriever, questions_path: str | Path, adapters: 
         assistant = build_assistant(cfg, open_retriever)
         assistant.adapter_watcher = None
         out = {}
-        generator = cast(AdapterSwitching, assistant.generator)
+        generator = assistant.generator
         for name, path in adapters.items():
             generator.set_adapter(path, adapter_id=None if path is None else Path(path).name)
             r = run_answer_eval(cfg, questions_path, open_retriever, assistant=assistant)

@@ -43,7 +43,7 @@ def taggers(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Train a tagger (LoRA + head on MiniLM) with checkpoints; re-running resumes."""
-    from assistant.cli_common import fail
+    from assistant.cli.common import fail
     from assistant.errors import LoopdeskError
     from finetune.taggers import TaggerTrainConfig, train_tagger, write_model_card
 
@@ -104,7 +104,7 @@ def average_taggers_cmd(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Average checkpoints (same task and LoRA rank) into one tagger of the same size (a model soup)."""
-    from assistant.cli_common import fail
+    from assistant.cli.common import fail
     from assistant.errors import LoopdeskError
     from finetune.tagger_soup import average_taggers
     from finetune.taggers import write_model_card
@@ -128,7 +128,7 @@ def average_taggers_cmd(
 
 def _check_calibration(calibration: str, as_json: bool) -> None:
     """Refuse an unknown --calibration before any training or averaging starts."""
-    from assistant.cli_common import fail
+    from assistant.cli.common import fail
     from assistant.errors import LoopdeskError
 
     if calibration not in _CALIBRATIONS:
@@ -144,7 +144,7 @@ def _command_line() -> str:
 
 
 def _cfg():
-    from assistant.cli_common import get_config
+    from assistant.cli.common import get_config
 
     return get_config()
 
@@ -173,14 +173,14 @@ def import_cmd(
 ) -> None:
     """Import transcripts as conversations marked imported (importing twice adds nothing; a file with
     problems imports nothing unless --skip-bad)."""
-    from assistant.cli_common import fail
+    from assistant.cli.common import fail
     from assistant.errors import LoopdeskError
     from assistant.build import open_store
     from finetune.transcripts import import_transcripts
 
     try:
         cfg = _cfg()
-        from assistant.pii import PiiRedactor
+        from assistant.taggers.pii import PiiRedactor
 
         report = import_transcripts(
             open_store(cfg),
@@ -207,7 +207,7 @@ def export_cmd(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Build a chat dataset from the store (feedback-filtered, PII-redacted, deduplicated, split)."""
-    from assistant.cli_common import fail
+    from assistant.cli.common import fail
     from assistant.errors import LoopdeskError
     from assistant.build import open_store
     from finetune.export import Redactor, export_dataset
@@ -216,7 +216,7 @@ def export_cmd(
         cfg = _cfg()
         ner = None
         if not no_ner:
-            from assistant.taggers import load_taggers
+            from assistant.taggers.loader import load_taggers
 
             _, ner, _ = load_taggers(cfg)
         card = export_dataset(open_store(cfg), out, Redactor(ner), eval_fraction, cfg.app.business_name)
@@ -246,7 +246,7 @@ def grounded_data_cmd(
 
     import index
     from assistant.build import build_assistant
-    from assistant.cli_common import fail
+    from assistant.cli.common import fail
     from assistant.errors import LoopdeskError
     from finetune.grounded_data import build_grounded_dataset, read_requests
 
@@ -295,7 +295,7 @@ def lora_cmd(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """LoRA SFT of the generator (TRL + peft), with checkpoints and resume."""
-    from assistant.cli_common import fail
+    from assistant.cli.common import fail
     from assistant.errors import LoopdeskError
     from finetune.lora import LoraTrainConfig, train_lora
 
@@ -342,8 +342,8 @@ def eval_cmd(
 ) -> None:
     """Base vs adapter (vs live): loss per assistant token, perplexity, ROUGE-L, answer length, and answer
     accuracy through the real pipeline on a question set (what `promote` compares)."""
-    from assistant.adapters import read_live
-    from assistant.cli_common import fail
+    from assistant.serving.live_adapter import read_live
+    from assistant.cli.common import fail
     from assistant.errors import LoopdeskError
     from finetune.gen_eval import evaluate
 
@@ -428,9 +428,9 @@ def _deploy(cfg):
 
 def _prepare(cfg):
     """Write the serving engine's form of an adapter before it goes live (llama.cpp's GGUF LoRA, the merged model)."""
-    from assistant.llama_generator import engine_files
+    from assistant.serving.registry import prepare_adapter
 
-    return engine_files(cfg.models.generator, cfg.home, cfg.generation)
+    return prepare_adapter(cfg)
 
 
 @app.command("promote")
@@ -440,7 +440,7 @@ def promote_cmd(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Make an adapter live (only if its eval beats the live one); the running app switches."""
-    from assistant.cli_common import fail
+    from assistant.cli.common import fail
     from assistant.errors import LoopdeskError
     from assistant.models import resolve
     from finetune.registry import promote
@@ -457,7 +457,7 @@ def promote_cmd(
 @app.command("rollback")
 def rollback_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
     """Return to the previously live adapter."""
-    from assistant.cli_common import fail
+    from assistant.cli.common import fail
     from assistant.errors import LoopdeskError
     from finetune.registry import rollback
 

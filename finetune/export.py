@@ -7,7 +7,7 @@ available) into placeholders such as `{{Order Number}}`, removes duplicates, and
 deterministically (by a hash, stratified by intent where known). Writes `train.jsonl`,
 `eval.jsonl` (TRL `messages` format) and `data_card.json`.
 
-Each example is built with `assistant.prompts.build_messages`, the prompt format of inference, with
+Each example is built with `assistant.turn.prompts.build_messages`, the prompt format of inference, with
 the passages the model saw in that turn (stored with the turn), so an adapter learns to answer from
 passages; imported transcripts and turns logged before passages were stored have none, and the
 data card counts them apart (`ungrounded`).
@@ -23,9 +23,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
-from assistant.entity_patterns import find_pattern_entities
+from assistant.taggers.entity_patterns import find_pattern_entities
 from assistant.errors import InputError
-from assistant.prompts import PROMPT_FORMAT, build_messages
+from assistant.turn.prompts import PROMPT_FORMAT, build_messages
 from assistant.types import Passage, Tags
 
 PLACEHOLDERS = {
@@ -62,11 +62,11 @@ def grounded_messages(user: str, answer: str, passages: list[dict], business_nam
 
 
 class Redactor:
-    """Payment data, national ids, e-mails and phones first (Presidio, `assistant.pii`), then order
+    """Payment data, national ids, e-mails and phones first (Presidio, `assistant.taggers.pii`), then order
     numbers (our patterns) and customer names (our NER) in what is left."""
 
     def __init__(self, ner=None, home=None) -> None:
-        from assistant.pii import PiiRedactor
+        from assistant.taggers.pii import PiiRedactor
 
         self.ner, self.pii = ner, PiiRedactor(contact=True, home=home)
 

@@ -13,8 +13,8 @@ import math
 from pathlib import Path
 
 from assistant.errors import AdapterError
-from assistant.generation import chat_ids as _ids
-from assistant.generation import check_adapter_dir
+from assistant.serving.transformers_generator import chat_ids as _ids
+from assistant.serving.transformers_generator import check_adapter_dir
 from finetune.lora import data_hash, load_conversations
 
 

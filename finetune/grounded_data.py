@@ -25,9 +25,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from assistant.errors import InputError
-from assistant.policy import canned
-from assistant.prompts import PROMPT_FORMAT
-from assistant.sanitize import sanitize
+from assistant.turn.policy import canned
+from assistant.turn.prompts import PROMPT_FORMAT
+from assistant.turn.sanitize import sanitize
 from finetune.export import write_split
 
 

@@ -160,7 +160,7 @@ class LearningLoop:
     # --- the steps -----------------------------------------------------------------------------
     def export(self, operator: str) -> dict:
         from assistant.build import open_store
-        from assistant.taggers import load_taggers
+        from assistant.taggers.loader import load_taggers
         from finetune.export import Redactor, export_dataset
 
         out = self.datasets_dir / f"export-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}"
@@ -257,26 +257,26 @@ class LearningLoop:
 
         if not version:
             raise InputError("choose an adapter to promote")
-        from assistant.llama_generator import engine_files
+        from assistant.serving.registry import prepare_adapter
 
         result = promote(
             self.registry,
             version,
             resolve(self.cfg.models.generator, self.cfg.home).model_id,
             deploy=self._deploy,
-            prepare=engine_files(self.cfg.models.generator, self.cfg.home, self.cfg.generation),
+            prepare=prepare_adapter(self.cfg),
         )
         self._record(operator, "promote", version=version, reason=result.get("reason"))
         return result
 
     def rollback(self, operator: str) -> dict:
-        from assistant.llama_generator import engine_files
+        from assistant.serving.registry import prepare_adapter
         from finetune.registry import rollback
 
         result = rollback(
             self.registry,
             deploy=self._deploy,
-            prepare=engine_files(self.cfg.models.generator, self.cfg.home, self.cfg.generation),
+            prepare=prepare_adapter(self.cfg),
         )
         self._record(operator, "rollback", live=result["live"], previous=result["previous"])
         return result
@@ -284,7 +284,7 @@ class LearningLoop:
 
 def loopdesk(*args: str) -> list[str]:
     """A `loopdesk ... --json` command line run with this interpreter (the app's environment)."""
-    return [sys.executable, "-m", "assistant.cli", *args, "--json"]
+    return [sys.executable, "-m", "assistant.cli.main", *args, "--json"]
 
 
 def wait(loop: LearningLoop, timeout: float = 600) -> dict | None:

@@ -9,7 +9,7 @@ default bf16 + gradient checkpointing ran 12x slower here). Checkpoints go to
 `<out>/<version>/`: adapter weights (safetensors) and config, `adapter.json` (kind, base model id,
 data hash, training config, metrics), `loss.csv` and `loss.png`.
 
-Several GPUs: `accelerate launch -m assistant.cli finetune lora --data DIR --out models/adapters`
+Several GPUs: `accelerate launch -m assistant.cli.main finetune lora --data DIR --out models/adapters`
 (the Trainer shards batches over the processes; only the main process writes the adapter).
 """
 

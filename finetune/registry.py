@@ -1,5 +1,5 @@
 """The adapter registry: list adapters, promote a generator adapter (only if it beats the live one),
-roll back. The running app follows `live.json` (see `assistant.adapters`).
+roll back. The running app follows `live.json` (see `assistant.serving.live_adapter`).
 
     loopdesk adapters list --json
     loopdesk finetune promote VERSION [--force]
@@ -13,9 +13,9 @@ import logging
 from datetime import datetime, timezone
 from pathlib import Path
 
-from assistant.adapters import read_live, write_live
+from assistant.serving.live_adapter import read_live, write_live
 from assistant.errors import AdapterError
-from assistant.generation import check_adapter_dir
+from assistant.serving.transformers_generator import check_adapter_dir
 
 log = logging.getLogger("loopdesk.registry")
 

@@ -7,7 +7,7 @@ chat time. Spans that cannot be found in the message are reported, not guessed.
 
 from __future__ import annotations
 
-from assistant.tagger_model import split_words
+from assistant.taggers.network import split_words
 from finetune.tagger_data import LABELS3
 
 

@@ -32,8 +32,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.sentiment import apply_calibration, normalize_social  # noqa: F401  (re-exported)
-from assistant.tagger_model import build_heads, encode_words
+from assistant.taggers.sentiment import apply_calibration, normalize_social  # noqa: F401  (re-exported)
+from assistant.taggers.network import build_heads, encode_words
 from finetune.tagger_data import LABELS3, read_conll, read_sentiment
 
 NER_LABELS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC")
@@ -429,7 +429,7 @@ def train_tagger(cfg: TaggerTrainConfig, log=print) -> dict:
 
 def calibrate_dir(directory: str | Path, backbone_location: str, path: str, method: str = "prior") -> dict:
     """Load the sentiment tagger in `directory` on its backbone and fit its calibration on `path`."""
-    from assistant.sentiment import TransformerSentiment
+    from assistant.taggers.sentiment import TransformerSentiment
 
     return calibrate(TransformerSentiment.from_dir(directory, backbone_location), path, method)
 

@@ -164,7 +164,7 @@ def import_transcripts(
 ) -> dict:
     """Import a file's pairs in one transaction. Raises InputError (nothing imported) when the file
     has any problem and `skip_bad` is off, or when it holds no valid pair at all. `redactor`
-    (`assistant.pii.PiiRedactor`) replaces card data and the like before anything is stored; the
+    (`assistant.taggers.pii.PiiRedactor`) replaces card data and the like before anything is stored; the
     pair key is taken from the text as imported, so re-importing the file still adds nothing."""
     pairs, problems = read_pairs(path, user_column, answer_column)
     redacted: dict = {}

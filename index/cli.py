@@ -12,7 +12,7 @@ app = typer.Typer(help="Build and search the knowledge index.", no_args_is_help=
 
 
 def _cfg():
-    from assistant.cli_common import get_config
+    from assistant.cli.common import get_config
 
     return get_config()
 
@@ -42,7 +42,7 @@ def build(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Chunk, embed and index knowledge files; re-embeds only what changed."""
-    from assistant.cli_common import fail
+    from assistant.cli.common import fail
     from assistant.errors import LoopdeskError
     from index.builder import build_index
     from index.embedder import SentenceEmbedder
@@ -91,7 +91,7 @@ def search(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """The k best passages for a query, with source, heading and score."""
-    from assistant.cli_common import fail
+    from assistant.cli.common import fail
     from assistant.errors import LoopdeskError
 
     try:
@@ -116,7 +116,7 @@ def eval_retrieval_cmd(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """hit@1, hit@5 and MRR of the index on labelled queries."""
-    from assistant.cli_common import fail
+    from assistant.cli.common import fail
     from assistant.errors import LoopdeskError
     from index.evaluate import eval_retrieval, read_queries
 

@@ -5,7 +5,7 @@ for the knowledge base's sentences, which every turn embeds again to pick its ev
 them, most of a turn's 100-230 ms of retrieval on one thread, measured) and which come back across
 turns because the knowledge base is finite. A single text's vector is also kept for a while (the
 last 256): a turn embeds its question twice, to search and to pick its evidence. Used by `index.searcher`
-(queries, the knowledge base's vocabulary) and `assistant.evidence` (evidence sentences).
+(queries, the knowledge base's vocabulary) and `assistant.grounding.evidence` (evidence sentences).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 
 from assistant.errors import IndexUnavailableError
-from assistant.kb_terms import Vocabulary
+from assistant.grounding.kb_terms import Vocabulary
 from assistant.types import Passage
 from index.builder import current_build
 

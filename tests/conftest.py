@@ -25,6 +25,14 @@ SHARED = ROOT.parent / "shared" / "data"
 class FakeGenerator:
     model_id = "fake/generator"
     adapter_id = None
+    engine_name = "fake"
+    engine_reason = "a test replays queued text"
+
+    def set_adapter(self, adapter, adapter_id=None) -> None:
+        self.adapter_id = adapter_id
+
+    def first_text_eta(self, messages, tokens):
+        return None
 
     def __init__(self, replies: list[str] | None = None, fail: bool = False) -> None:
         self.replies = list(replies or ["Here is how to do that [1]."])
@@ -83,7 +91,7 @@ class FakeRetriever:
         self.embedder = FakeEmbedder()
 
     def vocabulary(self):
-        from assistant.kb_terms import Vocabulary
+        from assistant.grounding.kb_terms import Vocabulary
 
         return Vocabulary.from_texts(f"{p.text} {p.heading} {p.title}" for p in self.passages)
 
@@ -124,7 +132,7 @@ def store(cfg, request):
     `BOTH_DATABASES = True` (then each of its store tests runs on both)."""
     import dataclasses
 
-    from assistant.store import Store
+    from assistant.store.store import Store
 
     if getattr(request, "param", "sqlite") == "postgresql":
         url = request.getfixturevalue("postgres_server").new_database()
@@ -245,8 +253,8 @@ _LLAMA_PROBES: dict = {}
 
 
 def llama_probe(weights: str):
-    """`assistant.llama_probe.probe` once per weight type per session (a child process each)."""
-    from assistant.llama_probe import probe
+    """`assistant.serving.llama.probe.probe` once per weight type per session (a child process each)."""
+    from assistant.serving.llama.probe import probe
 
     if weights not in _LLAMA_PROBES:
         _LLAMA_PROBES[weights] = probe(weights)

@@ -13,12 +13,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import uvicorn  # noqa: E402
 
-from assistant.adapters import LiveAdapterWatcher  # noqa: E402
+from assistant.serving.live_adapter import LiveAdapterWatcher  # noqa: E402
 from assistant.build import follow_deployment  # noqa: E402
 from assistant.config import load_config  # noqa: E402
-from assistant.http_api import build_api  # noqa: E402
-from assistant.pipeline import Assistant  # noqa: E402
-from assistant.store import Store  # noqa: E402
+from assistant.web.http_api import build_api  # noqa: E402
+from assistant.turn.pipeline import Assistant  # noqa: E402
+from assistant.store.store import Store  # noqa: E402
 from index.searcher import open_index  # noqa: E402
 from tests.conftest import FakeEmbedder, FakeGenerator  # noqa: E402
 

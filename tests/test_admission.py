@@ -1,4 +1,4 @@
-"""The line in front of turns (assistant.admission) and many customers at once through the HTTP API:
+"""The line in front of turns (assistant.turn.admission) and many customers at once through the HTTP API:
 turns run side by side up to the limit, the rest are told their place, a full line answers 429,
 and under load every turn has exactly one user row and one assistant row."""
 
@@ -10,9 +10,9 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from assistant.admission import Admission, Busy
-from assistant.http_api import create_api_key
-from assistant.pipeline import Assistant
+from assistant.turn.admission import Admission, Busy
+from assistant.web.http_api import create_api_key
+from assistant.turn.pipeline import Assistant
 from tests.conftest import FakeGenerator, FakeRetriever, FakeSentiment
 
 BOTH_DATABASES = True
@@ -67,7 +67,7 @@ class SlowGenerator(FakeGenerator):
 
 
 def api_for(cfg, store, **app):
-    from assistant.http_api import build_api
+    from assistant.web.http_api import build_api
 
     cfg.app = dataclasses.replace(cfg.app, **app)
     cfg.api = dataclasses.replace(cfg.api, requests_per_minute=100_000)

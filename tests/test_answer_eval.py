@@ -69,8 +69,8 @@ def test_bad_question_files_are_refused_with_every_problem(tmp_path):
 
 def test_eval_runs_the_real_pipeline_code_path(cfg, tmp_path):
     """Through `run_answer_eval` with fakes: one conversation per question, history first, replies written."""
-    from assistant.pipeline import Assistant
-    from assistant.store import Store
+    from assistant.turn.pipeline import Assistant
+    from assistant.store.store import Store
     from finetune.answer_eval import run_answer_eval
     from tests.conftest import FakeGenerator, FakeRetriever
 

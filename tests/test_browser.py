@@ -58,7 +58,7 @@ def app_server(tmp_path, real_index_dir):
 def test_customer_page_end_to_end(app_server, chromium_path, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
-    from assistant.store import Store
+    from assistant.store.store import Store
 
     url, db = app_server
     shots = os.environ.get("SCREENSHOT_DIR")

@@ -33,7 +33,7 @@ class GatedGenerator(FakeGenerator):
 @pytest.fixture
 def served_one_slot(cfg, store):
     import app
-    from assistant.pipeline import Assistant
+    from assistant.turn.pipeline import Assistant
 
     cfg.app = dataclasses.replace(cfg.app, concurrent_turns=1, max_waiting=5)
     gen = GatedGenerator()

@@ -18,8 +18,8 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 @pytest.fixture
 def served(cfg, store):
     import app
-    from assistant.accounts import create_operator
-    from assistant.pipeline import Assistant
+    from assistant.store.accounts import create_operator
+    from assistant.turn.pipeline import Assistant
 
     a = Assistant(cfg, FakeGenerator(["Returns of shirts are free within 30 days [1]."] * 50), store,
                   FakeRetriever(), FakeSentiment())

@@ -16,7 +16,7 @@ def test_real_turn_answers_with_demo_sources_and_is_stored(tmp_path, real_index_
     import index
     from assistant.build import build_assistant
     from assistant.config import load_config
-    from assistant.store import Store
+    from assistant.store.store import Store
 
     cfg = load_config(env={"LOOPDESK_STORE_URL": f"sqlite:///{tmp_path / 'e2e.db'}",
                            "LOOPDESK_RETRIEVAL_INDEX_DIR": str(real_index_dir),
@@ -37,7 +37,7 @@ def test_real_fact_questions_get_the_knowledge_base_facts(tmp_path, real_index_d
     import index
     from assistant.build import build_assistant
     from assistant.config import load_config
-    from assistant.claims import unsupported_claims
+    from assistant.grounding.claims import unsupported_claims
 
     cfg = load_config(env={"LOOPDESK_STORE_URL": f"sqlite:///{tmp_path / 'facts.db'}",
                            "LOOPDESK_RETRIEVAL_INDEX_DIR": str(real_index_dir)})
@@ -57,7 +57,7 @@ def test_cli_chat_json(tmp_path, real_index_dir):
     env = dict(os.environ, LOOPDESK_STORE_URL=f"sqlite:///{tmp_path / 'cli.db'}",
                LOOPDESK_RETRIEVAL_INDEX_DIR=str(real_index_dir), LOOPDESK_GENERATION_MAX_NEW_TOKENS="24",
                HF_HUB_OFFLINE="1")
-    proc = subprocess.run([sys.executable, "-m", "assistant.cli", "chat", "How do I return a shirt that does not fit?",
+    proc = subprocess.run([sys.executable, "-m", "assistant.cli.main", "chat", "How do I return a shirt that does not fit?",
                            "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     data = json.loads(proc.stdout)
@@ -68,6 +68,6 @@ def test_cli_chat_json(tmp_path, real_index_dir):
 
 def test_cli_reports_missing_index_clearly(tmp_path):
     env = dict(os.environ, LOOPDESK_RETRIEVAL_INDEX_DIR=str(tmp_path / "none"), HF_HUB_OFFLINE="1")
-    proc = subprocess.run([sys.executable, "-m", "assistant.cli", "index", "search", "refund", "--json"],
+    proc = subprocess.run([sys.executable, "-m", "assistant.cli.main", "index", "search", "refund", "--json"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "no index" in proc.stderr

@@ -13,9 +13,9 @@ import time
 import pytest
 
 from assistant.errors import StoreError
-from assistant.pipeline import Assistant
-from assistant.spool import Spool
-from assistant.store import Store
+from assistant.turn.pipeline import Assistant
+from assistant.store.spool import Spool
+from assistant.store.store import Store
 from tests.conftest import ROOT, FakeGenerator, FakeRetriever, FakeSentiment
 
 
@@ -93,8 +93,8 @@ def test_a_replay_cut_half_way_writes_each_record_exactly_once(cfg, tmp_path, mo
 KILLED_MID_STREAM = """
 import sys, time
 from assistant.config import load_config
-from assistant.pipeline import Assistant
-from assistant.store import Store
+from assistant.turn.pipeline import Assistant
+from assistant.store.store import Store
 from tests.conftest import FakeRetriever
 
 class Slow:

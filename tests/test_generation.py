@@ -22,7 +22,7 @@ def gen_cfg():
 
 @pytest.fixture(scope="module")
 def generator(gen_cfg):
-    from assistant.generation import TransformersGenerator
+    from assistant.serving.transformers_generator import TransformersGenerator
 
     return TransformersGenerator(gen_cfg.models.generator, gen_cfg.home, gen_cfg.generation)
 
@@ -98,7 +98,7 @@ def test_int8_dynamic_quantization(gen_cfg, tiny_adapter):
 
     import torch
 
-    from assistant.generation import TransformersGenerator
+    from assistant.serving.transformers_generator import TransformersGenerator
 
     q = TransformersGenerator(gen_cfg.models.generator, gen_cfg.home,
                               dataclasses.replace(gen_cfg.generation, quantize="int8"), tiny_adapter)

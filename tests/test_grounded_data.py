@@ -5,7 +5,7 @@ import json
 import pytest
 
 from assistant.errors import AdapterError, InputError
-from assistant.pipeline import Assistant
+from assistant.turn.pipeline import Assistant
 from finetune.grounded_data import build_grounded_dataset, read_requests, sample_requests
 from tests.conftest import FakeGenerator, FakeRetriever
 

@@ -1,11 +1,11 @@
 """Grounding: claims, unsupported claims, evidence units, coverage, unknown terms, follow-ups, the checked stream."""
 
-from assistant.checked_stream import GroundedStream
-from assistant.context import is_follow_up, search_query
-from assistant.claims import claims, unsupported_claims
-from assistant.evidence import Unit, covers, extractive_reply, informative_words, key_evidence, readable, split_units
-from assistant.words import stem
-from assistant.kb_terms import Vocabulary, unknown_terms
+from assistant.grounding.checked_stream import GroundedStream
+from assistant.turn.context import is_follow_up, search_query
+from assistant.grounding.claims import claims, unsupported_claims
+from assistant.grounding.evidence import Unit, covers, extractive_reply, informative_words, key_evidence, readable, split_units
+from assistant.grounding.words import stem
+from assistant.grounding.kb_terms import Vocabulary, unknown_terms
 
 SHIPPING = """| option | time | price |
 |---|---|---|

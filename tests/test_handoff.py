@@ -6,8 +6,8 @@ import threading
 import pytest
 
 from assistant.errors import InputError
-from assistant.handoff import Handoff, valid_email
-from assistant.pipeline import Assistant
+from assistant.turn.handoff import Handoff, valid_email
+from assistant.turn.pipeline import Assistant
 from tests.conftest import FakeGenerator, FakeRetriever, FakeSentiment
 
 BOTH_DATABASES = True  # each test with the `store` fixture runs on SQLite and on PostgreSQL

@@ -9,15 +9,15 @@ import sys
 import pytest
 from fastapi.testclient import TestClient
 
-from assistant.http_api import create_api_key, hash_key
-from assistant.pipeline import Assistant
+from assistant.web.http_api import create_api_key, hash_key
+from assistant.turn.pipeline import Assistant
 from tests.conftest import ROOT, FakeGenerator, FakeRetriever, FakeSentiment
 
 BOTH_DATABASES = True  # each test with the `store` fixture runs on SQLite and on PostgreSQL
 
 
 def make_api(cfg, store, per_minute=60):
-    from assistant.http_api import build_api
+    from assistant.web.http_api import build_api
 
     cfg.api = dataclasses.replace(cfg.api, requests_per_minute=per_minute)
     a = Assistant(cfg, FakeGenerator(["Returns are free within 30 days [1]."] * 20), store, FakeRetriever(),
@@ -85,7 +85,7 @@ def test_openapi_docs(api):
 
 def test_api_key_cli(cfg, tmp_path):
     env = {"LOOPDESK_STORE_URL": f"sqlite:///{tmp_path / 'k.db'}", "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
-    out = subprocess.run([sys.executable, "-m", "assistant.cli", "api-key", "create", "Shop-Site", "--json"], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "assistant.cli.main", "api-key", "create", "Shop-Site", "--json"], cwd=ROOT,
                          env=env, capture_output=True, text=True, timeout=120)
     data = json.loads(out.stdout)
     assert out.returncode == 0 and data["name"] == "shop-site" and data["key"].startswith("ld_")

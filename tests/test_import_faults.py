@@ -40,7 +40,7 @@ def test_cli_exits_non_zero_and_says_why(tmp_path):
     path = tmp_path / "extra.csv"
     path.write_bytes(BAD_FILES["extra_fields.csv"][0])
     env = {"LOOPDESK_STORE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
-    out = subprocess.run([sys.executable, "-m", "assistant.cli", "finetune", "import", str(path)], cwd=ROOT, env=env,
+    out = subprocess.run([sys.executable, "-m", "assistant.cli.main", "finetune", "import", str(path)], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "line 2: 3 fields, the header has 2" in out.stderr and "Traceback" not in out.stderr
 
@@ -82,7 +82,7 @@ def test_any_well_formed_csv_round_trips_exactly(tmp_path, rows):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.binary(max_size=400))
 def test_arbitrary_bytes_never_crash_and_never_half_import(tmp_path, data):
-    from assistant.store import Store
+    from assistant.store.store import Store
 
     path = tmp_path / "junk.csv"
     path.write_bytes(b"instruction,response\n" + data)

@@ -10,8 +10,8 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from assistant.chatwoot import conversation_id
-from assistant.pipeline import Assistant
+from assistant.web.integrations.chatwoot import conversation_id
+from assistant.turn.pipeline import Assistant
 from tests.conftest import FakeGenerator, FakeRetriever, FakeSentiment, ROOT, free_port
 
 PAYLOADS = ROOT / "tests" / "fixtures" / "chatwoot"
@@ -34,14 +34,14 @@ def payload(name):
 
 @pytest.fixture
 def webhook(cfg, store):
-    from assistant.http_api import build_api
+    from assistant.web.http_api import build_api
 
     cfg.chatwoot = dataclasses.replace(cfg.chatwoot, url="https://chat.example.com", bot_token="bot-token-1",
                                        webhook_secret="s3cret-path")
     a = Assistant(cfg, FakeGenerator(["Returns of shoes are free within 30 days [1]."] * 5), store, FakeRetriever(),
                   FakeSentiment())
     http = Recorder()
-    return TestClient(build_api(a, cfg, chatwoot_http=http)), http, store, a
+    return TestClient(build_api(a, cfg, integration_clients={"chatwoot": http})), http, store, a
 
 
 def test_chatwoot_answers_hands_over_and_stays_quiet(webhook):

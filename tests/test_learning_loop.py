@@ -88,9 +88,9 @@ def test_import_is_idempotent_and_strict(store, tmp_path):
 def test_loop_export_train_eval_promote_serve(store, tmp_path, tiny_model, cfg):
     import dataclasses
 
-    from assistant.adapters import LiveAdapterWatcher, read_live
-    from assistant.generation import TransformersGenerator
-    from assistant.pipeline import Assistant
+    from assistant.serving.live_adapter import LiveAdapterWatcher, read_live
+    from assistant.serving.transformers_generator import TransformersGenerator
+    from assistant.turn.pipeline import Assistant
     from finetune.export import export_dataset
     from finetune.gen_eval import evaluate
     from finetune.lora import LoraTrainConfig, train_lora

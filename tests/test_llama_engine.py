@@ -53,7 +53,7 @@ def gen_cfg():
 
 @pytest.fixture(scope="module")
 def fast(gen_cfg):
-    from assistant.llama_generator import LlamaCppGenerator
+    from assistant.serving.llama.generator import LlamaCppGenerator
 
     g = LlamaCppGenerator(gen_cfg.models.generator, gen_cfg.home, gen_cfg.generation)
     yield g
@@ -90,8 +90,8 @@ def test_batched_replies_equal_replies_alone(fast):
 def test_shared_prompt_start_gives_the_replies_computed_without_it(fast):
     """The system prompt's cache is copied from its own sequence into each reply's (per-sequence
     caches): the replies must be exactly those of an engine that computes every prompt in full."""
-    from assistant.generation import chat_ids
-    from assistant.llama_engine import LlamaEngine, Sampling
+    from assistant.serving.transformers_generator import chat_ids
+    from assistant.serving.llama.engine import LlamaEngine, Sampling
 
     # Between two questions, a prompt with another start: the cache a shared start is copied into
     # then holds other values at those positions, so a copy that moved no data would show.
@@ -130,8 +130,8 @@ def test_a_kept_or_copied_prompt_start_gives_the_replies_computed_without_it(fas
     question asked again, another with the same passages, or the next turn of a conversation starts
     after the common part (a free sequence taken over or copied, or a copy of a reply still
     decoding); the replies are exactly those of an engine that computes every prompt in full."""
-    from assistant.generation import chat_ids
-    from assistant.llama_engine import LlamaEngine, Sampling
+    from assistant.serving.transformers_generator import chat_ids
+    from assistant.serving.llama.engine import LlamaEngine, Sampling
 
     a, b = (chat_ids(fast.tokenizer, chat(q)) for q in QUESTIONS[:2])
     # The next turn after b: its prompt continues b's beyond the shared system prompt.
@@ -174,8 +174,8 @@ def test_a_kept_or_copied_prompt_start_gives_the_replies_computed_without_it(fas
 def test_guessed_tokens_checked_by_the_model_give_the_greedy_reply_in_fewer_steps(fast):
     """Prompt lookup: tokens that followed the reply's last words in the prompt are checked in the
     same step; the reply stays the greedy one (the passages' words are copied in fewer steps)."""
-    from assistant.generation import chat_ids
-    from assistant.llama_engine import LlamaEngine, Sampling
+    from assistant.serving.transformers_generator import chat_ids
+    from assistant.serving.llama.engine import LlamaEngine, Sampling
 
     def replies(draft_tokens: int) -> tuple[list[list[int]], int, int]:
         engine = LlamaEngine(fast.served, slots=2, context_tokens=512, draft_tokens=draft_tokens)
@@ -198,7 +198,7 @@ def test_guessed_tokens_checked_by_the_model_give_the_greedy_reply_in_fewer_step
 
 
 def test_stopped_reader_frees_its_slot_and_a_full_line_is_busy(fast, gen_cfg):
-    from assistant.llama_engine import EngineBusy, LlamaEngine, Sampling
+    from assistant.serving.llama.engine import EngineBusy, LlamaEngine, Sampling
 
     stream = fast.stream(chat(QUESTIONS[0]))
     next(stream)
@@ -211,7 +211,7 @@ def test_stopped_reader_frees_its_slot_and_a_full_line_is_busy(fast, gen_cfg):
 
     small = LlamaEngine(fast.gguf, slots=1, context_tokens=512, max_waiting=1)
     try:
-        from assistant.generation import chat_ids
+        from assistant.serving.transformers_generator import chat_ids
 
         ids = chat_ids(fast.tokenizer, [{"role": "user", "content": "Write a very long story about a ship at sea."}])
         first = small.submit(ids, Sampling(200), seconds=0.5)  # ends at its deadline
@@ -241,8 +241,8 @@ def test_gguf_lora_matches_transformers_and_peft(fast, gen_cfg, merge):
     the rotary permutation, alpha) parts at a confident token."""
     import torch
 
-    from assistant.generation import TransformersGenerator, chat_ids
-    from assistant.llama_engine import Sampling
+    from assistant.serving.transformers_generator import TransformersGenerator, chat_ids
+    from assistant.serving.llama.engine import Sampling
 
     ref = TransformersGenerator(gen_cfg.models.generator, gen_cfg.home, gen_cfg.generation, adapter=ADAPTER)
     fast.merge = merge
@@ -274,10 +274,10 @@ def test_gguf_lora_matches_transformers_and_peft(fast, gen_cfg, merge):
 
 
 def test_promoted_adapter_is_used_at_the_next_turn(fast, gen_cfg, tmp_path):
-    from assistant.adapters import LiveAdapterWatcher, write_live
+    from assistant.serving.live_adapter import LiveAdapterWatcher, write_live
     from assistant.errors import AdapterError
-    from assistant.llama_generator import engine_files
-    from assistant.lora_merge import merged_path
+    from assistant.serving.llama.generator import engine_files
+    from assistant.serving.llama.lora_merge import merged_path
     from finetune.registry import promote
 
     registry = tmp_path / "adapters"
@@ -324,8 +324,8 @@ def test_promoted_adapter_is_used_at_the_next_turn(fast, gen_cfg, tmp_path):
 def test_eta_counts_the_prompts_ahead_and_the_replies_in_flight(fast):
     """The engine's estimate of when a reply would have its first sentence: known from the start
     (calibrated at load), and later when other prompts are waiting to be read."""
-    from assistant.generation import chat_ids
-    from assistant.llama_engine import Sampling
+    from assistant.serving.transformers_generator import chat_ids
+    from assistant.serving.llama.engine import Sampling
 
     engine = fast.engine
     ids = chat_ids(fast.tokenizer, chat(QUESTIONS[0]))
@@ -343,8 +343,8 @@ def test_eta_counts_the_prompts_ahead_and_the_replies_in_flight(fast):
 def test_forgetting_the_caches_empties_the_system_prompt_sequence_and_no_other(fast):
     """A new adapter drops every kept cache (computed with the old one): the system prompt's own
     sequence and the finished replies' — not a sequence in use."""
-    from assistant.generation import chat_ids
-    from assistant.llama_engine import LlamaEngine, Sampling
+    from assistant.serving.transformers_generator import chat_ids
+    from assistant.serving.llama.engine import LlamaEngine, Sampling
 
     eng = LlamaEngine(fast.served, slots=2, context_tokens=512)
     try:

@@ -1,6 +1,6 @@
 """llama.cpp decodes every weight type the project can serve or hand to a model server, on this CPU.
 
-Each type is decoded in its own child process (`assistant.llama_probe.probe`), so a kernel that
+Each type is decoded in its own child process (`assistant.serving.llama.probe.probe`), so a kernel that
 crashes on this CPU class (ggml's AMX kernels on the bundled Q4_1 did: SIGSEGV in llama_decode) is
 one failed test named after the type, not a dead test process. conftest runs the same probes
 before any test that decodes in process and fails those tests with the reason instead.
@@ -33,7 +33,7 @@ def test_llama_cpp_decodes_the_bundled_model_as(weights):
 
 def test_the_build_has_no_amx_kernels():
     """scripts/install_llama_cpp.sh compiles with -mno-amx-*; a build with them crashes on AMX CPUs."""
-    from assistant.llama_probe import amx_compiled, system_info
+    from assistant.serving.llama.probe import amx_compiled, system_info
 
     info = system_info()
     assert "CPU" in info or "AVX" in info, info
@@ -43,7 +43,7 @@ def test_the_build_has_no_amx_kernels():
 def test_a_crash_in_the_child_is_a_result_naming_the_signal():
     import sys
 
-    from assistant.llama_probe import run_child
+    from assistant.serving.llama.probe import run_child
 
     r = run_child([sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"], "as-is", 60)
     assert not r.ok and "SIGSEGV" in r.error and "as-is" in r.error

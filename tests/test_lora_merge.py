@@ -7,7 +7,7 @@ import pytest
 gguf = pytest.importorskip("gguf")
 
 from assistant.errors import AdapterError  # noqa: E402
-from assistant.lora_merge import KEEP_MERGED, can_merge, merge_lora, merged_path  # noqa: E402
+from assistant.serving.llama.lora_merge import KEEP_MERGED, can_merge, merge_lora, merged_path  # noqa: E402
 
 
 def bf16_bytes(x: np.ndarray) -> np.ndarray:

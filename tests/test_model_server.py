@@ -13,9 +13,9 @@ import sys
 import pytest
 
 from assistant.errors import GenerationError
-from assistant.lora_gguf import convert_adapter
-from assistant.openai_generator import OpenAIGenerator, parse_ref
-from assistant.pipeline import Assistant
+from assistant.serving.llama.lora_gguf import convert_adapter
+from assistant.serving.openai_generator import OpenAIGenerator, parse_ref
+from assistant.turn.pipeline import Assistant
 from tests.conftest import ROOT, FakeRetriever, FakeSentiment, free_port, requires_models, wait_for_http
 
 ADAPTER = ROOT / "models" / "adapters" / "grounded-v1"

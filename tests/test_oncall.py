@@ -5,8 +5,8 @@ import sqlite3
 
 from fastapi.testclient import TestClient
 
-from assistant.pipeline import Assistant
-from assistant.store import Store
+from assistant.turn.pipeline import Assistant
+from assistant.store.store import Store
 from tests.conftest import FakeGenerator, FakeRetriever, FakeSentiment
 
 

@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from assistant import operator as op
+from assistant.web.console import operator as op
 from assistant.errors import InputError
-from assistant.pipeline import Assistant
+from assistant.turn.pipeline import Assistant
 from tests.conftest import FakeGenerator, FakeRetriever, FakeSentiment
 
 BOTH_DATABASES = True  # each test with the `store` fixture runs on SQLite and on PostgreSQL
@@ -92,7 +92,7 @@ def test_labels_attach_to_the_customer_turn(cfg, store):
 
 
 def test_accounts_hash_sign_in_and_throttle(store, monkeypatch):
-    from assistant import accounts
+    from assistant.store import accounts
 
     monkeypatch.setattr(accounts, "FAIL_DELAY_S", 0.0)
     password = accounts.create_operator(store, "Dana")
@@ -127,7 +127,7 @@ def test_accounts_hash_sign_in_and_throttle(store, monkeypatch):
 
 
 def test_daily_stats_count_turns_not_events(cfg, store):
-    from assistant import console_stats
+    from assistant.web.console import stats as console_stats
 
     _, r1, r2, r3 = seeded(cfg, store)
     for _ in range(3):
@@ -165,8 +165,8 @@ def test_operator_labels_become_tagger_examples(cfg, store):
 
 
 def test_console_banner_names_what_is_degraded(cfg, store, tmp_path):
-    from assistant.adapters import LiveAdapterWatcher, write_live
-    from assistant.ui_console import health_problems
+    from assistant.serving.live_adapter import LiveAdapterWatcher, write_live
+    from assistant.web.console.page import health_problems
 
     class Gen(FakeGenerator):
         adapter_id = "v1"
@@ -191,8 +191,8 @@ def test_daily_numbers_are_counted_in_sql_per_utc_day(store):
     import statistics
     from datetime import date, datetime, timezone
 
-    from assistant import console_stats
-    from assistant.schema import turns
+    from assistant.web.console import stats as console_stats
+    from assistant.store.schema import turns
 
     cid = store.new_conversation("chat")
     stamp = [datetime(2026, 3, 1, 23, 59, 59, tzinfo=timezone.utc), datetime(2026, 3, 2, 0, 0, 1, tzinfo=timezone.utc)]

@@ -7,8 +7,8 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from assistant.pii import PiiRedactor
-from assistant.pipeline import Assistant
+from assistant.taggers.pii import PiiRedactor
+from assistant.turn.pipeline import Assistant
 from tests.conftest import FakeGenerator, FakeRetriever, FakeSentiment
 
 MESSAGE = ("Refund please: I'm kim.lee@example.com, +1 415 555 0123, card 4111 1111 1111 1111 (exp 12/27, CVV 123) "

@@ -1,7 +1,7 @@
 """The turn pipeline with fakes: step order, bad input, failures that keep serving, logging."""
 
 from assistant.errors import IndexUnavailableError
-from assistant.pipeline import FRIENDLY_ERROR, Assistant
+from assistant.turn.pipeline import FRIENDLY_ERROR, Assistant
 from tests.conftest import FakeGenerator, FakeRetriever, FakeSentiment
 
 
@@ -84,7 +84,7 @@ def test_an_index_built_later_is_picked_up_without_a_restart(cfg, store, monkeyp
             raise IndexUnavailableError("no index at /x (run: loopdesk index build)")
         return FakeRetriever()
     clock = {"t": 1000.0}
-    monkeypatch.setattr("assistant.pipeline.time.monotonic", lambda: clock["t"])
+    monkeypatch.setattr("assistant.turn.pipeline.time.monotonic", lambda: clock["t"])
     a = Assistant(cfg, FakeGenerator(["Returns are free within 30 days [1]."]), store, None,
                   retriever_problem="no index at /x", open_retriever=open_index)
     assert a.respond(None, "How do returns work?").decision.action == "decline"

@@ -2,9 +2,9 @@
 
 import json
 
-from assistant.adapters import LiveAdapterWatcher, read_live, write_live
+from assistant.serving.live_adapter import LiveAdapterWatcher, read_live, write_live
 from assistant.errors import AdapterError
-from assistant.placeholders import StreamRenderer, render
+from assistant.grounding.placeholders import StreamRenderer, render
 
 
 def test_render_known_and_unknown_slots():

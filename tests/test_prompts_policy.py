@@ -2,9 +2,9 @@
 
 import pytest
 
-from assistant.handoff import accepts_offer
-from assistant.policy import Rules, canned, decide, wants_human
-from assistant.prompts import build_messages
+from assistant.turn.handoff import accepts_offer
+from assistant.turn.policy import Rules, canned, decide, wants_human
+from assistant.turn.prompts import build_messages
 from assistant.types import Entity, Passage, Sentiment, Tags
 
 

@@ -18,8 +18,8 @@ def chat(port: int, key: str, message: str) -> dict:
 
 
 def test_two_replicas_follow_promotions_and_index_builds(postgres_server, tmp_path):
-    from assistant.http_api import create_api_key
-    from assistant.store import Store
+    from assistant.web.http_api import create_api_key
+    from assistant.store.store import Store
     from index.builder import build_index
 
     url = postgres_server.new_database()

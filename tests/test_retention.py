@@ -9,8 +9,8 @@ from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
-from assistant.handoff import Handoff
-from assistant.pipeline import Assistant
+from assistant.turn.handoff import Handoff
+from assistant.turn.pipeline import Assistant
 from tests.conftest import ROOT, FakeGenerator, FakeRetriever, FakeSentiment
 
 BOTH_DATABASES = True  # each test with the `store` fixture runs on SQLite and on PostgreSQL
@@ -33,7 +33,7 @@ def seeded(cfg, store):
 
 def cli(cfg, *args):
     env = {"LOOPDESK_STORE_URL": cfg.store_url, "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
-    out = subprocess.run([sys.executable, "-m", "assistant.cli", *args, "--json"], cwd=ROOT, env=env,
+    out = subprocess.run([sys.executable, "-m", "assistant.cli.main", *args, "--json"], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=120)
     return out.returncode, (json.loads(out.stdout) if out.stdout.strip() else None), out.stderr
 

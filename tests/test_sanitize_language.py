@@ -1,7 +1,7 @@
 """Input cleaning (empty, huge, control characters, invalid UTF-8) and seeded language detection."""
 
-from assistant.language import detect_language
-from assistant.sanitize import sanitize
+from assistant.turn.language import detect_language
+from assistant.turn.sanitize import sanitize
 
 
 def test_empty_and_whitespace():

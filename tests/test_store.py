@@ -8,9 +8,9 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from assistant import migrations
+from assistant.store import migrations
 from assistant.errors import StoreError
-from assistant.store import Store
+from assistant.store.store import Store
 
 BOTH_DATABASES = True  # each test with the `store` fixture runs on SQLite and on PostgreSQL
 

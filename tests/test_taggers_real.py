@@ -16,7 +16,7 @@ pytestmark = [requires_models, pytest.mark.skipif(not HAVE, reason="shipped tagg
 @pytest.fixture(scope="module")
 def taggers():
     from assistant.config import load_config
-    from assistant.taggers import load_taggers
+    from assistant.taggers.loader import load_taggers
 
     sentiment, ner, problems = load_taggers(load_config(env={}))
     assert sentiment is not None and ner is not None, problems
@@ -52,7 +52,7 @@ def test_sentiment_traffic_prior_is_separate_and_can_be_turned_off(taggers):
     import numpy as np
 
     from assistant.config import load_config
-    from assistant.taggers import load_taggers
+    from assistant.taggers.loader import load_taggers
 
     sentiment, _ = taggers
     cal = sentiment.meta["calibration"]
@@ -90,7 +90,7 @@ def test_ner_long_text_keeps_entities_past_the_model_limit(taggers):
 
 def test_tag_cli_json():
     env = dict(os.environ, HF_HUB_OFFLINE="1")
-    proc = subprocess.run([sys.executable, "-m", "assistant.cli", "tag", "I am furious, this is the worst service ever: order NW-123456 never came!",
+    proc = subprocess.run([sys.executable, "-m", "assistant.cli.main", "tag", "I am furious, this is the worst service ever: order NW-123456 never came!",
                            "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-1500:]
     data = json.loads(proc.stdout)
@@ -100,12 +100,12 @@ def test_tag_cli_json():
 
 def test_eval_cli_on_fixtures():
     env = dict(os.environ, HF_HUB_OFFLINE="1")
-    proc = subprocess.run([sys.executable, "-m", "assistant.cli", "eval", "ner", "tests/fixtures/tiny.conll", "--json"],
+    proc = subprocess.run([sys.executable, "-m", "assistant.cli.main", "eval", "ner", "tests/fixtures/tiny.conll", "--json"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-1500:]
     r = json.loads(proc.stdout)
     assert r["entities"] == 4 and set(r["per_type"]) == {"PER", "LOC", "ORG"} and r["f1"] >= 0.75
-    proc = subprocess.run([sys.executable, "-m", "assistant.cli", "eval", "sentiment", "tests/fixtures/tiny_sentiment.csv",
+    proc = subprocess.run([sys.executable, "-m", "assistant.cli.main", "eval", "sentiment", "tests/fixtures/tiny_sentiment.csv",
                            "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     r = json.loads(proc.stdout)
     assert r["n"] == 5 and r["accuracy"] >= 0.6 and len(r["confusion_matrix"]["rows_gold_cols_pred"]) == 3

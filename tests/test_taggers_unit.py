@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.entity_patterns import find_pattern_entities
-from assistant.tagger_model import split_words, word_shape
+from assistant.taggers.entity_patterns import find_pattern_entities
+from assistant.taggers.network import split_words, word_shape
 from tests.conftest import requires_models
 
 FIX = Path(__file__).parent / "fixtures"
@@ -75,7 +75,7 @@ class FakeBackbone:
 
 @requires_models
 def test_long_text_is_windowed_not_cut(tokenizer):
-    from assistant.ner import TransformerNer
+    from assistant.taggers.ner import TransformerNer
 
     words = ["word"] * 2000
     for i in (3, 777, 1500, 1999):
@@ -93,7 +93,7 @@ def test_long_text_is_windowed_not_cut(tokenizer):
 
 @requires_models
 def test_emoji_and_punctuation_spans(tokenizer):
-    from assistant.ner import TransformerNer
+    from assistant.taggers.ner import TransformerNer
 
     ner = TransformerNer(FakeBackbone(tokenizer), {"labels": ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC",
                                                                 "I-LOC", "B-MISC", "I-MISC"]})
@@ -336,7 +336,7 @@ def test_finetune_taggers_cli_writes_weights_and_model_card(tmp_path):
     root = Path(__file__).resolve().parents[1]
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     out = tmp_path / "ner"
-    proc = subprocess.run([sys.executable, "-m", "assistant.cli", "finetune", "taggers", "--task", "ner", "--train",
+    proc = subprocess.run([sys.executable, "-m", "assistant.cli.main", "finetune", "taggers", "--task", "ner", "--train",
                            str(FIX / "tiny.conll"), "--out", str(out), "--max-steps", "1", "--rank", "4",
                            "--batch-size", "1"], cwd=root, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-1500:]
@@ -391,7 +391,7 @@ def test_prior_calibration_keeps_the_traffic_prior_separate():
 
 def test_sentiment_calibration_is_checked_at_load_time():
     from assistant.errors import AdapterError
-    from assistant.sentiment import TransformerSentiment
+    from assistant.taggers.sentiment import TransformerSentiment
 
     ok = TransformerSentiment(None, {"calibration": {"temperature": 2.0}})  # an older file: one temperature
     assert ok.scale == [0.5, 0.5, 0.5] and ok.prior == [0.0, 0.0, 0.0]
@@ -417,7 +417,7 @@ class AngerCountingBackbone:
 
 @requires_models
 def test_long_sentiment_text_is_read_in_windows_not_cut(tokenizer):
-    from assistant.sentiment import TransformerSentiment
+    from assistant.taggers.sentiment import TransformerSentiment
 
     fake = AngerCountingBackbone(tokenizer)
     tagger = TransformerSentiment(fake, {"max_length": 96})

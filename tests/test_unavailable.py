@@ -5,8 +5,8 @@ import copy
 
 import pytest
 
-from assistant.pipeline import Assistant
-from assistant.ui_console import health_problems
+from assistant.turn.pipeline import Assistant
+from assistant.web.console.page import health_problems
 from assistant.unavailable import ComponentUnavailable, Unavailable, available, why
 from tests.conftest import FakeGenerator, FakeRetriever
 
@@ -23,7 +23,7 @@ def test_stand_in_is_falsy_says_why_and_refuses_use():
 
 
 def test_pipeline_and_console_read_each_reason(cfg, store, tmp_path):
-    from assistant.taggers import load_taggers
+    from assistant.taggers.loader import load_taggers
 
     cfg.models.ner = str(tmp_path / "no-such-tagger")
     cfg.models.sentiment = ""
@@ -45,18 +45,20 @@ def test_engine_choice_degrades_and_says_why(cfg, monkeypatch, tmp_path):
     model) transformers, flagged as degraded so the log warns; a setting wins."""
     import importlib.util
 
-    from assistant import build
+    from assistant.serving import registry
 
-    monkeypatch.setattr(build, "_cuda", lambda: False)
+    monkeypatch.setattr(registry, "_cuda", lambda: False)
     real = importlib.util.find_spec
     cfg.models.generator = str(tmp_path)  # a model directory: no GGUF
-    engine, why, degraded = build.choose_engine(cfg)
-    assert engine == "transformers" and degraded and "no GGUF" in why
+    engine, why, degraded = registry.choose_engine(cfg)
+    assert engine.name == "transformers" and degraded and "no GGUF" in why
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llama_cpp" else real(name, *a))
-    engine, why, degraded = build.choose_engine(cfg)
-    assert engine == "transformers" and degraded and "llama-cpp-python is not installed" in why
+    engine, why, degraded = registry.choose_engine(cfg)
+    assert engine.name == "transformers" and degraded and "llama-cpp-python is not installed" in why
     cfg.generation.engine = "transformers"
-    assert build.choose_engine(cfg) == ("transformers", "generation.engine", False)
-    monkeypatch.setattr(build, "_cuda", lambda: True)
+    engine, why, degraded = registry.choose_engine(cfg)
+    assert (engine.name, why, degraded) == ("transformers", "generation.engine", False)
+    monkeypatch.setattr(registry, "_cuda", lambda: True)
     cfg.generation.engine = "auto"
-    assert build.choose_engine(cfg)[0] == "transformers" and not build.choose_engine(cfg)[2]
+    engine, why, degraded = registry.choose_engine(cfg)
+    assert engine.name == "transformers" and not degraded

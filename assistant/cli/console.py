@@ -1,0 +1,184 @@
+"""`loopdesk operator ...` and `loopdesk report ...`: console accounts and the daily report.
+
+loopdesk operator add dana [--password-stdin] --json   # {"name": "dana", "password": "..."}
+loopdesk operator list --json
+loopdesk report daily [--day 2026-11-29] [--format json|csv|markdown] --json
+loopdesk store purge --older-than 90d [--dry-run] --json      # retention
+loopdesk store erase --conversation ID | --email ADDRESS --json  # right to erasure
+loopdesk store replay-spool --json                             # write spooled turns now
+loopdesk api-key create NAME --json                            # {"name", "key"}: the key shown once
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from typing import Optional
+
+import typer
+
+from assistant.cli.common import emit, fail, get_config
+from assistant.errors import InputError, LoopdeskError
+
+operator_app = typer.Typer(help="Operator accounts for the console (/operator).", no_args_is_help=True)
+report_app = typer.Typer(help="Reports over the conversation store.", no_args_is_help=True)
+api_key_app = typer.Typer(help="Keys of HTTP API clients (/v1/chat, /v1/feedback).", no_args_is_help=True)
+store_app = typer.Typer(help="Retention, erasure and the local spool of the conversation store.", no_args_is_help=True)
+
+
+def _store():
+    from assistant.build import open_store
+
+    return open_store(get_config())
+
+
+@operator_app.command("add")
+def operator_add(
+    name: str = typer.Argument(..., help="Lowercase name shown to customers and in the logs."),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from standard input (else one is generated)."
+    ),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Create an operator account; prints the password once (only its hash is stored)."""
+    from assistant.store.accounts import create_operator
+
+    try:
+        given = sys.stdin.readline().rstrip("\n") if password_stdin else None
+        password = create_operator(_store(), name, given)
+    except LoopdeskError as exc:
+        fail(exc, as_json)
+    emit(
+        {"name": name.strip().lower(), "password": password},
+        as_json,
+        f"operator {name.strip().lower()} created; password: {password}\n(shown once; only a hash is stored)",
+    )
+
+
+@operator_app.command("list")
+def operator_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Operator names."""
+    try:
+        names = _store().operator_names()
+    except LoopdeskError as exc:
+        fail(exc, as_json)
+    emit(names, as_json, "\n".join(names) or "(no operators yet: loopdesk operator add NAME)")
+
+
+@report_app.command("daily")
+def report_daily(
+    day: Optional[str] = typer.Option(None, help="YYYY-MM-DD (default: today, UTC)."),
+    fmt: str = typer.Option("markdown", "--format", help="markdown or csv when not --json."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Replies, thumbs up/down share, escalation rate, negative share and p50 latency for a day,
+    with the 7 days before and any alert."""
+    from assistant.web.console import stats as console_stats
+
+    try:
+        when = date.fromisoformat(day) if day else None
+    except ValueError:
+        fail(InputError("--day: use YYYY-MM-DD"), as_json)
+    try:
+        data = console_stats.report(_store(), when)
+    except LoopdeskError as exc:
+        fail(exc, as_json)
+    rows = data["previous_7_days"] + [data["today"]]
+    table = console_stats.report_csv(rows) if fmt == "csv" else console_stats.report_markdown(rows)
+    emit(data, as_json, table + "".join(f"\nALERT: {a}" for a in data["alerts"]))
+
+
+def _age(text: str):
+    import re
+    from datetime import datetime, timedelta, timezone
+
+    m = re.fullmatch(r"\s*(\d+)\s*([dhw])\s*", text or "")
+    if not m:
+        raise InputError("--older-than: a number of days, hours or weeks, e.g. 90d, 12h, 8w")
+    n, unit = int(m.group(1)), m.group(2)
+    return datetime.now(timezone.utc) - {"d": timedelta(days=n), "h": timedelta(hours=n), "w": timedelta(weeks=n)}[unit]
+
+
+@store_app.command("purge")
+def store_purge(
+    older_than: str = typer.Option(..., "--older-than", help="e.g. 90d: conversations idle that long."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Count only."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Delete conversations (with their turns, ratings, labels, handoffs) idle for longer than the age."""
+    try:
+        store = _store()
+        ids = store.conversations_before(_age(older_than))
+        counts = {"conversations": len(ids)} if dry_run else store.erase_conversations(ids)
+    except LoopdeskError as exc:
+        fail(exc, as_json)
+    emit(
+        {"dry_run": dry_run, **counts},
+        as_json,
+        ("would delete " if dry_run else "deleted ") + ", ".join(f"{v} {k}" for k, v in counts.items()),
+    )
+
+
+@store_app.command("erase")
+def store_erase(
+    conversation: Optional[str] = typer.Option(None, help="A conversation id."),
+    email: Optional[str] = typer.Option(None, help="A customer's e-mail: every conversation with it."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Right to erasure: delete one conversation, or every conversation of a customer e-mail."""
+    from assistant.turn.handoff import valid_email
+
+    try:
+        if bool(conversation) == bool(email):
+            raise InputError("give --conversation ID or --email ADDRESS")
+        if email and not valid_email(email.strip()):
+            raise InputError("--email: that does not look like an e-mail address")
+        store = _store()
+        ids = [conversation] if conversation else store.conversations_mentioning((email or "").strip())
+        counts = store.erase_conversations(ids)
+        if conversation and not counts["conversations"]:
+            raise InputError(f"no conversation {conversation}")
+    except LoopdeskError as exc:
+        fail(exc, as_json)
+    emit(counts, as_json, "deleted " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+
+
+@store_app.command("replay-spool")
+def store_replay(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Write the turns spooled while the database was unavailable (the app also does this itself)."""
+    from assistant.store.spool import Spool
+
+    try:
+        cfg = get_config()
+        spool = Spool(cfg.spool_path)
+        written = spool.replay(_store())
+    except LoopdeskError as exc:
+        fail(exc, as_json)
+    emit({"written": written, "left": spool.size()}, as_json, f"wrote {written}, {spool.size()} left")
+
+
+@api_key_app.command("create")
+def api_key_create(
+    name: str = typer.Argument(..., help="The client: a shop's site, a help desk, an app."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """A key for an HTTP API client; printed once (only its SHA-256 is stored)."""
+    from assistant.web.http_api import create_api_key
+
+    try:
+        key = create_api_key(_store(), name)
+    except LoopdeskError as exc:
+        fail(exc, as_json)
+    emit(
+        {"name": name.strip().lower(), "key": key}, as_json, f"API key for {name.strip().lower()}: {key}\n(shown once)"
+    )
+
+
+@api_key_app.command("list")
+def api_key_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Names of the clients with a key."""
+    try:
+        names = _store().api_key_names()
+    except LoopdeskError as exc:
+        fail(exc, as_json)
+    emit(names, as_json, "\n".join(names) or "(no API keys: loopdesk api-key create NAME)")

@@ -1,0 +1,162 @@
+"""A generated reply, checked sentence by sentence against the passages before the customer sees it.
+
+`GroundedStream.sentences(pieces)` turns the model's token stream into complete sentences and
+passes each one on only when every number, price, duration, phone number and e-mail in it occurs
+in the sources (the passages and the customer's own words). It stops the reply at the first
+sentence that does not, and at a repeated sentence (small models loop under greedy decoding).
+A trailing fragment cut off by `max_new_tokens` is never shown.
+
+Given the key evidence (what the answer must carry: `assistant.grounding.evidence.key_evidence`), nothing is
+shown until the sentences so far carry all of it; from then on each checked sentence streams, up to
+one whose words come from another passage than the key evidence's (`key_passages`). A
+sentence that brings the reply no closer to the evidence (`assistant.grounding.evidence.coverage` does not
+grow; a lead-in ending in ":" may) stops it: the model is answering something else. Why hold: a
+reply that misses the evidence is replaced by the evidence itself, and shown first it would be a
+wrong answer the customer reads and then sees withdrawn (it was, in 41 of 59 Northwind answers);
+stopping at the first stray sentence also ends the doomed reply's decoding at once.
+
+`verdict()` then says whether what was shown carries the evidence; if not, the pipeline answers
+with the evidence itself. Citations to passages that do not exist are removed; a grounded reply
+without any gets one.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable, Iterator, Sequence
+
+from assistant.grounding.claims import supported_claims, unsupported_claims
+from assistant.grounding.evidence import coverage, covers, readable_sentence
+from assistant.grounding.placeholders import StreamRenderer
+from assistant.grounding.words import content_words, stem
+
+# A sentence ends at . ! ? (optionally followed by citations) before whitespace, or at a newline.
+_END = re.compile(r"(?:[.!?](?:\s*\[\d+\])*|\[\d+\])(?:\n|(?=\s))|\n")
+_CITE = re.compile(r"\s*\[(\d+)\]")
+_MARKER_ONLY = re.compile(r"\s*\d+[.)]")  # "1." opens a list item; it does not end a sentence
+MAX_SENTENCES = 3  # the prompt asks for one to three; past that a small model drifts into the passages' other topics
+
+
+class GroundedStream:
+    def __init__(
+        self,
+        sources: Sequence[str],
+        n_passages: int,
+        headings: Sequence[str] = (),
+        key: Sequence[str] = (),
+        question: str = "",
+        key_passages: Sequence[int] = (),
+    ) -> None:
+        self.supported, self.n_passages = supported_claims(sources), n_passages
+        # The words of each passage, to tell which one a sentence after the key evidence comes from.
+        self.key_passages = set(key_passages)
+        self._passage_words = [{stem(w) for w in content_words(t)} for t in sources[:n_passages]]
+        self.headings = [h.lower() for h in headings if h and " > " in h]
+        self.key, self.question = list(key), question
+        self.shown = ""  # what the customer has been shown
+        self.text = ""  # every sentence that passed the checks, shown or still held
+        self.problem = ""
+        self.citation_added = ""
+        self._seen: set[str] = set()
+        self._newline = False
+        self._released = not self.key  # without key evidence there is nothing to wait for
+        self._progress = 0
+
+    def _clean_citations(self, sentence: str) -> str:
+        return _CITE.sub(lambda m: m.group(0) if 1 <= int(m.group(1)) <= self.n_passages else "", sentence)
+
+    def _accept(self, sentence: str) -> bool:
+        key = " ".join(re.findall(r"\w+", _CITE.sub("", sentence).lower()))
+        if not key:
+            return True
+        if key in self._seen:
+            self.problem = "repeated sentence"
+            return False
+        if len(self._seen) >= MAX_SENTENCES:
+            return False  # long enough: stop quietly
+        if any(h in sentence.lower() for h in self.headings):
+            self.problem = "copied the prompt"
+            return False
+        self._seen.add(key)
+        bad = unsupported_claims(sentence, self.supported)
+        if bad:
+            self.problem = "unsupported " + ", ".join(sorted(c.split(":", 1)[1] for c in bad))
+            return False
+        return True
+
+    def sentences(self, pieces: Iterable[str]) -> Iterator[str]:
+        """The text to show as it becomes showable (see the module docstring)."""
+        for sentence in self._checked(pieces):
+            if self._released:
+                if not self._on_topic(sentence):
+                    return  # answered: what follows is another passage's topic, noise to this customer
+                self.shown += sentence
+                yield sentence
+                continue
+            if all(covers(self.text, e, self.question) for e in self.key):
+                self._released = True
+                self.shown = self.text
+                yield self.text
+                continue
+            progress = coverage(self.text, self.key, self.question)
+            if progress <= self._progress and not sentence.rstrip().endswith(":"):
+                self.problem = "reply strays from the evidence"
+                return
+            self._progress = max(progress, self._progress)
+
+    def _on_topic(self, sentence: str) -> bool:
+        """Whether a sentence after the key evidence comes from a passage that holds key evidence
+        (the passage its content words overlap most; a sentence without any may go on). A small model
+        goes on to quote the prompt's other passages: "How do I delete my account?" got "... under
+        Account settings > Privacy. Click Sign up at the top of any page ..."."""
+        words = {stem(w) for w in content_words(_CITE.sub("", sentence))}
+        if not self.key_passages or not words or not self._passage_words:
+            return True
+        overlap = [len(words & pw) for pw in self._passage_words]
+        top = max(overlap)
+        return top == 0 or any(overlap[i] == top for i in self.key_passages if i < len(overlap))
+
+    def _checked(self, pieces: Iterable[str]) -> Iterator[str]:
+        """Each sentence that passes the checks, as appended to `text`."""
+        renderer, buffer = StreamRenderer(), ""
+        for piece in pieces:
+            buffer += renderer.feed(piece)
+            while True:
+                m = next((m for m in _END.finditer(buffer) if not _MARKER_ONLY.fullmatch(buffer[: m.end()])), None)
+                if not m:
+                    break
+                sentence, buffer = buffer[: m.end()], buffer[m.end() :]
+                if not sentence.strip():
+                    self._newline = self._newline or "\n" in sentence
+                    continue
+                sentence = readable_sentence(self._clean_citations(sentence))
+                if not self._accept(sentence):
+                    return
+                yield self._append(sentence)
+        raw = buffer + renderer.flush()
+        tail = raw.strip()
+        # A fragment without an end mark was cut by max_new_tokens: shown only when it is all there is.
+        if tail and (not self.text or re.search(r"[.!?\]]$", tail)):
+            tail = readable_sentence(self._clean_citations(tail))
+            if self._accept(tail):
+                yield self._append("\n" + tail if raw.lstrip(" ").startswith("\n") else tail)
+
+    def _append(self, sentence: str) -> str:
+        """The sentence as appended to the text: a space between sentences, a newline kept."""
+        sep = "" if not self.text else ("\n" if sentence.startswith("\n") or self._newline else " ")
+        self._newline = sentence.endswith("\n")
+        out = sep + sentence.strip()
+        self.text += out
+        return out
+
+    def verdict(self, evidence: Sequence[str], first_passage: Sequence[int] = (), question: str = "") -> str:
+        """Why the shown reply must be replaced by the evidence (empty when it stands): it must carry
+        every evidence text; `first_passage[i]` is the passage of `evidence[i]`, cited if the reply cites none."""
+        reply = self.shown.strip()
+        if not reply:
+            return self.problem or ("reply misses the evidence" if self.text else "empty reply")
+        if not all(covers(reply, e, question) for e in evidence):
+            return (self.problem + "; " if self.problem else "") + "reply misses the evidence"
+        if not _CITE.search(reply) and first_passage:
+            self.citation_added = " " + "".join(f"[{p + 1}]" for p in dict.fromkeys(first_passage))
+        return ""

@@ -1,0 +1,131 @@
+"""Table definitions of the conversation store, shared by `Store` and its query mixins.
+
+The schema itself is created and changed only by `assistant.store.migrations`; these objects describe it
+for SQLAlchemy Core queries.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+md = sa.MetaData()
+conversations = sa.Table(
+    "conversations",
+    md,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("created_at", sa.DateTime(timezone=True)),
+    sa.Column("source", sa.String(32)),
+    sa.Column("meta", sa.JSON),
+    sa.Column("last_activity_at", sa.DateTime(timezone=True)),
+)
+turns = sa.Table(
+    "turns",
+    md,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("conversation_id", sa.String(36)),
+    sa.Column("role", sa.String(16)),
+    sa.Column("text", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True)),
+    sa.Column("language", sa.String(16)),
+    sa.Column("sentiment", sa.String(16)),
+    sa.Column("sentiment_scores", sa.JSON),
+    sa.Column("entities", sa.JSON),
+    sa.Column("passages", sa.JSON),
+    sa.Column("model_id", sa.String(255)),
+    sa.Column("adapter_id", sa.String(255)),
+    sa.Column("latency_ms", sa.Float),
+    sa.Column("first_token_ms", sa.Float),
+    sa.Column("escalation", sa.String(32)),
+    sa.Column("notes", sa.JSON),
+    sa.Column("spool_key", sa.String(32)),
+    sa.Column("reply_to", sa.Integer),
+)
+feedback = sa.Table(
+    "feedback",
+    md,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("turn_id", sa.Integer),
+    sa.Column("rating", sa.Integer),
+    sa.Column("comment", sa.Text),
+    sa.Column("correction", sa.Text),
+    sa.Column("source", sa.String(16)),
+    sa.Column("created_at", sa.DateTime(timezone=True)),
+    sa.Column("actor", sa.String(64)),
+)
+
+imports = sa.Table(
+    "imports",
+    md,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("conversation_id", sa.String(36)),
+    sa.Column("source_file", sa.String(500)),
+    sa.Column("intent", sa.String(100)),
+    sa.Column("created_at", sa.DateTime(timezone=True)),
+)
+labels = sa.Table(
+    "labels",
+    md,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("turn_id", sa.Integer),
+    sa.Column("task", sa.String(16)),
+    sa.Column("value", sa.JSON),
+    sa.Column("created_at", sa.DateTime(timezone=True)),
+    sa.Column("actor", sa.String(64)),
+)
+
+operators = sa.Table(
+    "operators",
+    md,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("password_hash", sa.String(255)),
+    sa.Column("created_at", sa.DateTime(timezone=True)),
+    sa.Column("last_seen_at", sa.DateTime(timezone=True)),
+)
+handoffs = sa.Table(
+    "handoffs",
+    md,
+    sa.Column("conversation_id", sa.String(36), primary_key=True),
+    sa.Column("state", sa.String(16)),
+    sa.Column("reason", sa.String(32)),
+    sa.Column("operator", sa.String(64)),
+    sa.Column("contact_email", sa.String(254)),
+    sa.Column("requested_at", sa.DateTime(timezone=True)),
+    sa.Column("taken_at", sa.DateTime(timezone=True)),
+    sa.Column("updated_at", sa.DateTime(timezone=True)),
+)
+deployment = sa.Table(
+    "deployment",
+    md,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.JSON),
+    sa.Column("updated_at", sa.DateTime(timezone=True)),
+)
+api_keys = sa.Table(
+    "api_keys",
+    md,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("key_hash", sa.String(64)),
+    sa.Column("created_at", sa.DateTime(timezone=True)),
+    sa.Column("revoked_at", sa.DateTime(timezone=True)),
+)
+handoff_events = sa.Table(
+    "handoff_events",
+    md,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("conversation_id", sa.String(36)),
+    sa.Column("kind", sa.String(32)),
+    sa.Column("actor", sa.String(64)),
+    sa.Column("detail", sa.JSON),
+    sa.Column("created_at", sa.DateTime(timezone=True)),
+)
+
+
+def last_customer_message(conversation_id):
+    """Scalar subquery: the newest customer message of the conversation `conversation_id` names."""
+    return (
+        sa.select(turns.c.text)
+        .where(turns.c.conversation_id == conversation_id, turns.c.role == "user")
+        .order_by(turns.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )

@@ -1,0 +1,404 @@
+"""Conversation store on SQLAlchemy Core: SQLite by default (WAL), PostgreSQL by URL.
+
+Every write is one transaction and is retried with backoff when the database is locked; after
+`retries` attempts it raises `StoreError` (never a silent loss). Tables (`assistant.store.schema`,
+created by `assistant.store.migrations`): conversations, turns, feedback, labels, imports, handoffs,
+handoff_events, operators. Console and handoff queries live in `store_console` / `store_handoff`.
+
+    python -m assistant.store.store sqlite:////tmp/x.db   # migrate and print the schema version
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import sqlalchemy as sa
+from sqlalchemy.exc import OperationalError
+
+from assistant.store import migrations
+from assistant.errors import StoreError
+
+from assistant.store.schema import (
+    conversations,
+    feedback,
+    handoff_events,
+    handoffs,
+    imports,
+    labels,  # noqa: F401
+    turns,
+)
+from assistant.store.console import ConsoleQueries
+from assistant.store.handoff import HandoffRecords
+from assistant.store.shared import ApiKeyRecords, DeploymentRecords
+
+TURN_FIELDS = {c.name for c in turns.columns} - {"id", "conversation_id", "role", "text", "created_at", "spool_key"}
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _is_locked(exc: OperationalError) -> bool:
+    msg = str(exc.orig).lower()
+    return "locked" in msg or "busy" in msg or "could not serialize" in msg
+
+
+class Store(HandoffRecords, ApiKeyRecords, DeploymentRecords, ConsoleQueries):
+    """The conversation store; handoff/operator and console queries come from the two mixins."""
+
+    _now = staticmethod(_now)
+
+    def __init__(self, url: str, retries: int = 8, busy_timeout_ms: int = 2000) -> None:
+        self.url, self.retries = url, retries
+        if url.startswith("sqlite:///"):
+            path = url.removeprefix("sqlite:///")
+            # A `file:...?uri=true` URL names an existing database (read-only, shared cache): make nothing.
+            if path and path != ":memory:" and not path.startswith("file:"):
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.engine = sa.create_engine(url, future=True)
+        except (sa.exc.ArgumentError, ImportError) as exc:
+            raise StoreError(f"cannot open store {url!r}: {exc}") from exc
+        if self.engine.dialect.name == "sqlite":
+
+            @sa.event.listens_for(self.engine, "connect")
+            def _pragmas(dbapi_conn, _record):  # noqa: ANN001 - DB-API objects
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+                cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+                cur.execute("PRAGMA foreign_keys=ON")
+                cur.close()
+
+        self._retry(lambda: migrations.migrate(self.engine))
+
+    def _retry(self, fn: Callable[[], Any]) -> Any:
+        delay = 0.05
+        for attempt in range(1, self.retries + 1):
+            try:
+                return fn()
+            except OperationalError as exc:
+                if not _is_locked(exc) or attempt == self.retries:
+                    raise StoreError(f"database write failed after {attempt} attempt(s): {exc.orig}") from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    def _write(self, fn: Callable[[sa.Connection], Any]) -> Any:
+        def tx():
+            with self.engine.begin() as conn:
+                return fn(conn)
+
+        return self._retry(tx)
+
+    def _read(self, query) -> list[dict]:
+        def run():
+            with self.engine.connect() as conn:
+                return [dict(r._mapping) for r in conn.execute(query)]
+
+        return self._retry(run)
+
+    # --- writes -----------------------------------------------------------------------------
+    def new_conversation(
+        self, source: str = "chat", meta: dict | None = None, conversation_id: str | None = None
+    ) -> str:
+        cid = conversation_id or str(uuid.uuid4())
+        now = _now()
+        self._write(
+            lambda c: c.execute(
+                conversations.insert().values(
+                    id=cid, created_at=now, source=source, meta=meta or {}, last_activity_at=now
+                )
+            )
+        )
+        return cid
+
+    def add_turn(self, conversation_id: str, role: str, text: str, **fields: Any) -> int:
+        unknown = set(fields) - TURN_FIELDS
+        if unknown:
+            raise StoreError(f"unknown turn fields: {sorted(unknown)}")
+        values = dict(conversation_id=conversation_id, role=role, text=text, created_at=_now(), **fields)
+
+        def tx(c):
+            turn_id = c.execute(turns.insert().values(**values)).inserted_primary_key[0]
+            c.execute(
+                conversations.update()
+                .where(conversations.c.id == conversation_id)
+                .values(last_activity_at=values["created_at"])
+            )
+            return turn_id
+
+        return self._write(tx)
+
+    def add_feedback(
+        self,
+        turn_id: int,
+        rating: int,
+        comment: str | None = None,
+        correction: str | None = None,
+        source: str = "customer",
+        actor: str | None = None,
+    ) -> int:
+        if rating not in (-1, 0, 1):
+            raise StoreError("rating must be -1, 0 or 1")
+
+        def tx(c):
+            if c.execute(sa.select(turns.c.id).where(turns.c.id == turn_id)).first() is None:
+                raise StoreError(f"no turn {turn_id}")
+            return c.execute(
+                feedback.insert().values(
+                    turn_id=turn_id,
+                    rating=rating,
+                    comment=comment,
+                    correction=correction,
+                    source=source,
+                    actor=actor,
+                    created_at=_now(),
+                )
+            ).inserted_primary_key[0]
+
+        return self._write(tx)
+
+    def import_exchanges(self, rows: list[tuple[str, str, str, str | None]], source_file: str) -> int:
+        """(key, user, assistant, intent) rows, each its own conversation, all in one transaction;
+        keys imported before are skipped. Returns how many were added."""
+
+        def tx(c):
+            added = 0
+            for key, user, assistant, intent in rows:
+                if c.execute(sa.select(imports.c.key).where(imports.c.key == key)).first():
+                    continue
+                cid, now = str(uuid.uuid4()), _now()
+                c.execute(
+                    conversations.insert().values(
+                        id=cid,
+                        created_at=now,
+                        source="imported",
+                        last_activity_at=now,
+                        meta={"intent": intent, "file": source_file},
+                    )
+                )
+                asked = c.execute(
+                    turns.insert().values(conversation_id=cid, role="user", text=user, created_at=now)
+                ).inserted_primary_key[0]
+                c.execute(
+                    turns.insert().values(
+                        conversation_id=cid, role="assistant", text=assistant, created_at=now, reply_to=asked
+                    )
+                )
+                c.execute(
+                    imports.insert().values(
+                        key=key, conversation_id=cid, source_file=source_file, intent=intent, created_at=now
+                    )
+                )
+                added += 1
+            return added
+
+        return self._write(tx)
+
+    def add_label(self, turn_id: int, task: str, value: Any, actor: str | None = None) -> int:
+        """An operator's corrected sentiment label or entity list for a customer turn."""
+        if task not in {"sentiment", "ner"}:
+            raise StoreError("label task must be sentiment or ner")
+
+        def tx(c):
+            row = c.execute(sa.select(turns.c.role).where(turns.c.id == turn_id)).first()
+            if row is None:
+                raise StoreError(f"no turn {turn_id}")
+            if row[0] != "user":
+                raise StoreError("labels belong to customer (user) turns")
+            return c.execute(
+                labels.insert().values(turn_id=turn_id, task=task, value=value, actor=actor, created_at=_now())
+            ).inserted_primary_key[0]
+
+        return self._write(tx)
+
+    def labels_for(self, task: str) -> list[dict]:
+        """Latest label per turn for a task, with the turn's text."""
+        q = (
+            sa.select(labels.c.turn_id, labels.c.value, labels.c.id, labels.c.actor, turns.c.text)
+            .join(turns, turns.c.id == labels.c.turn_id)
+            .where(labels.c.task == task)
+            .order_by(labels.c.id)
+        )
+        latest: dict[int, dict] = {}
+        for r in self._read(q):
+            latest[r["turn_id"]] = r
+        return list(latest.values())
+
+    def exchanges(self, batch: int = 1000) -> Iterator[dict]:
+        """Every assistant turn with the turn before it, its conversation and feedback, in pages of
+        `batch` replies (keyset by id), so an export of millions of turns never reads whole tables."""
+        earlier = turns.alias("earlier")
+        prev_id = (
+            sa.select(sa.func.max(earlier.c.id))
+            .where(earlier.c.conversation_id == turns.c.conversation_id, earlier.c.id < turns.c.id)
+            .correlate(turns)
+            .scalar_subquery()
+        )
+        last = 0
+        while True:
+            page = self._read(
+                sa.select(turns, prev_id.label("prev_id"))
+                .where(turns.c.role == "assistant", turns.c.id > last)
+                .order_by(turns.c.id)
+                .limit(batch)
+            )
+            if not page:
+                return
+            last = page[-1]["id"]
+            prev_ids = [t["prev_id"] for t in page if t["prev_id"] is not None]
+            prev = (
+                {t["id"]: t for t in self._read(sa.select(turns).where(turns.c.id.in_(prev_ids)))} if prev_ids else {}
+            )
+            conv_ids = sorted({t["conversation_id"] for t in page})
+            meta = {c["id"]: c for c in self._read(sa.select(conversations).where(conversations.c.id.in_(conv_ids)))}
+            fb: dict[int, list[dict]] = {}
+            for f in self._read(
+                sa.select(feedback).where(feedback.c.turn_id.in_([t["id"] for t in page])).order_by(feedback.c.id)
+            ):
+                fb.setdefault(f["turn_id"], []).append(f)
+            for t in page:
+                if t["prev_id"] not in prev:
+                    continue
+                c = meta.get(t["conversation_id"], {})
+                turn = {k: v for k, v in t.items() if k != "prev_id"}
+                yield {
+                    "conversation_id": t["conversation_id"],
+                    "source": c.get("source"),
+                    "intent": (c.get("meta") or {}).get("intent"),
+                    "user_turn": prev[t["prev_id"]],
+                    "turn": turn,
+                    "feedback": fb.get(t["id"], []),
+                }
+
+    def apply_spooled(self, record: dict) -> None:
+        """Write one spool record (see `assistant.store.spool`); a record written before is skipped."""
+        at = datetime.fromisoformat(record["at"])
+
+        def tx(c):
+            cid = record["id"] if record["op"] == "conversation" else record["conversation_id"]
+            if c.execute(sa.select(conversations.c.id).where(conversations.c.id == cid)).first() is None:
+                c.execute(
+                    conversations.insert().values(
+                        id=cid,
+                        created_at=at,
+                        source=record.get("source", "chat"),
+                        meta={"spooled": True},
+                        last_activity_at=at,
+                    )
+                )
+            if record["op"] != "turn":
+                return
+            if c.execute(sa.select(turns.c.id).where(turns.c.spool_key == record["key"])).first():
+                return
+            fields = {k: v for k, v in (record.get("fields") or {}).items() if k in TURN_FIELDS}
+            if record["role"] == "assistant" and not fields.get("reply_to"):
+                # Spooled before its question had a row id: the question is the conversation's last one.
+                fields["reply_to"] = c.execute(
+                    sa.select(sa.func.max(turns.c.id)).where(turns.c.conversation_id == cid, turns.c.role == "user")
+                ).scalar()
+            c.execute(
+                turns.insert().values(
+                    conversation_id=cid,
+                    role=record["role"],
+                    text=record["text"],
+                    created_at=at,
+                    spool_key=record["key"],
+                    **fields,
+                )
+            )
+            c.execute(conversations.update().where(conversations.c.id == cid).values(last_activity_at=at))
+
+        self._write(tx)
+
+    # --- retention and erasure ----------------------------------------------------------------
+    def conversations_before(self, cutoff: datetime) -> list[str]:
+        """Conversations with no activity since `cutoff`."""
+        q = sa.select(conversations.c.id).where(conversations.c.last_activity_at < cutoff)
+        return [r["id"] for r in self._read(q)]
+
+    def conversations_mentioning(self, email: str) -> list[str]:
+        """Conversations of a customer e-mail: left for a handoff reply, or written in a turn."""
+        like = "%" + email.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        left = sa.select(handoffs.c.conversation_id).where(sa.func.lower(handoffs.c.contact_email) == email.lower())
+        wrote = sa.select(turns.c.conversation_id).where(sa.func.lower(turns.c.text).like(like, escape="\\"))
+        return sorted({r["conversation_id"] for r in self._read(left.union(wrote))})
+
+    def erase_conversations(self, ids: list[str]) -> dict[str, int]:
+        """Delete conversations with everything attached to them, in one transaction per 500."""
+        counts = {"conversations": 0, "turns": 0, "feedback": 0, "labels": 0, "handoff_events": 0}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+
+            def tx(c):
+                turn_ids = sa.select(turns.c.id).where(turns.c.conversation_id.in_(chunk))
+                counts["feedback"] += c.execute(feedback.delete().where(feedback.c.turn_id.in_(turn_ids))).rowcount
+                counts["labels"] += c.execute(labels.delete().where(labels.c.turn_id.in_(turn_ids))).rowcount
+                counts["turns"] += c.execute(turns.delete().where(turns.c.conversation_id.in_(chunk))).rowcount
+                counts["handoff_events"] += c.execute(
+                    handoff_events.delete().where(handoff_events.c.conversation_id.in_(chunk))
+                ).rowcount
+                c.execute(handoffs.delete().where(handoffs.c.conversation_id.in_(chunk)))
+                c.execute(imports.delete().where(imports.c.conversation_id.in_(chunk)))
+                counts["conversations"] += c.execute(
+                    conversations.delete().where(conversations.c.id.in_(chunk))
+                ).rowcount
+
+            self._write(tx)
+        return counts
+
+    def check_writable(self) -> None:
+        """Raise StoreError unless a write can be made now (a probe row, rolled back)."""
+
+        def probe():
+            with self.engine.connect() as conn:
+                tx = conn.begin()
+                try:
+                    conn.execute(
+                        sa.text(
+                            "INSERT INTO schema_migrations (version, description, applied_at) "
+                            "VALUES (-1, 'write probe', :now)"
+                        ),
+                        {"now": _now()},
+                    )
+                finally:
+                    tx.rollback()
+
+        self._retry(probe)
+
+    # --- reads ------------------------------------------------------------------------------
+    def history(self, conversation_id: str, limit: int = 50) -> list[dict]:
+        q = sa.select(turns).where(turns.c.conversation_id == conversation_id).order_by(turns.c.id.desc()).limit(limit)
+        return list(reversed(self._read(q)))
+
+    def conversation_exists(self, conversation_id: str) -> bool:
+        return bool(self._read(sa.select(conversations.c.id).where(conversations.c.id == conversation_id)))
+
+    def turn(self, turn_id: int) -> dict | None:
+        rows = self._read(sa.select(turns).where(turns.c.id == turn_id))
+        return rows[0] if rows else None
+
+    def feedback_for(self, turn_id: int) -> list[dict]:
+        return self._read(sa.select(feedback).where(feedback.c.turn_id == turn_id).order_by(feedback.c.id))
+
+    def counts(self) -> dict[str, int]:
+        def one(q):
+            return self._read(q)[0]["n"]
+
+        n = sa.func.count().label("n")
+        return {
+            "conversations": one(sa.select(n).select_from(conversations)),
+            "turns": one(sa.select(n).select_from(turns)),
+            "feedback": one(sa.select(n).select_from(feedback)),
+            "escalations": one(sa.select(n).select_from(turns).where(turns.c.escalation.is_not(None))),
+            "imported": one(sa.select(n).select_from(imports)),
+        }
+
+
+if __name__ == "__main__":
+    s = Store(sys.argv[1] if len(sys.argv) > 1 else "sqlite:///loopdesk.db")
+    print("schema versions:", migrations.applied(s.engine), s.counts())

@@ -1,0 +1,181 @@
+"""Human handoff: who answers a conversation, and how it moves between the assistant and people.
+
+    assistant --request/accepted offer/policy--> queued --take--> human --hand back--> assistant
+                                                   |                 '--close--> closed
+                                                   '--(no operator online: the customer leaves an e-mail)
+
+The state lives in the store (`handoffs`, one row per conversation, and `handoff_events`, who did
+what and when), so every app replica and the console agree on who answers. While a conversation
+is queued or owned by a person the assistant stays silent; operator replies are turns with role
+"agent" and the operator's name in their notes.
+
+`accepts_offer()` reads the customer's answer to "Would you like me to connect you with a person?".
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from assistant.errors import InputError
+from assistant.store.store import Store
+
+ONLINE_WINDOW_S = 120  # the console reports presence every 30 s; two missed beats mean offline
+OPEN_STATES = ("queued", "human")
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
+
+_NO = re.compile(
+    r"^\s*(?:no|nope|nah|not\b|don'?t|do not|never|no need|i'?m (?:fine|good|ok)|all good|"
+    r"non|nein|não|nao)\b",
+    re.I,
+)
+_YES = re.compile(
+    r"^\s*(?:y|yes|yeah|yea|yep|yup|sure|ok|okay|k|please|pls|absolutely|definitely|of course|"
+    r"go ahead|do it|do that|connect me|put me through|that would be (?:great|good|nice)|"
+    r"oui|s[ií]|ja|sim|d'accord|vale|claro)\b",
+    re.I,
+)
+_PERSON = re.compile(
+    r"\b(?:human|person|agent|someone|somebody|representative|rep|operator|people|staff|"
+    r"colleague|real one)\b",
+    re.I,
+)
+
+
+def accepts_offer(text: str) -> bool:
+    """True for "yes", "yes please", "a human please", "ok connect me", "sure"; False for "no
+    thanks", "not now", "thanks" or a new question."""
+    t = text.strip().lower()
+    if not t or _NO.search(t):
+        return False
+    if _YES.search(t):
+        return True
+    # "a human please", "human", "an agent, thanks": a short answer that names a person.
+    return len(t.split()) <= 5 and bool(_PERSON.search(t))
+
+
+def declines_offer(text: str) -> bool:
+    return bool(_NO.search(text.strip().lower()))
+
+
+def valid_email(text: str) -> bool:
+    return len(text) <= 254 and bool(_EMAIL.match(text))
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class Status:
+    """What the customer's page shows about who answers."""
+
+    state: str  # assistant | queued | human | closed
+    operator: str | None = None
+    position: int | None = None
+    wait_s: float | None = None
+    online: bool = False
+    contact_email: str | None = None
+
+
+class Handoff:
+    """The handoff rules over a store. Every method records who acted."""
+
+    def __init__(self, store: Store, default_wait_s: float | None = None) -> None:
+        self.store, self.default_wait_s = store, default_wait_s
+
+    def state(self, conversation_id: str | None) -> str:
+        row = self.store.handoff(conversation_id) if conversation_id else None
+        return row["state"] if row else "assistant"
+
+    def is_held(self, conversation_id: str | None) -> bool:
+        """True while a person owns the conversation or it waits for one: the assistant stays silent."""
+        return self.state(conversation_id) in OPEN_STATES
+
+    def request(self, conversation_id: str, reason: str, actor: str = "customer") -> bool:
+        """Queue the conversation for a person; False when it is queued or owned already."""
+        return self.store.move_handoff(
+            conversation_id,
+            [None, "assistant", "closed"],
+            "queued",
+            actor,
+            "requested",
+            {"reason": reason},
+            reason=reason,
+            operator=None,
+            taken_at=None,
+            requested_at=_now(),
+        )
+
+    def take(self, conversation_id: str, operator: str) -> None:
+        if not self.store.move_handoff(
+            conversation_id,
+            [None, "assistant", "queued", "closed"],
+            "human",
+            operator,
+            "taken",
+            operator=operator,
+            taken_at=_now(),
+        ):
+            row = self.store.handoff(conversation_id) or {}
+            raise InputError(f"{row.get('operator') or 'another operator'} has taken this conversation already")
+
+    def reply(self, conversation_id: str, operator: str, text: str) -> int:
+        text = (text or "").strip()
+        if not text:
+            raise InputError("type a reply first")
+        row = self.store.handoff(conversation_id)
+        if not row or row["state"] != "human" or row["operator"] != operator:
+            raise InputError("take the conversation before replying")
+        return self.store.add_turn(conversation_id, "agent", text, notes={"operator": operator})
+
+    def hand_back(self, conversation_id: str, operator: str) -> None:
+        if not self.store.move_handoff(conversation_id, ["human", "queued"], "assistant", operator, "handed_back"):
+            raise InputError("this conversation is not with a person")
+
+    def close(self, conversation_id: str, operator: str) -> None:
+        if not self.store.move_handoff(
+            conversation_id, ["human", "queued", "assistant", None], "closed", operator, "closed"
+        ):
+            raise InputError("this conversation is closed already")
+
+    def leave_email(self, conversation_id: str, email: str) -> str:
+        email = (email or "").strip()
+        if not valid_email(email):
+            raise InputError("that does not look like an e-mail address (name@example.com)")
+        state = self.state(conversation_id)
+        if state not in OPEN_STATES:
+            raise InputError("this conversation is not waiting for a person")
+        self.store.move_handoff(
+            conversation_id, [state], state, "customer", "email_left", {"email": email}, contact_email=email
+        )
+        return email
+
+    def operators_online(self) -> list[str]:
+        return self.store.operators_seen_since(_now() - timedelta(seconds=ONLINE_WINDOW_S))
+
+    def expected_wait_s(self) -> float | None:
+        """Median of the latest request-to-take-over times (needs 3), else the configured default."""
+        waits = self.store.recent_waits()
+        return statistics.median(waits) if len(waits) >= 3 else self.default_wait_s
+
+    def status(self, conversation_id: str | None) -> Status:
+        row = self.store.handoff(conversation_id) if conversation_id else None
+        if not row or row["state"] not in OPEN_STATES:
+            return Status(row["state"] if row else "assistant")
+        if row["state"] == "human":
+            return Status("human", operator=row["operator"], online=True, contact_email=row["contact_email"])
+        queue = [r["conversation_id"] for r in self.store.handoff_queue(("queued",))]
+        position = queue.index(conversation_id) + 1 if conversation_id in queue else None
+        return Status(
+            "queued",
+            position=position,
+            wait_s=self.expected_wait_s(),
+            online=bool(self.operators_online()),
+            contact_email=row["contact_email"],
+        )

@@ -1,0 +1,667 @@
+"""`Assistant.respond()`: one customer turn, read top to bottom as the eight steps of the loop.
+
+    1 language   2 sentiment   3 entities   4 passages   5 policy   6 prompt   7 generate   8 log
+
+Step 4 searches with the context a follow-up needs and picks the passage sentences closest to the
+question (the evidence); step 5 declines, offering a human, when the knowledge base does not
+cover the question; step 7 streams the reply sentence by sentence through a grounding check, once
+it carries the evidence, and answers with the evidence, cited, when the reply states a number the
+passages do not, strays from or misses what they say (`generation.reader`), or would come too late
+(`generation.first_text_seconds`).
+
+`respond_stream()` yields `("token", text)` events while the reply streams and ends with
+`("done", TurnResult)`; `respond()` returns the TurnResult. Every model sits behind an injected
+interface (generator, retriever, taggers), so unit tests run this with fakes. A failing step never
+loses the customer's message: it is logged before generation starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from typing import Generator as Gen
+from typing import Any, Iterator, Sequence
+
+from assistant.cpu_turns import TURNS
+from assistant.grounding.checked_stream import GroundedStream
+from assistant.turn.admission import Admission
+from assistant.unavailable import Unavailable
+from assistant.config import Config
+from assistant.errors import LoopdeskError, StoreError
+from assistant.turn.context import search_query
+from assistant.grounding.evidence import (
+    Unit,
+    evidence_units,
+    extractive_reply,
+    key_evidence,
+    pick_evidence,
+    split_units,
+)
+from assistant.grounding.kb_terms import unknown_terms
+from assistant.turn.language import detect_language
+from assistant.grounding.placeholders import StreamRenderer
+from assistant.turn import messages
+from assistant import metrics
+from assistant.turn.handoff import Handoff
+from assistant.turn.policy import OFFER_REASONS, QUEUE_REASONS, Rules, canned, decide, upset
+from assistant.turn.prompts import build_messages
+from assistant.turn.sanitize import sanitize
+from assistant.store.store import Store
+from assistant.types import Decision, Entity, Generator, Passage, Retriever, Sentiment, Tags, TurnResult
+
+log = logging.getLogger("loopdesk.pipeline")
+# Tokens until a grounded reply's first sentence ends: 19 median, 24 at the 75th percentile
+# (the model's replies to the 49 Northwind questions it answers, measured).
+FIRST_SENTENCE_TOKENS = 24
+UPSET = 0.9  # negative-sentiment probability above which a quoted answer opens with an apology
+
+FRIENDLY_ERROR = (
+    "Sorry — something went wrong on our side while answering. Your message is saved; "
+    "please try again, or ask for a human agent."
+)
+
+
+@dataclass
+class Timer:
+    marks: dict[str, float] = field(default_factory=dict)
+    t0: float = field(default_factory=time.perf_counter)
+    last: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.last = self.t0
+
+    def mark(self, name: str) -> None:
+        now = time.perf_counter()
+        self.marks[name] = round((now - self.last) * 1000, 2)
+        self.last = now
+
+    def since_start(self) -> float:
+        return (time.perf_counter() - self.t0) * 1000
+
+
+@dataclass
+class Plan:
+    tags: Tags
+    passages: list[Passage]
+    evidence: list[tuple[Unit, float]]
+    """Passage units closest to the question, best first."""
+    decision: Decision
+    shown: list[Passage]
+    """The passages as the model sees them (cut to their evidence), numbered like `passages`."""
+    messages: list[dict]
+
+
+class Assistant:
+    def __init__(
+        self,
+        cfg: Config,
+        generator: Generator,
+        store: Store,
+        retriever: Retriever | None = None,
+        sentiment=None,
+        ner=None,
+        retriever_problem: str | None = None,
+        tagger_problems: list[str] | None = None,
+        adapter_watcher=None,
+        open_retriever=None,
+        spool=None,
+        redactor=None,
+    ) -> None:
+        self.cfg, self.generator, self.store = cfg, generator, store
+        self.adapter_watcher = adapter_watcher  # follows the live adapter between turns
+        self.tagger_problems = tagger_problems or []
+        # What is missing stands in its place with its reason (assistant.unavailable), never a bare None.
+        # (`x or Unavailable(...)` would replace a stand-in that already says why: it is falsy.)
+        self.retriever = (
+            retriever
+            if retriever is not None
+            else Unavailable("knowledge base", retriever_problem or "no index configured")
+        )
+        self.open_retriever = open_retriever  # retried when there is no index yet (a later build is picked up)
+        self._retriever_tried = time.monotonic()
+        self.sentiment = sentiment if sentiment is not None else Unavailable("sentiment tagger", "not configured")
+        self.ner = ner if ner is not None else Unavailable("NER tagger", "not configured")
+        self.handoff = Handoff(store, default_wait_s=cfg.policy.default_wait_minutes * 60)
+        self.spool = spool  # where turns go when the database cannot take them (assistant.store.spool)
+        self.redactor = redactor  # card data, national ids (and contacts if configured) replaced first
+        p = cfg.policy
+        self.rules = Rules(p.negative_turns, p.upset_score, p.supported_languages, cfg.app.business_name)
+        # Turns run side by side up to app.concurrent_turns (generation batches them); the rest wait in line.
+        self.admission = Admission(cfg.app.concurrent_turns, cfg.app.max_waiting, cfg.app.turn_seconds)
+
+    def start_conversation(self, source: str = "chat") -> str:
+        try:
+            return self.store.new_conversation(source)
+        except StoreError as exc:
+            if self.spool is None:
+                raise
+            log.error("conversation not stored, spooled: %s", exc)
+            metrics.error("store")
+            return self.spool.append({"op": "conversation", "id": str(uuid.uuid4()), "source": source})["id"]
+
+    def store_turn(
+        self, conversation_id: str, role: str, text: str, problems: list[str] | None = None, **fields
+    ) -> int | None:
+        """Write a turn; when the database cannot take it, spool it (None: no row id yet)."""
+        try:
+            return self.store.add_turn(conversation_id, role, text, **fields)
+        except StoreError as exc:
+            if self.spool is None:
+                raise
+            log.error("%s turn of %s not stored, spooled: %s", role, conversation_id, exc)
+            metrics.error("store")
+            if problems is not None:  # shown with the turn (insights, chat --json)
+                problems.append(
+                    "the database was unavailable: this turn is kept in the local spool and written when it is back"
+                )
+            self.spool.append(
+                {"op": "turn", "conversation_id": conversation_id, "role": role, "text": text, "fields": fields}
+            )
+            return None
+
+    def replay_spool(self) -> None:
+        if self.spool is not None and self.spool.path.exists() and self.spool.path.stat().st_size:
+            self.spool.replay(self.store)
+
+    def _read_or(self, read, default, what: str, tags: Tags | None = None):
+        """A read the turn can do without (history, ownership): on a database error, go on without it."""
+        try:
+            return read()
+        except StoreError as exc:
+            log.error("could not read %s: %s", what, exc)
+            if tags is not None:
+                tags.notes.append(f"could not read {what}: the database is unavailable")
+            return default
+
+    def respond(self, conversation_id: str | None, message: str | bytes | None, waited: float = 0.0) -> TurnResult:
+        result = None
+        for kind, value in self.respond_stream(conversation_id, message, waited):
+            if kind == "done":
+                result = value
+        assert isinstance(result, TurnResult)  # respond_stream always ends with ("done", TurnResult)
+        return result
+
+    def respond_stream(
+        self, conversation_id: str | None, message: str | bytes | None, waited: float = 0.0
+    ) -> Iterator[tuple[str, Any]]:
+        """Events: ("token", text) adds text to the reply; ("replace", text) replaces everything
+        shown so far (a generated reply that failed the grounding check); ("done", TurnResult).
+        `waited`: seconds the message waited in line before this turn began (counted toward
+        generation.first_text_seconds: the customer has been waiting since they sent it)."""
+        timer = Timer()
+        clean = sanitize(message, self.cfg.policy.max_message_chars)
+        if clean.empty:
+            decision = decide("", Tags(), [], self.rules)
+            yield (
+                "done",
+                self._result(
+                    conversation_id or "", None, decision.message, Tags(), [], decision, timer, None, clean.notes
+                ),
+            )
+            return
+        if self.adapter_watcher is not None:
+            self.adapter_watcher.refresh()
+        self.replay_spool()
+        conversation_id = conversation_id or self.start_conversation()
+        text, redacted = self.redact(clean.text)
+        if redacted:
+            clean.notes.append(
+                "replaced before storing: " + ", ".join(f"{k} x{v}" for k, v in sorted(redacted.items()))
+            )
+        if self._read_or(lambda: self.handoff.is_held(conversation_id), False, "who answers this conversation"):
+            # A person owns this conversation (or it waits for one): keep the message, say nothing.
+            tags = self.tag(text, timer)
+            self.log_user(conversation_id, text, tags, clean.notes)
+            decision = Decision("hold", self.handoff.state(conversation_id))
+            yield "done", self._result(conversation_id, None, "", tags, [], decision, timer, None, clean.notes)
+            return
+        history = self._read_or(lambda: self.store.history(conversation_id), [], "the conversation so far")
+
+        with TURNS.side():
+            plan = self.plan(text, history, timer)
+        tags, passages, evidence, decision = plan.tags, plan.passages, plan.evidence, plan.decision
+        user_turn = self.log_user(conversation_id, text, tags, clean.notes)
+        if decision.reason in QUEUE_REASONS:
+            decision.message = self.queue(conversation_id, decision, tags.language)
+
+        reply, first_token, grounding = "", None, ""
+        if decision.action == "decline" and decision.missing and evidence:
+            # Partly covered: say what is missing, quote the closest passage, offer a human.
+            reply = self.hedge(decision.missing, evidence[: self.cfg.retrieval.fallback_units], tags)
+            decision.message = canned("human_offer", self.cfg.app.business_name, tags.language)
+            grounding = "extractive (not covered)"
+            first_token = timer.since_start()
+            yield "token", reply
+        if decision.action == "answer":
+            limit = self.cfg.generation.first_text_seconds
+            deadline = timer.t0 + limit - waited if limit > 0 else None
+            for kind, value in self.answer(plan.messages, text, passages, evidence, tags, deadline):
+                if kind == "grounding":
+                    grounding = value
+                    continue
+                if first_token is None:
+                    first_token = timer.since_start()
+                reply = value if kind == "replace" else reply + value
+                yield kind, value
+            timer.mark("generate")
+        if decision.message:
+            addition = ("\n\n" if reply else "") + decision.message
+            reply += addition
+            yield "token", addition
+        if not reply.strip():
+            reply = FRIENDLY_ERROR
+            yield "token", reply
+        problems = [n for n in tags.notes if n.startswith(("generation failed", "knowledge base search failed"))]
+        turn_id = self.log_reply(
+            conversation_id, reply, plan.shown, decision, timer, first_token, user_turn, grounding, problems
+        )
+        timer.mark("log")
+        result = self._result(
+            conversation_id, turn_id, reply, tags, passages, decision, timer, first_token, clean.notes
+        )
+        result.grounding = grounding
+        metrics.record_turn(result)
+        yield "done", result
+
+    def plan(self, text: str, history: list[dict], timer: Timer | None = None) -> "Plan":
+        """Steps 1-6 for a clean message: what the turn knows before anything is generated.
+        Also used to build training data in exactly the prompt format of inference."""
+        timer = timer or Timer()
+        tags = self.tag(text, timer)
+        query = search_query(text, history)
+        passages = self.retrieve(query, tags)
+        evidence = self.pick_evidence(text if query == text else [text, query], passages)
+        timer.mark("retrieval")
+        decision = self.decide(text, tags, history, passages)
+        shown = self.compact(passages, evidence)
+        messages = self.prompt(history, text, shown, tags)
+        timer.mark("prompt")
+        return Plan(tags, passages, evidence, decision, shown, messages)
+
+    def redact(self, text: str):
+        """Payment data (and contacts, if configured) replaced by placeholders before anything sees
+        or stores the message. A redactor that fails refuses the message rather than store it."""
+        if self.redactor is None:
+            return text, {}
+        try:
+            return self.redactor(text)
+        except Exception as exc:
+            log.exception("redaction failed")
+            raise LoopdeskError(f"the message could not be checked for card data ({type(exc).__name__})") from exc
+
+    def tag(self, text: str, timer: Timer) -> Tags:
+        """Steps 1-3: language, sentiment, entities."""
+        tags = Tags(language=self.detect_language(text))
+        timer.mark("language")
+        tags.sentiment = self.tag_sentiment(text, tags)
+        timer.mark("sentiment")
+        tags.entities = self.tag_entities(text, tags)
+        timer.mark("entities")
+        return tags
+
+    def queue(self, conversation_id: str, decision: Decision, language: str) -> str:
+        """Put the conversation in the handoff queue; the message tells the customer what happens next."""
+        try:
+            self.handoff.request(conversation_id, decision.reason)
+            status = self.handoff.status(conversation_id)
+        except StoreError as exc:
+            log.error("handoff of %s not recorded: %s", conversation_id, exc)
+            metrics.error("store")
+            return (
+                "Sorry — I could not reach our team's queue just now. Please ask again in a minute, "
+                "or contact us through the channels on our help pages."
+            )
+        lang = language if language in messages.LANGUAGES else "en"
+        business = self.cfg.app.business_name
+        if status.online:
+            wait = messages.text(
+                "queued",
+                lang,
+                business=business,
+                position=str(status.position or 1),
+                wait=messages.wait_phrase(status.wait_s, lang),
+            )
+        else:
+            wait = messages.text("queued_offline", lang, business=business)
+        return f"{decision.message}\n\n{wait}" if decision.message else wait
+
+    # --- the steps --------------------------------------------------------------------------
+    def detect_language(self, text: str) -> str:
+        return detect_language(text, default=self.cfg.policy.supported_languages[0])
+
+    def tag_sentiment(self, text: str, tags: Tags) -> Sentiment | None:
+        if not self.sentiment:
+            tags.notes.append(str(self.sentiment))
+            return None
+        try:
+            return self.sentiment.tag(text)
+        except Exception as exc:  # a tagger failure must not block the answer
+            tags.notes.append(f"sentiment tagger failed: {exc}")
+            return None
+
+    def tag_entities(self, text: str, tags: Tags) -> list[Entity]:
+        if tags.language not in self.cfg.policy.ner_languages:
+            tags.notes.append(
+                f"entities not tagged: the NER tagger reads {', '.join(self.cfg.policy.ner_languages)}, "
+                f"this message is {tags.language}"
+            )
+            return []
+        if not self.ner:
+            tags.notes.append(str(self.ner))
+            return []
+        try:
+            return self.ner.tag(text)
+        except Exception as exc:
+            tags.notes.append(f"NER tagger failed: {exc}")
+            return []
+
+    @property
+    def retriever_problem(self) -> str | None:
+        """Why there is no knowledge base (None when there is one)."""
+        return self.retriever.reason if isinstance(self.retriever, Unavailable) else None
+
+    def retry_retriever(self) -> None:
+        """No index at start: try again (at most every 30 s), so a later `index build` is used."""
+        if self.retriever or self.open_retriever is None or time.monotonic() - self._retriever_tried < 30:
+            return
+        self._retriever_tried = time.monotonic()
+        try:
+            opened = self.open_retriever(self.cfg)
+            self.retriever = opened if opened is not None else Unavailable("knowledge base", "no index configured")
+            log.info("knowledge base index opened")
+        except LoopdeskError as exc:
+            self.retriever = Unavailable("knowledge base", str(exc))
+
+    def retrieve(self, query: str, tags: Tags) -> list[Passage]:
+        self.retry_retriever()
+        if not self.retriever:
+            tags.notes.append(f"no knowledge base, so every question is declined: {self.retriever_problem}")
+            return []
+        try:
+            found = self.retriever.search(query, self.cfg.retrieval.k)
+        except LoopdeskError as exc:
+            tags.notes.append(f"knowledge base search failed, so the question is declined: {exc}")
+            return []
+        return [p for p in found if p.score >= self.cfg.retrieval.min_score]
+
+    def pick_evidence(self, query: str | list[str], passages: list[Passage]) -> list[tuple[Unit, float]]:
+        """Passage sentences closest to the query, best first (empty without an embedder)."""
+        embedder = getattr(self.retriever, "embedder", None)
+        if not passages or embedder is None:
+            return []
+        headings = [" > ".join(x for x in (p.title, p.heading) if x) for p in passages]
+        n = max(self.cfg.retrieval.evidence_units, self.cfg.retrieval.fallback_units)
+        return pick_evidence(query, evidence_units(passages), embedder, n, headings)
+
+    def decide(self, text: str, tags: Tags, history: list[dict], passages: list[Passage]) -> Decision:
+        threshold = self.cfg.policy.upset_score
+        earlier = [
+            upset(None, t.get("sentiment_scores"), threshold)
+            if t.get("sentiment_scores")
+            else t.get("sentiment") == "negative"
+            for t in history
+            if t["role"] == "user"
+        ]
+        replies = [t for t in history if t["role"] in ("assistant", "agent")]
+        offered = (
+            bool(replies) and replies[-1]["role"] == "assistant" and replies[-1].get("escalation") in OFFER_REASONS
+        )
+        decision = decide(text, tags, earlier, self.rules, offered)
+        if decision.action == "answer":
+            why, missing = self.not_covered(text, passages, [e.text for e in tags.entities if e.type == "PER"])
+            if why:
+                tags.notes.append(f"declined: {why}")
+                return Decision(
+                    "decline", "not_covered", canned("not_covered", self.cfg.app.business_name, tags.language), missing
+                )
+        return decision
+
+    def not_covered(self, text: str, passages: list[Passage], names: Sequence[str] = ()) -> tuple[str, list[str]]:
+        """(why the knowledge base cannot answer this, the words it never mentions); ("", []) when it can."""
+        if not passages:
+            return "no passage above retrieval.min_score", []
+        if not self.retriever or not hasattr(self.retriever, "vocabulary"):
+            return "", []
+        terms, unknown, share = unknown_terms(text, self.retriever.vocabulary(), list(names))
+        if unknown and share >= self.cfg.policy.decline_unknown_share:
+            # Quote a "closest" passage only when the KB knows part of the question: for "a loyalty
+            # points program" (no word known) the nearest sentence is noise ("Enter the promo code").
+            partial = unknown if len(unknown) < len(terms) else []
+            return f"the knowledge base never mentions {', '.join(unknown)} ({share:.0%} of the question)", partial
+        return "", []
+
+    def hedge(self, unknown: list[str], picked: list[tuple[Unit, float]], tags: Tags) -> str:
+        missing = ", ".join(f'"{w}"' for w in unknown[:3])
+        return (
+            f"I couldn't find anything about {missing} in the {self.cfg.app.business_name} help pages. "
+            f"The closest I found:\n\n{self.extractive(picked, tags)}"
+        )
+
+    def compact(self, passages: list[Passage], evidence: list[tuple[Unit, float]]) -> list[Passage]:
+        """Each passage cut down to its evidence units (numbering kept, so citations still map)."""
+        if not evidence:
+            return passages
+        keep = evidence[: self.cfg.retrieval.evidence_units]
+        out = []
+        for i, p in enumerate(passages):
+            units = sorted((u for u, _ in keep if u.passage == i), key=lambda u: u.order)
+            text = "\n".join(u.text for u in units) if units else split_first(p.text)
+            out.append(replace(p, text=text))
+        return out
+
+    def prompt(self, history: list[dict], text: str, passages: list[Passage], tags: Tags) -> list[dict]:
+        # A person's replies read as the assistant's side of the conversation.
+        chat = [{"role": "assistant" if t["role"] == "agent" else t["role"], "content": t["text"]} for t in history]
+        budget = self.cfg.generation.context_tokens - self.cfg.generation.max_new_tokens
+        return build_messages(
+            chat, text, passages, tags, self.generator.count_tokens, budget, self.cfg.app.business_name
+        )
+
+    def answer(
+        self,
+        messages: list[dict],
+        question: str,
+        passages: list[Passage],
+        evidence: list[tuple[Unit, float]],
+        tags: Tags,
+        deadline: float | None = None,
+    ) -> Iterator[tuple[str, str]]:
+        """Step 7: ("token"|"replace", text) events and one ("grounding", how) event. With the
+        checked reader, the evidence answers when the model has shown nothing by `deadline`
+        (time.perf_counter; see generation.first_text_seconds)."""
+        reader = self.cfg.generation.reader
+        fallback = evidence[: self.cfg.retrieval.fallback_units]
+        if reader == "extractive" and fallback:
+            yield "token", self.extractive(fallback, tags)
+            yield "grounding", "extractive"
+            return
+        if reader == "model" or not fallback:
+            renderer = StreamRenderer()
+            for piece in self.generate(messages, notes=tags.notes):
+                if piece := renderer.feed(piece):
+                    yield "token", piece
+            if tail := renderer.flush():
+                yield "token", tail
+            yield "grounding", "unchecked"
+            return
+        key = key_evidence(fallback, question, self.cfg.retrieval.key_margin)
+        if not key:  # the evidence adds nothing to the question: no reply could be checked against it
+            yield "token", self.extractive(fallback, tags)
+            yield "grounding", "fallback: no informative evidence"
+            return
+        late = self._too_late(messages, deadline)
+        if late:
+            yield "token", self.extractive(fallback, tags)
+            yield "grounding", f"fallback: busy, {late}"
+            return
+        checker = GroundedStream(
+            [p.text for p in passages] + [question],
+            len(passages),
+            [" > ".join(x for x in (p.title, p.heading) if x) for p in passages],
+            key=[u.text for u in key],
+            question=question,
+            key_passages=[u.passage for u in key],
+        )
+        stream = self.generate(messages, raise_errors=True)
+        try:
+            for text in checker.sentences(_until(stream, deadline, checker)):
+                yield "token", text
+        except FirstTextLate:
+            checker.problem = f"busy, no checked text within {self._limit()}"
+            log.info("answered from the passages: %s", checker.problem)
+        except Exception as exc:  # the model failed: the passages still answer
+            checker.problem = f"generation failed ({type(exc).__name__})"
+            tags.notes.append(f"generation failed: {exc}")
+            metrics.error("generation")
+            log.exception("generation failed, answered from the passages")
+        finally:
+            stream.close()  # a reply stopped early frees its place in the engine now
+        problem = checker.verdict([u.text for u in key], [u.passage for u in key], question)
+        if problem:
+            # Held text was never shown, so the evidence is usually the first thing the customer sees.
+            yield "replace" if checker.shown else "token", self.extractive(fallback, tags)
+            yield "grounding", f"fallback: {problem}"
+            return
+        if checker.citation_added:
+            yield "token", checker.citation_added
+        yield "grounding", "generated"
+
+    def _too_late(self, messages: list[dict], deadline: float | None) -> str:
+        """Why the model's reply would come past the deadline ("" when it may not): the turn has
+        waited that long already, or the engine says a first sentence would take longer than is left.
+        Answering from the evidence at once then is what the customer would get at the deadline
+        anyway, sooner, and the engine's time goes to replies that can make it."""
+        if deadline is None:
+            return ""
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            return f"no model reply started within {self._limit()}"
+        try:
+            wait = self.generator.first_text_eta(messages, FIRST_SENTENCE_TOKENS)
+        except Exception as exc:  # an estimate is advice: without one the deadline still holds
+            log.warning("first-text estimate failed: %s", exc)
+            wait = None
+        if wait is not None and wait > left:
+            return f"a first sentence would take {wait:.1f} s, {left:.1f} s left of {self._limit()}"
+        return ""
+
+    def _limit(self) -> str:
+        return f"{self.cfg.generation.first_text_seconds:g} s"
+
+    def extractive(self, picked: list[tuple[Unit, float]], tags: Tags) -> str:
+        reply = extractive_reply(picked)
+        # Only a clearly upset customer gets the apology: the tagger leans negative on plain
+        # support questions ("How do I return a shirt that does not fit?" reads 0.81 negative).
+        if tags.sentiment and tags.sentiment.scores.get("negative", 0.0) >= UPSET:
+            reply = "I'm sorry about the trouble." + ("\n" if "\n" in reply else " ") + reply
+        return reply
+
+    def generate(
+        self, messages: list[dict], raise_errors: bool = False, notes: list[str] | None = None
+    ) -> Gen[str, None, None]:
+        try:
+            yield from self.generator.stream(messages)
+        except Exception as exc:  # keep serving: the customer sees a friendly message
+            self.last_error = exc
+            if not raise_errors:
+                metrics.error("generation")
+                log.exception("generation failed")
+                if notes is not None:
+                    notes.append(f"generation failed: {type(exc).__name__}: {exc}")
+            if raise_errors:
+                raise
+            yield FRIENDLY_ERROR
+
+    def log_user(self, conversation_id: str, text: str, tags: Tags, notes: list[str]) -> int | None:
+        return self.store_turn(
+            conversation_id,
+            "user",
+            text,
+            tags.notes,
+            language=tags.language,
+            sentiment=tags.sentiment.label if tags.sentiment else None,
+            sentiment_scores=tags.sentiment.scores if tags.sentiment else None,
+            entities=[e.__dict__ for e in tags.entities],
+            notes=notes + tags.notes,
+        )
+
+    def log_reply(
+        self,
+        conversation_id: str,
+        reply: str,
+        passages: list[Passage],
+        decision: Decision,
+        timer: Timer,
+        first_token: float | None,
+        user_turn: int | None,
+        grounding: str = "",
+        problems: list[str] | None = None,
+    ) -> int | None:
+        # Passage texts are kept with the turn so `finetune export` can rebuild the exact prompt.
+        return self.store_turn(
+            conversation_id,
+            "assistant",
+            reply,
+            None,
+            passages=[
+                {
+                    "id": p.id,
+                    "source": p.source,
+                    "score": round(p.score, 4),
+                    "title": p.title,
+                    "heading": p.heading,
+                    "text": p.text,
+                }
+                for p in passages
+            ],
+            model_id=self.generator.model_id,
+            adapter_id=self.generator.adapter_id,
+            latency_ms=timer.since_start(),
+            first_token_ms=first_token,
+            escalation=decision.reason if decision.escalated else None,
+            reply_to=user_turn,
+            notes={
+                "timings_ms": timer.marks,
+                "user_turn": user_turn,
+                "grounding": grounding,
+                "problems": problems or [],
+            },
+        )
+
+    def _result(
+        self, conversation_id, turn_id, reply, tags, passages, decision, timer, first_token, notes
+    ) -> TurnResult:
+        return TurnResult(
+            conversation_id,
+            turn_id,
+            reply,
+            tags,
+            passages,
+            decision,
+            timer.since_start(),
+            first_token,
+            self.generator.model_id,
+            self.generator.adapter_id,
+            list(notes),
+            dict(timer.marks),
+        )
+
+
+class FirstTextLate(Exception):
+    """The model showed nothing checked before the turn's first-text deadline."""
+
+
+def _until(pieces: Iterator[str], deadline: float | None, checker: GroundedStream) -> Iterator[str]:
+    """The model's pieces while nothing has been shown and the deadline has not passed (a busy
+    engine yields "" while it waits, so this notices in time); once text is shown, all of them."""
+    for piece in pieces:
+        if deadline is not None and not checker.shown and time.perf_counter() > deadline:
+            raise FirstTextLate
+        yield piece
+
+
+def split_first(text: str) -> str:
+    units = split_units(text)
+    return units[0] if units else text[:300]

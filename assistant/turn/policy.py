@@ -1,0 +1,89 @@
+"""Escalation policy: answer, hand over to a person, offer one, or just acknowledge.
+
+- An explicit request for a person, or "yes" to an offer made in the previous reply, hands the
+  conversation over (`human_requested`, `offer_accepted`); so does a language the generator does
+  not answer in (`unsupported_language`). The pipeline puts these in the handoff queue.
+- `negative_turns` consecutive *upset* customer turns answer and offer a person (`negative_streak`).
+  Upset means the sentiment tagger's negative probability is at least `upset_score`: the tagger
+  leans negative on plain problem reports ("How do I return it?" reads 0.81), and a label alone
+  offered a human to calm customers. The threshold is chosen on half of the airline tweets and
+  reported on the other half and on calm support questions (`benchmarks/escalation_rate.py`).
+- "no thanks" to an offer gets a short acknowledgement, no model call.
+
+`not_covered` (the knowledge base has nothing on the question) is decided by the pipeline after
+retrieval. Pure function of the message, its tags and the conversation so far.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+from assistant.turn import messages
+from assistant.turn.handoff import accepts_offer, declines_offer
+from assistant.types import Decision, Sentiment, Tags
+
+_HUMAN = re.compile(
+    r"\b(?:(?:talk|speak|chat)\s+(?:to|with)\s+(?:a\s+|an\s+|some\s*one|somebody|your\s+)?(?:real\s+|live\s+)?"
+    r"(?:human|person|agent|representative|rep|someone|somebody|manager|supervisor|operator)"
+    r"|(?:real|live)\s+(?:human|person|agent)|human\s+agent|customer\s+(?:service\s+)?(?:agent|representative)"
+    r"|(?:transfer|connect|put)\s+me\s+(?:to|through|with)|escalate)\b",
+    re.I,
+)
+_SHORT_PERSON = re.compile(r"^\W*(?:an?\s+)?(?:human|person|agent|operator|representative)(?:\s+please)?\W*$", re.I)
+
+OFFER_REASONS = {"negative_streak", "not_covered"}
+"""Replies that end by offering a person: a "yes" in the next message accepts."""
+QUEUE_REASONS = {"human_requested", "offer_accepted", "unsupported_language"}
+"""Decisions that put the conversation in the handoff queue."""
+
+
+@dataclass
+class Rules:
+    negative_turns: int = 2
+    upset_score: float = 0.82
+    supported_languages: Sequence[str] = ("en",)
+    business_name: str = "Northwind Goods"
+
+
+def canned(reason: str, business_name: str = "Northwind Goods", language: str = "en") -> str:
+    """The fixed message for a policy outcome, in the customer's language where translated."""
+    return messages.text(reason, language, business=business_name)
+
+
+def wants_human(text: str) -> bool:
+    return bool(_HUMAN.search(text) or _SHORT_PERSON.match(text))
+
+
+def upset(sentiment: Sentiment | None, scores: dict | None = None, threshold: float = 0.9) -> bool:
+    """Clearly upset: negative probability >= threshold (the label alone when no scores are known)."""
+    scores = scores if scores is not None else (sentiment.scores if sentiment else None)
+    if scores:
+        return float(scores.get("negative", 0.0)) >= threshold
+    return bool(sentiment and sentiment.label == "negative")
+
+
+def decide(text: str, tags: Tags, earlier_upset: Sequence[bool], rules: Rules, offered: bool = False) -> Decision:
+    """`earlier_upset`: was each earlier customer turn upset (oldest first); `offered`: the last
+    reply offered a person."""
+    lang = tags.language if tags.language in messages.LANGUAGES else "en"
+    if not text.strip():
+        return Decision("prompt_user", "empty", messages.text("empty", lang))
+    if wants_human(text):
+        return Decision("escalate", "human_requested")
+    if offered and accepts_offer(text):
+        return Decision("escalate", "offer_accepted")
+    if tags.language not in rules.supported_languages and tags.language != "unknown":
+        return Decision("escalate", "unsupported_language", canned("unsupported_language", rules.business_name, lang))
+    if offered and declines_offer(text) and len(text.split()) <= 4:
+        return Decision("acknowledge", "offer_declined", canned("offer_declined", rules.business_name, lang))
+    streak = 0
+    for was_upset in reversed([*earlier_upset, upset(tags.sentiment, threshold=rules.upset_score)]):
+        if not was_upset:
+            break
+        streak += 1
+    if streak >= rules.negative_turns and not offered:
+        # Still answer, then offer the person: an upset customer deserves both.
+        return Decision("answer", "negative_streak", canned("negative_streak", rules.business_name, lang))
+    return Decision("answer")

@@ -1,0 +1,7 @@
+"""The web: everything a browser or an HTTP client talks to; it only translates requests.
+
+`http_api` is the FastAPI app (the Gradio pages mount on it), `customer_page` the customer's chat,
+`chat_session` / `chat_view` what one customer's chat holds and shows, `metrics` the Prometheus
+endpoint. `console/` is the operator console (one page builder, its stats and actions);
+`integrations/` the help-desk integrations, each registered in `integrations.registry`.
+"""

@@ -1,0 +1,604 @@
+"""The operator console (Gradio, route /operator): sign in by name, the handoff queue, conversations
+by last activity, one conversation with per-turn insights (take over, reply, hand back, close,
+rate, correct, relabel), replies with filters, per-day numbers with an alert banner and report
+downloads, and the learning loop (export, train with live progress, evaluate, promote, roll back).
+
+Only event wiring: the logic lives in `operator`, `handoff`, `console_stats`, `accounts` and the
+injected learning loop (`finetune.jobs.LearningLoop`). Each handler reports success or the reason
+it refused in the message line and leaves every other component as it was.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import logging
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+
+from assistant.web.console import stats as console_stats
+from assistant.web.console import operator as op
+from assistant.store.accounts import Accounts
+from assistant.config import Config
+from assistant.errors import InputError, LoopdeskError
+from assistant.store.console import COUNT_CAP
+
+log = logging.getLogger("loopdesk.console")
+QUEUE_COLUMNS = ["conversation", "state", "reason", "waiting", "operator", "e-mail", "last customer message"]
+TURN_COLUMNS = ["turn", "role", "text"]
+ADAPTER_COLUMNS = [
+    "version",
+    "live",
+    "created",
+    "answer accuracy",
+    "live/base accuracy",
+    "loss",
+    "live/base loss",
+    "train loss (last)",
+]
+
+
+def guarded(n_outputs: int):
+    """Run a handler as the signed-in operator; on a refusal show why and change nothing else."""
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def run(token, *args):
+            try:
+                return fn(token, *args)
+            except LoopdeskError as exc:
+                return (f"⚠️ {html.escape(str(exc))}",) + (gr.skip(),) * (n_outputs - 1)
+            except Exception as exc:  # a console bug must not take the console down; the log has it
+                log.exception("console action %s failed", fn.__name__)
+                return (f"⚠️ Something went wrong ({type(exc).__name__}); the log has the details.",) + (gr.skip(),) * (
+                    n_outputs - 1
+                )
+
+        return run
+
+    return wrap
+
+
+def health_problems(assistant) -> list[str]:
+    """What is degraded in the running app right now (also in the log when it happened)."""
+    out = []
+    watcher = getattr(assistant, "adapter_watcher", None)
+    if watcher is not None and watcher.last_error:
+        out.append(f"Live adapter: {watcher.last_error}")
+    if not assistant.retriever:
+        out.append(f"No knowledge base, every question is declined: {assistant.retriever_problem}")
+    # Each missing tagger carries its own reason (assistant.unavailable).
+    out += [
+        f"No {str(t)[0].upper()}{str(t)[1:]}" for t in (assistant.sentiment, assistant.ner) if not t
+    ]
+    return out
+
+
+def transcript(turns: list[dict]) -> str:
+    """The conversation as markdown, each turn with what the pipeline knew about it."""
+    if not turns:
+        return "_No turns yet._"
+    parts = []
+    for t in turns:
+        text = html.escape(t["text"]).replace("\n", "  \n> ")
+        if t["role"] == "user":
+            s = t["scores"] or {}
+            sentiment = (
+                (f"{t['sentiment']} " + " ".join(f"{k[:3]} {v:.2f}" for k, v in s.items())) if t["sentiment"] else "—"
+            )
+            ents = ", ".join(f"`{html.escape(e['type'])}` {html.escape(e['text'])}" for e in t["entities"]) or "none"
+            labels = "".join(f" · label {k}: {html.escape(str(v))}" for k, v in t["labels"].items())
+            notes = "".join(f"  \n<small>note: {html.escape(str(n))}</small>" for n in t["notes"])
+            parts.append(
+                f"**#{t['id']} Customer** · {t['time']} · language {t['language'] or '—'} · sentiment "
+                f"{sentiment} · entities {ents}{labels}\n> {text}{notes}"
+            )
+        elif t["role"] == "agent":
+            parts.append(
+                f"**#{t['id']} {html.escape((t['operator'] or 'operator').title())} (person)** · {t['time']}\n> {text}"
+            )
+        else:
+            timing = f"{t['latency_ms']:.0f} ms" if t["latency_ms"] is not None else "—"
+            if t["first_token_ms"] is not None:
+                timing += f" (first words {t['first_token_ms']:.0f} ms)"
+            extra = [
+                f"adapter {html.escape(t['adapter'] or 'none')}",
+                f"grounding {html.escape(t['grounding'] or '—')}",
+            ]
+            if t["escalation"]:
+                extra.append(f"**escalation {t['escalation'].replace('_', ' ')}**")
+            if t["rating"]:
+                extra.append(f"rated {t['rating']}")
+            sources = " · ".join(
+                f"[{i}] {html.escape(s.get('source', ''))} › {html.escape(s.get('heading') or '')} "
+                f"({s.get('score', 0):.2f})"
+                for i, s in enumerate(t["sources"], 1)
+            )
+            fix = "".join(f"  \n<small>correction: {html.escape(c)}</small>" for c in t["corrections"])
+            parts.append(
+                f"**#{t['id']} Assistant** · {t['time']} · {timing} · "
+                + " · ".join(extra)
+                + f"\n> {text}"
+                + (f"  \n<small>sources: {sources}</small>" if sources else "")
+                + fix
+            )
+    return "\n\n".join(parts)
+
+
+def chart(rows: list[dict]):
+    """Four panels per day: replies, thumbs up/down share, escalation rate and negative share, p50 latency."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    days = [r["day"][5:] for r in rows]
+    fig, axes = plt.subplots(2, 2, figsize=(10, 5.2))
+    axes[0][0].bar(days, [r["replies"] for r in rows], color="#2563eb")
+    axes[0][0].set_title("replies per day")
+    for key, colour, label in (("up_share", "#16a34a", "thumbs up"), ("down_share", "#dc2626", "thumbs down")):
+        axes[0][1].plot(
+            days, [r[key] if r[key] is not None else float("nan") for r in rows], marker="o", color=colour, label=label
+        )
+    axes[0][1].set_title("share of replies rated")
+    for key, colour, label in (
+        ("escalation_rate", "#d97706", "escalation rate"),
+        ("negative_share", "#7c3aed", "negative customer turns"),
+    ):
+        axes[1][0].plot(
+            days, [r[key] if r[key] is not None else float("nan") for r in rows], marker="o", color=colour, label=label
+        )
+    axes[1][0].set_title("escalations and negative sentiment (share)")
+    axes[1][1].plot(
+        days,
+        [r["p50_latency_ms"] if r["p50_latency_ms"] is not None else float("nan") for r in rows],
+        marker="o",
+        color="#0f766e",
+    )
+    axes[1][1].set_title("median reply time (ms)")
+    for ax in (axes[0][1], axes[1][0]):
+        ax.set_ylim(0, 1)
+        ax.legend(loc="upper left", fontsize=8)
+    for ax in axes.flat:
+        ax.tick_params(axis="x", labelrotation=60, labelsize=7)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def build_console(assistant, cfg: Config, learning=None) -> None:
+    """The console's components and events (call inside a `gr.Blocks` route)."""
+    store, handoff = assistant.store, assistant.handoff
+    accounts = Accounts(store)
+    gr.Markdown(f"## {html.escape(cfg.app.business_name)} · operator console")
+    alert = gr.Markdown("", elem_id="op-alert")
+    msg = gr.Markdown("", elem_id="op-message")
+    token, conv_id, turn_id = gr.State(None), gr.State(None), gr.State(None)
+    conv_page, reply_page = gr.State(1), gr.State(1)
+
+    with gr.Column(visible=True) as signin:
+        name = gr.Textbox(label="Name", elem_id="op-name")
+        password = gr.Textbox(label="Password", type="password", elem_id="op-password")
+        signin_btn = gr.Button("Sign in", variant="primary", elem_id="op-signin")
+        gr.Markdown("<small>Accounts: `loopdesk operator add NAME`.</small>")
+    with gr.Column(visible=False) as area:
+        with gr.Row():
+            me = gr.Markdown("", elem_id="op-me")
+            signout = gr.Button("Sign out", size="sm", scale=0)
+        with gr.Tabs():
+            with gr.Tab("Queue"):
+                queue_table = gr.Dataframe(
+                    headers=QUEUE_COLUMNS, interactive=False, wrap=True, elem_id="op-queue", max_height=320
+                )
+                gr.Markdown("<small>Click a row to open the conversation.</small>")
+            with gr.Tab("Conversations"):
+                with gr.Row():
+                    c_from = gr.DateTime(label="From", include_time=False, type="string", elem_id="op-conv-from")
+                    c_to = gr.DateTime(label="To", include_time=False, type="string", elem_id="op-conv-to")
+                    c_state = gr.Dropdown(
+                        ["any", "assistant", "queued", "human", "closed"], value="any", label="Who answers"
+                    )
+                    c_text = gr.Textbox(label="Text contains", elem_id="op-conv-text")
+                c_search = gr.Button("Search", variant="primary", elem_id="op-conv-search")
+                conv_table = gr.Dataframe(
+                    headers=op.CONVERSATION_COLUMNS,
+                    interactive=False,
+                    wrap=True,
+                    elem_id="op-conversations",
+                    max_height=420,
+                )
+                with gr.Row():
+                    c_prev = gr.Button("◀ Newer", size="sm")
+                    c_info = gr.Markdown("", elem_id="op-conv-page")
+                    c_next = gr.Button("Older ▶", size="sm")
+            with gr.Tab("Replies"):
+                with gr.Row():
+                    r_rating = gr.Dropdown(["any", "good", "bad", "none"], value="any", label="Rating")
+                    r_sent = gr.Dropdown(["any", *op.SENTIMENTS], value="any", label="Customer sentiment")
+                    r_esc = gr.Dropdown(["any", "yes", "no"], value="any", label="Escalated")
+                    r_adapter = gr.Textbox(label="Adapter contains")
+                with gr.Row():
+                    r_from = gr.DateTime(label="From", include_time=False, type="string")
+                    r_to = gr.DateTime(label="To", include_time=False, type="string")
+                    r_text = gr.Textbox(label="Text contains", elem_id="op-reply-text")
+                r_search = gr.Button("Search", variant="primary", elem_id="op-reply-search")
+                reply_table = gr.Dataframe(
+                    headers=op.COLUMNS, interactive=False, wrap=True, elem_id="op-replies", max_height=420
+                )
+                with gr.Row():
+                    r_prev = gr.Button("◀ Newer", size="sm")
+                    r_info = gr.Markdown("")
+                    r_next = gr.Button("Older ▶", size="sm")
+            with gr.Tab("Numbers"):
+                days = gr.Radio([7, 14, 30], value=14, label="Days")
+                plot = gr.Plot(label="Per day (turns, not events)", elem_id="op-chart")
+                numbers = gr.Dataframe(headers=console_stats.FIELDS, interactive=False, elem_id="op-numbers")
+                with gr.Row():
+                    csv_dl = gr.DownloadButton("Daily report (CSV)", elem_id="op-report-csv")
+                    md_dl = gr.DownloadButton("Daily report (markdown)", elem_id="op-report-md")
+            with gr.Tab("Learning"):
+                with gr.Row():
+                    export_btn = gr.Button("1 · Export a dataset from the logs", elem_id="op-export")
+                    dataset = gr.Dropdown([], label="Dataset", elem_id="op-dataset", allow_custom_value=False)
+                    steps = gr.Number(40, label="Training steps", precision=0, minimum=1)
+                    train_btn = gr.Button("2 · Train a LoRA adapter", variant="primary", elem_id="op-train")
+                progress = gr.HTML("<small>No training has run yet.</small>", elem_id="op-progress")
+                loss_plot = gr.LinePlot(x="step", y="loss", title="training loss", elem_id="op-loss", height=240)
+                adapters_table = gr.Dataframe(headers=ADAPTER_COLUMNS, interactive=False, elem_id="op-adapters")
+                with gr.Row():
+                    adapter = gr.Dropdown([], label="Adapter", elem_id="op-adapter")
+                    eval_btn = gr.Button("3 · Evaluate against the live adapter", elem_id="op-eval")
+                    promote_btn = gr.Button("4 · Promote", variant="primary", elem_id="op-promote")
+                    rollback_btn = gr.Button("Roll back", elem_id="op-rollback")
+        with gr.Column(visible=False, elem_id="op-conversation") as conv_area:
+            conv_header = gr.Markdown("", elem_id="op-conv-header")
+            with gr.Row():
+                take_btn = gr.Button("Take over", variant="primary", elem_id="op-take")
+                back_btn = gr.Button("Hand back to the assistant", elem_id="op-hand-back")
+                close_btn = gr.Button("Close", elem_id="op-close")
+            conv_md = gr.Markdown("", elem_id="op-transcript")
+            with gr.Row():
+                reply = gr.Textbox(label="Your reply to the customer", lines=2, scale=4, elem_id="op-reply")
+                send_btn = gr.Button("Send", variant="primary", scale=1, elem_id="op-send")
+            turns_table = gr.Dataframe(
+                headers=TURN_COLUMNS,
+                interactive=False,
+                wrap=True,
+                elem_id="op-turns",
+                max_height=260,
+                label="Click a turn to rate or relabel it",
+            )
+            selected = gr.Markdown("_No turn selected._", elem_id="op-selected")
+            with gr.Row():
+                good_btn = gr.Button("Mark good", elem_id="op-good")
+                bad_btn = gr.Button("Mark bad", elem_id="op-bad")
+            correction = gr.Textbox(
+                label="Ideal answer (saves the reply as bad with this correction)", lines=2, elem_id="op-correction"
+            )
+            correct_btn = gr.Button("Save correction", elem_id="op-save-correction")
+            with gr.Row():
+                label = gr.Dropdown(
+                    list(op.SENTIMENTS), value=None, label="Customer turn's sentiment", elem_id="op-label"
+                )
+                label_btn = gr.Button("Save sentiment label", elem_id="op-save-label")
+            entities = gr.Textbox(
+                label='Customer turn\'s entities, e.g. [{"type": "ORG", "text": "Acme"}]', elem_id="op-entities"
+            )
+            entities_btn = gr.Button("Save entity labels", elem_id="op-save-entities")
+
+    # --- views -----------------------------------------------------------------------------------
+    def queue_rows():
+        import datetime as dt
+
+        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        rows = []
+        for q in store.handoff_queue():
+            waited = (now - q["requested_at"].replace(tzinfo=None)).total_seconds() / 60
+            rows.append(
+                [
+                    q["conversation_id"],
+                    q["state"],
+                    (q["reason"] or "").replace("_", " "),
+                    (f"{waited:.0f} min" if waited >= 1 else "<1 min") if q["state"] == "queued" else "",
+                    q["operator"] or "",
+                    q["contact_email"] or "",
+                    (q["last_message"] or "")[:160],
+                ]
+            )
+        return rows
+
+    def conv_view(cid):
+        turns = op.conversation(store, cid)
+        status = handoff.status(cid)
+        who = {
+            "assistant": "the assistant answers",
+            "queued": "waiting in the queue",
+            "human": f"{status.operator} answers",
+            "closed": "closed",
+        }[status.state]
+        email = f" · e-mail {html.escape(status.contact_email)}" if status.contact_email else ""
+        header = f"### Conversation `{cid}`\n{len(turns)} turns · {who}{email}"
+        table = [[t["id"], t["role"], t["text"][:200]] for t in turns]
+        return header, transcript(turns), table
+
+    def alert_text():
+        notes = console_stats.alerts(console_stats.daily(store, 8)) + health_problems(assistant)
+        return "".join(f"**Alert:** {html.escape(a)}\n\n" for a in notes)
+
+    # --- handlers --------------------------------------------------------------------------------
+    def do_signin(n, p, request: gr.Request):
+        try:
+            session = accounts.sign_in(n, p, client=request.client.host if request and request.client else "")
+        except LoopdeskError as exc:
+            return (f"⚠️ {exc}", None, gr.update(), gr.update(), "", gr.skip(), gr.skip(), gr.skip(), gr.skip())
+        return (
+            "",
+            session.token,
+            gr.update(visible=False),
+            gr.update(visible=True),
+            f"Signed in as **{session.operator}**.",
+            "",
+            queue_rows(),
+            alert_text(),
+            gr.update(choices=learning.datasets() if learning else []),
+        )
+
+    @guarded(1)
+    def do_signout(tok):
+        accounts.sign_out(tok)
+        return ("Signed out.",)
+
+    @guarded(4)
+    def do_refresh(tok, cid):
+        operator = accounts.operator(tok)
+        store.touch_operator(operator)  # presence: customers are told someone is online
+        view = conv_view(cid)[1] if cid else gr.skip()
+        return gr.skip(), queue_rows(), view, alert_text()
+
+    @guarded(6)
+    def do_open(tok, evt: gr.SelectData):
+        accounts.operator(tok)
+        cid = str(evt.row_value[0])
+        header, md, table = conv_view(cid)
+        return "", cid, gr.update(visible=True), header, md, table
+
+    @guarded(6)
+    def do_open_reply(tok, evt: gr.SelectData):
+        accounts.operator(tok)
+        tid, cid = int(evt.row_value[0]), str(evt.row_value[2])
+        header, md, table = conv_view(cid)
+        return "", cid, header, md, table, tid
+
+    def handoff_action(verb):
+        @guarded(5)
+        def act(tok, cid):
+            operator = accounts.operator(tok)
+            if not cid:
+                raise InputError("open a conversation first")
+            {"take": handoff.take, "back": handoff.hand_back, "close": handoff.close}[verb](cid, operator)
+            header, md, table = conv_view(cid)
+            done = {
+                "take": "You have taken the conversation; the assistant is silent until you hand it back.",
+                "back": "Handed back: the assistant answers the next message.",
+                "close": "Closed.",
+            }[verb]
+            return done, header, md, queue_rows(), table
+
+        return act
+
+    @guarded(5)
+    def do_send(tok, cid, text):
+        operator = accounts.operator(tok)
+        if not cid:
+            raise InputError("open a conversation first")
+        text, _ = assistant.redact(text or "")  # an operator's reply is stored like a customer's message
+        handoff.reply(cid, operator, text)
+        header, md, table = conv_view(cid)
+        return "Sent.", "", md, table, queue_rows()
+
+    @guarded(2)
+    def do_select_turn(tok, evt: gr.SelectData):
+        accounts.operator(tok)
+        tid = int(evt.row_value[0])
+        return "", tid
+
+    def selected_text(tid):
+        return f"Selected turn **#{tid}**." if tid else "_No turn selected._"
+
+    def rate_action(good, with_correction=False):
+        @guarded(3)
+        def act(tok, cid, tid, text=None):
+            operator = accounts.operator(tok)
+            if not tid:
+                raise InputError("click a turn in the table first")
+            if with_correction and not (text or "").strip():
+                raise InputError("type the ideal answer first")
+            op.rate(store, int(tid), good, text if with_correction else None, operator=operator)
+            return (
+                (
+                    f"Turn #{tid} marked {'good' if good else 'bad'}"
+                    + (" with a correction." if with_correction else ".")
+                ),
+                conv_view(cid)[1],
+                (gr.update(value="") if with_correction else gr.skip()),
+            )
+
+        return act
+
+    def label_action(task):
+        @guarded(2)
+        def act(tok, cid, tid, value):
+            operator = accounts.operator(tok)
+            if not tid:
+                raise InputError("click a turn in the table first")
+            user_turn = op.save_label(store, int(tid), task, value, operator)
+            return f"Saved the {task} label for customer turn #{user_turn}.", conv_view(cid)[1]
+
+        return act
+
+    def page_of(total, page, per):
+        if total > COUNT_CAP:
+            return f"page {page} · more than {COUNT_CAP:,} found"
+        pages = max(1, -(-total // per))
+        return f"page {page} of {pages} · {total:,} found"
+
+    @guarded(4)
+    def do_conversations(tok, page, since, until, state, text):
+        accounts.operator(tok)
+        rows, total = op.conversations(store, page, 25, since or None, until or None, text, state)
+        return "", [[r[c] for c in op.CONVERSATION_COLUMNS] for r in rows], page_of(total, page, 25), page
+
+    @guarded(4)
+    def do_replies(tok, page, rating, sent, esc, adapter_text, since, until, text):
+        accounts.operator(tok)
+        rows, total = op.replies(store, rating, sent, esc, adapter_text, since or None, until or None, text, page, 50)
+        return "", [[r[c] for c in op.COLUMNS] for r in rows], page_of(total, page, 50), page
+
+    @guarded(6)
+    def do_numbers(tok, n):
+        accounts.operator(tok)
+        rows = console_stats.daily(store, int(n))
+        out = Path(tempfile.mkdtemp(prefix="loopdesk-report-"))
+        (out / "daily-report.csv").write_text(console_stats.report_csv(rows))
+        (out / "daily-report.md").write_text(console_stats.report_markdown(rows))
+        table = [[r[k] for k in console_stats.FIELDS] for r in rows]
+        return "", chart(rows), table, str(out / "daily-report.csv"), str(out / "daily-report.md"), alert_text()
+
+    # --- learning loop ---------------------------------------------------------------------------
+    def job_view():
+        import pandas as pd
+
+        job = learning.job() if learning else None
+        if not job:
+            return "<small>No training has run yet.</small>", pd.DataFrame({"step": [], "loss": []})
+        losses = pd.DataFrame(job["losses"] or [], columns=["step", "loss"])
+        total = max(job["total"], 1)
+        head = (
+            f"<b>{job['kind']}</b> of <code>{html.escape(job.get('version', ''))}</code> by "
+            f"{html.escape(job['started_by'])} at {job['started_at']}: <b>{job['state']}</b>"
+        )
+        if job["kind"] == "train":
+            head += (
+                f" · step {job['step']} of {job['total']}<br><progress value='{job['step']}' max='{total}' "
+                f"style='width:100%'></progress>"
+            )
+        if job.get("error"):
+            head += f"<br><span style='color:#b91c1c'>{html.escape(job['error'])}</span>"
+        return head, losses
+
+    def adapter_rows():
+        rows = learning.adapters() if learning else []
+        return [[r[c] for c in ADAPTER_COLUMNS] for r in rows], gr.update(choices=[r["version"] for r in rows])
+
+    def learner(tok) -> str:
+        """The signed-in operator, when this app has the learning loop."""
+        operator = accounts.operator(tok)
+        if learning is None:
+            raise InputError("the learning loop is not available in this app")
+        return operator
+
+    @guarded(3)
+    def do_export(tok):
+        card = learning.export(learner(tok))
+        return (
+            (
+                f"Exported {card['train']} training and {card['eval']} held-out examples to `{card['dir']}` "
+                f"(kept {card['kept']}, dropped {card['dropped']}, redacted {card['pii_redacted']})."
+            ),
+            gr.update(choices=learning.datasets(), value=card["dir"]),
+            gr.skip(),
+        )
+
+    @guarded(3)
+    def do_train(tok, ds, n):
+        state = learning.start_training(ds, int(n or 0), learner(tok))
+        head, losses = job_view()
+        return f"Training of `{state['version']}` started.", head, losses
+
+    @guarded(3)
+    def do_eval(tok, version):
+        operator = learner(tok)
+        if not version:
+            raise InputError("choose an adapter to evaluate")
+        learning.start_eval(version, operator)
+        head, losses = job_view()
+        return f"Evaluation of `{version}` against the live adapter started.", head, losses
+
+    @guarded(3)
+    def do_promote(tok, version):
+        result = learning.promote(version, learner(tok))
+        rows, choices = adapter_rows()
+        return f"Live adapter: `{result['live']}` ({html.escape(result.get('reason', ''))}).", rows, choices
+
+    @guarded(3)
+    def do_rollback(tok):
+        result = learning.rollback(learner(tok))
+        rows, choices = adapter_rows()
+        return f"Live adapter: `{result['live'] or 'none (base model)'}`.", rows, choices
+
+    @guarded(5)
+    def do_job(tok):
+        accounts.operator(tok)
+        head, losses = job_view()
+        rows, choices = adapter_rows()
+        return gr.skip(), head, losses, rows, choices
+
+    # --- wiring ----------------------------------------------------------------------------------
+    signed_in = [msg, token, signin, area, me, password, queue_table, alert, dataset]
+    numbers_outputs = [msg, plot, numbers, csv_dl, md_dl, alert]
+    for trigger in (signin_btn.click, password.submit):
+        trigger(do_signin, [name, password], signed_in).then(
+            lambda t, d: do_numbers(t, d) if t else (gr.skip(),) * 6, [token, days], numbers_outputs
+        ).then(
+            lambda t: do_job(t) if t else (gr.skip(),) * 5, [token], [msg, progress, loss_plot, adapters_table, adapter]
+        )
+    signout.click(do_signout, [token], [msg]).then(
+        lambda: (None, gr.update(visible=True), gr.update(visible=False)), None, [token, signin, area]
+    )
+    gr.Timer(5).tick(
+        lambda t, c: do_refresh(t, c) if t else (gr.skip(),) * 4,
+        [token, conv_id],
+        [msg, queue_table, conv_md, alert],
+        show_progress="hidden",  # the background refresh must not dim the queue every 5 s
+    )
+    queue_table.select(do_open, [token], [msg, conv_id, conv_area, conv_header, conv_md, turns_table])
+    conv_table.select(do_open, [token], [msg, conv_id, conv_area, conv_header, conv_md, turns_table])
+    reply_table.select(do_open_reply, [token], [msg, conv_id, conv_header, conv_md, turns_table, turn_id]).then(
+        lambda: gr.update(visible=True), None, conv_area
+    ).then(selected_text, turn_id, selected)
+    for btn, verb in ((take_btn, "take"), (back_btn, "back"), (close_btn, "close")):
+        btn.click(handoff_action(verb), [token, conv_id], [msg, conv_header, conv_md, queue_table, turns_table])
+    send_btn.click(do_send, [token, conv_id, reply], [msg, reply, conv_md, turns_table, queue_table])
+    reply.submit(do_send, [token, conv_id, reply], [msg, reply, conv_md, turns_table, queue_table])
+    turns_table.select(do_select_turn, [token], [msg, turn_id]).then(selected_text, turn_id, selected)
+    good_btn.click(rate_action(True), [token, conv_id, turn_id], [msg, conv_md, correction])
+    bad_btn.click(rate_action(False), [token, conv_id, turn_id], [msg, conv_md, correction])
+    correct_btn.click(rate_action(False, True), [token, conv_id, turn_id, correction], [msg, conv_md, correction])
+    label_btn.click(label_action("sentiment"), [token, conv_id, turn_id, label], [msg, conv_md])
+    entities_btn.click(label_action("ner"), [token, conv_id, turn_id, entities], [msg, conv_md])
+    conv_inputs = [c_from, c_to, c_state, c_text]
+    conv_outputs = [msg, conv_table, c_info, conv_page]
+    c_search.click(lambda t, *a: do_conversations(t, 1, *a), [token, *conv_inputs], conv_outputs)
+    c_prev.click(
+        lambda t, p, *a: do_conversations(t, max(1, p - 1), *a), [token, conv_page, *conv_inputs], conv_outputs
+    )
+    c_next.click(lambda t, p, *a: do_conversations(t, p + 1, *a), [token, conv_page, *conv_inputs], conv_outputs)
+    reply_inputs = [r_rating, r_sent, r_esc, r_adapter, r_from, r_to, r_text]
+    reply_outputs = [msg, reply_table, r_info, reply_page]
+    r_search.click(lambda t, *a: do_replies(t, 1, *a), [token, *reply_inputs], reply_outputs)
+    r_prev.click(lambda t, p, *a: do_replies(t, max(1, p - 1), *a), [token, reply_page, *reply_inputs], reply_outputs)
+    r_next.click(lambda t, p, *a: do_replies(t, p + 1, *a), [token, reply_page, *reply_inputs], reply_outputs)
+    days.change(do_numbers, [token, days], numbers_outputs)
+    export_btn.click(do_export, [token], [msg, dataset, progress])
+    train_btn.click(do_train, [token, dataset, steps], [msg, progress, loss_plot])
+    eval_btn.click(do_eval, [token, adapter], [msg, progress, loss_plot])
+    promote_btn.click(do_promote, [token, adapter], [msg, adapters_table, adapter])
+    rollback_btn.click(do_rollback, [token], [msg, adapters_table, adapter])
+    gr.Timer(3).tick(
+        lambda t: do_job(t) if t else (gr.skip(),) * 5,
+        [token],
+        [msg, progress, loss_plot, adapters_table, adapter],
+        show_progress="hidden",
+    )

@@ -1,0 +1,246 @@
+"""The HTTP side of the web app (FastAPI; `app.py` mounts the Gradio pages on it).
+
+    POST /v1/chat        {"message": "...", "conversation_id": null, "stream": false}
+                         -> what `loopdesk chat --json` prints; with "stream": true, server-sent events
+                            `queued` ({"position"}) while in line, `token` / `replace` ({"text"}), then
+                            `done` (the JSON); 429 + Retry-After when the line is full
+    POST /v1/feedback    {"turn_id": 12, "rating": 1 | -1, "comment": "..."} -> {"feedback_id"}
+    POST /integrations/chatwoot/<secret>   Chatwoot agent-bot webhook (`assistant.web.integrations`, one module each)
+    GET  /widget.js      a chat button for a shop's pages, opening this app's chat in a frame
+    GET  /kb/<id>        a cited knowledge-base section as a page
+    GET  /healthz /readyz /metrics
+    GET  /docs           OpenAPI docs of /v1
+
+/v1 needs a key (`loopdesk api-key create NAME --json`; only its SHA-256 is stored), sent as
+`Authorization: Bearer KEY` or `X-API-Key: KEY`: none or a wrong one -> 401. Each key may make
+`api.requests_per_minute` calls (a token bucket per key, per process) -> 429 with Retry-After.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+import threading
+import time
+from contextlib import asynccontextmanager
+from typing import Iterator, Literal
+
+from pydantic import BaseModel, Field
+
+from assistant.turn.admission import Busy
+from assistant.errors import InputError, LoopdeskError
+
+log = logging.getLogger("loopdesk.api")
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_api_key(store, name: str) -> str:
+    """A new random key for a client; returns it (shown once)."""
+    import re
+
+    name = (name or "").strip().lower()
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,63}", name):
+        raise InputError("API key names are lowercase letters, digits, '.', '_' or '-'")
+    key = "ld_" + secrets.token_urlsafe(32)
+    store.add_api_key(name, hash_key(key))
+    return key
+
+
+class RateLimiter:
+    """Token bucket per client: `per_minute` calls, refilled continuously."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.rate, self.capacity = per_minute / 60.0, float(per_minute)
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, client: str) -> float:
+        """0 when the call may go ahead, else the seconds to wait."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(client, (self.capacity, now))
+            tokens = min(self.capacity, tokens + (now - last) * self.rate)
+            if tokens >= 1:
+                self._buckets[client] = (tokens - 1, now)
+                return 0.0
+            self._buckets[client] = (tokens, now)
+            return (1 - tokens) / self.rate
+
+
+class ChatRequest(BaseModel):
+    message: str = Field(..., max_length=100_000, description="The customer's message.")
+    conversation_id: str | None = Field(None, description="Continue this conversation (from an earlier reply).")
+    stream: bool = Field(False, description="Server-sent events: token/replace pieces, then done.")
+
+
+class FeedbackRequest(BaseModel):
+    turn_id: int = Field(..., description="An assistant reply's turn_id.")
+    rating: Literal[1, -1]
+    comment: str | None = Field(None, max_length=2000)
+
+
+def build_api(assistant, cfg, integration_clients: dict | None = None):
+    """`integration_clients`: {integration name: the HTTP client it answers its help desk with}
+    (tests pass recorders; by default each integration makes its own)."""
+    from fastapi import Depends, FastAPI, Header, HTTPException
+    from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+    from starlette.background import BackgroundTask
+
+    from assistant import metrics
+    from assistant.web.chat_view import KB_ROUTE, missing_section_html, section_html
+
+    @asynccontextmanager
+    async def lifespan(app):
+        import anyio.to_thread
+
+        # Blocking handlers (the chat page's and the API's turns) run on anyio's thread pool, 40 threads
+        # by default: a turn waiting for a thread would wait without a word, outside our line.
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        limiter.total_tokens = max(limiter.total_tokens, 2 * (cfg.app.concurrent_turns + cfg.app.max_waiting) + 16)
+        yield
+
+    api = FastAPI(
+        lifespan=lifespan,
+        title=f"{cfg.app.business_name} assistant API",
+        version="1",
+        docs_url="/docs",
+        redoc_url=None,
+        description="Chat with the assistant and rate its replies. Keys: `loopdesk api-key create NAME`.",
+    )
+    limiter = RateLimiter(cfg.api.requests_per_minute)
+    store = assistant.store
+
+    def client(authorization: str | None = Header(None), x_api_key: str | None = Header(None)) -> str:
+        key = x_api_key or (
+            authorization[7:].strip() if authorization and authorization.lower().startswith("bearer ") else None
+        )
+        name = store.api_key_name(hash_key(key)) if key else None
+        if name is None:
+            raise HTTPException(401, "missing or unknown API key", headers={"WWW-Authenticate": "Bearer"})
+        wait = limiter.take(name)
+        if wait:
+            raise HTTPException(
+                429,
+                f"rate limit: {cfg.api.requests_per_minute} requests per minute",
+                headers={"Retry-After": str(int(wait) + 1)},
+            )
+        return name
+
+    @api.post("/v1/chat", tags=["chat"])
+    def chat(body: ChatRequest, name: str = Depends(client)):
+        """One customer turn: the reply with language, sentiment, entities, sources, action, latency."""
+        line = assistant.admission
+        try:  # a place in line first: a refused turn leaves nothing behind, not even a conversation
+            ticket = line.enter()
+        except Busy as exc:
+            log.warning("api chat for %s refused: %s", name, exc)
+            raise HTTPException(429, "the assistant is busy; retry shortly", headers={"Retry-After": "10"}) from exc
+        cid = body.conversation_id
+        try:
+            if cid is None:
+                cid = assistant.start_conversation(source=f"api:{name}"[:32])
+            elif not store.conversation_exists(cid):
+                raise HTTPException(404, f"no conversation {cid}")
+        except LoopdeskError as exc:
+            line.leave(ticket)
+            log.error("api chat for %s failed: %s", name, exc)
+            raise HTTPException(503, "the assistant is unavailable right now; please retry") from exc
+        except HTTPException:
+            line.leave(ticket)
+            raise
+        if not body.stream:
+            try:
+                while not ticket.wait(0.5):
+                    if line.overdue(ticket):
+                        raise HTTPException(429, "the assistant is busy; retry shortly", headers={"Retry-After": "10"})
+                return assistant.respond(cid, body.message, ticket.waited()).to_json()
+            except LoopdeskError as exc:
+                log.error("api chat for %s failed: %s", name, exc)
+                raise HTTPException(503, "the assistant could not answer right now; please retry") from exc
+            finally:
+                line.leave(ticket)
+
+        def events() -> Iterator[str]:
+            try:
+                while not ticket.wait(1.0):  # in line: say where, so a client can show it
+                    if line.overdue(ticket):
+                        raise Busy("waited too long in line")
+                    yield f"event: queued\ndata: {json.dumps({'position': ticket.position()})}\n\n"
+                for kind, value in assistant.respond_stream(cid, body.message, ticket.waited()):
+                    data = value.to_json() if kind == "done" else {"text": value}
+                    yield f"event: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+            except Busy:
+                yield f"event: busy\ndata: {json.dumps({'error': 'the assistant is busy; retry shortly'})}\n\n"
+            except LoopdeskError as exc:
+                log.error("api chat stream for %s failed: %s", name, exc)
+                yield f"event: error\ndata: {json.dumps({'error': 'the assistant could not answer right now'})}\n\n"
+            finally:
+                line.leave(ticket)
+
+        # The background task gives the place back also when the client left before the stream began.
+        return StreamingResponse(
+            events(), media_type="text/event-stream", background=BackgroundTask(line.leave, ticket)
+        )
+
+    @api.post("/v1/feedback", tags=["chat"])
+    def feedback(body: FeedbackRequest, name: str = Depends(client)):
+        """Thumbs up (1) or down (-1) on an assistant reply."""
+        turn = store.turn(body.turn_id)
+        if turn is None or turn["role"] != "assistant":
+            raise HTTPException(404, f"turn {body.turn_id} is not an assistant reply")
+        return {
+            "feedback_id": store.add_feedback(
+                body.turn_id, body.rating, comment=body.comment, source="api", actor=f"api:{name}"[:64]
+            )
+        }
+
+    from assistant.web.integrations.registry import integrations
+
+    for name, integration in integrations().items():
+        integration.mount(api, assistant, cfg, (integration_clients or {}).get(name))
+
+    @api.get("/widget.js", include_in_schema=False)
+    def widget() -> Response:
+        from assistant.web.chat_view import widget_js
+
+        return Response(
+            widget_js(cfg.app.business_name, cfg.app.colour),
+            media_type="text/javascript",
+            headers={"Cache-Control": "public, max-age=300"},
+        )
+
+    @api.get(KB_ROUTE + "{passage_id:path}", response_class=HTMLResponse, include_in_schema=False)
+    def kb_section(passage_id: str) -> HTMLResponse:
+        finder = getattr(assistant.retriever, "section", None)
+        try:
+            passages = finder(passage_id) if finder else []
+        except LoopdeskError as exc:
+            log.error("knowledge-base section %s: %s", passage_id, exc)
+            passages = []
+        if not passages:
+            return HTMLResponse(missing_section_html(cfg.app.business_name), status_code=404)
+        return HTMLResponse(section_html(passages, cfg.app.business_name))
+
+    @api.get("/healthz", include_in_schema=False)
+    def healthz() -> dict:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @api.get("/readyz", include_in_schema=False)
+    def readyz():
+        """Readiness: generator loaded, index open, database writable (503 otherwise, with why)."""
+        state = metrics.readiness(assistant)
+        return JSONResponse(state, status_code=200 if state["ready"] else 503)
+
+    @api.get("/metrics", include_in_schema=False)
+    def metrics_route():
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        return Response(metrics.exposition(assistant), media_type=CONTENT_TYPE_LATEST)
+
+    return api

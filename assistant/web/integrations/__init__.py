@@ -1,0 +1,1 @@
+"""Help-desk integrations (Chatwoot today): each is one module registered in `registry`."""
