@@ -70,9 +70,7 @@ def health_problems(assistant) -> list[str]:
     if not assistant.retriever:
         out.append(f"No knowledge base, every question is declined: {assistant.retriever_problem}")
     # Each missing tagger carries its own reason (assistant.unavailable).
-    out += [
-        f"No {str(t)[0].upper()}{str(t)[1:]}" for t in (assistant.sentiment, assistant.ner) if not t
-    ]
+    out += [f"No {str(t)[0].upper()}{str(t)[1:]}" for t in (assistant.sentiment, assistant.ner) if not t]
     return out
 
 
