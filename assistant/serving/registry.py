@@ -10,12 +10,12 @@ asks `open_generator(cfg)`.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from pathlib import Path
 from typing import Callable
 
 from assistant.config import Config
+from assistant.plugins import Registry
 from assistant.serving.engine import Engine
 from assistant.types import Generator
 
@@ -27,25 +27,20 @@ _BUILTIN: dict[str, str] = {
     "llama.cpp": "assistant.serving.llama.generator",
     "transformers": "assistant.serving.transformers_generator",
 }
-_REGISTERED: dict[str, Engine] = {}
+_REGISTRY: Registry["Engine"] = Registry(_BUILTIN, "ENGINE")
 
 
 def register(engine: Engine) -> Engine:
-    """Add (or replace) an engine; tests register fakes this way."""
-    _REGISTERED[engine.name] = engine
-    return engine
+    """Add (or replace) one; tests register fakes this way."""
+    return _REGISTRY.register(engine.name, engine)
 
 
 def unregister(name: str) -> None:
-    _REGISTERED.pop(name, None)
+    _REGISTRY.unregister(name)
 
 
 def engines() -> dict[str, Engine]:
-    out = {}
-    for name, module in _BUILTIN.items():
-        out[name] = _REGISTERED.get(name) or importlib.import_module(module).ENGINE
-    out.update(_REGISTERED)
-    return out
+    return _REGISTRY.all()
 
 
 def choose_engine(cfg: Config) -> tuple[Engine, str, bool]:

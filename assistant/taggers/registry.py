@@ -10,17 +10,17 @@ only where its adapter directory is configured and how to wrap the attached head
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from assistant.config import Config
+from assistant.plugins import Registry
 
 _BUILTIN: dict[str, str] = {
     "sentiment": "assistant.taggers.sentiment",
     "ner": "assistant.taggers.ner",
 }
-_REGISTERED: dict[str, "TaggerKind"] = {}
+_REGISTRY: Registry["TaggerKind"] = Registry(_BUILTIN, "KIND")
 
 
 @dataclass(frozen=True)
@@ -36,18 +36,16 @@ class TaggerKind:
 
 
 def register(kind: TaggerKind) -> TaggerKind:
-    _REGISTERED[kind.name] = kind
-    return kind
+    """Add (or replace) one; tests register fakes this way."""
+    return _REGISTRY.register(kind.name, kind)
 
 
 def unregister(name: str) -> None:
-    _REGISTERED.pop(name, None)
+    _REGISTRY.unregister(name)
 
 
 def kinds() -> dict[str, TaggerKind]:
-    out = {name: _REGISTERED.get(name) or importlib.import_module(module).KIND for name, module in _BUILTIN.items()}
-    out.update(_REGISTERED)
-    return out
+    return _REGISTRY.all()
 
 
 if __name__ == "__main__":

@@ -8,14 +8,15 @@ help desk with (None: its own; tests pass a recorder).
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Any, Callable
+
+from assistant.plugins import Registry
 
 _BUILTIN: dict[str, str] = {
     "chatwoot": "assistant.web.integrations.chatwoot",
 }
-_REGISTERED: dict[str, "Integration"] = {}
+_REGISTRY: Registry["Integration"] = Registry(_BUILTIN, "INTEGRATION")
 
 
 @dataclass(frozen=True)
@@ -25,15 +26,13 @@ class Integration:
 
 
 def register(integration: Integration) -> Integration:
-    _REGISTERED[integration.name] = integration
-    return integration
+    """Add (or replace) one; tests register fakes this way."""
+    return _REGISTRY.register(integration.name, integration)
 
 
 def unregister(name: str) -> None:
-    _REGISTERED.pop(name, None)
+    _REGISTRY.unregister(name)
 
 
 def integrations() -> dict[str, Integration]:
-    out = {n: _REGISTERED.get(n) or importlib.import_module(m).INTEGRATION for n, m in _BUILTIN.items()}
-    out.update(_REGISTERED)
-    return out
+    return _REGISTRY.all()
