@@ -26,3 +26,4 @@ class Engine:
     owns: Callable[[str], bool] | None = None  # engines chosen only by their model reference
     prepare_adapter: Callable[[Config], Callable[[Path], Path] | None] = lambda cfg: None
     gpu: bool = False  # the engine `auto` picks when a CUDA device is present
+    runs_because: str = "it runs here"  # what `auto` says when it picks this engine first

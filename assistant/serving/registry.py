@@ -67,7 +67,7 @@ def choose_engine(cfg: Config) -> tuple[Engine, str, bool]:
             continue
         reason = engine.unavailable(cfg)
         if not reason:
-            return engine, "; ".join(why_not) or "CPU, GGUF model", bool(why_not)
+            return engine, "; ".join(why_not) or engine.runs_because, bool(why_not)
         why_not.append(reason)
     raise AssertionError("the transformers engine always runs")
 
@@ -108,6 +108,7 @@ if __name__ == "__main__":
 
     c = load_config()
     for n, e in engines().items():
-        print(f"{n:13} {e.unavailable(c) or 'available'}")
+        status = "chosen by its models.generator reference" if e.owns else e.unavailable(c) or "available"
+        print(f"{n:13} {status}")
     chosen, reason, _ = choose_engine(c)
     print(f"auto picks: {chosen.name} ({reason})")

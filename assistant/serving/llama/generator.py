@@ -258,6 +258,7 @@ ENGINE = Engine(
     open=_open,
     unavailable=_unavailable,
     prepare_adapter=lambda cfg: engine_files(cfg.models.generator, cfg.home, cfg.generation),
+    runs_because="CPU, GGUF model",
 )
 
 
