@@ -255,7 +255,7 @@ def answer_sources(db: Path, ok: list[dict]) -> dict:
 def model_server(slots: int) -> tuple[subprocess.Popen, str]:
     """llama.cpp's OpenAI-compatible server on the bundled GGUF (llama-cpp-python[server])."""
     from assistant.config import load_config
-    from assistant.serving.llama.generator import base_gguf_path
+    from assistant.serving.llama.weights import base_gguf_path
 
     cfg = load_config()
     port = free_port()

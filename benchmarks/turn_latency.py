@@ -154,7 +154,7 @@ def raw_one(name: str, max_new: int, repeats: int, mode: str = "reply") -> dict:
     from assistant.config import load_config
     from assistant.serving.transformers_generator import TransformersGenerator, chat_ids
     from assistant.serving.llama.engine import Sampling
-    from assistant.serving.llama.generator import base_gguf_path
+    from assistant.serving.llama.weights import base_gguf_path
     from assistant.serving.llama.lora_gguf import convert_adapter
 
     db = Path(tempfile.mkdtemp()) / "bench.db"

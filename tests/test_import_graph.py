@@ -4,7 +4,8 @@
 `cli.common`, the helpers every sub-CLI shares) and walled sub-packages plus `build`; each may import only the ones listed in ALLOWED (imports for type
 checking alone are exempt). `assistant` never imports `index` or `finetune` except the one CLI
 module that composes every package's subcommands; `index` never imports `finetune`; the sub-CLIs
-share `assistant.cli.common` instead of importing each other; no import cycle between modules.
+share `assistant.cli.common` instead of importing each other; no import cycle between modules,
+function-level imports included.
 """
 
 import ast
@@ -134,6 +135,13 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 def test_no_module_level_import_cycles():
     mods = modules()
     graph = {n: {t for t in imports(p, top_level_only=True) if t != n} for n, p in mods.items()}
+    assert _cycles(graph) == []
+
+
+def test_no_import_cycle_even_through_function_level_imports():
+    """A package's own __init__ is not an edge back (importing `a.b.c` runs `a.b` first anyway)."""
+    mods = modules()
+    graph = {n: {t for t in imports(p) if t != n and not n.startswith(t + ".")} for n, p in mods.items()}
     assert _cycles(graph) == []
 
 

@@ -623,7 +623,7 @@ if __name__ == "__main__":
     import sys
 
     from assistant.config import load_config
-    from assistant.serving.llama.generator import base_gguf_path
+    from assistant.serving.llama.weights import base_gguf_path
 
     cfg = load_config()
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 4

@@ -129,7 +129,7 @@ def convert_adapter(adapter_dir: str | Path, base_gguf: str | Path) -> Path:
 
 if __name__ == "__main__":
     from assistant.config import load_config
-    from assistant.serving.llama.generator import base_gguf_path
+    from assistant.serving.llama.weights import base_gguf_path
 
     cfg = load_config()
     for arg in sys.argv[1:]:

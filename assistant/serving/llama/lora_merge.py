@@ -133,7 +133,7 @@ def _prune(keep: Path) -> None:
 
 if __name__ == "__main__":
     from assistant.config import load_config
-    from assistant.serving.llama.generator import base_gguf_path, pick_weight_type, serving_gguf
+    from assistant.serving.llama.weights import base_gguf_path, pick_weight_type, serving_gguf
     from assistant.serving.llama.lora_gguf import convert_adapter
 
     cfg = load_config()

@@ -58,7 +58,7 @@ def decode(weights: str, tokens: int = TOKENS) -> ProbeResult:
     import llama_cpp
 
     from assistant.config import load_config
-    from assistant.serving.llama.generator import base_gguf_path, serving_gguf
+    from assistant.serving.llama.weights import base_gguf_path, serving_gguf
 
     cfg = load_config()
     base = base_gguf_path(cfg.models.generator, cfg.home)
