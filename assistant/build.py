@@ -6,12 +6,17 @@ The retriever comes from a factory the caller passes in (app.py and the CLI pass
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from typing import Callable
 
 from assistant.serving.live_adapter import LiveAdapterWatcher
 from assistant.config import Config, local_path
 from assistant.errors import LoopdeskError
+from assistant.turn.admission import Admission
+from assistant.turn.handoff import Handoff
 from assistant.turn.pipeline import Assistant
+from assistant.turn.policy import Rules
 from assistant.taggers.pii import PiiRedactor
 from assistant.serving.registry import open_generator
 from assistant.store.spool import Spool
@@ -25,11 +30,32 @@ def open_store(cfg: Config) -> Store:
     return Store(cfg.store_url, cfg.store.retries)
 
 
+@dataclass(frozen=True)
+class Profile:
+    """What a built assistant is for. `follow_live_adapter`: swap in a newly promoted adapter between
+    turns (serving) or load the live one once and keep it (an evaluation must not change adapter
+    midway); `wait_for_model`: never answer from the evidence for lack of time (an evaluation
+    measures the model's answers, not how busy the machine is); `taggers`: load the taggers."""
+
+    name: str
+    follow_live_adapter: bool = True
+    wait_for_model: bool = False
+    taggers: bool = True
+
+
+SERVE = Profile("serve")
+EVAL = Profile("eval", follow_live_adapter=False, wait_for_model=True)
+DATASET = Profile("dataset", follow_live_adapter=False, wait_for_model=True)
+
+
 def build_assistant(
-    cfg: Config, open_retriever: Callable[[Config], Retriever] | None = None, with_taggers: bool = True
+    cfg: Config, open_retriever: Callable[[Config], Retriever] | None = None, profile: Profile = SERVE
 ) -> Assistant:
+    """The app, the CLI, evaluations and benchmarks all get their assistant here."""
     from assistant.taggers.loader import load_taggers
 
+    if profile.wait_for_model:
+        cfg = dataclasses.replace(cfg, generation=dataclasses.replace(cfg.generation, first_text_seconds=0.0))
     store = open_store(cfg)
     generator = open_generator(cfg)  # the engine registry picks and says why
     watcher = None
@@ -38,6 +64,8 @@ def build_assistant(
         # The database record is what every replica follows; live.json until one exists.
         watcher = LiveAdapterWatcher(registry, generator, pointer=lambda: store.deployed("live_adapter"))
         watcher.refresh()  # loads the live adapter now; a corrupt one leaves the base model serving
+        if not profile.follow_live_adapter:
+            watcher = None
     retriever, problem = None, None
     if open_retriever is not None:
         try:
@@ -46,8 +74,9 @@ def build_assistant(
             problem = str(exc)
     sentiment, ner = Unavailable("sentiment tagger", "taggers disabled"), Unavailable("NER tagger", "taggers disabled")
     problems = ["taggers disabled"]
-    if with_taggers:
+    if profile.taggers:
         sentiment, ner, problems = load_taggers(cfg)
+    p = cfg.policy
     return Assistant(
         cfg,
         generator,
@@ -61,6 +90,10 @@ def build_assistant(
         open_retriever=lambda c: follow_deployment(open_retriever(c), store) if open_retriever else None,
         spool=Spool(cfg.spool_path),
         redactor=PiiRedactor(cfg.store.redact_contact, cfg.home),
+        handoff=Handoff(store, default_wait_s=cfg.policy.default_wait_minutes * 60),
+        rules=Rules(p.negative_turns, p.upset_score, p.supported_languages, cfg.app.business_name),
+        # Turns run side by side up to app.concurrent_turns (generation batches them); the rest wait in line.
+        admission=Admission(cfg.app.concurrent_turns, cfg.app.max_waiting, cfg.app.turn_seconds),
     )
 
 

@@ -150,7 +150,7 @@ def raw_one(name: str, max_new: int, repeats: int, mode: str = "reply") -> dict:
     from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
 
     import index
-    from assistant.build import build_assistant
+    from assistant.build import Profile, build_assistant
     from assistant.config import load_config
     from assistant.serving.transformers_generator import TransformersGenerator, chat_ids
     from assistant.serving.llama.engine import Sampling
@@ -160,7 +160,7 @@ def raw_one(name: str, max_new: int, repeats: int, mode: str = "reply") -> dict:
     db = Path(tempfile.mkdtemp()) / "bench.db"
     cfg = load_config(env={**os.environ, "LOOPDESK_STORE_URL": f"sqlite:///{db}", "LOOPDESK_GENERATION_THREADS": "2",
                            "LOOPDESK_GENERATION_ENGINE": "llama.cpp", "LOOPDESK_GENERATION_BATCH_SLOTS": "2"})
-    assistant = build_assistant(cfg, index.open_for_config, with_taggers=False)
+    assistant = build_assistant(cfg, index.open_for_config, Profile("raw decoding", taggers=False))
     fast = assistant.generator
     adapter = fast.adapter_path
     plan = assistant.plan("How long do I have to return a shirt that does not fit?", [])

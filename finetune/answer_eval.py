@@ -243,16 +243,16 @@ def run_answer_eval(
     import dataclasses
     import tempfile
 
-    from assistant.build import build_assistant
+    from assistant.build import EVAL, build_assistant
 
     questions = load_questions(questions_path)
     with tempfile.TemporaryDirectory(prefix="loopdesk-eval-") as tmp:
         if assistant is None:
             if not keep_in_store:
                 cfg = dataclasses.replace(cfg, store=dataclasses.replace(cfg.store, url=f"sqlite:///{tmp}/eval.db"))
-            # An eval measures the model's answers, not how busy this machine is: wait for every one.
-            cfg = dataclasses.replace(cfg, generation=dataclasses.replace(cfg.generation, first_text_seconds=0.0))
-            assistant = build_assistant(cfg, open_retriever)
+            # EVAL: the live adapter loaded once, and every reply waits for the model (an eval measures
+            # the model's answers, not how busy this machine is).
+            assistant = build_assistant(cfg, open_retriever, EVAL)
         if not assistant.retriever:
             raise InputError(f"no knowledge base to answer from: {assistant.retriever_problem}")
         records = evaluate_assistant(assistant, questions, progress)
@@ -282,16 +282,11 @@ def compare_adapters(cfg, open_retriever, questions_path: str | Path, adapters: 
     import dataclasses
     import tempfile
 
-    from assistant.build import build_assistant
+    from assistant.build import EVAL, build_assistant
 
     with tempfile.TemporaryDirectory(prefix="loopdesk-eval-") as tmp:
-        cfg = dataclasses.replace(
-            cfg,
-            store=dataclasses.replace(cfg.store, url=f"sqlite:///{tmp}/eval.db"),
-            generation=dataclasses.replace(cfg.generation, first_text_seconds=0.0),  # see run_answer_eval
-        )
-        assistant = build_assistant(cfg, open_retriever)
-        assistant.adapter_watcher = None
+        cfg = dataclasses.replace(cfg, store=dataclasses.replace(cfg.store, url=f"sqlite:///{tmp}/eval.db"))
+        assistant = build_assistant(cfg, open_retriever, EVAL)  # no watcher: each run keeps its adapter
         out = {}
         generator = assistant.generator
         for name, path in adapters.items():

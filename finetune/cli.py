@@ -245,7 +245,7 @@ def grounded_data_cmd(
     import dataclasses
 
     import index
-    from assistant.build import build_assistant
+    from assistant.build import DATASET, build_assistant
     from assistant.cli.common import fail
     from assistant.errors import LoopdeskError
     from finetune.grounded_data import build_grounded_dataset, read_requests
@@ -257,7 +257,7 @@ def grounded_data_cmd(
         for d in index_dirs:
             kcfg = dataclasses.replace(cfg, retrieval=dataclasses.replace(cfg.retrieval, index_dir=d))
             kbs.append((Path(d).name, index.open_for_config(kcfg)))
-        assistant = build_assistant(cfg, None)
+        assistant = build_assistant(cfg, None, DATASET)
         card = build_grounded_dataset(
             assistant,
             kbs,

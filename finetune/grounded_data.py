@@ -106,9 +106,9 @@ def build_grounded_dataset(
     examples: list = []
     counts: Counter = Counter()
     for k, (name, retriever) in enumerate(kbs):
-        assistant.retriever = retriever
+        reader = assistant.with_retriever(retriever)
         for request, group in sample_requests(requests, per_kb, seed + k):
-            ex, kind = example_for(assistant, request)
+            ex, kind = example_for(reader, request)
             counts[f"{name}:{kind}"] += 1
             if ex is None:
                 continue

@@ -108,7 +108,12 @@ class Assistant:
         open_retriever=None,
         spool=None,
         redactor=None,
+        handoff: Handoff | None = None,
+        rules: Rules | None = None,
+        admission: Admission | None = None,
     ) -> None:
+        """`assistant.build.build_assistant` passes every part; unit tests pass what they need and
+        get the config's defaults for the rest."""
         self.cfg, self.generator, self.store = cfg, generator, store
         self.adapter_watcher = adapter_watcher  # follows the live adapter between turns
         self.tagger_problems = tagger_problems or []
@@ -123,13 +128,31 @@ class Assistant:
         self._retriever_tried = time.monotonic()
         self.sentiment = sentiment if sentiment is not None else Unavailable("sentiment tagger", "not configured")
         self.ner = ner if ner is not None else Unavailable("NER tagger", "not configured")
-        self.handoff = Handoff(store, default_wait_s=cfg.policy.default_wait_minutes * 60)
+        self.handoff = (
+            handoff if handoff is not None else Handoff(store, default_wait_s=cfg.policy.default_wait_minutes * 60)
+        )
         self.spool = spool  # where turns go when the database cannot take them (assistant.store.spool)
         self.redactor = redactor  # card data, national ids (and contacts if configured) replaced first
         p = cfg.policy
-        self.rules = Rules(p.negative_turns, p.upset_score, p.supported_languages, cfg.app.business_name)
-        # Turns run side by side up to app.concurrent_turns (generation batches them); the rest wait in line.
-        self.admission = Admission(cfg.app.concurrent_turns, cfg.app.max_waiting, cfg.app.turn_seconds)
+        self.rules = (
+            rules
+            if rules is not None
+            else Rules(p.negative_turns, p.upset_score, p.supported_languages, cfg.app.business_name)
+        )
+        self.admission = (
+            admission
+            if admission is not None
+            else Admission(cfg.app.concurrent_turns, cfg.app.max_waiting, cfg.app.turn_seconds)
+        )
+
+    def with_retriever(self, retriever: Retriever) -> "Assistant":
+        """The same assistant (generator, store, taggers, policy shared) answering from another knowledge
+        base: building grounded data over several KBs loads the model once."""
+        import copy
+
+        other = copy.copy(self)
+        other.retriever, other.open_retriever = retriever, None
+        return other
 
     def start_conversation(self, source: str = "chat") -> str:
         try:
