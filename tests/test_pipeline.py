@@ -18,9 +18,7 @@ class Recorder(Assistant):
             return getattr(Assistant, name)(self, *a, **kw)
         return method
 
-    detect_language = _wrap("detect_language")
-    tag_sentiment = _wrap("tag_sentiment")
-    tag_entities = _wrap("tag_entities")
+    tag = _wrap("tag")  # steps 1-3 (assistant.turn.tagging): their order is in the turn's timings
     retrieve = _wrap("retrieve")
     decide = _wrap("decide")
     prompt = _wrap("prompt")
@@ -34,13 +32,13 @@ def test_steps_run_in_order_and_turns_are_logged(cfg, store):
     gen = FakeGenerator(["Returns of shirts, shoes and other items that do not fit are free within 30 days [1]."])
     a = Recorder(cfg, gen, store, FakeRetriever(), FakeSentiment())
     events = list(a.respond_stream(None, "How do I return a shirt that does not fit?"))
-    assert a.order == ["detect_language", "tag_sentiment", "tag_entities", "retrieve", "decide", "prompt",
-                       "log_user", "generate", "log_reply"]
+    assert a.order == ["tag", "retrieve", "decide", "prompt", "log_user", "generate", "log_reply"]
     tokens = [v for k, v in events if k == "token"]
     result = events[-1][1]
     assert tokens and "".join(tokens).strip() == result.reply.strip()
     assert result.reply.startswith("Returns of shirts, shoes and other items") and result.grounding == "generated"
     assert result.tags.language == "en" and result.tags.sentiment.label == "neutral"
+    assert list(result.timings)[:3] == ["language", "sentiment", "entities"]
     assert [p.source for p in result.passages] == ["returns.md"]
     hist = store.history(result.conversation_id)
     assert [t["role"] for t in hist] == ["user", "assistant"]

@@ -60,3 +60,29 @@ def test_other_languages_are_still_recognised():
 def test_terse_english_requests_stay_english():
     for text in ["modify purchase 3707955617", "see cancellation fee", "complaint against ur company"]:
         assert detect_language(text) == "en", text
+
+
+def test_loopdesk_tag_tags_as_a_turn_does(monkeypatch):
+    """`loopdesk tag` and the pipeline share assistant.turn.tagging: short text keeps the default
+    language, and entities are tagged only in policy.ner_languages (a note says why not)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from assistant.cli.main import app
+    from assistant.taggers import loader
+    from assistant.types import Entity
+    from tests.conftest import FakeSentiment
+
+    class FakeNer:
+        def tag(self, text):
+            return [Entity("DATE", "sunday", text.find("sunday"), text.find("sunday") + 6, 0.9)]
+
+    monkeypatch.setattr(loader, "load_taggers", lambda cfg: (FakeSentiment(), FakeNer(), []))
+    runner = CliRunner()
+    out = json.loads(runner.invoke(app, ["tag", "can i call you on a sunday?", "--json"]).stdout)
+    assert out["language"] == "en" and [e["text"] for e in out["entities"]] == ["sunday"]
+    fr = "Bonjour, je voudrais savoir si je peux vous appeler dimanche matin pour ma commande"
+    out = json.loads(runner.invoke(app, ["tag", fr, "--json"]).stdout)
+    assert out["language"] == "fr" and out["entities"] == []
+    assert any("entities not tagged" in n for n in out["notes"])

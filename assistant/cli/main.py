@@ -16,7 +16,7 @@ Every command accepts `--json`. Errors the user can act on print one clear line 
 from __future__ import annotations
 
 import sys
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -112,23 +112,25 @@ def chat(
 
 @app.command()
 def tag(text: str = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
-    """Language, sentiment (label + probabilities) and entities (type, text, start, end)."""
+    """Language, sentiment (label + probabilities) and entities (type, text, start, end), tagged
+    exactly as a customer turn is (`assistant.turn.tagging`)."""
     from dataclasses import asdict
 
-    from assistant.turn.language import detect_language
-    from assistant.turn.sanitize import sanitize
     from assistant.taggers.loader import load_taggers
+    from assistant.turn.sanitize import sanitize
+    from assistant.turn.tagging import MessageTagging
 
     try:
         cfg = get_config()
         clean = sanitize(text, cfg.policy.max_message_chars)
-        sentiment, ner, problems = load_taggers(cfg)
-        data = {
+        sentiment, ner, _ = load_taggers(cfg)  # a missing tagger is a note in tags.notes
+        tags = MessageTagging(cfg, sentiment, ner).tag(clean.text)
+        data: dict[str, Any] = {
             "text": clean.text,
-            "language": detect_language(clean.text),
-            "sentiment": asdict(sentiment.tag(clean.text)) if sentiment else None,
-            "entities": [asdict(e) for e in ner.tag(clean.text)] if ner else [],
-            "notes": clean.notes + problems,
+            "language": tags.language,
+            "sentiment": asdict(tags.sentiment) if tags.sentiment else None,
+            "entities": [asdict(e) for e in tags.entities],
+            "notes": clean.notes + tags.notes,
         }
     except LoopdeskError as exc:
         fail(exc, as_json)

@@ -40,7 +40,7 @@ from assistant.grounding.evidence import (
     split_units,
 )
 from assistant.grounding.kb_terms import unknown_terms
-from assistant.turn.language import detect_language
+from assistant.turn.tagging import MessageTagging
 from assistant.grounding.placeholders import StreamRenderer
 from assistant.turn import messages
 from assistant import metrics
@@ -49,7 +49,7 @@ from assistant.turn.policy import OFFER_REASONS, QUEUE_REASONS, Rules, canned, d
 from assistant.turn.prompts import build_messages
 from assistant.turn.sanitize import sanitize
 from assistant.store.store import Store
-from assistant.types import Decision, Entity, Generator, Passage, Retriever, Sentiment, Tags, TurnResult
+from assistant.types import Decision, Generator, Passage, Retriever, Tags, TurnResult
 
 log = logging.getLogger("loopdesk.pipeline")
 # Tokens until a grounded reply's first sentence ends: 19 median, 24 at the 75th percentile
@@ -315,14 +315,8 @@ class Assistant:
             raise LoopdeskError(f"the message could not be checked for card data ({type(exc).__name__})") from exc
 
     def tag(self, text: str, timer: Timer) -> Tags:
-        """Steps 1-3: language, sentiment, entities."""
-        tags = Tags(language=self.detect_language(text))
-        timer.mark("language")
-        tags.sentiment = self.tag_sentiment(text, tags)
-        timer.mark("sentiment")
-        tags.entities = self.tag_entities(text, tags)
-        timer.mark("entities")
-        return tags
+        """Steps 1-3: language, sentiment, entities (`assistant.turn.tagging`, shared with `loopdesk tag`)."""
+        return MessageTagging(self.cfg, self.sentiment, self.ner).tag(text, timer.mark)
 
     def queue(self, conversation_id: str, decision: Decision, language: str) -> str:
         """Put the conversation in the handoff queue; the message tells the customer what happens next."""
@@ -351,35 +345,6 @@ class Assistant:
         return f"{decision.message}\n\n{wait}" if decision.message else wait
 
     # --- the steps --------------------------------------------------------------------------
-    def detect_language(self, text: str) -> str:
-        return detect_language(text, default=self.cfg.policy.supported_languages[0])
-
-    def tag_sentiment(self, text: str, tags: Tags) -> Sentiment | None:
-        if not self.sentiment:
-            tags.notes.append(str(self.sentiment))
-            return None
-        try:
-            return self.sentiment.tag(text)
-        except Exception as exc:  # a tagger failure must not block the answer
-            tags.notes.append(f"sentiment tagger failed: {exc}")
-            return None
-
-    def tag_entities(self, text: str, tags: Tags) -> list[Entity]:
-        if tags.language not in self.cfg.policy.ner_languages:
-            tags.notes.append(
-                f"entities not tagged: the NER tagger reads {', '.join(self.cfg.policy.ner_languages)}, "
-                f"this message is {tags.language}"
-            )
-            return []
-        if not self.ner:
-            tags.notes.append(str(self.ner))
-            return []
-        try:
-            return self.ner.tag(text)
-        except Exception as exc:
-            tags.notes.append(f"NER tagger failed: {exc}")
-            return []
-
     @property
     def retriever_problem(self) -> str | None:
         """Why there is no knowledge base (None when there is one)."""
