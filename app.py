@@ -30,7 +30,12 @@ def ensure_demo_index(cfg: Config) -> None:
     from index.embedder import SentenceEmbedder
 
     if current_build(cfg.index_dir) is None and not cfg.retrieval.index_dir:
-        build_index([index.DEMO_KB], cfg.index_dir, SentenceEmbedder(cfg.models.embedder, cfg.home))
+        build_index(
+            [index.DEMO_KB],
+            cfg.index_dir,
+            SentenceEmbedder(cfg.models.embedder, cfg.home),
+            lexical=cfg.retrieval.mode != "dense",
+        )
 
 
 def ensure_bootstrap_operator(store, cfg: Config) -> None:

@@ -302,9 +302,6 @@ class Config:
             "from our help pages, and I can hand you to a person at any time."
         )
 
-    def as_dict(self) -> dict[str, dict[str, Any]]:
-        return {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
-
 
 def _coerce(value: Any, target: Any, where: str, problems: list[str]) -> Any:
     """Convert strings from env/flags (and TOML values) to the type of the default."""

@@ -88,7 +88,7 @@ def taggers(
         calibration=calibration,
     )
     try:
-        meta = train_tagger(cfg, log=(lambda *_: None) if as_json else print)
+        meta = train_tagger(cfg, log=(lambda *_: None) if as_json else print, home=_cfg().home)
     except LoopdeskError as exc:
         fail(exc, as_json)
     write_model_card(out, _command_line())
@@ -111,7 +111,7 @@ def average_taggers_cmd(
 
     _check_calibration(calibration, as_json)
     try:
-        meta = average_taggers(sources, out, calibrate, calibration)
+        meta = average_taggers(sources, out, calibrate, calibration, home=_cfg().home)
     except LoopdeskError as exc:
         fail(exc, as_json)
     write_model_card(out, _command_line())

@@ -44,8 +44,11 @@ def _member(d: Path) -> tuple[dict, dict]:
     return conf, meta
 
 
-def average_taggers(sources: list[str], out: str, calibrate_file: str | None = None, method: str = "prior") -> dict:
-    """Write the mean of `sources` to `out` (with tagger.json); refit the sentiment calibration if asked."""
+def average_taggers(
+    sources: list[str], out: str, calibrate_file: str | None = None, method: str = "prior", home: Path | None = None
+) -> dict:
+    """Write the mean of `sources` to `out` (with tagger.json); refit the sentiment calibration if asked.
+    `home`: where bundled models are cached (the CLI passes the configured one)."""
     from safetensors.torch import load_file, save_file
 
     if len(sources) < 2:
@@ -84,11 +87,13 @@ def average_taggers(sources: list[str], out: str, calibrate_file: str | None = N
     (tmp / "tagger.json").write_text(json.dumps(meta, indent=1))
     if calibrate_file and meta.get("task") == "sentiment":
         # Fit before anything is moved: a bad calibration file leaves `out` as it was.
-        from assistant.config import load_config
+        from assistant.config import Config
         from assistant.models import resolve
         from finetune.taggers import calibrate_dir
 
-        backbone = resolve(meta.get("train_config", {}).get("backbone", "bundled:all-minilm-l6-v2"), load_config().home)
+        backbone = resolve(
+            meta.get("train_config", {}).get("backbone", "bundled:all-minilm-l6-v2"), home or Config().home
+        )
         try:
             meta["calibration"] = calibrate_dir(tmp, backbone.location, calibrate_file, method)
         finally:

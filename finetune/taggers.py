@@ -309,15 +309,16 @@ def fit_calibration(logits, labels, method: str = "prior") -> dict:
     return out
 
 
-def train_tagger(cfg: TaggerTrainConfig, log=print) -> dict:
-    """Train (or resume) one tagger and write it to `cfg.out`; returns the metrics written."""
+def train_tagger(cfg: TaggerTrainConfig, log=print, home: Path | None = None) -> dict:
+    """Train (or resume) one tagger and write it to `cfg.out`; returns the metrics written.
+    `home`: where bundled models are converted and cached (the CLI passes the configured one)."""
     import torch
     from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
     from safetensors.torch import load_file
     from transformers import AutoModel, AutoTokenizer, get_linear_schedule_with_warmup
     from tqdm import tqdm
 
-    from assistant.config import load_config
+    from assistant.config import Config
     from assistant.models import resolve
 
     torch.manual_seed(cfg.seed)
@@ -325,7 +326,7 @@ def train_tagger(cfg: TaggerTrainConfig, log=print) -> dict:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = out / "checkpoint"
-    backbone = resolve(cfg.backbone, load_config().home)
+    backbone = resolve(cfg.backbone, home or Config().home)
     tokenizer = AutoTokenizer.from_pretrained(backbone.location)
     base = AutoModel.from_pretrained(backbone.location)
     labels = LABELS3 if cfg.task == "sentiment" else NER_LABELS

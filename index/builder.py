@@ -118,8 +118,10 @@ def build_index(
     ann: str = "ivf",
     nprobe: int = 32,
     loader_options=None,
+    lexical: bool = True,
 ) -> dict:
-    """Build (incrementally) and activate a new index; return the build report."""
+    """Build (incrementally) and activate a new index; return the build report. `lexical`: also a
+    BM25 index, for `retrieval.mode` bm25 or hybrid (the CLI and the app build it only then)."""
     import faiss
     import numpy as np
 
@@ -154,7 +156,8 @@ def build_index(
     title_vecs = embedder.embed(titles) if titles else np.zeros((0, embedder.dim), dtype="float32")
     np.save(tmp / "title_vectors.npy", title_vecs, allow_pickle=False)
     (tmp / "titles.json").write_text(json.dumps(titles, ensure_ascii=False))
-    build_bm25(chunks, tmp / "bm25")
+    if lexical:
+        build_bm25(chunks, tmp / "bm25")
     with (tmp / "chunks.jsonl").open("w", encoding="utf-8") as fh:
         for c in chunks:
             fh.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
@@ -167,7 +170,7 @@ def build_index(
         "index_type": kind,
         "index_params": ann_params,
         "ann_above": ann_above,
-        "lexical": "bm25s (BM25, English stopwords) over heading path + text",
+        "lexical": "bm25s (BM25, English stopwords) over heading path + text" if lexical else None,
         "title_field": "one vector per document title (titles.json, title_vectors.npy)",
         "chunker": {
             "max_tokens": max_tokens,

@@ -60,6 +60,7 @@ def build(
             ann=cfg.retrieval.ann,
             nprobe=cfg.retrieval.nprobe,
             loader_options=opts,
+            lexical=cfg.retrieval.mode != "dense",
         )
         if Path(report["out"]).resolve() == Path(cfg.index_dir).resolve():
             # The configured index: every replica of the app switches to this build at its next question.

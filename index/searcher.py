@@ -56,6 +56,12 @@ class _Build:
         if self._bm25 is None:
             import bm25s
 
+            if not self.bm25_dir.is_dir():
+                raise IndexUnavailableError(
+                    f"index build {self.name} has no BM25 part (built for retrieval.mode=dense): "
+                    "rebuild it with `loopdesk --set retrieval.mode=hybrid index build ...` to search it by words"
+                )
+
             self._bm25 = bm25s.BM25.load(str(self.bm25_dir), show_progress=False)
         return self._bm25
 

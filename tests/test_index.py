@@ -2,6 +2,7 @@
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -238,3 +239,17 @@ def test_a_question_embedded_twice_in_a_turn_is_encoded_once():
     assert np.isclose(np.linalg.norm(second[0]), 1.0, atol=1e-4)  # not the changed copy
     emb.embed([q, "Shipping"])  # lists are encoded as they come
     assert encoded == [1, 2]
+
+
+def test_bm25_is_built_only_when_a_mode_needs_it(tmp_path):
+    """A dense index has no BM25 part (smaller, faster to build); a lexical search on it says how to
+    get one instead of failing somewhere inside bm25s."""
+    emb = FakeEmbedder()
+    report = build_index([DEMO_KB], tmp_path / "ix", emb, lexical=False)
+    build = Path(report["out"]) / "builds" / report["build_id"]
+    assert not (build / "bm25").exists()
+    assert json.loads((build / "manifest.json").read_text())["lexical"] is None
+    ix = Index(tmp_path / "ix", emb)
+    assert ix.search("reset link forgotten password", 3)[0].source == "accounts.md"  # dense still works
+    with pytest.raises(IndexUnavailableError, match="retrieval.mode=hybrid"):
+        ix.search("reset link forgotten password", 3, mode="hybrid")

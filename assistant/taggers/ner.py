@@ -9,7 +9,6 @@ money, date, order id) win over overlapping model spans.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from assistant.taggers.entity_patterns import find_pattern_entities
 from assistant.taggers.network import encode_words, split_words
@@ -24,13 +23,6 @@ class TransformerNer:
         self.backbone = backbone
         self.labels = list(meta["labels"])
         self.window, self.stride = window, stride  # in words; a word is rarely > 1.3 word pieces
-
-    @classmethod
-    def from_dir(cls, directory: str | Path, backbone_path: str) -> "TransformerNer":
-        from assistant.taggers.network import TaggerBackbone
-
-        bb = TaggerBackbone(backbone_path)
-        return cls(bb, bb.attach(cls.name, directory))
 
     def _windows(self, n: int) -> list[tuple[int, int]]:
         if n <= self.window:

@@ -49,7 +49,7 @@ from assistant.turn.policy import OFFER_REASONS, QUEUE_REASONS, Rules, canned, d
 from assistant.turn.prompts import build_messages
 from assistant.turn.sanitize import sanitize
 from assistant.store.store import Store
-from assistant.types import Decision, Generator, Passage, Retriever, Tags, TurnResult
+from assistant.types import Decision, EntityTagger, Generator, Passage, Retriever, SentimentTagger, Tags, TurnResult
 
 log = logging.getLogger("loopdesk.pipeline")
 # Tokens until a grounded reply's first sentence ends: 19 median, 24 at the 75th percentile
@@ -100,8 +100,8 @@ class Assistant:
         generator: Generator,
         store: Store,
         retriever: Retriever | None = None,
-        sentiment=None,
-        ner=None,
+        sentiment: SentimentTagger | Unavailable | None = None,
+        ner: EntityTagger | Unavailable | None = None,
         retriever_problem: str | None = None,
         tagger_problems: list[str] | None = None,
         adapter_watcher=None,
@@ -552,7 +552,6 @@ class Assistant:
         try:
             yield from self.generator.stream(messages)
         except Exception as exc:  # keep serving: the customer sees a friendly message
-            self.last_error = exc
             if not raise_errors:
                 metrics.error("generation")
                 log.exception("generation failed")

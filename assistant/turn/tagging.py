@@ -15,13 +15,14 @@ from typing import Callable
 
 from assistant.config import Config
 from assistant.turn.language import detect_language
-from assistant.types import Entity, Sentiment, Tags
+from assistant.types import Entity, EntityTagger, Sentiment, SentimentTagger, Tags
+from assistant.unavailable import Unavailable
 
 log = logging.getLogger("loopdesk.pipeline")
 
 
 class MessageTagging:
-    def __init__(self, cfg: Config, sentiment, ner) -> None:
+    def __init__(self, cfg: Config, sentiment: SentimentTagger | Unavailable, ner: EntityTagger | Unavailable) -> None:
         self.cfg, self.sentiment, self.ner = cfg, sentiment, ner
 
     def tag(self, text: str, mark: Callable[[str], None] = lambda step: None) -> Tags:

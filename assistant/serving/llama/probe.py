@@ -51,16 +51,14 @@ def amx_compiled(info: str) -> bool:
     return "AMX_INT8 = 1" in info
 
 
-def decode(weights: str, tokens: int = TOKENS) -> ProbeResult:
+def decode(cfg, weights: str, tokens: int = TOKENS) -> ProbeResult:
     """Convert (once, cached under the configured home) and decode greedily, in this process."""
     from pathlib import Path
 
     import llama_cpp
 
-    from assistant.config import load_config
     from assistant.serving.llama.weights import base_gguf_path, serving_gguf
 
-    cfg = load_config()
     base = base_gguf_path(cfg.models.generator, cfg.home)
     path = serving_gguf(base, cfg.home, weights)
     model = llama_cpp.Llama(str(Path(path)), n_ctx=256, n_threads=2, n_threads_batch=2, verbose=False, seed=0)
@@ -107,7 +105,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.weights:
             return 0
     if args.weights != "all":
-        result = decode(args.weights)
+        from assistant.config import load_config
+
+        result = decode(load_config(), args.weights)
         print(json.dumps(asdict(result)) if args.json else f"{result.weights}: {result.text!r}")
         return 0
     failed = 0

@@ -1,7 +1,7 @@
 """Operator actions and lists for the console: replies and conversations (filtered and paged in
 the database), one conversation with per-turn insights, ratings, corrections and relabels.
 
-Pure functions over `Store` methods; the Gradio console (`assistant/console_page.py`) calls them
+Pure functions over `Store` methods; the Gradio console (`assistant/web/console/page.py`) calls them
 after checking who is signed in, and passes that operator's name along to what it records.
 """
 
