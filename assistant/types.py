@@ -51,6 +51,12 @@ class Tags:
     notes: list[str] = field(default_factory=list)
 
 
+OFFER_REASONS = frozenset({"negative_streak", "not_covered"})
+"""Escalations that answer and offer a person: a "yes" in the next message accepts."""
+QUEUE_REASONS = frozenset({"human_requested", "offer_accepted", "unsupported_language"})
+"""Escalations that put the conversation in the handoff queue."""
+
+
 @dataclass
 class Decision:
     """What the policy step decided: answer, or escalate to a human (with why)."""
@@ -64,13 +70,7 @@ class Decision:
     @property
     def escalated(self) -> bool:
         """A human was requested or offered (recorded in the store, counted by operators)."""
-        return self.reason in {
-            "human_requested",
-            "offer_accepted",
-            "negative_streak",
-            "unsupported_language",
-            "not_covered",
-        }
+        return self.reason in QUEUE_REASONS | OFFER_REASONS
 
 
 @dataclass

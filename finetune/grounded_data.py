@@ -25,7 +25,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from assistant.errors import InputError
-from assistant.turn.policy import canned
 from assistant.turn.prompts import PROMPT_FORMAT
 from assistant.turn.sanitize import sanitize
 from finetune.export import write_split
@@ -78,13 +77,7 @@ def example_for(assistant, request: str) -> tuple[dict | None, str]:
     if plan.decision.action == "answer" and plan.evidence:
         target, kind = assistant.extractive(plan.evidence[:n], plan.tags), "answer"
     elif plan.decision.action == "decline":
-        business = assistant.cfg.app.business_name
-        target = (
-            assistant.hedge(plan.decision.missing, plan.evidence[:n], plan.tags) + "\n\n" + canned("human_offer")
-            if plan.decision.missing and plan.evidence
-            else canned("not_covered", business)
-        )
-        kind = "decline"
+        target, kind = assistant.decline_reply(plan), "decline"
     else:
         return None, f"skipped:{plan.decision.reason or plan.decision.action}"
     return {"messages": plan.messages + [{"role": "assistant", "content": target}]}, kind

@@ -29,10 +29,11 @@ from assistant.grounding.claims import supported_claims, unsupported_claims
 from assistant.grounding.evidence import coverage, covers, readable_sentence
 from assistant.grounding.placeholders import StreamRenderer
 from assistant.grounding.words import content_words, stem
+from assistant.grounding.citations import CITE, CITE_NUMBER
 
 # A sentence ends at . ! ? (optionally followed by citations) before whitespace, or at a newline.
-_END = re.compile(r"(?:[.!?](?:\s*\[\d+\])*|\[\d+\])(?:\n|(?=\s))|\n")
-_CITE = re.compile(r"\s*\[(\d+)\]")
+_END = re.compile(rf"(?:[.!?](?:\s*{CITE})*|{CITE})(?:\n|(?=\s))|\n")
+_CITE = re.compile(r"\s*" + CITE_NUMBER)
 _MARKER_ONLY = re.compile(r"\s*\d+[.)]")  # "1." opens a list item; it does not end a sentence
 MAX_SENTENCES = 3  # the prompt asks for one to three; past that a small model drifts into the passages' other topics
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 from typing import Iterable
+from assistant.grounding.citations import CITE
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # A phone number: 7+ digits with the usual separators (checked before plain numbers).
 _PHONE = re.compile(r"(?<![\w$])\+?\d[\d ().-]{6,}\d(?![\w%])")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*")
-CITATION = re.compile(r"\[\d+\]")
+CITATION = re.compile(CITE)
 # A list marker opens a line or follows the end of a sentence ("... steps: 1. Sign in. 2. Choose").
 _LIST_MARKER = re.compile(r"(?:^|(?<=\n)|(?<=[.!?:] ))\s*(?:\d+[.)]|[-*•])(?=\s|$)")
 

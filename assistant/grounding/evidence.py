@@ -18,6 +18,7 @@ from typing import Sequence
 from assistant.grounding.claims import claims
 from assistant.types import Passage
 from assistant.grounding.words import content_words, stem
+from assistant.grounding.citations import CITE
 
 
 @dataclass
@@ -127,7 +128,7 @@ def readable(unit: str) -> str:
     return f"{cells[0][1]} — " + "; ".join(f"{k}: {v}" for k, v in cells[1:]) + "."
 
 
-_TRAILING_CITES = re.compile(r"((?:\s*\[\d+\])*\s*)$")
+_TRAILING_CITES = re.compile(rf"((?:\s*{CITE})*\s*)$")
 
 
 def readable_sentence(sentence: str) -> str:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import difflib
 import re
+from assistant.grounding.citations import CITE
 
 _WORD = re.compile(r"[a-z][a-z'-]*[a-z]|[a-z]")
-_CITATION = re.compile(r"\[\d+\]")
+_CITATION = re.compile(CITE)
 
 STOPWORDS = frozenset(
     """

@@ -45,11 +45,22 @@ from assistant.grounding.placeholders import StreamRenderer
 from assistant.turn import messages
 from assistant import metrics
 from assistant.turn.handoff import Handoff
-from assistant.turn.policy import OFFER_REASONS, QUEUE_REASONS, Rules, canned, decide, upset
+from assistant.turn.policy import Rules, canned, decide, upset
 from assistant.turn.prompts import build_messages
 from assistant.turn.sanitize import sanitize
 from assistant.store.store import Store
-from assistant.types import Decision, EntityTagger, Generator, Passage, Retriever, SentimentTagger, Tags, TurnResult
+from assistant.types import (
+    OFFER_REASONS,
+    QUEUE_REASONS,
+    Decision,
+    EntityTagger,
+    Generator,
+    Passage,
+    Retriever,
+    SentimentTagger,
+    Tags,
+    TurnResult,
+)
 
 log = logging.getLogger("loopdesk.pipeline")
 # Tokens until a grounded reply's first sentence ends: 19 median, 24 at the 75th percentile
@@ -251,9 +262,7 @@ class Assistant:
 
         reply, first_token, grounding = "", None, ""
         if decision.action == "decline" and decision.missing and evidence:
-            # Partly covered: say what is missing, quote the closest passage, offer a human.
-            reply = self.hedge(decision.missing, evidence[: self.cfg.retrieval.fallback_units], tags)
-            decision.message = canned("human_offer", self.cfg.app.business_name, tags.language)
+            reply, decision.message = self.partly_covered(decision, evidence, tags)
             grounding = "extractive (not covered)"
             first_token = timer.since_start()
             yield "token", reply
@@ -419,6 +428,20 @@ class Assistant:
             partial = unknown if len(unknown) < len(terms) else []
             return f"the knowledge base never mentions {', '.join(unknown)} ({share:.0%} of the question)", partial
         return "", []
+
+    def partly_covered(self, decision: Decision, evidence: list[tuple[Unit, float]], tags: Tags) -> tuple[str, str]:
+        """A decline of a question the knowledge base covers in part: (what is missing, with the
+        closest passage quoted; the offer of a human)."""
+        picked = evidence[: self.cfg.retrieval.fallback_units]
+        return self.hedge(decision.missing, picked, tags), canned(
+            "human_offer", self.cfg.app.business_name, tags.language
+        )
+
+    def decline_reply(self, plan: "Plan") -> str:
+        """The whole reply a customer reads when `plan` declines (grounded training data learns it)."""
+        if plan.decision.missing and plan.evidence:
+            return "\n\n".join(self.partly_covered(plan.decision, plan.evidence, plan.tags))
+        return plan.decision.message
 
     def hedge(self, unknown: list[str], picked: list[tuple[Unit, float]], tags: Tags) -> str:
         missing = ", ".join(f'"{w}"' for w in unknown[:3])

@@ -33,11 +33,6 @@ _HUMAN = re.compile(
 )
 _SHORT_PERSON = re.compile(r"^\W*(?:an?\s+)?(?:human|person|agent|operator|representative)(?:\s+please)?\W*$", re.I)
 
-OFFER_REASONS = {"negative_streak", "not_covered"}
-"""Replies that end by offering a person: a "yes" in the next message accepts."""
-QUEUE_REASONS = {"human_requested", "offer_accepted", "unsupported_language"}
-"""Decisions that put the conversation in the handoff queue."""
-
 
 @dataclass
 class Rules:

@@ -13,10 +13,11 @@ import json
 import re
 from urllib.parse import quote
 
+from assistant.grounding.citations import CITE_NUMBER, source_label
 from assistant.types import Passage
 
 KB_ROUTE = "/kb/"
-_CITATION = re.compile(r"\[(\d+)\](?!\()")
+_CITATION = re.compile(CITE_NUMBER + r"(?!\()")  # not one already made a markdown link
 
 
 def section_url(passage_id: str) -> str:
@@ -34,11 +35,7 @@ def link_citations(reply: str, passages: list[Passage]) -> str:
     cited = sorted({int(n) for n in _CITATION.findall(reply) if 1 <= int(n) <= len(passages)})
     text = _CITATION.sub(link, reply)
     if cited:
-        items = [
-            f"[{n}] [{_md(passages[n - 1].title or passages[n - 1].source)} › {_md(passages[n - 1].heading)}]"
-            f"({section_url(passages[n - 1].id)})"
-            for n in cited
-        ]
+        items = [f"[{n}] [{_md(source_label(passages[n - 1]))}]({section_url(passages[n - 1].id)})" for n in cited]
         text += "\n\n<small>Sources: " + " · ".join(items) + "</small>"
     return text
 

@@ -22,7 +22,7 @@ import uuid
 
 from assistant.turn.admission import BUSY, Busy
 from assistant.web.integrations.registry import Integration
-from assistant.turn.policy import QUEUE_REASONS
+from assistant.types import QUEUE_REASONS
 
 log = logging.getLogger("loopdesk.chatwoot")
 NAMESPACE = uuid.UUID("6f1c3a52-4f5e-4b8e-9a36-0c9b8f0c2d11")
@@ -76,13 +76,10 @@ class ChatwootBot:
     @staticmethod
     def _text(result) -> str:
         """The reply with its cited sections named (Chatwoot shows plain markdown)."""
-        import re
+        from assistant.grounding.citations import cited_numbers, source_label
 
-        cited = sorted({int(n) for n in re.findall(r"\[(\d+)\]", result.reply) if 1 <= int(n) <= len(result.passages)})
-        names = [
-            f"[{n}] {result.passages[n - 1].title or result.passages[n - 1].source} › {result.passages[n - 1].heading}"
-            for n in cited
-        ]
+        cited = cited_numbers(result.reply, result.passages)
+        names = [f"[{n}] {source_label(result.passages[n - 1])}" for n in cited]
         return result.reply + ("\n\nSources: " + "; ".join(names) if names else "")
 
     def _post(self, url: str, body: dict) -> None:
