@@ -26,7 +26,7 @@ from typing import Iterable
 from assistant.taggers.entity_patterns import find_pattern_entities
 from assistant.errors import InputError
 from assistant.turn.prompts import PROMPT_FORMAT, build_messages
-from assistant.types import Passage, Tags
+from assistant.types import Entity, Passage, Sentiment, Tags
 
 PLACEHOLDERS = {
     "EMAIL": "{{Email Address}}",
@@ -42,8 +42,24 @@ def _word_count(messages: list[dict]) -> int:
     return sum(len(m["content"].split()) for m in messages)
 
 
-def grounded_messages(user: str, answer: str, passages: list[dict], business_name: str) -> list[dict]:
-    """One training conversation in the inference prompt format, from a stored turn's passages."""
+def stored_tags(user_turn: dict, redacted_user: str) -> Tags:
+    """The tags the served prompt was built with, from the stored customer turn: its sentiment, and
+    the entities still in the redacted text (what redaction removed is personal and stays out)."""
+    label = user_turn.get("sentiment")
+    sentiment = Sentiment(label, dict(user_turn.get("sentiment_scores") or {})) if label else None
+    entities = [
+        Entity(e["type"], e["text"], int(e.get("start", 0)), int(e.get("end", 0)), float(e.get("score", 1.0)))
+        for e in user_turn.get("entities") or []
+        if isinstance(e, dict) and e.get("type") and e.get("text") and e["text"] in redacted_user
+    ]
+    return Tags(language=user_turn.get("language") or "unknown", sentiment=sentiment, entities=entities)
+
+
+def grounded_messages(
+    user: str, answer: str, passages: list[dict], business_name: str, tags: Tags | None = None
+) -> list[dict]:
+    """One training conversation in the inference prompt format (`assistant.turn.prompts`, the same
+    "About this customer" line when `tags` say something), from a stored turn's passages."""
     ps = [
         Passage(
             p.get("id", ""),
@@ -56,7 +72,7 @@ def grounded_messages(user: str, answer: str, passages: list[dict], business_nam
         for p in passages
         if p.get("text")
     ]
-    return build_messages([], user, ps, Tags(), _word_count, 10**9, business_name) + [
+    return build_messages([], user, ps, tags or Tags(), _word_count, 10**9, business_name) + [
         {"role": "assistant", "content": answer}
     ]
 
@@ -139,9 +155,10 @@ def select_examples(
         counts[reason] += 1
         passages = [p for p in (turn.get("passages") or []) if isinstance(p, dict) and p.get("text")]
         counts["grounded" if passages else "ungrounded"] += 1
+        tags = stored_tags(ex["user_turn"], user)  # the served prompt's "About this customer" line
         out.append(
             {
-                "messages": grounded_messages(user, answer, passages, business_name),
+                "messages": grounded_messages(user, answer, passages, business_name, tags),
                 "intent": ex.get("intent"),
                 "origin": reason,
                 "key": key[:16],

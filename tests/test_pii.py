@@ -87,3 +87,22 @@ def test_imported_transcripts_are_redacted_before_storage(store, tmp_path, redac
     exported = (tmp_path / "ds" / "train.jsonl").read_text()
     assert "4111" not in exported and "CVV 123" not in exported and "12/27" not in exported
     assert card["pii_redacted"] == {"PHONE_NUMBER": 1}  # the only kind left to replace at export
+
+
+def test_exported_prompts_carry_the_served_customer_line_without_what_redaction_removed(cfg, store, tmp_path):
+    """Training prompts are the served prompts: the "About this customer" line is rebuilt from the
+    stored turn (sentiment, entities) — but an e-mail the export redacts is not put back through it."""
+    from finetune.export import Redactor, export_dataset
+    from tests.conftest import FakeSentiment
+
+    a = Assistant(cfg, FakeGenerator(["Refunds reach your card in 3-5 business days [1]."]), store, FakeRetriever(),
+                  FakeSentiment("negative"), redactor=PiiRedactor(contact=False))
+    r = a.respond(None, "This is the worst service, where is my refund? Write to kim.lee@example.com")
+    store.add_feedback(r.turn_id, 1)
+    export_dataset(store, tmp_path / "ds", Redactor(), eval_fraction=0.0)
+    example = json.loads((tmp_path / "ds" / "train.jsonl").read_text().splitlines()[0])
+    system = example["messages"][0]["content"]
+    assert "About this customer: the customer seems upset" in system
+    assert "kim.lee@example.com" not in json.dumps(example)
+    served = a.plan("This is the worst service, where is my refund?", []).messages[0]["content"]
+    assert "About this customer: the customer seems upset" in served  # the same line at serving time
