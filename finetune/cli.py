@@ -362,6 +362,7 @@ def eval_cmd(
             generate,
             max_new_tokens,
             cfg.generation.device,
+            cfg.generation,
         )
         qfile = questions or cfg.evaluation.answer_questions
         if qfile and qfile != "none":

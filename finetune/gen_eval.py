@@ -12,9 +12,10 @@ import json
 import math
 from pathlib import Path
 
+from assistant.config import GenerationConfig
 from assistant.errors import AdapterError
 from assistant.serving.transformers_generator import chat_ids as _ids
-from assistant.serving.transformers_generator import check_adapter_dir
+from assistant.serving.transformers_generator import check_adapter_dir, sampling_kwargs
 from finetune.lora import data_hash, load_conversations
 
 
@@ -40,9 +41,13 @@ def assistant_token_loss(model, tokenizer, rows: list[dict], max_length: int = 5
     return (total / count if count else float("nan")), count
 
 
-def generate_answers(model, tokenizer, rows: list[dict], max_new_tokens: int) -> list[str]:
+def generate_answers(
+    model, tokenizer, rows: list[dict], max_new_tokens: int, sampling: dict | None = None
+) -> list[str]:
+    """Answers decoded as serving decodes them (`sampling_kwargs` of the generation config)."""
     import torch
 
+    sampling = sampling if sampling is not None else sampling_kwargs(GenerationConfig())
     out = []
     device = next(model.parameters()).device
     with torch.inference_mode():
@@ -52,9 +57,8 @@ def generate_answers(model, tokenizer, rows: list[dict], max_new_tokens: int) ->
                 input_ids=ids,
                 attention_mask=torch.ones_like(ids),
                 max_new_tokens=max_new_tokens,
-                do_sample=False,
-                repetition_penalty=1.1,
                 pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
+                **sampling,
             )
             out.append(tokenizer.decode(gen[0, ids.shape[1] :], skip_special_tokens=True).strip())
     return out
@@ -78,6 +82,7 @@ def evaluate(
     generate: int = 8,
     max_new_tokens: int = 96,
     device: str = "auto",
+    generation: GenerationConfig | None = None,
 ) -> dict:
     from peft import PeftModel
 
@@ -119,7 +124,9 @@ def evaluate(
             current = peft_model
         current.eval()
         loss, tokens = assistant_token_loss(current, tokenizer, rows)
-        answers[name] = generate_answers(current, tokenizer, rows[:generate], max_new_tokens)
+        answers[name] = generate_answers(
+            current, tokenizer, rows[:generate], max_new_tokens, sampling_kwargs(generation or GenerationConfig())
+        )
         result[f"{name}_loss"] = round(loss, 4)
         result[f"{name}_perplexity"] = round(math.exp(loss), 3) if loss == loss else None
         result[f"{name}_rougeL"] = rouge_l(answers[name], refs)

@@ -59,6 +59,15 @@ def chat_ids(tokenizer, messages: list[dict], generation_prompt: bool = True) ->
     return list(ids[0] if ids and isinstance(ids[0], list) else ids)
 
 
+def sampling_kwargs(cfg: GenerationConfig) -> dict:
+    """How replies are decoded (greedy unless `generation.temperature` > 0): one place for serving and
+    for the held-out evaluation's answers (`finetune.gen_eval`), so an eval reads what customers read."""
+    kwargs: dict = dict(do_sample=cfg.temperature > 0, repetition_penalty=cfg.repetition_penalty)
+    if cfg.temperature > 0:
+        kwargs.update(temperature=cfg.temperature, top_p=cfg.top_p)
+    return kwargs
+
+
 class TransformersGenerator:
     """`Generator` implementation over a Hugging Face causal LM."""
 
@@ -137,19 +146,15 @@ class TransformersGenerator:
         keep = max(16, self.cfg.context_tokens - max_new)
         ids = ids[-keep:]  # over-long prompts lose their oldest tokens, never the question
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=300)
-        sample = self.cfg.temperature > 0
         kwargs = dict(
             input_ids=torch.tensor([ids], device=self.device),
             attention_mask=torch.ones(1, len(ids), dtype=torch.long, device=self.device),
             max_new_tokens=max_new,
-            do_sample=sample,
-            repetition_penalty=self.cfg.repetition_penalty,
             streamer=streamer,
             pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
             stopping_criteria=StoppingCriteriaList([StopWhenClosed()]),
+            **sampling_kwargs(self.cfg),
         )
-        if sample:
-            kwargs.update(temperature=self.cfg.temperature, top_p=self.cfg.top_p)
         errors: list[BaseException] = []
 
         def run() -> None:
