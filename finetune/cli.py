@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from assistant.cli.common import handles_errors
 
 _CALIBRATIONS = ("prior", "vector", "tied", "bias")
 _CALIBRATION_HELP = (
@@ -17,6 +18,7 @@ app = typer.Typer(help="Train taggers and adapters from data and logs.", no_args
 
 
 @app.command("taggers")
+@handles_errors
 def taggers(
     task: str = typer.Option(..., help="sentiment or ner"),
     train: str = typer.Option(..., help="Training file: tsv/csv (text,label) or CoNLL."),
@@ -43,12 +45,11 @@ def taggers(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Train a tagger (LoRA + head on MiniLM) with checkpoints; re-running resumes."""
-    from assistant.cli.common import fail
     from assistant.errors import LoopdeskError
     from finetune.taggers import TaggerTrainConfig, train_tagger, write_model_card
 
     if task not in {"sentiment", "ner"}:
-        fail(LoopdeskError("--task must be sentiment or ner"), as_json)
+        raise LoopdeskError("--task must be sentiment or ner")
     _check_calibration(calibration, as_json)
     extra: list = []
     if from_store:
@@ -63,7 +64,7 @@ def taggers(
             for p in problems:
                 print(f"skipped label: {p}")
         if not extra:
-            fail(LoopdeskError("no operator labels for this task in the store"), as_json)
+            raise LoopdeskError("no operator labels for this task in the store")
         print(f"merging {len(extra)} operator labels (x{store_repeat}) into {train}")
         extra = extra * store_repeat
     cfg = TaggerTrainConfig(
@@ -87,15 +88,13 @@ def taggers(
         seed=seed,
         calibration=calibration,
     )
-    try:
-        meta = train_tagger(cfg, log=(lambda *_: None) if as_json else print, home=_cfg().home)
-    except LoopdeskError as exc:
-        fail(exc, as_json)
+    meta = train_tagger(cfg, log=(lambda *_: None) if as_json else print, home=_cfg().home)
     write_model_card(out, _command_line())
     print(json.dumps(meta if as_json else {"out": out, "dev": meta.get("dev"), "steps": meta["steps"]}, indent=1))
 
 
 @app.command("average-taggers")
+@handles_errors
 def average_taggers_cmd(
     sources: list[str] = typer.Argument(..., help="Checkpoint dirs of one tagger lineage."),
     out: str = typer.Option(..., help="Directory to write the averaged tagger to."),
@@ -104,16 +103,11 @@ def average_taggers_cmd(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Average checkpoints (same task and LoRA rank) into one tagger of the same size (a model soup)."""
-    from assistant.cli.common import fail
-    from assistant.errors import LoopdeskError
     from finetune.tagger_soup import average_taggers
     from finetune.taggers import write_model_card
 
     _check_calibration(calibration, as_json)
-    try:
-        meta = average_taggers(sources, out, calibrate, calibration, home=_cfg().home)
-    except LoopdeskError as exc:
-        fail(exc, as_json)
+    meta = average_taggers(sources, out, calibrate, calibration, home=_cfg().home)
     write_model_card(out, _command_line())
     print(
         json.dumps(
@@ -128,11 +122,10 @@ def average_taggers_cmd(
 
 def _check_calibration(calibration: str, as_json: bool) -> None:
     """Refuse an unknown --calibration before any training or averaging starts."""
-    from assistant.cli.common import fail
     from assistant.errors import LoopdeskError
 
     if calibration not in _CALIBRATIONS:
-        fail(LoopdeskError(f"--calibration must be one of {', '.join(_CALIBRATIONS)}"), as_json)
+        raise LoopdeskError(f"--calibration must be one of {', '.join(_CALIBRATIONS)}")
 
 
 def _command_line() -> str:
@@ -164,6 +157,7 @@ def _out(data: dict, as_json: bool, text: str) -> None:
 
 
 @app.command("import")
+@handles_errors
 def import_cmd(
     file: str = typer.Argument(..., help="CSV/TSV or JSONL transcripts (request -> answer)."),
     user_column: Optional[str] = typer.Option(None, help="Column with the customer request."),
@@ -173,25 +167,20 @@ def import_cmd(
 ) -> None:
     """Import transcripts as conversations marked imported (importing twice adds nothing; a file with
     problems imports nothing unless --skip-bad)."""
-    from assistant.cli.common import fail
-    from assistant.errors import LoopdeskError
     from assistant.build import open_store
     from finetune.transcripts import import_transcripts
 
-    try:
-        cfg = _cfg()
-        from assistant.taggers.pii import PiiRedactor
+    cfg = _cfg()
+    from assistant.taggers.pii import PiiRedactor
 
-        report = import_transcripts(
-            open_store(cfg),
-            file,
-            user_column,
-            answer_column,
-            skip_bad,
-            PiiRedactor(cfg.store.redact_contact, cfg.home),
-        )
-    except LoopdeskError as exc:
-        fail(exc, as_json)
+    report = import_transcripts(
+        open_store(cfg),
+        file,
+        user_column,
+        answer_column,
+        skip_bad,
+        PiiRedactor(cfg.store.redact_contact, cfg.home),
+    )
     lines = [
         f"imported {report['imported']} of {report['rows_read']} rows ({report['already_present']} already present, "
         f"{report['skipped']} skipped)"
@@ -200,6 +189,7 @@ def import_cmd(
 
 
 @app.command("export")
+@handles_errors
 def export_cmd(
     out: str = typer.Option(..., help="Output directory for train.jsonl, eval.jsonl, data_card.json."),
     eval_fraction: float = typer.Option(0.1, help="Share of each intent held out for evaluation."),
@@ -207,21 +197,16 @@ def export_cmd(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Build a chat dataset from the store (feedback-filtered, PII-redacted, deduplicated, split)."""
-    from assistant.cli.common import fail
-    from assistant.errors import LoopdeskError
     from assistant.build import open_store
     from finetune.export import Redactor, export_dataset
 
-    try:
-        cfg = _cfg()
-        ner = None
-        if not no_ner:
-            from assistant.taggers.loader import load_taggers
+    cfg = _cfg()
+    ner = None
+    if not no_ner:
+        from assistant.taggers.loader import load_taggers
 
-            _, ner, _ = load_taggers(cfg)
-        card = export_dataset(open_store(cfg), out, Redactor(ner), eval_fraction, cfg.app.business_name)
-    except LoopdeskError as exc:
-        fail(exc, as_json)
+        _, ner, _ = load_taggers(cfg)
+    card = export_dataset(open_store(cfg), out, Redactor(ner), eval_fraction, cfg.app.business_name)
     _out(
         card,
         as_json,
@@ -231,6 +216,7 @@ def export_cmd(
 
 
 @app.command("grounded-data")
+@handles_errors
 def grounded_data_cmd(
     requests: str = typer.Option(..., help="csv of customer requests (Bitext layout by default)."),
     index_dirs: list[str] = typer.Option(..., "--index", help="Knowledge base index (repeatable)."),
@@ -246,34 +232,30 @@ def grounded_data_cmd(
 
     import index
     from assistant.build import DATASET, build_assistant
-    from assistant.cli.common import fail
-    from assistant.errors import LoopdeskError
     from finetune.grounded_data import build_grounded_dataset, read_requests
 
-    try:
-        cfg = _cfg()
-        rows = read_requests(requests, column)
-        kbs = []
-        for d in index_dirs:
-            kcfg = dataclasses.replace(cfg, retrieval=dataclasses.replace(cfg.retrieval, index_dir=d))
-            kbs.append((Path(d).name, index.open_for_config(kcfg)))
-        assistant = build_assistant(cfg, None, DATASET)
-        card = build_grounded_dataset(
-            assistant,
-            kbs,
-            rows,
-            per_index,
-            out,
-            seed,
-            log=(lambda *_: None) if as_json else print,
-            command=_command_line(),
-        )
-    except LoopdeskError as exc:
-        fail(exc, as_json)
+    cfg = _cfg()
+    rows = read_requests(requests, column)
+    kbs = []
+    for d in index_dirs:
+        kcfg = dataclasses.replace(cfg, retrieval=dataclasses.replace(cfg.retrieval, index_dir=d))
+        kbs.append((Path(d).name, index.open_for_config(kcfg)))
+    assistant = build_assistant(cfg, None, DATASET)
+    card = build_grounded_dataset(
+        assistant,
+        kbs,
+        rows,
+        per_index,
+        out,
+        seed,
+        log=(lambda *_: None) if as_json else print,
+        command=_command_line(),
+    )
     _out(card, as_json, f"wrote {card['train']} train / {card['eval']} eval examples to {out}")
 
 
 @app.command("lora")
+@handles_errors
 def lora_cmd(
     data: str = typer.Option(..., help="Export directory or messages JSONL."),
     out: Optional[str] = typer.Option(None, help="Adapter registry (default: config models.adapters_dir)."),
@@ -295,40 +277,36 @@ def lora_cmd(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """LoRA SFT of the generator (TRL + peft), with checkpoints and resume."""
-    from assistant.cli.common import fail
-    from assistant.errors import LoopdeskError
     from finetune.lora import LoraTrainConfig, train_lora
 
-    try:
-        cfg = _cfg()
-        tc = LoraTrainConfig(
-            data=data,
-            out=out or str(_registry(cfg)),
-            version=version,
-            base=cfg.models.generator,
-            rank=rank,
-            alpha=alpha,
-            dropout=dropout,
-            target_modules=target_modules.split(","),
-            learning_rate=learning_rate,
-            epochs=epochs,
-            max_steps=max_steps,
-            batch_size=batch_size,
-            grad_accum=grad_accum,
-            max_length=max_length,
-            packing=packing,
-            max_examples=max_examples,
-            save_steps=save_steps,
-            device=cfg.generation.device,
-            progress=progress,
-        )
-        manifest = train_lora(tc, cfg.home)
-    except LoopdeskError as exc:
-        fail(exc, as_json)
+    cfg = _cfg()
+    tc = LoraTrainConfig(
+        data=data,
+        out=out or str(_registry(cfg)),
+        version=version,
+        base=cfg.models.generator,
+        rank=rank,
+        alpha=alpha,
+        dropout=dropout,
+        target_modules=target_modules.split(","),
+        learning_rate=learning_rate,
+        epochs=epochs,
+        max_steps=max_steps,
+        batch_size=batch_size,
+        grad_accum=grad_accum,
+        max_length=max_length,
+        packing=packing,
+        max_examples=max_examples,
+        save_steps=save_steps,
+        device=cfg.generation.device,
+        progress=progress,
+    )
+    manifest = train_lora(tc, cfg.home)
     _out(manifest, as_json, f"adapter {manifest.get('version')} written: {json.dumps(manifest.get('metrics'))}")
 
 
 @app.command("eval")
+@handles_errors
 def eval_cmd(
     adapter: str = typer.Option(..., help="Adapter version (in the registry) or directory."),
     data: str = typer.Option(..., help="Export directory (uses eval.jsonl) or messages JSONL."),
@@ -343,37 +321,32 @@ def eval_cmd(
     """Base vs adapter (vs live): loss per assistant token, perplexity, ROUGE-L, answer length, and answer
     accuracy through the real pipeline on a question set (what `promote` compares)."""
     from assistant.serving.live_adapter import read_live
-    from assistant.cli.common import fail
-    from assistant.errors import LoopdeskError
     from finetune.gen_eval import evaluate
 
-    try:
-        cfg = _cfg()
-        registry = _registry(cfg)
-        path = Path(adapter) if Path(adapter).is_dir() else registry / adapter
-        live = read_live(registry).get("version")
-        result = evaluate(
-            cfg.models.generator,
-            cfg.home,
-            path,
-            data,
-            registry / live if live else None,
-            max_examples,
-            generate,
-            max_new_tokens,
-            cfg.generation.device,
-            cfg.generation,
-        )
-        qfile = questions or cfg.evaluation.answer_questions
-        if qfile and qfile != "none":
-            result.update(_answer_accuracy(cfg, path, registry / live if live else None, qfile))
-            (path / "eval.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
-            if (path / "adapter.json").exists():
-                from finetune.lora import write_adapter_card
+    cfg = _cfg()
+    registry = _registry(cfg)
+    path = Path(adapter) if Path(adapter).is_dir() else registry / adapter
+    live = read_live(registry).get("version")
+    result = evaluate(
+        cfg.models.generator,
+        cfg.home,
+        path,
+        data,
+        registry / live if live else None,
+        max_examples,
+        generate,
+        max_new_tokens,
+        cfg.generation.device,
+        cfg.generation,
+    )
+    qfile = questions or cfg.evaluation.answer_questions
+    if qfile and qfile != "none":
+        result.update(_answer_accuracy(cfg, path, registry / live if live else None, qfile))
+        (path / "eval.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
+        if (path / "adapter.json").exists():
+            from finetune.lora import write_adapter_card
 
-                write_adapter_card(path)
-    except LoopdeskError as exc:
-        fail(exc, as_json)
+            write_adapter_card(path)
     keys = [k for k in ("base", "adapter", "live") if f"{k}_loss" in result]
     text = [f"{'':8} {'loss':>8} {'ppl':>8} {'rougeL':>7} {'words':>6}"]
     text += [
@@ -435,38 +408,30 @@ def _prepare(cfg):
 
 
 @app.command("promote")
+@handles_errors
 def promote_cmd(
     version: str = typer.Argument(...),
     force: bool = typer.Option(False, help="Skip the eval check."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Make an adapter live (only if its eval beats the live one); the running app switches."""
-    from assistant.cli.common import fail
-    from assistant.errors import LoopdeskError
     from assistant.models import resolve
     from finetune.registry import promote
 
-    try:
-        cfg = _cfg()
-        base_id = resolve(cfg.models.generator, cfg.home).model_id
-        result = promote(_registry(cfg), version, base_id, force, deploy=_deploy(cfg), prepare=_prepare(cfg))
-    except LoopdeskError as exc:
-        fail(exc, as_json)
+    cfg = _cfg()
+    base_id = resolve(cfg.models.generator, cfg.home).model_id
+    result = promote(_registry(cfg), version, base_id, force, deploy=_deploy(cfg), prepare=_prepare(cfg))
     _out(result, as_json, f"live adapter: {result['live']} ({result.get('reason', '')})")
 
 
 @app.command("rollback")
+@handles_errors
 def rollback_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
     """Return to the previously live adapter."""
-    from assistant.cli.common import fail
-    from assistant.errors import LoopdeskError
     from finetune.registry import rollback
 
-    try:
-        cfg = _cfg()
-        result = rollback(_registry(cfg), deploy=_deploy(cfg), prepare=_prepare(cfg))
-    except LoopdeskError as exc:
-        fail(exc, as_json)
+    cfg = _cfg()
+    result = rollback(_registry(cfg), deploy=_deploy(cfg), prepare=_prepare(cfg))
     _out(result, as_json, f"live adapter: {result['live'] or 'none (base model)'}")
 
 

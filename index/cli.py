@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from assistant.cli.common import handles_errors
 
 app = typer.Typer(help="Build and search the knowledge index.", no_args_is_help=True)
 
@@ -33,6 +34,7 @@ def _open_index(index_dir: str | None):
 
 
 @app.command("build")
+@handles_errors
 def build(
     paths: list[str] = typer.Argument(..., help="Files or folders (read recursively)."),
     out: Optional[str] = typer.Option(None, "--out", help="Index directory (default: config retrieval.index_dir)."),
@@ -42,33 +44,28 @@ def build(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Chunk, embed and index knowledge files; re-embeds only what changed."""
-    from assistant.cli.common import fail
-    from assistant.errors import LoopdeskError
     from index.builder import build_index
     from index.embedder import SentenceEmbedder
     from index.loaders import LoaderOptions
 
-    try:
-        cfg = _cfg()
-        opts = LoaderOptions(question_column, answer_column, max_mb * 1024 * 1024)
-        report = build_index(
-            paths,
-            out or cfg.index_dir,
-            SentenceEmbedder(cfg.models.embedder, cfg.home),
-            progress=not as_json,
-            ann_above=cfg.retrieval.ann_above,
-            ann=cfg.retrieval.ann,
-            nprobe=cfg.retrieval.nprobe,
-            loader_options=opts,
-            lexical=cfg.retrieval.mode != "dense",
-        )
-        if Path(report["out"]).resolve() == Path(cfg.index_dir).resolve():
-            # The configured index: every replica of the app switches to this build at its next question.
-            from assistant.build import open_store
+    cfg = _cfg()
+    opts = LoaderOptions(question_column, answer_column, max_mb * 1024 * 1024)
+    report = build_index(
+        paths,
+        out or cfg.index_dir,
+        SentenceEmbedder(cfg.models.embedder, cfg.home),
+        progress=not as_json,
+        ann_above=cfg.retrieval.ann_above,
+        ann=cfg.retrieval.ann,
+        nprobe=cfg.retrieval.nprobe,
+        loader_options=opts,
+        lexical=cfg.retrieval.mode != "dense",
+    )
+    if Path(report["out"]).resolve() == Path(cfg.index_dir).resolve():
+        # The configured index: every replica of the app switches to this build at its next question.
+        from assistant.build import open_store
 
-            open_store(cfg).deploy("index_build", {"name": report["build_id"], "dir": report["out"]})
-    except LoopdeskError as exc:
-        fail(exc, as_json)
+        open_store(cfg).deploy("index_build", {"name": report["build_id"], "dir": report["out"]})
     if as_json:
         print(json.dumps(report, indent=1))
         return
@@ -82,6 +79,7 @@ def build(
 
 
 @app.command("search")
+@handles_errors
 def search(
     query: str = typer.Argument(...),
     index_dir: Optional[str] = typer.Option(None, "--index", help="Index directory."),
@@ -92,13 +90,8 @@ def search(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """The k best passages for a query, with source, heading and score."""
-    from assistant.cli.common import fail
-    from assistant.errors import LoopdeskError
 
-    try:
-        hits = _open_index(index_dir).search(query, k, mode=mode, source=source, tag=tag)
-    except LoopdeskError as exc:
-        fail(exc, as_json)
+    hits = _open_index(index_dir).search(query, k, mode=mode, source=source, tag=tag)
     rows = [
         {"rank": i, "score": round(p.score, 4), "source": p.source, "heading": p.heading, "id": p.id, "text": p.text}
         for i, p in enumerate(hits, 1)
@@ -110,6 +103,7 @@ def search(
         print(f"{r['rank']}. {r['score']:.3f}  {r['source']} › {r['heading']}\n   {r['text'][:160]!r}")
 
 
+@handles_errors
 def eval_retrieval_cmd(
     index_dir: Optional[str] = typer.Option(None, "--index", help="Index directory."),
     queries: str = typer.Option(..., "--queries", help="csv/jsonl with query, expected_source."),
@@ -117,14 +111,9 @@ def eval_retrieval_cmd(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """hit@1, hit@5 and MRR of the index on labelled queries."""
-    from assistant.cli.common import fail
-    from assistant.errors import LoopdeskError
     from index.evaluate import eval_retrieval, read_queries
 
-    try:
-        result = eval_retrieval(_open_index(index_dir), read_queries(queries), mode)
-    except LoopdeskError as exc:
-        fail(exc, as_json)
+    result = eval_retrieval(_open_index(index_dir), read_queries(queries), mode)
     if as_json:
         print(json.dumps(result, indent=1))
     else:

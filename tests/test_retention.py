@@ -57,3 +57,9 @@ def test_purge_and_erase(cfg, store):
     assert rc == 2 and "no conversation nope" in err
     rc, _, err = cli(cfg, "store", "purge", "--older-than", "soon")
     assert rc == 2 and "90d" in err
+
+
+def test_an_absurd_age_is_a_clear_error_not_a_traceback(cfg, store):
+    for age in ("99999999999999d", "999999w"):
+        rc, out, err = cli(cfg, "store", "purge", "--older-than", age)
+        assert rc == 2 and "before the year 1" in out["error"], (age, out, err)

@@ -17,8 +17,8 @@ from typing import Optional
 
 import typer
 
-from assistant.cli.common import emit, fail, get_config
-from assistant.errors import InputError, LoopdeskError
+from assistant.cli.common import emit, get_config, handles_errors
+from assistant.errors import InputError
 
 operator_app = typer.Typer(help="Operator accounts for the console (/operator).", no_args_is_help=True)
 report_app = typer.Typer(help="Reports over the conversation store.", no_args_is_help=True)
@@ -33,6 +33,7 @@ def _store():
 
 
 @operator_app.command("add")
+@handles_errors
 def operator_add(
     name: str = typer.Argument(..., help="Lowercase name shown to customers and in the logs."),
     password_stdin: bool = typer.Option(
@@ -43,11 +44,8 @@ def operator_add(
     """Create an operator account; prints the password once (only its hash is stored)."""
     from assistant.store.accounts import create_operator
 
-    try:
-        given = sys.stdin.readline().rstrip("\n") if password_stdin else None
-        password = create_operator(_store(), name, given)
-    except LoopdeskError as exc:
-        fail(exc, as_json)
+    given = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    password = create_operator(_store(), name, given)
     emit(
         {"name": name.strip().lower(), "password": password},
         as_json,
@@ -56,16 +54,15 @@ def operator_add(
 
 
 @operator_app.command("list")
+@handles_errors
 def operator_list(as_json: bool = typer.Option(False, "--json")) -> None:
     """Operator names."""
-    try:
-        names = _store().operator_names()
-    except LoopdeskError as exc:
-        fail(exc, as_json)
+    names = _store().operator_names()
     emit(names, as_json, "\n".join(names) or "(no operators yet: loopdesk operator add NAME)")
 
 
 @report_app.command("daily")
+@handles_errors
 def report_daily(
     day: Optional[str] = typer.Option(None, help="YYYY-MM-DD (default: today, UTC)."),
     fmt: str = typer.Option("markdown", "--format", help="markdown or csv when not --json."),
@@ -78,11 +75,8 @@ def report_daily(
     try:
         when = date.fromisoformat(day) if day else None
     except ValueError:
-        fail(InputError("--day: use YYYY-MM-DD"), as_json)
-    try:
-        data = console_stats.report(_store(), when)
-    except LoopdeskError as exc:
-        fail(exc, as_json)
+        raise InputError("--day: use YYYY-MM-DD")
+    data = console_stats.report(_store(), when)
     rows = data["previous_7_days"] + [data["today"]]
     table = console_stats.report_csv(rows) if fmt == "csv" else console_stats.report_markdown(rows)
     emit(data, as_json, table + "".join(f"\nALERT: {a}" for a in data["alerts"]))
@@ -96,22 +90,24 @@ def _age(text: str):
     if not m:
         raise InputError("--older-than: a number of days, hours or weeks, e.g. 90d, 12h, 8w")
     n, unit = int(m.group(1)), m.group(2)
-    return datetime.now(timezone.utc) - {"d": timedelta(days=n), "h": timedelta(hours=n), "w": timedelta(weeks=n)}[unit]
+    try:
+        age = {"d": timedelta(days=n), "h": timedelta(hours=n), "w": timedelta(weeks=n)}[unit]
+        return datetime.now(timezone.utc) - age
+    except (OverflowError, ValueError):  # past year 1: nothing is that old
+        raise InputError(f"--older-than {text.strip()} reaches back before the year 1: give a smaller age") from None
 
 
 @store_app.command("purge")
+@handles_errors
 def store_purge(
     older_than: str = typer.Option(..., "--older-than", help="e.g. 90d: conversations idle that long."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Count only."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Delete conversations (with their turns, ratings, labels, handoffs) idle for longer than the age."""
-    try:
-        store = _store()
-        ids = store.conversations_before(_age(older_than))
-        counts = {"conversations": len(ids)} if dry_run else store.erase_conversations(ids)
-    except LoopdeskError as exc:
-        fail(exc, as_json)
+    store = _store()
+    ids = store.conversations_before(_age(older_than))
+    counts = {"conversations": len(ids)} if dry_run else store.erase_conversations(ids)
     emit(
         {"dry_run": dry_run, **counts},
         as_json,
@@ -120,6 +116,7 @@ def store_purge(
 
 
 @store_app.command("erase")
+@handles_errors
 def store_erase(
     conversation: Optional[str] = typer.Option(None, help="A conversation id."),
     email: Optional[str] = typer.Option(None, help="A customer's e-mail: every conversation with it."),
@@ -128,36 +125,32 @@ def store_erase(
     """Right to erasure: delete one conversation, or every conversation of a customer e-mail."""
     from assistant.turn.handoff import valid_email
 
-    try:
-        if bool(conversation) == bool(email):
-            raise InputError("give --conversation ID or --email ADDRESS")
-        if email and not valid_email(email.strip()):
-            raise InputError("--email: that does not look like an e-mail address")
-        store = _store()
-        ids = [conversation] if conversation else store.conversations_mentioning((email or "").strip())
-        counts = store.erase_conversations(ids)
-        if conversation and not counts["conversations"]:
-            raise InputError(f"no conversation {conversation}")
-    except LoopdeskError as exc:
-        fail(exc, as_json)
+    if bool(conversation) == bool(email):
+        raise InputError("give --conversation ID or --email ADDRESS")
+    if email and not valid_email(email.strip()):
+        raise InputError("--email: that does not look like an e-mail address")
+    store = _store()
+    ids = [conversation] if conversation else store.conversations_mentioning((email or "").strip())
+    counts = store.erase_conversations(ids)
+    if conversation and not counts["conversations"]:
+        raise InputError(f"no conversation {conversation}")
     emit(counts, as_json, "deleted " + ", ".join(f"{v} {k}" for k, v in counts.items()))
 
 
 @store_app.command("replay-spool")
+@handles_errors
 def store_replay(as_json: bool = typer.Option(False, "--json")) -> None:
     """Write the turns spooled while the database was unavailable (the app also does this itself)."""
     from assistant.store.spool import Spool
 
-    try:
-        cfg = get_config()
-        spool = Spool(cfg.spool_path)
-        written = spool.replay(_store())
-    except LoopdeskError as exc:
-        fail(exc, as_json)
+    cfg = get_config()
+    spool = Spool(cfg.spool_path)
+    written = spool.replay(_store())
     emit({"written": written, "left": spool.size()}, as_json, f"wrote {written}, {spool.size()} left")
 
 
 @api_key_app.command("create")
+@handles_errors
 def api_key_create(
     name: str = typer.Argument(..., help="The client: a shop's site, a help desk, an app."),
     as_json: bool = typer.Option(False, "--json"),
@@ -165,20 +158,15 @@ def api_key_create(
     """A key for an HTTP API client; printed once (only its SHA-256 is stored)."""
     from assistant.web.http_api import create_api_key
 
-    try:
-        key = create_api_key(_store(), name)
-    except LoopdeskError as exc:
-        fail(exc, as_json)
+    key = create_api_key(_store(), name)
     emit(
         {"name": name.strip().lower(), "key": key}, as_json, f"API key for {name.strip().lower()}: {key}\n(shown once)"
     )
 
 
 @api_key_app.command("list")
+@handles_errors
 def api_key_list(as_json: bool = typer.Option(False, "--json")) -> None:
     """Names of the clients with a key."""
-    try:
-        names = _store().api_key_names()
-    except LoopdeskError as exc:
-        fail(exc, as_json)
+    names = _store().api_key_names()
     emit(names, as_json, "\n".join(names) or "(no API keys: loopdesk api-key create NAME)")

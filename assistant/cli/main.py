@@ -20,7 +20,7 @@ from typing import Any, Optional
 
 import typer
 
-from assistant.cli.common import STATE, emit, fail, get_config
+from assistant.cli.common import STATE, emit, get_config, handles_errors
 from assistant.config import describe
 from assistant.errors import LoopdeskError
 
@@ -44,53 +44,48 @@ def main(
 
 
 @app.command()
+@handles_errors
 def serve(
     port: Optional[int] = typer.Option(None, help="Port (default from config: 7860)."),
     host: Optional[str] = typer.Option(None, help="Interface to bind (0.0.0.0 for all)."),
 ) -> None:
     """Run the Gradio chat app."""
-    try:
-        cfg = get_config(**{"app.port": port, "app.host": host})
-        from app import launch
+    cfg = get_config(**{"app.port": port, "app.host": host})
+    from app import launch
 
-        launch(cfg)
-    except LoopdeskError as exc:
-        fail(exc)
+    launch(cfg)
 
 
 @app.command()
+@handles_errors
 def chat(
     message: str = typer.Argument(..., help="The customer's message."),
     conversation: Optional[str] = typer.Option(None, help="Continue this conversation id."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """One turn in the terminal: reply, language, sentiment, entities, sources."""
-    try:
-        import index
-        from assistant.build import build_assistant
+    import index
+    from assistant.build import build_assistant
 
-        assistant = build_assistant(get_config(), index.open_for_config)
-        if as_json:
-            result = assistant.respond(conversation, message)
-        else:
-            result, shown = None, False
-            for kind, value in assistant.respond_stream(conversation, message):
-                if kind == "token":
-                    print(value, end="", flush=True)
-                    shown = True
-                elif kind == "replace":  # the generated text failed the grounding check
-                    print(
-                        ("\n[not grounded in the knowledge base; replaced by its own words:]\n" if shown else "")
-                        + value,
-                        end="",
-                        flush=True,
-                    )
-                    shown = True
-                else:
-                    result = value
-            print()
-    except LoopdeskError as exc:
-        fail(exc, as_json)
+    assistant = build_assistant(get_config(), index.open_for_config)
+    if as_json:
+        result = assistant.respond(conversation, message)
+    else:
+        result, shown = None, False
+        for kind, value in assistant.respond_stream(conversation, message):
+            if kind == "token":
+                print(value, end="", flush=True)
+                shown = True
+            elif kind == "replace":  # the generated text failed the grounding check
+                print(
+                    ("\n[not grounded in the knowledge base; replaced by its own words:]\n" if shown else "") + value,
+                    end="",
+                    flush=True,
+                )
+                shown = True
+            else:
+                result = value
+        print()
     assert result is not None  # respond_stream always ends with ("done", TurnResult)
     data = result.to_json()
     if as_json:
@@ -111,6 +106,7 @@ def chat(
 
 
 @app.command()
+@handles_errors
 def tag(text: str = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
     """Language, sentiment (label + probabilities) and entities (type, text, start, end), tagged
     exactly as a customer turn is (`assistant.turn.tagging`)."""
@@ -120,20 +116,17 @@ def tag(text: str = typer.Argument(...), as_json: bool = typer.Option(False, "--
     from assistant.turn.sanitize import sanitize
     from assistant.turn.tagging import MessageTagging
 
-    try:
-        cfg = get_config()
-        clean = sanitize(text, cfg.policy.max_message_chars)
-        sentiment, ner, _ = load_taggers(cfg)  # a missing tagger is a note in tags.notes
-        tags = MessageTagging(cfg, sentiment, ner).tag(clean.text)
-        data: dict[str, Any] = {
-            "text": clean.text,
-            "language": tags.language,
-            "sentiment": asdict(tags.sentiment) if tags.sentiment else None,
-            "entities": [asdict(e) for e in tags.entities],
-            "notes": clean.notes + tags.notes,
-        }
-    except LoopdeskError as exc:
-        fail(exc, as_json)
+    cfg = get_config()
+    clean = sanitize(text, cfg.policy.max_message_chars)
+    sentiment, ner, _ = load_taggers(cfg)  # a missing tagger is a note in tags.notes
+    tags = MessageTagging(cfg, sentiment, ner).tag(clean.text)
+    data: dict[str, Any] = {
+        "text": clean.text,
+        "language": tags.language,
+        "sentiment": asdict(tags.sentiment) if tags.sentiment else None,
+        "entities": [asdict(e) for e in tags.entities],
+        "notes": clean.notes + tags.notes,
+    }
     lines = [f"language: {data['language']}"]
     if data["sentiment"]:
         s = data["sentiment"]
@@ -144,12 +137,10 @@ def tag(text: str = typer.Argument(...), as_json: bool = typer.Option(False, "--
 
 
 @config_app.command("show")
+@handles_errors
 def config_show(as_json: bool = typer.Option(False, "--json")) -> None:
     """Print the effective config and where each value came from."""
-    try:
-        rows = describe(get_config())
-    except LoopdeskError as exc:
-        fail(exc, as_json)
+    rows = describe(get_config())
     width = max(len(r["key"]) for r in rows)
     emit(rows, as_json, "\n".join(f"{r['key']:<{width}}  {r['value']!r:<40}  ({r['source']})" for r in rows))
 
@@ -165,6 +156,7 @@ def _tagger(kind: str):
 
 
 @eval_app.command("ner")
+@handles_errors
 def eval_ner_cmd(
     file: str = typer.Argument(..., help="CoNLL file: token ... tag per line."),
     as_json: bool = typer.Option(False, "--json"),
@@ -172,10 +164,7 @@ def eval_ner_cmd(
     """Entity-level precision/recall/F1 (seqeval) overall and per type."""
     from finetune.tagger_eval import eval_ner
 
-    try:
-        result = eval_ner(_tagger("ner"), file)
-    except LoopdeskError as exc:
-        fail(exc, as_json)
+    result = eval_ner(_tagger("ner"), file)
     text = [
         f"f1 {result['f1']:.4f}  precision {result['precision']:.4f}  recall {result['recall']:.4f}  "
         f"({result['entities']} entities, {result['sentences']} sentences)"
@@ -188,6 +177,7 @@ def eval_ner_cmd(
 
 
 @eval_app.command("sentiment")
+@handles_errors
 def eval_sentiment_cmd(
     file: str = typer.Argument(..., help="csv or tsv file."),
     text_column: str = typer.Option("text", help="Column with the text."),
@@ -197,10 +187,7 @@ def eval_sentiment_cmd(
     """Accuracy, macro-F1, per-class precision/recall and the confusion matrix."""
     from finetune.tagger_eval import eval_sentiment
 
-    try:
-        result = eval_sentiment(_tagger("sentiment"), file, text_column, label_column)
-    except LoopdeskError as exc:
-        fail(exc, as_json)
+    result = eval_sentiment(_tagger("sentiment"), file, text_column, label_column)
     text = [
         f"accuracy {result['accuracy']:.4f}  macro_f1 {result['macro_f1']:.4f}  n {result['n']}"
         + ("  (binary decision)" if result["binary"] else "")
@@ -220,6 +207,7 @@ def eval_sentiment_cmd(
 
 
 @eval_app.command("answers")
+@handles_errors
 def eval_answers_cmd(
     questions: str = typer.Option(..., "--questions", help="Question file (JSONL, see finetune.answer_eval)."),
     index_dir: Optional[str] = typer.Option(None, "--index", help="Index directory (default: config)."),
@@ -233,12 +221,9 @@ def eval_answers_cmd(
     import index
     from finetune.answer_eval import run_answer_eval
 
-    try:
-        cfg = get_config(**{"retrieval.index_dir": index_dir})
-        progress = None if as_json else (lambda i, n: print(f"\r{i}/{n}", end="", file=sys.stderr, flush=True))
-        result = run_answer_eval(cfg, questions, index.open_for_config, out, baseline, keep_in_store, progress=progress)
-    except LoopdeskError as exc:
-        fail(exc, as_json)
+    cfg = get_config(**{"retrieval.index_dir": index_dir})
+    progress = None if as_json else (lambda i, n: print(f"\r{i}/{n}", end="", file=sys.stderr, flush=True))
+    result = run_answer_eval(cfg, questions, index.open_for_config, out, baseline, keep_in_store, progress=progress)
     rows = [("loopdesk", result)] + ([("extractive", result["extractive_baseline"])] if baseline else [])
     keys = [
         "answer_accuracy",
