@@ -102,6 +102,7 @@ def follow_deployment(retriever, store: Store):
     for another index directory (a config that moved) is ignored rather than chased."""
     from pathlib import Path
 
+    # A capability, not a protocol member: only an index on disk (index.searcher.Index) has builds to follow.
     if retriever is not None and hasattr(retriever, "pointer"):
         here = Path(retriever.directory).resolve()
 

@@ -59,7 +59,7 @@ def exposition(assistant) -> bytes:
     QUEUE.set(len(assistant.store.handoff_queue(("queued",))))
     ADAPTER.clear()
     ADAPTER.labels(assistant.generator.adapter_id or "none").set(1)
-    SPOOL.set(assistant.spool.size() if getattr(assistant, "spool", None) is not None else 0)
+    SPOOL.set(assistant.spool.size() if assistant.spool is not None else 0)
     return generate_latest(REGISTRY)
 
 
@@ -77,10 +77,9 @@ def readiness(assistant) -> dict:
         checks["database"] = f"not writable: {exc}"
     gen = assistant.generator
     engine, reason = gen.engine_name, gen.engine_reason
-    line = getattr(assistant, "admission", None)
     return {
         "ready": all(v == "ok" for v in checks.values()),
         "checks": checks,
         "engine": f"{engine} ({reason})" if reason else engine,
-        "load": line.load() if line is not None else None,
+        "load": assistant.admission.load(),
     }

@@ -154,6 +154,9 @@ class Retriever(Protocol):
     def vocabulary(self) -> "Vocabulary":
         """`assistant.grounding.kb_terms.Vocabulary` of the knowledge base (to tell what it never mentions)."""
 
+    def section(self, passage_id: str) -> list[Passage]:
+        """The passages of the section a cited passage belongs to (the page a citation links to)."""
+
 
 class SentimentTagger(Protocol):
     def tag(self, text: str) -> Sentiment: ...

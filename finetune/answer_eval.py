@@ -186,7 +186,7 @@ def evaluate_assistant(
                 "action": result.decision.action,
                 "reason": result.decision.reason,
                 "sources": [p.source for p in result.passages],
-                "grounding": getattr(result, "grounding", ""),
+                "grounding": result.grounding,
                 "latency_ms": round(latency, 1),
                 **score_reply(q, result.reply, result.decision.action, texts),
             }
@@ -236,9 +236,11 @@ def run_answer_eval(
     keep_in_store: bool = False,
     assistant=None,
     progress: Callable[[int, int], None] | None = None,
+    per_question: bool = False,
 ) -> dict:
     """Build the assistant for `cfg` (unless given), ask every question, summarize; with `baseline`
-    the extractive reader runs on the same retriever in the same run. Turns go to a throw-away
+    the extractive reader runs on the same retriever in the same run; with `per_question`, each
+    question's outcome too (`{id: right}`, what the promotion gate pairs). Turns go to a throw-away
     SQLite store unless `keep_in_store`, so an eval never shows up in the operator's logs."""
     import dataclasses
     import tempfile
@@ -262,6 +264,8 @@ def run_answer_eval(
             "adapter": assistant.generator.adapter_id,
             **summarize(questions, records),
         }
+        if per_question:
+            result["per_question"] = {str(r["id"]): bool(r["correct"]) for r in records}
         if baseline:
             base = extractive_baseline(assistant.retriever, questions)
             result["extractive_baseline"] = summarize(questions, base)
@@ -291,7 +295,7 @@ def compare_adapters(cfg, open_retriever, questions_path: str | Path, adapters: 
         generator = assistant.generator
         for name, path in adapters.items():
             generator.set_adapter(path, adapter_id=None if path is None else Path(path).name)
-            r = run_answer_eval(cfg, questions_path, open_retriever, assistant=assistant)
+            r = run_answer_eval(cfg, questions_path, open_retriever, assistant=assistant, per_question=True)
             out[name] = {
                 k: r[k]
                 for k in (
@@ -302,6 +306,7 @@ def compare_adapters(cfg, open_retriever, questions_path: str | Path, adapters: 
                     "latency_ms_p50",
                     "grounding",
                     "n",
+                    "per_question",
                 )
             }
     return out

@@ -320,13 +320,12 @@ def eval_cmd(
 ) -> None:
     """Base vs adapter (vs live): loss per assistant token, perplexity, ROUGE-L, answer length, and answer
     accuracy through the real pipeline on a question set (what `promote` compares)."""
-    from assistant.serving.live_adapter import read_live
     from finetune.gen_eval import evaluate
 
     cfg = _cfg()
     registry = _registry(cfg)
     path = Path(adapter) if Path(adapter).is_dir() else registry / adapter
-    live = read_live(registry).get("version")
+    live = _shared_live(cfg).version()  # what every replica serves now: the evaluation compares with it
     result = evaluate(
         cfg.models.generator,
         cfg.home,
@@ -380,24 +379,46 @@ def _answer_accuracy(cfg, candidate: Path, live: Path | None, questions: str) ->
         cfg = dataclasses.replace(
             cfg, retrieval=dataclasses.replace(cfg.retrieval, index_dir=cfg.evaluation.answer_index)
         )
+    from finetune.gate import paired_comparison
+    from finetune.registry import provenance
+
     other = "live" if live is not None and live != candidate else "base"
     runs = compare_adapters(
         cfg, index.open_for_config, qpath, {"adapter": candidate, other: live if other == "live" else None}
     )
+    qhash = questions_hash(qpath)
+    data_hash = None
+    try:
+        data_hash = json.loads((candidate / "eval.json").read_text()).get("data_hash")
+    except (OSError, ValueError):
+        pass
     return {
         "answer_questions": str(questions),
-        "answer_questions_hash": questions_hash(qpath),
+        "answer_questions_hash": qhash,
         **{f"{k}_answer_accuracy": v["answer_accuracy"] for k, v in runs.items()},
         "answer_eval": runs,
+        # Per-question outcomes of both on the same questions decide promotion (finetune/gate.py).
+        "answer_gate": paired_comparison(runs["adapter"]["per_question"], runs[other]["per_question"]),
+        "compared_with": provenance(live if other == "live" else None, data_hash, qhash),
     }
 
 
-def _deploy(cfg):
-    """Record the live adapter in the database too, where every app replica looks."""
+def _shared_live(cfg):
+    """The live-adapter record every app replica follows (database; live.json until a first promotion)."""
     from assistant.build import open_store
+    from finetune.registry import SharedLive
 
-    store = open_store(cfg)
-    return lambda record: store.deploy("live_adapter", record)
+    return SharedLive(open_store(cfg), _registry(cfg))
+
+
+def _questions_hash(cfg) -> str | None:
+    """The hash of the configured promotion question set (an evaluation on another set is stale)."""
+    from assistant.config import local_path
+    from finetune.answer_eval import questions_hash
+
+    q = cfg.evaluation.answer_questions
+    path = local_path(q) if q and q != "none" else None
+    return questions_hash(path) if path is not None and path.is_file() else None
 
 
 def _prepare(cfg):
@@ -411,16 +432,33 @@ def _prepare(cfg):
 @handles_errors
 def promote_cmd(
     version: str = typer.Argument(...),
-    force: bool = typer.Option(False, help="Skip the eval check."),
+    force: bool = typer.Option(False, help="An admin's override of the evaluation; needs --reason."),
+    reason: str = typer.Option("", help="Why the override (kept in the adapter history)."),
+    by: str = typer.Option("", help="Who promotes (default: this machine's user)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Make an adapter live (only if its eval beats the live one); the running app switches."""
+    """Make an adapter live when its evaluation against the adapter live now shows it measurably
+    better (finetune/gate.py); every replica switches."""
+    import getpass
+
     from assistant.models import resolve
     from finetune.registry import promote
 
     cfg = _cfg()
     base_id = resolve(cfg.models.generator, cfg.home).model_id
-    result = promote(_registry(cfg), version, base_id, force, deploy=_deploy(cfg), prepare=_prepare(cfg))
+    shared = _shared_live(cfg)
+    result = promote(
+        _registry(cfg),
+        version,
+        base_id,
+        force,
+        deploy=shared.compare_and_set,
+        prepare=_prepare(cfg),
+        reason=reason,
+        by=by or getpass.getuser(),
+        live_now=shared.version,
+        questions_hash=_questions_hash(cfg),
+    )
     _out(result, as_json, f"live adapter: {result['live']} ({result.get('reason', '')})")
 
 
@@ -430,8 +468,17 @@ def rollback_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
     """Return to the previously live adapter."""
     from finetune.registry import rollback
 
+    import getpass
+
     cfg = _cfg()
-    result = rollback(_registry(cfg), deploy=_deploy(cfg), prepare=_prepare(cfg))
+    shared = _shared_live(cfg)
+    result = rollback(
+        _registry(cfg),
+        deploy=shared.compare_and_set,
+        prepare=_prepare(cfg),
+        live_now=shared.version,
+        by=getpass.getuser(),
+    )
     _out(result, as_json, f"live adapter: {result['live'] or 'none (base model)'}")
 
 

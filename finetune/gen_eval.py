@@ -142,6 +142,10 @@ def evaluate(
         }
         for i in range(min(3, len(refs)))
     ]
+    from finetune.registry import provenance
+
+    # What this evaluation compared against: `promote` accepts it only while that adapter is live.
+    result["compared_with"] = provenance(live_dir if "live" in variants else None, result["data_hash"])
     if adapter_dir is not None:
         (adapter_dir / "eval.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
         if (adapter_dir / "adapter.json").exists():

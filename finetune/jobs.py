@@ -152,10 +152,11 @@ class LearningLoop:
         os.killpg(current["pid"], signal.SIGTERM)
         self._record(operator, f"cancel {current['kind']}", version=current.get("version"))
 
-    def _deploy(self, record: dict) -> None:
+    def _shared(self):
         from assistant.build import open_store
+        from finetune.registry import SharedLive
 
-        open_store(self.cfg).deploy("live_adapter", record)
+        return SharedLive(open_store(self.cfg), self.registry)
 
     # --- the steps -----------------------------------------------------------------------------
     def export(self, operator: str) -> dict:
@@ -235,36 +236,57 @@ class LearningLoop:
 
         rows = [r for r in list_adapters(self.registry, {}) if r["kind"] == "generator"]
         out = []
+
+        def num(value):
+            return round(value, 3) if isinstance(value, float) else value
+
         for r in rows:
             ev = _read(Path(r["path"]) / "eval.json")
+            prov, gate, last = ev.get("compared_with") or {}, ev.get("answer_gate"), r.get("promoted") or {}
+            against = (prov.get("version") or "the base model") if prov else "not evaluated"
+            if gate:
+                against += f": {gate['wins']} better, {gate['losses']} worse, {gate['ties']} the same"
             out.append(
                 {
                     "version": r["version"],
                     "live": r["live"],
                     "created": (r["created"] or "")[:19],
-                    "answer accuracy": ev.get("adapter_answer_accuracy"),
-                    "live/base accuracy": ev.get("live_answer_accuracy", ev.get("base_answer_accuracy")),
-                    "loss": ev.get("adapter_loss"),
-                    "live/base loss": ev.get("live_loss", ev.get("base_loss")),
-                    "train loss (last)": r["metrics"].get("train_loss_last"),
+                    "answer accuracy": num(ev.get("adapter_answer_accuracy")),
+                    "live/base accuracy": num(ev.get("live_answer_accuracy", ev.get("base_answer_accuracy"))),
+                    "loss": num(ev.get("adapter_loss")),
+                    "live/base loss": num(ev.get("live_loss", ev.get("base_loss"))),
+                    "train loss (last)": num(r["metrics"].get("train_loss_last")),
+                    "evaluated against": against,
+                    "last promoted": f"{(last.get('at') or '')[:16]} by {last.get('by') or '?'}: {last.get('reason')}"
+                    if last
+                    else "",
                 }
             )
         return sorted(out, key=lambda r: r["created"], reverse=True)
 
-    def promote(self, version: str, operator: str) -> dict:
+    def promote(self, version: str, operator: str, override_reason: str = "") -> dict:
+        """Promote when the evaluation against the live adapter says so; an admin's override needs a
+        reason, kept in the adapter history with the operator's name."""
         from assistant.models import resolve
+        from assistant.serving.registry import prepare_adapter
+        from finetune.answer_eval import questions_hash
         from finetune.registry import promote
 
         if not version:
             raise InputError("choose an adapter to promote")
-        from assistant.serving.registry import prepare_adapter
-
+        q = local_path(self.cfg.evaluation.answer_questions) if self.cfg.evaluation.answer_questions != "none" else None
+        shared = self._shared()
         result = promote(
             self.registry,
             version,
             resolve(self.cfg.models.generator, self.cfg.home).model_id,
-            deploy=self._deploy,
+            force=bool(override_reason.strip()),
+            deploy=shared.compare_and_set,
             prepare=prepare_adapter(self.cfg),
+            reason=override_reason,
+            by=operator,
+            live_now=shared.version,
+            questions_hash=questions_hash(q) if q is not None and q.is_file() else None,
         )
         self._record(operator, "promote", version=version, reason=result.get("reason"))
         return result
@@ -273,10 +295,13 @@ class LearningLoop:
         from assistant.serving.registry import prepare_adapter
         from finetune.registry import rollback
 
+        shared = self._shared()
         result = rollback(
             self.registry,
-            deploy=self._deploy,
+            deploy=shared.compare_and_set,
             prepare=prepare_adapter(self.cfg),
+            live_now=shared.version,
+            by=operator,
         )
         self._record(operator, "rollback", live=result["live"], previous=result["previous"])
         return result

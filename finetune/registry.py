@@ -2,7 +2,7 @@
 roll back. The running app follows `live.json` (see `assistant.serving.live_adapter`).
 
     loopdesk adapters list --json
-    loopdesk finetune promote VERSION [--force]
+    loopdesk finetune promote VERSION [--force --reason TEXT]
     loopdesk finetune rollback
 """
 
@@ -13,7 +13,7 @@ import logging
 from datetime import datetime, timezone
 from pathlib import Path
 
-from assistant.serving.live_adapter import read_live, write_live
+from assistant.serving.live_adapter import live_record, read_live, write_live
 from assistant.errors import AdapterError
 from assistant.serving.transformers_generator import check_adapter_dir
 
@@ -28,7 +28,10 @@ def _json(path: Path) -> dict:
 
 
 def list_adapters(registry: Path, tagger_dirs: dict[str, Path | None]) -> list[dict]:
-    live = read_live(registry).get("version")
+    record = read_live(registry)
+    live = record.get("version")
+    # The latest promotion of each version: who, when, why (an override's reason included).
+    promoted = {h.get("version"): h for h in record.get("history", []) if isinstance(h, dict)}
     out = []
     if registry.is_dir():
         for d in sorted(p for p in registry.iterdir() if p.is_dir() and not p.name.startswith(".")):
@@ -47,6 +50,7 @@ def list_adapters(registry: Path, tagger_dirs: dict[str, Path | None]) -> list[d
                     "live": d.name == live,
                     "path": str(d),
                     "valid": bool(m),
+                    "promoted": promoted.get(d.name),
                 }
             )
     for kind, tagger_dir in tagger_dirs.items():
@@ -71,109 +75,176 @@ def list_adapters(registry: Path, tagger_dirs: dict[str, Path | None]) -> list[d
     return out
 
 
-def promote(registry: Path, version: str, base_model_id: str, force: bool = False, deploy=None, prepare=None) -> dict:
-    """Make `version` live if it is sound and its eval beats the live adapter (or the base model).
+def weights_hash(adapter_dir: Path | None) -> str | None:
+    """sha256 of an adapter's weights (what an evaluation compared against); None for the base model."""
+    if adapter_dir is None:
+        return None
+    import hashlib
+
+    path = adapter_dir / "adapter_model.safetensors"
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    except OSError:
+        return None
+
+
+def provenance(live_dir: Path | None, data_hash: str | None = None, questions_hash: str | None = None) -> dict:
+    """What an evaluation compared against, saved in its eval.json: the adapter live then (None: the
+    base model) and a hash of its weights, the data and question set hashes, and when."""
+    return {
+        "version": live_dir.name if live_dir is not None else None,
+        "weights": weights_hash(live_dir),
+        "data_hash": data_hash,
+        "questions_hash": questions_hash,
+        "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _name(version: str | None) -> str:
+    return version if version else "the base model"
+
+
+def check_evaluation(registry: Path, version: str, current: str | None, ev: dict, questions_hash: str | None) -> str:
+    """Why `version` may replace `current`, from an evaluation made against `current` itself; raises
+    AdapterError, in plain words, when the evaluation is stale or the candidate is not measurably better."""
+    from finetune.gate import describe
+
+    prov = ev.get("compared_with")
+    if not ev or prov is None:
+        raise AdapterError(f"{version} has no evaluation against the adapter live now ({_name(current)}): evaluate it")
+    if prov.get("version") != current:
+        raise AdapterError(
+            f"{version} was evaluated against {_name(prov.get('version'))}; {_name(current)} is live now: "
+            "evaluate again"
+        )
+    if current and prov.get("weights") != weights_hash(registry / current):
+        raise AdapterError(f"{current}'s weights changed since {version} was evaluated against it: evaluate again")
+    gate = ev.get("answer_gate")
+    if questions_hash and gate and prov.get("questions_hash") != questions_hash:
+        raise AdapterError(
+            f"{version} was evaluated on another question set than the one configured now: evaluate again"
+        )
+    if gate:
+        who = f"the live adapter {current}" if current else "the base model"
+        if not gate.get("better"):
+            raise AdapterError(f"{version} is not measurably better: {describe(gate, who)}")
+        return "better: " + describe(gate, who)
+    # No question set: the held-out loss of the same evaluation decides.
+    theirs = ev.get("live_loss") if current else ev.get("base_loss")
+    if theirs is None or "adapter_loss" not in ev:
+        raise AdapterError(f"{version}'s evaluation has no loss of {_name(current)} to compare with: evaluate again")
+    if not ev["adapter_loss"] < theirs:
+        raise AdapterError(f"{version} does not beat {_name(current)}: loss {ev['adapter_loss']} vs {theirs}")
+    return f"loss {ev['adapter_loss']} < {theirs} ({_name(current)})"
+
+
+def promote(
+    registry: Path,
+    version: str,
+    base_model_id: str,
+    force: bool = False,
+    deploy=None,
+    prepare=None,
+    reason: str = "",
+    by: str = "",
+    live_now=None,
+    questions_hash: str | None = None,
+) -> dict:
+    """Make `version` live when its evaluation, made against the adapter live *now*, shows it
+    measurably better (`check_evaluation`); `force` (an admin's override) needs a `reason`, recorded
+    with `by` in the live record's history.
+
+    `live_now()` is the live version every replica follows (the database record; live.json when
+    None). `deploy(record, expected)` changes that record only if it still names `expected`
+    (compare-and-set) and returns False otherwise: of two promotions at once, one wins.
     `prepare(adapter_dir)` first writes what the serving engine needs (llama.cpp's GGUF LoRA), so no
-    replica switches to an adapter it cannot load; `deploy(record)` also records it where every
-    replica looks (`Store.deploy("live_adapter", ...)`)."""
+    replica switches to an adapter it cannot load."""
     candidate = registry / version
     check_adapter_dir(candidate, base_model_id)  # missing files, corrupt weights, other base model
     manifest = _json(candidate / "adapter.json")
     if manifest.get("kind", "generator") != "generator":
         raise AdapterError(f"{version} is a {manifest.get('kind')} adapter, not a generator adapter")
     live = read_live(registry)
-    current = live.get("version")
+    current = live_now() if live_now is not None else live.get("version")
     if current == version:
         return {"live": version, "changed": False, "reason": "already live"}
-    ev = _json(candidate / "eval.json")
-    reason = "forced"
-    if not force and "adapter_answer_accuracy" in ev:
-        reason = _answer_gate(registry, version, current, ev)
-    elif not force:
-        if "adapter_loss" not in ev:
-            raise AdapterError(f"{version} has no evaluation: run `loopdesk finetune eval --adapter {version}` first")
-        if current:
-            live_loss = ev.get("live_loss")
-            if live_loss is None:
-                live_ev = _json(registry / current / "eval.json")
-                if live_ev.get("data_hash") != ev.get("data_hash"):
-                    raise AdapterError(
-                        f"{version} was not evaluated against the live adapter {current}; "
-                        f"run the eval again (it compares with the live adapter)"
-                    )
-                live_loss = live_ev.get("adapter_loss")
-            if not ev["adapter_loss"] < live_loss:
-                raise AdapterError(
-                    f"{version} does not beat the live adapter {current}: "
-                    f"loss {ev['adapter_loss']} vs {live_loss} (use --force to override)"
-                )
-            reason = f"loss {ev['adapter_loss']} < live {live_loss}"
-        else:
-            if not ev["adapter_loss"] < ev["base_loss"]:
-                raise AdapterError(
-                    f"{version} does not beat the base model: loss {ev['adapter_loss']} vs {ev['base_loss']}"
-                )
-            reason = f"loss {ev['adapter_loss']} < base {ev['base_loss']}"
-    previous = list(live.get("previous", [])) + ([current] if current else [])
+    if force:
+        if not reason.strip():
+            raise AdapterError("promoting without a passing evaluation needs a reason (it is kept in the history)")
+        why = f"override by {by or 'an admin'}: {reason.strip()}"
+    else:
+        why = check_evaluation(registry, version, current, _json(candidate / "eval.json"), questions_hash)
+    previous = [v for v in live.get("previous", []) if v] + ([current] if current else [])
+    history = list(live.get("history", []))[-49:] + [
+        {
+            "version": version,
+            "replaced": current,
+            "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "by": by or None,
+            "reason": why,
+            "forced": force,
+        }
+    ]
     if prepare is not None:
         prepare(candidate)
-    record = write_live(registry, version, previous)
-    if deploy is not None:
-        deploy(record)
-    log.info("promoted %s (was %s): %s", version, current, reason)
-    return {"live": version, "previous": current, "changed": True, "reason": reason}
-
-
-def _answer_gate(registry: Path, version: str, current: str | None, ev: dict) -> str:
-    """Answer accuracy decides (a lower loss did not mean better answers): the candidate must answer
-    at least as well as the live adapter (or the base model) on the same question set."""
-    mine = ev["adapter_answer_accuracy"]
-    if current:
-        theirs = ev.get("live_answer_accuracy")
-        if theirs is None:
-            live_ev = _json(registry / current / "eval.json")
-            if (
-                live_ev.get("answer_questions_hash") != ev.get("answer_questions_hash")
-                or "adapter_answer_accuracy" not in live_ev
-            ):
-                raise AdapterError(
-                    f"{version} was not compared with the live adapter {current} on answer accuracy; "
-                    f"run `loopdesk finetune eval --adapter {version}` again"
-                )
-            theirs = live_ev["adapter_answer_accuracy"]
-        who = f"the live adapter {current}"
-    else:
-        theirs, who = ev.get("base_answer_accuracy"), "the base model"
-        if theirs is None:
-            raise AdapterError(
-                f"{version} has no answer accuracy of the base model to compare with; run the eval again"
-            )
-    if mine < theirs:
+    record = live_record(version, previous, history)
+    if deploy is not None and deploy(record, current) is False:
         raise AdapterError(
-            f"{version} answers worse than {who}: answer accuracy {mine} vs {theirs} "
-            f"on {ev.get('answer_questions')} (use --force to override)"
+            f"another promotion changed the live adapter while {version} was being promoted: "
+            "look at the adapters again (and evaluate against the new live one)"
         )
-    return f"answer accuracy {mine} >= {theirs} ({who})"
+    write_live(registry, version, previous, history=history)
+    log.info("promoted %s (was %s): %s", version, current, why)
+    return {"live": version, "previous": current, "changed": True, "reason": why}
 
 
-def rollback(registry: Path, deploy=None, prepare=None) -> dict:
+def rollback(registry: Path, deploy=None, prepare=None, live_now=None, by: str = "") -> dict:
+    """Make the previous live adapter live again (the base model when there is none), by the same
+    compare-and-set as `promote`; recorded in the history."""
     live = read_live(registry)
+    current = live_now() if live_now is not None else live.get("version")
     previous = list(live.get("previous", []))
     # Versions deleted from the registry since they were live cannot come back; skip them.
     while previous and not (registry / previous[-1]).is_dir():
         previous.pop()
-    if not previous:
-        if live.get("version") is None:
-            raise AdapterError("nothing to roll back: no adapter is live")
-        record = write_live(registry, None, [])
-        if deploy is not None:
-            deploy(record)
-        return {"live": None, "previous": live.get("version")}
-    target = previous.pop()
-    if prepare is not None:
+    if not previous and current is None:
+        raise AdapterError("nothing to roll back: no adapter is live")
+    target = previous.pop() if previous else None
+    history = list(live.get("history", []))[-49:] + [
+        {
+            "version": target,
+            "replaced": current,
+            "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "by": by or None,
+            "reason": "rollback",
+            "forced": False,
+        }
+    ]
+    if prepare is not None and target is not None:
         prepare(registry / target)
-    record = write_live(registry, target, previous)
-    if deploy is not None:
-        deploy(record)
-    log.info("rolled back from %s to %s", live.get("version"), target)
-    return {"live": target, "previous": live.get("version")}
+    record = live_record(target, previous, history)
+    if deploy is not None and deploy(record, current) is False:
+        raise AdapterError("another promotion changed the live adapter meanwhile: look at the adapters again")
+    write_live(registry, target, previous, history=history)
+    log.info("rolled back from %s to %s", current, target)
+    return {"live": target, "previous": current}
+
+
+class SharedLive:
+    """The live-adapter record every replica follows (`Store.deployed("live_adapter")`), with the
+    registry's live.json standing in until a first promotion is recorded in the database."""
+
+    KEY = "live_adapter"
+
+    def __init__(self, store, registry: Path) -> None:
+        self.store, self.registry = store, registry
+
+    def version(self) -> str | None:
+        record = self.store.deployed(self.KEY)
+        return (record if record is not None else read_live(self.registry)).get("version")
+
+    def compare_and_set(self, record: dict, expected: str | None) -> bool:
+        """Record `record` only if the database still names `expected` (no record yet: nothing to race with
+        but another first promotion, which the insert settles)."""
+        in_db = expected if self.store.deployed(self.KEY) is not None else None
+        return self.store.deploy_if(self.KEY, record, in_db)

@@ -160,10 +160,16 @@ def test_loop_export_train_eval_promote_serve(store, tmp_path, tiny_model, cfg):
     ev = json.loads((registry / "tiny-v2" / "eval.json").read_text())
     ev["adapter_loss"] = ev["base_loss"] + 1
     ev["live_loss"] = result["adapter_loss"]
-    (registry / "tiny-v2" / "eval.json").write_text(json.dumps(ev))
-    with pytest.raises(AdapterError, match="does not beat"):
+    with pytest.raises(AdapterError, match="evaluated against the base model; tiny-v1 is live now"):
+        (registry / "tiny-v2" / "eval.json").write_text(json.dumps(ev))  # tiny-v1's own eval: stale now
         promote(registry, "tiny-v2", str(tiny_model.resolve()))
-    promote(registry, "tiny-v2", str(tiny_model.resolve()), force=True)
+    from finetune.registry import provenance
+
+    ev["compared_with"] = provenance(registry / "tiny-v1", ev["data_hash"])  # evaluated against tiny-v1
+    (registry / "tiny-v2" / "eval.json").write_text(json.dumps(ev))
+    with pytest.raises(AdapterError, match="does not beat tiny-v1"):
+        promote(registry, "tiny-v2", str(tiny_model.resolve()))
+    promote(registry, "tiny-v2", str(tiny_model.resolve()), force=True, reason="testing rollback", by="dana")
     assert rollback(registry)["live"] == "tiny-v1"
     assert assistant.respond(None, "Any news?").adapter_id == "tiny-v1"
 

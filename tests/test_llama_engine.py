@@ -287,7 +287,7 @@ def test_promoted_adapter_is_used_at_the_next_turn(fast, gen_cfg, tmp_path):
     watcher.refresh()
     base = "".join(fast.stream(chat(QUESTIONS[0])))
     prepare = engine_files(gen_cfg.models.generator, gen_cfg.home, gen_cfg.generation)
-    promote(registry, "v1", fast.model_id, force=True, prepare=prepare)
+    promote(registry, "v1", fast.model_id, force=True, reason="engine test", prepare=prepare)
     assert (registry / "v1" / "adapter.gguf").is_file()  # written by the promotion, before live.json
     assert merged_path(fast.served, registry / "v1" / "adapter.gguf").is_file()  # and the folded-in model
     # A reply in flight when the adapter changes ends on the model it started with (the swap waits).

@@ -26,9 +26,20 @@ def read_live(registry: Path) -> dict:
         return {}
 
 
-def write_live(registry: Path, version: str | None, previous: list[str]) -> dict:
+def live_record(version: str | None, previous: list[str], history: list[dict] | None = None) -> dict:
+    """The live adapter as every replica reads it: the version, the ones before it (for rollback),
+    and who promoted what, when and why (`history`)."""
+    return {
+        "version": version,
+        "previous": previous[-20:],
+        "changed_at": datetime.now(timezone.utc).isoformat(),
+        "history": (history or [])[-50:],
+    }
+
+
+def write_live(registry: Path, version: str | None, previous: list[str], history: list[dict] | None = None) -> dict:
     registry.mkdir(parents=True, exist_ok=True)
-    data = {"version": version, "previous": previous[-20:], "changed_at": datetime.now(timezone.utc).isoformat()}
+    data = live_record(version, previous, history)
     fd, tmp = tempfile.mkstemp(dir=registry, prefix=".live-", suffix=".json")
     with os.fdopen(fd, "w") as fh:
         json.dump(data, fh, indent=1)

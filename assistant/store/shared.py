@@ -45,6 +45,30 @@ class DeploymentRecords(StoreMixin):
         rows = self._read(sa.select(deployment.c.value).where(deployment.c.key == key))
         return rows[0]["value"] if rows else None
 
+    def deploy_if(self, key: str, value: dict, expected: str | None, field: str = "version") -> bool:
+        """Compare-and-set: write `value` only if the record's `field` still equals `expected` (no record
+        counts as None); False when another writer got there first. Of two promotions at once on any
+        number of replicas, exactly one changes the record."""
+
+        def tx(c) -> bool:
+            now = self._now()
+            # Lock first (a row lock on PostgreSQL, the write lock on SQLite), then read: the check
+            # and the write see the same record.
+            locked = c.execute(sa.update(deployment).where(deployment.c.key == key).values(updated_at=now)).rowcount
+            row = c.execute(sa.select(deployment.c.value).where(deployment.c.key == key)).first()
+            if ((row[0] or {}).get(field) if row else None) != expected:
+                return False
+            if locked:
+                c.execute(sa.update(deployment).where(deployment.c.key == key).values(value=value, updated_at=now))
+            else:
+                c.execute(deployment.insert().values(key=key, value=value, updated_at=now))
+            return True
+
+        try:
+            return bool(self._write(tx))
+        except sa.exc.IntegrityError:  # another replica inserted the first record at the same moment
+            return False
+
     def deploy(self, key: str, value: dict) -> None:
         def tx(c):
             now = self._now()

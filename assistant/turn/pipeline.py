@@ -419,7 +419,7 @@ class Assistant:
         """(why the knowledge base cannot answer this, the words it never mentions); ("", []) when it can."""
         if not passages:
             return "no passage above retrieval.min_score", []
-        if not self.retriever or not hasattr(self.retriever, "vocabulary"):
+        if not self.retriever:
             return "", []
         terms, unknown, share = unknown_terms(text, self.retriever.vocabulary(), list(names))
         if unknown and share >= self.cfg.policy.decline_unknown_share:

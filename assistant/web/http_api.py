@@ -216,9 +216,8 @@ def build_api(assistant, cfg, integration_clients: dict | None = None):
 
     @api.get(KB_ROUTE + "{passage_id:path}", response_class=HTMLResponse, include_in_schema=False)
     def kb_section(passage_id: str) -> HTMLResponse:
-        finder = getattr(assistant.retriever, "section", None)
         try:
-            passages = finder(passage_id) if finder else []
+            passages = assistant.retriever.section(passage_id) if assistant.retriever else []
         except LoopdeskError as exc:
             log.error("knowledge-base section %s: %s", passage_id, exc)
             passages = []

@@ -37,6 +37,8 @@ ADAPTER_COLUMNS = [
     "loss",
     "live/base loss",
     "train loss (last)",
+    "evaluated against",
+    "last promoted",
 ]
 
 
@@ -64,7 +66,7 @@ def guarded(n_outputs: int):
 def health_problems(assistant) -> list[str]:
     """What is degraded in the running app right now (also in the log when it happened)."""
     out = []
-    watcher = getattr(assistant, "adapter_watcher", None)
+    watcher = assistant.adapter_watcher
     if watcher is not None and watcher.last_error:
         out.append(f"Live adapter: {watcher.last_error}")
     if not assistant.retriever:
@@ -250,6 +252,13 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
                     eval_btn = gr.Button("3 · Evaluate against the live adapter", elem_id="op-eval")
                     promote_btn = gr.Button("4 · Promote", variant="primary", elem_id="op-promote")
                     rollback_btn = gr.Button("Roll back", elem_id="op-rollback")
+                with gr.Row():
+                    override_reason = gr.Textbox(
+                        label="Promote anyway: why (kept in the adapter history with your name)",
+                        scale=4,
+                        elem_id="op-override-reason",
+                    )
+                    override_btn = gr.Button("Promote anyway", variant="stop", scale=1, elem_id="op-promote-anyway")
         with gr.Column(visible=False, elem_id="op-conversation") as conv_area:
             conv_header = gr.Markdown("", elem_id="op-conv-header")
             with gr.Row():
@@ -531,6 +540,14 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
         return f"Live adapter: `{result['live']}` ({html.escape(result.get('reason', ''))}).", rows, choices
 
     @guarded(3)
+    def do_promote_anyway(tok, version, reason):
+        if not (reason or "").strip():
+            raise InputError("say why you promote without a passing evaluation: it is kept in the history")
+        result = learning.promote(version, learner(tok), override_reason=reason)
+        rows, choices = adapter_rows()
+        return f"Live adapter: `{result['live']}` ({html.escape(result.get('reason', ''))}).", rows, choices
+
+    @guarded(3)
     def do_rollback(tok):
         result = learning.rollback(learner(tok))
         rows, choices = adapter_rows()
@@ -593,6 +610,7 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
     train_btn.click(do_train, [token, dataset, steps], [msg, progress, loss_plot])
     eval_btn.click(do_eval, [token, adapter], [msg, progress, loss_plot])
     promote_btn.click(do_promote, [token, adapter], [msg, adapters_table, adapter])
+    override_btn.click(do_promote_anyway, [token, adapter, override_reason], [msg, adapters_table, adapter])
     rollback_btn.click(do_rollback, [token], [msg, adapters_table, adapter])
     gr.Timer(3).tick(
         lambda t: do_job(t) if t else (gr.skip(),) * 5,

@@ -1,0 +1,78 @@
+"""The promotion gate: is the candidate adapter measurably better than the live one on the same questions?
+
+Both adapters answer the same held-out questions through the real pipeline (`finetune.answer_eval`);
+each question is a pair of outcomes (right / wrong). Questions both get right or both get wrong
+say nothing about which is better (ties); the decision rests on the discordant pairs — questions
+one adapter gets right and the other wrong — with the exact one-sided McNemar test (a binomial test
+on the discordant pairs at p = 1/2). Why this test: the outcomes are paired and binary, the sets are
+small (tens of questions), and an exact test needs no normal approximation; a tie on every question
+has no discordant pair and is "no measurable difference", never "better". The 95% interval of the
+accuracy difference comes from a seeded paired bootstrap over questions, shown with n so an operator
+sees how much the numbers can be trusted.
+
+    python -m finetune.gate CANDIDATE.jsonl LIVE.jsonl     # two `loopdesk eval answers --out` files
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+ALPHA = 0.05  # one-sided: the candidate must be better, not merely different
+BOOTSTRAP_ROUNDS = 2000
+
+
+def mcnemar_one_sided(wins: int, losses: int) -> float:
+    """P(at least `wins` of the wins + losses discordant pairs favour the candidate | no difference)."""
+    d = wins + losses
+    if d == 0:
+        return 1.0
+    return sum(math.comb(d, k) for k in range(wins, d + 1)) / 2**d
+
+
+def paired_comparison(candidate: dict[str, bool], live: dict[str, bool], seed: int = 13) -> dict:
+    """Wins, losses, ties, the McNemar p-value and a bootstrap interval of accuracy(candidate) - accuracy(live),
+    over the questions both answered."""
+    ids = sorted(set(candidate) & set(live))
+    n = len(ids)
+    wins = sum(1 for i in ids if candidate[i] and not live[i])
+    losses = sum(1 for i in ids if live[i] and not candidate[i])
+    diffs = [int(candidate[i]) - int(live[i]) for i in ids]
+    rng = random.Random(seed)
+    means = sorted(sum(rng.choice(diffs) for _ in range(n)) / n for _ in range(BOOTSTRAP_ROUNDS)) if n else [0.0]
+    lo, hi = means[int(0.025 * (len(means) - 1))], means[int(0.975 * (len(means) - 1))]
+    p = mcnemar_one_sided(wins, losses)
+    return {
+        "n": n,
+        "wins": wins,
+        "losses": losses,
+        "ties": n - wins - losses,
+        "difference": round(sum(diffs) / n, 4) if n else 0.0,
+        "interval_95": [round(lo, 4), round(hi, 4)],
+        "p_value": round(p, 4),
+        "test": "exact one-sided McNemar on discordant pairs; paired bootstrap interval",
+        "better": n > 0 and wins > losses and p < ALPHA,
+    }
+
+
+def describe(result: dict, who: str) -> str:
+    """One plain sentence for the operator."""
+    lo, hi = result["interval_95"]
+    return (
+        f"{result['wins']} better, {result['losses']} worse, {result['ties']} the same as {who} "
+        f"on {result['n']} questions (difference {result['difference']:+.3f}, 95% interval {lo:+.3f} to "
+        f"{hi:+.3f}, p = {result['p_value']})"
+    )
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    def outcomes(path: str) -> dict[str, bool]:
+        rows = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
+        return {str(r["id"]): bool(r["correct"]) for r in rows}
+
+    r = paired_comparison(outcomes(sys.argv[1]), outcomes(sys.argv[2]))
+    print(json.dumps(r, indent=1))
+    print(describe(r, "the live adapter"))
