@@ -273,6 +273,18 @@ class Config:
     chatwoot: ChatwootConfig = field(default_factory=ChatwootConfig)
     sources: dict[str, str] = field(default_factory=dict, repr=False)
     """`section.field` -> where the value came from (default, file path, env name, flag)."""
+    file: str = field(default="", repr=False)
+    """The config file read (absolute), "" when none: background jobs are started with it too."""
+    flags: dict[str, str] = field(default_factory=dict, repr=False)
+    """`--set` overrides as given (`section.field` -> text): background jobs get them too."""
+
+    def command_args(self) -> list[str]:
+        """The global options that rebuild this config in another `loopdesk` process (with the same
+        environment and working directory): `--config FILE` and every `--set`."""
+        args = ["--config", self.file] if self.file else []
+        for key, value in self.flags.items():
+            args += ["--set", f"{key}={value}"]
+        return args
 
     @property
     def home(self) -> Path:
@@ -343,6 +355,7 @@ def load_config(
 
     file = Path(path or env.get("LOOPDESK_CONFIG") or "loopdesk.toml")
     if file.exists():
+        cfg.file = str(file.resolve())
         try:
             data = tomllib.loads(file.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -366,6 +379,7 @@ def load_config(
     for key, value in (overrides or {}).items():
         if value is not None:
             assign(key, value, "flag")
+            cfg.flags[key] = str(value)
     problems += validate(cfg)
     if problems:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))

@@ -280,7 +280,9 @@ def questions_hash(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
-def compare_adapters(cfg, open_retriever, questions_path: str | Path, adapters: dict[str, Path | None]) -> dict:
+def compare_adapters(
+    cfg, open_retriever, questions_path: str | Path, adapters: dict[str, Path | None], report=None
+) -> dict:
     """Answer accuracy of each adapter (None: the base model) on one question set, same pipeline,
     same store, one model load; the live-adapter watcher is off so each run uses exactly its adapter."""
     import dataclasses
@@ -293,9 +295,16 @@ def compare_adapters(cfg, open_retriever, questions_path: str | Path, adapters: 
         assistant = build_assistant(cfg, open_retriever, EVAL)  # no watcher: each run keeps its adapter
         out = {}
         generator = assistant.generator
-        for name, path in adapters.items():
+        for k, (name, path) in enumerate(adapters.items()):
             generator.set_adapter(path, adapter_id=None if path is None else Path(path).name)
-            r = run_answer_eval(cfg, questions_path, open_retriever, assistant=assistant, per_question=True)
+
+            def progress(done: int, total: int, k: int = k, name: str = name) -> None:
+                if report is not None:
+                    report(f"answering the questions ({name})", k * total + done, len(adapters) * total)
+
+            r = run_answer_eval(
+                cfg, questions_path, open_retriever, assistant=assistant, per_question=True, progress=progress
+            )
             out[name] = {
                 k: r[k]
                 for k in (

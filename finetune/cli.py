@@ -316,12 +316,16 @@ def eval_cmd(
     questions: Optional[str] = typer.Option(
         None, help="Answer-accuracy question set (default: evaluation.answer_questions; 'none' skips it)."
     ),
+    progress: str = typer.Option("", help="Rewrite this JSON file with the stage and how far it is."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Base vs adapter (vs live): loss per assistant token, perplexity, ROUGE-L, answer length, and answer
     accuracy through the real pipeline on a question set (what `promote` compares)."""
     from finetune.gen_eval import evaluate
+    from finetune.progress import ProgressFile
 
+    report = ProgressFile(progress)
+    report("held-out loss and sample answers", 0, 1)
     cfg = _cfg()
     registry = _registry(cfg)
     path = Path(adapter) if Path(adapter).is_dir() else registry / adapter
@@ -340,7 +344,7 @@ def eval_cmd(
     )
     qfile = questions or cfg.evaluation.answer_questions
     if qfile and qfile != "none":
-        result.update(_answer_accuracy(cfg, path, registry / live if live else None, qfile))
+        result.update(_answer_accuracy(cfg, path, registry / live if live else None, qfile, report))
         (path / "eval.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
         if (path / "adapter.json").exists():
             from finetune.lora import write_adapter_card
@@ -362,7 +366,7 @@ def eval_cmd(
     _out(result, as_json, "\n".join(text) + f"\nn={result['n']} (generated {result['n_generated']})")
 
 
-def _answer_accuracy(cfg, candidate: Path, live: Path | None, questions: str) -> dict:
+def _answer_accuracy(cfg, candidate: Path, live: Path | None, questions: str, report=None) -> dict:
     """Answer accuracy of the candidate and of the live adapter (or the base model) on one question set."""
     import dataclasses
 
@@ -384,7 +388,7 @@ def _answer_accuracy(cfg, candidate: Path, live: Path | None, questions: str) ->
 
     other = "live" if live is not None and live != candidate else "base"
     runs = compare_adapters(
-        cfg, index.open_for_config, qpath, {"adapter": candidate, other: live if other == "live" else None}
+        cfg, index.open_for_config, qpath, {"adapter": candidate, other: live if other == "live" else None}, report
     )
     qhash = questions_hash(qpath)
     data_hash = None

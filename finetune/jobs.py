@@ -27,7 +27,6 @@ from pathlib import Path
 from assistant.config import Config, local_path
 from assistant.errors import InputError, LoopdeskError
 
-ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("loopdesk.jobs")
 
 
@@ -94,6 +93,7 @@ class LearningLoop:
             "step": progress.get("step", 0),
             "total": progress.get("max_steps") or state.get("max_steps") or 0,
             "losses": progress.get("losses", []),
+            "stage": progress.get("stage", ""),
         }
         log = (run / "log.txt").read_text(errors="replace") if (run / "log.txt").exists() else ""
         if status == "done":
@@ -125,7 +125,7 @@ class LearningLoop:
         shell = f"{shlex.join(command)} > {log_file} 2>&1; echo $? > {rc_file}"
         proc = subprocess.Popen(
             ["/bin/sh", "-c", shell],
-            cwd=ROOT,
+            cwd=os.getcwd(),  # the server's: relative paths in its config mean what they mean to it
             start_new_session=True,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -186,6 +186,7 @@ class LearningLoop:
         return self._start(
             "train",
             loopdesk(
+                self.cfg,
                 "finetune",
                 "lora",
                 "--data",
@@ -215,6 +216,7 @@ class LearningLoop:
         return self._start(
             "eval",
             loopdesk(
+                self.cfg,
                 "finetune",
                 "eval",
                 "--adapter",
@@ -225,6 +227,8 @@ class LearningLoop:
                 str(max_examples),
                 "--generate",
                 "4",
+                "--progress",
+                "{run}/progress.json",
             ),
             operator,
             version=version,
@@ -307,9 +311,11 @@ class LearningLoop:
         return result
 
 
-def loopdesk(*args: str) -> list[str]:
-    """A `loopdesk ... --json` command line run with this interpreter (the app's environment)."""
-    return [sys.executable, "-m", "assistant.cli.main", *args, "--json"]
+def loopdesk(cfg: Config, *args: str) -> list[str]:
+    """A `loopdesk ... --json` command line run with this interpreter (the app's environment) and the
+    server's own settings: its config file and `--set` overrides (its LOOPDESK_* environment is
+    inherited), so a job writes adapters and exports where the server reads them."""
+    return [sys.executable, "-m", "assistant.cli.main", *cfg.command_args(), *args, "--json"]
 
 
 def wait(loop: LearningLoop, timeout: float = 600) -> dict | None:

@@ -48,17 +48,18 @@ def test_unreadable_requests_are_refused(tmp_path):
         read_requests(tmp_path / "b.csv")
 
 
-def test_promote_is_decided_by_answer_accuracy(tmp_path):
+def test_promote_is_decided_by_answers_not_loss(tmp_path):
+    """A lower held-out loss does not make better answers: the per-question answers decide."""
     from finetune import registry as reg
+    from finetune.gate import paired_comparison
 
-    (tmp_path / "v2").mkdir()
-    ev = {"adapter_answer_accuracy": 0.7, "live_answer_accuracy": 0.8, "answer_questions": "q.jsonl",
-          "answer_questions_hash": "h", "adapter_loss": 0.5, "live_loss": 0.9}
-    with pytest.raises(AdapterError, match="answers worse than the live adapter v1: answer accuracy 0.7 vs 0.8"):
-        reg._answer_gate(tmp_path, "v2", "v1", ev)
-    ev["adapter_answer_accuracy"] = 0.8
-    assert reg._answer_gate(tmp_path, "v2", "v1", ev).startswith("answer accuracy 0.8 >= 0.8")
-    with pytest.raises(AdapterError, match="base model"):
-        reg._answer_gate(tmp_path, "v2", None, {"adapter_answer_accuracy": 0.5})
-    assert "base model" in reg._answer_gate(tmp_path, "v2", None, {"adapter_answer_accuracy": 0.5,
-                                                                    "base_answer_accuracy": 0.4})
+    (tmp_path / "v1").mkdir()
+    (tmp_path / "v1" / "adapter_model.safetensors").write_bytes(b"weights of v1")
+    worse = {f"q{i}": i < 14 for i in range(24)}
+    live = {f"q{i}": i < 19 for i in range(24)}
+    ev = {"adapter_loss": 0.5, "live_loss": 0.9, "answer_gate": paired_comparison(worse, live),
+          "compared_with": reg.provenance(tmp_path / "v1", "data", "h")}
+    with pytest.raises(AdapterError, match="not measurably better: 0 better, 5 worse, 19 the same"):
+        reg.check_evaluation(tmp_path, "v2", "v1", ev, "h")
+    ev["answer_gate"] = paired_comparison(live, worse)
+    assert reg.check_evaluation(tmp_path, "v2", "v1", ev, "h").startswith("better: 5 better, 0 worse")

@@ -72,3 +72,57 @@ def test_refusals_match_the_cli(loop, tmp_path):
         loop.promote("nope", "dana")
     with pytest.raises(AdapterError, match="nothing to roll back"):
         loop.rollback("dana")
+
+
+def test_jobs_run_with_the_servers_own_settings(tmp_path, monkeypatch):
+    """A Learning-tab job gets the server's config file and --set overrides and runs in the server's
+    working directory, so what it writes lands where the server reads it, never in the checkout."""
+    from pathlib import Path
+
+    from assistant.config import load_config
+    from finetune.jobs import loopdesk
+
+    here = tmp_path / "elsewhere"
+    here.mkdir()
+    conf = here / "server.toml"
+    conf.write_text(
+        f'[paths]\nhome = "{tmp_path / "home"}"\n[models]\nadapters_dir = "{tmp_path / "registry"}"\n'
+        '[app]\nbusiness_name = "Harbor Bank"\n'
+    )
+    for key in list(os.environ):
+        if key.startswith("LOOPDESK_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(here)
+    cfg = load_config(str(conf), {"generation.max_new_tokens": "77"})
+    loop = LearningLoop(cfg)
+    assert loop.home == tmp_path / "home" and loop.registry == tmp_path / "registry"  # not the checkout
+    loop._start("check", loopdesk(cfg, "config", "show"), "dana")
+    job = wait(loop, 60)
+    assert job["state"] == "done", job
+    rows = {r["key"]: r for r in json.loads((Path(job["dir"]) / "log.txt").read_text())}
+    assert rows["app.business_name"]["value"] == "Harbor Bank" and rows["app.business_name"]["source"] == str(conf)
+    assert rows["generation.max_new_tokens"]["value"] == 77 and rows["generation.max_new_tokens"]["source"] == "flag"
+    assert rows["paths.home"]["value"] == str(tmp_path / "home")
+    assert rows["models.adapters_dir"]["value"] == str(tmp_path / "registry")
+    loop._start("where", [sys.executable, "-c", "import os; print(os.getcwd())"], "dana")
+    job = wait(loop, 30)
+    assert (Path(job["dir"]) / "log.txt").read_text().strip() == str(here)  # the server's directory
+
+
+def test_an_evaluation_reports_its_stage_and_how_far_it_is(loop, tmp_path):
+    script = (
+        "import sys, time\n"
+        "from finetune.progress import ProgressFile\n"
+        "report = ProgressFile(sys.argv[1])\n"
+        "for i in range(4):\n"
+        "    report('answering the questions (adapter)', i, 4)\n"
+        "    time.sleep(0.3)\n"
+    )
+    loop._start("eval", [sys.executable, "-c", script, "{run}/progress.json"], "dana", version="v1")
+    seen = set()
+    while (job := loop.job())["state"] == "running":
+        if job["stage"]:
+            seen.add((job["stage"], job["step"], job["total"]))
+        time.sleep(0.05)
+    assert ("answering the questions (adapter)", 1, 4) in seen or ("answering the questions (adapter)", 2, 4) in seen
+    assert job["state"] == "done"

@@ -77,7 +77,7 @@ def test_rollback_skips_versions_deleted_from_the_registry(tmp_path):
         (tmp_path / v).mkdir()
     write_live(tmp_path, "v3", ["v2", "v1-deleted"])  # v1 was live once, then removed from disk
     recorded = []
-    assert rollback(tmp_path, deploy=recorded.append) == {"live": "v2", "previous": "v3"}
+    assert rollback(tmp_path, deploy=lambda record, expected: recorded.append(record)) == {"live": "v2", "previous": "v3"}
     assert read_live(tmp_path)["previous"] == []
     assert [r["version"] for r in recorded] == ["v2"]  # also recorded where every replica looks
 

@@ -491,6 +491,11 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
                 f" · step {job['step']} of {job['total']}<br><progress value='{job['step']}' max='{total}' "
                 f"style='width:100%'></progress>"
             )
+        elif job.get("stage") and job["state"] == "running":  # evaluation: its stage and how far
+            head += (
+                f" · {html.escape(job['stage'])}: {job['step']} of {job['total']}<br>"
+                f"<progress value='{job['step']}' max='{total}' style='width:100%'></progress>"
+            )
         if job.get("error"):
             head += f"<br><span style='color:#b91c1c'>{html.escape(job['error'])}</span>"
         return head, losses
