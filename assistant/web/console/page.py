@@ -244,6 +244,7 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
                     dataset = gr.Dropdown([], label="Dataset", elem_id="op-dataset", allow_custom_value=False)
                     steps = gr.Number(40, label="Training steps", precision=0, minimum=1)
                     train_btn = gr.Button("2 · Train a LoRA adapter", variant="primary", elem_id="op-train")
+                    cancel_btn = gr.Button("Cancel the running job", elem_id="op-cancel")
                 progress = gr.HTML("<small>No training has run yet.</small>", elem_id="op-progress")
                 loss_plot = gr.LinePlot(x="step", y="loss", title="training loss", elem_id="op-loss", height=240)
                 adapters_table = gr.Dataframe(headers=ADAPTER_COLUMNS, interactive=False, elem_id="op-adapters")
@@ -545,6 +546,14 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
         return f"Live adapter: `{result['live']}` ({html.escape(result.get('reason', ''))}).", rows, choices
 
     @guarded(3)
+    def do_cancel(tok):
+        # Training writes its adapter under a temp name and renames it when done: a cancelled job
+        # leaves no half-written adapter behind.
+        learning.cancel(learner(tok))
+        head, losses = job_view()
+        return "The running job was stopped.", head, losses
+
+    @guarded(3)
     def do_promote_anyway(tok, version, reason):
         if not (reason or "").strip():
             raise InputError("say why you promote without a passing evaluation: it is kept in the history")
@@ -614,6 +623,7 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
     export_btn.click(do_export, [token], [msg, dataset, progress])
     train_btn.click(do_train, [token, dataset, steps], [msg, progress, loss_plot])
     eval_btn.click(do_eval, [token, adapter], [msg, progress, loss_plot])
+    cancel_btn.click(do_cancel, [token], [msg, progress, loss_plot])
     promote_btn.click(do_promote, [token, adapter], [msg, adapters_table, adapter])
     override_btn.click(do_promote_anyway, [token, adapter, override_reason], [msg, adapters_table, adapter])
     rollback_btn.click(do_rollback, [token], [msg, adapters_table, adapter])

@@ -1,0 +1,93 @@
+"""The Learning tab's promotion in headless Chromium, on copies of the shipped adapters: a candidate
+that ties the live adapter on every question is refused with the numbers and no command-line advice;
+"Promote anyway" needs a reason, then makes it live and the table shows who promoted it and why.
+Screenshots at 1366 px and phone width go to $SCREENSHOT_DIR when set (docs/learning-*.png)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+
+import pytest
+
+from tests.conftest import ROOT, FakeGenerator, FakeRetriever, FakeSentiment, requires_models, serve_in_thread
+
+pytestmark = [pytest.mark.browser, requires_models]
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--disable-quic"]
+
+
+@pytest.fixture
+def served(cfg, store, tmp_path):
+    import app
+    from assistant.store.accounts import create_operator
+    from assistant.turn.pipeline import Assistant
+    from finetune.gate import paired_comparison
+    from finetune.jobs import LearningLoop
+    from finetune.registry import SharedLive, provenance
+
+    registry = tmp_path / "adapters"
+    for version in ("grounded-v1", "bitext-v3"):
+        shutil.copytree(ROOT / "models" / "adapters" / version, registry / version,
+                        ignore=shutil.ignore_patterns("adapter.gguf"))
+    same = {f"q{i}": i % 5 != 0 for i in range(24)}
+    ev = {"adapter_loss": 1.1, "live_loss": 1.2, "answer_gate": paired_comparison(same, same),
+          "compared_with": provenance(registry / "grounded-v1", "data", None)}
+    (registry / "bitext-v3" / "eval.json").write_text(json.dumps(ev))
+    cfg.models = dataclasses.replace(cfg.models, adapters_dir=str(registry))
+    cfg.generation = dataclasses.replace(cfg.generation, merge_adapter=False)
+    cfg.evaluation = dataclasses.replace(cfg.evaluation, answer_questions="none")
+    SharedLive(store, registry).compare_and_set({"version": "grounded-v1", "previous": [], "history": []}, None)
+    a = Assistant(cfg, FakeGenerator(["Returns are free within 30 days [1]."] * 20), store, FakeRetriever(),
+                  FakeSentiment())
+    create_operator(store, "dana", "dana-password")
+    for url in serve_in_thread(app.build_app(a, cfg, LearningLoop(cfg, tmp_path / "work"))):
+        yield url, store
+
+
+def test_a_tie_is_refused_and_promote_anyway_records_why(served, chromium_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    url, store = served
+    shots = os.environ.get("SCREENSHOT_DIR")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path, headless=True, args=ARGS)
+        page = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
+        page.goto(url + "operator")
+        page.locator("#op-name textarea").fill("dana")
+        page.locator("#op-password input").fill("dana-password")
+        page.locator("#op-signin").click()
+        expect(page.locator("#op-me")).to_contain_text("dana", timeout=30_000)
+        page.locator("[role=tab]", has_text="Learning").click()
+        table = page.locator("#op-adapters")
+        expect(table).to_contain_text("0 better, 0 worse, 24 the same", timeout=30_000)
+        page.locator("#op-adapter input").fill("bitext-v3")
+        page.keyboard.press("Enter")
+        page.locator("#op-promote").click()
+        message = page.locator("#op-message")
+        expect(message).to_contain_text("not measurably better", timeout=30_000)
+        assert "--" not in message.inner_text()  # no command-line advice in the browser
+        page.locator("#op-promote-anyway").click()
+        expect(message).to_contain_text("say why", timeout=30_000)
+        page.locator("#op-override-reason textarea").fill("the new tone tested better with the team")
+        page.locator("#op-promote-anyway").click()
+        expect(message).to_contain_text("Live adapter: bitext-v3", timeout=60_000)
+        expect(table).to_contain_text("by dana: override by dana: the new tone", timeout=30_000)
+        if shots:
+            page.screenshot(path=f"{shots}/learning-desktop.png", full_page=True)
+            phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
+            phone.goto(url + "operator")
+            phone.locator("#op-name textarea").fill("dana")
+            phone.locator("#op-password input").fill("dana-password")
+            phone.locator("#op-signin").click()
+            expect(phone.locator("#op-me")).to_contain_text("dana", timeout=30_000)
+            phone.get_by_label("More tabs").click()  # a phone shows the first tabs and a menu for the rest
+            phone.locator("button:visible", has_text="Learning").last.click()
+            expect(phone.locator("#op-adapters")).to_contain_text("bitext-v3", timeout=30_000)
+            phone.screenshot(path=f"{shots}/learning-phone.png", full_page=True)
+        browser.close()
+    record = store.deployed("live_adapter")
+    assert record["version"] == "bitext-v3" and record["history"][-1]["by"] == "dana"
+    assert "the new tone tested better" in record["history"][-1]["reason"]
