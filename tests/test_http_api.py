@@ -52,7 +52,9 @@ def test_chat_json_stream_and_feedback(api):
                        headers=auth).json()
     assert same["conversation_id"] == body["conversation_id"]
     assert [t["role"] for t in store.history(body["conversation_id"])] == ["user", "assistant"] * 2
-    assert client.post("/v1/chat", json={"message": "x", "conversation_id": "nope"}, headers=auth).status_code == 404
+    assert client.post("/v1/chat", json={"message": "x", "conversation_id": "nope"}, headers=auth).status_code == 422
+    unknown = "00000000-0000-4000-8000-000000000000"  # well formed, but no conversation of this key
+    assert client.post("/v1/chat", json={"message": "x", "conversation_id": unknown}, headers=auth).status_code == 404
     with client.stream("POST", "/v1/chat", json={"message": "How do refunds reach my card?", "stream": True},
                        headers=auth) as r:
         text = "".join(r.iter_text())

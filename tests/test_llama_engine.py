@@ -17,6 +17,7 @@ import importlib.util
 import json
 import shutil
 import threading
+import time
 
 import pytest
 
@@ -361,3 +362,26 @@ def test_forgetting_the_caches_empties_the_system_prompt_sequence_and_no_other(f
         assert not eng._prefix and pos(eng._prefix_seq) == -1 and pos(0) == -1 and pos(1) == -1
     finally:
         eng.close()
+
+
+def test_a_stale_busy_calibration_is_timed_again_when_idle(fast, monkeypatch):
+    """Step costs timed while the machine was busy made every later reply "too late" for good (no
+    reply ran, so nothing corrected them); an idle engine now times fresh ones."""
+    from assistant.serving.llama import engine as engine_module
+    from assistant.serving.llama.engine import LlamaEngine
+
+    monkeypatch.setattr(engine_module, "RECALIBRATE_IDLE_S", 0.5)
+    e = LlamaEngine(fast.served, slots=1, context_tokens=512)
+    try:
+        ids = e.tokenize("How long do refunds take?")
+        with e._cv:  # as if the start had been timed on a machine busy with something else
+            e._step_costs.clear()
+            e._step_costs.extend([(128, 60.0), (16, 50.0)])
+            e._last_timed -= 10
+        assert e.eta(ids, 8) > 100
+        deadline = time.time() + 20
+        while e.recalibrations == 0 and time.time() < deadline:
+            time.sleep(0.2)
+        assert e.recalibrations >= 1 and e.eta(ids, 8) < 5
+    finally:
+        e.close()

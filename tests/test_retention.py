@@ -63,3 +63,18 @@ def test_an_absurd_age_is_a_clear_error_not_a_traceback(cfg, store):
     for age in ("99999999999999d", "999999w"):
         rc, out, err = cli(cfg, "store", "purge", "--older-than", age)
         assert rc == 2 and "before the year 1" in out["error"], (age, out, err)
+
+
+def test_erasure_reaches_turns_waiting_in_the_spool(store, tmp_path):
+    """A conversation spooled while the database was down must not come back at the next replay."""
+    from assistant.store.spool import Spool
+
+    spool = Spool(tmp_path / "spool.jsonl")
+    kim = spool.append({"op": "conversation", "id": "11111111-1111-4111-8111-111111111111", "source": "chat"})
+    spool.append({"op": "turn", "conversation_id": kim["id"], "role": "user",
+                  "text": "my e-mail is Kim@Example.com", "fields": {}})
+    other = spool.append({"op": "conversation", "id": "22222222-2222-4222-8222-222222222222", "source": "chat"})
+    spool.append({"op": "turn", "conversation_id": other["id"], "role": "user", "text": "hello", "fields": {}})
+    assert spool.erase([], "kim@example.com") == [kim["id"]]
+    assert spool.replay(store) == 2
+    assert store.history(kim["id"]) == [] and [t["text"] for t in store.history(other["id"])] == ["hello"]

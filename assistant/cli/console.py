@@ -7,6 +7,7 @@ loopdesk store purge --older-than 90d [--dry-run] --json      # retention
 loopdesk store erase --conversation ID | --email ADDRESS --json  # right to erasure
 loopdesk store replay-spool --json                             # write spooled turns now
 loopdesk api-key create NAME --json                            # {"name", "key"}: the key shown once
+loopdesk api-key revoke NAME --json                            # the key stops working now
 """
 
 from __future__ import annotations
@@ -129,11 +130,16 @@ def store_erase(
         raise InputError("give --conversation ID or --email ADDRESS")
     if email and not valid_email(email.strip()):
         raise InputError("--email: that does not look like an e-mail address")
+    from assistant.store.spool import Spool
+
     store = _store()
     ids = [conversation] if conversation else store.conversations_mentioning((email or "").strip())
+    # Turns spooled while the database was down would come back at the next replay: erase them there too.
+    spooled = Spool(get_config().spool_path).erase(ids, (email or "").strip())
     counts = store.erase_conversations(ids)
-    if conversation and not counts["conversations"]:
+    if conversation and not counts["conversations"] and not spooled:
         raise InputError(f"no conversation {conversation}")
+    counts["spooled_conversations"] = len(spooled)
     emit(counts, as_json, "deleted " + ", ".join(f"{v} {k}" for k, v in counts.items()))
 
 
@@ -170,3 +176,16 @@ def api_key_list(as_json: bool = typer.Option(False, "--json")) -> None:
     """Names of the clients with a key."""
     names = _store().api_key_names()
     emit(names, as_json, "\n".join(names) or "(no API keys: loopdesk api-key create NAME)")
+
+
+@api_key_app.command("revoke")
+@handles_errors
+def api_key_revoke(
+    name: str = typer.Argument(..., help="The client whose key stops working now."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Revoke a client's key: its requests get 401 from now on (its conversations stay stored)."""
+    key = name.strip().lower()
+    if not _store().revoke_api_key(key):
+        raise InputError(f"no API key named {key!r} (loopdesk api-key list)")
+    emit({"name": key, "revoked": True}, as_json, f"revoked the API key of {key}")

@@ -29,6 +29,19 @@ class ApiKeyRecords(StoreMixin):
         )
         return rows[0]["name"] if rows else None
 
+    def revoke_api_key(self, name: str) -> bool:
+        """Revoke a key by name (its requests get 401 from now on); False when no live key has that name."""
+
+        def tx(c) -> bool:
+            done = c.execute(
+                sa.update(api_keys)
+                .where(api_keys.c.name == name, api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=self._now())
+            )
+            return bool(done.rowcount)
+
+        return bool(self._write(tx))
+
     def api_key_names(self) -> list[str]:
         return [
             r["name"]

@@ -80,6 +80,25 @@ class Spool:
                 log.info("replayed %d spooled record(s); %d left", done, len(records) - done)
             return done
 
+    def erase(self, conversation_ids: list[str], email: str = "") -> list[str]:
+        """Right to erasure for what waits here: drop every record of these conversations, and of any
+        spooled conversation whose text mentions `email`; returns the conversations dropped (a later
+        replay cannot bring them back)."""
+
+        def cid(record: dict) -> str:
+            return record.get("conversation_id") or record.get("id") or ""
+
+        with self._lock:
+            records = self.records()
+            gone = set(conversation_ids)
+            if email:
+                needle = email.strip().lower()
+                gone |= {cid(r) for r in records if needle in json.dumps(r, ensure_ascii=False).lower()}
+            keep = [r for r in records if cid(r) not in gone]
+            if len(keep) != len(records):
+                self._rewrite(keep)
+            return sorted({cid(r) for r in records} & gone)
+
     def _rewrite(self, records: list[dict]) -> None:
         tmp = self.path.with_suffix(".tmp")
         with tmp.open("w", encoding="utf-8") as fh:

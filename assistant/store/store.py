@@ -287,7 +287,7 @@ class Store(HandoffRecords, ApiKeyRecords, DeploymentRecords, ConsoleQueries):
                         id=cid,
                         created_at=at,
                         source=record.get("source", "chat"),
-                        meta={"spooled": True},
+                        meta={"spooled": True, **(record.get("meta") or {})},
                         last_activity_at=at,
                     )
                 )
@@ -377,6 +377,38 @@ class Store(HandoffRecords, ApiKeyRecords, DeploymentRecords, ConsoleQueries):
 
     def conversation_exists(self, conversation_id: str) -> bool:
         return bool(self._read(sa.select(conversations.c.id).where(conversations.c.id == conversation_id)))
+
+    def conversation_owner(self, conversation_id: str) -> str | None:
+        """The API key a conversation was started with (`meta.api_key`); None for any other channel."""
+        rows = self._read(sa.select(conversations.c.meta).where(conversations.c.id == conversation_id))
+        return (rows[0]["meta"] or {}).get("api_key") if rows else None
+
+    def rate(self, turn_id: int, rating: int, actor: str, comment: str | None = None, source: str = "api") -> int:
+        """One rating per turn and rater: a second rating by the same `actor` replaces the first
+        (ratings choose training data: a client must not weigh in twice)."""
+        if rating not in (-1, 0, 1):
+            raise StoreError("rating must be -1, 0 or 1")
+
+        def tx(c):
+            row = c.execute(
+                sa.select(feedback.c.id).where(feedback.c.turn_id == turn_id, feedback.c.actor == actor)
+            ).first()
+            if row is None:
+                if c.execute(sa.select(turns.c.id).where(turns.c.id == turn_id)).first() is None:
+                    raise StoreError(f"no turn {turn_id}")
+                return c.execute(
+                    feedback.insert().values(
+                        turn_id=turn_id, rating=rating, comment=comment, source=source, actor=actor, created_at=_now()
+                    )
+                ).inserted_primary_key[0]
+            c.execute(
+                sa.update(feedback)
+                .where(feedback.c.id == row[0])
+                .values(rating=rating, comment=comment, created_at=_now())
+            )
+            return row[0]
+
+        return self._write(tx)
 
     def turn(self, turn_id: int) -> dict | None:
         rows = self._read(sa.select(turns).where(turns.c.id == turn_id))

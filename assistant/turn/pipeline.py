@@ -165,15 +165,16 @@ class Assistant:
         other.retriever, other.open_retriever = retriever, None
         return other
 
-    def start_conversation(self, source: str = "chat") -> str:
+    def start_conversation(self, source: str = "chat", meta: dict | None = None) -> str:
         try:
-            return self.store.new_conversation(source)
+            return self.store.new_conversation(source, meta)
         except StoreError as exc:
             if self.spool is None:
                 raise
             log.error("conversation not stored, spooled: %s", exc)
             metrics.error("store")
-            return self.spool.append({"op": "conversation", "id": str(uuid.uuid4()), "source": source})["id"]
+            record = {"op": "conversation", "id": str(uuid.uuid4()), "source": source, "meta": meta or {}}
+            return self.spool.append(record)["id"]
 
     def store_turn(
         self, conversation_id: str, role: str, text: str, problems: list[str] | None = None, **fields

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterator
 
 from assistant.turn.admission import BUSY, Busy
-from assistant.web.chat_view import agent_message, link_citations
+from assistant.web.chat_view import agent_message, link_citations, shown
 from assistant.errors import LoopdeskError
 from assistant.turn.handoff import Status
 
@@ -119,10 +119,10 @@ class ChatSession:
                     self.conversation_id = self.assistant.start_conversation()
                 for kind, value in self.assistant.respond_stream(self.conversation_id, text, ticket.waited()):
                     if kind == "token":
-                        bubble.content += value
+                        bubble.content += shown(value)
                         yield
                     elif kind == "replace":  # the generated text failed the grounding check
-                        bubble.content = value
+                        bubble.content = shown(value)
                         yield
                     else:
                         result = value

@@ -24,6 +24,13 @@ def section_url(passage_id: str) -> str:
     return KB_ROUTE + quote(passage_id, safe="")
 
 
+def shown(text: str) -> str:
+    """Reply text as the chat may show it: markdown stays, markup does not. A knowledge-base page or an
+    operator can hold raw HTML (`<div style="position:fixed">` covered a customer's whole page);
+    escaped, it reads as the characters it is."""
+    return html.escape(text or "", quote=False)
+
+
 def link_citations(reply: str, passages: list[Passage]) -> str:
     """ "[1]" -> a markdown link to passage 1's section; numbers without a passage stay text.
     The cited sections follow under the answer (title › heading), as links too."""
@@ -32,6 +39,7 @@ def link_citations(reply: str, passages: list[Passage]) -> str:
         n = int(m.group(1))
         return f"[[{n}]]({section_url(passages[n - 1].id)})" if 1 <= n <= len(passages) else m.group(0)
 
+    reply = shown(reply)
     cited = sorted({int(n) for n in _CITATION.findall(reply) if 1 <= int(n) <= len(passages)})
     text = _CITATION.sub(link, reply)
     if cited:
@@ -46,7 +54,7 @@ def _md(text: str) -> str:
 
 
 def agent_message(name: str, business: str, text: str) -> str:
-    return f"**{html.escape(name.title())}** · {html.escape(business)} team\n\n{text}"
+    return f"**{html.escape(name.title())}** · {html.escape(business)} team\n\n{shown(text)}"
 
 
 def section_html(passages: list[Passage], business: str) -> str:

@@ -72,14 +72,22 @@ class RateLimiter:
             return (1 - tokens) / self.rate
 
 
+# Conversation ids are UUIDs (ours): anything else is refused before it reaches the database (a lone
+# surrogate or a NUL there raised inside the lookup).
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+MAX_ROW_ID = 2**63 - 1
+
+
 class ChatRequest(BaseModel):
     message: str = Field(..., max_length=100_000, description="The customer's message.")
-    conversation_id: str | None = Field(None, description="Continue this conversation (from an earlier reply).")
+    conversation_id: str | None = Field(
+        None, pattern=UUID_PATTERN, description="Continue this conversation (from an earlier reply of this key)."
+    )
     stream: bool = Field(False, description="Server-sent events: token/replace pieces, then done.")
 
 
 class FeedbackRequest(BaseModel):
-    turn_id: int = Field(..., description="An assistant reply's turn_id.")
+    turn_id: int = Field(..., ge=1, le=MAX_ROW_ID, description="An assistant reply's turn_id (of this key).")
     rating: Literal[1, -1]
     comment: str | None = Field(None, max_length=2000)
 
@@ -115,6 +123,16 @@ def build_api(assistant, cfg, integration_clients: dict | None = None):
     limiter = RateLimiter(cfg.api.requests_per_minute)
     store = assistant.store
 
+    from fastapi.exceptions import RequestValidationError
+
+    @api.exception_handler(RequestValidationError)
+    async def refused(request, exc: RequestValidationError) -> JSONResponse:
+        # Where and why only: FastAPI's default echoes the input back (a NUL, a card number, 100 kB).
+        problems = [
+            {"where": ".".join(str(p) for p in e.get("loc", ())), "why": e.get("msg", "")} for e in exc.errors()
+        ]
+        return JSONResponse({"detail": problems}, status_code=422)
+
     def client(authorization: str | None = Header(None), x_api_key: str | None = Header(None)) -> str:
         key = x_api_key or (
             authorization[7:].strip() if authorization and authorization.lower().startswith("bearer ") else None
@@ -143,15 +161,16 @@ def build_api(assistant, cfg, integration_clients: dict | None = None):
         cid = body.conversation_id
         try:
             if cid is None:
-                cid = assistant.start_conversation(source=f"api:{name}"[:32])
-            elif not store.conversation_exists(cid):
-                raise HTTPException(404, f"no conversation {cid}")
+                cid = assistant.start_conversation(source=f"api:{name}"[:32], meta={"api_key": name})
+            elif store.conversation_owner(cid) != name:
+                # Unknown, or another key's (or another channel's): the same answer, so ids cannot be probed.
+                raise HTTPException(404, f"no conversation {cid} for this key")
         except LoopdeskError as exc:
             line.leave(ticket)
             log.error("api chat for %s failed: %s", name, exc)
             raise HTTPException(503, "the assistant is unavailable right now; please retry") from exc
-        except HTTPException:
-            line.leave(ticket)
+        except BaseException:
+            line.leave(ticket)  # whatever went wrong, the place in line is given back
             raise
         if not body.stream:
             try:
@@ -191,13 +210,10 @@ def build_api(assistant, cfg, integration_clients: dict | None = None):
     def feedback(body: FeedbackRequest, name: str = Depends(client)):
         """Thumbs up (1) or down (-1) on an assistant reply."""
         turn = store.turn(body.turn_id)
-        if turn is None or turn["role"] != "assistant":
-            raise HTTPException(404, f"turn {body.turn_id} is not an assistant reply")
-        return {
-            "feedback_id": store.add_feedback(
-                body.turn_id, body.rating, comment=body.comment, source="api", actor=f"api:{name}"[:64]
-            )
-        }
+        if turn is None or turn["role"] != "assistant" or store.conversation_owner(turn["conversation_id"]) != name:
+            raise HTTPException(404, f"turn {body.turn_id} is not an assistant reply of this key")
+        # One rating per turn and key: rating again replaces it.
+        return {"feedback_id": store.rate(body.turn_id, body.rating, f"api:{name}"[:64], body.comment)}
 
     from assistant.web.integrations.registry import integrations
 

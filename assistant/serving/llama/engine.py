@@ -45,6 +45,7 @@ from assistant.cpu_turns import TURNS
 from assistant.errors import GenerationError, ModelNotFoundError
 
 log = logging.getLogger("loopdesk.llama")
+RECALIBRATE_IDLE_S = 30.0  # an idle engine times its steps again when the last timing is older
 
 
 def model_params(ll):
@@ -172,6 +173,8 @@ class LlamaEngine:
         self.steps = 0
         self._step_costs: collections.deque[tuple[int, float]] = collections.deque(maxlen=64)  # (tokens, s)
         self._calibrated = threading.Event()
+        self._last_timed = time.monotonic()
+        self.recalibrations = 0  # step costs timed again while idle (see _loop)
         self._thread = threading.Thread(target=self._loop, name="llama-engine", daemon=True)
         self._thread.start()
         self._calibrated.wait(60)  # ready to serve when constructed (a deadline does not pay for it)
@@ -311,7 +314,13 @@ class LlamaEngine:
             seconds = time.monotonic() - t0
             self.ll.llama_memory_seq_rm(self.mem, 0, -1, -1)
             if ok and timed:
-                self._step_costs.append((n, seconds))
+                with self._cv:  # `eta` reads them from request threads
+                    self._step_costs.append((n, seconds))
+                    self._last_timed = time.monotonic()
+
+    def _stale(self) -> bool:
+        """The step costs were last timed long ago (caller holds the lock)."""
+        return time.monotonic() - self._last_timed > RECALIBRATE_IDLE_S
 
     def load(self) -> dict:
         """Replies decoding and waiting (for health pages and the load benchmark)."""
@@ -342,15 +351,27 @@ class LlamaEngine:
         finally:
             self._calibrated.set()
         while True:
+            recalibrate = False
             with self._cv:
                 while (
                     not self._closed and not self._waiting and not self._active and not self._tasks and not self._switch
                 ):
-                    self._cv.wait()
+                    # Idle: step costs timed while the machine was busy would keep every later reply
+                    # "too late" for good (no reply runs, so no step corrects them): time fresh ones.
+                    if not self._cv.wait(timeout=RECALIBRATE_IDLE_S) and self._stale():
+                        recalibrate = True
+                        break
+                if recalibrate:
+                    self._step_costs.clear()
                 if self._closed:
                     for r in list(self._waiting) + self._active:
                         r.out.put(("error", GenerationError("the llama.cpp engine was closed")))
                     return
+            if recalibrate:
+                self._calibrate()
+                self.recalibrations += 1
+                continue
+            with self._cv:
                 tasks, self._tasks = self._tasks, collections.deque()
                 # Caches of replies in flight before this round (a sequence filled by a copy in this
                 # round is not copied again before the next decode has moved its data).
@@ -506,6 +527,7 @@ class LlamaEngine:
         self.steps += 1
         with self._cv:
             self._step_costs.append((n, seconds))
+            self._last_timed = time.monotonic()
         for r in active:
             if r.share_prefix and r.n_past >= r.share_prefix:
                 self._publish_prefix(r)

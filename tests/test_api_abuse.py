@@ -1,0 +1,98 @@
+"""Abuse of the HTTP API, as an attacker with one key would try it (issue: hardening, round two):
+a fault in any request path gives its place in line back, odd ids are refused with 4xx before they
+reach the database, a key reaches only the conversations it started, a rating is one per turn and
+key, and a revoked key stops working."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from fastapi.testclient import TestClient
+
+from assistant.turn.pipeline import Assistant
+from assistant.web.http_api import build_api, create_api_key
+from tests.conftest import FakeGenerator, FakeRetriever, FakeSentiment
+
+BOTH_DATABASES = True
+
+
+@pytest.fixture
+def api(cfg, store):
+    cfg.api = dataclasses.replace(cfg.api, requests_per_minute=10_000)
+    a = Assistant(cfg, FakeGenerator(["Returns are free within 30 days [1]."] * 50), store, FakeRetriever(),
+                  FakeSentiment())
+    keys = {name: {"Authorization": f"Bearer {create_api_key(store, name)}"} for name in ("shop", "intruder")}
+    return TestClient(build_api(a, cfg), raise_server_exceptions=False), keys, store, a
+
+
+def test_a_fault_in_the_lookup_gives_the_place_in_line_back(api, monkeypatch):
+    client, keys, store, a = api
+    first = client.post("/v1/chat", json={"message": "How do I return a shirt?"}, headers=keys["shop"]).json()
+
+    def broken(cid):
+        raise RuntimeError("a driver error nobody expected")
+
+    monkeypatch.setattr(store, "conversation_owner", broken)
+    slots = a.cfg.app.concurrent_turns + a.cfg.app.max_waiting
+    for _ in range(slots + 5):  # more than every place in line: none may leak
+        r = client.post("/v1/chat", json={"message": "hi", "conversation_id": first["conversation_id"]},
+                        headers=keys["shop"])
+        assert r.status_code == 500
+    assert a.admission.load()["running"] == 0 and a.admission.load()["waiting"] == 0
+    monkeypatch.undo()
+    again = client.post("/v1/chat", json={"message": "Still there?"}, headers=keys["shop"])
+    assert again.status_code == 200
+
+
+@pytest.mark.parametrize("cid", ["\\ud800", "abc\\u0000def", "../../etc/passwd", "x" * 5000, "1 OR 1=1"])
+def test_odd_conversation_ids_are_refused_before_the_database(api, cid):
+    """Sent as JSON text: a lone surrogate or a NUL escaped in JSON is what a hostile client sends."""
+    client, keys, store, a = api
+    body = '{"message": "hi", "conversation_id": "%s"}' % cid
+    r = client.post("/v1/chat", content=body, headers={**keys["shop"], "Content-Type": "application/json"})
+    assert r.status_code == 422
+    assert a.admission.load()["running"] == 0
+
+
+@pytest.mark.parametrize("turn_id", [2**63, -1, 0, 10**30])
+def test_odd_turn_ids_are_refused(api, turn_id):
+    client, keys, store, a = api
+    r = client.post("/v1/feedback", json={"turn_id": turn_id, "rating": 1}, headers=keys["shop"])
+    assert r.status_code == 422
+
+
+def test_a_key_reaches_only_its_own_conversations_and_rates_once(api):
+    client, keys, store, a = api
+    mine = client.post("/v1/chat", json={"message": "How do I return a shirt?"}, headers=keys["shop"]).json()
+    cid, turn = mine["conversation_id"], mine["turn_id"]
+    other = client.post("/v1/chat", json={"message": "I want to talk to a real person", "conversation_id": cid},
+                        headers=keys["intruder"])
+    assert other.status_code == 404 and len(store.history(cid)) == 2  # nothing was added to it
+    assert client.post("/v1/feedback", json={"turn_id": turn, "rating": -1}, headers=keys["intruder"]).status_code == 404
+    chat_page = a.start_conversation("chat")  # the web page's and Chatwoot's conversations have no key
+    assert client.post("/v1/chat", json={"message": "hi", "conversation_id": chat_page},
+                       headers=keys["shop"]).status_code == 404
+    for rating in (1, -1, -1):
+        assert client.post("/v1/feedback", json={"turn_id": turn, "rating": rating},
+                           headers=keys["shop"]).status_code == 200
+    rows = store.feedback_for(turn)
+    assert len(rows) == 1 and rows[0]["rating"] == -1  # the last word of this key, once
+    assert client.post("/v1/chat", json={"message": "and shoes?", "conversation_id": cid},
+                       headers=keys["shop"]).status_code == 200
+
+
+def test_a_revoked_key_stops_working(api):
+    client, keys, store, a = api
+    assert client.post("/v1/chat", json={"message": "hi"}, headers=keys["intruder"]).status_code == 200
+    assert store.revoke_api_key("intruder") and not store.revoke_api_key("intruder")
+    assert client.post("/v1/chat", json={"message": "hi"}, headers=keys["intruder"]).status_code == 401
+    assert "intruder" not in store.api_key_names()
+
+
+def test_a_refused_request_does_not_echo_what_it_sent(api):
+    client, keys, store, a = api
+    secret = "4111 1111 1111 1111 \x00 kim@example.com"
+    r = client.post("/v1/chat", json={"message": "hi", "conversation_id": secret}, headers=keys["shop"])
+    assert r.status_code == 422 and "4111" not in r.text and "kim@" not in r.text
+    assert r.json()["detail"][0]["where"] == "body.conversation_id"
