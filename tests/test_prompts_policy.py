@@ -112,3 +112,18 @@ def test_canned_messages_in_the_customers_language():
         assert word in canned("unsupported_language", "Acme", lang)
     assert canned("unsupported_language", "Acme", "nl") == canned("unsupported_language", "Acme", "en")
     assert "Acme" in canned("not_covered", "Acme", "fr")  # untranslated messages fall back to English
+
+
+def test_empathy_only_when_the_customer_is_upset_by_the_policys_measure():
+    """One meaning of "upset" everywhere: the negative probability against policy.upset_score. A plain
+    question the tagger reads as mildly negative gets no "seems upset" line (it got an apology)."""
+    from assistant.turn.prompts import describe_tags
+    from assistant.types import Sentiment
+
+    mild = Tags(sentiment=Sentiment("negative", {"negative": 0.6, "neutral": 0.3, "positive": 0.1}))
+    angry = Tags(sentiment=Sentiment("negative", {"negative": 0.95, "neutral": 0.04, "positive": 0.01}))
+    assert "upset" not in describe_tags(mild, 0.82)
+    assert "upset" in describe_tags(angry, 0.82)
+    assert "upset" in describe_tags(mild, 0.5)  # the threshold is the config's
+    count = lambda msgs: sum(len(m["content"]) for m in msgs)  # noqa: E731
+    assert "upset" not in build_messages([], "q", [], mild, count, 10_000, upset_score=0.82)[0]["content"]

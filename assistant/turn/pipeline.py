@@ -396,7 +396,7 @@ class Assistant:
     def decide(self, text: str, tags: Tags, history: list[dict], passages: list[Passage]) -> Decision:
         threshold = self.cfg.policy.upset_score
         earlier = [
-            upset(None, t.get("sentiment_scores"), threshold)
+            upset(None, t.get("sentiment_scores"), threshold=threshold)
             if t.get("sentiment_scores")
             else t.get("sentiment") == "negative"
             for t in history
@@ -468,7 +468,14 @@ class Assistant:
         chat = [{"role": "assistant" if t["role"] == "agent" else t["role"], "content": t["text"]} for t in history]
         budget = self.cfg.generation.context_tokens - self.cfg.generation.max_new_tokens
         return build_messages(
-            chat, text, passages, tags, self.generator.count_tokens, budget, self.cfg.app.business_name
+            chat,
+            text,
+            passages,
+            tags,
+            self.generator.count_tokens,
+            budget,
+            self.cfg.app.business_name,
+            self.cfg.policy.upset_score,
         )
 
     def answer(

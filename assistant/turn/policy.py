@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
+from assistant.config import PolicyConfig
 from assistant.turn import messages
 from assistant.turn.handoff import accepts_offer, declines_offer
 from assistant.types import Decision, Sentiment, Tags
@@ -37,7 +38,7 @@ _SHORT_PERSON = re.compile(r"^\W*(?:an?\s+)?(?:human|person|agent|operator|repre
 @dataclass
 class Rules:
     negative_turns: int = 2
-    upset_score: float = 0.82
+    upset_score: float = PolicyConfig().upset_score
     supported_languages: Sequence[str] = ("en",)
     business_name: str = "Northwind Goods"
 
@@ -51,8 +52,9 @@ def wants_human(text: str) -> bool:
     return bool(_HUMAN.search(text) or _SHORT_PERSON.match(text))
 
 
-def upset(sentiment: Sentiment | None, scores: dict | None = None, threshold: float = 0.9) -> bool:
-    """Clearly upset: negative probability >= threshold (the label alone when no scores are known)."""
+def upset(sentiment: Sentiment | None, scores: dict | None = None, *, threshold: float) -> bool:
+    """The one meaning of "upset" (escalation streaks, the empathy line of the prompt): the sentiment
+    tagger's negative probability >= `policy.upset_score` (the label alone when no scores are known)."""
     scores = scores if scores is not None else (sentiment.scores if sentiment else None)
     if scores:
         return float(scores.get("negative", 0.0)) >= threshold

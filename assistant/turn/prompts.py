@@ -13,7 +13,11 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
+from assistant.config import PolicyConfig
+from assistant.turn.policy import upset
 from assistant.types import Passage, Tags
+
+UPSET_SCORE = PolicyConfig().upset_score  # callers with a config pass theirs
 
 PROMPT_FORMAT = "grounded-v1"  # recorded in exported datasets and adapter manifests
 
@@ -30,10 +34,12 @@ def system_prompt(business_name: str) -> str:
     return f"You are a friendly, concise customer-service assistant for {business_name}. {RULES}"
 
 
-def describe_tags(tags: Tags) -> str:
-    """A compact line about the customer: mood and useful entities (order ids, e-mails ...)."""
+def describe_tags(tags: Tags, upset_score: float = UPSET_SCORE) -> str:
+    """A compact line about the customer: mood and useful entities (order ids, e-mails ...). The
+    mood only when the customer is upset by the policy's measure: a plain question read as mildly
+    negative got an apology it did not need."""
     parts = []
-    if tags.sentiment and tags.sentiment.label == "negative":
+    if upset(tags.sentiment, threshold=upset_score):
         parts.append("the customer seems upset: acknowledge it briefly and be helpful")
     # Only identifiers: names and places in the hint ("mentioned: org Express") get copied into replies.
     useful = [e for e in tags.entities if e.type in {"ORDER_ID", "EMAIL"}]
@@ -61,13 +67,14 @@ def build_messages(
     count_tokens: Callable[[list[dict]], int],
     budget: int,
     business_name: str = "Northwind Goods",
+    upset_score: float = UPSET_SCORE,
 ) -> list[dict]:
     """Chat messages for the generator that fit in `budget` tokens.
 
     `history` holds earlier turns as {"role": "user"|"assistant", "content": str}, oldest first.
     `count_tokens` measures a message list with the model's chat template.
     """
-    about = describe_tags(tags)
+    about = describe_tags(tags, upset_score)
     passages = list(passages)
 
     def assemble(hist: Sequence[dict], ps: Sequence[Passage], max_chars: int) -> list[dict]:
