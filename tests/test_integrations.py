@@ -48,7 +48,7 @@ def test_chatwoot_answers_hands_over_and_stays_quiet(webhook):
     client, http, store, _ = webhook
     assert client.post("/integrations/chatwoot/wrong", json=payload("message_created_incoming")).status_code == 404
     first = client.post("/integrations/chatwoot/s3cret-path", json=payload("message_created_incoming")).json()
-    cid = conversation_id(1, 1093)
+    cid = conversation_id("s3cret-path", 1, 1093)
     assert first["conversation_id"] == cid and first["replied"] and "handed_over" not in first
     url, body, headers = http.calls[0]
     assert url == "https://chat.example.com/api/v1/accounts/1/conversations/1093/messages"
@@ -74,7 +74,7 @@ def test_chatwoot_errors_are_reported_not_swallowed(webhook):
 def test_a_chatwoot_message_takes_its_place_in_line(webhook):
     client, http, store, assistant = webhook
     line = assistant.admission
-    cid = conversation_id(1, 1093)
+    cid = conversation_id("s3cret-path", 1, 1093)
     held = [line.enter() for _ in range(line.active_limit)]  # every slot taken by other customers' turns
     try:
         line.waiting_limit = 0  # and no room to wait: refused at once, told so in Chatwoot, nothing stored
@@ -90,6 +90,23 @@ def test_a_chatwoot_message_takes_its_place_in_line(webhook):
     finally:
         for t in held:
             line.leave(t)
+
+
+def test_a_chatwoot_message_delivered_again_is_one_turn_and_bad_payloads_are_refused(webhook):
+    client, http, store, _ = webhook
+    cid = conversation_id("s3cret-path", 1, 1093)
+    for _ in range(3):  # Chatwoot delivers again when an answer was slow
+        client.post("/integrations/chatwoot/s3cret-path", json=payload("message_created_incoming"))
+    assert [t["role"] for t in store.history(cid)] == ["user", "assistant"] and len(http.calls) == 1
+    for field, value in (("conversation", {"id": "1093/../../admin", "status": "pending"}),
+                         ("conversation", {"id": [1], "status": "pending"}), ("account", {"id": -4}),
+                         ("content", {"text": "hi"}), ("id", "x")):
+        bad = {**payload("message_created_incoming"), field: value}
+        r = client.post("/integrations/chatwoot/s3cret-path", json=bad)
+        assert r.status_code == 422, (field, value, r.text)
+    assert len(http.calls) == 1  # no URL was built from any of them
+    # The id is keyed with the server's secret: the source alone does not tell which one it is.
+    assert conversation_id("another-secret", 1, 1093) != cid
 
 
 @pytest.mark.browser

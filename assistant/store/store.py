@@ -378,6 +378,30 @@ class Store(HandoffRecords, ApiKeyRecords, DeploymentRecords, ConsoleQueries):
     def conversation_exists(self, conversation_id: str) -> bool:
         return bool(self._read(sa.select(conversations.c.id).where(conversations.c.id == conversation_id)))
 
+    def first_time(self, conversation_id: str, event: str) -> bool:
+        """Record `event` (a help desk's message id) on the conversation; False when it was recorded
+        before (a delivery retried), so one message makes one turn."""
+
+        def tx(c) -> bool:
+            # Lock the row first (PostgreSQL row lock, SQLite write lock): two deliveries at once see each other.
+            c.execute(
+                sa.update(conversations)
+                .where(conversations.c.id == conversation_id)
+                .values(last_activity_at=conversations.c.last_activity_at)
+            )
+            row = c.execute(sa.select(conversations.c.meta).where(conversations.c.id == conversation_id)).first()
+            if row is None:
+                return True
+            meta = dict(row[0] or {})
+            seen = list(meta.get("events", []))
+            if event in seen:
+                return False
+            meta["events"] = (seen + [event])[-200:]
+            c.execute(sa.update(conversations).where(conversations.c.id == conversation_id).values(meta=meta))
+            return True
+
+        return bool(self._write(tx))
+
     def conversation_owner(self, conversation_id: str) -> str | None:
         """The API key a conversation was started with (`meta.api_key`); None for any other channel."""
         rows = self._read(sa.select(conversations.c.meta).where(conversations.c.id == conversation_id))

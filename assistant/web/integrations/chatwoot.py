@@ -17,26 +17,43 @@ stored, as on the chat page.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import uuid
+
+from assistant.errors import InputError
 
 from assistant.turn.admission import BUSY, Busy
 from assistant.web.integrations.registry import Integration
 from assistant.types import QUEUE_REASONS
 
 log = logging.getLogger("loopdesk.chatwoot")
-NAMESPACE = uuid.UUID("6f1c3a52-4f5e-4b8e-9a36-0c9b8f0c2d11")
+MAX_ID = 2**63 - 1
 
 
-def conversation_id(account_id: int | str, conversation: int | str) -> str:
-    return str(uuid.uuid5(NAMESPACE, f"chatwoot:{account_id}:{conversation}"))
+def conversation_id(secret: str, account_id: int, conversation: int) -> str:
+    """The loopdesk conversation of a Chatwoot one: keyed with the webhook secret, so nobody who
+    reads this source can compute it (a uuid5 of a namespace in the source could be)."""
+    digest = hmac.new(secret.encode(), f"chatwoot:{account_id}:{conversation}".encode(), hashlib.sha256).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))
+
+
+def chatwoot_id(value) -> int:
+    """An id from the payload, before it goes into a URL or a key: a positive integer, or InputError."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit():
+        raise InputError("Chatwoot ids must be positive integers")
+    number = int(value)
+    if not 0 < number <= MAX_ID:
+        raise InputError("Chatwoot id out of range")
+    return number
 
 
 class ChatwootBot:
-    def __init__(self, assistant, base_url: str, token: str, http=None, timeout: float = 10.0) -> None:
+    def __init__(self, assistant, base_url: str, token: str, secret: str, http=None, timeout: float = 10.0) -> None:
         import httpx
 
-        self.assistant, self.base, self.token = assistant, base_url.rstrip("/"), token
+        self.assistant, self.base, self.token, self.secret = assistant, base_url.rstrip("/"), token, secret
         self.http = http or httpx.Client(timeout=timeout)
 
     def handle(self, event: dict) -> dict:
@@ -46,20 +63,29 @@ class ChatwootBot:
         if event.get("message_type") != "incoming":
             return {"ignored": f"{event.get('message_type')} message"}
         conv = event.get("conversation") or {}
+        if not isinstance(conv, dict) or not isinstance(event.get("account") or {}, dict):
+            raise InputError("conversation and account must be objects")
         account = (event.get("account") or {}).get("id")
         if conv.get("id") is None or account is None:
             return {"ignored": "no conversation or account id"}
         if conv.get("status") not in (None, "pending"):
             return {"ignored": f"conversation is {conv.get('status')}: a person has it"}
-        cid = conversation_id(account, conv["id"])
-        path = f"{self.base}/api/v1/accounts/{account}/conversations/{conv['id']}"
+        account, number = chatwoot_id(account), chatwoot_id(conv["id"])
+        content = event.get("content") or ""
+        if not isinstance(content, str):
+            raise InputError("content must be text")
+        cid = conversation_id(self.secret, account, number)
+        path = f"{self.base}/api/v1/accounts/{account}/conversations/{number}"
         try:
             with self.assistant.admission.admitted() as ticket:
                 store = self.assistant.store
                 if not store.conversation_exists(cid):
-                    meta = {"account": account, "conversation": conv["id"]}
+                    meta = {"account": account, "conversation": number}
                     store.new_conversation("chatwoot", meta, conversation_id=cid)
-                result = self.assistant.respond(cid, event.get("content") or "", ticket.waited())
+                if event.get("id") is not None and not store.first_time(cid, f"message:{chatwoot_id(event['id'])}"):
+                    # Chatwoot delivers again when our answer was slow: one message, one turn.
+                    return {"conversation_id": cid, "ignored": "message already answered"}
+                result = self.assistant.respond(cid, content, ticket.waited())
         except Busy as exc:
             log.warning("chatwoot message in %s not answered: %s", cid, exc)
             self._post(f"{path}/messages", {"content": BUSY, "message_type": "outgoing"})
@@ -103,9 +129,11 @@ def mount(api, assistant, cfg, http=None) -> None:
         if not (c.url and c.bot_token and c.webhook_secret) or not hmac.compare_digest(secret, c.webhook_secret):
             raise HTTPException(404, "not found")
         if not bots:
-            bots.append(ChatwootBot(assistant, c.url, c.bot_token, http=http))
+            bots.append(ChatwootBot(assistant, c.url, c.bot_token, c.webhook_secret, http=http))
         try:
             return bots[0].handle(event)
+        except InputError as exc:  # a malformed payload: Chatwoot should not retry it
+            raise HTTPException(422, str(exc)) from exc
         except Exception as exc:  # Chatwoot retries on an error status; the log has the cause
             log.exception("chatwoot event failed")
             raise HTTPException(502, f"could not answer through Chatwoot ({type(exc).__name__})") from exc
