@@ -275,3 +275,18 @@ def pytest_runtest_setup(item):
         r = llama_probe(weights)
         if not r.ok:
             pytest.fail(f"not decoding in this process: {r.error} (see tests/test_llama_weights.py)")
+
+
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--disable-quic"]
+
+
+def sign_in(page, url: str, name: str, password: str) -> None:
+    """Open the operator console and sign in (the account must exist)."""
+    from playwright.sync_api import expect
+
+    page.goto(url + "operator")
+    page.locator("#op-name textarea").fill(name)
+    page.locator("#op-password input").fill(password)
+    page.locator("#op-signin").click()
+    expect(page.locator("#op-me")).to_contain_text(name, timeout=30_000)

@@ -12,11 +12,18 @@ import shutil
 
 import pytest
 
-from tests.conftest import ROOT, FakeGenerator, FakeRetriever, FakeSentiment, requires_models, serve_in_thread
+from tests.conftest import (
+    BROWSER_ARGS,
+    ROOT,
+    FakeGenerator,
+    FakeRetriever,
+    FakeSentiment,
+    requires_models,
+    serve_in_thread,
+    sign_in,
+)
 
 pytestmark = [pytest.mark.browser, requires_models]
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--disable-quic"]
 
 
 @pytest.fixture
@@ -53,13 +60,9 @@ def test_a_tie_is_refused_and_promote_anyway_records_why(served, chromium_path):
     url, store = served
     shots = os.environ.get("SCREENSHOT_DIR")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path, headless=True, args=ARGS)
+        browser = p.chromium.launch(executable_path=chromium_path, headless=True, args=BROWSER_ARGS)
         page = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
-        page.goto(url + "operator")
-        page.locator("#op-name textarea").fill("dana")
-        page.locator("#op-password input").fill("dana-password")
-        page.locator("#op-signin").click()
-        expect(page.locator("#op-me")).to_contain_text("dana", timeout=30_000)
+        sign_in(page, url, "dana", "dana-password")
         page.locator("[role=tab]", has_text="Learning").click()
         table = page.locator("#op-adapters")
         expect(table).to_contain_text("0 better, 0 worse, 24 the same", timeout=30_000)
@@ -78,11 +81,7 @@ def test_a_tie_is_refused_and_promote_anyway_records_why(served, chromium_path):
         if shots:
             page.screenshot(path=f"{shots}/learning-desktop.png", full_page=True)
             phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
-            phone.goto(url + "operator")
-            phone.locator("#op-name textarea").fill("dana")
-            phone.locator("#op-password input").fill("dana-password")
-            phone.locator("#op-signin").click()
-            expect(phone.locator("#op-me")).to_contain_text("dana", timeout=30_000)
+            sign_in(phone, url, "dana", "dana-password")
             phone.get_by_label("More tabs").click()  # a phone shows the first tabs and a menu for the rest
             phone.locator("button:visible", has_text="Learning").last.click()
             expect(phone.locator("#op-adapters")).to_contain_text("bitext-v3", timeout=30_000)
