@@ -38,6 +38,7 @@ ERRORS = Counter("loopdesk_errors", "Errors by kind.", ["kind"], registry=REGIST
 QUEUE = Gauge("loopdesk_queue_depth", "Conversations waiting for a person.", registry=REGISTRY)
 ADAPTER = Gauge("loopdesk_live_adapter_info", "The adapter serving now (value 1).", ["version"], registry=REGISTRY)
 SPOOL = Gauge("loopdesk_spool_records", "Turns waiting in the local spool for the database.", registry=REGISTRY)
+DATABASE = Gauge("loopdesk_database_up", "1 when the database answered the last scrape, else 0.", registry=REGISTRY)
 
 
 def record_turn(result) -> None:
@@ -56,7 +57,11 @@ def error(kind: str) -> None:
 
 def exposition(assistant) -> bytes:
     """The metrics text, with the gauges read now."""
-    QUEUE.set(len(assistant.store.handoff_queue(("queued",))))
+    try:
+        QUEUE.set(len(assistant.store.handoff_queue(("queued",))))
+        DATABASE.set(1)
+    except Exception:  # /metrics answers with the database down: that is when on-call needs it
+        DATABASE.set(0)
     ADAPTER.clear()
     ADAPTER.labels(assistant.generator.adapter_id or "none").set(1)
     SPOOL.set(assistant.spool.size() if assistant.spool is not None else 0)

@@ -96,3 +96,26 @@ def test_a_refused_request_does_not_echo_what_it_sent(api):
     r = client.post("/v1/chat", json={"message": "hi", "conversation_id": secret}, headers=keys["shop"])
     assert r.status_code == 422 and "4111" not in r.text and "kim@" not in r.text
     assert r.json()["detail"][0]["where"] == "body.conversation_id"
+
+
+def test_a_huge_body_is_refused_before_it_is_read(api):
+    client, keys, store, a = api
+    r = client.post("/v1/chat", content=b'{"message": "' + b"x" * 600_000 + b'"}',
+                    headers={**keys["shop"], "Content-Type": "application/json"})
+    assert r.status_code == 413 and "x" * 100 not in r.text
+    assert store.counts()["turns"] == 0
+
+
+def test_metrics_answer_with_the_database_down(api, monkeypatch):
+    client, keys, store, a = api
+
+    def down(*args, **kwargs):
+        from assistant.errors import StoreError
+
+        raise StoreError("database is locked")
+
+    monkeypatch.setattr(store, "handoff_queue", down)
+    r = client.get("/metrics")
+    assert r.status_code == 200 and "loopdesk_database_up 0.0" in r.text
+    monkeypatch.undo()
+    assert "loopdesk_database_up 1.0" in client.get("/metrics").text

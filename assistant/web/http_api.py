@@ -76,6 +76,7 @@ class RateLimiter:
 # surrogate or a NUL there raised inside the lookup).
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 MAX_ROW_ID = 2**63 - 1
+MAX_BODY_BYTES = 512 * 1024
 
 
 class ChatRequest(BaseModel):
@@ -122,6 +123,16 @@ def build_api(assistant, cfg, integration_clients: dict | None = None):
     )
     limiter = RateLimiter(cfg.api.requests_per_minute)
     store = assistant.store
+
+    @api.middleware("http")
+    async def bounded(request, call_next):
+        # Before anything reads the body: a declared size over the limit is refused at once (a chat
+        # message is at most 100,000 characters; 4 bytes each plus JSON is the ceiling).
+        size = request.headers.get("content-length", "")
+        api_call = request.url.path.startswith(("/v1/", "/integrations/"))  # the pages have their own limits
+        if api_call and size.isdigit() and int(size) > MAX_BODY_BYTES:
+            return JSONResponse({"detail": f"request body over {MAX_BODY_BYTES:,} bytes"}, status_code=413)
+        return await call_next(request)
 
     from fastapi.exceptions import RequestValidationError
 
