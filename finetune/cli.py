@@ -344,7 +344,9 @@ def eval_cmd(
     )
     qfile = questions or cfg.evaluation.answer_questions
     if qfile and qfile != "none":
-        result.update(_answer_accuracy(cfg, path, registry / live if live else None, qfile, report))
+        result.update(
+            _answer_accuracy(cfg, path, registry / live if live else None, qfile, result["data_hash"], report)
+        )
         (path / "eval.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
         if (path / "adapter.json").exists():
             from finetune.lora import write_adapter_card
@@ -366,7 +368,9 @@ def eval_cmd(
     _out(result, as_json, "\n".join(text) + f"\nn={result['n']} (generated {result['n_generated']})")
 
 
-def _answer_accuracy(cfg, candidate: Path, live: Path | None, questions: str, report=None) -> dict:
+def _answer_accuracy(
+    cfg, candidate: Path, live: Path | None, questions: str, data_hash: str | None = None, report=None
+) -> dict:
     """Answer accuracy of the candidate and of the live adapter (or the base model) on one question set."""
     import dataclasses
 
@@ -391,11 +395,6 @@ def _answer_accuracy(cfg, candidate: Path, live: Path | None, questions: str, re
         cfg, index.open_for_config, qpath, {"adapter": candidate, other: live if other == "live" else None}, report
     )
     qhash = questions_hash(qpath)
-    data_hash = None
-    try:
-        data_hash = json.loads((candidate / "eval.json").read_text()).get("data_hash")
-    except (OSError, ValueError):
-        pass
     return {
         "answer_questions": str(questions),
         "answer_questions_hash": qhash,
