@@ -7,6 +7,7 @@ The retriever comes from a factory the caller passes in (app.py and the CLI pass
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass
 from typing import Callable
 
@@ -23,6 +24,8 @@ from assistant.store.spool import Spool
 from assistant.store.store import Store
 from assistant.types import Retriever
 from assistant.unavailable import Unavailable
+
+log = logging.getLogger("loopdesk.build")
 
 
 def open_store(cfg: Config) -> Store:
@@ -77,6 +80,7 @@ def build_assistant(
     if profile.taggers:
         sentiment, ner, problems = load_taggers(cfg)
     p = cfg.policy
+    relevance = open_relevance(cfg)
     return Assistant(
         cfg,
         generator,
@@ -94,7 +98,22 @@ def build_assistant(
         rules=Rules(p.negative_turns, p.upset_score, p.supported_languages, cfg.app.business_name),
         # Turns run side by side up to app.concurrent_turns (generation batches them); the rest wait in line.
         admission=Admission(cfg.app.concurrent_turns, cfg.app.max_waiting, cfg.app.turn_seconds),
+        relevance=relevance,
     )
+
+
+def open_relevance(cfg: Config):
+    """The learned relevance model (`retrieval.relevance_model`); when it cannot load, the reason is
+    logged and every turn answers on the best passage's cosine alone."""
+    from assistant.grounding.relevance import Relevance
+
+    path = local_path(cfg.retrieval.relevance_model)
+    relevance = (
+        Relevance.load(path) if path is not None else Relevance.unavailable("retrieval.relevance_model is empty")
+    )
+    if relevance.problem:
+        log.warning("relevance model unavailable, answering on passage cosine alone: %s", relevance.problem)
+    return relevance
 
 
 def follow_deployment(retriever, store: Store):

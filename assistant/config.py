@@ -143,6 +143,11 @@ class RetrievalConfig:
     # 0.05: the smallest margin with the best answer accuracy on the promotion question set (0 and 0.025
     # let the model answer "no money after 2 weeks" with the refund-inspection sentence); reported on the
     # Northwind and Harbor Bank sets, which played no part in the choice.
+    relevance_model: str = _f(
+        "models/relevance/relevance.json",
+        "Learned relevance (answerability + which units answer), trained by `loopdesk finetune relevance`; "
+        "relative paths are read from the project root. Missing: answers whenever a passage clears min_score.",
+    )
     key_margin: float = _f(
         0.05,
         "A generated reply must carry each quoted sentence whose cosine with the question is within this "
@@ -198,12 +203,6 @@ class PolicyConfig:
     )
     supported_languages: list = _f(["en"], "Languages the generator answers in; others are escalated.")
     max_message_chars: int = _f(4000, "Longer messages are truncated with a visible note.")
-    decline_unknown_share: float = _f(
-        0.4,
-        "Decline (and offer a human) when the question's content words that never occur "
-        "in the knowledge base (typos and word families forgiven) carry at least this "
-        "share of its information (weighted by inverse document frequency); 1.01 turns it off.",
-    )
 
 
 @dataclass

@@ -1,15 +1,19 @@
-"""Grounded answer quality per knowledge base, readers side by side in one run: table + JSON.
+"""Answer quality on every dev knowledge base, each one measured while it was left out: table + JSON.
 
-    python benchmarks/answer_quality.py [--kb northwind harbor_bank] [--limit N] [--readers extractive model checked]
+    python benchmarks/answer_quality.py [--kb NAME ...] [--readers extractive evidence checked] [--limit N]
 
-Knowledge bases: the demo store (`index/demo_kb`, questions `benchmarks/answer_sets/northwind_questions.jsonl`)
-and Harbor Bank (`benchmarks/answer_sets/harbor_bank/kb`, a business the project's adapters never trained
-on). Each is indexed into a temp dir with the configured embedder, then every reader answers every
-question through `loopdesk eval answers`' code path:
+The dev KBs and their blind question sets are listed in `benchmarks/answer_sets/catalog.json` (the demo
+store, Harbor Bank, Parcelwise with price tables, the Debian Reference's long HTML chapters, ABCD's agent
+guidelines). For each KB, the assistant uses the relevance model and reranker that
+`loopdesk finetune relevance` fitted *without* that KB (`without-<kb>.json` in its fold folder), so
+every number here is from a KB that played no part in choosing the thresholds or training the models.
+Readers, side by side in one run:
 - `extractive`: the trivial reader to beat (two closest sentences of the top 3 passages; never declines);
-- `model`: the generator's raw reply (`generation.reader=model`, the decoding of before this change:
-  repetition_penalty 1.15, temperature 0.3), unchecked;
-- `checked`: the default (`generation.reader=checked`).
+- `evidence`: the pipeline with `generation.reader=extractive` (learned declines, quoted kept units, no model);
+- `checked`: the default (the model writes; its reply is checked and replaced by the evidence when it fails).
+Columns: accuracy on answerable questions, unanswerable declined, false declines, unsupported numbers,
+source hit@1, facts in the passages given, follow-up accuracy, the model-written share of answered turns
+(an idle machine: evaluations wait for the model), p50/p95 latency. The last row is the macro average.
 Writes `benchmarks/results/answer_quality.json`.
 """
 
@@ -28,69 +32,111 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-SETS = {
-    "northwind": (ROOT / "index" / "demo_kb", ROOT / "benchmarks" / "answer_sets" / "northwind_questions.jsonl"),
-    "harbor_bank": (ROOT / "benchmarks" / "answer_sets" / "harbor_bank" / "kb",
-                    ROOT / "benchmarks" / "answer_sets" / "harbor_bank" / "questions.jsonl"),
-}
-KEYS = ["answer_accuracy", "fact_recall", "decline_rate", "false_decline_rate", "unsupported_number_rate",
-        "latency_ms_p50", "latency_ms_p95", "source_hit_at_1", "source_hit_at_3", "reader_ceiling", "n"]
+COLUMNS = [
+    ("answer_accuracy", "accuracy"),
+    ("decline_rate", "unans.declined"),
+    ("false_decline_rate", "false declines"),
+    ("unsupported_number_rate", "unsupported #"),
+    ("source_hit_at_1", "hit@1"),
+    ("reader_ceiling", "facts in psg"),
+    ("follow_up_accuracy", "follow-ups"),
+    ("model_written_rate", "model-written"),
+    ("latency_ms_p50", "p50 ms"),
+    ("latency_ms_p95", "p95 ms"),
+]
+
+
+def follow_up_accuracy(questions: list[dict], replies: Path) -> float | None:
+    records = {r["id"]: r for r in map(json.loads, replies.read_text().splitlines())}
+    ups = [q for q in questions if q.get("history")]
+    if not ups:
+        return None
+    return round(sum(bool(records[q["id"]]["correct"]) for q in ups) / len(ups), 4)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--kb", nargs="+", default=list(SETS), choices=list(SETS))
-    ap.add_argument("--readers", nargs="+", default=["extractive", "model", "checked"])
+    ap.add_argument("--kb", nargs="+", default=None)
+    ap.add_argument("--readers", nargs="+", default=["extractive", "evidence", "checked"])
     ap.add_argument("--limit", type=int, default=0, help="Only the first N questions of each set.")
+    ap.add_argument("--model", default=str(ROOT / "models" / "relevance" / "relevance.json"),
+                    help="The shipped relevance model; its meta names the fold folder.")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "answer_quality.json"))
     args = ap.parse_args()
 
     import index
     from assistant.config import load_config
     from finetune.answer_eval import extractive_baseline, load_questions, run_answer_eval, summarize
-    from index.builder import build_index
+    from finetune.dev_kbs import load_catalog, prepare
     from index.embedder import SentenceEmbedder
 
     base = load_config()
-    results: dict = {"machine": os.uname().machine, "cpus": os.cpu_count(), "sets": {}}
+    meta = json.loads(Path(args.model).read_text())["meta"]
+    folds = Path(meta["folds"])
+    catalog = load_catalog()
+    names = args.kb or [k for k, v in catalog.items() if not v.missing()]
+    results: dict = {"machine": os.uname().machine, "cpus": os.cpu_count(), "folds": str(folds), "sets": {}}
+    embedder = SentenceEmbedder(base.models.embedder, base.home)
     with tempfile.TemporaryDirectory(prefix="loopdesk-aq-") as tmp:
-        embedder = SentenceEmbedder(base.models.embedder, base.home)
-        for kb in args.kb:
-            kb_dir, qfile = SETS[kb]
-            questions = load_questions(qfile)
+        for name in names:
+            kb = catalog[name]
+            fold = folds / f"without-{name}.json"
+            if not fold.exists():
+                sys.exit(f"{fold} is missing: run `loopdesk finetune relevance` first")
+            questions = load_questions(kb.dev)
+            qfile = kb.dev
             if args.limit:
-                qfile = Path(tmp) / f"{kb}.jsonl"
-                qfile.write_text("".join(json.dumps(q) + "\n" for q in questions[: args.limit]))
                 questions = questions[: args.limit]
-            idx = Path(tmp) / f"{kb}-index"
-            build_index([kb_dir], idx, embedder)
-            name = "Northwind Goods" if kb == "northwind" else "Harbor Bank"
+                qfile = Path(tmp) / f"{name}.jsonl"
+                qfile.write_text("".join(json.dumps(q) + "\n" for q in questions))
+            idx = prepare(kb, embedder, base.home / "dev-kbs")
+            cfg = dataclasses.replace(
+                base,
+                retrieval=dataclasses.replace(base.retrieval, index_dir=str(idx), relevance_model=str(fold)),
+                app=dataclasses.replace(base.app, business_name=kb.business),
+            )
             rows = {}
             for reader in args.readers:
-                cfg = dataclasses.replace(base, retrieval=dataclasses.replace(base.retrieval, index_dir=str(idx)),
-                                          app=dataclasses.replace(base.app, business_name=name))
-                if reader == "extractive":
-                    retriever = index.open_for_config(cfg)
-                    rows[reader] = summarize(questions, extractive_baseline(retriever, questions))
-                    continue
-                gen = dataclasses.replace(cfg.generation, reader=reader)
-                if reader == "model":  # the decoding of before: it penalised copying from passages
-                    gen = dataclasses.replace(gen, repetition_penalty=1.15, temperature=0.3)
-                cfg = dataclasses.replace(cfg, generation=gen)
                 t0 = time.perf_counter()
-                rows[reader] = run_answer_eval(cfg, qfile, index.open_for_config,
-                                               Path(tmp) / f"{kb}-{reader}.jsonl")
+                if reader == "extractive":
+                    rows[reader] = summarize(questions, extractive_baseline(index.open_for_config(cfg), questions))
+                    continue
+                gen = dataclasses.replace(cfg.generation, reader="extractive" if reader == "evidence" else reader)
+                replies = Path(tmp) / f"{name}-{reader}.jsonl"
+                rows[reader] = run_answer_eval(dataclasses.replace(cfg, generation=gen), qfile,
+                                               index.open_for_config, replies)
+                rows[reader]["follow_up_accuracy"] = follow_up_accuracy(questions, replies)
                 rows[reader]["wall_s"] = round(time.perf_counter() - t0, 1)
-            results["sets"][kb] = rows
-            print(f"\n{kb} ({len(questions)} questions)")
-            print(f"{'reader':<11}" + "".join(f"{k[:15]:>16}" for k in KEYS))
-            for reader, r in rows.items():
-                print(f"{reader:<11}" + "".join(f"{str(r.get(k)):>16}" for k in KEYS))
-            if "checked" in rows:
-                print(f"checked grounding: {rows['checked']['grounding']}")
+                rows[reader]["replies"] = [json.loads(x) for x in replies.read_text().splitlines()]
+            results["sets"][name] = rows
+            print_table(f"{name} ({len(questions)} questions, left out)", rows)
+    macro = {}
+    for reader in args.readers:
+        got = [s[reader] for s in results["sets"].values() if reader in s]
+        macro[reader] = {k: _mean([g.get(k) for g in got]) for k, _ in COLUMNS}
+    results["macro"] = macro
+    print_table("macro average over the left-out KBs", macro)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=1))
     print(f"\nwrote {args.out}")
+
+
+def _mean(values: list) -> float | None:
+    v = [x for x in values if x is not None]
+    return round(sum(v) / len(v), 4) if v else None
+
+
+def print_table(title: str, rows: dict) -> None:
+    print(f"\n{title}")
+    print(f"{'reader':<11}" + "".join(f"{label:>15}" for _, label in COLUMNS))
+    for reader, r in rows.items():
+        print(f"{reader:<11}" + "".join(f"{_fmt(r.get(k)):>15}" for k, _ in COLUMNS))
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.0f}" if isinstance(v, float) and v > 10 else (f"{v:.2f}" if isinstance(v, float) else str(v))
 
 
 if __name__ == "__main__":

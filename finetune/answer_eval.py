@@ -13,6 +13,7 @@ so follow-ups are measured as customers ask them. Question file, one JSON object
   found in none of the passages given to the model (`assistant.grounding.claims.unsupported_claims`).
 Reported: answer_accuracy (fact questions), fact_recall, decline_rate (unanswerable questions),
 false_decline_rate, unsupported_number_rate (all replies), latency_ms_p50/p95 (the question's turn),
+model_written_rate (answered turns whose reply is the model's own checked text, not quoted evidence),
 source hit@1/hit@3 and the reader's ceiling (fact questions whose facts are all in the passages).
 
 `extractive_baseline` is the trivial reader to beat: the two sentences of the top 3 passages closest
@@ -158,6 +159,13 @@ def summarize(questions: list[dict], records: list[dict]) -> dict:
         "source_hit_at_3": round(sum(hit(q, r, 3) for q, r in sourced) / len(sourced), 4) if sourced else None,
         "reader_ceiling": round(sum(r["facts_in_passages"] for r in facts) / len(facts), 4) if facts else None,
     }
+    # Of the turns that answered (not declined, not escalated): the share whose reply is the model's
+    # own text that passed the grounding check, not the quoted evidence.
+    answered = [r for r in records if r.get("action") == "answer"]
+    out["model_written_rate"] = (
+        round(sum((r.get("grounding") or "") == "generated" for r in answered) / len(answered), 4) if answered else None
+    )
+    out["n_answered"] = len(answered)
     grounding: dict[str, int] = {}
     for r in records:
         key = (r.get("grounding") or "none").split(":")[0]

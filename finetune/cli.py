@@ -156,6 +156,39 @@ def _out(data: dict, as_json: bool, text: str) -> None:
     print(json.dumps(data, indent=1, ensure_ascii=False, default=str) if as_json else text)
 
 
+@app.command("relevance")
+@handles_errors
+def relevance_cmd(
+    out: str = typer.Option("models/relevance/relevance.json", help="Where the model (JSON) is written."),
+    kb: Optional[list[str]] = typer.Option(None, help="Only these dev KBs of the catalogue (default: all)."),
+    rows: Optional[str] = typer.Option(None, help="Also write the feature rows (JSONL) here."),
+    reranker: bool = typer.Option(True, "--reranker/--no-reranker", help="Fine-tune the cross-encoder too."),
+    rows_from: Optional[str] = typer.Option(None, help="Reuse feature rows written by --rows (skips collecting)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Train the learned relevance model on the dev KBs; print its leave-one-KB-out scores."""
+    import sys
+
+    from finetune.relevance import train
+
+    result = train(
+        _cfg(),
+        Path(out),
+        kb,
+        report=lambda m: print(m, file=sys.stderr),
+        rows_out=Path(rows) if rows else None,
+        reranker=reranker,
+        rows_from=Path(rows_from) if rows_from else None,
+    )
+    lines = [f"wrote {result['out']}", "held-out KB        declined  false declines  units: all facts  stray"]
+    for name, r in result["leave_one_kb_out"].items():
+        lines.append(
+            f"{name:<18} {r['decline_rate'] or 0:>8.2f} {r['false_decline_rate'] or 0:>15.2f}"
+            f" {r['units_all_facts_kept']:>17.2f} {r['units_stray_rate']:>6.2f}"
+        )
+    _out(result, as_json, "\n".join(lines))
+
+
 @app.command("import")
 @handles_errors
 def import_cmd(

@@ -9,7 +9,6 @@ one threshold (`retrieval.min_score`) keeps working.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import threading
@@ -111,27 +110,9 @@ class Index:
         return self._build.manifest
 
     def vocabulary(self) -> Vocabulary:
-        """The words of the current build's chunks (with headings and titles) and their chunk counts,
-        with a synonym check: each word's best cosine with a knowledge-base word. The knowledge
-        base's words are embedded (MiniLM, a few seconds) only when a question first has a word the
-        knowledge base lacks, and once per build."""
+        """The words of the current build's chunks (with headings and titles) and their chunk counts."""
         self._maybe_reload()
-        b = self._build
-        if b.vocabulary.similarity is None:
-            with self._lock:
-                if b.vocabulary.similarity is None:
-                    words = sorted(w for w in b.vocabulary.df if len(w) > 2)
-                    cache: dict = {}
-
-                    def similarity(terms: list[str]) -> list[float]:
-                        if not words or not terms:
-                            return [0.0] * len(terms)
-                        if "vectors" not in cache:
-                            cache["vectors"] = self.embedder.embed(words)
-                        return [float(x) for x in (self.embedder.embed(terms) @ cache["vectors"].T).max(axis=1)]
-
-                    b._vocabulary = dataclasses.replace(b.vocabulary, similarity=similarity)
-        return b.vocabulary
+        return self._build.vocabulary
 
     def _maybe_reload(self) -> None:
         name = None

@@ -105,6 +105,24 @@ class FakeRetriever:
         return self.passages[:k]
 
 
+class OverlapRelevance:
+    """A relevance model for unit tests (`assistant.grounding.relevance.Relevance`'s interface): the
+    passages answer when the best unit shares a content word with the question ("loyalty points
+    program" shares none with FAKE_KB). The real model is learned; this only makes declines testable."""
+
+    problem = ""
+    answerable = unit = reranker = None
+
+    def rerank(self, question, texts):
+        return []
+
+    def answer_prob(self, features, min_score):
+        return features["known_cover"], features["known_cover"] > 0
+
+    def keep_units(self, features, without_model=2):
+        return list(range(min(without_model, len(features))))
+
+
 class FakeSentiment:
     def __init__(self, label="neutral") -> None:
         self.label = label

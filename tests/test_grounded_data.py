@@ -7,7 +7,7 @@ import pytest
 from assistant.errors import AdapterError, InputError
 from assistant.turn.pipeline import Assistant
 from finetune.grounded_data import build_grounded_dataset, read_requests, sample_requests
-from tests.conftest import FakeGenerator, FakeRetriever
+from tests.conftest import FakeGenerator, FakeRetriever, OverlapRelevance
 
 
 def test_dataset_uses_the_inference_prompt_and_grounded_targets(cfg, store, tmp_path):
@@ -17,7 +17,7 @@ def test_dataset_uses_the_inference_prompt_and_grounded_targets(cfg, store, tmp_
                     ",empty\n")
     rows = read_requests(reqs)
     assert len(rows) == 3  # the empty request is not a request
-    assistant = Assistant(cfg, FakeGenerator(), store, None)
+    assistant = Assistant(cfg, FakeGenerator(), store, None, relevance=OverlapRelevance())
     card = build_grounded_dataset(assistant, [("kb", FakeRetriever())], rows, 10, tmp_path / "ds", eval_fraction=0.0,
                                   log=lambda *_: None)
     assert card["counts"] == {"kb:answer": 1, "kb:decline": 1, "kb:skipped:human_requested": 1, "declines_dropped": 0}

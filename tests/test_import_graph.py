@@ -24,7 +24,7 @@ ALLOWED = {
     "assistant.store": set(),
     "assistant.turn": {"assistant.grounding", "assistant.store"},
     "assistant.web": {"assistant.turn", "assistant.store", "assistant.grounding", "assistant.taggers"},
-    "assistant.build": {"assistant.turn", "assistant.store", "assistant.serving", "assistant.taggers"},
+    "assistant.build": {"assistant.turn", "assistant.store", "assistant.serving", "assistant.taggers", "assistant.grounding"},
     "assistant.cli": {"assistant." + w for w in WALLS} | {"assistant.build", "index", "finetune"},
     "index": {"assistant.grounding", "assistant.build"},
     "finetune": {"assistant." + w for w in WALLS if w != "web"} | {"assistant.build", "index"},

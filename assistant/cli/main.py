@@ -235,6 +235,7 @@ def eval_answers_cmd(
         "latency_ms_p95",
         "source_hit_at_1",
         "reader_ceiling",
+        "model_written_rate",
         "n",
     ]
     text = [f"{'reader':<11}" + "".join(f"{k[:14]:>16}" for k in keys)]

@@ -1,10 +1,11 @@
-"""What a follow-up question means: the search query a message needs from earlier turns.
+"""What a follow-up question may mean: the message searched together with the customer's previous one.
 
 "And how much does it cost?" after "How long does Express delivery take?" retrieves nothing useful
-on its own. A short message that leans on the conversation (it starts with "and", "what about",
-or refers back with "it", "that", "they", "there" ...) is searched together with the customer's
-previous message; a self-contained question is searched as it is, so an earlier topic never
-drags a new question off course.
+on its own. `context_query` gives the joint query for any short message that follows another;
+the pipeline (`Assistant.find`) searches both and keeps the one the knowledge base answers better,
+leaning toward the joint one when the message refers back (`leans_back`: it starts with "and",
+"what about", or says "it", "that", "they", "there" ...). So an earlier topic steers a follow-up
+and never drags a new question ("thanks. different thing: do you ...?") off course.
 """
 
 from __future__ import annotations
@@ -14,19 +15,20 @@ from typing import Sequence
 
 _LEANS_BACK = re.compile(
     r"^\s*(?:and|also|but|so|then|ok(?:ay)? so|what about|how about|same)\b"
-    r"|\b(?:it|its|that|this|they|them|their|there|those|these|one|ones|same|which)\b",
+    r"|\b(?:it|its|that|this|they|them|their|there|those|these|same|which)\b",
     re.I,
 )
-MAX_FOLLOW_UP_WORDS = 12
+MAX_CONTEXT_WORDS = 25  # longer messages carry their own topic
 
 
-def is_follow_up(text: str) -> bool:
-    return len(text.split()) <= MAX_FOLLOW_UP_WORDS and bool(_LEANS_BACK.search(text))
+def leans_back(text: str) -> bool:
+    return bool(_LEANS_BACK.search(text))
 
 
-def search_query(text: str, history: Sequence[dict]) -> str:
-    """The text to search the knowledge base with for `text`, given earlier turns (oldest first)."""
+def context_query(text: str, history: Sequence[dict]) -> str | None:
+    """The message with the customer's previous message in front, for a message short enough to be a
+    follow-up (None for a first message or a long, self-contained one)."""
     earlier = [t["text"] for t in history if t.get("role") == "user" and t.get("text")]
-    if earlier and is_follow_up(text):
-        return f"{earlier[-1]} {text}"
-    return text
+    if not earlier or len(text.split()) > MAX_CONTEXT_WORDS:
+        return None
+    return f"{earlier[-1]} {text}"

@@ -22,7 +22,7 @@ import time
 import uuid
 from dataclasses import dataclass, field, replace
 from typing import Generator as Gen
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator
 
 from assistant.cpu_turns import TURNS
 from assistant.grounding.checked_stream import GroundedStream
@@ -30,7 +30,7 @@ from assistant.turn.admission import Admission
 from assistant.unavailable import Unavailable
 from assistant.config import Config
 from assistant.errors import LoopdeskError, StoreError
-from assistant.turn.context import search_query
+from assistant.turn.context import context_query, leans_back
 from assistant.grounding.evidence import (
     Unit,
     evidence_units,
@@ -39,7 +39,7 @@ from assistant.grounding.evidence import (
     pick_evidence,
     split_units,
 )
-from assistant.grounding.kb_terms import unknown_terms
+from assistant.grounding.relevance import Relevance, known_stems, question_features, unit_features
 from assistant.turn.tagging import MessageTagging
 from assistant.grounding.placeholders import StreamRenderer
 from assistant.turn import messages
@@ -66,7 +66,12 @@ log = logging.getLogger("loopdesk.pipeline")
 # Tokens until a grounded reply's first sentence ends: 19 median, 24 at the 75th percentile
 # (the model's replies to the 49 Northwind questions it answers, measured).
 FIRST_SENTENCE_TOKENS = 24
-UPSET = 0.9  # negative-sentiment probability above which a quoted answer opens with an apology
+# Units ranked per turn; the relevance model keeps those that carry the answer.
+PICKED_UNITS = 6
+MAX_QUOTED_UNITS = 3
+# A message that leans back ("and", "that", "it") keeps the earlier topic unless the knowledge base
+# answers it clearly better alone (answerability probabilities; chosen on the dev follow-up pairs).
+FOLLOW_UP_LEAN = 0.1
 
 FRIENDLY_ERROR = (
     "Sorry — something went wrong on our side while answering. Your message is saved; "
@@ -93,11 +98,29 @@ class Timer:
 
 
 @dataclass
+class Found:
+    """Step 4 and its judgement: what the knowledge base has for this message."""
+
+    query: str
+    """What was searched: the message, or the message with the earlier one it leans on."""
+    passages: list[Passage]
+    picked: list[tuple[Unit, float]]
+    """Passage units closest to the query, best first."""
+    answer_p: float = 0.0
+    """P(the passages answer the question), from the relevance model."""
+    answerable: bool = False
+    evidence: list[tuple[Unit, float]] = field(default_factory=list)
+    """The picked units that carry the answer (the relevance model's choice), best first."""
+    features: dict = field(default_factory=dict)
+    unit_features: list[dict] = field(default_factory=list)
+
+
+@dataclass
 class Plan:
     tags: Tags
     passages: list[Passage]
     evidence: list[tuple[Unit, float]]
-    """Passage units closest to the question, best first."""
+    """Passage units that carry the answer, best first."""
     decision: Decision
     shown: list[Passage]
     """The passages as the model sees them (cut to their evidence), numbered like `passages`."""
@@ -122,6 +145,7 @@ class Assistant:
         handoff: Handoff | None = None,
         rules: Rules | None = None,
         admission: Admission | None = None,
+        relevance: Relevance | None = None,
     ) -> None:
         """`assistant.build.build_assistant` passes every part; unit tests pass what they need and
         get the config's defaults for the rest."""
@@ -144,6 +168,7 @@ class Assistant:
         )
         self.spool = spool  # where turns go when the database cannot take them (assistant.store.spool)
         self.redactor = redactor  # card data, national ids (and contacts if configured) replaced first
+        self.relevance = relevance if relevance is not None else Relevance.unavailable("not configured")
         p = cfg.policy
         self.rules = (
             rules
@@ -262,11 +287,6 @@ class Assistant:
             decision.message = self.queue(conversation_id, decision, tags.language)
 
         reply, first_token, grounding = "", None, ""
-        if decision.action == "decline" and decision.missing and evidence:
-            reply, decision.message = self.partly_covered(decision, evidence, tags)
-            grounding = "extractive (not covered)"
-            first_token = timer.since_start()
-            yield "token", reply
         if decision.action == "answer":
             limit = self.cfg.generation.first_text_seconds
             deadline = timer.t0 + limit - waited if limit > 0 else None
@@ -303,15 +323,47 @@ class Assistant:
         Also used to build training data in exactly the prompt format of inference."""
         timer = timer or Timer()
         tags = self.tag(text, timer)
-        query = search_query(text, history)
-        passages = self.retrieve(query, tags)
-        evidence = self.pick_evidence(text if query == text else [text, query], passages)
+        found = self.find(text, history, tags)
         timer.mark("retrieval")
-        decision = self.decide(text, tags, history, passages)
-        shown = self.compact(passages, evidence)
+        decision = self.decide(text, tags, history, found)
+        shown = self.compact(found.passages, found.evidence)
         messages = self.prompt(history, text, shown, tags)
         timer.mark("prompt")
-        return Plan(tags, passages, evidence, decision, shown, messages)
+        return Plan(tags, found.passages, found.evidence, decision, shown, messages)
+
+    def find(self, text: str, history: list[dict], tags: Tags) -> Found:
+        """Step 4: search with the context a follow-up needs, rank the passages' units, and judge
+        (learned relevance) whether they answer the question and which of them do."""
+        alone = self.judge(text, self.retrieve(text, tags), text)
+        joint = context_query(text, history)
+        if joint is None:
+            return alone
+        with_context = self.judge(joint, self.retrieve(joint, tags), [text, joint])
+        # Whether the topic changed is decided by what the knowledge base answers: "and how much is
+        # that?" answers nothing alone, "one more question: can I pay with PayPal?" answers best alone.
+        lean = FOLLOW_UP_LEAN if leans_back(text) else 0.0
+        return with_context if with_context.answer_p + lean > alone.answer_p else alone
+
+    def judge(self, query: str, passages: list[Passage], asked: str | list[str]) -> Found:
+        """Rank the passages' units for `asked` (the message, or it and its context: their vectors are
+        averaged) and judge them with the relevance model."""
+        picked = self.pick_evidence(asked, passages)
+        found = Found(query, passages, picked)
+        if not passages:
+            return found
+        known = known_stems(self.retriever.vocabulary()) if self.retriever else None
+        headings = [" > ".join(x for x in (p.title, p.heading) if x) for p in passages]
+        scores = [p.score for p in passages]
+        best = f"{headings[picked[0][0].passage]} {picked[0][0].text}" if picked else passages[0].text
+        ce = self.relevance.rerank(query, [f"{headings[u.passage]}: {u.text}" for u, _ in picked])
+        found.features = question_features(query, scores, [s for _, s in picked], best, known, ce)
+        found.answer_p, found.answerable = self.relevance.answer_prob(found.features, self.cfg.retrieval.min_score)
+        found.unit_features = unit_features(
+            query, [(u.text, u.passage, s) for u, s in picked], scores, headings, known, ce
+        )
+        keep = self.relevance.keep_units(found.unit_features, self.cfg.retrieval.fallback_units)
+        found.evidence = [picked[i] for i in keep][:MAX_QUOTED_UNITS]
+        return found
 
     def redact(self, text: str):
         """Payment data (and contacts, if configured) replaced by placeholders before anything sees
@@ -390,10 +442,10 @@ class Assistant:
         if not passages or embedder is None:
             return []
         headings = [" > ".join(x for x in (p.title, p.heading) if x) for p in passages]
-        n = max(self.cfg.retrieval.evidence_units, self.cfg.retrieval.fallback_units)
+        n = max(self.cfg.retrieval.evidence_units, self.cfg.retrieval.fallback_units, PICKED_UNITS)
         return pick_evidence(query, evidence_units(passages), embedder, n, headings)
 
-    def decide(self, text: str, tags: Tags, history: list[dict], passages: list[Passage]) -> Decision:
+    def decide(self, text: str, tags: Tags, history: list[dict], found: Found) -> Decision:
         threshold = self.cfg.policy.upset_score
         earlier = [
             upset(None, t.get("sentiment_scores"), threshold=threshold)
@@ -408,48 +460,31 @@ class Assistant:
         )
         decision = decide(text, tags, earlier, self.rules, offered)
         if decision.action == "answer":
-            why, missing = self.not_covered(text, passages, [e.text for e in tags.entities if e.type == "PER"])
+            why = self.not_covered(found)
             if why:
                 tags.notes.append(f"declined: {why}")
                 return Decision(
-                    "decline", "not_covered", canned("not_covered", self.cfg.app.business_name, tags.language), missing
+                    "decline", "not_covered", canned("not_covered", self.cfg.app.business_name, tags.language)
                 )
         return decision
 
-    def not_covered(self, text: str, passages: list[Passage], names: Sequence[str] = ()) -> tuple[str, list[str]]:
-        """(why the knowledge base cannot answer this, the words it never mentions); ("", []) when it can."""
-        if not passages:
-            return "no passage above retrieval.min_score", []
-        if not self.retriever:
-            return "", []
-        terms, unknown, share = unknown_terms(text, self.retriever.vocabulary(), list(names))
-        if unknown and share >= self.cfg.policy.decline_unknown_share:
-            # Quote a "closest" passage only when the KB knows part of the question: for "a loyalty
-            # points program" (no word known) the nearest sentence is noise ("Enter the promo code").
-            partial = unknown if len(unknown) < len(terms) else []
-            return f"the knowledge base never mentions {', '.join(unknown)} ({share:.0%} of the question)", partial
-        return "", []
-
-    def partly_covered(self, decision: Decision, evidence: list[tuple[Unit, float]], tags: Tags) -> tuple[str, str]:
-        """A decline of a question the knowledge base covers in part: (what is missing, with the
-        closest passage quoted; the offer of a human)."""
-        picked = evidence[: self.cfg.retrieval.fallback_units]
-        return self.hedge(decision.missing, picked, tags), canned(
-            "human_offer", self.cfg.app.business_name, tags.language
+    def not_covered(self, found: Found) -> str:
+        """Why the knowledge base cannot answer this ("" when it can). A decline quotes nothing: not the
+        customer's words, not a passage that does not answer."""
+        if not found.passages:
+            return "no passage above retrieval.min_score"
+        if not self.retriever or found.answerable:
+            return ""
+        how = (
+            "relevance model"
+            if self.relevance.answerable is not None
+            else f"best cosine (no relevance model: {self.relevance.problem})"
         )
+        return f"the passages do not answer it (P={found.answer_p:.2f} by the {how})"
 
     def decline_reply(self, plan: "Plan") -> str:
         """The whole reply a customer reads when `plan` declines (grounded training data learns it)."""
-        if plan.decision.missing and plan.evidence:
-            return "\n\n".join(self.partly_covered(plan.decision, plan.evidence, plan.tags))
         return plan.decision.message
-
-    def hedge(self, unknown: list[str], picked: list[tuple[Unit, float]], tags: Tags) -> str:
-        missing = ", ".join(f'"{w}"' for w in unknown[:3])
-        return (
-            f"I couldn't find anything about {missing} in the {self.cfg.app.business_name} help pages. "
-            f"The closest I found:\n\n{self.extractive(picked, tags)}"
-        )
 
     def compact(self, passages: list[Passage], evidence: list[tuple[Unit, float]]) -> list[Passage]:
         """Each passage cut down to its evidence units (numbering kept, so citations still map)."""
@@ -571,9 +606,9 @@ class Assistant:
 
     def extractive(self, picked: list[tuple[Unit, float]], tags: Tags) -> str:
         reply = extractive_reply(picked)
-        # Only a clearly upset customer gets the apology: the tagger leans negative on plain
-        # support questions ("How do I return a shirt that does not fit?" reads 0.81 negative).
-        if tags.sentiment and tags.sentiment.scores.get("negative", 0.0) >= UPSET:
+        # Only an upset customer (policy.upset_score, the policy's own test) gets the apology: the tagger
+        # leans negative on plain support questions ("How do I return it?" reads 0.82 negative).
+        if tags.sentiment and upset(tags.sentiment, threshold=self.cfg.policy.upset_score):
             reply = "I'm sorry about the trouble." + ("\n" if "\n" in reply else " ") + reply
         return reply
 
