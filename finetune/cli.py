@@ -162,7 +162,9 @@ def relevance_cmd(
     out: str = typer.Option("models/relevance/relevance.json", help="Where the model (JSON) is written."),
     kb: Optional[list[str]] = typer.Option(None, help="Only these dev KBs of the catalogue (default: all)."),
     rows: Optional[str] = typer.Option(None, help="Also write the feature rows (JSONL) here."),
-    reranker: bool = typer.Option(True, "--reranker/--no-reranker", help="Fine-tune the cross-encoder too."),
+    reranker: bool = typer.Option(
+        False, "--reranker/--no-reranker", help="Also fine-tune the MiniLM cross-encoder (measured: no better; README)."
+    ),
     rows_from: Optional[str] = typer.Option(None, help="Reuse feature rows written by --rows (skips collecting)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:

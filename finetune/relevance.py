@@ -228,7 +228,7 @@ def train(
     kbs: list[str] | None = None,
     report: Callable[[str], None] = print,
     rows_out: Path | None = None,
-    reranker: bool = True,
+    reranker: bool = False,
     rows_from: Path | None = None,
 ) -> dict:
     """Collect rows on every available dev KB, cross-fit the reranker, score leave-one-KB-out, and
@@ -266,7 +266,7 @@ def train(
     runs: dict = {}
     base = Path(resolve(cfg.models.embedder, cfg.home).location)
     # A fresh cache per KB set and rows: a reranker trained on other data must not be reused.
-    fold_cache = cache / ("rerankers-" + _digest(rows))
+    fold_cache = cache / ("folds-" + _digest(rows))
     if reranker:
         runs = cross_fit_reranker(rows, fold_cache, base, report)
     loko = leave_one_kb_out(rows, fold_cache, reranker)

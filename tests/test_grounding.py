@@ -51,14 +51,18 @@ def test_extractive_reply_leads_with_the_best_passage_and_cites_each_once():
     assert extractive_reply(fee) == "Checking costs $5 a month. The fee is waived above $500. [1]"
     # ...table rows stand alone: the one asked about first.
     rows = split_units(SHIPPING)
-    assert extractive_reply([(Unit(rows[1], 0, 1), 0.9), (Unit(rows[0], 0, 0), 0.7)]).startswith("Express — ")
+    assert extractive_reply([(Unit(rows[1], 0, 1), 0.9), (Unit(rows[0], 0, 0), 0.7)]).startswith("For Express, ")
 
 
 def test_table_rows_are_quoted_as_a_customer_reads_them():
     rows = split_units(SHIPPING)
     picked = [(Unit(rows[1], 0, 1), 0.9), (Unit("We ship to 40 countries.", 1, 3), 0.5)]
-    assert extractive_reply(picked) == "Express — time: 1–2 business days; price: $12.99. [1] We ship to 40 countries. [2]"
-    assert readable(rows[0]) == "Standard — time: 3–5 business days; price: free on orders over $50, otherwise $4.99."
+    assert extractive_reply(picked) == (
+        "For Express, the time is 1–2 business days and the price is $12.99. [1] We ship to 40 countries. [2]"
+    )
+    assert readable(rows[0]) == (
+        "For Standard, the time is 3–5 business days and the price is free on orders over $50, otherwise $4.99."
+    )
     for sentence in ("Note: returns are free; exchanges too.", "Call us: 9-5.", "Premier Checking costs $15."):
         assert readable(sentence) == sentence  # not a table row: as it is
 
@@ -110,7 +114,7 @@ def test_a_generated_table_row_reads_as_the_evidence_would():
     row = "option: Express; time: 1–2 business days; price: $12.99."
     stream = GroundedStream([row], 1, key=[row], question="how much is express?")
     shown = list(stream.sentences(["option: Express; time: 1–2 business days; price: $12.99. [1]"]))
-    assert "".join(shown) == "Express — time: 1–2 business days; price: $12.99. [1]"
+    assert "".join(shown) == "For Express, the time is 1–2 business days and the price is $12.99. [1]"
     assert stream.verdict([row], [0], "how much is express?") == ""
 
 

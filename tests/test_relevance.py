@@ -19,7 +19,7 @@ from assistant.grounding.relevance import (
 from assistant.turn.pipeline import Assistant
 from assistant.types import Passage
 from finetune.relevance import add_reranker_scores, fit, leave_one_kb_out
-from tests.conftest import FakeGenerator, FakeRetriever
+from tests.conftest import FakeGenerator, FakeRetriever, requires_models
 
 
 def _logistic(features, weights, threshold=0.5, bias=0.0):
@@ -156,11 +156,34 @@ def test_follow_up_keeps_the_topic_and_a_new_question_changes_it(cfg, store):
     assert [p.source for p in change.passages] == ["payments.md"]  # the new topic alone answers best
 
 
-def test_the_shipped_model_file_loads_with_its_reranker():
+def test_the_shipped_model_was_chosen_leave_one_kb_out():
     from assistant.config import local_path
 
     path = local_path("models/relevance/relevance.json")
     model = Relevance.load(path)
-    assert model.problem == "" and model.reranker is not None
+    assert model.problem == "" and model.answerable is not None and model.unit is not None
     meta = json.loads(path.read_text())["meta"]
     assert set(meta["leave_one_kb_out"]) == set(meta["trained_on"]) and len(meta["trained_on"]) >= 5
+    assert 0.0 < model.answerable.threshold < 1.0
+
+
+@requires_models
+def test_the_optional_reranker_trains_scores_and_loads_with_the_model(tmp_path, cfg):
+    """`finetune relevance --reranker`: a cross-encoder fine-tuned from the bundled MiniLM, saved as
+    safetensors, scoring (question, unit) pairs; a model file naming it loads it."""
+    from pathlib import Path
+
+    from assistant.grounding.reranker import Reranker
+    from assistant.models import resolve
+    from finetune.reranker import train_reranker
+
+    pairs = [("how much is express", "Express costs $12.99.", 1.0), ("how much is express", "We ship to Canada.", 0.0)] * 4
+    base = Path(resolve(cfg.models.embedder, cfg.home).location)
+    run = train_reranker(pairs, tmp_path / "reranker", base, batch_size=4, report=lambda _: None)
+    assert run["steps"] == 2 and (tmp_path / "reranker" / "model.safetensors").exists()
+    scores = Reranker(tmp_path / "reranker").score("how much is express", ["Express costs $12.99.", "Hello"])
+    assert len(scores) == 2 and all(isinstance(x, float) for x in scores)
+    a, u = _logistic(["ce_top"], [1]), _logistic(["ce"], [1])
+    Relevance(a, u).save(tmp_path / "r.json", reranker="reranker")
+    loaded = Relevance.load(tmp_path / "r.json")
+    assert loaded.problem == "" and len(loaded.rerank("q", ["a", "b"])) == 2

@@ -3,7 +3,7 @@
 `evidence_units(passages)` splits passages into sentences, bullet items, whole numbered procedures
 and table rows ("option: Express; time: 1–2 business days; price: $12.99."); `pick_evidence` ranks
 them by cosine with the question (each unit embedded with its section heading); `extractive_reply`
-quotes the picked units, the best passage first, each passage cited once as [n].
+quotes the picked units (a table row as a sentence), the best passage first, each passage cited once as [n].
 `covers(reply, evidence, question)` says whether a generated reply carries what the evidence adds
 to the question (`coverage` how much of it, as a number that grows with each sentence that adds
 some); `key_evidence` lists the picked units a generated reply must carry.
@@ -118,14 +118,21 @@ def _row_cells(unit: str) -> list[tuple[str, str]]:
     return [(c.split(": ", 1)[0], c.split(": ", 1)[1]) for c in cells]
 
 
+def _column(name: str) -> str:
+    # "Price" reads "price" inside a sentence; "UK Saver" or "Pre-10:30" keep their capitals.
+    return name[:1].lower() + name[1:] if name[1:] == name[1:].lower() else name
+
+
 def readable(unit: str) -> str:
-    """A table row as a customer reads it: "option: Express; time: 1–2 business days; price: $12.99."
-    becomes "Express — time: 1–2 business days; price: $12.99." (the first cell names the row; its
-    column name says nothing). Any other unit is returned as it is."""
+    """A table row as a sentence a customer reads: "option: Express; time: 1–2 business days; price:
+    $12.99." becomes "For Express, the time is 1–2 business days and the price is $12.99." (the first
+    cell names the row; its column name says nothing). Any other unit is returned as it is."""
     cells = _row_cells(unit)
     if not cells:
         return unit
-    return f"{cells[0][1]} — " + "; ".join(f"{k}: {v}" for k, v in cells[1:]) + "."
+    parts = [f"the {_column(k)} is {v.rstrip('.')}" for k, v in cells[1:]]
+    said = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return f"For {cells[0][1]}, {said}."
 
 
 _TRAILING_CITES = re.compile(rf"((?:\s*{CITE})*\s*)$")
@@ -133,7 +140,7 @@ _TRAILING_CITES = re.compile(rf"((?:\s*{CITE})*\s*)$")
 
 def readable_sentence(sentence: str) -> str:
     """`readable` for a sentence of a generated reply: a table row the model copied from its prompt
-    ("option: Express; time: ...; price: $12.99. [1]") reads as the evidence would quote it."""
+    ("option: Express; time: ...; price: $12.99. [1]") reads as a sentence, as the evidence is quoted."""
     lead = sentence[: len(sentence) - len(sentence.lstrip())]
     body = sentence.strip()
     tail = _TRAILING_CITES.search(body)

@@ -36,8 +36,8 @@ from assistant.grounding.evidence import (
     evidence_units,
     extractive_reply,
     key_evidence,
+    readable,
     pick_evidence,
-    split_units,
 )
 from assistant.grounding.relevance import Relevance, known_stems, question_features, unit_features
 from assistant.turn.tagging import MessageTagging
@@ -487,15 +487,15 @@ class Assistant:
         return plan.decision.message
 
     def compact(self, passages: list[Passage], evidence: list[tuple[Unit, float]]) -> list[Passage]:
-        """Each passage cut down to its evidence units (numbering kept, so citations still map)."""
+        """Each passage cut down to its evidence units, table rows as sentences (numbering kept, so
+        citations still map); a passage without one shows nothing: the model sees only what answers."""
         if not evidence:
             return passages
         keep = evidence[: self.cfg.retrieval.evidence_units]
         out = []
         for i, p in enumerate(passages):
             units = sorted((u for u, _ in keep if u.passage == i), key=lambda u: u.order)
-            text = "\n".join(u.text for u in units) if units else split_first(p.text)
-            out.append(replace(p, text=text))
+            out.append(replace(p, text="\n".join(readable(u.text) for u in units)))
         return out
 
     def prompt(self, history: list[dict], text: str, passages: list[Passage], tags: Tags) -> list[dict]:
@@ -713,8 +713,3 @@ def _until(pieces: Iterator[str], deadline: float | None, checker: GroundedStrea
         if deadline is not None and not checker.shown and time.perf_counter() > deadline:
             raise FirstTextLate
         yield piece
-
-
-def split_first(text: str) -> str:
-    units = split_units(text)
-    return units[0] if units else text[:300]

@@ -53,6 +53,8 @@ def format_passages(passages: Sequence[Passage], max_chars: int = 900) -> str:
         return "No knowledge-base passages were found for this question."
     lines = []
     for i, p in enumerate(passages, 1):
+        if not p.text.strip():  # nothing of it answers (the pipeline's compact step); its number stays free
+            continue
         title = " > ".join(x for x in (p.title, p.heading) if x) or p.source
         body = p.text if len(p.text) <= max_chars else p.text[:max_chars].rstrip() + " …"
         lines.append(f"[{i}] {title}\n{body}")
