@@ -47,11 +47,13 @@ def test_a_missing_or_broken_model_says_why_and_falls_back_to_the_passage_cosine
     assert "reranker" in Relevance.load(tmp_path / "r.json").problem
 
 
-def test_units_kept_are_the_likeliest_then_those_over_the_threshold():
+def test_units_kept_are_the_closest_then_its_passage_then_likely_others():
     model = _logistic(["sim"], [10.0], threshold=0.5, bias=-5)  # P > 0.5 when sim > 0.5
-    feats = [{"sim": 0.4}, {"sim": 0.9}, {"sim": 0.6}, {"sim": 0.1}]
-    assert keep(model, feats, 0.5) == [1, 2]
-    assert keep(model, [{"sim": 0.1}, {"sim": 0.2}], 0.5) == [1]  # the likeliest always
+    feats = [{"sim": 0.9, "same_passage": 1}, {"sim": 0.4, "same_passage": 0}, {"sim": 0.3, "same_passage": 1},
+             {"sim": 0.8, "same_passage": 0}, {"sim": 0.7, "same_passage": 0}]
+    # 1: another passage, unlikely (a stray); 2: same passage; 3: likely; 4 would make a fourth.
+    assert keep(model, feats, 0.5) == [0, 2, 3]
+    assert keep(model, [{"sim": 0.1}, {"sim": 0.2}], 0.5) == [0]  # the closest always
 
 
 def test_known_cover_ignores_words_the_knowledge_base_never_uses():
@@ -95,7 +97,7 @@ def test_leave_one_kb_out_fits_on_the_others_and_separates_what_it_can():
     assert set(loko) == {"a", "b", "c"}
     for r in loko.values():
         assert r["decline_rate"] >= 0.7 and r["false_decline_rate"] <= 0.1
-        assert r["units_all_facts_kept"] == 1.0 and r["units_stray_rate"] == 0.0
+        assert r["units_all_facts_kept"] == 1.0 and r["units_stray_rate"] == 0.0  # unit b: same passage
     model = fit(rows)
     assert model.answerable.prob(rows[1]["features"]) > model.answerable.prob(rows[0]["features"]) - 1.0
 
@@ -187,3 +189,19 @@ def test_the_optional_reranker_trains_scores_and_loads_with_the_model(tmp_path, 
     Relevance(a, u).save(tmp_path / "r.json", reranker="reranker")
     loaded = Relevance.load(tmp_path / "r.json")
     assert loaded.problem == "" and len(loaded.rerank("q", ["a", "b"])) == 2
+
+
+def test_every_dev_kb_has_a_blind_set_of_the_protocols_shape():
+    """Five KBs of different shapes; each set >= 40 questions, about 20% unanswerable, >= 10 follow-ups
+    (at least 4 marked as topic changes by their wording), every fact's source named."""
+    from finetune.answer_eval import load_questions
+    from finetune.dev_kbs import load_catalog
+
+    catalog = load_catalog()
+    assert len(catalog) >= 5
+    for name, kb in catalog.items():
+        qs = load_questions(kb.dev)
+        unanswerable = sum(q["kind"] == "unanswerable" for q in qs)
+        assert len(qs) >= 40 and 0.15 <= unanswerable / len(qs) <= 0.3, name
+        assert sum(bool(q.get("history")) for q in qs) >= 10, name
+        assert all(q["source"] for q in qs if q["kind"] == "fact"), name

@@ -9,7 +9,8 @@ Two small logistic models over features of the turn's retrieval, trained by `loo
   everyday word ("my sister", "Leeds", "blender") never decides a decline.
 - **unit relevance** — P(this unit carries the answer) for each picked unit, from its cosine, its rank and
   gap to the best, whether it sits in the best unit's passage, and its share of the known vocabulary.
-  The reply quotes only units above the threshold (always the best one): no sentence from another topic.
+  The reply quotes the closest unit, the next ones of the same passage, and a unit of another passage
+  only when the model finds it likely: fewer sentences from another topic.
 
 The weights, thresholds and how they were chosen live in one JSON file (`retrieval.relevance_model`,
 default `models/relevance/relevance.json`); a missing or broken file is reported and the turn falls
@@ -228,7 +229,7 @@ class Relevance:
         return p, p >= self.answerable.threshold
 
     def keep_units(self, features: list[dict[str, float]], without_model: int = 2) -> list[int]:
-        """Indexes of the picked units that carry the answer, most likely first (the likeliest always);
+        """Indexes of the picked units that carry the answer, closest first (the closest always);
         without a model, the `without_model` closest (`retrieval.fallback_units`)."""
         if not features:
             return []
@@ -238,7 +239,12 @@ class Relevance:
 
 
 def keep(model: Logistic, features: list[dict[str, float]], threshold: float, most: int = 3) -> list[int]:
-    """The likeliest unit, then every other unit at or above `threshold`, most likely first (at most `most`)."""
-    probs = [model.prob(f) for f in features]
-    order = sorted(range(len(features)), key=lambda i: -probs[i])
-    return (order[:1] + [i for i in order[1:] if probs[i] >= threshold])[:most]
+    """The closest unit, then each next one (closest first) that sits in the same passage as the closest
+    (one topic) or that the model finds likely enough, up to `most`."""
+    kept = [0]
+    for i, f in enumerate(features[1:], 1):
+        if len(kept) >= most:
+            break
+        if f.get("same_passage") or model.prob(f) >= threshold:
+            kept.append(i)
+    return kept
