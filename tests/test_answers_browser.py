@@ -2,7 +2,8 @@
 a table row answered as a cited sentence (no "column: value" dump), a follow-up that changes topic
 answered on the new topic, and a question the help pages do not answer declined with an offer of a
 person and without quoting anything. Screenshots at 1366 px and phone width go to $SCREENSHOT_DIR
-when set (docs/answers-desktop.png, docs/answers-phone.png)."""
+when set (docs/answers-{desktop,phone}-prose.png after the first answer, docs/answers-{desktop,phone}.png
+at the end)."""
 
 from __future__ import annotations
 
@@ -48,6 +49,9 @@ def test_prose_answer_topic_change_and_decline(app_server, chromium_path):  # no
             price = _ask(page, "how much is express shipping?", n)
             assert "12.99" in price and "Sources:" in price, price
             assert "option:" not in price and "price:" not in price  # a sentence, not a table row
+            assert "Standard" not in price and "Next day" not in price  # only the row asked about
+            if shots:
+                page.screenshot(path=f"{shots}/answers-{name}-prose.png", full_page=True)
             change = _ask(page, "thanks! different thing: can I pay with PayPal?", n + 1)
             assert "PayPal" in change and "12.99" not in change, change
             declined = _ask(page, "What is the name of your CEO?", n + 2)

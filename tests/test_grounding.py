@@ -189,3 +189,21 @@ def test_after_the_key_evidence_the_reply_stops_at_another_passages_topic():
                                                 "Click Sign up at the top of any page. "]))
 
 
+
+
+def test_a_table_rows_figures_under_another_rows_name_are_caught():
+    """The bundled model wrote "For Standard, ... $12.99" from the Express row; the evidence answers instead."""
+    express = "option: Express; time: 1–2 business days; price: $12.99."
+    standard = "option: Standard; time: 3–5 business days; price: $4.99."
+    names = ["Standard", "Express", "Next day"]
+    q = "how much is express shipping?"
+    wrong = GroundedStream([f"{standard}\n{express}", q], 1, key=[express], question=q, row_names=names)
+    assert list(wrong.sentences(["For Standard, the time is 1–2 business days and the price is $12.99. [1]"])) == []
+    assert wrong.problem == "gives the express row's figures under another name"
+    right = GroundedStream([f"{standard}\n{express}", q], 1, key=[express], question=q, row_names=names)
+    shown = "".join(right.sentences(["Express shipping costs $12.99 and takes 1–2 business days. [1] ",
+                                     "For Standard, the price is $4.99. [1]"]))
+    assert shown == "Express shipping costs $12.99 and takes 1–2 business days. [1]"  # the other row is cut
+    # Unnamed is fine when the question names the row and the sentence names no other.
+    short = GroundedStream([f"{standard}\n{express}", q], 1, key=[express], question=q, row_names=names)
+    assert "".join(short.sentences(["It costs $12.99 and takes 1–2 business days. [1]"]))

@@ -25,8 +25,8 @@ from __future__ import annotations
 import re
 from typing import Iterable, Iterator, Sequence
 
-from assistant.grounding.claims import supported_claims, unsupported_claims
-from assistant.grounding.evidence import coverage, covers, readable_sentence
+from assistant.grounding.claims import claims, supported_claims, unsupported_claims
+from assistant.grounding.evidence import coverage, covers, readable_sentence, row_cells
 from assistant.grounding.placeholders import StreamRenderer
 from assistant.grounding.words import content_words, stem
 from assistant.grounding.citations import CITE, CITE_NUMBER
@@ -47,13 +47,18 @@ class GroundedStream:
         key: Sequence[str] = (),
         question: str = "",
         key_passages: Sequence[int] = (),
+        row_names: Sequence[str] = (),
     ) -> None:
+        """`row_names`: the first cell of every table row in the passages ("Express", "Next day"), so a
+        sentence that states a key row's figures under another row's name is caught."""
         self.supported, self.n_passages = supported_claims(sources), n_passages
         # The words of each passage, to tell which one a sentence after the key evidence comes from.
         self.key_passages = set(key_passages)
         self._passage_words = [{stem(w) for w in content_words(t)} for t in sources[:n_passages]]
         self.headings = [h.lower() for h in headings if h and " > " in h]
         self.key, self.question = list(key), question
+        self._rows = key_rows(self.key)
+        self._row_names = {n.lower() for n in row_names if n.strip()}
         self.shown = ""  # what the customer has been shown
         self.text = ""  # every sentence that passed the checks, shown or still held
         self.problem = ""
@@ -83,7 +88,24 @@ class GroundedStream:
         if bad:
             self.problem = "unsupported " + ", ".join(sorted(c.split(":", 1)[1] for c in bad))
             return False
+        wrong = self._misnamed_row(sentence)
+        if wrong:
+            self.problem = f"gives the {wrong} row's figures under another name"
+            return False
         return True
+
+    def _misnamed_row(self, sentence: str) -> str:
+        """The key table row whose own figures the sentence states without naming it ("" if none): the
+        model wrote "For Standard, ... $12.99" from the Express row. Without the row's name the
+        sentence may still stand when the question names it and the sentence names no other row."""
+        low, said = sentence.lower(), claims(sentence)
+        for name, own in self._rows:
+            if not own & said or name in low:
+                continue
+            others = {n for n in self._row_names if n != name and re.search(rf"\b{re.escape(n)}\b", low)}
+            if name not in self.question.lower() or others:
+                return name
+        return ""
 
     def sentences(self, pieces: Iterable[str]) -> Iterator[str]:
         """The text to show as it becomes showable (see the module docstring)."""
@@ -110,6 +132,12 @@ class GroundedStream:
         (the passage its content words overlap most; a sentence without any may go on). A small model
         goes on to quote the prompt's other passages: "How do I delete my account?" got "... under
         Account settings > Privacy. Click Sign up at the top of any page ..."."""
+        low = sentence.lower()
+        keyed = {name for name, _ in self._rows}
+        if keyed and not any(n in low for n in keyed) and any(
+            re.search(rf"\b{re.escape(n)}\b", low) for n in self._row_names - keyed
+        ):
+            return False  # another row of the table ("For Next day, ...") after the asked one: not asked
         words = {stem(w) for w in content_words(_CITE.sub("", sentence))}
         if not self.key_passages or not words or not self._passage_words:
             return True
@@ -161,3 +189,13 @@ class GroundedStream:
         if not _CITE.search(reply) and first_passage:
             self.citation_added = " " + "".join(f"[{p + 1}]" for p in dict.fromkeys(first_passage))
         return ""
+
+
+def key_rows(key: Sequence[str]) -> list[tuple[str, set[str]]]:
+    """(row name, the claims only that row states) for each table row among the key units."""
+    rows = [(cells[0][1].strip().lower(), claims(text)) for text in key if (cells := row_cells(text))]
+    out = []
+    for i, (name, said) in enumerate(rows):
+        others = set().union(*(c for j, (_, c) in enumerate(rows) if j != i)) if len(rows) > 1 else set()
+        out.append((name, said - others))
+    return out

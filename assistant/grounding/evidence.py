@@ -110,7 +110,7 @@ def pick_evidence(
 _ROW_CELL = re.compile(r"[^:;\n]{1,40}: \S")
 
 
-def _row_cells(unit: str) -> list[tuple[str, str]]:
+def row_cells(unit: str) -> list[tuple[str, str]]:
     """A table row's (column, value) cells; empty for any other unit."""
     cells = unit.strip().rstrip(".").split("; ")
     if len(cells) < 2 or not all(_ROW_CELL.match(c) for c in cells):
@@ -127,7 +127,7 @@ def readable(unit: str) -> str:
     """A table row as a sentence a customer reads: "option: Express; time: 1–2 business days; price:
     $12.99." becomes "For Express, the time is 1–2 business days and the price is $12.99." (the first
     cell names the row; its column name says nothing). Any other unit is returned as it is."""
-    cells = _row_cells(unit)
+    cells = row_cells(unit)
     if not cells:
         return unit
     parts = [f"the {_column(k)} is {v.rstrip('.')}" for k, v in cells[1:]]
@@ -162,7 +162,7 @@ def extractive_reply(picked: Sequence[tuple[Unit, float]]) -> str:
         groups.setdefault(unit.passage, []).append((unit, sim))
     chosen: list[Unit] = []
     for units in groups.values():
-        rows = all(_row_cells(u.text) for u, _ in units)
+        rows = all(row_cells(u.text) for u, _ in units)
         chosen += [u for u, _ in units] if rows else sorted((u for u, _ in units), key=lambda u: u.order)
     parts: list[str] = []
     for j, u in enumerate(chosen):
@@ -212,7 +212,7 @@ def informative_words(evidence: str, question: str) -> set[str]:
     column names are left out: every row has them, so a reply quoting another row ("Express — time:
     1–2 business days") would otherwise carry most of this row's new words."""
     asked = {stem(w) for w in content_words(question)}
-    cells = _row_cells(evidence)
+    cells = row_cells(evidence)
     text = " ".join(v for _, v in cells) if cells else evidence
     return {stem(w) for w in content_words(text)} - asked
 

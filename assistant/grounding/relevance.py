@@ -240,11 +240,13 @@ class Relevance:
 
 def keep(model: Logistic, features: list[dict[str, float]], threshold: float, most: int = 3) -> list[int]:
     """The closest unit, then each next one (closest first) that sits in the same passage as the closest
-    (one topic) or that the model finds likely enough, up to `most`."""
+    (one topic; not a table row) or that the model finds likely enough, up to `most`."""
     kept = [0]
     for i, f in enumerate(features[1:], 1):
         if len(kept) >= most:
             break
-        if f.get("same_passage") or model.prob(f) >= threshold:
+        # Sentences of the closest unit's passage go with it; a table row stands alone (another row
+        # is another option: "How much is Express?" is not asking about Standard).
+        if (f.get("same_passage") and not f.get("is_row")) or model.prob(f) >= threshold:
             kept.append(i)
     return kept

@@ -37,6 +37,7 @@ from assistant.grounding.evidence import (
     extractive_reply,
     key_evidence,
     readable,
+    row_cells,
     pick_evidence,
 )
 from assistant.grounding.relevance import Relevance, known_stems, question_features, unit_features
@@ -557,6 +558,7 @@ class Assistant:
             key=[u.text for u in key],
             question=question,
             key_passages=[u.passage for u in key],
+            row_names=[cells[0][1] for u in evidence_units(passages) if (cells := row_cells(u.text))],
         )
         stream = self.generate(messages, raise_errors=True)
         try:
