@@ -207,3 +207,12 @@ def test_a_table_rows_figures_under_another_rows_name_are_caught():
     # Unnamed is fine when the question names the row and the sentence names no other.
     short = GroundedStream([f"{standard}\n{express}", q], 1, key=[express], question=q, row_names=names)
     assert "".join(short.sentences(["It costs $12.99 and takes 1–2 business days. [1]"]))
+
+
+def test_a_citation_of_a_passage_the_model_was_not_shown_is_replaced_by_the_evidences():
+    q = "can I pay with PayPal?"
+    sources = ["Track your order under Orders.", "Returns are free.", "We accept Visa and PayPal.", q]
+    stream = GroundedStream(sources, 3, key=["We accept Visa and PayPal."], question=q, key_passages=[2], citable=[2])
+    shown = "".join(stream.sentences(["We accept Visa and PayPal. [1]"]))
+    assert "[1]" not in shown and stream.verdict(["We accept Visa and PayPal."], [2], q) == ""
+    assert stream.citation_added == " [3]"

@@ -48,15 +48,19 @@ class GroundedStream:
         question: str = "",
         key_passages: Sequence[int] = (),
         row_names: Sequence[str] = (),
+        citable: Sequence[int] = (),
     ) -> None:
         """`row_names`: the first cell of every table row in the passages ("Express", "Next day"), so a
-        sentence that states a key row's figures under another row's name is caught."""
+        sentence that states a key row's figures under another row's name is caught. `citable`: the
+        0-based passages the model was shown something of; a citation of another is removed (the
+        model cited [2] "Tracking your order" for a sentence from [3] "Payments")."""
         self.supported, self.n_passages = supported_claims(sources), n_passages
         # The words of each passage, to tell which one a sentence after the key evidence comes from.
         self.key_passages = set(key_passages)
         self._passage_words = [{stem(w) for w in content_words(t)} for t in sources[:n_passages]]
         self.headings = [h.lower() for h in headings if h and " > " in h]
         self.key, self.question = list(key), question
+        self._citable = set(citable)
         self._rows = key_rows(self.key)
         self._row_names = {n.lower() for n in row_names if n.strip()}
         self.shown = ""  # what the customer has been shown
@@ -69,7 +73,10 @@ class GroundedStream:
         self._progress = 0
 
     def _clean_citations(self, sentence: str) -> str:
-        return _CITE.sub(lambda m: m.group(0) if 1 <= int(m.group(1)) <= self.n_passages else "", sentence)
+        def keep(n: int) -> bool:
+            return 1 <= n <= self.n_passages and (not self._citable or n - 1 in self._citable)
+
+        return _CITE.sub(lambda m: m.group(0) if keep(int(m.group(1))) else "", sentence)
 
     def _accept(self, sentence: str) -> bool:
         key = " ".join(re.findall(r"\w+", _CITE.sub("", sentence).lower()))

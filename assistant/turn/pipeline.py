@@ -559,6 +559,7 @@ class Assistant:
             question=question,
             key_passages=[u.passage for u in key],
             row_names=[cells[0][1] for u in evidence_units(passages) if (cells := row_cells(u.text))],
+            citable=sorted({u.passage for u, _ in evidence[: self.cfg.retrieval.evidence_units]}),
         )
         stream = self.generate(messages, raise_errors=True)
         try:
