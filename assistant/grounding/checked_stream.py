@@ -141,8 +141,10 @@ class GroundedStream:
         Account settings > Privacy. Click Sign up at the top of any page ..."."""
         low = sentence.lower()
         keyed = {name for name, _ in self._rows}
-        if keyed and not any(n in low for n in keyed) and any(
-            re.search(rf"\b{re.escape(n)}\b", low) for n in self._row_names - keyed
+        if (
+            keyed
+            and not any(n in low for n in keyed)
+            and any(re.search(rf"\b{re.escape(n)}\b", low) for n in self._row_names - keyed)
         ):
             return False  # another row of the table ("For Next day, ...") after the asked one: not asked
         words = {stem(w) for w in content_words(_CITE.sub("", sentence))}
