@@ -54,6 +54,7 @@ def test_prose_answer_topic_change_and_decline(app_server, chromium_path):  # no
                 page.screenshot(path=f"{shots}/answers-{name}-prose.png", full_page=True)
             change = _ask(page, "thanks! different thing: can I pay with PayPal?", n + 1)
             assert "PayPal" in change and "12.99" not in change, change
+            assert "Payments" in change.split("Sources:")[-1]  # cited where the answer comes from
             declined = _ask(page, "What is the name of your CEO?", n + 2)
             assert "couldn't find" in declined and "human agent" in declined, declined
             assert "CEO" not in declined and "Sources:" not in declined  # nothing quoted
