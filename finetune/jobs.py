@@ -253,20 +253,25 @@ class LearningLoop:
             out.append(
                 {
                     "version": r["version"],
-                    "live": r["live"],
-                    "created": (r["created"] or "")[:19],
-                    "answer accuracy": num(ev.get("adapter_answer_accuracy")),
-                    "live/base accuracy": num(ev.get("live_answer_accuracy", ev.get("base_answer_accuracy"))),
-                    "loss": num(ev.get("adapter_loss")),
-                    "live/base loss": num(ev.get("live_loss", ev.get("base_loss"))),
-                    "train loss (last)": num(r["metrics"].get("train_loss_last")),
-                    "evaluated against": against,
-                    "last promoted": f"{(last.get('at') or '')[:16]} by {last.get('by') or '?'}: {last.get('reason')}"
+                    "created_at": r["created"] or "",
+                    # One column per measurement, each pair measured on the same set in one run.
+                    "adapter": r["version"] + (" (live)" if r["live"] else ""),
+                    "created": (r["created"] or "")[:10],
+                    "answers right, promotion set (this / compared)": _pair(
+                        ev.get("adapter_answer_accuracy"),
+                        ev.get("live_answer_accuracy", ev.get("base_answer_accuracy")),
+                    ),
+                    "held-out loss (this / compared)": _pair(
+                        ev.get("adapter_loss"), ev.get("live_loss", ev.get("base_loss"))
+                    ),
+                    "training loss (last step)": num(r["metrics"].get("train_loss_last")),
+                    "compared with": against,
+                    "last promoted": f"{(last.get('at') or '')[:10]} by {last.get('by') or '?'}: {last.get('reason')}"
                     if last
                     else "",
                 }
             )
-        return sorted(out, key=lambda r: r["created"], reverse=True)
+        return sorted(out, key=lambda r: r["created_at"], reverse=True)
 
     def promote(self, version: str, operator: str, override_reason: str = "") -> dict:
         """Promote when the evaluation against the live adapter says so; an admin's override needs a
@@ -327,3 +332,12 @@ def wait(loop: LearningLoop, timeout: float = 600) -> dict | None:
             return job
         time.sleep(0.5)
     raise LoopdeskError("job still running after the timeout")
+
+
+def _pair(this, other) -> str:
+    """ "0.92 / 0.88": two figures of one measurement, rounded; "" when not measured."""
+
+    def show(v) -> str:
+        return f"{v:.2f}" if isinstance(v, (int, float)) else "—"
+
+    return "" if this is None and other is None else f"{show(this)} / {show(other)}"

@@ -29,15 +29,12 @@ log = logging.getLogger("loopdesk.console")
 QUEUE_COLUMNS = ["conversation", "state", "reason", "waiting", "operator", "e-mail", "last customer message"]
 TURN_COLUMNS = ["turn", "role", "text"]
 ADAPTER_COLUMNS = [
-    "version",
-    "live",
+    "adapter",
     "created",
-    "answer accuracy",
-    "live/base accuracy",
-    "loss",
-    "live/base loss",
-    "train loss (last)",
-    "evaluated against",
+    "answers right, promotion set (this / compared)",
+    "held-out loss (this / compared)",
+    "training loss (last step)",
+    "compared with",
     "last promoted",
 ]
 
