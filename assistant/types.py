@@ -64,8 +64,6 @@ class Decision:
     action: str  # answer | decline | escalate | acknowledge | prompt_user | hold (a person owns the conversation)
     reason: str = ""
     message: str = ""
-    missing: list[str] = field(default_factory=list)
-    """For a decline of a question the knowledge base covers in part: the words it never mentions."""
 
     @property
     def escalated(self) -> bool:

@@ -257,14 +257,12 @@ class LearningLoop:
                     # One column per measurement, each pair measured on the same set in one run.
                     "adapter": r["version"] + (" (live)" if r["live"] else ""),
                     "created": (r["created"] or "")[:10],
-                    "answers right, promotion set (this / compared)": _pair(
+                    "answers right": _pair(
                         ev.get("adapter_answer_accuracy"),
                         ev.get("live_answer_accuracy", ev.get("base_answer_accuracy")),
                     ),
-                    "held-out loss (this / compared)": _pair(
-                        ev.get("adapter_loss"), ev.get("live_loss", ev.get("base_loss"))
-                    ),
-                    "training loss (last step)": num(r["metrics"].get("train_loss_last")),
+                    "held-out loss": _pair(ev.get("adapter_loss"), ev.get("live_loss", ev.get("base_loss"))),
+                    "train loss": num(r["metrics"].get("train_loss_last")),
                     "compared with": against,
                     "last promoted": f"{(last.get('at') or '')[:10]} by {last.get('by') or '?'}: {last.get('reason')}"
                     if last

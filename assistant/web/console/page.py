@@ -31,12 +31,18 @@ TURN_COLUMNS = ["turn", "role", "text"]
 ADAPTER_COLUMNS = [
     "adapter",
     "created",
-    "answers right, promotion set (this / compared)",
-    "held-out loss (this / compared)",
-    "training loss (last step)",
+    "answers right",
+    "held-out loss",
+    "train loss",
     "compared with",
     "last promoted",
 ]
+# Short headers keep the table inside 1,366 px; what the pairs mean is said once under it.
+ADAPTER_NOTE = (
+    "<small><b>answers right</b>: share of the promotion questions answered, this adapter / the one it was "
+    "compared with (same questions, same run). <b>held-out loss</b>: on its dataset's held-out split, "
+    "this / compared. <b>train loss</b>: at the last training step.</small>"
+)
 
 
 def guarded(n_outputs: int):
@@ -244,7 +250,14 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
                     cancel_btn = gr.Button("Cancel the running job", elem_id="op-cancel")
                 progress = gr.HTML("<small>No training has run yet.</small>", elem_id="op-progress")
                 loss_plot = gr.LinePlot(x="step", y="loss", title="training loss", elem_id="op-loss", height=240)
-                adapters_table = gr.Dataframe(headers=ADAPTER_COLUMNS, interactive=False, elem_id="op-adapters")
+                adapters_table = gr.Dataframe(
+                    headers=ADAPTER_COLUMNS,
+                    interactive=False,
+                    elem_id="op-adapters",
+                    wrap=True,
+                    column_widths=["140px", "100px", "115px", "115px", "80px", "250px", "300px"],
+                )
+                gr.HTML(ADAPTER_NOTE)
                 with gr.Row():
                     adapter = gr.Dropdown([], label="Adapter", elem_id="op-adapter")
                     eval_btn = gr.Button("3 · Evaluate against the live adapter", elem_id="op-eval")
