@@ -184,6 +184,12 @@ def test_console_banner_names_what_is_degraded(cfg, store, tmp_path):
     (tmp_path / "live.json").write_text("{truncated")
     watcher.refresh()
     assert any(p.startswith("Live adapter:") and "still serving v1" in p for p in health_problems(a))
+    # A broken relevance model is an alert with its cause, not a silent change in what gets declined.
+    from assistant.grounding.relevance import Relevance
+
+    (tmp_path / "relevance.json").write_text("{not json")
+    a.relevance = Relevance.load(tmp_path / "relevance.json")
+    assert any(p.startswith("Relevance model:") and "unreadable" in p for p in health_problems(a))
 
 
 def test_daily_numbers_are_counted_in_sql_per_utc_day(store):

@@ -178,6 +178,8 @@ class Relevance:
     problem: str = ""
     reranker: Any = None
     """`assistant.grounding.reranker.Reranker` whose scores the models were trained with (None: none)."""
+    configured: bool = True
+    """False only for the stand-in of an assistant built without one (unit tests): nothing to report."""
 
     @classmethod
     def load(cls, path: str | Path) -> "Relevance":
@@ -199,8 +201,8 @@ class Relevance:
             return cls.unavailable(f"relevance model {p} is unreadable ({type(exc).__name__}: {exc})")
 
     @classmethod
-    def unavailable(cls, why: str) -> "Relevance":
-        return cls(problem=why)
+    def unavailable(cls, why: str, configured: bool = True) -> "Relevance":
+        return cls(problem=why, configured=configured)
 
     def save(self, path: str | Path, reranker: str = "") -> None:
         """`reranker`: its folder relative to `path`'s folder ("" when the models use none)."""

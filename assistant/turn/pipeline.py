@@ -169,7 +169,7 @@ class Assistant:
         )
         self.spool = spool  # where turns go when the database cannot take them (assistant.store.spool)
         self.redactor = redactor  # card data, national ids (and contacts if configured) replaced first
-        self.relevance = relevance if relevance is not None else Relevance.unavailable("not configured")
+        self.relevance = relevance if relevance is not None else Relevance.unavailable("not configured", False)
         p = cfg.policy
         self.rules = (
             rules

@@ -76,6 +76,9 @@ def health_problems(assistant) -> list[str]:
         out.append(f"No knowledge base, every question is declined: {assistant.retriever_problem}")
     # Each missing tagger carries its own reason (assistant.unavailable).
     out += [f"No {str(t)[0].upper()}{str(t)[1:]}" for t in (assistant.sentiment, assistant.ner) if not t]
+    relevance = getattr(assistant, "relevance", None)
+    if relevance is not None and relevance.problem and relevance.configured:
+        out.append(f"Relevance model: {relevance.problem}; answering whenever a passage clears retrieval.min_score")
     return out
 
 
