@@ -27,7 +27,14 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from assistant.grounding.relevance import QUESTION_FEATURES, UNIT_FEATURES, Logistic, Relevance, keep
+from assistant.grounding.relevance import (
+    QUESTION_FEATURES,
+    UNIT_FEATURES,
+    Logistic,
+    Relevance,
+    keep,
+    reranker_features,
+)
 from finetune.dev_kbs import load_catalog, prepare
 
 RELEVANCE_PROFILE_NAME = "relevance"
@@ -62,7 +69,6 @@ def collect_kb(cfg, kb, cache: Path, embedder) -> list[dict]:
                 history = [{"role": "user", "text": h} for h in q.get("history", [])]
                 found = assistant.find(q["question"], history, Tags())
                 units = [u.text for u, _ in found.picked]
-                heads = [" > ".join(x for x in (p.title, p.heading) if x) for p in found.passages]
                 rows.append(
                     {
                         "kb": kb.name,
@@ -77,7 +83,7 @@ def collect_kb(cfg, kb, cache: Path, embedder) -> list[dict]:
                         ],
                         "has_passages": bool(found.passages),
                         "query": found.query,
-                        "unit_texts": [f"{heads[u.passage]}: {u.text}" for u, _ in found.picked],
+                        "unit_texts": found.unit_texts,
                     }
                 )
     return rows
@@ -197,15 +203,12 @@ def baseline_scores(rows: list[dict], min_score: float) -> dict:
 
 
 def add_reranker_scores(rows: list[dict], scores: list[list[float]]) -> None:
-    """Put a reranker's unit scores into the rows' features, as `question_features`/`unit_features`
-    compute them at chat time (tests/test_relevance.py checks that they agree)."""
+    """Put a reranker's unit scores into stored rows' features (`reranker_features`, as at chat time)."""
     for r, ce in zip(rows, scores):
-        cs = sorted(ce, reverse=True) or [0.0]
-        r["features"]["ce_top"] = cs[0]
-        r["features"]["ce_gap"] = cs[0] - (cs[1] if len(cs) > 1 else cs[0])
-        top = max(ce) if ce else 0.0
-        for f, c in zip(r["unit_features"], ce):
-            f["ce"], f["ce_gap"] = c, top - c
+        question, units = reranker_features(ce)
+        r["features"].update(question)
+        for f, extra in zip(r["unit_features"], units):
+            f.update(extra)
 
 
 def cross_fit_reranker(rows: list[dict], cache: Path, base: Path, report: Callable[[str], None]) -> dict:

@@ -79,10 +79,8 @@ def question_features(
     """`ce`: the reranker's scores of the picked units (empty without a reranker: those features are 0)."""
     ps = sorted(passage_scores, reverse=True) or [0.0]
     us = sorted(unit_sims, reverse=True) or [0.0]
-    cs = sorted(ce, reverse=True) or [0.0]
     return {
-        "ce_top": cs[0],
-        "ce_gap": cs[0] - (cs[1] if len(cs) > 1 else cs[0]),
+        **reranker_features(ce)[0],
         "passage_top": ps[0],
         "passage_gap": ps[0] - (ps[1] if len(ps) > 1 else 0.0),
         "unit_top": us[0],
@@ -90,6 +88,15 @@ def question_features(
         "unit_mean3": sum(us[:3]) / len(us[:3]),
         "known_cover": known_cover(question, best_text, known),
     }
+
+
+def reranker_features(ce: Sequence[float]) -> tuple[dict[str, float], list[dict[str, float]]]:
+    """The reranker's features: of the question (best score, gap to the second) and of each unit (its
+    score, gap to the best); zeros without scores. Training adds them to stored rows with this too."""
+    cs = sorted(ce, reverse=True) or [0.0]
+    top = cs[0]
+    question = {"ce_top": top, "ce_gap": top - (cs[1] if len(cs) > 1 else top)}
+    return question, [{"ce": c, "ce_gap": top - c} for c in ce]
 
 
 def unit_features(
@@ -104,10 +111,9 @@ def unit_features(
     if not units:
         return []
     best_sim, best_passage = units[0][2], units[0][1]
-    ce_top = max(ce) if ce else 0.0
+    per_unit = reranker_features(ce)[1]
     out = []
     for rank, (text, passage, sim) in enumerate(units):
-        score = ce[rank] if rank < len(ce) else 0.0
         heading = headings[passage] if passage < len(headings) else ""
         out.append(
             {
@@ -118,8 +124,7 @@ def unit_features(
                 "passage_score": passage_scores[passage] if passage < len(passage_scores) else 0.0,
                 "known_cover": known_cover(question, f"{heading} {text}", known),
                 "is_row": float(text.count(": ") >= 2 and "; " in text),
-                "ce": score,
-                "ce_gap": ce_top - score,
+                **(per_unit[rank] if rank < len(per_unit) else {"ce": 0.0, "ce_gap": 0.0}),
             }
         )
     return out

@@ -114,6 +114,8 @@ class Found:
     """The picked units that carry the answer (the relevance model's choice), best first."""
     features: dict = field(default_factory=dict)
     unit_features: list[dict] = field(default_factory=list)
+    unit_texts: list[str] = field(default_factory=list)
+    """Each picked unit with its section heading, as the reranker reads it (and is trained on)."""
 
 
 @dataclass
@@ -356,7 +358,8 @@ class Assistant:
         headings = [" > ".join(x for x in (p.title, p.heading) if x) for p in passages]
         scores = [p.score for p in passages]
         best = f"{headings[picked[0][0].passage]} {picked[0][0].text}" if picked else passages[0].text
-        ce = self.relevance.rerank(query, [f"{headings[u.passage]}: {u.text}" for u, _ in picked])
+        found.unit_texts = [f"{headings[u.passage]}: {u.text}" for u, _ in picked]
+        ce = self.relevance.rerank(query, found.unit_texts)
         found.features = question_features(query, scores, [s for _, s in picked], best, known, ce)
         found.answer_p, found.answerable = self.relevance.answer_prob(found.features, self.cfg.retrieval.min_score)
         found.unit_features = unit_features(
