@@ -264,9 +264,7 @@ class LearningLoop:
                     "held-out loss": _pair(ev.get("adapter_loss"), ev.get("live_loss", ev.get("base_loss"))),
                     "train loss": num(r["metrics"].get("train_loss_last")),
                     "compared with": against,
-                    "last promoted": f"{(last.get('at') or '')[:10]} by {last.get('by') or '?'}: {last.get('reason')}"
-                    if last
-                    else "",
+                    "last promoted": _promoted(last),
                 }
             )
         return sorted(out, key=lambda r: r["created_at"], reverse=True)
@@ -339,3 +337,11 @@ def _pair(this, other) -> str:
         return f"{v:.2f}" if isinstance(v, (int, float)) else "—"
 
     return "" if this is None and other is None else f"{show(this)} / {show(other)}"
+
+
+def _promoted(last: dict) -> str:
+    """ "2026-12-03, override by dana: why" (an override's reason already names who), or "... by dana: why"."""
+    if not last:
+        return ""
+    day, by, reason = (last.get("at") or "")[:10], last.get("by") or "?", last.get("reason") or ""
+    return f"{day}, {reason}" if reason.startswith(f"override by {by}") else f"{day} by {by}: {reason}"

@@ -75,7 +75,8 @@ def health_problems(assistant) -> list[str]:
     if not assistant.retriever:
         out.append(f"No knowledge base, every question is declined: {assistant.retriever_problem}")
     # Each missing tagger carries its own reason (assistant.unavailable).
-    out += [f"No {str(t)[0].upper()}{str(t)[1:]}" for t in (assistant.sentiment, assistant.ner) if not t]
+    # "NER tagger unavailable: not configured" (it says what is missing and why; no "No" in front).
+    out += [f"{str(t)[0].upper()}{str(t)[1:]}" for t in (assistant.sentiment, assistant.ner) if not t]
     relevance = getattr(assistant, "relevance", None)
     if relevance is not None and relevance.problem and relevance.configured:
         out.append(f"Relevance model: {relevance.problem}; answering whenever a passage clears retrieval.min_score")
