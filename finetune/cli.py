@@ -229,25 +229,25 @@ def export_cmd(
     out: str = typer.Option(..., help="Output directory for train.jsonl, eval.jsonl, data_card.json."),
     eval_fraction: float = typer.Option(0.1, help="Share of each intent held out for evaluation."),
     no_ner: bool = typer.Option(False, help="Redact by patterns only (skip the NER tagger)."),
+    progress: str = typer.Option("", help="Rewrite this JSON file with the stage and how far it is."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Build a chat dataset from the store (feedback-filtered, PII-redacted, deduplicated, split)."""
     from assistant.build import open_store
-    from finetune.export import Redactor, export_dataset
+    from finetune.export import Redactor, export_dataset, summary
+    from finetune.progress import ProgressFile
 
+    report = ProgressFile(progress, bar=not as_json)
+    report("loading the taggers", 0, 1)
     cfg = _cfg()
     ner = None
     if not no_ner:
         from assistant.taggers.loader import load_taggers
 
         _, ner, _ = load_taggers(cfg)
-    card = export_dataset(open_store(cfg), out, Redactor(ner), eval_fraction, cfg.app.business_name)
-    _out(
-        card,
-        as_json,
-        f"exported {card['train']} train / {card['eval']} eval examples to {out}\n"
-        f"  kept {card['kept']}  dropped {card['dropped']}  redacted {card['pii_redacted']}",
-    )
+    card = export_dataset(open_store(cfg), out, Redactor(ner), eval_fraction, cfg.app.business_name, report)
+    report.close()
+    _out(card, as_json, f"exported to {out}: {summary(card)}")
 
 
 @app.command("grounded-data")
@@ -359,8 +359,8 @@ def eval_cmd(
     from finetune.gen_eval import evaluate
     from finetune.progress import ProgressFile
 
-    report = ProgressFile(progress)
-    report("held-out loss and sample answers", 0, 1)
+    report = ProgressFile(progress, bar=not as_json)
+    report("loading the models", 0, 1)
     cfg = _cfg()
     registry = _registry(cfg)
     path = Path(adapter) if Path(adapter).is_dir() else registry / adapter
@@ -376,6 +376,7 @@ def eval_cmd(
         max_new_tokens,
         cfg.generation.device,
         cfg.generation,
+        report,
     )
     qfile = questions or cfg.evaluation.answer_questions
     if qfile and qfile != "none":
@@ -400,6 +401,7 @@ def eval_cmd(
             f"{'live' if 'live_answer_accuracy' in result else 'base'} "
             f"{result.get('live_answer_accuracy', result.get('base_answer_accuracy'))}"
         )
+    report.close()
     _out(result, as_json, "\n".join(text) + f"\nn={result['n']} (generated {result['n_generated']})")
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -121,12 +122,14 @@ def _latest(feedback: list[dict]) -> tuple[int | None, str | None]:
 
 
 def select_examples(
-    exchanges: Iterable[dict], redact: Redactor, business_name: str = "Northwind Goods"
+    exchanges: Iterable[dict], redact: Redactor, business_name: str = "Northwind Goods", on_exchange=None
 ) -> tuple[list[dict], Counter, Counter]:
     counts: Counter = Counter()
     pii: Counter = Counter()
     seen, out = set(), []
-    for ex in exchanges:
+    for i, ex in enumerate(exchanges):
+        if on_exchange:
+            on_exchange(i)
         turn = ex["turn"]
         rating, correction = _latest(ex["feedback"])
         if turn.get("escalation") in {"human_requested", "unsupported_language"}:
@@ -198,16 +201,38 @@ def export_dataset(
     redactor: Redactor | None = None,
     eval_fraction: float = 0.1,
     business_name: str = "Northwind Goods",
+    report=None,
 ) -> dict:
+    """Select, redact and split the store's answers into `out` (train.jsonl, eval.jsonl, data_card.json).
+    The files are written into `<out>.partial` and renamed when complete, so an export that is stopped
+    (Cancel in the console, a crash) never leaves a dataset that looks finished. `report(stage, done,
+    total)` hears how far it is (a `finetune.progress.ProgressFile`)."""
     out = Path(out)
-    examples, counts, pii = select_examples(store.exchanges(), redactor or Redactor(), business_name)
+    if out.is_file() or (out.is_dir() and any(out.iterdir()) and not (out / "data_card.json").exists()):
+        # Never replace something that is not an earlier export (a typo in --out must lose nothing).
+        raise InputError(f"{out} exists and is not an earlier export: choose a new directory")
+    total = store.reply_count()
+    stage = "reading and redacting the logs"
+
+    def tick(i: int) -> None:
+        if report and (i % 20 == 0 or i == total - 1):  # a file write per 20 replies is plenty
+            report(stage, i, total)
+
+    if report:
+        report(stage, 0, total)
+    examples, counts, pii = select_examples(store.exchanges(), redactor or Redactor(), business_name, tick)
     if not examples:
         raise InputError(
             "no usable turns to export: rate answers, write corrections or import transcripts first "
             f"(seen: {dict(counts) or 'no assistant turns'})"
         )
     train, evals = split(examples, eval_fraction)
-    data_hash = write_split(out, train, evals)
+    if report:
+        report("writing the dataset", total, total)
+    partial = out.with_name(out.name + ".partial")
+    if partial.exists():
+        shutil.rmtree(partial)  # left by an export that was stopped
+    data_hash = write_split(partial, train, evals)
     card = {
         "created_at": datetime.now(timezone.utc).isoformat(),
         "store": store.url.split("@")[-1],
@@ -223,5 +248,20 @@ def export_dataset(
         "data_hash": data_hash,
         "format": f"TRL messages JSONL (system with passages, user, assistant), prompt {PROMPT_FORMAT}",
     }
-    (out / "data_card.json").write_text(json.dumps(card, indent=1))
+    (partial / "data_card.json").write_text(json.dumps(card, indent=1))
+    if out.exists():
+        shutil.rmtree(out)  # an export to the same directory replaces it whole
+    partial.rename(out)
     return card
+
+
+def _words(counts: dict) -> str:
+    return ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items() if n) or "none"
+
+
+def summary(card: dict) -> str:
+    """A data card in words, for the CLI and the console (no raw dicts)."""
+    return (
+        f"{card['train']} training and {card['eval']} held-out examples; kept {_words(card['kept'])}; "
+        f"left out {_words(card['dropped'])}; personal data replaced: {_words(card['pii_redacted'])}."
+    )

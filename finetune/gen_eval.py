@@ -19,14 +19,17 @@ from assistant.serving.transformers_generator import check_adapter_dir, sampling
 from finetune.lora import data_hash, load_conversations
 
 
-def assistant_token_loss(model, tokenizer, rows: list[dict], max_length: int = 512) -> tuple[float, int]:
-    """Mean NLL (nats) over assistant-answer tokens only, and how many tokens were scored."""
+def assistant_token_loss(model, tokenizer, rows: list[dict], max_length: int = 512, on_row=None) -> tuple[float, int]:
+    """Mean NLL (nats) over assistant-answer tokens only, and how many tokens were scored.
+    `on_row(i)` is called after each row (progress)."""
     import torch
 
     total, count = 0.0, 0
     device = next(model.parameters()).device
     with torch.inference_mode():
-        for r in rows:
+        for i, r in enumerate(rows):
+            if on_row:
+                on_row(i)
             prompt = _ids(tokenizer, r["messages"][:-1], True)
             full = _ids(tokenizer, r["messages"], False)[:max_length]
             if len(full) <= len(prompt):
@@ -42,16 +45,19 @@ def assistant_token_loss(model, tokenizer, rows: list[dict], max_length: int = 5
 
 
 def generate_answers(
-    model, tokenizer, rows: list[dict], max_new_tokens: int, sampling: dict | None = None
+    model, tokenizer, rows: list[dict], max_new_tokens: int, sampling: dict | None = None, on_row=None
 ) -> list[str]:
-    """Answers decoded as serving decodes them (`sampling_kwargs` of the generation config)."""
+    """Answers decoded as serving decodes them (`sampling_kwargs` of the generation config);
+    `on_row(i)` is called before each row (progress)."""
     import torch
 
     sampling = sampling if sampling is not None else sampling_kwargs(GenerationConfig())
     out = []
     device = next(model.parameters()).device
     with torch.inference_mode():
-        for r in rows:
+        for i, r in enumerate(rows):
+            if on_row:
+                on_row(i)
             ids = torch.tensor([_ids(tokenizer, r["messages"][:-1], True)], device=device)
             gen = model.generate(
                 input_ids=ids,
@@ -83,7 +89,10 @@ def evaluate(
     max_new_tokens: int = 96,
     device: str = "auto",
     generation: GenerationConfig | None = None,
+    report=None,
 ) -> dict:
+    """Loss, perplexity, ROUGE-L and answer length of the base model, the adapter and the live adapter
+    on the held-out rows; `report(stage, done, total)` hears how far it is (a `ProgressFile`)."""
     from peft import PeftModel
 
     from assistant.models import load_causal_lm
@@ -109,7 +118,15 @@ def evaluate(
     }
     answers: dict[str, list[str]] = {}
     peft_model = None
-    for name, path in variants.items():
+    per_variant = len(rows) + len(refs)
+    for k, name in enumerate(variants):
+        path = variants[name]
+        stage, start, total = f"held-out loss and sample answers ({name})", k * per_variant, len(variants) * per_variant
+
+        def tick(i, offset=0, stage=stage, start=start, total=total):
+            if report:
+                report(stage, start + offset + i, total)
+
         if path is None:
             current = model
         else:
@@ -123,9 +140,14 @@ def evaluate(
             peft_model.set_adapter(name)
             current = peft_model
         current.eval()
-        loss, tokens = assistant_token_loss(current, tokenizer, rows)
+        loss, tokens = assistant_token_loss(current, tokenizer, rows, on_row=tick)
         answers[name] = generate_answers(
-            current, tokenizer, rows[:generate], max_new_tokens, sampling_kwargs(generation or GenerationConfig())
+            current,
+            tokenizer,
+            rows[:generate],
+            max_new_tokens,
+            sampling_kwargs(generation or GenerationConfig()),
+            on_row=lambda i, tick=tick: tick(i, len(rows)),
         )
         result[f"{name}_loss"] = round(loss, 4)
         result[f"{name}_perplexity"] = round(math.exp(loss), 3) if loss == loss else None

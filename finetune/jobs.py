@@ -83,6 +83,8 @@ class LearningLoop:
         status = (
             "running"
             if rc is None and _alive(state["pid"])
+            else "cancelled"
+            if (run / "cancelled").exists()
             else "lost"
             if rc is None
             else ("done" if rc == 0 else "failed")
@@ -94,6 +96,7 @@ class LearningLoop:
             "total": progress.get("max_steps") or state.get("max_steps") or 0,
             "losses": progress.get("losses", []),
             "stage": progress.get("stage", ""),
+            "seconds_left": _seconds_left(progress),
         }
         log = (run / "log.txt").read_text(errors="replace") if (run / "log.txt").exists() else ""
         if status == "done":
@@ -149,6 +152,7 @@ class LearningLoop:
         current = self.job()
         if not current or current["state"] != "running":
             raise InputError("no job is running")
+        (Path(current["dir"]) / "cancelled").write_text(operator)
         os.killpg(current["pid"], signal.SIGTERM)
         self._record(operator, f"cancel {current['kind']}", version=current.get("version"))
 
@@ -159,22 +163,24 @@ class LearningLoop:
         return SharedLive(open_store(self.cfg), self.registry)
 
     # --- the steps -----------------------------------------------------------------------------
-    def export(self, operator: str) -> dict:
-        from assistant.build import open_store
-        from assistant.taggers.loader import load_taggers
-        from finetune.export import Redactor, export_dataset
-
+    def start_export(self, operator: str) -> dict:
+        """Export a dataset from the logs in the background (the NER redaction of a big store takes
+        minutes); it appears among `datasets()` only once complete (see `export_dataset`)."""
         out = self.datasets_dir / f"export-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}"
-        _, ner, _ = load_taggers(self.cfg)
-        card = export_dataset(open_store(self.cfg), out, Redactor(ner), 0.1, self.cfg.app.business_name)
-        self._record(operator, "export", dataset=str(out), train=card["train"], eval=card["eval"])
-        return {**card, "dir": str(out)}
+        return self._start(
+            "export",
+            loopdesk(self.cfg, "finetune", "export", "--out", str(out), "--progress", "{run}/progress.json"),
+            operator,
+            dataset=str(out),
+        )
 
     def datasets(self) -> list[str]:
         """Dataset directories (with a train.jsonl), newest first."""
         if not self.datasets_dir.is_dir():
             return []
-        found = [d for d in self.datasets_dir.iterdir() if (d / "train.jsonl").is_file()]
+        found = [
+            d for d in self.datasets_dir.iterdir() if (d / "train.jsonl").is_file() and not d.name.endswith(".partial")
+        ]
         return [str(d) for d in sorted(found, key=lambda d: d.stat().st_mtime, reverse=True)]
 
     def start_training(self, dataset: str, max_steps: int, operator: str) -> dict:
@@ -328,6 +334,15 @@ def wait(loop: LearningLoop, timeout: float = 600) -> dict | None:
             return job
         time.sleep(0.5)
     raise LoopdeskError("job still running after the timeout")
+
+
+def _seconds_left(progress: dict) -> float | None:
+    """Time left in the current stage at its pace so far (None before two readings)."""
+    step, total = progress.get("step") or 0, progress.get("max_steps") or 0
+    since, at = progress.get("since"), progress.get("at")
+    if not (since and at and 0 < step < total and at > since):
+        return None
+    return (at - since) / step * (total - step)
 
 
 def _pair(this, other) -> str:

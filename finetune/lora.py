@@ -182,6 +182,8 @@ def train_lora(cfg: LoraTrainConfig, home: Path, log=print) -> dict:
     class Progress(TrainerCallback):
         """Writes step, planned steps and the loss curve so far, atomically (readers never see half a file)."""
 
+        since = time.time()  # for the console's time-left estimate
+
         def on_log(self, args, state, control, logs=None, **kw):
             if not cfg.progress:
                 return
@@ -190,7 +192,15 @@ def train_lora(cfg: LoraTrainConfig, home: Path, log=print) -> dict:
             tmp = path.with_suffix(".tmp")
             tmp.write_text(
                 json.dumps(
-                    {"version": version, "step": state.global_step, "max_steps": state.max_steps, "losses": losses}
+                    {
+                        "version": version,
+                        "step": state.global_step,
+                        "max_steps": state.max_steps,
+                        "losses": losses,
+                        "stage": "training",
+                        "at": time.time(),
+                        "since": self.since,
+                    }
                 )
             )
             os.replace(tmp, path)

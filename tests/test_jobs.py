@@ -126,3 +126,24 @@ def test_an_evaluation_reports_its_stage_and_how_far_it_is(loop, tmp_path):
         time.sleep(0.05)
     assert ("answering the questions (adapter)", 1, 4) in seen or ("answering the questions (adapter)", 2, 4) in seen
     assert job["state"] == "done"
+
+
+def test_cancel_is_reported_as_cancelled_with_who(loop):
+    loop._start("export", [sys.executable, "-c", "import time; time.sleep(60)"], "dana")
+    loop.cancel("sam")
+    deadline = time.time() + 10
+    while loop.job()["state"] == "running" and time.time() < deadline:
+        time.sleep(0.1)
+    assert loop.job()["state"] == "cancelled"
+    actions = [json.loads(x) for x in (loop.jobs / "actions.jsonl").read_text().splitlines()]
+    assert actions[-1]["operator"] == "sam" and actions[-1]["action"] == "cancel export"
+    with pytest.raises(InputError, match="no job is running"):
+        loop.cancel("sam")
+
+
+def test_time_left_follows_the_stage_pace():
+    from finetune.jobs import _seconds_left
+
+    assert _seconds_left({"step": 10, "max_steps": 40, "since": 100.0, "at": 120.0}) == 60.0
+    assert _seconds_left({"step": 0, "max_steps": 40, "since": 100.0, "at": 120.0}) is None  # no pace yet
+    assert _seconds_left({"step": 5, "max_steps": 5, "since": 100.0, "at": 120.0}) is None  # stage done

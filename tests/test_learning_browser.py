@@ -69,7 +69,7 @@ def test_a_tie_is_refused_and_promote_anyway_records_why(served, chromium_path):
         page.locator("#op-adapter input").fill("bitext-v3")
         page.keyboard.press("Enter")
         page.locator("#op-promote").click()
-        message = page.locator("#op-message")
+        message = page.locator("#op-adapter-message")
         expect(message).to_contain_text("not measurably better", timeout=30_000)
         assert "--" not in message.inner_text()  # no command-line advice in the browser
         page.locator("#op-promote-anyway").click()

@@ -206,3 +206,29 @@ def test_training_resumes_after_a_kill(tmp_path, tiny_model, store):
     manifest = train_lora(tc, home, log=messages.append)
     assert any("resuming from" in m and "checkpoint-2" in m for m in messages)
     assert manifest["metrics"]["steps"] == 4
+
+
+def test_an_export_reports_progress_and_a_stopped_one_leaves_no_dataset(store, tmp_path):
+    from finetune.export import export_dataset
+
+    fill_store(store)
+    seen = []
+
+    def stop_midway(stage, done, total):
+        seen.append((stage, done, total))
+        if stage == "writing the dataset":
+            raise KeyboardInterrupt  # as a Cancel (SIGTERM) would, after the redaction
+
+    with pytest.raises(KeyboardInterrupt):
+        export_dataset(store, tmp_path / "ds", report=stop_midway)
+    assert seen[0] == ("reading and redacting the logs", 0, 4)
+    assert not (tmp_path / "ds").exists()  # nothing that looks like a finished dataset
+    card = export_dataset(store, tmp_path / "ds")
+    assert (tmp_path / "ds" / "train.jsonl").is_file() and card["train"] == 2
+    assert not (tmp_path / "ds.partial").exists()
+    export_dataset(store, tmp_path / "ds")  # an earlier export is replaced whole
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("keep me")
+    with pytest.raises(InputError, match="not an earlier export"):
+        export_dataset(store, tmp_path / "notes")
+    assert (tmp_path / "notes" / "todo.txt").read_text() == "keep me"

@@ -229,6 +229,10 @@ class Store(HandoffRecords, ApiKeyRecords, DeploymentRecords, ConsoleQueries):
             latest[r["turn_id"]] = r
         return list(latest.values())
 
+    def reply_count(self) -> int:
+        """How many assistant turns there are (what `exchanges` walks; for progress)."""
+        return self._read(sa.select(sa.func.count().label("n")).where(turns.c.role == "assistant"))[0]["n"]
+
     def exchanges(self, batch: int = 1000) -> Iterator[dict]:
         """Every assistant turn with the turn before it, its conversation and feedback, in pages of
         `batch` replies (keyset by id), so an export of millions of turns never reads whole tables."""

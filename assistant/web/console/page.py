@@ -45,6 +45,20 @@ ADAPTER_NOTE = (
 )
 
 
+JOB_NAMES = {"export": "Export", "train": "Training", "eval": "Evaluation"}
+JOB_STATES = {
+    "running": "running",
+    "done": "finished",
+    "failed": "failed",
+    "cancelled": "cancelled",
+    "lost": "stopped without a result (the server restarted or the process was killed)",
+}
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
 def guarded(n_outputs: int):
     """Run a handler as the signed-in operator; on a refusal show why and change nothing else."""
 
@@ -249,10 +263,12 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
                 with gr.Row():
                     export_btn = gr.Button("1 · Export a dataset from the logs", elem_id="op-export")
                     dataset = gr.Dropdown([], label="Dataset", elem_id="op-dataset", allow_custom_value=False)
-                    steps = gr.Number(40, label="Training steps", precision=0, minimum=1)
+                    steps = gr.Number(40, label="Training steps", precision=0, minimum=1, elem_id="op-steps")
                     train_btn = gr.Button("2 · Train a LoRA adapter", variant="primary", elem_id="op-train")
                     cancel_btn = gr.Button("Cancel the running job", elem_id="op-cancel")
-                progress = gr.HTML("<small>No training has run yet.</small>", elem_id="op-progress")
+                # Each row's confirmations and refusals appear right under its buttons.
+                learn_msg = gr.Markdown("", elem_id="op-learn-message")
+                progress = gr.HTML("<small>No job has run yet.</small>", elem_id="op-progress")
                 loss_plot = gr.LinePlot(x="step", y="loss", title="training loss", elem_id="op-loss", height=240)
                 adapters_table = gr.Dataframe(
                     headers=ADAPTER_COLUMNS,
@@ -274,6 +290,7 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
                         elem_id="op-override-reason",
                     )
                     override_btn = gr.Button("Promote anyway", variant="stop", scale=1, elem_id="op-promote-anyway")
+                adapter_msg = gr.Markdown("", elem_id="op-adapter-message")
         with gr.Column(visible=False, elem_id="op-conversation") as conv_area:
             conv_header = gr.Markdown("", elem_id="op-conv-header")
             with gr.Row():
@@ -494,23 +511,29 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
 
         job = learning.job() if learning else None
         if not job:
-            return "<small>No training has run yet.</small>", pd.DataFrame({"step": [], "loss": []})
+            return "<small>No job has run yet.</small>", pd.DataFrame({"step": [], "loss": []})
         losses = pd.DataFrame(job["losses"] or [], columns=["step", "loss"])
-        total = max(job["total"], 1)
+        what = JOB_NAMES.get(job["kind"], job["kind"])
+        if job.get("version"):
+            what += f" of <code>{html.escape(job['version'])}</code>"
         head = (
-            f"<b>{job['kind']}</b> of <code>{html.escape(job.get('version', ''))}</code> by "
-            f"{html.escape(job['started_by'])} at {job['started_at']}: <b>{job['state']}</b>"
+            f"<b>{what}</b> by {html.escape(job['started_by'])} at {job['started_at'][:19].replace('T', ' ')}: "
+            f"<b>{JOB_STATES.get(job['state'], job['state'])}</b>"
         )
-        if job["kind"] == "train":
+        if job["state"] == "running" and job["total"]:
+            stage = html.escape(job.get("stage") or "")
+            left = job.get("seconds_left")
             head += (
-                f" · step {job['step']} of {job['total']}<br><progress value='{job['step']}' max='{total}' "
-                f"style='width:100%'></progress>"
+                f" · {stage + ': ' if stage else ''}{job['step']} of {job['total']}"
+                + (f" · about {_duration(left)} left" if left else "")
+                + f"<br><progress value='{job['step']}' max='{max(job['total'], 1)}' style='width:100%'></progress>"
             )
-        elif job.get("stage") and job["state"] == "running":  # evaluation: its stage and how far
-            head += (
-                f" · {html.escape(job['stage'])}: {job['step']} of {job['total']}<br>"
-                f"<progress value='{job['step']}' max='{total}' style='width:100%'></progress>"
-            )
+        elif job["kind"] == "train" and job["total"]:
+            head += f" · step {job['step']} of {job['total']}"
+        if job["state"] == "done" and job["kind"] == "export" and job.get("result"):
+            from finetune.export import summary
+
+            head += f"<br>{html.escape(summary(job['result']))}"
         if job.get("error"):
             head += f"<br><span style='color:#b91c1c'>{html.escape(job['error'])}</span>"
         return head, losses
@@ -528,15 +551,9 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
 
     @guarded(3)
     def do_export(tok):
-        card = learning.export(learner(tok))
-        return (
-            (
-                f"Exported {card['train']} training and {card['eval']} held-out examples to `{card['dir']}` "
-                f"(kept {card['kept']}, dropped {card['dropped']}, redacted {card['pii_redacted']})."
-            ),
-            gr.update(choices=learning.datasets(), value=card["dir"]),
-            gr.skip(),
-        )
+        learning.start_export(learner(tok))
+        head, _ = job_view()
+        return "Export started; it appears under Dataset when it is complete.", gr.skip(), head
 
     @guarded(3)
     def do_train(tok, ds, n):
@@ -581,12 +598,15 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
         rows, choices = adapter_rows()
         return f"Live adapter: `{result['live'] or 'none (base model)'}`.", rows, choices
 
-    @guarded(5)
-    def do_job(tok):
+    @guarded(6)
+    def do_job(tok, chosen):
         accounts.operator(tok)
         head, losses = job_view()
         rows, choices = adapter_rows()
-        return gr.skip(), head, losses, rows, choices
+        found = learning.datasets() if learning else []
+        # Keep the operator's choice; pick the newest export when none is chosen (or it is gone).
+        pick = chosen if chosen in found else (found[0] if found else None)
+        return gr.skip(), head, losses, rows, choices, gr.update(choices=found, value=pick)
 
     # --- wiring ----------------------------------------------------------------------------------
     signed_in = [msg, token, signin, area, me, password, queue_table, alert, dataset]
@@ -595,7 +615,9 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
         trigger(do_signin, [name, password], signed_in).then(
             lambda t, d: do_numbers(t, d) if t else (gr.skip(),) * 6, [token, days], numbers_outputs
         ).then(
-            lambda t: do_job(t) if t else (gr.skip(),) * 5, [token], [msg, progress, loss_plot, adapters_table, adapter]
+            lambda t, d: do_job(t, d) if t else (gr.skip(),) * 6,
+            [token, dataset],
+            [learn_msg, progress, loss_plot, adapters_table, adapter, dataset],
         )
     signout.click(do_signout, [token], [msg]).then(
         lambda: (None, gr.update(visible=True), gr.update(visible=False)), None, [token, signin, area]
@@ -634,16 +656,16 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
     r_prev.click(lambda t, p, *a: do_replies(t, max(1, p - 1), *a), [token, reply_page, *reply_inputs], reply_outputs)
     r_next.click(lambda t, p, *a: do_replies(t, p + 1, *a), [token, reply_page, *reply_inputs], reply_outputs)
     days.change(do_numbers, [token, days], numbers_outputs)
-    export_btn.click(do_export, [token], [msg, dataset, progress])
-    train_btn.click(do_train, [token, dataset, steps], [msg, progress, loss_plot])
-    eval_btn.click(do_eval, [token, adapter], [msg, progress, loss_plot])
-    cancel_btn.click(do_cancel, [token], [msg, progress, loss_plot])
-    promote_btn.click(do_promote, [token, adapter], [msg, adapters_table, adapter])
-    override_btn.click(do_promote_anyway, [token, adapter, override_reason], [msg, adapters_table, adapter])
-    rollback_btn.click(do_rollback, [token], [msg, adapters_table, adapter])
+    export_btn.click(do_export, [token], [learn_msg, dataset, progress])
+    train_btn.click(do_train, [token, dataset, steps], [learn_msg, progress, loss_plot])
+    eval_btn.click(do_eval, [token, adapter], [adapter_msg, progress, loss_plot])
+    cancel_btn.click(do_cancel, [token], [learn_msg, progress, loss_plot])
+    promote_btn.click(do_promote, [token, adapter], [adapter_msg, adapters_table, adapter])
+    override_btn.click(do_promote_anyway, [token, adapter, override_reason], [adapter_msg, adapters_table, adapter])
+    rollback_btn.click(do_rollback, [token], [adapter_msg, adapters_table, adapter])
     gr.Timer(3).tick(
-        lambda t: do_job(t) if t else (gr.skip(),) * 5,
-        [token],
-        [msg, progress, loss_plot, adapters_table, adapter],
+        lambda t, d: do_job(t, d) if t else (gr.skip(),) * 6,
+        [token, dataset],
+        [learn_msg, progress, loss_plot, adapters_table, adapter, dataset],
         show_progress="hidden",
     )
