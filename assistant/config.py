@@ -156,6 +156,17 @@ class RetrievalConfig:
 
 
 @dataclass
+class MemoryConfig:
+    enabled: bool = _f(True, "Answer questions that match an approved answer-memory entry with that answer.")
+    min_similarity: float = _f(
+        0.70,
+        "Cosine (retrieval embedder) a question needs to an entry's question to get its answer; chosen "
+        "leave-one-KB-out by benchmarks/memory_match.py (0.86 of paraphrases matched, 0.02 of other questions).",
+    )
+    check_seconds: float = _f(2.0, "How often a replica looks for entries added or changed elsewhere.")
+
+
+@dataclass
 class EvaluationConfig:
     answer_questions: str = _f(
         "benchmarks/answer_sets/promotion_questions.jsonl",
@@ -249,6 +260,7 @@ SECTIONS: dict[str, type] = {
     "models": ModelsConfig,
     "generation": GenerationConfig,
     "retrieval": RetrievalConfig,
+    "memory": MemoryConfig,
     "store": StoreConfig,
     "evaluation": EvaluationConfig,
     "policy": PolicyConfig,
@@ -264,6 +276,7 @@ class Config:
     models: ModelsConfig = field(default_factory=ModelsConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
@@ -425,6 +438,8 @@ def validate(cfg: Config) -> list[str]:
         p.append("generation.context_tokens must leave at least 128 tokens for the prompt")
     if cfg.retrieval.mode not in {"dense", "bm25", "hybrid"}:
         p.append("retrieval.mode must be dense, bm25 or hybrid")
+    if not 0 < cfg.memory.min_similarity <= 1:
+        p.append("memory.min_similarity must be in (0, 1]")
     if cfg.retrieval.evidence_units < 1 or cfg.retrieval.fallback_units < 1:
         p.append("retrieval.evidence_units and retrieval.fallback_units must be >= 1")
     if not 0 <= cfg.retrieval.key_margin <= 2:

@@ -246,6 +246,7 @@ def eval_answers_cmd(
 
 def _compose() -> None:
     from assistant.cli.console import api_key_app, operator_app, report_app, store_app
+    from assistant.cli.memory import memory_app
     from finetune.cli import adapters_app
     from finetune.cli import app as finetune_app
     from index.cli import app as index_app
@@ -259,6 +260,7 @@ def _compose() -> None:
     app.add_typer(report_app, name="report")
     app.add_typer(store_app, name="store")
     app.add_typer(api_key_app, name="api-key")
+    app.add_typer(memory_app, name="memory")
 
 
 _compose()

@@ -213,6 +213,31 @@ def _m010_reply_to(conn) -> None:
     conn.execute(sa.text("CREATE INDEX ix_turns_reply_to ON turns (reply_to)"))
 
 
+def _m011_answer_memory(conn) -> None:
+    """Approved answers from the team (corrections, operator replies, `loopdesk memory add`), searched
+    before the knowledge base; shared by every replica through the database."""
+    md = sa.MetaData()
+    sa.Table(
+        "answer_memory",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("question", sa.Text, nullable=False),
+        sa.Column("answer", sa.Text, nullable=False),
+        sa.Column("source", sa.String(255)),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("origin", sa.String(32), nullable=False),
+        sa.Column("turn_id", sa.Integer),
+        sa.Column("created_by", sa.String(64)),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("approved_by", sa.String(64)),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("note", sa.Text),
+        sa.Column("uses", sa.Integer, nullable=False, server_default="0"),
+        sa.Index("ix_answer_memory_status", "status"),
+    )
+    md.create_all(conn)
+
+
 MIGRATIONS = [
     (1, "conversations, turns, feedback", _m001_initial),
     (2, "indexes for history, feedback and escalation look-ups", _m002_indexes),
@@ -224,6 +249,7 @@ MIGRATIONS = [
     (8, "live adapter and index build shared by replicas", _m008_deployment),
     (9, "trigram index for text search (PostgreSQL)", _m009_text_search),
     (10, "replies point at the message they answer", _m010_reply_to),
+    (11, "answer memory", _m011_answer_memory),
 ]
 
 _versions = sa.Table(

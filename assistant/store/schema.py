@@ -53,6 +53,24 @@ feedback = sa.Table(
     sa.Column("actor", sa.String(64)),
 )
 
+answer_memory = sa.Table(
+    "answer_memory",
+    md,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("question", sa.Text),
+    sa.Column("answer", sa.Text),
+    sa.Column("source", sa.String(255)),
+    sa.Column("status", sa.String(16)),
+    sa.Column("origin", sa.String(32)),
+    sa.Column("turn_id", sa.Integer),
+    sa.Column("created_by", sa.String(64)),
+    sa.Column("created_at", sa.DateTime(timezone=True)),
+    sa.Column("approved_by", sa.String(64)),
+    sa.Column("updated_at", sa.DateTime(timezone=True)),
+    sa.Column("note", sa.Text),
+    sa.Column("uses", sa.Integer),
+)
+
 imports = sa.Table(
     "imports",
     md,

@@ -34,6 +34,7 @@ from assistant.store.schema import (
 )
 from assistant.store.console import ConsoleQueries
 from assistant.store.handoff import HandoffRecords
+from assistant.store.memory import MemoryRecords
 from assistant.store.shared import ApiKeyRecords, DeploymentRecords
 
 TURN_FIELDS = {c.name for c in turns.columns} - {"id", "conversation_id", "role", "text", "created_at", "spool_key"}
@@ -48,7 +49,7 @@ def _is_locked(exc: OperationalError) -> bool:
     return "locked" in msg or "busy" in msg or "could not serialize" in msg
 
 
-class Store(HandoffRecords, ApiKeyRecords, DeploymentRecords, ConsoleQueries):
+class Store(HandoffRecords, ApiKeyRecords, DeploymentRecords, ConsoleQueries, MemoryRecords):
     """The conversation store; handoff/operator and console queries come from the two mixins."""
 
     _now = staticmethod(_now)
@@ -160,7 +161,10 @@ class Store(HandoffRecords, ApiKeyRecords, DeploymentRecords, ConsoleQueries):
                 )
             ).inserted_primary_key[0]
 
-        return self._write(tx)
+        out = self._write(tx)
+        if rating == -1:
+            self.memory_rated_down(turn_id, actor)
+        return out
 
     def import_exchanges(self, rows: list[tuple[str, str, str, str | None]], source_file: str) -> int:
         """(key, user, assistant, intent) rows, each its own conversation, all in one transaction;
@@ -436,7 +440,10 @@ class Store(HandoffRecords, ApiKeyRecords, DeploymentRecords, ConsoleQueries):
             )
             return row[0]
 
-        return self._write(tx)
+        out = self._write(tx)
+        if rating == -1:
+            self.memory_rated_down(turn_id, actor)
+        return out
 
     def turn(self, turn_id: int) -> dict | None:
         rows = self._read(sa.select(turns).where(turns.c.id == turn_id))

@@ -41,6 +41,8 @@ from assistant.grounding.evidence import (
     pick_evidence,
 )
 from assistant.grounding.relevance import Relevance, known_stems, question_features, unit_features
+from assistant.memory.match import AnswerMemory, MemoryHit
+from assistant.store.memory import MEMORY_ID
 from assistant.turn.tagging import MessageTagging
 from assistant.grounding.placeholders import StreamRenderer
 from assistant.turn import messages
@@ -116,6 +118,8 @@ class Found:
     unit_features: list[dict] = field(default_factory=list)
     unit_texts: list[str] = field(default_factory=list)
     """Each picked unit with its section heading, as the reranker reads it (and is trained on)."""
+    memory: MemoryHit | None = None
+    """The approved answer-memory entry that answers it (then `passages` is that entry alone)."""
 
 
 @dataclass
@@ -149,6 +153,7 @@ class Assistant:
         rules: Rules | None = None,
         admission: Admission | None = None,
         relevance: Relevance | None = None,
+        memory: AnswerMemory | None = None,
     ) -> None:
         """`assistant.build.build_assistant` passes every part; unit tests pass what they need and
         get the config's defaults for the rest."""
@@ -172,6 +177,17 @@ class Assistant:
         self.spool = spool  # where turns go when the database cannot take them (assistant.store.spool)
         self.redactor = redactor  # card data, national ids (and contacts if configured) replaced first
         self.relevance = relevance if relevance is not None else Relevance.unavailable("not configured", False)
+        m = cfg.memory
+        # The memory matches with the retrieval embedder: none while there is no index.
+        self.memory = (
+            memory
+            if memory is not None
+            else AnswerMemory(
+                store, lambda: getattr(self.retriever, "embedder", None), m.min_similarity, m.check_seconds
+            )
+            if m.enabled
+            else None
+        )
         p = cfg.policy
         self.rules = (
             rules
@@ -336,7 +352,12 @@ class Assistant:
 
     def find(self, text: str, history: list[dict], tags: Tags) -> Found:
         """Step 4: search with the context a follow-up needs, rank the passages' units, and judge
-        (learned relevance) whether they answer the question and which of them do."""
+        (learned relevance) whether they answer the question and which of them do. An approved
+        answer-memory entry for the question comes first: the team's answer, as they wrote it."""
+        hit = self._read_or(lambda: self.memory.lookup(text) if self.memory else None, None, "the answer memory", tags)
+        if hit is not None:
+            unit = Unit(hit.entry["answer"], 0, 0)
+            return Found(text, [hit.passage()], [(unit, hit.score)], hit.score, True, [(unit, hit.score)], memory=hit)
         alone = self.judge(text, self.retrieve(text, tags), text)
         joint = context_query(text, history)
         if joint is None:
@@ -529,6 +550,12 @@ class Assistant:
         """Step 7: ("token"|"replace", text) events and one ("grounding", how) event. With the
         checked reader, the evidence answers when the model has shown nothing by `deadline`
         (time.perf_counter; see generation.first_text_seconds)."""
+        if passages and MEMORY_ID.match(passages[0].id):
+            # The team approved this answer for this question: it is said as written, cited.
+            yield "token", passages[0].text.rstrip() + " [1]"
+            yield "grounding", "answer memory"
+            self.store.memory_used(int(passages[0].id.split(":", 1)[1]))
+            return
         reader = self.cfg.generation.reader
         fallback = evidence[: self.cfg.retrieval.fallback_units]
         if reader == "extractive" and fallback:

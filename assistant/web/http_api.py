@@ -30,6 +30,8 @@ from typing import Iterator, Literal
 from pydantic import BaseModel, Field
 
 from assistant.turn.admission import Busy
+from assistant.memory.match import MemoryHit
+from assistant.store.memory import MEMORY_ID
 from assistant.errors import InputError, LoopdeskError
 
 log = logging.getLogger("loopdesk.api")
@@ -244,7 +246,11 @@ def build_api(assistant, cfg, integration_clients: dict | None = None):
     @api.get(KB_ROUTE + "{passage_id:path}", response_class=HTMLResponse, include_in_schema=False)
     def kb_section(passage_id: str) -> HTMLResponse:
         try:
-            passages = assistant.retriever.section(passage_id) if assistant.retriever else []
+            if MEMORY_ID.match(passage_id):  # an approved answer from the team (still served or not)
+                entry = assistant.store.memory_entry(int(passage_id.split(":", 1)[1]))
+                passages = [] if entry["status"] == "retired" else [MemoryHit(entry, 1.0).passage()]
+            else:
+                passages = assistant.retriever.section(passage_id) if assistant.retriever else []
         except LoopdeskError as exc:
             log.error("knowledge-base section %s: %s", passage_id, exc)
             passages = []
