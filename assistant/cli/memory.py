@@ -14,7 +14,9 @@ import typer
 
 from assistant.cli.common import emit, get_config, handles_errors
 
-memory_app = typer.Typer(help="The answer memory: approved answers served before the knowledge base.", no_args_is_help=True)
+memory_app = typer.Typer(
+    help="The answer memory: approved answers served before the knowledge base.", no_args_is_help=True
+)
 
 
 def _store():

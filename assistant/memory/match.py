@@ -53,17 +53,18 @@ def contrast(asked: str, stored: str, embedder) -> str:
     helper-written paraphrases in benchmarks/memory_match.py. Known gaps: a swap between close words
     ("saturday"/"sunday", 0.81) passes as a synonym; an added specifier ("gift card" refunds for
     "card" refunds) is not caught."""
-    a = {stem(w) for w in content_words(asked)}
-    b = {stem(w) for w in content_words(stored)}
+    words_a = {stem(w): w for w in content_words(asked)}
+    words_b = {stem(w): w for w in content_words(stored)}
+    a, b = set(words_a), set(words_b)
     only_a = sorted(w for w in a - b if not any(similar(w, x) for x in b))  # a typo is the same word
     only_b = sorted(w for w in b - a if not any(similar(w, x) for x in a))
     if not a & b or len(only_a) != 1 or len(only_b) != 1:
         return ""
-    vecs = embedder.embed(only_a + only_b)
+    vecs = embedder.embed([words_a[w] for w in only_a] + [words_b[w] for w in only_b])  # words, not stems
     sims = vecs[: len(only_a)] @ vecs[len(only_a) :].T
     lonely_a = [w for w, row in zip(only_a, sims) if row.max() < SYNONYM]
     lonely_b = [w for w, col in zip(only_b, sims.T) if col.max() < SYNONYM]
-    return ", ".join(lonely_a + lonely_b) if lonely_a and lonely_b else ""
+    return ", ".join([words_a[w] for w in lonely_a] + [words_b[w] for w in lonely_b]) if lonely_a and lonely_b else ""
 
 
 class AnswerMemory:

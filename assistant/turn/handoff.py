@@ -14,14 +14,17 @@ is queued or owned by a person the assistant stays silent; operator replies are 
 
 from __future__ import annotations
 
+import logging
 import re
 import statistics
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from assistant.errors import InputError
+from assistant.errors import InputError, LoopdeskError
 from assistant.store.store import Store
 
+log = logging.getLogger("loopdesk.handoff")
+MIN_REMEMBERED_WORDS = 6  # an operator reply shorter than this is chat, not an answer worth keeping
 ONLINE_WINDOW_S = 120  # the console reports presence every 30 s; two missed beats mean offline
 OPEN_STATES = ("queued", "human")
 _EMAIL = re.compile(
@@ -132,7 +135,21 @@ class Handoff:
         row = self.store.handoff(conversation_id)
         if not row or row["state"] != "human" or row["operator"] != operator:
             raise InputError("take the conversation before replying")
-        return self.store.add_turn(conversation_id, "agent", text, notes={"operator": operator})
+        turn_id = self.store.add_turn(conversation_id, "agent", text, notes={"operator": operator})
+        self._remember(conversation_id, operator, text, turn_id)
+        return turn_id
+
+    def _remember(self, conversation_id: str, operator: str, text: str, turn_id: int) -> None:
+        """An operator's reply to a customer question waits in the answer memory for review (the
+        console's Memory tab): approved, it answers the same question next time without a person.
+        Short chat ("one moment please") is not worth reviewing."""
+        asked = [t for t in self.store.history(conversation_id, limit=20) if t["role"] == "user"]
+        if len(text.split()) < MIN_REMEMBERED_WORDS or not asked:
+            return
+        try:
+            self.store.add_memory(asked[-1]["text"], text, None, "review", "operator_reply", operator, turn_id)
+        except LoopdeskError as exc:  # the reply reached the customer; only the suggestion is lost
+            log.warning("operator reply %s not offered to the answer memory: %s", turn_id, exc)
 
     def hand_back(self, conversation_id: str, operator: str) -> None:
         if not self.store.move_handoff(conversation_id, ["human", "queued"], "assistant", operator, "handed_back"):

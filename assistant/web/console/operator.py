@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime, time, timedelta, timezone
 
+from assistant.store.memory import MEMORY_ID
 from assistant.errors import InputError
 from assistant.store.store import Store
 from assistant.store.console import TurnFilter
@@ -154,7 +155,24 @@ def rate(store: Store, turn_id: int, good: bool, correction: str | None = None, 
     if turn is None or turn["role"] != "assistant":
         raise InputError(f"turn {turn_id} is not an assistant reply")
     correction = (correction or "").strip() or None
-    return store.add_feedback(turn_id, 1 if good else -1, correction=correction, source="operator", actor=operator)
+    rating = store.add_feedback(turn_id, 1 if good else -1, correction=correction, source="operator", actor=operator)
+    if correction:
+        remember_correction(store, turn, correction, operator)
+    return rating
+
+
+def remember_correction(store: Store, turn: dict, correction: str, operator: str) -> int | None:
+    """An operator's correction is approved at once: it enters the answer memory, so the same question
+    (and its paraphrases) gets the corrected answer from the next message on, before any training."""
+    asked = store.turn(turn["reply_to"]) if turn.get("reply_to") else None
+    if asked is None:
+        before = [t for t in store.history(turn["conversation_id"], limit=10_000) if t["id"] < turn["id"]]
+        asked = next((t for t in reversed(before) if t["role"] == "user"), None)
+    if asked is None:
+        return None
+    cited = [p for p in (turn.get("passages") or []) if isinstance(p, dict) and not MEMORY_ID.match(str(p.get("id")))]
+    source = cited[0].get("source") if cited else None
+    return store.add_memory(asked["text"], correction, source, "approved", "correction", operator, turn["id"])
 
 
 def customer_turn_of(store: Store, turn_id: int) -> int:

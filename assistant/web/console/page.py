@@ -18,6 +18,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from assistant.web.console.memory_tab import build_memory_tab
 from assistant.web.console import stats as console_stats
 from assistant.web.console import operator as op
 from assistant.store.accounts import Accounts
@@ -259,6 +260,8 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
                 with gr.Row():
                     csv_dl = gr.DownloadButton("Daily report (CSV)", elem_id="op-report-csv")
                     md_dl = gr.DownloadButton("Daily report (markdown)", elem_id="op-report-md")
+            with gr.Tab("Memory") as memory_tab:
+                build_memory_tab(store, accounts.operator, guarded, token, memory_tab)
             with gr.Tab("Learning"):
                 with gr.Row():
                     export_btn = gr.Button("1 · Export a dataset from the logs", elem_id="op-export")
