@@ -124,6 +124,11 @@ class GenerationConfig:
 @dataclass
 class RetrievalConfig:
     index_dir: str = _f("", "FAISS index directory; empty means `<home>/index`.")
+    kb_dir: str = _f(
+        "",
+        "Folder of help pages the index is built from: the console saves new articles (knowledge-gap drafts) "
+        "here and rebuilds the index from it. Empty with the demo index: the bundled pages plus `<home>/kb`.",
+    )
     k: int = _f(3, "Passages retrieved per turn.")
     min_score: float = _f(0.25, "Passages scoring below this cosine similarity are not shown to the model.")
     mode: str = _f("dense", "`dense` (FAISS), `bm25` (lexical) or `hybrid` (reciprocal rank fusion of both).")

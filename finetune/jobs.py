@@ -240,6 +240,15 @@ class LearningLoop:
             version=version,
         )
 
+    def start_index_build(self, paths: list[str], operator: str) -> dict:
+        """Rebuild the configured index from `paths` in the background (a new help article); every
+        replica switches to the new build at its next question."""
+        return self._start(
+            "index",
+            loopdesk(self.cfg, "index", "build", *[str(p) for p in paths], "--out", str(self.cfg.index_dir)),
+            operator,
+        )
+
     def adapters(self) -> list[dict]:
         """Generator adapters with their evaluation next to the live one's (newest first)."""
         from finetune.registry import list_adapters

@@ -3,6 +3,7 @@
 loopdesk operator add dana [--password-stdin] --json   # {"name": "dana", "password": "..."}
 loopdesk operator list --json
 loopdesk report daily [--day 2026-11-29] [--format json|csv|markdown] --json
+loopdesk report gaps [--days 14] --json                       # {"gaps": [{"topic", "count", "examples"}]}
 loopdesk store purge --older-than 90d [--dry-run] --json      # retention
 loopdesk store erase --conversation ID | --email ADDRESS --json  # right to erasure
 loopdesk store replay-spool --json                             # write spooled turns now
@@ -81,6 +82,26 @@ def report_daily(
     rows = data["previous_7_days"] + [data["today"]]
     table = console_stats.report_csv(rows) if fmt == "csv" else console_stats.report_markdown(rows)
     emit(data, as_json, table + "".join(f"\nALERT: {a}" for a in data["alerts"]))
+
+
+@report_app.command("gaps")
+@handles_errors
+def report_gaps(
+    days: int = typer.Option(14, help="Look back this many days."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Questions the assistant declined, gave up on or had rated down, grouped by topic, biggest first."""
+    from assistant.reports.gaps import gap_report
+    from index.embedder import SentenceEmbedder
+
+    cfg = get_config()
+    from assistant.build import open_store
+
+    gaps = gap_report(open_store(cfg), SentenceEmbedder(cfg.models.embedder, cfg.home), days)
+    text = "\n".join(
+        f"{g.count:>4}  {g.trend:<8} {g.topic}\n      e.g. " + " | ".join(e[:70] for e in g.examples) for g in gaps
+    )
+    emit({"days": days, "gaps": [g.to_json() for g in gaps]}, as_json, text or f"no gaps in the last {days} days")
 
 
 def _age(text: str):

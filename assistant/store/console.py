@@ -247,6 +247,31 @@ class ConsoleQueries(StoreMixin):
         p50 = {r["day"]: r["p50"] for r in self._read(medians)}
         return [{**r, "p50_latency_ms": p50.get(r["day"])} for r in self._read(totals)]
 
+    def gap_signals(self, since: datetime, limit: int = 2000) -> list[dict]:
+        """Customer questions the assistant did not answer well since `since`, newest first: declined
+        (not covered), the upset streak, and replies rated down (latest rating). Each row: `text`,
+        `at`, `why` (declined | upset | rated down), `conversation_id`. A "talk to a person" message
+        says nothing about the knowledge base and is left out; the question before it is what failed."""
+        rating = _latest_rating()
+        asked = turns.alias("asked")
+        why = sa.case(
+            (turns.c.escalation == "not_covered", "declined"),
+            (turns.c.escalation == "negative_streak", "upset"),
+            else_="rated down",
+        ).label("why")
+        q = (
+            sa.select(asked.c.text, turns.c.created_at.label("at"), why, turns.c.conversation_id)
+            .join(asked, asked.c.id == turns.c.reply_to)
+            .where(
+                turns.c.role == "assistant",
+                turns.c.created_at >= since,
+                sa.or_(turns.c.escalation.in_(["not_covered", "negative_streak"]), rating == -1),
+            )
+            .order_by(turns.c.id.desc())
+            .limit(limit)
+        )
+        return self._read(q)
+
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

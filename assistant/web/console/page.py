@@ -18,6 +18,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from assistant.web.console.gaps_tab import build_gaps_tab
 from assistant.web.console.memory_tab import build_memory_tab
 from assistant.web.console import stats as console_stats
 from assistant.web.console import operator as op
@@ -46,7 +47,7 @@ ADAPTER_NOTE = (
 )
 
 
-JOB_NAMES = {"export": "Export", "train": "Training", "eval": "Evaluation"}
+JOB_NAMES = {"export": "Export", "train": "Training", "eval": "Evaluation", "index": "Index build"}
 JOB_STATES = {
     "running": "running",
     "done": "finished",
@@ -262,6 +263,16 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
                     md_dl = gr.DownloadButton("Daily report (markdown)", elem_id="op-report-md")
             with gr.Tab("Memory") as memory_tab:
                 build_memory_tab(store, accounts.operator, guarded, token, memory_tab)
+            with gr.Tab("Gaps"):
+                build_gaps_tab(
+                    store,
+                    cfg,
+                    lambda: getattr(assistant.retriever, "embedder", None),
+                    accounts.operator,
+                    guarded,
+                    token,
+                    learning,
+                )
             with gr.Tab("Learning"):
                 with gr.Row():
                     export_btn = gr.Button("1 · Export a dataset from the logs", elem_id="op-export")
