@@ -234,8 +234,9 @@ def export_cmd(
 ) -> None:
     """Build a chat dataset from the store (feedback-filtered, PII-redacted, deduplicated, split)."""
     from assistant.build import open_store
-    from finetune.export import Redactor, export_dataset, summary
-    from finetune.progress import ProgressFile
+    from assistant.export_card import summary
+    from finetune.export import Redactor, export_dataset
+    from assistant.progress import ProgressFile
 
     report = ProgressFile(progress, bar=not as_json)
     report("loading the taggers", 0, 1)
@@ -357,7 +358,7 @@ def eval_cmd(
     """Base vs adapter (vs live): loss per assistant token, perplexity, ROUGE-L, answer length, and answer
     accuracy through the real pipeline on a question set (what `promote` compares)."""
     from finetune.gen_eval import evaluate
-    from finetune.progress import ProgressFile
+    from assistant.progress import ProgressFile
 
     report = ProgressFile(progress, bar=not as_json)
     report("loading the models", 0, 1)

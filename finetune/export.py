@@ -206,7 +206,7 @@ def export_dataset(
     """Select, redact and split the store's answers into `out` (train.jsonl, eval.jsonl, data_card.json).
     The files are written into `<out>.partial` and renamed when complete, so an export that is stopped
     (Cancel in the console, a crash) never leaves a dataset that looks finished. `report(stage, done,
-    total)` hears how far it is (a `finetune.progress.ProgressFile`)."""
+    total)` hears how far it is (a `assistant.progress.ProgressFile`)."""
     out = Path(out)
     if out.is_file() or (out.is_dir() and any(out.iterdir()) and not (out / "data_card.json").exists()):
         # Never replace something that is not an earlier export (a typo in --out must lose nothing).
@@ -253,15 +253,3 @@ def export_dataset(
         shutil.rmtree(out)  # an export to the same directory replaces it whole
     partial.rename(out)
     return card
-
-
-def _words(counts: dict) -> str:
-    return ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items() if n) or "none"
-
-
-def summary(card: dict) -> str:
-    """A data card in words, for the CLI and the console (no raw dicts)."""
-    return (
-        f"{card['train']} training and {card['eval']} held-out examples; kept {_words(card['kept'])}; "
-        f"left out {_words(card['dropped'])}; personal data replaced: {_words(card['pii_redacted'])}."
-    )

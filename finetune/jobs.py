@@ -240,12 +240,34 @@ class LearningLoop:
             version=version,
         )
 
+    def save_article(self, name: str, text: str, operator: str) -> Path:
+        """Save a new help article into the knowledge-base folder and rebuild the index from it."""
+        from finetune.articles import article_target, save_article
+
+        _, folders = article_target(self.cfg)
+        current = self.job()
+        if current and current["state"] == "running":  # refuse before writing: nothing half done
+            raise InputError(f"a {current['kind']} job is running; save the article when it is done")
+        path = save_article(self.cfg, name, text)
+        self._record(operator, "save article", path=str(path))
+        self.start_index_build([str(f) for f in folders], operator)
+        return path
+
     def start_index_build(self, paths: list[str], operator: str) -> dict:
         """Rebuild the configured index from `paths` in the background (a new help article); every
         replica switches to the new build at its next question."""
         return self._start(
             "index",
-            loopdesk(self.cfg, "index", "build", *[str(p) for p in paths], "--out", str(self.cfg.index_dir)),
+            loopdesk(
+                self.cfg,
+                "index",
+                "build",
+                *[str(p) for p in paths],
+                "--out",
+                str(self.cfg.index_dir),
+                "--progress",
+                "{run}/progress.json",
+            ),
             operator,
         )
 

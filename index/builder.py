@@ -106,6 +106,9 @@ def build_bm25(chunks: list[Chunk], directory: Path) -> None:
     retriever.save(str(directory), show_progress=False)
 
 
+EMBED_BATCH = 64
+
+
 def build_index(
     paths: Sequence[str | Path],
     out: str | Path,
@@ -119,6 +122,7 @@ def build_index(
     nprobe: int = 32,
     loader_options=None,
     lexical: bool = True,
+    report=None,
 ) -> dict:
     """Build (incrementally) and activate a new index; return the build report. `lexical`: also a
     BM25 index, for `retrieval.mode` bm25 or hybrid (the CLI and the app build it only then)."""
@@ -136,7 +140,16 @@ def build_index(
     previous = _previous_vectors(out, embedder.model_id)
     todo = [i for i, c in enumerate(chunks) if c.hash not in previous]
     t_embed = time.perf_counter()
-    fresh = embedder.embed([chunks[i].embed_text() for i in todo], progress=progress) if todo else None
+    texts = [chunks[i].embed_text() for i in todo]
+    if report is None:
+        fresh = embedder.embed(texts, progress=progress) if todo else None
+    else:  # in batches, so a console job can show how far the embedding is (the slow part)
+        parts = []
+        for start in range(0, len(texts), EMBED_BATCH):
+            report("embedding new and changed sections", start, len(texts))
+            parts.append(embedder.embed(texts[start : start + EMBED_BATCH]))
+        report("building the index", len(texts), len(texts))
+        fresh = np.concatenate(parts) if parts else None
     embed_s = time.perf_counter() - t_embed
     vectors = np.zeros((len(chunks), embedder.dim), dtype="float32")
     for row, i in enumerate(todo):

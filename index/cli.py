@@ -33,6 +33,14 @@ def _open_index(index_dir: str | None):
     )
 
 
+def _progress(path: str):
+    if not path:
+        return None
+    from assistant.progress import ProgressFile
+
+    return ProgressFile(path)
+
+
 @app.command("build")
 @handles_errors
 def build(
@@ -41,6 +49,9 @@ def build(
     question_column: Optional[str] = typer.Option(None, help="FAQ csv/jsonl: the question column."),
     answer_column: Optional[str] = typer.Option(None, help="FAQ csv/jsonl: the answer column."),
     max_mb: int = typer.Option(20, help="Skip files larger than this many MB."),
+    progress_file: str = typer.Option(
+        "", "--progress", help="Rewrite this JSON file with the stage and how far it is."
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Chunk, embed and index knowledge files; re-embeds only what changed."""
@@ -60,6 +71,7 @@ def build(
         nprobe=cfg.retrieval.nprobe,
         loader_options=opts,
         lexical=cfg.retrieval.mode != "dense",
+        report=_progress(progress_file),
     )
     if Path(report["out"]).resolve() == Path(cfg.index_dir).resolve():
         # The configured index: every replica of the app switches to this build at its next question.

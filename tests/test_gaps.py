@@ -94,7 +94,7 @@ def test_an_article_is_saved_only_when_answered_and_never_over_a_page(cfg, tmp_p
     import dataclasses
 
     import index
-    from assistant.reports.gaps import article_target, save_article
+    from finetune.articles import article_target, save_article
 
     assert article_target(cfg) == (cfg.home / "kb", [index.DEMO_KB, cfg.home / "kb"])  # the demo index
     cfg.retrieval = dataclasses.replace(cfg.retrieval, index_dir=str(tmp_path / "idx"))

@@ -14,7 +14,7 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 PACKAGES = ("assistant", "index", "finetune")
-WALLS = ("turn", "grounding", "taggers", "serving", "store", "web", "cli")
+WALLS = ("turn", "grounding", "taggers", "serving", "store", "web", "cli", "memory", "reports")
 # who may import whom (besides the shared top of `assistant`, which every part may import)
 ALLOWED = {
     "assistant": set(),  # the shared pieces themselves
@@ -22,9 +22,13 @@ ALLOWED = {
     "assistant.taggers": set(),
     "assistant.serving": set(),
     "assistant.store": set(),
-    "assistant.turn": {"assistant.grounding", "assistant.store"},
-    "assistant.web": {"assistant.turn", "assistant.store", "assistant.grounding", "assistant.taggers"},
-    "assistant.build": {"assistant.turn", "assistant.store", "assistant.serving", "assistant.taggers", "assistant.grounding"},
+    "assistant.memory": {"assistant.grounding"},
+    "assistant.reports": {"assistant.grounding"},
+    "assistant.turn": {"assistant.grounding", "assistant.store", "assistant.memory"},
+    "assistant.web": {"assistant.turn", "assistant.store", "assistant.grounding", "assistant.taggers",
+                      "assistant.memory", "assistant.reports"},
+    "assistant.build": {"assistant.turn", "assistant.store", "assistant.serving", "assistant.taggers", "assistant.grounding",
+                        "assistant.memory"},
     "assistant.cli": {"assistant." + w for w in WALLS} | {"assistant.build", "index", "finetune"},
     "index": {"assistant.grounding", "assistant.build"},
     "finetune": {"assistant." + w for w in WALLS if w != "web"} | {"assistant.build", "index"},

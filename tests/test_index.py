@@ -86,6 +86,17 @@ def test_build_search_and_manifest(tmp_path):
     assert hits[0].score >= hits[-1].score
 
 
+def test_a_build_reports_its_stages_for_the_console(tmp_path):
+    seen = []
+    build_index([DEMO_KB], tmp_path / "ix", FakeEmbedder(), report=lambda *a: seen.append(a))
+    embedding = [a for a in seen if a[0] == "embedding new and changed sections"]
+    assert embedding[0][1] == 0 and len({a[1] for a in embedding}) == len(embedding)  # it moves
+    assert seen[-1][0] == "building the index" and seen[-1][1] == seen[-1][2] == embedding[0][2]
+    seen.clear()
+    build_index([DEMO_KB], tmp_path / "ix", FakeEmbedder(), report=lambda *a: seen.append(a))
+    assert seen == [("building the index", 0, 0)]  # nothing changed: nothing to embed
+
+
 @pytest.mark.parametrize("ann", ["ivf", "hnsw"])
 def test_large_builds_switch_to_approximate_search_and_record_it(tmp_path, ann):
     emb = FakeEmbedder()

@@ -112,7 +112,7 @@ def test_jobs_run_with_the_servers_own_settings(tmp_path, monkeypatch):
 def test_an_evaluation_reports_its_stage_and_how_far_it_is(loop, tmp_path):
     script = (
         "import sys, time\n"
-        "from finetune.progress import ProgressFile\n"
+        "from assistant.progress import ProgressFile\n"
         "report = ProgressFile(sys.argv[1])\n"
         "for i in range(4):\n"
         "    report('answering the questions (adapter)', i, 4)\n"

@@ -1,7 +1,7 @@
 """One round of the learning loop from the Learning tab, as an operator runs it, on a server started
 from another working directory with `--config` pointing at temporary directories: an export is
-cancelled midway (its progress moved; no dataset is left), a second export completes, two training
-steps run, the evaluation's progress moves, the tie is refused and promoted anyway with a reason.
+cancelled midway (its progress moved; no dataset is left), a second export completes, a long training
+run is cancelled after its first step (no adapter is left), two training steps run, the evaluation's progress moves, the tie is refused and promoted anyway with a reason.
 Everything lands in the configured directories; the checkout's adapters, its `var/` and `git status`
 do not change. Real bundled models throughout (a few minutes on two cores)."""
 
@@ -149,6 +149,15 @@ def test_a_round_from_the_learning_tab_uses_the_servers_settings(server, chromiu
         expect(page.locator("#op-dataset input")).to_have_value(
             str(next(datasets.glob("export-*[0-9]"))), timeout=10_000
         )
+        # A long training run, cancelled once it has taken a step: no adapter appears.
+        page.locator("#op-steps input").fill("500")
+        page.locator("#op-train").click()
+        expect(learn_msg).to_contain_text("Training of", timeout=30_000)
+        watch(page, "step 1 of", 300)
+        page.locator("#op-cancel").click()
+        watch(page, "cancelled", 60)
+        assert not list(registry.glob("console-*")), list(registry.iterdir())
+
         page.locator("#op-steps input").fill("2")
         page.locator("#op-train").click()
         expect(learn_msg).to_contain_text("Training of", timeout=30_000)

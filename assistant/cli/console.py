@@ -84,26 +84,6 @@ def report_daily(
     emit(data, as_json, table + "".join(f"\nALERT: {a}" for a in data["alerts"]))
 
 
-@report_app.command("gaps")
-@handles_errors
-def report_gaps(
-    days: int = typer.Option(14, help="Look back this many days."),
-    as_json: bool = typer.Option(False, "--json"),
-) -> None:
-    """Questions the assistant declined, gave up on or had rated down, grouped by topic, biggest first."""
-    from assistant.reports.gaps import gap_report
-    from index.embedder import SentenceEmbedder
-
-    cfg = get_config()
-    from assistant.build import open_store
-
-    gaps = gap_report(open_store(cfg), SentenceEmbedder(cfg.models.embedder, cfg.home), days)
-    text = "\n".join(
-        f"{g.count:>4}  {g.trend:<8} {g.topic}\n      e.g. " + " | ".join(e[:70] for e in g.examples) for g in gaps
-    )
-    emit({"days": days, "gaps": [g.to_json() for g in gaps]}, as_json, text or f"no gaps in the last {days} days")
-
-
 def _age(text: str):
     import re
     from datetime import datetime, timedelta, timezone

@@ -244,6 +244,25 @@ def eval_answers_cmd(
     emit(result, as_json, "\n".join(text))
 
 
+@handles_errors
+def report_gaps(
+    days: int = typer.Option(14, help="Look back this many days."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Questions the assistant declined, gave up on or had rated down, grouped by topic, biggest first."""
+    from assistant.reports.gaps import gap_report
+    from index.embedder import SentenceEmbedder
+
+    cfg = get_config()
+    from assistant.build import open_store
+
+    gaps = gap_report(open_store(cfg), SentenceEmbedder(cfg.models.embedder, cfg.home), days)
+    text = "\n".join(
+        f"{g.count:>4}  {g.trend:<8} {g.topic}\n      e.g. " + " | ".join(e[:70] for e in g.examples) for g in gaps
+    )
+    emit({"days": days, "gaps": [g.to_json() for g in gaps]}, as_json, text or f"no gaps in the last {days} days")
+
+
 def _compose() -> None:
     from assistant.cli.console import api_key_app, operator_app, report_app, store_app
     from assistant.cli.memory import memory_app
@@ -257,6 +276,7 @@ def _compose() -> None:
     app.add_typer(finetune_app, name="finetune")
     app.add_typer(adapters_app, name="adapters")
     app.add_typer(operator_app, name="operator")
+    report_app.command("gaps")(report_gaps)  # here: it needs the index package's embedder
     app.add_typer(report_app, name="report")
     app.add_typer(store_app, name="store")
     app.add_typer(api_key_app, name="api-key")

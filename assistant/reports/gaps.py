@@ -18,7 +18,6 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import numpy as np
 
@@ -146,39 +145,3 @@ def gap_report(store, embedder, days: int = 14) -> list[Gap]:
     until = datetime.now(timezone.utc)
     since = until - timedelta(days=days)
     return find_gaps(store.gap_signals(since), embedder, since, until)
-
-
-def article_target(cfg) -> tuple[Path, list[Path]]:
-    """Where a new help article is saved, and the folders the index is rebuilt from after it."""
-    import index
-
-    if cfg.retrieval.kb_dir:
-        folder = Path(cfg.retrieval.kb_dir).expanduser()
-        return folder, [folder]
-    if cfg.retrieval.index_dir:
-        raise InputError(
-            "set retrieval.kb_dir to the folder your index is built from, so a new article is saved "
-            "there and the index is rebuilt from all of it"
-        )
-    folder = cfg.home / "kb"  # the demo index: the bundled pages stay untouched in the package
-    return folder, [index.DEMO_KB, folder]
-
-
-def save_article(cfg, name: str, text: str) -> Path:
-    """Write a markdown article into the knowledge-base folder (never over an existing page)."""
-    folder, _ = article_target(cfg)
-    slug = re.sub(r"[^a-z0-9]+", "-", (name or "").lower()).strip("-")[:60]
-    if not slug:
-        raise InputError("give the article a file name (letters or digits)")
-    if not (text or "").strip():
-        raise InputError("the article is empty")
-    if "TODO: the answer." in text:
-        raise InputError("answer every question of the draft first (it still says 'TODO: the answer.')")
-    path = folder / f"{slug}.md"
-    if path.exists():
-        raise InputError(f"{path.name} exists already in {folder}: choose another name")
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(text.strip() + "\n", encoding="utf-8")
-    tmp.rename(path)
-    return path

@@ -18,9 +18,9 @@ from assistant.errors import InputError
 COLUMNS = ["topic", "asked", "trend", "why", "examples"]
 
 
-def build_gaps_tab(store, cfg, embedder_of: Callable[[], object], operator_of, guarded, tok, learning) -> None:
+def build_gaps_tab(store, embedder_of: Callable[[], object], operator_of, guarded, tok, learning) -> None:
     """`embedder_of()` is the retrieval embedder (None without an index); `learning` runs the rebuild."""
-    from assistant.reports.gaps import gap_report, save_article
+    from assistant.reports.gaps import gap_report
 
     found = gr.State([])
     gr.Markdown(
@@ -77,13 +77,11 @@ def build_gaps_tab(store, cfg, embedder_of: Callable[[], object], operator_of, g
     @guarded(2)
     def do_save(tok, file_name, text):
         who = operator_of(tok)
-        path = save_article(cfg, file_name, text)
-        from assistant.reports.gaps import article_target
-
-        _, folders = article_target(cfg)
         if learning is None:
-            return f"Saved `{path}`; this app runs no background jobs: rebuild the index to serve it.", ""
-        learning.start_index_build([str(f) for f in folders], who)
+            raise InputError(
+                "this app runs no background jobs, so it cannot rebuild the index: save articles where it does"
+            )
+        path = learning.save_article(file_name, text, who)
         return f"Saved `{path}`; the index is being rebuilt (see the job line in the Learning tab).", ""
 
     go.click(do_find, [tok, days], [note, table, found])

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from assistant.export_card import summary
 from assistant.web.console.gaps_tab import build_gaps_tab
 from assistant.web.console.memory_tab import build_memory_tab
 from assistant.web.console import stats as console_stats
@@ -266,7 +267,6 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
             with gr.Tab("Gaps"):
                 build_gaps_tab(
                     store,
-                    cfg,
                     lambda: getattr(assistant.retriever, "embedder", None),
                     accounts.operator,
                     guarded,
@@ -545,8 +545,6 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
         elif job["kind"] == "train" and job["total"]:
             head += f" · step {job['step']} of {job['total']}"
         if job["state"] == "done" and job["kind"] == "export" and job.get("result"):
-            from finetune.export import summary
-
             head += f"<br>{html.escape(summary(job['result']))}"
         if job.get("error"):
             head += f"<br><span style='color:#b91c1c'>{html.escape(job['error'])}</span>"
