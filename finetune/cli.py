@@ -309,10 +309,11 @@ def lora_cmd(
     packing: bool = typer.Option(False),
     max_examples: int = typer.Option(0, help="Use only the first N training examples."),
     save_steps: int = typer.Option(20),
+    method: str = typer.Option("lora", help="lora, adalora, prefix or ia3 (peft; only lora is served by llama.cpp)."),
     progress: str = typer.Option("", help="Rewrite this JSON file with step and losses as training goes."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """LoRA SFT of the generator (TRL + peft), with checkpoints and resume."""
+    """Parameter-efficient SFT of the generator (TRL + peft: LoRA by default), with checkpoints and resume."""
     from finetune.lora import LoraTrainConfig, train_lora
 
     cfg = _cfg()
@@ -336,6 +337,7 @@ def lora_cmd(
         save_steps=save_steps,
         device=cfg.generation.device,
         progress=progress,
+        method=method,
     )
     manifest = train_lora(tc, cfg.home)
     _out(manifest, as_json, f"adapter {manifest.get('version')} written: {json.dumps(manifest.get('metrics'))}")

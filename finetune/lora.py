@@ -25,6 +25,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from assistant.errors import InputError
+from finetune.peft_methods import METHODS, allocation_callback
+from finetune.peft_methods import peft_config as peft_method_config
 
 
 @dataclass
@@ -51,6 +53,8 @@ class LoraTrainConfig:
     logging_steps: int = 5
     seed: int = 7
     device: str = "auto"
+    method: str = "lora"
+    """lora, adalora, prefix or ia3 (`finetune.peft_methods`)."""
     progress: str = ""
     """JSON file rewritten at each logged step: step, max_steps, losses (what the console's progress
     bar and live loss curve read)."""
@@ -115,12 +119,13 @@ def plot_loss(history: list[dict], out: Path) -> None:
 def train_lora(cfg: LoraTrainConfig, home: Path, log=print) -> dict:
     """Train (or resume) and write `<out>/<version>/`; returns the adapter manifest."""
     from datasets import Dataset
-    from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import SFTConfig, SFTTrainer
 
     from assistant.models import pick_device, resolve
 
+    if cfg.method not in METHODS:
+        raise InputError(f"--method must be one of {', '.join(METHODS)}")
     rows = load_conversations(cfg.data, "train")
     if cfg.max_examples:
         rows = rows[: cfg.max_examples]
@@ -161,12 +166,8 @@ def train_lora(cfg: LoraTrainConfig, home: Path, log=print) -> dict:
         dataloader_num_workers=0,
         disable_tqdm=False,
     )
-    peft_config = LoraConfig(
-        r=cfg.rank,
-        lora_alpha=cfg.alpha,
-        lora_dropout=cfg.dropout,
-        target_modules=list(cfg.target_modules),
-        task_type="CAUSAL_LM",
+    peft_config = peft_method_config(
+        cfg.method, cfg.rank, cfg.alpha, cfg.dropout, list(cfg.target_modules), total_steps
     )
     timing = {"tokens": 0, "seconds": 0.0}
 
@@ -211,7 +212,7 @@ def train_lora(cfg: LoraTrainConfig, home: Path, log=print) -> dict:
         train_dataset=Dataset.from_list(to_prompt_completion(rows)),
         processing_class=tokenizer,
         peft_config=peft_config,
-        callbacks=[Throughput(), Progress()],
+        callbacks=[Throughput(), Progress()] + ([allocation_callback()] if cfg.method == "adalora" else []),
     )
     lengths = [len(x) for x in trainer.train_dataset["input_ids"]]  # type: ignore[index]  # a datasets.Dataset here
     resume = _last_checkpoint(ckpt_dir)
@@ -236,6 +237,7 @@ def train_lora(cfg: LoraTrainConfig, home: Path, log=print) -> dict:
     manifest = {
         "version": version,
         "kind": "generator",
+        "method": cfg.method,
         "base_model": resolved.model_id,
         "created": datetime.now(timezone.utc).isoformat(),
         "data": str(cfg.data),
@@ -252,6 +254,7 @@ def train_lora(cfg: LoraTrainConfig, home: Path, log=print) -> dict:
             "steps": steps,
             "train_seconds": round(wall, 1),
             "tokens_per_second": round(steps * tokens_per_step / max(timing["seconds"], 1e-9), 1),
+            "adapter_bytes": (tmp / "adapter_model.safetensors").stat().st_size,
         },
     }
     (tmp / "adapter.json").write_text(json.dumps(manifest, indent=1))

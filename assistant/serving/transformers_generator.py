@@ -24,6 +24,15 @@ from assistant.errors import AdapterError
 from assistant.models import load_causal_lm, pick_device
 
 
+# peft type -> (its name, a substring every saved weight name of that kind contains)
+WEIGHT_MARKERS = {
+    "LORA": ("LoRA", "lora_"),
+    "ADALORA": ("AdaLoRA", "lora_"),
+    "IA3": ("IA3", "ia3_l"),
+    "PREFIX_TUNING": ("prefix-tuning", "prompt_embeddings"),
+}
+
+
 def check_adapter_dir(path: str | Path, base_model_id: str | None = None) -> dict:
     """Validate a peft adapter directory; return its adapter_config. Raises AdapterError."""
     d = Path(path)
@@ -36,12 +45,16 @@ def check_adapter_dir(path: str | Path, base_model_id: str | None = None) -> dic
         config = json.loads((d / "adapter_config.json").read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise AdapterError(f"adapter {d}: adapter_config.json is not valid JSON") from exc
+    kind = config.get("peft_type", "LORA")
+    if kind not in WEIGHT_MARKERS:
+        raise AdapterError(f"adapter {d}: {kind} adapters are not supported (LoRA, AdaLoRA, prefix tuning, IA3 are)")
+    name, marker = WEIGHT_MARKERS[kind]
     try:
         from safetensors import safe_open
 
         with safe_open(str(d / "adapter_model.safetensors"), framework="pt") as fh:
-            if not any("lora" in k for k in fh.keys()):
-                raise AdapterError(f"adapter {d} holds no LoRA weights")
+            if not any(marker in k for k in fh.keys()):
+                raise AdapterError(f"adapter {d} holds no {name} weights")
     except AdapterError:
         raise
     except Exception as exc:  # safetensors raises its own error types for truncated files

@@ -76,12 +76,26 @@ def gguf_is_current(adapter_dir: Path) -> bool:
         return False
 
 
+def servable_by_llama_cpp(adapter_dir: str | Path) -> None:
+    """Refuse adapters llama.cpp cannot apply (it applies LoRA matrices only), saying what can."""
+    try:
+        kind = json.loads((Path(adapter_dir) / "adapter_config.json").read_text()).get("peft_type", "LORA")
+    except (OSError, ValueError) as exc:
+        raise AdapterError(f"adapter {adapter_dir} cannot be read: {exc}") from exc
+    if kind != "LORA":
+        raise AdapterError(
+            f"{kind} adapters cannot be served by llama.cpp (it applies LoRA only): train with --method lora, "
+            "or serve with the transformers engine"
+        )
+
+
 def convert_adapter(adapter_dir: str | Path, base_gguf: str | Path) -> Path:
     """Write `<adapter_dir>/adapter.gguf` (unless current); returns its path. Raises AdapterError."""
     import gguf
     from safetensors.numpy import load_file
 
     d = Path(adapter_dir)
+    servable_by_llama_cpp(d)
     if gguf_is_current(d):
         return d / GGUF_NAME
     try:
