@@ -143,6 +143,10 @@ def test_daily_stats_count_turns_not_events(cfg, store):
         "Today's negative-sentiment share is 40% (30 turns), against 10% on average over the 7 days before."]
     assert console_stats.alerts(rows + [{"negative_share": 0.9, "escalation_rate": 0.9, "customer_turns": 3,
                                          "replies": 3}]) == []  # too few turns to call it
+    empty = [{"negative_share": None, "escalation_rate": None, "customer_turns": 0, "replies": 0}] * 7
+    first_day = {"negative_share": 0.5, "escalation_rate": 0.64, "customer_turns": 11, "replies": 11}
+    assert console_stats.alerts(empty + [first_day]) == []  # no baseline, no alert
+    assert console_stats.alerts(empty[:5] + rows[:2] + [first_day]) == []  # two days are no baseline yet
     report = console_stats.report(store)
     assert report["today"]["replies"] == 3 and len(report["previous_7_days"]) == 7
     assert console_stats.report_csv([today]).splitlines()[1].startswith(today["day"] + ",3,3,1,1")

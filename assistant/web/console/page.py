@@ -317,6 +317,7 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
                 send_btn = gr.Button("Send", variant="primary", scale=1, elem_id="op-send")
             turns_table = gr.Dataframe(
                 headers=TURN_COLUMNS,
+                datatype=["number", "str", "markdown"],  # replies read as the customer saw them (bold, lists)
                 interactive=False,
                 wrap=True,
                 elem_id="op-turns",
@@ -373,7 +374,8 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
         }[status.state]
         email = f" · e-mail {html.escape(status.contact_email)}" if status.contact_email else ""
         header = f"### Conversation `{cid}`\n{len(turns)} turns · {who}{email}"
-        table = [[t["id"], t["role"], t["text"][:200]] for t in turns]
+        # Markup a customer or a page typed stays text (escaped); markdown renders.
+        table = [[t["id"], t["role"], html.escape(t["text"][:200], quote=False)] for t in turns]
         return header, transcript(turns), table
 
     def alert_text():

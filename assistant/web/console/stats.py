@@ -67,8 +67,12 @@ def _share(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def alerts(rows: list[dict], factor: float = 1.5, min_points: float = 0.10, min_turns: int = 10) -> list[str]:
-    """Messages for today's (the last row's) rates that stand well above the 7 days before."""
+def alerts(
+    rows: list[dict], factor: float = 1.5, min_points: float = 0.10, min_turns: int = 10, min_days: int = 3
+) -> list[str]:
+    """Messages for today's (the last row's) rates that stand well above the 7 days before. No
+    baseline, no alert: the week before needs `min_days` days with turns and `min_turns` turns in all
+    (a first day compared with "0% on average" of empty days says nothing)."""
     if len(rows) < 2:
         return []
     today, week = rows[-1], rows[-8:-1]
@@ -79,8 +83,11 @@ def alerts(rows: list[dict], factor: float = 1.5, min_points: float = 0.10, min_
     ):
         if today[key] is None or today[count] < min_turns:
             continue
-        past = [r[key] for r in week if r[key] is not None]
-        average = sum(past) / len(past) if past else 0.0
+        days = [r for r in week if r[key] is not None and r[count]]
+        if len(days) < min_days or sum(r[count] for r in days) < min_turns:
+            continue
+        past = [r[key] for r in days]
+        average = sum(past) / len(past)
         if today[key] >= factor * average and today[key] - average >= min_points:
             out.append(
                 f"Today's {name} is {today[key]:.0%} ({today[count]} turns), against {average:.0%} "
