@@ -189,6 +189,7 @@ def build_customer_page(assistant, cfg: Config) -> None:
         # cleared it could arrive after the customer started the next message and wipe it.
         trigger(None, None, [message, counter], js=f"() => ['', '0 / {limit:,}']", trigger_mode="multiple")
     message.input(None, [message], [counter], js=counter_js(limit))
+    message.change(None, [message], [counter], js=counter_js(limit))  # pasted or set text too, not only typing
     chatbot.like(on_like, [key], [thanks], queue=False)
     chatbot.clear(on_new, [key], [key, chatbot, thanks, who, email_row, counter], queue=False)
     new.click(on_new, [key], [key, chatbot, thanks, who, email_row, counter], queue=False)
