@@ -9,6 +9,7 @@ saved and which folders the index is rebuilt from afterwards (`LearningLoop.save
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -18,16 +19,23 @@ from assistant.errors import InputError
 def article_target(cfg) -> tuple[Path, list[Path]]:
     """Where a new help article is saved, and the folders the index is rebuilt from after it."""
     import index
+    from index.builder import current_build
 
     if cfg.retrieval.kb_dir:
         folder = Path(cfg.retrieval.kb_dir).expanduser()
         return folder, [folder]
-    if cfg.retrieval.index_dir:
+    folder = cfg.home / "kb"  # beside the demo pages, which stay untouched in the package
+    demo = {p.name for p in index.DEMO_KB.iterdir()} | (
+        {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+    )
+    build = current_build(cfg.index_dir)
+    built_from = set(json.loads((build / "manifest.json").read_text()).get("files", {})) if build else set()
+    if cfg.retrieval.index_dir or not built_from <= demo:
+        # An index built from the shop's own pages: rebuilding it from the demo pages would lose them.
         raise InputError(
             "set retrieval.kb_dir to the folder your index is built from, so a new article is saved "
             "there and the index is rebuilt from all of it"
         )
-    folder = cfg.home / "kb"  # the demo index: the bundled pages stay untouched in the package
     return folder, [index.DEMO_KB, folder]
 
 
@@ -42,10 +50,10 @@ def save_article(cfg, name: str, text: str) -> Path:
     if "TODO: the answer." in text:
         raise InputError("answer every question of the draft first (it still says 'TODO: the answer.')")
     path = folder / f"{slug}.md"
-    if path.exists():
-        raise InputError(f"{path.name} exists already in {folder}: choose another name")
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(text.strip() + "\n", encoding="utf-8")
-    tmp.rename(path)
+    try:
+        with path.open("x", encoding="utf-8") as fh:  # created only if absent: two saves never overwrite
+            fh.write(text.strip() + "\n")
+    except FileExistsError:
+        raise InputError(f"{path.name} exists already in {folder}: choose another name") from None
     return path

@@ -184,6 +184,9 @@ def split(examples: list[dict], eval_fraction: float) -> tuple[list[dict], list[
     return sorted(train, key=lambda e: e["key"]), sorted(evals, key=lambda e: e["key"])
 
 
+EXPORT_FILES = {"train.jsonl", "eval.jsonl", "data_card.json"}
+
+
 def write_split(out: Path, train: list[dict], evals: list[dict]) -> str:
     """Write train.jsonl and eval.jsonl (TRL messages) into `out`; return the hash of their text."""
     out.mkdir(parents=True, exist_ok=True)
@@ -208,9 +211,11 @@ def export_dataset(
     (Cancel in the console, a crash) never leaves a dataset that looks finished. `report(stage, done,
     total)` hears how far it is (a `assistant.progress.ProgressFile`)."""
     out = Path(out)
-    if out.is_file() or (out.is_dir() and any(out.iterdir()) and not (out / "data_card.json").exists()):
+    partial = out.with_name(out.name + ".partial")
+    for d in (out, partial):
         # Never replace something that is not an earlier export (a typo in --out must lose nothing).
-        raise InputError(f"{out} exists and is not an earlier export: choose a new directory")
+        if d.is_file() or (d.is_dir() and {p.name for p in d.iterdir()} - EXPORT_FILES):
+            raise InputError(f"{d} exists and holds more than an earlier export: choose a new directory")
     total = store.reply_count()
     stage = "reading and redacting the logs"
 
@@ -229,9 +234,8 @@ def export_dataset(
     train, evals = split(examples, eval_fraction)
     if report:
         report("writing the dataset", total, total)
-    partial = out.with_name(out.name + ".partial")
     if partial.exists():
-        shutil.rmtree(partial)  # left by an export that was stopped
+        shutil.rmtree(partial)  # left by an export that was stopped (it holds export files only: checked)
     data_hash = write_split(partial, train, evals)
     card = {
         "created_at": datetime.now(timezone.utc).isoformat(),
@@ -250,6 +254,6 @@ def export_dataset(
     }
     (partial / "data_card.json").write_text(json.dumps(card, indent=1))
     if out.exists():
-        shutil.rmtree(out)  # an export to the same directory replaces it whole
+        shutil.rmtree(out)  # an earlier export (export files only: checked above) is replaced whole
     partial.rename(out)
     return card

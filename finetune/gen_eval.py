@@ -117,7 +117,6 @@ def evaluate(
         "data_hash": data_hash(rows),
     }
     answers: dict[str, list[str]] = {}
-    peft_model = None
     per_variant = len(rows) + len(refs)
     for k, name in enumerate(variants):
         path = variants[name]
@@ -130,15 +129,13 @@ def evaluate(
         if path is None:
             current = model
         else:
+            # Each adapter on a fresh copy of the base: peft cannot hold adapters of different kinds
+            # (a LoRA live adapter, a prefix-tuning candidate) in one model.
+            base, _, _ = load_causal_lm(base_ref, home, device)
             try:
-                if peft_model is None:
-                    peft_model = PeftModel.from_pretrained(model, str(path), adapter_name=name)
-                else:
-                    peft_model.load_adapter(str(path), adapter_name=name)
+                current = PeftModel.from_pretrained(base, str(path), adapter_name=name)
             except Exception as exc:
                 raise AdapterError(f"adapter {path} cannot be loaded: {exc}") from exc
-            peft_model.set_adapter(name)
-            current = peft_model
         current.eval()
         loss, tokens = assistant_token_loss(current, tokenizer, rows, on_row=tick)
         answers[name] = generate_answers(

@@ -152,8 +152,11 @@ class LearningLoop:
         current = self.job()
         if not current or current["state"] != "running":
             raise InputError("no job is running")
+        try:
+            os.killpg(current["pid"], signal.SIGTERM)
+        except ProcessLookupError:
+            raise InputError("the job has just ended; nothing to cancel") from None
         (Path(current["dir"]) / "cancelled").write_text(operator)
-        os.killpg(current["pid"], signal.SIGTERM)
         self._record(operator, f"cancel {current['kind']}", version=current.get("version"))
 
     def _shared(self):
@@ -241,16 +244,18 @@ class LearningLoop:
         )
 
     def save_article(self, name: str, text: str, operator: str) -> Path:
-        """Save a new help article into the knowledge-base folder and rebuild the index from it."""
+        """Save a new help article into the knowledge-base folder and rebuild the index from it; when the
+        rebuild cannot start (another job), the article is taken back out, so nothing is half done."""
         from finetune.articles import article_target, save_article
 
         _, folders = article_target(self.cfg)
-        current = self.job()
-        if current and current["state"] == "running":  # refuse before writing: nothing half done
-            raise InputError(f"a {current['kind']} job is running; save the article when it is done")
         path = save_article(self.cfg, name, text)
+        try:
+            self.start_index_build([str(f) for f in folders], operator)
+        except InputError:
+            path.unlink(missing_ok=True)
+            raise
         self._record(operator, "save article", path=str(path))
-        self.start_index_build([str(f) for f in folders], operator)
         return path
 
     def start_index_build(self, paths: list[str], operator: str) -> dict:

@@ -2,12 +2,13 @@
 
 - `lora` (default): low-rank updates of the attention and MLP projections (rank, alpha, dropout);
 - `adalora`: LoRA whose rank budget is reallocated during training (starts at `rank`, ends at
-  rank/2 on average; the trainer calls `update_and_allocate` before each optimizer step);
+  rank/2 on average; the trainer calls `update_and_allocate` after each optimizer step);
 - `prefix`: prefix tuning, `rank` trainable virtual tokens in front of every layer's keys/values;
 - `ia3`: learned rescaling vectors of keys, values and the MLP's down projection (the fewest weights).
 
-Only `lora` adapters can be served by llama.cpp (it applies LoRA matrices, nothing else): promoting
-another kind there is refused with that reason; evaluation and the transformers engine take all four.
+All four are trained and evaluated (each on a fresh copy of the base model, so kinds never mix); only
+`lora` adapters are promoted: the serving engines swap LoRA adapters at run time (llama.cpp applies
+LoRA matrices and nothing else), so promoting another kind is refused with that reason.
 """
 
 from __future__ import annotations
@@ -49,12 +50,12 @@ def peft_config(method: str, rank: int, alpha: int, dropout: float, target_modul
 
 
 def allocation_callback():
-    """A TrainerCallback that lets AdaLoRA reallocate its ranks (gradients are still there before the
-    optimizer step; after it they are zeroed)."""
+    """A TrainerCallback that lets AdaLoRA reallocate its ranks after each optimizer step, as peft's
+    documentation asks (the gradients it scores with are zeroed only after this callback)."""
     from transformers import TrainerCallback
 
     class Allocate(TrainerCallback):
-        def on_pre_optimizer_step(self, args, state, control, model=None, **kw):
+        def on_optimizer_step(self, args, state, control, model=None, **kw):
             if model is not None and hasattr(model, "base_model") and hasattr(model.base_model, "update_and_allocate"):
                 model.base_model.update_and_allocate(state.global_step)
 

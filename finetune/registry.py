@@ -161,6 +161,12 @@ def promote(
     replica switches to an adapter it cannot load."""
     candidate = registry / version
     check_adapter_dir(candidate, base_model_id)  # missing files, corrupt weights, other base model
+    kind = _json(candidate / "adapter_config.json").get("peft_type", "LORA")
+    if kind != "LORA":
+        raise AdapterError(
+            f"{version} is a {kind} adapter: only LoRA adapters are promoted (the serving engines "
+            "swap LoRA adapters at run time); it stays in the registry for comparison"
+        )
     manifest = _json(candidate / "adapter.json")
     if manifest.get("kind", "generator") != "generator":
         raise AdapterError(f"{version} is a {manifest.get('kind')} adapter, not a generator adapter")

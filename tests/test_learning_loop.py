@@ -229,6 +229,10 @@ def test_an_export_reports_progress_and_a_stopped_one_leaves_no_dataset(store, t
     export_dataset(store, tmp_path / "ds")  # an earlier export is replaced whole
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "todo.txt").write_text("keep me")
-    with pytest.raises(InputError, match="not an earlier export"):
+    with pytest.raises(InputError, match="more than an earlier export"):
         export_dataset(store, tmp_path / "notes")
     assert (tmp_path / "notes" / "todo.txt").read_text() == "keep me"
+    (tmp_path / "ds" / "extra.jsonl").write_text("hand-written rows")  # an export with a file of someone's
+    with pytest.raises(InputError, match="more than an earlier export"):
+        export_dataset(store, tmp_path / "ds")
+    assert (tmp_path / "ds" / "extra.jsonl").read_text() == "hand-written rows"

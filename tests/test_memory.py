@@ -39,17 +39,26 @@ def test_records_add_edit_approve_retire_and_refuse_bad_input(store):
 
 
 def test_a_reply_from_the_memory_rated_down_goes_back_to_review(store):
+    def served(entry):
+        cid = store.new_conversation()
+        store.add_turn(cid, "user", "is standard shipping free")
+        return store.add_turn(cid, "assistant", "Yes, over $50. [1]",
+                              passages=[{"id": f"memory:{entry}", "text": "Yes, over $50.", "heading": "approved answer",
+                                         "source": "our support team", "score": 0.9}])
+
     entry = store.add_memory("Is standard shipping free?", "Yes, over $50.", by="dana")
-    cid = store.new_conversation()
-    store.add_turn(cid, "user", "is standard shipping free")
-    reply = store.add_turn(cid, "assistant", "Yes, over $50. [1]",
-                           passages=[{"id": f"memory:{entry}", "text": "Yes, over $50.", "source": "our support team",
-                                      "heading": "Is standard shipping free?", "score": 0.9}])
+    reply = served(entry)
     store.rate(reply, 1, actor="customer-a")
-    assert store.memory_entry(entry)["status"] == "approved"
     store.rate(reply, -1, actor="customer-b")
+    store.rate(reply, -1, actor="customer-c")
+    assert store.memory_entry(entry)["status"] == "approved"  # two customers who disliked it are not enough
+    store.rate(served(entry), -1, actor="customer-d")
     after = store.memory_entry(entry)
-    assert after["status"] == "review" and "rated down on turn" in after["note"]
+    assert after["status"] == "review" and "rated down on turn" in after["note"] and after["downvotes"] == 3
+    assert store.update_memory(entry, by="dana", status="approved")["downvotes"] == 0  # looked at: counted anew
+    other = store.add_memory("Do you ship to Canada?", "Yes, in 5-8 days.", by="dana")
+    store.add_feedback(served(other), -1, source="operator", actor="sam")
+    assert store.memory_entry(other)["status"] == "review"  # an operator's thumbs-down: at once
 
 
 @pytest.fixture(scope="module")

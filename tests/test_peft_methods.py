@@ -46,6 +46,25 @@ def test_each_method_trains_saves_and_evaluates(method, peft_type, tmp_path, tin
     result = evaluate(str(tiny_model), tmp_path / "home", out, data, None, max_examples=3, generate=1,
                       max_new_tokens=8)
     assert result["adapter_loss"] != result["base_loss"]  # the adapter changes the model
+    if method != "lora":
+        from finetune.registry import promote
+
+        with pytest.raises(AdapterError, match="only LoRA adapters are promoted"):
+            promote(registry, f"tiny-{method}", str(tiny_model.resolve()), force=True, reason="try")
+
+
+def test_a_candidate_of_another_kind_is_evaluated_against_a_live_lora(tmp_path, tiny_model, data):  # noqa: F811
+    from finetune.gen_eval import evaluate
+    from finetune.lora import LoraTrainConfig, train_lora
+
+    registry = tmp_path / "adapters"
+    for method in ("lora", "ia3"):
+        train_lora(LoraTrainConfig(data=str(data), out=str(registry), version=method, base=str(tiny_model), rank=4,
+                                   max_steps=2, batch_size=4, max_length=64, save_steps=10, method=method),
+                   tmp_path / "home", log=lambda *_: None)
+    result = evaluate(str(tiny_model), tmp_path / "home", registry / "ia3", data, registry / "lora", max_examples=3,
+                      generate=1, max_new_tokens=8)
+    assert {"base_loss", "adapter_loss", "live_loss"} <= set(result)
 
 
 def test_an_unknown_method_is_refused(tmp_path, tiny_model, data):  # noqa: F811

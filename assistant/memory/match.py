@@ -8,6 +8,7 @@ added or retired on one replica is served or dropped by the others within that t
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -21,6 +22,7 @@ from assistant.types import Passage
 log = logging.getLogger("loopdesk.memory")
 
 TEAM = "our support team"
+TEAM_WRITTEN = ("cli", "console")  # entries whose question the team typed (not a customer's message)
 
 
 @dataclass
@@ -29,13 +31,14 @@ class MemoryHit:
     score: float
 
     def passage(self) -> Passage:
-        """The entry as a cited source: "[1]" links to it like a knowledge-base section."""
+        """The entry as a cited source: "[1]" links to it like a knowledge-base section. Its heading is
+        the question only when the team wrote it: a correction's question is another customer's message."""
         e = self.entry
         return Passage(
             id=f"memory:{e['id']}",
             text=e["answer"],
             source=e.get("source") or TEAM,
-            heading=e["question"],
+            heading=e["question"] if e.get("origin") in TEAM_WRITTEN else "an approved answer",
             score=round(float(self.score), 4),
             title=f"Answer from {TEAM}",
         )
@@ -75,9 +78,11 @@ class AnswerMemory:
         self.check_every = check_every
         self._version: tuple | None = None
         self._checked = float("-inf")
-        self._entries: list[dict] = []
-        self._vectors = np.zeros((0, 1), dtype="float32")
+        # Entries and their vectors are replaced together, as one tuple: turns run in threads, and a
+        # lookup must never take an index from one copy and the entry from the next.
+        self._snapshot: tuple[list[dict], np.ndarray] = ([], np.zeros((0, 1), dtype="float32"))
         self._cache: dict[tuple[int, str], np.ndarray] = {}
+        self._lock = threading.Lock()  # one refresh at a time
         self.problem: str | None = None
 
     def lookup(self, text: str) -> MemoryHit | None:
@@ -86,25 +91,32 @@ class AnswerMemory:
         if embedder is None or not text.strip():
             return None
         self._refresh(embedder)
-        if not self._entries:
+        entries, vectors = self._snapshot
+        if not entries:
             return None
         q = embedder.embed([text])[0]
-        sims = self._vectors @ q
+        sims = vectors @ q
         best = int(np.argmax(sims))
         if float(sims[best]) < self.min_similarity:
             return None
-        entry = self._entries[best]
+        entry = entries[best]
         if differs := contrast(text, entry["question"], embedder):
-            # "express" for "standard", "gift card" for "card": the same question about another thing.
+            # "express" for "standard" shipping: the same question about another thing.
             log.info("answer memory: %r is not entry %s (differs in %s)", text[:80], entry["id"], differs)
             return None
         return MemoryHit(entry, float(sims[best]))
 
     def _refresh(self, embedder) -> None:
         now = time.monotonic()
-        if now - self._checked < self.check_every:
-            return
-        self._checked = now
+        if now - self._checked < self.check_every or not self._lock.acquire(blocking=False):
+            return  # checked lately, or another turn is refreshing: use the copy we have
+        try:
+            self._checked = now
+            self._reload(embedder)
+        finally:
+            self._lock.release()
+
+    def _reload(self, embedder) -> None:
         try:
             version = self.store.memory_version()
             if version == self._version:
@@ -122,10 +134,10 @@ class AnswerMemory:
                 self._cache[(e["id"], e["question"])] = np.asarray(v, dtype="float32")
         keys = {(e["id"], e["question"]) for e in entries}
         self._cache = {k: v for k, v in self._cache.items() if k in keys}
-        self._entries = entries
-        self._vectors = (
+        vectors = (
             np.stack([self._cache[(e["id"], e["question"])] for e in entries])
             if entries
             else np.zeros((0, 1), dtype="float32")
         )
+        self._snapshot = (entries, vectors)
         self._version, self.problem = version, None

@@ -7,15 +7,18 @@ approved entry that customers rated down) or `retired` (kept for the record, nev
 
 from __future__ import annotations
 
+import logging
 import re
 
 import sqlalchemy as sa
 
-from assistant.errors import InputError, StoreError
+from assistant.errors import InputError, LoopdeskError, StoreError
 from assistant.store.mixin import StoreMixin
 from assistant.store.schema import answer_memory
 
 STATUSES = ("approved", "review", "retired")
+CUSTOMER_DOWNVOTES = 3  # customers' thumbs-down that send an entry back to review (an operator's: one)
+log = logging.getLogger("loopdesk.memory")
 MEMORY_ID = re.compile(r"^memory:\d+$")  # how a served entry appears among a turn's passages
 MAX_QUESTION, MAX_ANSWER = 1_000, 4_000
 
@@ -57,6 +60,7 @@ class MemoryRecords(StoreMixin):
             approved_by=by if status == "approved" else None,
             updated_at=now,
             uses=0,
+            downvotes=0,
         )
         return self._write(lambda c: c.execute(answer_memory.insert().values(**row)).inserted_primary_key[0])
 
@@ -87,6 +91,7 @@ class MemoryRecords(StoreMixin):
             raise InputError(f"status must be one of {', '.join(STATUSES)}")
         if values.get("status") == "approved":
             values["approved_by"] = by
+            values["downvotes"] = 0  # approved again: earlier thumbs-down were looked at
         values["updated_at"] = self._now()
 
         def tx(c):
@@ -100,10 +105,11 @@ class MemoryRecords(StoreMixin):
         return self.memory_entry(entry_id)
 
     def memory_version(self) -> tuple:
-        """Changes whenever an entry is added or changed: replicas reload their copy when it does."""
-        n = sa.func.count().label("n")
-        row = self._read(sa.select(n, sa.func.max(answer_memory.c.updated_at).label("at")))[0]
-        return (row["n"], str(row["at"]))
+        """Changes whenever an entry is added, changed or removed: replicas reload their copy when it
+        does. Every entry's (id, status, updated_at), not a count and a latest time: replicas' clocks
+        differ, so a change stamped earlier than another's latest must still show."""
+        cols = (answer_memory.c.id, answer_memory.c.status, answer_memory.c.updated_at)
+        return tuple((r["id"], r["status"], str(r["updated_at"])) for r in self._read(sa.select(*cols)))
 
     def memory_used(self, entry_id: int) -> None:
         try:
@@ -117,9 +123,18 @@ class MemoryRecords(StoreMixin):
         except StoreError:
             pass  # a counter must never cost the customer their answer
 
-    def memory_rated_down(self, turn_id: int, actor: str | None) -> list[int]:
-        """A reply from the memory that someone rated down goes back to review (it stops being served
-        until an operator approves it again); returns the entries sent back."""
+    def _memory_rated_down(self, turn_id: int, actor: str | None, source: str) -> list[int]:
+        """A rating was stored: its effect on the answer memory must never undo it or fail the caller."""
+        try:
+            return self.memory_rated_down(turn_id, actor, source)
+        except LoopdeskError as exc:
+            log.error("answer memory not updated after a thumbs-down on turn %s: %s", turn_id, exc)
+            return []
+
+    def memory_rated_down(self, turn_id: int, actor: str | None, source: str = "customer") -> list[int]:
+        """A reply from the memory rated down: an operator's rating sends the entry back to review at once
+        (it stops being served until approved again), customers' after CUSTOMER_DOWNVOTES of them (one
+        customer who dislikes a true answer must not withdraw it for everyone). Returns the entries sent back."""
         from assistant.store.schema import turns
 
         rows = self._read(sa.select(turns.c.passages).where(turns.c.id == int(turn_id)))
@@ -127,14 +142,24 @@ class MemoryRecords(StoreMixin):
         ids = [
             int(p["id"].split(":", 1)[1]) for p in passages if isinstance(p, dict) and MEMORY_ID.match(str(p.get("id")))
         ]
+        needed = 1 if source == "operator" else CUSTOMER_DOWNVOTES
         sent = []
         for entry_id in ids:
             note = f"rated down on turn {turn_id}" + (f" by {actor}" if actor else "")
 
             def tx(c, entry_id=entry_id, note=note):
+                c.execute(
+                    sa.update(answer_memory)
+                    .where(answer_memory.c.id == entry_id)
+                    .values(downvotes=answer_memory.c.downvotes + 1)
+                )
                 return c.execute(
                     sa.update(answer_memory)
-                    .where(answer_memory.c.id == entry_id, answer_memory.c.status == "approved")
+                    .where(
+                        answer_memory.c.id == entry_id,
+                        answer_memory.c.status == "approved",
+                        answer_memory.c.downvotes >= needed,
+                    )
                     .values(status="review", note=note, updated_at=self._now())
                 ).rowcount
 

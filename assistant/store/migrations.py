@@ -238,6 +238,11 @@ def _m011_answer_memory(conn) -> None:
     md.create_all(conn)
 
 
+def _m012_memory_downvotes(conn) -> None:
+    """How many customers rated a memory answer down: it goes back to review after a few, not one."""
+    conn.execute(sa.text("ALTER TABLE answer_memory ADD COLUMN downvotes INTEGER NOT NULL DEFAULT 0"))
+
+
 MIGRATIONS = [
     (1, "conversations, turns, feedback", _m001_initial),
     (2, "indexes for history, feedback and escalation look-ups", _m002_indexes),
@@ -250,6 +255,7 @@ MIGRATIONS = [
     (9, "trigram index for text search (PostgreSQL)", _m009_text_search),
     (10, "replies point at the message they answer", _m010_reply_to),
     (11, "answer memory", _m011_answer_memory),
+    (12, "answer memory downvotes", _m012_memory_downvotes),
 ]
 
 _versions = sa.Table(

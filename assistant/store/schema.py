@@ -69,6 +69,7 @@ answer_memory = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True)),
     sa.Column("note", sa.Text),
     sa.Column("uses", sa.Integer),
+    sa.Column("downvotes", sa.Integer),
 )
 
 imports = sa.Table(

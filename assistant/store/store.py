@@ -23,6 +23,7 @@ from sqlalchemy.exc import OperationalError
 from assistant.store import migrations
 from assistant.errors import StoreError
 
+from assistant.store.schema import answer_memory
 from assistant.store.schema import (
     conversations,
     feedback,
@@ -163,7 +164,7 @@ class Store(HandoffRecords, ApiKeyRecords, DeploymentRecords, ConsoleQueries, Me
 
         out = self._write(tx)
         if rating == -1:
-            self.memory_rated_down(turn_id, actor)
+            self._memory_rated_down(turn_id, actor, source)
         return out
 
     def import_exchanges(self, rows: list[tuple[str, str, str, str | None]], source_file: str) -> int:
@@ -338,12 +339,16 @@ class Store(HandoffRecords, ApiKeyRecords, DeploymentRecords, ConsoleQueries, Me
 
     def erase_conversations(self, ids: list[str]) -> dict[str, int]:
         """Delete conversations with everything attached to them, in one transaction per 500."""
-        counts = {"conversations": 0, "turns": 0, "feedback": 0, "labels": 0, "handoff_events": 0}
+        counts = {"conversations": 0, "turns": 0, "feedback": 0, "labels": 0, "handoff_events": 0, "answer_memory": 0}
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
 
             def tx(c):
                 turn_ids = sa.select(turns.c.id).where(turns.c.conversation_id.in_(chunk))
+                # A correction or operator reply kept in the answer memory holds that customer's question.
+                counts["answer_memory"] += c.execute(
+                    answer_memory.delete().where(answer_memory.c.turn_id.in_(turn_ids))
+                ).rowcount
                 counts["feedback"] += c.execute(feedback.delete().where(feedback.c.turn_id.in_(turn_ids))).rowcount
                 counts["labels"] += c.execute(labels.delete().where(labels.c.turn_id.in_(turn_ids))).rowcount
                 counts["turns"] += c.execute(turns.delete().where(turns.c.conversation_id.in_(chunk))).rowcount
@@ -442,7 +447,7 @@ class Store(HandoffRecords, ApiKeyRecords, DeploymentRecords, ConsoleQueries, Me
 
         out = self._write(tx)
         if rating == -1:
-            self.memory_rated_down(turn_id, actor)
+            self._memory_rated_down(turn_id, actor, source)
         return out
 
     def turn(self, turn_id: int) -> dict | None:

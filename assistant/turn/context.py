@@ -32,3 +32,12 @@ def context_query(text: str, history: Sequence[dict]) -> str | None:
     if not earlier or len(text.split()) > MAX_CONTEXT_WORDS:
         return None
     return f"{earlier[-1]} {text}"
+
+
+def standalone(text: str, history: Sequence[dict]) -> str:
+    """The question as it stands on its own: a short follow-up that leans on the previous message
+    ("how long does it take?") with that message in front, else the message itself. The answer memory
+    stores and matches questions this way, so "how long does it take?" about shipping to Canada never
+    answers the same words about refunds."""
+    joint = context_query(text, history)
+    return joint if joint is not None and leans_back(text) else text

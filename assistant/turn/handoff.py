@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from assistant.errors import InputError, LoopdeskError
+from assistant.store.memory import MAX_QUESTION
 from assistant.store.store import Store
+from assistant.turn.context import standalone
 
 log = logging.getLogger("loopdesk.handoff")
 MIN_REMEMBERED_WORDS = 6  # an operator reply shorter than this is chat, not an answer worth keeping
@@ -143,11 +145,12 @@ class Handoff:
         """An operator's reply to a customer question waits in the answer memory for review (the
         console's Memory tab): approved, it answers the same question next time without a person.
         Short chat ("one moment please") is not worth reviewing."""
-        asked = [t for t in self.store.history(conversation_id, limit=20) if t["role"] == "user"]
-        if len(text.split()) < MIN_REMEMBERED_WORDS or not asked:
-            return
         try:
-            self.store.add_memory(asked[-1]["text"], text, None, "review", "operator_reply", operator, turn_id)
+            asked = [t for t in self.store.history(conversation_id, limit=50) if t["role"] == "user"]
+            if len(text.split()) < MIN_REMEMBERED_WORDS or not asked:
+                return
+            question = standalone(asked[-1]["text"], asked[:-1])[:MAX_QUESTION]
+            self.store.add_memory(question, text, None, "review", "operator_reply", operator, turn_id)
         except LoopdeskError as exc:  # the reply reached the customer; only the suggestion is lost
             log.warning("operator reply %s not offered to the answer memory: %s", turn_id, exc)
 

@@ -30,7 +30,7 @@ from assistant.turn.admission import Admission
 from assistant.unavailable import Unavailable
 from assistant.config import Config
 from assistant.errors import LoopdeskError, StoreError
-from assistant.turn.context import context_query, leans_back
+from assistant.turn.context import context_query, leans_back, standalone
 from assistant.grounding.evidence import (
     Unit,
     evidence_units,
@@ -354,10 +354,11 @@ class Assistant:
         """Step 4: search with the context a follow-up needs, rank the passages' units, and judge
         (learned relevance) whether they answer the question and which of them do. An approved
         answer-memory entry for the question comes first: the team's answer, as they wrote it."""
-        hit = self._read_or(lambda: self.memory.lookup(text) if self.memory else None, None, "the answer memory", tags)
+        asked = standalone(text, history)
+        hit = self._read_or(lambda: self.memory.lookup(asked) if self.memory else None, None, "the answer memory", tags)
         if hit is not None:
             unit = Unit(hit.entry["answer"], 0, 0)
-            return Found(text, [hit.passage()], [(unit, hit.score)], hit.score, True, [(unit, hit.score)], memory=hit)
+            return Found(asked, [hit.passage()], [(unit, hit.score)], hit.score, True, [(unit, hit.score)], memory=hit)
         alone = self.judge(text, self.retrieve(text, tags), text)
         joint = context_query(text, history)
         if joint is None:

@@ -246,9 +246,9 @@ def build_api(assistant, cfg, integration_clients: dict | None = None):
     @api.get(KB_ROUTE + "{passage_id:path}", response_class=HTMLResponse, include_in_schema=False)
     def kb_section(passage_id: str) -> HTMLResponse:
         try:
-            if MEMORY_ID.match(passage_id):  # an approved answer from the team (still served or not)
+            if MEMORY_ID.match(passage_id):  # an approved answer from the team, while it is served
                 entry = assistant.store.memory_entry(int(passage_id.split(":", 1)[1]))
-                passages = [] if entry["status"] == "retired" else [MemoryHit(entry, 1.0).passage()]
+                passages = [MemoryHit(entry, 1.0).passage()] if entry["status"] == "approved" else []
             else:
                 passages = assistant.retriever.section(passage_id) if assistant.retriever else []
         except LoopdeskError as exc:

@@ -10,10 +10,15 @@ from __future__ import annotations
 import json
 from datetime import date, datetime, time, timedelta, timezone
 
-from assistant.store.memory import MEMORY_ID
-from assistant.errors import InputError
+import logging
+
+from assistant.errors import InputError, LoopdeskError
+from assistant.store.memory import MAX_QUESTION, MEMORY_ID
+from assistant.turn.context import standalone
 from assistant.store.store import Store
 from assistant.store.console import TurnFilter
+
+log = logging.getLogger("loopdesk.console")
 
 COLUMNS = [
     "turn_id",
@@ -163,16 +168,24 @@ def rate(store: Store, turn_id: int, good: bool, correction: str | None = None, 
 
 def remember_correction(store: Store, turn: dict, correction: str, operator: str) -> int | None:
     """An operator's correction is approved at once: it enters the answer memory, so the same question
-    (and its paraphrases) gets the corrected answer from the next message on, before any training."""
-    asked = store.turn(turn["reply_to"]) if turn.get("reply_to") else None
-    if asked is None:
-        before = [t for t in store.history(turn["conversation_id"], limit=10_000) if t["id"] < turn["id"]]
-        asked = next((t for t in reversed(before) if t["role"] == "user"), None)
-    if asked is None:
+    (and its paraphrases) gets the corrected answer from the next message on, before any training. The
+    question is stored as it stands on its own (a follow-up with the message it leans on). The rating
+    is already saved: a memory that cannot take the entry is logged, not the operator's problem."""
+    try:
+        history = store.history(turn["conversation_id"], limit=10_000)
+        before = [t for t in history if t["id"] < turn["id"]]
+        users = [t for t in before if t["role"] == "user"]
+        if not users:
+            return None
+        question = standalone(users[-1]["text"], users[:-1])[:MAX_QUESTION]
+        cited = [
+            p for p in (turn.get("passages") or []) if isinstance(p, dict) and not MEMORY_ID.match(str(p.get("id")))
+        ]
+        source = cited[0].get("source") if cited else None
+        return store.add_memory(question, correction, source, "approved", "correction", operator, turn["id"])
+    except LoopdeskError as exc:
+        log.error("correction of turn %s not added to the answer memory: %s", turn["id"], exc)
         return None
-    cited = [p for p in (turn.get("passages") or []) if isinstance(p, dict) and not MEMORY_ID.match(str(p.get("id")))]
-    source = cited[0].get("source") if cited else None
-    return store.add_memory(asked["text"], correction, source, "approved", "correction", operator, turn["id"])
 
 
 def customer_turn_of(store: Store, turn_id: int) -> int:

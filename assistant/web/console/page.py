@@ -94,6 +94,9 @@ def health_problems(assistant) -> list[str]:
     # Each missing tagger carries its own reason (assistant.unavailable).
     # "NER tagger unavailable: not configured" (it says what is missing and why; no "No" in front).
     out += [f"{str(t)[0].upper()}{str(t)[1:]}" for t in (assistant.sentiment, assistant.ner) if not t]
+    memory = getattr(assistant, "memory", None)
+    if memory is not None and memory.problem:
+        out.append(f"Answer memory: {memory.problem} (serving the entries read before)")
     relevance = getattr(assistant, "relevance", None)
     if relevance is not None and relevance.problem and relevance.configured:
         out.append(f"Relevance model: {relevance.problem}; answering whenever a passage clears retrieval.min_score")
