@@ -166,3 +166,16 @@ def test_the_gaps_tab_drafts_an_article_and_the_rebuilt_index_serves_it(cfg, sto
     assert (kb / "gift-cards.md").is_file()
     found = index.open_for_config(cfg).search("can I buy a gift card?", 3)
     assert found[0].source == "gift-cards.md", [p.source for p in found]
+
+
+def test_an_index_built_from_the_shops_own_pages_is_never_rebuilt_from_the_demo(cfg, tmp_path):
+    from finetune.articles import article_target
+    from index.builder import build_index
+    from tests.conftest import FakeEmbedder
+
+    shop = tmp_path / "shop"
+    shop.mkdir()
+    (shop / "opening-hours.md").write_text("# Opening hours\n\nWe open at 9.\n")
+    build_index([shop], cfg.index_dir, FakeEmbedder())  # `loopdesk index build shop/` without --out
+    with pytest.raises(InputError, match="set retrieval.kb_dir"):
+        article_target(cfg)

@@ -137,3 +137,33 @@ def test_two_replicas_on_one_postgres_serve_the_same_entries(postgres_server, mi
     assert hit is not None and hit.entry["id"] == entry  # added on one replica, served by the other
     two.update_memory(entry, by="sam", status="retired")
     assert memory_one.lookup("is gift wrap free of charge?") is None  # retired on the other: gone here too
+
+
+def test_erasure_removes_the_memory_entries_made_from_a_conversation(store):
+    cid = store.new_conversation()
+    store.add_turn(cid, "user", "I'm Kim, kim@example.com: can I return opened headphones?")
+    reply = store.add_turn(cid, "assistant", "Yes.")
+    kept = store.add_memory("Can I return opened headphones?", "Opened headphones can be returned within 14 days.")
+    made = store.add_memory("I'm Kim, kim@example.com: can I return opened headphones?", "Within 14 days.",
+                            origin="correction", turn_id=reply)
+    assert store.erase_conversations([cid])["answer_memory"] == 1
+    assert [e["id"] for e in store.memory_entries()] == [kept] and made != kept
+
+
+@requires_models
+def test_a_follow_up_is_stored_and_matched_with_the_message_it_leans_on(store, cfg, minilm):
+    from assistant.turn.pipeline import Assistant
+    from assistant.web.console import operator as op
+
+    retriever = FakeRetriever()
+    retriever.embedder = minilm
+    a = Assistant(cfg, FakeGenerator(["Shipping takes a while [1]."] * 10), store, retriever, FakeSentiment())
+    first = a.respond(None, "Do you ship to Canada?")
+    follow = a.respond(first.conversation_id, "how long does it take?")
+    op.rate(store, follow.turn_id, False, "Parcels to Canada arrive in 5-8 business days.", operator="dana")
+    entry = store.memory_entries("approved")[0]
+    assert entry["question"] == "Do you ship to Canada? how long does it take?"
+    other = a.respond(a.respond(None, "How do refunds work?").conversation_id, "how long does it take?")
+    assert "Canada" not in other.reply  # the same words about refunds: not the shipping answer
+    again = a.respond(a.respond(None, "do you ship to canada?").conversation_id, "how long would it take?")
+    assert again.reply.startswith("Parcels to Canada arrive in 5-8 business days.")
