@@ -155,8 +155,11 @@ def test_a_follow_up_is_stored_and_matched_with_the_message_it_leans_on(store, c
     from assistant.turn.pipeline import Assistant
     from assistant.web.console import operator as op
 
+    import dataclasses
+
     retriever = FakeRetriever()
     retriever.embedder = minilm
+    cfg.memory = dataclasses.replace(cfg.memory, check_seconds=0)  # see a new entry at once (replicas: 2 s)
     a = Assistant(cfg, FakeGenerator(["Shipping takes a while [1]."] * 10), store, retriever, FakeSentiment())
     first = a.respond(None, "Do you ship to Canada?")
     follow = a.respond(first.conversation_id, "how long does it take?")
