@@ -199,6 +199,16 @@ def real_index_dir(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="session")
+def minilm():
+    """The bundled MiniLM embedder (real vectors: memory matching, gap topics)."""
+    from assistant.config import load_config
+    from index.embedder import SentenceEmbedder
+
+    cfg = load_config(env={})
+    return SentenceEmbedder(cfg.models.embedder, cfg.home)
+
+
 @pytest.fixture
 def chromium_path():
     path = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)

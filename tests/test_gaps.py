@@ -48,15 +48,6 @@ def test_signals_are_declines_upsets_and_thumbs_down_only(store):
     assert store.gap_signals(datetime.now(timezone.utc) + timedelta(hours=1)) == []  # outside the window
 
 
-@pytest.fixture(scope="module")
-def minilm():
-    from assistant.config import load_config
-    from index.embedder import SentenceEmbedder
-
-    cfg = load_config(env={})
-    return SentenceEmbedder(cfg.models.embedder, cfg.home)
-
-
 @requires_models
 def test_topics_are_grouped_biggest_first_with_examples_and_a_draft(store, minilm):
     from assistant.reports.gaps import gap_report
@@ -96,6 +87,7 @@ def test_an_article_is_saved_only_when_answered_and_never_over_a_page(cfg, tmp_p
     import index
     from finetune.articles import article_target, save_article
 
+    cfg.paths = dataclasses.replace(cfg.paths, home=str(tmp_path / "home"))  # no index yet: the demo's folders
     assert article_target(cfg) == (cfg.home / "kb", [index.DEMO_KB, cfg.home / "kb"])  # the demo index
     cfg.retrieval = dataclasses.replace(cfg.retrieval, index_dir=str(tmp_path / "idx"))
     with pytest.raises(InputError, match="set retrieval.kb_dir"):
@@ -169,10 +161,13 @@ def test_the_gaps_tab_drafts_an_article_and_the_rebuilt_index_serves_it(cfg, sto
 
 
 def test_an_index_built_from_the_shops_own_pages_is_never_rebuilt_from_the_demo(cfg, tmp_path):
+    import dataclasses
+
     from finetune.articles import article_target
     from index.builder import build_index
     from tests.conftest import FakeEmbedder
 
+    cfg.paths = dataclasses.replace(cfg.paths, home=str(tmp_path / "home"))  # never the developer's own index
     shop = tmp_path / "shop"
     shop.mkdir()
     (shop / "opening-hours.md").write_text("# Opening hours\n\nWe open at 9.\n")

@@ -61,15 +61,6 @@ def test_a_reply_from_the_memory_rated_down_goes_back_to_review(store):
     assert store.memory_entry(other)["status"] == "review"  # an operator's thumbs-down: at once
 
 
-@pytest.fixture(scope="module")
-def minilm():
-    from assistant.config import load_config
-    from index.embedder import SentenceEmbedder
-
-    cfg = load_config(env={})
-    return SentenceEmbedder(cfg.models.embedder, cfg.home)
-
-
 @requires_models
 def test_a_paraphrase_gets_the_entry_other_questions_do_not(store, minilm):
     from assistant.memory.match import AnswerMemory
