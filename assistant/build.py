@@ -38,17 +38,20 @@ class Profile:
     """What a built assistant is for. `follow_live_adapter`: swap in a newly promoted adapter between
     turns (serving) or load the live one once and keep it (an evaluation must not change adapter
     midway); `wait_for_model`: never answer from the evidence for lack of time (an evaluation
-    measures the model's answers, not how busy the machine is); `taggers`: load the taggers."""
+    measures the model's answers, not how busy the machine is); `taggers`: load the taggers;
+    `answer_memory`: answer from the team's approved answers first (an evaluation or a training set
+    measures the model and the knowledge base: answers the team typed would only add ties)."""
 
     name: str
     follow_live_adapter: bool = True
     wait_for_model: bool = False
     taggers: bool = True
+    answer_memory: bool = True
 
 
 SERVE = Profile("serve")
-EVAL = Profile("eval", follow_live_adapter=False, wait_for_model=True)
-DATASET = Profile("dataset", follow_live_adapter=False, wait_for_model=True)
+EVAL = Profile("eval", follow_live_adapter=False, wait_for_model=True, answer_memory=False)
+DATASET = Profile("dataset", follow_live_adapter=False, wait_for_model=True, answer_memory=False)
 
 
 def build_assistant(
@@ -59,6 +62,8 @@ def build_assistant(
 
     if profile.wait_for_model:
         cfg = dataclasses.replace(cfg, generation=dataclasses.replace(cfg.generation, first_text_seconds=0.0))
+    if not profile.answer_memory:
+        cfg = dataclasses.replace(cfg, memory=dataclasses.replace(cfg.memory, enabled=False))
     store = open_store(cfg)
     generator = open_generator(cfg)  # the engine registry picks and says why
     watcher = None
