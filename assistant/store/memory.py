@@ -120,8 +120,8 @@ class MemoryRecords(StoreMixin):
                     .values(uses=answer_memory.c.uses + 1)
                 )
             )
-        except StoreError:
-            pass  # a counter must never cost the customer their answer
+        except StoreError as exc:  # a counter must never cost the customer their answer; the log says so
+            log.warning("use of answer-memory entry %s not counted: %s", entry_id, exc)
 
     def _memory_rated_down(self, turn_id: int, actor: str | None, source: str) -> list[int]:
         """A rating was stored: its effect on the answer memory must never undo it or fail the caller."""
