@@ -80,7 +80,11 @@ def test_rate_limit_per_key(cfg, store):
 
 def test_openapi_docs(api):
     client, _, _ = api
-    assert client.get("/docs").status_code == 200
+    page = client.get("/docs")
+    assert page.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in page.text
+    assert "cdn." not in page.text and "https://" not in page.text  # nothing from the network: works offline
+    assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/docs-assets/swagger-ui.css").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/v1/chat", "/v1/feedback"} <= set(paths) and "/metrics" not in paths
 

@@ -37,6 +37,42 @@ from assistant.errors import InputError, LoopdeskError
 log = logging.getLogger("loopdesk.api")
 
 
+DOCS_ASSETS = "/docs-assets"
+
+
+def mount_docs(api) -> None:
+    """`/docs`: Swagger UI from the `swagger-ui-bundle` package's files, so it works offline (FastAPI's
+    default page loads them from a CDN). Without the package, `/docs` says so and links the schema."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    try:
+        from swagger_ui_bundle import swagger_ui_path
+    except ImportError:
+        log.warning("swagger-ui-bundle is not installed: /docs links the OpenAPI schema only")
+
+        @api.get("/docs", include_in_schema=False)
+        def docs_without_assets() -> HTMLResponse:
+            return HTMLResponse(
+                "<p>The interactive API page needs the <code>swagger-ui-bundle</code> package. "
+                f"The API description: <a href='{api.openapi_url}'>{api.openapi_url}</a>.</p>"
+            )
+
+        return
+    api.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @api.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=str(api.openapi_url),
+            title=f"{api.title} · docs",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+        )
+
+
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
@@ -119,12 +155,13 @@ def build_api(assistant, cfg, integration_clients: dict | None = None):
         lifespan=lifespan,
         title=f"{cfg.app.business_name} assistant API",
         version="1",
-        docs_url="/docs",
+        docs_url=None,  # served below from local assets: the CDN page is blank offline
         redoc_url=None,
         description="Chat with the assistant and rate its replies. Keys: `loopdesk api-key create NAME`.",
     )
     limiter = RateLimiter(cfg.api.requests_per_minute)
     store = assistant.store
+    mount_docs(api)
 
     @api.middleware("http")
     async def bounded(request, call_next):
