@@ -13,6 +13,7 @@ and `LOOPDESK_CONFIG` points at another config file.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 
@@ -240,17 +241,41 @@ class AppConfig:
         90.0, "Time limit of a turn's reply, waiting included; then the reply ends with what it has."
     )
     colour: str = _f("#1d4ed8", "Accent colour of the customer page (CSS colour: buttons, title).")
+    trusted_proxies: list = _f(
+        [],
+        'Addresses or networks of reverse proxies in front of the app (e.g. ["172.28.0.10"] or '
+        '["10.0.0.0/8"]): only a request from one of them has its X-Forwarded-For read (the right-most '
+        "address that is not a trusted proxy is the client's). Empty: the socket address is the client's.",
+    )
     operator_token: str = _f(
         "",
         "Password of a bootstrap console account named `admin`, created at start when it does "
         "not exist (for Spaces, where there is no shell); set it by env, never in git. "
         "Named accounts: `loopdesk operator add NAME`.",
     )
+    max_request_kb: int = _f(
+        1024,
+        "Largest request body the pages accept, in KB (a chat message is at most policy.max_message_chars; "
+        "the page also sends the conversation shown). Larger ones get 413 before they are read.",
+    )
+    embed_origins: list = _f(
+        ["*"],
+        'Origins allowed to frame the customer page (the /widget.js button), e.g. ["https://shop.example.com"]; '
+        "the console is never framed.",
+    )
 
 
 @dataclass
 class ApiConfig:
     requests_per_minute: int = _f(60, "Calls each HTTP API key may make per minute (then 429 with Retry-After).")
+    key_limits: list = _f(
+        [], 'Per-key calls per minute overriding requests_per_minute, as "NAME=N" (e.g. ["shop=600"]).'
+    )
+    end_user_requests_per_minute: int = _f(
+        20,
+        "Calls per minute for each end user a key names in `end_user` (a site with many customers behind "
+        "one key); 0 turns the per-user limit off.",
+    )
 
 
 @dataclass
@@ -451,6 +476,21 @@ def validate(cfg: Config) -> list[str]:
         p.append("retrieval.key_margin must be 0..2 (a difference of cosines)")
     if not cfg.app.business_name.strip():
         p.append("app.business_name must not be empty")
+    for proxy in cfg.app.trusted_proxies:
+        try:
+            ipaddress.ip_network(str(proxy).strip(), strict=False)
+        except ValueError:
+            p.append(f"app.trusted_proxies: {proxy!r} is not an IP address or network like 10.0.0.0/8")
+    if not 16 <= cfg.app.max_request_kb <= 1024 * 1024:
+        p.append("app.max_request_kb must be 16..1048576")
+    for origin in cfg.app.embed_origins:
+        if not re.fullmatch(r"\*|'self'|https?://[A-Za-z0-9.-]+(:\d+)?", str(origin)):
+            p.append(f"app.embed_origins: {origin!r} is not an origin like https://shop.example.com (or *)")
+    for limit in cfg.api.key_limits:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,63}=\d{1,7}", str(limit)):
+            p.append(f'api.key_limits: {limit!r} is not "NAME=N" (a key name and calls per minute)')
+    if cfg.api.requests_per_minute < 1 or cfg.api.end_user_requests_per_minute < 0:
+        p.append("api.requests_per_minute must be >= 1 and api.end_user_requests_per_minute >= 0")
     if cfg.retrieval.k < 0:
         p.append("retrieval.k must be >= 0")
     if cfg.store.retries < 1:

@@ -69,7 +69,8 @@ def test_a_key_reaches_only_its_own_conversations_and_rates_once(api):
     other = client.post("/v1/chat", json={"message": "I want to talk to a real person", "conversation_id": cid},
                         headers=keys["intruder"])
     assert other.status_code == 404 and len(store.history(cid)) == 2  # nothing was added to it
-    assert client.post("/v1/feedback", json={"turn_id": turn, "rating": -1}, headers=keys["intruder"]).status_code == 404
+    rated = client.post("/v1/feedback", json={"turn_id": turn, "rating": -1}, headers=keys["intruder"])
+    assert rated.status_code == 404
     chat_page = a.start_conversation("chat")  # the web page's and Chatwoot's conversations have no key
     assert client.post("/v1/chat", json={"message": "hi", "conversation_id": chat_page},
                        headers=keys["shop"]).status_code == 404
@@ -119,3 +120,62 @@ def test_metrics_answer_with_the_database_down(api, monkeypatch):
     assert r.status_code == 200 and "loopdesk_database_up 0.0" in r.text
     monkeypatch.undo()
     assert "loopdesk_database_up 1.0" in client.get("/metrics").text
+
+
+def test_a_refused_request_is_not_logged_with_its_input(api, caplog):
+    client, keys, store, a = api
+    with caplog.at_level("DEBUG"):
+        r = client.post("/v1/chat", json={"message": ["4111 1111 1111 1111", "cvv 123"], "stream": "yes"},
+                        headers=keys["shop"])
+    assert r.status_code == 422
+    logged = "\n".join(rec.getMessage() for rec in caplog.records)
+    assert "4111" not in logged and "cvv" not in logged and "4111" not in r.text
+
+
+def test_a_streamed_body_over_the_limit_is_cut_off(api):
+    """No Content-Length (chunked): counted while it arrives, refused once past the limit."""
+    client, keys, store, a = api
+
+    def chunks():
+        yield b'{"message": "'
+        for _ in range(100):
+            yield b"x" * 10_000
+        yield b'"}'
+
+    r = client.post("/v1/chat", content=chunks(), headers={**keys["shop"], "Content-Type": "application/json"})
+    assert r.status_code == 413 and store.counts()["turns"] == 0
+    assert a.admission.load()["running"] == 0
+
+
+def test_a_page_request_over_its_limit_is_refused(api):
+    """The chat page's Gradio calls: a 50 MB 'message' is refused before Gradio reads it."""
+    client, keys, store, a = api
+    big = b'{"data": ["' + b"x" * (a.cfg.app.max_request_kb * 1024 + 10) + b'"]}'
+    r = client.post("/gradio_api/queue/join", content=big, headers={"Content-Type": "application/json"})
+    assert r.status_code == 413
+
+
+def test_every_response_carries_a_content_security_policy(api):
+    client, keys, store, a = api
+    page = client.get("/healthz").headers["content-security-policy"]
+    assert "connect-src 'self'" in page and "object-src 'none'" in page and "frame-ancestors *" in page
+    docs = client.get("/docs").headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in docs  # the API docs (and the console) are never framed
+    assert client.get("/healthz").headers["x-content-type-options"] == "nosniff"
+
+
+def test_per_key_and_per_end_user_limits(cfg, store):
+    cfg.api = dataclasses.replace(cfg.api, requests_per_minute=100, key_limits=["tiny=2"],
+                                  end_user_requests_per_minute=3)
+    a = Assistant(cfg, FakeGenerator(["Returns are free within 30 days [1]."]), store, FakeRetriever(),
+                  FakeSentiment())
+    client = TestClient(build_api(a, cfg), raise_server_exceptions=False)
+    tiny = {"X-API-Key": create_api_key(store, "tiny")}
+    shop = {"X-API-Key": create_api_key(store, "shop")}
+    codes = [client.post("/v1/chat", json={"message": "hi"}, headers=tiny).status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+    kim = [client.post("/v1/chat", json={"message": "hi", "end_user": "kim"}, headers=shop).status_code
+           for _ in range(4)]
+    assert kim == [200, 200, 200, 429]
+    r = client.post("/v1/chat", json={"message": "hi", "end_user": "lee"}, headers=shop)
+    assert r.status_code == 200  # another customer behind the same key is not held back by kim

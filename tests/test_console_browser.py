@@ -13,6 +13,16 @@ from tests.conftest import FakeGenerator, FakeRetriever, FakeSentiment, serve_in
 pytestmark = pytest.mark.browser
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--disable-quic"]
+# Every page runs under the app's Content-Security-Policy (assistant/web/guards.py): anything it blocks
+# is collected here and must stay empty, or the policy broke a part of Gradio.
+RECORD_CSP = ("window.__csp = []; document.addEventListener('securitypolicyviolation', "
+              "e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));")
+
+
+def csp_context(browser):
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    context.add_init_script(RECORD_CSP)
+    return context
 
 
 @pytest.fixture
@@ -39,8 +49,9 @@ def test_handoff_between_customer_and_operator(served, chromium_path):
     shots = os.environ.get("SCREENSHOT_DIR")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_path, headless=True, args=ARGS)
-        op = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
+        op = csp_context(browser).new_page()
         op.goto(url + "operator")
+        assert "frame-ancestors 'none'" in op.request.get(url + "operator").headers["content-security-policy"]
         op.locator("#op-name textarea").fill("dana")
         op.locator("#op-password input").fill("wrong-password")
         op.locator("#op-signin").click()
@@ -54,7 +65,7 @@ def test_handoff_between_customer_and_operator(served, chromium_path):
         info = op.request.get(url + "gradio_api/info").text()
         assert "signin" not in info and "do_" not in info and "password" not in info.lower()
 
-        me = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
+        me = csp_context(browser).new_page()
         me.goto(url)
         box, chat = me.locator("#message textarea"), me.locator("#chat")
         expect(box).to_be_visible(timeout=30_000)
@@ -121,6 +132,7 @@ def test_handoff_between_customer_and_operator(served, chromium_path):
         assert row[1:5] == [str(replies), "4", "0", "1"], row  # replies, customer turns, thumbs up, thumbs down
         if shots:
             op.screenshot(path=f"{shots}/console-numbers.png", full_page=True)
+        assert op.evaluate("window.__csp") == [] and me.evaluate("window.__csp") == []
         browser.close()
 
 

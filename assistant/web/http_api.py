@@ -13,7 +13,9 @@
 
 /v1 needs a key (`loopdesk api-key create NAME --json`; only its SHA-256 is stored), sent as
 `Authorization: Bearer KEY` or `X-API-Key: KEY`: none or a wrong one -> 401. Each key may make
-`api.requests_per_minute` calls (a token bucket per key, per process) -> 429 with Retry-After.
+`api.requests_per_minute` calls (`api.key_limits` per key; a token bucket per key, per process) -> 429
+with Retry-After; a chat naming its `end_user` also counts against that user's own bucket
+(`api.end_user_requests_per_minute`), so one customer of a shared key cannot use up the others' calls.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Iterator, Literal
 from pydantic import BaseModel, Field
 
 from assistant.turn.admission import Busy
+from assistant.web.guards import Guards
 from assistant.memory.match import MemoryHit
 from assistant.store.memory import MEMORY_ID
 from assistant.errors import InputError, LoopdeskError
@@ -90,31 +93,32 @@ def create_api_key(store, name: str) -> str:
 
 
 class RateLimiter:
-    """Token bucket per client: `per_minute` calls, refilled continuously."""
+    """Token bucket per client: `per_minute` calls (per client when given), refilled continuously."""
 
     def __init__(self, per_minute: int) -> None:
-        self.rate, self.capacity = per_minute / 60.0, float(per_minute)
+        self.per_minute = per_minute
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def take(self, client: str) -> float:
+    def take(self, client: str, per_minute: int | None = None) -> float:
         """0 when the call may go ahead, else the seconds to wait."""
+        capacity = float(per_minute or self.per_minute)
+        rate = capacity / 60.0
         now = time.monotonic()
         with self._lock:
-            tokens, last = self._buckets.get(client, (self.capacity, now))
-            tokens = min(self.capacity, tokens + (now - last) * self.rate)
+            tokens, last = self._buckets.get(client, (capacity, now))
+            tokens = min(capacity, tokens + (now - last) * rate)
             if tokens >= 1:
                 self._buckets[client] = (tokens - 1, now)
                 return 0.0
             self._buckets[client] = (tokens, now)
-            return (1 - tokens) / self.rate
+            return (1 - tokens) / rate
 
 
 # Conversation ids are UUIDs (ours): anything else is refused before it reaches the database (a lone
 # surrogate or a NUL there raised inside the lookup).
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 MAX_ROW_ID = 2**63 - 1
-MAX_BODY_BYTES = 512 * 1024
 
 
 class ChatRequest(BaseModel):
@@ -123,6 +127,14 @@ class ChatRequest(BaseModel):
         None, pattern=UUID_PATTERN, description="Continue this conversation (from an earlier reply of this key)."
     )
     stream: bool = Field(False, description="Server-sent events: token/replace pieces, then done.")
+    end_user: str | None = Field(
+        None,
+        min_length=1,
+        max_length=128,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Your id for the customer (a site with many customers behind one key): each gets "
+        "`api.end_user_requests_per_minute`.",
+    )
 
 
 class FeedbackRequest(BaseModel):
@@ -160,18 +172,12 @@ def build_api(assistant, cfg, integration_clients: dict | None = None):
         description="Chat with the assistant and rate its replies. Keys: `loopdesk api-key create NAME`.",
     )
     limiter = RateLimiter(cfg.api.requests_per_minute)
+    key_limits = {k: int(n) for k, _, n in (item.partition("=") for item in cfg.api.key_limits)}
     store = assistant.store
     mount_docs(api)
 
-    @api.middleware("http")
-    async def bounded(request, call_next):
-        # Before anything reads the body: a declared size over the limit is refused at once (a chat
-        # message is at most 100,000 characters; 4 bytes each plus JSON is the ceiling).
-        size = request.headers.get("content-length", "")
-        api_call = request.url.path.startswith(("/v1/", "/integrations/"))  # the pages have their own limits
-        if api_call and size.isdigit() and int(size) > MAX_BODY_BYTES:
-            return JSONResponse({"detail": f"request body over {MAX_BODY_BYTES:,} bytes"}, status_code=413)
-        return await call_next(request)
+    # Body limits and security headers on every route, the Gradio pages included (assistant/web/guards.py).
+    api.add_middleware(Guards, page_body_bytes=cfg.app.max_request_kb * 1024, embed_origins=cfg.app.embed_origins)
 
     from fastapi.exceptions import RequestValidationError
 
@@ -190,18 +196,25 @@ def build_api(assistant, cfg, integration_clients: dict | None = None):
         name = store.api_key_name(hash_key(key)) if key else None
         if name is None:
             raise HTTPException(401, "missing or unknown API key", headers={"WWW-Authenticate": "Bearer"})
-        wait = limiter.take(name)
+        per_minute = key_limits.get(name, cfg.api.requests_per_minute)
+        wait = limiter.take(name, per_minute)
         if wait:
             raise HTTPException(
-                429,
-                f"rate limit: {cfg.api.requests_per_minute} requests per minute",
-                headers={"Retry-After": str(int(wait) + 1)},
+                429, f"rate limit: {per_minute} requests per minute", headers={"Retry-After": str(int(wait) + 1)}
             )
         return name
 
     @api.post("/v1/chat", tags=["chat"])
     def chat(body: ChatRequest, name: str = Depends(client)):
         """One customer turn: the reply with language, sentiment, entities, sources, action, latency."""
+        per_user = cfg.api.end_user_requests_per_minute
+        wait = limiter.take(f"{name}/{body.end_user}", per_user) if body.end_user and per_user else 0.0
+        if wait:
+            raise HTTPException(
+                429,
+                f"rate limit: {per_user} requests per minute for each end user",
+                headers={"Retry-After": str(int(wait) + 1)},
+            )
         line = assistant.admission
         try:  # a place in line first: a refused turn leaves nothing behind, not even a conversation
             ticket = line.enter()
