@@ -1,17 +1,17 @@
 """Guards every response of the web app passes through (pure ASGI middleware, so they also cover the
 mounted Gradio pages and run before anything reads a body).
 
-- `BodyLimit`: a request body over its limit is refused with 413 before it is read into memory, whether
-  its size is declared (Content-Length) or streamed (chunked): `/v1/` and `/integrations/` calls get
-  `API_BODY_BYTES`, everything else (the pages' Gradio calls) `app.max_request_kb`. A chat page message
-  is at most `policy.max_message_chars`, so a 50 MB "message" never reaches Gradio (it kept each one
-  in the session's history: 20 x 5 MB added 590 MB to the server).
-- `security_headers`: a Content-Security-Policy on every page, plus nosniff and a referrer policy.
+- Body limits: a request body over its limit is refused with 413 before it is read into memory,
+  whether its size is declared (Content-Length) or streamed (chunked): `/v1/` and `/integrations/`
+  calls get `API_BODY_BYTES`, everything else (the pages' Gradio calls) `app.max_request_kb`. A chat
+  page message is at most `policy.max_message_chars`, so a 50 MB "message" never reaches Gradio (it
+  kept each one in the session's history: 20 x 5 MB added 590 MB to the server).
+- Security headers: a Content-Security-Policy on every page, plus nosniff and a referrer policy.
   Gradio's page needs inline scripts, styles and eval (its config is inline; without eval the chat
-  stays blank), so the policy's teeth are elsewhere: nothing loads from or talks to another origin (no beacon from injected markup,
-  no script from a CDN), no plugins, no `<base>` rewrite, forms post only here. The customer page may
-  be framed by the shops that embed `/widget.js` (`app.embed_origins`, `*` by default); the console
-  and the API docs may not be framed at all (clickjacking).
+  stays blank), so the policy's teeth are elsewhere: nothing loads from or talks to another origin
+  (no beacon from injected markup, no script from a CDN), no plugins, no `<base>` rewrite, forms
+  post only here. The customer page may be framed by the shops that embed `/widget.js`
+  (`app.embed_origins`, `*` by default); the console and the API docs are never framed (clickjacking).
 """
 
 from __future__ import annotations
