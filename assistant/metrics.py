@@ -8,6 +8,10 @@
     loopdesk_queue_depth                         conversations waiting for a person (at scrape time)
     loopdesk_live_adapter_info{version}          the adapter serving now (at scrape time)
     loopdesk_spool_records                       turns waiting for the database (at scrape time)
+    loopdesk_busy_fallbacks_total                turns the model could have written, answered from the
+                                                 evidence because its first sentence would come too late
+    loopdesk_model_busy_share                    that share over the latest 100 such turns
+    loopdesk_database_up                         1 when the database answered the last scrape
 
 Readiness (`readiness()`) checks what a turn needs: the generator loaded, the index open, the
 database writable.
@@ -38,6 +42,14 @@ ERRORS = Counter("loopdesk_errors", "Errors by kind.", ["kind"], registry=REGIST
 QUEUE = Gauge("loopdesk_queue_depth", "Conversations waiting for a person.", registry=REGISTRY)
 ADAPTER = Gauge("loopdesk_live_adapter_info", "The adapter serving now (value 1).", ["version"], registry=REGISTRY)
 SPOOL = Gauge("loopdesk_spool_records", "Turns waiting in the local spool for the database.", registry=REGISTRY)
+BUSY_FALLBACKS = Counter(
+    "loopdesk_busy_fallbacks",
+    "Turns answered from the evidence because the model would be too late.",
+    registry=REGISTRY,
+)
+BUSY_SHARE = Gauge(
+    "loopdesk_model_busy_share", "Share of the latest model-eligible turns that fell back for time.", registry=REGISTRY
+)
 DATABASE = Gauge("loopdesk_database_up", "1 when the database answered the last scrape, else 0.", registry=REGISTRY)
 
 
@@ -70,7 +82,8 @@ def exposition(assistant) -> bytes:
 
 def readiness(assistant) -> dict:
     """{"ready": bool, "checks": {name: "ok" or why not}, "engine": which generates and why,
-    "load": turns running / waiting / refused}."""
+    "load": turns running / waiting / refused, "model_time": the busy-fallback shares and, when idle
+    turns fall back for time, a `problem` (the app still answers: ready stays true)}."""
     checks = {
         "generator": "ok" if assistant.generator.model_id else "not loaded",
         "index": "ok" if assistant.retriever else (assistant.retriever_problem or "not open"),
@@ -87,4 +100,5 @@ def readiness(assistant) -> dict:
         "checks": checks,
         "engine": f"{engine} ({reason})" if reason else engine,
         "load": assistant.admission.load(),
+        "model_time": {**assistant.busy_watch.stats(), "problem": assistant.busy_watch.problem()},
     }

@@ -64,3 +64,40 @@ def test_not_ready_without_index_or_writable_database(cfg, tmp_path):
     finally:
         holder.rollback()
         holder.close()
+
+
+class LateGenerator(FakeGenerator):
+    """A model whose first sentence is always estimated too late (as after a calibration timed on a busy
+    machine): every turn it could write is answered from the evidence."""
+
+    def first_text_eta(self, messages, tokens):
+        return 99.0
+
+
+def test_turns_falling_back_for_time_on_an_idle_machine_are_said(cfg, store):
+    from assistant.web.console.page import health_problems
+
+    a = Assistant(cfg, LateGenerator(["Returns are free within 30 days [1]."]), store, FakeRetriever(),
+                  FakeSentiment())
+    c = TestClient(__import__("app").build_app(a, cfg))
+    assert c.get("/readyz").json()["model_time"]["problem"] is None
+    groundings = [a.respond(None, "How long do refunds take to reach my card?").grounding for _ in range(6)]
+    assert all(g.startswith("fallback: busy") for g in groundings), groundings
+    ready = c.get("/readyz").json()
+    assert ready["ready"] and ready["model_time"]["idle_turns"] == 6 and ready["model_time"]["idle_busy_share"] == 1.0
+    assert "lack of time on 6 of the last 6 turns" in ready["model_time"]["problem"]
+    assert any("lack of time" in p for p in health_problems(a))  # the console's banner
+    text = c.get("/metrics").text
+    assert "loopdesk_model_busy_share 1.0" in text and "loopdesk_busy_fallbacks_total" in text
+
+
+def test_busy_fallbacks_under_load_are_not_a_problem():
+    from assistant.turn.busy_watch import BusyWatch
+
+    watch = BusyWatch()
+    for _ in range(20):
+        watch.record("fallback: busy, a first sentence would take 6 s", running=8)  # many customers at once
+    watch.record("generated", running=1)
+    watch.record("extractive", running=1)  # not the model's to write: not counted
+    assert watch.stats() == {"turns": 21, "busy_share": 0.952, "idle_turns": 1, "idle_busy_share": 0.0}
+    assert watch.problem() is None

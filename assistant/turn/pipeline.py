@@ -27,6 +27,7 @@ from typing import Any, Iterator
 from assistant.cpu_turns import TURNS
 from assistant.grounding.checked_stream import GroundedStream
 from assistant.turn.admission import Admission
+from assistant.turn.busy_watch import BusyWatch
 from assistant.unavailable import Unavailable
 from assistant.config import Config
 from assistant.errors import LoopdeskError, StoreError
@@ -199,6 +200,7 @@ class Assistant:
             if admission is not None
             else Admission(cfg.app.concurrent_turns, cfg.app.max_waiting, cfg.app.turn_seconds)
         )
+        self.busy_watch = BusyWatch()  # the model giving way for lack of time, said when it is wrong
 
     def with_retriever(self, retriever: Retriever) -> "Assistant":
         """The same assistant (generator, store, taggers, policy shared) answering from another knowledge
@@ -335,6 +337,9 @@ class Assistant:
         )
         result.grounding = grounding
         metrics.record_turn(result)
+        if self.busy_watch.record(grounding, self.admission.load()["running"]):
+            metrics.BUSY_FALLBACKS.inc()
+        metrics.BUSY_SHARE.set(self.busy_watch.stats()["busy_share"])
         yield "done", result
 
     def plan(self, text: str, history: list[dict], timer: Timer | None = None) -> "Plan":
