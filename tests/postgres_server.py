@@ -40,8 +40,9 @@ class Server:
         subprocess.run(run(str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync",
                            "-E", "UTF8"), check=True, capture_output=True)
         opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
-        subprocess.run(run(str(bin_dir / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(self.dir / "log"), "-w",
-                           "start"), check=True, capture_output=True)
+        self._start = run(str(bin_dir / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(self.dir / "log"), "-w",
+                          "start")
+        subprocess.run(self._start, check=True, capture_output=True)
         self._stop = run(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
         self.admin = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
 
@@ -54,6 +55,13 @@ class Server:
             c.execute(sa.text(f'CREATE DATABASE "{name}"'))
         engine.dispose()
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
+
+    def halt(self) -> None:
+        """The database goes down (as a crash would), its files kept for `resume()`."""
+        subprocess.run(self._stop, capture_output=True, check=True)
+
+    def resume(self) -> None:
+        subprocess.run(self._start, capture_output=True, check=True)
 
     def stop(self) -> None:
         subprocess.run(self._stop, capture_output=True)

@@ -179,3 +179,45 @@ def test_per_key_and_per_end_user_limits(cfg, store):
     assert kim == [200, 200, 200, 429]
     r = client.post("/v1/chat", json={"message": "hi", "end_user": "lee"}, headers=shop)
     assert r.status_code == 200  # another customer behind the same key is not held back by kim
+
+
+def test_the_api_keeps_answering_with_postgresql_down(cfg, tmp_path):
+    """A real PostgreSQL stopped under the app: keys verified lately still work, a new conversation and
+    a conversation seen lately are answered and spooled, a rating says to retry (503, not 500), an
+    unknown key cannot be checked (503); when the database is back the spool is written once."""
+    from tests.postgres_server import Server, binaries
+
+    if binaries() is None:
+        pytest.skip("PostgreSQL not installed")
+    from assistant.store.spool import Spool
+    from assistant.store.store import Store
+
+    server = Server()
+    try:
+        store = Store(server.new_database(), retries=1)
+        spool = Spool(tmp_path / "spool.jsonl")
+        cfg.api = dataclasses.replace(cfg.api, requests_per_minute=10_000)
+        a = Assistant(cfg, FakeGenerator(["Returns are free within 30 days [1]."]), store, FakeRetriever(),
+                      FakeSentiment(), spool=spool)
+        client = TestClient(build_api(a, cfg), raise_server_exceptions=False)
+        shop = {"X-API-Key": create_api_key(store, "shop")}
+        first = client.post("/v1/chat", json={"message": "How do I return a shirt?"}, headers=shop).json()
+        server.halt()
+        again = client.post("/v1/chat", json={"message": "And shoes?", "conversation_id": first["conversation_id"]},
+                            headers=shop)
+        new = client.post("/v1/chat", json={"message": "Where is my parcel?"}, headers=shop)
+        assert again.status_code == 200 and new.status_code == 200, (again.text, new.text)
+        assert again.json()["reply"] and again.json()["turn_id"] is None and spool.size() >= 4  # answered, spooled
+        rated = client.post("/v1/feedback", json={"turn_id": first["turn_id"], "rating": 1}, headers=shop)
+        assert rated.status_code == 503 and rated.headers["retry-after"]
+        stranger = client.post("/v1/chat", json={"message": "hi"}, headers={"X-API-Key": "ld_unknown"})
+        assert stranger.status_code == 503
+        assert client.get("/metrics").status_code == 200
+        server.resume()
+        after = client.post("/v1/chat", json={"message": "Thanks", "conversation_id": first["conversation_id"]},
+                            headers=shop)
+        assert after.status_code == 200 and spool.size() == 0
+        assert [t["text"] for t in store.history(first["conversation_id"], limit=20) if t["role"] == "user"] == [
+            "How do I return a shirt?", "And shoes?", "Thanks"]
+    finally:
+        server.stop()

@@ -115,6 +115,30 @@ class RateLimiter:
             return (1 - tokens) / rate
 
 
+class Remembered:
+    """What the database said lately, for when it cannot be asked: keys verified (hash -> name) and
+    conversations' owners (id -> key name), at most `size` each, for `seconds`. Used only when the
+    database fails, so a revoked key stops at once while it is up (and within `seconds` while down)."""
+
+    def __init__(self, seconds: float = 300.0, size: int = 10_000) -> None:
+        self.seconds, self.size = seconds, size
+        self._items: dict[str, tuple[str | None, float]] = {}
+        self._lock = threading.Lock()
+
+    def put(self, key: str, value: str | None) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+            self._items[key] = (value, time.monotonic())
+            while len(self._items) > self.size:
+                self._items.pop(next(iter(self._items)))
+
+    def get(self, key: str) -> tuple[bool, str | None]:
+        """(known, value): known only when seen within `seconds`."""
+        with self._lock:
+            value, at = self._items.get(key, (None, 0.0))
+        return (at > 0 and time.monotonic() - at < self.seconds), value
+
+
 # Conversation ids are UUIDs (ours): anything else is refused before it reaches the database (a lone
 # surrogate or a NUL there raised inside the lookup).
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
@@ -189,11 +213,39 @@ def build_api(assistant, cfg, integration_clients: dict | None = None):
         ]
         return JSONResponse({"detail": problems}, status_code=422)
 
+    keys, owners = Remembered(), Remembered()
+
+    def key_name(key: str) -> str | None:
+        digest = hash_key(key)
+        try:
+            name = store.api_key_name(digest)
+        except LoopdeskError as exc:  # the database is down: keys verified lately still work
+            known, name = keys.get(digest)
+            if not known:
+                log.error("api key not checked, the database is unavailable: %s", exc)
+                raise HTTPException(
+                    503, "the service cannot check keys right now; please retry", headers={"Retry-After": "30"}
+                ) from exc
+            return name
+        keys.put(digest, name)
+        return name
+
+    def owner(cid: str) -> str | None:
+        try:
+            who = store.conversation_owner(cid)
+        except LoopdeskError:  # the database is down: conversations seen lately can go on
+            known, who = owners.get(cid)
+            if not known:
+                raise
+            return who
+        owners.put(cid, who)
+        return who
+
     def client(authorization: str | None = Header(None), x_api_key: str | None = Header(None)) -> str:
         key = x_api_key or (
             authorization[7:].strip() if authorization and authorization.lower().startswith("bearer ") else None
         )
-        name = store.api_key_name(hash_key(key)) if key else None
+        name = key_name(key) if key else None
         if name is None:
             raise HTTPException(401, "missing or unknown API key", headers={"WWW-Authenticate": "Bearer"})
         per_minute = key_limits.get(name, cfg.api.requests_per_minute)
@@ -223,9 +275,10 @@ def build_api(assistant, cfg, integration_clients: dict | None = None):
             raise HTTPException(429, "the assistant is busy; retry shortly", headers={"Retry-After": "10"}) from exc
         cid = body.conversation_id
         try:
-            if cid is None:
+            if cid is None:  # spooled when the database is down (the turn is answered all the same)
                 cid = assistant.start_conversation(source=f"api:{name}"[:32], meta={"api_key": name})
-            elif store.conversation_owner(cid) != name:
+                owners.put(cid, name)
+            elif owner(cid) != name:
                 # Unknown, or another key's (or another channel's): the same answer, so ids cannot be probed.
                 raise HTTPException(404, f"no conversation {cid} for this key")
         except LoopdeskError as exc:
@@ -272,11 +325,17 @@ def build_api(assistant, cfg, integration_clients: dict | None = None):
     @api.post("/v1/feedback", tags=["chat"])
     def feedback(body: FeedbackRequest, name: str = Depends(client)):
         """Thumbs up (1) or down (-1) on an assistant reply."""
-        turn = store.turn(body.turn_id)
-        if turn is None or turn["role"] != "assistant" or store.conversation_owner(turn["conversation_id"]) != name:
-            raise HTTPException(404, f"turn {body.turn_id} is not an assistant reply of this key")
-        # One rating per turn and key: rating again replaces it.
-        return {"feedback_id": store.rate(body.turn_id, body.rating, f"api:{name}"[:64], body.comment)}
+        try:
+            turn = store.turn(body.turn_id)
+            if turn is None or turn["role"] != "assistant" or owner(turn["conversation_id"]) != name:
+                raise HTTPException(404, f"turn {body.turn_id} is not an assistant reply of this key")
+            # One rating per turn and key: rating again replaces it.
+            return {"feedback_id": store.rate(body.turn_id, body.rating, f"api:{name}"[:64], body.comment)}
+        except LoopdeskError as exc:  # a rating is not worth a spool: the client retries it
+            log.error("api feedback for %s not stored: %s", name, exc)
+            raise HTTPException(
+                503, "ratings cannot be stored right now; please retry", headers={"Retry-After": "30"}
+            ) from exc
 
     from assistant.web.integrations.registry import integrations
 
