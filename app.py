@@ -107,7 +107,9 @@ def launch(cfg: Config) -> None:
         assistant.redactor("warm-up")  # loads spaCy/Presidio (~5 s) now, not during the first customer's turn
     app = build_app(assistant, cfg, LearningLoop(cfg))
     print(f"loopdesk: customer chat on http://{cfg.app.host}:{cfg.app.port}/ · console on /operator", flush=True)
-    uvicorn.run(app, host=cfg.app.host, port=cfg.app.port, log_level="warning")
+    # proxy_headers=False: X-Forwarded-For is read by the console only from app.trusted_proxies; uvicorn
+    # would otherwise take it from any local client before the app sees the request.
+    uvicorn.run(app, host=cfg.app.host, port=cfg.app.port, log_level="warning", proxy_headers=False)
 
 
 def main() -> None:

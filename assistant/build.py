@@ -20,6 +20,7 @@ from assistant.turn.pipeline import Assistant
 from assistant.turn.policy import Rules
 from assistant.taggers.pii import PiiRedactor
 from assistant.serving.registry import open_generator
+from assistant.store.inbox import Inbox
 from assistant.store.spool import Spool
 from assistant.store.store import Store
 from assistant.types import Retriever
@@ -86,6 +87,9 @@ def build_assistant(
         sentiment, ner, problems = load_taggers(cfg)
     p = cfg.policy
     relevance = open_relevance(cfg)
+    spool = Spool(cfg.spool_path)
+    # Messages received by a process that was killed go to the spool (written before the next turn).
+    Inbox.recover_dead(cfg.inbox_dir, spool)
     return Assistant(
         cfg,
         generator,
@@ -97,7 +101,8 @@ def build_assistant(
         tagger_problems=problems,
         adapter_watcher=watcher,
         open_retriever=lambda c: follow_deployment(open_retriever(c), store) if open_retriever else None,
-        spool=Spool(cfg.spool_path),
+        spool=spool,
+        inbox=Inbox.for_this_process(cfg.inbox_dir),
         redactor=PiiRedactor(cfg.store.redact_contact, cfg.home),
         handoff=Handoff(store, default_wait_s=cfg.policy.default_wait_minutes * 60),
         rules=Rules(p.negative_turns, p.upset_score, p.supported_languages, cfg.app.business_name),

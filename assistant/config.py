@@ -338,6 +338,11 @@ class Config:
         return self.home / "spool" / "turns.jsonl"
 
     @property
+    def inbox_dir(self) -> Path:
+        """Customers' messages as received, one file per process (`assistant.store.inbox`)."""
+        return self.home / "spool" / "inbox"
+
+    @property
     def index_dir(self) -> Path:
         return Path(self.retrieval.index_dir).expanduser() if self.retrieval.index_dir else self.home / "index"
 

@@ -355,11 +355,18 @@ def eval_cmd(
         None, help="Answer-accuracy question set (default: evaluation.answer_questions; 'none' skips it)."
     ),
     progress: str = typer.Option("", help="Rewrite this JSON file with the stage and how far it is."),
+    record: bool = typer.Option(
+        False,
+        "--record",
+        help="Write the result as the adapter's evaluation (eval.json, which promote checks, and its README.md); "
+        "without it the result is only printed.",
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Base vs adapter (vs live): loss per assistant token, perplexity, ROUGE-L, answer length, and answer
-    accuracy through the real pipeline on a question set (what `promote` compares)."""
-    from finetune.gen_eval import evaluate
+    accuracy through the real pipeline on a question set (what `promote` compares). Nothing beside the
+    adapter changes unless --record: an evaluation on other data must not replace a promotion's evidence."""
+    from finetune.gen_eval import evaluate, record_evaluation
     from assistant.progress import ProgressFile
 
     report = ProgressFile(progress, bar=not as_json)
@@ -386,11 +393,8 @@ def eval_cmd(
         result.update(
             _answer_accuracy(cfg, path, registry / live if live else None, qfile, result["data_hash"], report)
         )
-        (path / "eval.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
-        if (path / "adapter.json").exists():
-            from finetune.lora import write_adapter_card
-
-            write_adapter_card(path)
+    if record:  # written once, complete (the held-out loss and the answer accuracy together)
+        record_evaluation(path, result)
     keys = [k for k in ("base", "adapter", "live") if f"{k}_loss" in result]
     text = [f"{'':8} {'loss':>8} {'ppl':>8} {'rougeL':>7} {'words':>6}"]
     text += [

@@ -5,7 +5,9 @@ answer); drops answers rated bad without a correction, unrated answers and canne
 messages. Redacts PII (e-mails, phones, order ids by pattern; names by the NER tagger when it is
 available) into placeholders such as `{{Order Number}}`, removes duplicates, and splits train/eval
 deterministically (by a hash, stratified by intent where known). Writes `train.jsonl`,
-`eval.jsonl` (TRL `messages` format) and `data_card.json`.
+`eval.jsonl` (TRL `messages` format), `data_card.json` and `conversations.json` (the ids of the
+conversations the rows come from; each row also names its `conversation`), so that
+`loopdesk store erase` can take an erased conversation out of every export (`erase_from_exports`).
 
 Each example is built with `assistant.turn.prompts.build_messages`, the prompt format of inference, with
 the passages the model saw in that turn (stored with the turn), so an adapter learns to answer from
@@ -165,6 +167,9 @@ def select_examples(
                 "intent": ex.get("intent"),
                 "origin": reason,
                 "key": key[:16],
+                # Which conversation the row holds: `store erase` removes it from the export by this id.
+                "conversation": ex["conversation_id"],
+                "grounded": bool(passages),
             }
         )
     return out, counts, pii
@@ -184,7 +189,9 @@ def split(examples: list[dict], eval_fraction: float) -> tuple[list[dict], list[
     return sorted(train, key=lambda e: e["key"]), sorted(evals, key=lambda e: e["key"])
 
 
-EXPORT_FILES = {"train.jsonl", "eval.jsonl", "data_card.json"}
+EXPORT_FILES = {"train.jsonl", "eval.jsonl", "data_card.json", "conversations.json"}
+CONVERSATIONS = "conversations.json"
+SPLITS = ("train.jsonl", "eval.jsonl")
 
 
 def write_split(out: Path, train: list[dict], evals: list[dict]) -> str:
@@ -206,7 +213,8 @@ def export_dataset(
     business_name: str = "Northwind Goods",
     report=None,
 ) -> dict:
-    """Select, redact and split the store's answers into `out` (train.jsonl, eval.jsonl, data_card.json).
+    """Select, redact and split the store's answers into `out` (train.jsonl, eval.jsonl, data_card.json,
+    conversations.json).
     The files are written into `<out>.partial` and renamed when complete, so an export that is stopped
     (Cancel in the console, a crash) never leaves a dataset that looks finished. `report(stage, done,
     total)` hears how far it is (a `assistant.progress.ProgressFile`)."""
@@ -237,6 +245,8 @@ def export_dataset(
     if partial.exists():
         shutil.rmtree(partial)  # left by an export that was stopped (it holds export files only: checked)
     data_hash = write_split(partial, train, evals)
+    held = sorted({e["conversation"] for e in examples})
+    (partial / CONVERSATIONS).write_text(json.dumps({"ids": held}))
     card = {
         "created_at": datetime.now(timezone.utc).isoformat(),
         "store": store.url.split("@")[-1],
@@ -249,6 +259,7 @@ def export_dataset(
         "eval": len(evals),
         "eval_fraction": eval_fraction,
         "intents": len({e["intent"] for e in examples if e["intent"]}),
+        "conversations": len(held),
         "data_hash": data_hash,
         "format": f"TRL messages JSONL (system with passages, user, assistant), prompt {PROMPT_FORMAT}",
     }
@@ -257,3 +268,134 @@ def export_dataset(
         shutil.rmtree(out)  # an earlier export (export files only: checked above) is replaced whole
     partial.rename(out)
     return card
+
+
+# --- erasure ----------------------------------------------------------------------------------
+OLD_EXPORT = "made before exports recorded their conversations, so it cannot be checked: delete it or export again"
+
+
+def export_dirs(roots: Iterable[str | Path]) -> list[Path]:
+    """Export directories under `roots`: each root that is an export itself (it has a data card or a
+    train.jsonl), else its subdirectories that are (stopped `.partial` exports included)."""
+    found: list[Path] = []
+    for root in map(Path, roots):
+        if not root.is_dir():
+            continue
+        for d in [root] if _is_export(root) else sorted(p for p in root.iterdir() if p.is_dir()):
+            if _is_export(d) and d not in found:
+                found.append(d)
+    return found
+
+
+def _is_export(d: Path) -> bool:
+    return (d / "data_card.json").is_file() or (d / "train.jsonl").is_file()
+
+
+def erase_exports(cfg, ids: list[str], extra_dirs: Iterable[str | Path] = ()) -> dict:
+    """`loopdesk store erase`: `erase_from_exports` over the console's exports (where its Export job
+    writes them) and `extra_dirs` (`--exports`)."""
+    from finetune.jobs import LearningLoop
+
+    return erase_from_exports(ids, [LearningLoop(cfg).datasets_dir, *extra_dirs])
+
+
+def erase_from_exports(ids: Iterable[str], roots: Iterable[str | Path]) -> dict:
+    """Take the rows of conversations `ids` out of every export under `roots`. Returns
+    `{"exports": [{"path", "train", "eval", "rows"}] (one per export that held any of them),
+    "unchecked": [{"path", "why"}]}` — an export that cannot be checked (made before rows named their
+    conversation) is named there, never skipped in silence. Each file is replaced atomically (a temp
+    file renamed over it); the id list is rewritten after the rows and the card last, so an erase that
+    is stopped half way finds the ids again when run again."""
+    wanted = set(ids)
+    out: dict[str, list] = {"exports": [], "unchecked": []}
+    for d in export_dirs(roots):
+        card = _json_file(d / "data_card.json")
+        if card is not None and "knowledge_bases" in card and not (d / CONVERSATIONS).exists():
+            continue  # `finetune grounded-data`: generated from help articles, holds no conversation
+        index = _json_file(d / CONVERSATIONS)
+        if not isinstance(index, dict) or not isinstance(index.get("ids"), list):
+            out["unchecked"].append({"path": str(d), "why": OLD_EXPORT})
+            continue
+        held = set(index["ids"])
+        if not held & wanted:
+            continue
+        removed = _rewrite_without(d, wanted, card)
+        if removed is None:
+            out["unchecked"].append({"path": str(d), "why": OLD_EXPORT})
+            continue
+        out["exports"].append({"path": str(d), **removed, "rows": removed["train"] + removed["eval"]})
+    return out
+
+
+def _json_file(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write `text` to `path` atomically: a reader sees the old file or the new one, never a part."""
+    import os
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _rewrite_without(d: Path, wanted: set[str], card: dict | None) -> dict | None:
+    """Rewrite one export without the rows of `wanted`; None when a row does not name its conversation."""
+    kept: dict[str, list[str]] = {}
+    removed = {"train": 0, "eval": 0}
+    origins: Counter = Counter()
+    grounded: Counter = Counter()
+    for name in SPLITS:
+        lines = (d / name).read_text(encoding="utf-8").splitlines() if (d / name).is_file() else []
+        kept[name] = []
+        for line in lines:
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            if "conversation" not in row:
+                return None
+            if row["conversation"] in wanted:
+                removed[name.split(".")[0]] += 1
+                origins[row.get("origin") or ""] += 1
+                grounded["grounded" if row.get("grounded") else "ungrounded"] += 1
+            else:
+                kept[name].append(line)
+    digest = hashlib.sha256()
+    for name in SPLITS:
+        text = "".join(line + "\n" for line in kept[name])
+        digest.update(text.encode())
+        if (d / name).is_file():
+            _replace(d / name, text)
+    index = _json_file(d / CONVERSATIONS) or {}
+    _replace(d / CONVERSATIONS, json.dumps({**index, "ids": [i for i in index.get("ids", []) if i not in wanted]}))
+    if card is not None:
+        card["train"] = card.get("train", 0) - removed["train"]
+        card["eval"] = card.get("eval", 0) - removed["eval"]
+        kept_counts = card.get("kept") or {}
+        for origin, n in origins.items():
+            if origin in kept_counts:
+                kept_counts[origin] -= n
+        for k, n in grounded.items():
+            if k in card:
+                card[k] -= n
+        if "conversations" in card:
+            card["conversations"] = len(index.get("ids", [])) - len(set(index.get("ids", [])) & wanted)
+        card["data_hash"] = digest.hexdigest()[:16]  # as `write_split` computes it
+        card["erased"] = {
+            "rows": (card.get("erased") or {}).get("rows", 0) + removed["train"] + removed["eval"],
+            "last_at": datetime.now(timezone.utc).isoformat(),
+        }
+        _replace(d / "data_card.json", json.dumps(card, indent=1))
+    return removed

@@ -2,8 +2,10 @@
 
 For the base model, the candidate adapter and (when different) the live adapter: mean loss per
 assistant token with teacher forcing (and its perplexity), ROUGE-L (F) of greedy answers against the
-references on a sample, mean answer length in words, and side-by-side samples. The result is
-written to `<adapter>/eval.json`, which `promote` compares against the live adapter's.
+references on a sample, mean answer length in words, and side-by-side samples. With `record=True`
+(`--record`) the result is written to `<adapter>/eval.json`, which `promote` compares against the live
+adapter's, and the adapter's model card is rewritten; without it nothing beside the adapter changes (an
+evaluation on some other data must not replace the evidence a promotion was based on).
 """
 
 from __future__ import annotations
@@ -90,9 +92,11 @@ def evaluate(
     device: str = "auto",
     generation: GenerationConfig | None = None,
     report=None,
+    record: bool = False,
 ) -> dict:
     """Loss, perplexity, ROUGE-L and answer length of the base model, the adapter and the live adapter
-    on the held-out rows; `report(stage, done, total)` hears how far it is (a `ProgressFile`)."""
+    on the held-out rows; `report(stage, done, total)` hears how far it is (a `ProgressFile`). `record`:
+    write the result as the adapter's evaluation (`record_evaluation`), the promotion's evidence."""
     from peft import PeftModel
 
     from assistant.models import load_causal_lm
@@ -165,10 +169,15 @@ def evaluate(
 
     # What this evaluation compared against: `promote` accepts it only while that adapter is live.
     result["compared_with"] = provenance(live_dir if "live" in variants else None, result["data_hash"])
-    if adapter_dir is not None:
-        (adapter_dir / "eval.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
-        if (adapter_dir / "adapter.json").exists():
-            from finetune.lora import write_adapter_card
-
-            write_adapter_card(adapter_dir)
+    if record and adapter_dir is not None:
+        record_evaluation(adapter_dir, result)
     return result
+
+
+def record_evaluation(adapter_dir: Path, result: dict) -> None:
+    """Make `result` the adapter's evaluation: `eval.json` (what `promote` checks) and the model card."""
+    (adapter_dir / "eval.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
+    if (adapter_dir / "adapter.json").exists():
+        from finetune.lora import write_adapter_card
+
+        write_adapter_card(adapter_dir)

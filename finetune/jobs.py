@@ -236,6 +236,7 @@ class LearningLoop:
                 str(max_examples),
                 "--generate",
                 "4",
+                "--record",  # the console's evaluation is the one its Promote button checks
                 "--progress",
                 "{run}/progress.json",
             ),

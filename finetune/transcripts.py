@@ -9,7 +9,11 @@ Strict by default: CSV is parsed with `strict=True` (an unclosed quote is an err
 that swallows the rest of the file), a row with more or fewer fields than the header, a field over
 `MAX_FIELD` characters, a file that is not UTF-8 text (binary) — each is a line-numbered problem,
 and a file with any problem imports nothing (`--skip-bad` imports the good rows and lists the
-rest). NUL bytes and control characters are removed from fields. All rows go in one transaction.
+rest). NUL bytes and control characters are removed from fields. The whole file is read and checked
+before anything is written; then the rows go in in short batches, each its own transaction (a big file
+never holds SQLite's write lock long enough to keep a customer's turn waiting), and the import is
+all-or-nothing as readers see it: unseen until its last batch is in, deleted when it fails
+(`Store.import_exchanges`).
 """
 
 from __future__ import annotations
@@ -162,8 +166,8 @@ def import_transcripts(
     skip_bad: bool = False,
     redactor=None,
 ) -> dict:
-    """Import a file's pairs in one transaction. Raises InputError (nothing imported) when the file
-    has any problem and `skip_bad` is off, or when it holds no valid pair at all. `redactor`
+    """Import a file's pairs, all or nothing (`Store.import_exchanges`). Raises InputError (nothing
+    imported) when the file has any problem and `skip_bad` is off, or when it holds no valid pair at all. `redactor`
     (`assistant.taggers.pii.PiiRedactor`) replaces card data and the like before anything is stored; the
     pair key is taken from the text as imported, so re-importing the file still adds nothing."""
     pairs, problems = read_pairs(path, user_column, answer_column)

@@ -158,10 +158,14 @@ def test_a_page_request_over_its_limit_is_refused(api):
 def test_every_response_carries_a_content_security_policy(api):
     client, keys, store, a = api
     page = client.get("/healthz").headers["content-security-policy"]
-    assert "connect-src 'self'" in page and "object-src 'none'" in page and "frame-ancestors *" in page
+    assert "connect-src 'self'" in page and "object-src 'none'" in page
+    assert "frame-ancestors" not in page  # app.embed_origins = ["*"]: the widget's chat is framed by any shop
     docs = client.get("/docs").headers["content-security-policy"]
     assert "frame-ancestors 'none'" in docs  # the API docs (and the console) are never framed
     assert client.get("/healthz").headers["x-content-type-options"] == "nosniff"
+    a.cfg.app = dataclasses.replace(a.cfg.app, embed_origins=["https://shop.example.com"])
+    only = TestClient(build_api(a, a.cfg)).get("/healthz").headers["content-security-policy"]
+    assert "frame-ancestors https://shop.example.com" in only
 
 
 def test_per_key_and_per_end_user_limits(cfg, store):
@@ -181,7 +185,7 @@ def test_per_key_and_per_end_user_limits(cfg, store):
     assert r.status_code == 200  # another customer behind the same key is not held back by kim
 
 
-def test_the_api_keeps_answering_with_postgresql_down(cfg, tmp_path):
+def test_the_api_keeps_answering_with_postgresql_down(cfg, tmp_path, monkeypatch):
     """A real PostgreSQL stopped under the app: keys verified lately still work, a new conversation and
     a conversation seen lately are answered and spooled, a rating says to retry (503, not 500), an
     unknown key cannot be checked (503); when the database is back the spool is written once."""
@@ -214,6 +218,8 @@ def test_the_api_keeps_answering_with_postgresql_down(cfg, tmp_path):
         assert stranger.status_code == 503
         assert client.get("/metrics").status_code == 200
         server.resume()
+        monkeypatch.setattr("assistant.turn.pipeline.DB_PAUSE_S", 0.0)  # turns skip the database 5 s after a failure
+        a._db_down_until = 0.0
         after = client.post("/v1/chat", json={"message": "Thanks", "conversation_id": first["conversation_id"]},
                             headers=shop)
         assert after.status_code == 200 and spool.size() == 0

@@ -29,7 +29,8 @@ def rows(path):
         return c.execute("select role, text, spool_key is not null from turns order by id").fetchall()
 
 
-def test_locked_past_the_retry_budget_spools_and_replays_once_in_order(cfg, tmp_path):
+def test_locked_past_the_retry_budget_spools_and_replays_once_in_order(cfg, tmp_path, monkeypatch):
+    monkeypatch.setattr("assistant.turn.pipeline.DB_PAUSE_S", 0.0)  # the next turn tries the database again
     path = tmp_path / "db.sqlite"
     store = Store(f"sqlite:///{path}", retries=2, busy_timeout_ms=20)
     spool = Spool(tmp_path / "spool.jsonl")
@@ -137,3 +138,96 @@ def test_kill_9_mid_stream_keeps_the_database_and_the_message(tmp_path):
         texts = [t for (t,) in c.execute("select text from turns order by id")]
     assert texts[0] == "How do returns work for shoes?" and texts[-1] == "When do refunds reach my card?"
     assert len(texts) == 3  # the first exchange, and the message of the turn that was killed
+
+
+TWELVE_IN_FLIGHT = """
+import sys, threading, time
+from pathlib import Path
+from assistant.config import load_config
+from assistant.store.inbox import Inbox
+from assistant.store.spool import Spool
+from assistant.store.store import Store
+from assistant.turn.pipeline import Assistant
+from tests.conftest import FakeGenerator, FakeRetriever
+
+home = Path(sys.argv[2])
+cfg = load_config(env={"LOOPDESK_STORE_URL": sys.argv[1], "LOOPDESK_HOME": str(home)})
+a = Assistant(cfg, FakeGenerator(), Store(sys.argv[1]), FakeRetriever(), spool=Spool(cfg.spool_path),
+              inbox=Inbox.for_this_process(cfg.inbox_dir))
+Assistant.tag = lambda self, text, timer=None: time.sleep(600)  # every turn is still being worked on
+for i in range(12):
+    threading.Thread(target=a.respond, args=(None, f"message {i}: where is order {1000 + i}?"), daemon=True).start()
+while len(list(cfg.inbox_dir.glob("*.jsonl"))) != 1 or \\
+        len(next(cfg.inbox_dir.glob("*.jsonl")).read_text().splitlines()) < 12:
+    time.sleep(0.05)
+print("RECEIVED", flush=True)
+time.sleep(600)  # killed here
+"""
+
+
+def test_kill_9_with_twelve_messages_in_flight_loses_none(cfg, tmp_path):
+    """Twelve customers' messages received and still being worked on (none stored yet) when the app is
+    killed: the next start hands them to the spool and the first turn writes them, each once."""
+    from assistant.config import load_config
+    from assistant.store.inbox import Inbox
+
+    path, home = tmp_path / "kill12.sqlite", tmp_path / "home"
+    url = f"sqlite:///{path}"
+    Store(url)  # created and migrated before the race
+    proc = subprocess.Popen([sys.executable, "-c", TWELVE_IN_FLIGHT, url, str(home)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline, ready = time.time() + 120, False
+    while time.time() < deadline and not ready:
+        line = proc.stdout.readline()
+        if not line and proc.poll() is not None:
+            break
+        ready = "RECEIVED" in line
+    assert ready, "the twelve messages were never received"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    assert [t for _, t, _ in rows(path)] == []  # nothing had reached the database
+    restarted = load_config(env={"LOOPDESK_STORE_URL": url, "LOOPDESK_HOME": str(home)})
+    store, spool = Store(url), Spool(restarted.spool_path)
+    assert Inbox.recover_dead(restarted.inbox_dir, spool) == 12
+    assert list(restarted.inbox_dir.glob("*.jsonl")) == []
+    a = assistant(restarted, store, spool)
+    a.respond(None, "Hello again")  # the first turn after the start replays the spool
+    texts = [t for _, t, _ in rows(path)]
+    assert sorted(t for t in texts if t.startswith("message ")) == sorted(
+        f"message {i}: where is order {1000 + i}?" for i in range(12))
+    assert spool.size() == 0 and spool.replay(store) == 0 and len(texts) == 14  # 12 + one exchange, once
+
+
+def test_a_stored_message_is_not_recovered_twice(cfg, tmp_path):
+    """Received, stored under its inbox key, then killed before the inbox let go of it: the recovery
+    finds the key in the database and writes nothing."""
+    from assistant.store.inbox import Inbox
+
+    path = tmp_path / "db.sqlite"
+    store, spool = Store(f"sqlite:///{path}"), Spool(tmp_path / "spool.jsonl")
+    inbox = Inbox(tmp_path / "inbox" / "inbox-999999999.jsonl")
+    cid = store.new_conversation("chat")
+    key = inbox.receive(cid, "Where is my parcel?")
+    store.add_turn(cid, "user", "Where is my parcel?", spool_key=key)
+    assert Inbox.recover_dead(tmp_path / "inbox", spool) == 1
+    assert spool.replay(store) == 1 and [t for _, t, _ in rows(path)] == ["Where is my parcel?"]
+
+
+def test_a_locked_database_does_not_hold_the_reply_back(cfg, tmp_path):
+    """SQLite locked by another process for good: the first turn gives up on the database after its
+    short budget and spools; the turns right after it do not wait at all."""
+    path = tmp_path / "locked.sqlite"
+    store = Store(f"sqlite:///{path}")  # the default retry budget (~20 s per call)
+    a = assistant(cfg, store, Spool(tmp_path / "spool.jsonl"))
+    holder = sqlite3.connect(path)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        took = []
+        for i in range(4):
+            t0 = time.monotonic()
+            assert a.respond(None, f"Where is order {i}?").reply
+            took.append(time.monotonic() - t0)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert took[0] < 6 and max(took[1:]) < 1.0, took

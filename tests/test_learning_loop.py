@@ -129,7 +129,8 @@ def test_loop_export_train_eval_promote_serve(store, tmp_path, tiny_model, cfg):
     assert not list(out.glob("*.bin")) and not list(out.glob("*.pt"))  # no pickled weights
     assert json.loads((out / "adapter.json").read_text())["base_model"] == str(tiny_model.resolve())
 
-    result = evaluate(str(tiny_model), home, out, tmp_path / "ds" / "train.jsonl", generate=2, max_new_tokens=8)
+    result = evaluate(str(tiny_model), home, out, tmp_path / "ds" / "train.jsonl", generate=2, max_new_tokens=8,
+                      record=True)
     assert result["adapter_loss"] < result["base_loss"]
     assert {"base_perplexity", "adapter_rougeL", "adapter_mean_length", "samples"} <= set(result)
 

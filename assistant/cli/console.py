@@ -1,11 +1,13 @@
 """`loopdesk operator ...` and `loopdesk report ...`: console accounts and the daily report.
 
-loopdesk operator add dana [--password-stdin] --json   # {"name": "dana", "password": "..."}
+loopdesk operator add dana [--role admin|agent] [--password-stdin] --json   # {"name", "role", "password"}
+loopdesk operator role dana agent --json           # only admins may promote or roll back adapters
 loopdesk operator list --json
 loopdesk report daily [--day 2026-11-29] [--format json|csv|markdown] --json
 loopdesk report gaps [--days 14] --json                       # {"gaps": [{"topic", "count", "examples"}]}
 loopdesk store purge --older-than 90d [--dry-run] --json      # retention
-loopdesk store erase --conversation ID | --email ADDRESS --json  # right to erasure
+loopdesk store erase --conversation ID | --email ADDRESS [--exports DIR] --json  # right to erasure,
+                                                               # exported datasets included
 loopdesk store replay-spool --json                             # write spooled turns now
 loopdesk api-key create NAME --json                            # {"name", "key"}: the key shown once
 loopdesk api-key revoke NAME --json                            # the key stops working now
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import sys
 from datetime import date
-from typing import Optional
+from typing import Any, Callable, Optional
 
 import typer
 
@@ -26,6 +28,16 @@ operator_app = typer.Typer(help="Operator accounts for the console (/operator)."
 report_app = typer.Typer(help="Reports over the conversation store.", no_args_is_help=True)
 api_key_app = typer.Typer(help="Keys of HTTP API clients (/v1/chat, /v1/feedback).", no_args_is_help=True)
 store_app = typer.Typer(help="Retention, erasure and the local spool of the conversation store.", no_args_is_help=True)
+
+
+# `store erase` also takes erased conversations out of exported datasets. The export format is
+# finetune's, which this package may not import: the composing CLI (assistant.cli.main) plugs in
+# `finetune.export.erase_exports(cfg, ids, extra_dirs) -> {"exports": [...], "unchecked": [...]}`.
+_export_eraser: list[Callable[[Any, list[str], list[str]], dict]] = []
+
+
+def erase_exports_with(fn: Callable[[Any, list[str], list[str]], dict]) -> None:
+    _export_eraser[:] = [fn]
 
 
 def _store():
@@ -41,18 +53,34 @@ def operator_add(
     password_stdin: bool = typer.Option(
         False, "--password-stdin", help="Read the password from standard input (else one is generated)."
     ),
+    role: str = typer.Option(
+        "admin", "--role", help="admin (everything) or agent (everything but promoting or rolling back adapters)."
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Create an operator account; prints the password once (only its hash is stored)."""
     from assistant.store.accounts import create_operator
 
     given = sys.stdin.readline().rstrip("\n") if password_stdin else None
-    password = create_operator(_store(), name, given)
+    password = create_operator(_store(), name, given, role=role)
     emit(
-        {"name": name.strip().lower(), "password": password},
+        {"name": name.strip().lower(), "role": role, "password": password},
         as_json,
-        f"operator {name.strip().lower()} created; password: {password}\n(shown once; only a hash is stored)",
+        f"operator {name.strip().lower()} ({role}) created; password: {password}\n(shown once; only a hash is stored)",
     )
+
+
+@operator_app.command("role")
+@handles_errors
+def operator_role(
+    name: str = typer.Argument(..., help="An existing operator."),
+    role: str = typer.Argument(..., help="admin or agent; applies at the operator's next action."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Change an operator's role."""
+    name = name.strip().lower()
+    _store().set_operator_role(name, role)
+    emit({"name": name, "role": role}, as_json, f"operator {name} is now {role}")
 
 
 @operator_app.command("list")
@@ -122,9 +150,16 @@ def store_purge(
 def store_erase(
     conversation: Optional[str] = typer.Option(None, help="A conversation id."),
     email: Optional[str] = typer.Option(None, help="A customer's e-mail: every conversation with it."),
+    exports: list[str] = typer.Option(
+        [],
+        "--exports",
+        help="Also erase from exports here (an export directory, or a directory of them; repeatable). "
+        "The console's exports (<home>/datasets) are always checked.",
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Right to erasure: delete one conversation, or every conversation of a customer e-mail."""
+    """Right to erasure: delete one conversation, or every conversation of a customer e-mail, from the
+    database, the spool and every exported dataset that holds it."""
     from assistant.turn.handoff import valid_email
 
     if bool(conversation) == bool(email):
@@ -133,15 +168,27 @@ def store_erase(
         raise InputError("--email: that does not look like an e-mail address")
     from assistant.store.spool import Spool
 
+    cfg = get_config()
     store = _store()
     ids = [conversation] if conversation else store.conversations_mentioning((email or "").strip())
+    # Exports first: once the rows are gone, an e-mail no longer finds its conversations' ids.
+    if _export_eraser:
+        found = _export_eraser[0](cfg, ids, exports) if ids else {"exports": [], "unchecked": []}
+    else:
+        found = {"exports": [], "unchecked": [{"path": "(all exports)", "why": "exports were not checked"}]}
     # Turns spooled while the database was down would come back at the next replay: erase them there too.
-    spooled = Spool(get_config().spool_path).erase(ids, (email or "").strip())
-    counts = store.erase_conversations(ids)
-    if conversation and not counts["conversations"] and not spooled:
+    spooled = Spool(cfg.spool_path).erase(ids, (email or "").strip())
+    counts: dict[str, Any] = store.erase_conversations(ids)
+    if conversation and not counts["conversations"] and not spooled and not found["exports"]:
         raise InputError(f"no conversation {conversation}")
     counts["spooled_conversations"] = len(spooled)
-    emit(counts, as_json, "deleted " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    text = ["deleted " + ", ".join(f"{v} {k}" for k, v in counts.items())]
+    text += [
+        f"removed {e['rows']} rows ({e['train']} train, {e['eval']} eval) from export {e['path']}"
+        for e in found["exports"]
+    ]
+    text += [f"NOT CHECKED: export {u['path']}: {u['why']}" for u in found["unchecked"]]
+    emit({**counts, "exports": found["exports"], "exports_unchecked": found["unchecked"]}, as_json, "\n".join(text))
 
 
 @store_app.command("replay-spool")

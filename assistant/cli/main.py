@@ -263,8 +263,15 @@ def report_gaps(
     emit({"days": days, "gaps": [g.to_json() for g in gaps]}, as_json, text or f"no gaps in the last {days} days")
 
 
+def _erase_exports(cfg, ids: list[str], extra_dirs: list[str]) -> dict:
+    """`store erase` in exported datasets (finetune's format), imported only when erasing (CLI start stays fast)."""
+    from finetune.export import erase_exports
+
+    return erase_exports(cfg, ids, extra_dirs)
+
+
 def _compose() -> None:
-    from assistant.cli.console import api_key_app, operator_app, report_app, store_app
+    from assistant.cli.console import api_key_app, erase_exports_with, operator_app, report_app, store_app
     from assistant.cli.memory import memory_app
     from finetune.cli import adapters_app
     from finetune.cli import app as finetune_app
@@ -278,6 +285,7 @@ def _compose() -> None:
     app.add_typer(operator_app, name="operator")
     report_app.command("gaps")(report_gaps)  # here: it needs the index package's embedder
     app.add_typer(report_app, name="report")
+    erase_exports_with(_erase_exports)  # `store erase` reaches exported datasets (finetune's format)
     app.add_typer(store_app, name="store")
     app.add_typer(api_key_app, name="api-key")
     app.add_typer(memory_app, name="memory")

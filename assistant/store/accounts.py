@@ -1,31 +1,49 @@
-"""Named operator accounts: scrypt-hashed passwords in the store, sign-in sessions, throttling.
+"""Named operator accounts: scrypt-hashed passwords in the store, roles, sign-in sessions, throttling.
 
-    loopdesk operator add dana --json      # prints {"name": "dana", "password": "..."} once
+    loopdesk operator add dana [--role admin|agent] --json   # {"name": "dana", "role": ..., "password": "..."} once
+    loopdesk operator role dana agent --json
 
 Only the hash is stored (`scrypt$n$r$p$salt$hash`, hashlib's scrypt, no extra dependency). A
 signed-in console holds a random session token on the server (Gradio state), never the password.
-After `MAX_FAILURES` wrong passwords for a name, or from one client address, within `LOCK_S`
-seconds further tries are refused until the window passes (logged); every failure also waits
-`FAIL_DELAY_S`, so guessing is slow.
+A role is `admin` (everything) or `agent` (everything but promoting or rolling back adapters:
+`require_admin` refuses, and the log says who tried).
+
+Throttling lives in the database (`store.sign_in`), so every replica counts the same attempts, and
+each attempt is recorded before its password is checked, so a burst of concurrent guesses gets at most
+`MAX_FAILURES` checked. Within `LOCK_S` seconds:
+- after `MAX_FAILURES` wrong passwords for a name *from one address*, that name is refused from that
+  address until the window passes (a stranger guessing a known name locks only themselves out);
+- after `ADDRESS_FAILURES` from one address over any names, that address is refused;
+- failures for a name from any addresses slow every sign-in of that name down: from `MAX_FAILURES` on,
+  `SLOW_BASE_S` doubling per further failure, at most `SLOW_MAX_S` — slower, never locked out;
+- every failure also waits `FAIL_DELAY_S`. Refusals and failures are logged.
+The address is the socket's, or the right-most untrusted one in X-Forwarded-For when the request comes
+from one of `app.trusted_proxies` (`client_address`); behind a proxy that is not listed, every client has
+the proxy's address, and five failures by anyone refuse everyone for that window.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import logging
 import re
 import secrets
 import threading
 import time
 from dataclasses import dataclass
+from typing import Callable, Iterable
 
 from assistant.errors import InputError
+from assistant.store.sign_in import ROLES
 from assistant.store.store import Store
 
 log = logging.getLogger("loopdesk.accounts")
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
 MAX_FAILURES, LOCK_S, SESSION_S, FAIL_DELAY_S = 5, 300, 12 * 3600, 0.5
+ADDRESS_FAILURES = MAX_FAILURES  # wrong passwords from one address over all names
+SLOW_BASE_S, SLOW_MAX_S = 0.25, 4.0
 _N, _R, _P = 2**14, 8, 1
 
 
@@ -46,18 +64,53 @@ def verify_password(password: str, stored: str) -> bool:
     return kind == "scrypt" and hmac.compare_digest(got.hex(), digest)
 
 
-def create_operator(store: Store, name: str, password: str | None = None) -> str:
+def create_operator(store: Store, name: str, password: str | None = None, role: str = "admin") -> str:
     """Add an account; returns the password (generated when not given)."""
     name = (name or "").strip().lower()
     if not NAME.match(name):
         raise InputError("operator names are 1-32 lowercase letters, digits, '.', '_' or '-'")
+    if role not in ROLES:
+        raise InputError(f"role must be {' or '.join(ROLES)}")
     password = password or secrets.token_urlsafe(12)
     if len(password) < 8:
         raise InputError("passwords need at least 8 characters")
     if store.operator_account(name) is not None:
         raise InputError(f"operator {name!r} exists already")
-    store.add_operator(name, hash_password(password))
+    store.add_operator(name, hash_password(password))  # the column's default role is admin
+    if role != "admin":
+        store.set_operator_role(name, role)
     return password
+
+
+def slow_down_s(name_failures: int) -> float:
+    """Wait before checking a password of a name that has failed this often (from any addresses)."""
+    if name_failures < MAX_FAILURES:
+        return 0.0
+    return min(SLOW_MAX_S, SLOW_BASE_S * 2 ** min(name_failures - MAX_FAILURES, 16))
+
+
+def client_address(peer: str, forwarded_for: str | None, trusted_proxies: Iterable[str]) -> str:
+    """The client's address: `peer` (the socket's), unless `peer` is a trusted proxy; then the
+    right-most address in X-Forwarded-For that is not a trusted proxy (the left-most when all are;
+    entries to the left of the first untrusted one were written by the client and are ignored)."""
+    networks = [ipaddress.ip_network(str(p).strip(), strict=False) for p in trusted_proxies]
+
+    def trusted(address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+            ip = ip.ipv4_mapped
+        return any(ip.version == n.version and ip in n for n in networks)
+
+    if not networks or not trusted(peer):
+        return peer
+    hops = [h.strip() for h in (forwarded_for or "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not trusted(hop):
+            return hop[:64]
+    return hops[0][:64] if hops else peer
 
 
 @dataclass
@@ -65,48 +118,63 @@ class Session:
     token: str
     operator: str
     expires: float
+    role: str = "admin"
 
 
 class Accounts:
-    """Sign-in and sessions for one app process (sessions are per process: a restart signs out)."""
+    """Sign-in and sessions for one app process (sessions are per process: a restart signs out;
+    attempts and failures are in the database, shared by every replica)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, sleep: Callable[[float], None] = time.sleep) -> None:
         self.store = store
+        self._sleep = sleep
         self._sessions: dict[str, Session] = {}
-        self._failures: dict[str, list[float]] = {}
         self._lock = threading.Lock()
 
     def sign_in(self, name: str, password: str, client: str = "") -> Session:
-        name = (name or "").strip().lower()
-        now = time.time()
-        keys = [f"name:{name}"] + ([f"client:{client}"] if client else [])
-        with self._lock:
-            for key in keys:
-                recent = [t for t in self._failures.get(key, []) if now - t < LOCK_S]
-                self._failures[key] = recent
-                if len(recent) >= MAX_FAILURES:
-                    log.warning(
-                        "sign-in refused for %r from %s: %s locked after %d failures",
-                        name,
-                        client or "?",
-                        key.split(":")[0],
-                        len(recent),
-                    )
-                    raise InputError(f"too many wrong passwords; try again in {int(LOCK_S - (now - recent[0])) + 1} s")
-        account = self.store.operator_account(name) if name else None
-        if account is None or not verify_password(password or "", account["password_hash"]):
-            with self._lock:
-                for key in keys:
-                    self._failures.setdefault(key, []).append(now)
+        """A session for a right password; InputError for a wrong one or while refused. `client` is the
+        address (`client_address`); empty when unknown (then only the name's count applies)."""
+        name = (name or "").strip().lower()[:64]
+        client = (client or "")[:64]
+        attempt, seen = self.store.begin_sign_in(name, client, LOCK_S)
+        refused = None
+        if seen["pair"] > MAX_FAILURES:
+            refused = ("this name from this address", seen["pair_clear_s"])
+        elif client and seen["address"] > ADDRESS_FAILURES:
+            refused = ("this address", seen["address_clear_s"])
+        if refused is not None:
+            self.store.end_sign_in(attempt, "refused")
+            log.warning(
+                "sign-in refused for %r from %s: %s had %d wrong or unfinished attempts in %d s",
+                name,
+                client or "?",
+                refused[0],
+                (seen["pair"] if refused[0].startswith("this name") else seen["address"]) - 1,
+                LOCK_S,
+            )
+            raise InputError(f"too many wrong passwords; try again in {int(refused[1]) + 1} s")
+        delay = slow_down_s(seen["name"])
+        if delay:
+            log.info("sign-in for %r slowed by %.2f s: %d recent failures for the name", name, delay, seen["name"])
+            self._sleep(delay)
+        try:
+            account = self.store.operator_account(name) if name else None
+            ok = account is not None and verify_password(password or "", account["password_hash"])
+        except BaseException:
+            self.store.end_sign_in(attempt, "refused")
+            raise
+        if not ok:
+            self.store.end_sign_in(attempt, "failed")
             log.warning("failed sign-in for %r from %s", name, client or "?")
-            time.sleep(FAIL_DELAY_S)
+            self._sleep(FAIL_DELAY_S)
             raise InputError("wrong name or password")
+        self.store.end_sign_in(attempt, "signed_in")
+        role = self.store.operator_role(name) or "agent"
         with self._lock:
-            self._failures.pop(keys[0], None)
-            session = Session(secrets.token_urlsafe(24), name, now + SESSION_S)
+            session = Session(secrets.token_urlsafe(24), name, time.time() + SESSION_S, role)
             self._sessions[session.token] = session
         self.store.touch_operator(name)
-        log.info("operator %s signed in", name)
+        log.info("operator %s (%s) signed in from %s", name, role, client or "?")
         return session
 
     def operator(self, token: str | None) -> str:
@@ -115,6 +183,18 @@ class Accounts:
         if session is None or session.expires < time.time():
             raise InputError("please sign in again")
         return session.operator
+
+    def require_admin(self, token: str | None, action: str) -> str:
+        """The signed-in operator when their role (read now, so a change applies at once) is admin;
+        otherwise InputError "only an admin can <action>", and the attempt is logged."""
+        operator = self.operator(token)
+        role = self.store.operator_role(operator)
+        if role != "admin":
+            log.warning(
+                "operator %s (%s) tried to %s: refused, only an admin may", operator, role or "no account", action
+            )
+            raise InputError(f"only an admin can {action}")
+        return operator
 
     def sign_out(self, token: str | None) -> None:
         self._sessions.pop(token or "", None)

@@ -14,7 +14,16 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from assistant.store.mixin import StoreMixin
-from assistant.store.schema import conversations, feedback, handoffs, labels, last_customer_message, turns
+from assistant.store.schema import (
+    conversations,
+    feedback,
+    handoffs,
+    labels,
+    last_customer_message,
+    turns,
+    visible_conversation,
+    visible_turn,
+)
 
 
 @dataclass
@@ -70,7 +79,7 @@ class ConsoleQueries(StoreMixin):
             .where(turns.c.conversation_id == conversations.c.id, turns.c.escalation.is_not(None))
             .scalar_subquery()
         )
-        where = []
+        where = [visible_conversation()]  # an import still loading is not listed (seen whole or not at all)
         if since:
             where.append(conversations.c.last_activity_at >= since)
         if until:
@@ -108,7 +117,7 @@ class ConsoleQueries(StoreMixin):
         """(assistant replies newest first with the customer message before each, total matching)."""
         user = turns.alias("u")
         rating = _latest_rating()
-        where = [turns.c.role == "assistant"]
+        where = [turns.c.role == "assistant", visible_turn()]
         if f.rating in ("good", "bad"):
             # Driven from the (few) ratings: the replies whose latest rating is the one asked for.
             later = feedback.alias("later")
@@ -210,7 +219,7 @@ class ConsoleQueries(StoreMixin):
                 turns.c.escalation,
                 sa.case((turns.c.role == "assistant", _latest_rating())).label("rating"),
             )
-            .where(*period)
+            .where(*period, visible_turn())
             .subquery()
         )
 

@@ -243,6 +243,47 @@ def _m012_memory_downvotes(conn) -> None:
     conn.execute(sa.text("ALTER TABLE answer_memory ADD COLUMN downvotes INTEGER NOT NULL DEFAULT 0"))
 
 
+def _m013_sign_in_and_roles(conn) -> None:
+    """Sign-in attempts in the database, so every replica counts the same failures and concurrent
+    attempts cannot all pass (each is recorded before its password is checked); operator roles
+    (`admin` may promote and roll back adapters, `agent` may not): existing accounts become admins."""
+    md = sa.MetaData()
+    sa.Table(
+        "sign_in_attempts",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("name", sa.String(64), nullable=False),
+        sa.Column("address", sa.String(64), nullable=False),
+        sa.Column("state", sa.String(8), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Index("ix_sign_in_attempts_name", "name", "at"),
+        sa.Index("ix_sign_in_attempts_address", "address", "at"),
+        sa.Index("ix_sign_in_attempts_at", "at"),
+    )
+    md.create_all(conn)
+    conn.execute(sa.text("ALTER TABLE operators ADD COLUMN role VARCHAR(16) NOT NULL DEFAULT 'admin'"))
+
+
+def _m014_import_runs(conn) -> None:
+    """Imports load in short batches, each its own transaction (the write lock is never held long):
+    their conversations carry the run's id and no reader sees them until the run is `done`."""
+    md = sa.MetaData()
+    sa.Table(
+        "import_runs",
+        md,
+        sa.Column("id", sa.String(36), primary_key=True),
+        sa.Column("source_file", sa.String(500)),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("rows", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Index("ix_import_runs_state", "state"),
+    )
+    md.create_all(conn)
+    conn.execute(sa.text("ALTER TABLE conversations ADD COLUMN import_run VARCHAR(36)"))
+    conn.execute(sa.text("CREATE INDEX ix_conversations_import_run ON conversations (import_run)"))
+
+
 MIGRATIONS = [
     (1, "conversations, turns, feedback", _m001_initial),
     (2, "indexes for history, feedback and escalation look-ups", _m002_indexes),
@@ -256,6 +297,8 @@ MIGRATIONS = [
     (10, "replies point at the message they answer", _m010_reply_to),
     (11, "answer memory", _m011_answer_memory),
     (12, "answer memory downvotes", _m012_memory_downvotes),
+    (13, "sign-in attempts shared by replicas, operator roles", _m013_sign_in_and_roles),
+    (14, "imports load in batches, unseen until done", _m014_import_runs),
 ]
 
 _versions = sa.Table(

@@ -17,6 +17,7 @@ conversations = sa.Table(
     sa.Column("source", sa.String(32)),
     sa.Column("meta", sa.JSON),
     sa.Column("last_activity_at", sa.DateTime(timezone=True)),
+    sa.Column("import_run", sa.String(36)),
 )
 turns = sa.Table(
     "turns",
@@ -80,6 +81,16 @@ imports = sa.Table(
     sa.Column("source_file", sa.String(500)),
     sa.Column("intent", sa.String(100)),
     sa.Column("created_at", sa.DateTime(timezone=True)),
+)
+import_runs = sa.Table(
+    "import_runs",
+    md,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("source_file", sa.String(500)),
+    sa.Column("state", sa.String(16)),  # loading | done | failed
+    sa.Column("rows", sa.Integer),
+    sa.Column("started_at", sa.DateTime(timezone=True)),
+    sa.Column("updated_at", sa.DateTime(timezone=True)),
 )
 labels = sa.Table(
     "labels",
@@ -148,3 +159,22 @@ def last_customer_message(conversation_id):
         .limit(1)
         .scalar_subquery()
     )
+
+
+def unfinished_imports():
+    """Conversations of an import that is not `done` (loading, failed, or crashed before cleaning up):
+    no reader sees them, so an import appears whole or not at all."""
+    runs = sa.select(import_runs.c.id).where(import_runs.c.state != "done")
+    return sa.select(conversations.c.id).where(conversations.c.import_run.in_(runs))
+
+
+def visible_conversation():
+    """Condition on `conversations`: not part of an unfinished import."""
+    runs = sa.select(import_runs.c.id).where(import_runs.c.state != "done")
+    return sa.or_(conversations.c.import_run.is_(None), conversations.c.import_run.not_in(runs))
+
+
+def visible_turn(table=None):
+    """Condition on `turns` (or an alias of it): not in a conversation of an unfinished import."""
+    t = turns if table is None else table
+    return t.c.conversation_id.not_in(unfinished_imports())

@@ -3,7 +3,8 @@
 Every write is one transaction and is retried with backoff when the database is locked; after
 `retries` attempts it raises `StoreError` (never a silent loss). Tables (`assistant.store.schema`,
 created by `assistant.store.migrations`): conversations, turns, feedback, labels, imports, handoffs,
-handoff_events, operators. Console and handoff queries live in `store_console` / `store_handoff`.
+handoff_events, operators, sign_in_attempts. Console and handoff queries live in `store_console` /
+`store_handoff`; sign-in attempts and operator roles in `sign_in`.
 
     python -m assistant.store.store sqlite:////tmp/x.db   # migrate and print the schema version
 """
@@ -11,8 +12,10 @@ handoff_events, operators. Console and handoff queries live in `store_console` /
 from __future__ import annotations
 
 import sys
+import threading
 import time
 import uuid
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -29,14 +32,19 @@ from assistant.store.schema import (
     feedback,
     handoff_events,
     handoffs,
+    import_runs,
     imports,
     labels,  # noqa: F401
     turns,
+    unfinished_imports,
+    visible_conversation,
+    visible_turn,
 )
 from assistant.store.console import ConsoleQueries
 from assistant.store.handoff import HandoffRecords
 from assistant.store.memory import MemoryRecords
 from assistant.store.shared import ApiKeyRecords, DeploymentRecords
+from assistant.store.sign_in import SignInRecords
 
 TURN_FIELDS = {c.name for c in turns.columns} - {"id", "conversation_id", "role", "text", "created_at", "spool_key"}
 
@@ -50,13 +58,14 @@ def _is_locked(exc: OperationalError) -> bool:
     return "locked" in msg or "busy" in msg or "could not serialize" in msg
 
 
-class Store(HandoffRecords, ApiKeyRecords, DeploymentRecords, ConsoleQueries, MemoryRecords):
+class Store(HandoffRecords, ApiKeyRecords, DeploymentRecords, ConsoleQueries, MemoryRecords, SignInRecords):
     """The conversation store; handoff/operator and console queries come from the two mixins."""
 
     _now = staticmethod(_now)
 
     def __init__(self, url: str, retries: int = 8, busy_timeout_ms: int = 2000) -> None:
         self.url, self.retries = url, retries
+        self._local = threading.local()  # a per-thread time budget (`budget`)
         if url.startswith("sqlite:///"):
             path = url.removeprefix("sqlite:///")
             # A `file:...?uri=true` URL names an existing database (read-only, shared cache): make nothing.
@@ -78,14 +87,27 @@ class Store(HandoffRecords, ApiKeyRecords, DeploymentRecords, ConsoleQueries, Me
 
         self._retry(lambda: migrations.migrate(self.engine))
 
+    @contextmanager
+    def budget(self, seconds: float) -> Iterator[None]:
+        """Calls made inside (on this thread) stop retrying a locked database after `seconds`: a
+        customer's turn spools rather than wait through every retry (the default budget is ~20 s)."""
+        before = getattr(self._local, "deadline", None)
+        self._local.deadline = time.monotonic() + seconds
+        try:
+            yield
+        finally:
+            self._local.deadline = before
+
     def _retry(self, fn: Callable[[], Any]) -> Any:
         delay = 0.05
+        deadline = getattr(self._local, "deadline", None)
         for attempt in range(1, self.retries + 1):
             try:
                 return fn()
             except OperationalError as exc:
-                if not _is_locked(exc) or attempt == self.retries:
-                    raise StoreError(f"database write failed after {attempt} attempt(s): {exc.orig}") from exc
+                late = deadline is not None and time.monotonic() + delay > deadline
+                if not _is_locked(exc) or attempt == self.retries or late:
+                    raise StoreError(f"database call failed after {attempt} attempt(s): {exc.orig}") from exc
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
@@ -118,11 +140,15 @@ class Store(HandoffRecords, ApiKeyRecords, DeploymentRecords, ConsoleQueries, Me
         )
         return cid
 
-    def add_turn(self, conversation_id: str, role: str, text: str, **fields: Any) -> int:
+    def add_turn(self, conversation_id: str, role: str, text: str, spool_key: str | None = None, **fields: Any) -> int:
+        """`spool_key`: the key the message was received under (`assistant.store.inbox`), so a recovery
+        of the same message is recognised and skipped."""
         unknown = set(fields) - TURN_FIELDS
         if unknown:
             raise StoreError(f"unknown turn fields: {sorted(unknown)}")
         values = dict(conversation_id=conversation_id, role=role, text=text, created_at=_now(), **fields)
+        if spool_key:
+            values["spool_key"] = spool_key
 
         def tx(c):
             turn_id = c.execute(turns.insert().values(**values)).inserted_primary_key[0]
@@ -167,42 +193,142 @@ class Store(HandoffRecords, ApiKeyRecords, DeploymentRecords, ConsoleQueries, Me
             self._memory_rated_down(turn_id, actor, source)
         return out
 
-    def import_exchanges(self, rows: list[tuple[str, str, str, str | None]], source_file: str) -> int:
-        """(key, user, assistant, intent) rows, each its own conversation, all in one transaction;
-        keys imported before are skipped. Returns how many were added."""
+    IMPORT_BATCH = 200
+    """Pairs written per import transaction (a few tens of ms of SQLite's write lock)."""
+    IMPORT_STALE_S = 60.0
+    """A loading import that has not written for this long is taken for crashed (its rows are deleted)."""
 
-        def tx(c):
-            added = 0
-            for key, user, assistant, intent in rows:
-                if c.execute(sa.select(imports.c.key).where(imports.c.key == key)).first():
-                    continue
-                cid, now = str(uuid.uuid4()), _now()
-                c.execute(
-                    conversations.insert().values(
-                        id=cid,
-                        created_at=now,
-                        source="imported",
-                        last_activity_at=now,
-                        meta={"intent": intent, "file": source_file},
-                    )
-                )
-                asked = c.execute(
-                    turns.insert().values(conversation_id=cid, role="user", text=user, created_at=now)
-                ).inserted_primary_key[0]
-                c.execute(
-                    turns.insert().values(
-                        conversation_id=cid, role="assistant", text=assistant, created_at=now, reply_to=asked
-                    )
-                )
-                c.execute(
-                    imports.insert().values(
-                        key=key, conversation_id=cid, source_file=source_file, intent=intent, created_at=now
-                    )
-                )
-                added += 1
-            return added
+    def import_exchanges(
+        self,
+        rows: list[tuple[str, str, str, str | None]],
+        source_file: str,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> int:
+        """(key, user, assistant, intent) rows, each its own conversation; keys imported before are
+        skipped. Returns how many were added.
 
-        return self._write(tx)
+        Written in batches of IMPORT_BATCH, each its own short transaction, so a big file never holds
+        the write lock for long (customer turns keep being logged); all-or-nothing all the same, as
+        readers see it: the conversations carry the run's id (`import_runs`), which stays `loading`
+        until one tiny transaction marks it `done`, and no reader sees an unfinished import
+        (`schema.visible_*`). A failure deletes what was written, in batches; rows of a run that crashed
+        are deleted at the next import. `on_batch(added_so_far)` is called after each batch (tests, progress)."""
+        self.clean_unfinished_imports()
+        run, now = str(uuid.uuid4()), _now()
+        self._write(
+            lambda c: c.execute(
+                import_runs.insert().values(
+                    id=run, source_file=source_file[:500], state="loading", rows=0, started_at=now, updated_at=now
+                )
+            )
+        )
+        added = 0
+        try:
+            for i in range(0, len(rows), self.IMPORT_BATCH):
+                started = time.monotonic()
+                chunk = rows[i : i + self.IMPORT_BATCH]  # (the lambda runs at once: `chunk` is this batch's)
+                added += self._write(lambda c: self._import_batch(c, run, chunk, source_file))
+                if on_batch:
+                    on_batch(added)
+                # Let a waiting writer in: SQLite's busy handler polls, and would keep missing the moment
+                # between two back-to-back batches.
+                time.sleep(min(0.05, time.monotonic() - started))
+            self._write(
+                lambda c: c.execute(
+                    import_runs.update().where(import_runs.c.id == run).values(state="done", updated_at=_now())
+                )
+            )
+        except BaseException:
+            try:
+                self._write(
+                    lambda c: c.execute(import_runs.update().where(import_runs.c.id == run).values(state="failed"))
+                )
+                self._delete_import_run(run)
+            except Exception:  # the database is down: the next import deletes the rows of this failed run
+                pass
+            raise
+        return added
+
+    def _import_batch(self, c, run: str, chunk: list[tuple[str, str, str, str | None]], source_file: str) -> int:
+        now = _now()
+        present = {r[0] for r in c.execute(sa.select(imports.c.key).where(imports.c.key.in_([k for k, *_ in chunk])))}
+        added = 0
+        for key, user, assistant, intent in chunk:
+            if key in present:
+                continue
+            present.add(key)  # the same pair twice in one file: once
+            cid = str(uuid.uuid4())
+            c.execute(
+                conversations.insert().values(
+                    id=cid,
+                    created_at=now,
+                    source="imported",
+                    last_activity_at=now,
+                    meta={"intent": intent, "file": source_file},
+                    import_run=run,
+                )
+            )
+            asked = c.execute(
+                turns.insert().values(conversation_id=cid, role="user", text=user, created_at=now)
+            ).inserted_primary_key[0]
+            c.execute(
+                turns.insert().values(
+                    conversation_id=cid, role="assistant", text=assistant, created_at=now, reply_to=asked
+                )
+            )
+            c.execute(
+                imports.insert().values(
+                    key=key, conversation_id=cid, source_file=source_file, intent=intent, created_at=now
+                )
+            )
+            added += 1
+        c.execute(
+            import_runs.update()
+            .where(import_runs.c.id == run)
+            .values(rows=import_runs.c.rows + added, updated_at=_now())
+        )
+        return added
+
+    def clean_unfinished_imports(self) -> int:
+        """Delete the rows of failed imports and of loading ones that stopped writing (a crash); refuse
+        while another import is loading now. Returns how many runs were cleaned."""
+        stale = _now().timestamp() - self.IMPORT_STALE_S
+        cleaned = 0
+        for r in self._read(sa.select(import_runs).where(import_runs.c.state != "done")):
+            at = r["updated_at"]
+            at = at.replace(tzinfo=timezone.utc) if at is not None and at.tzinfo is None else at
+            if r["state"] == "loading" and at is not None and at.timestamp() > stale:
+                raise StoreError(
+                    f"another import ({r['source_file']}) is loading now (started {r['started_at']:%H:%M:%S} UTC); "
+                    "one at a time: try again when it is done"
+                )
+            rid: str = r["id"]
+            self._write(lambda c: c.execute(import_runs.update().where(import_runs.c.id == rid).values(state="failed")))
+            self._delete_import_run(rid)
+            cleaned += 1
+        return cleaned
+
+    def _delete_import_run(self, run: str, batch: int = 500) -> None:
+        """Delete an unfinished import's conversations, a batch per transaction, then the run itself."""
+        while True:
+
+            def tx(c) -> int:
+                ids = [
+                    r[0]
+                    for r in c.execute(
+                        sa.select(conversations.c.id).where(conversations.c.import_run == run).limit(batch)
+                    )
+                ]
+                if ids:
+                    c.execute(imports.delete().where(imports.c.conversation_id.in_(ids)))
+                    c.execute(turns.delete().where(turns.c.conversation_id.in_(ids)))
+                    c.execute(conversations.delete().where(conversations.c.id.in_(ids)))
+                else:
+                    c.execute(import_runs.delete().where(import_runs.c.id == run))
+                return len(ids)
+
+            if not self._write(tx):
+                return
 
     def add_label(self, turn_id: int, task: str, value: Any, actor: str | None = None) -> int:
         """An operator's corrected sentiment label or entity list for a customer turn."""
@@ -236,7 +362,9 @@ class Store(HandoffRecords, ApiKeyRecords, DeploymentRecords, ConsoleQueries, Me
 
     def reply_count(self) -> int:
         """How many assistant turns there are (what `exchanges` walks; for progress)."""
-        return self._read(sa.select(sa.func.count().label("n")).where(turns.c.role == "assistant"))[0]["n"]
+        return self._read(sa.select(sa.func.count().label("n")).where(turns.c.role == "assistant", visible_turn()))[0][
+            "n"
+        ]
 
     def exchanges(self, batch: int = 1000) -> Iterator[dict]:
         """Every assistant turn with the turn before it, its conversation and feedback, in pages of
@@ -252,7 +380,7 @@ class Store(HandoffRecords, ApiKeyRecords, DeploymentRecords, ConsoleQueries, Me
         while True:
             page = self._read(
                 sa.select(turns, prev_id.label("prev_id"))
-                .where(turns.c.role == "assistant", turns.c.id > last)
+                .where(turns.c.role == "assistant", turns.c.id > last, visible_turn())
                 .order_by(turns.c.id)
                 .limit(batch)
             )
@@ -462,12 +590,15 @@ class Store(HandoffRecords, ApiKeyRecords, DeploymentRecords, ConsoleQueries, Me
             return self._read(q)[0]["n"]
 
         n = sa.func.count().label("n")
+        # An import still loading is not counted (readers see it whole or not at all).
         return {
-            "conversations": one(sa.select(n).select_from(conversations)),
-            "turns": one(sa.select(n).select_from(turns)),
+            "conversations": one(sa.select(n).select_from(conversations).where(visible_conversation())),
+            "turns": one(sa.select(n).select_from(turns).where(visible_turn())),
             "feedback": one(sa.select(n).select_from(feedback)),
             "escalations": one(sa.select(n).select_from(turns).where(turns.c.escalation.is_not(None))),
-            "imported": one(sa.select(n).select_from(imports)),
+            "imported": one(
+                sa.select(n).select_from(imports).where(imports.c.conversation_id.not_in(unfinished_imports()))
+            ),
         }
 
 

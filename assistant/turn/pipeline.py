@@ -28,6 +28,7 @@ from assistant.cpu_turns import TURNS
 from assistant.grounding.checked_stream import GroundedStream
 from assistant.turn.admission import Admission
 from assistant.turn.busy_watch import BusyWatch
+from assistant.store.inbox import Inbox
 from assistant.unavailable import Unavailable
 from assistant.config import Config
 from assistant.errors import LoopdeskError, StoreError
@@ -81,6 +82,10 @@ FRIENDLY_ERROR = (
     "Sorry — something went wrong on our side while answering. Your message is saved; "
     "please try again, or ask for a human agent."
 )
+
+
+TURN_DB_SECONDS = 1.5  # retrying a locked database inside a turn (then the turn spools)
+DB_PAUSE_S = 5.0  # after a failed call, turns skip the database this long
 
 
 @dataclass
@@ -155,6 +160,7 @@ class Assistant:
         admission: Admission | None = None,
         relevance: Relevance | None = None,
         memory: AnswerMemory | None = None,
+        inbox: Inbox | None = None,
     ) -> None:
         """`assistant.build.build_assistant` passes every part; unit tests pass what they need and
         get the config's defaults for the rest."""
@@ -176,6 +182,8 @@ class Assistant:
             handoff if handoff is not None else Handoff(store, default_wait_s=cfg.policy.default_wait_minutes * 60)
         )
         self.spool = spool  # where turns go when the database cannot take them (assistant.store.spool)
+        self.inbox = inbox  # each message fsync'ed as received, so a kill -9 loses none (assistant.store.inbox)
+        self._db_down_until = 0.0  # after a failed call, turns skip the database for DB_PAUSE_S
         self.redactor = redactor  # card data, national ids (and contacts if configured) replaced first
         self.relevance = relevance if relevance is not None else Relevance.unavailable("not configured", False)
         m = cfg.memory
@@ -211,9 +219,22 @@ class Assistant:
         other.retriever, other.open_retriever = retriever, None
         return other
 
+    def _db(self, call):
+        """A database call inside a customer's turn: at most TURN_DB_SECONDS of retrying a locked
+        database, and none at all for DB_PAUSE_S after one failed (every turn then spools or goes on
+        without the read at once), so a busy store never holds replies back for long."""
+        if time.monotonic() < self._db_down_until:
+            raise StoreError("skipped: the database failed a moment ago")
+        try:
+            with self.store.budget(TURN_DB_SECONDS):
+                return call()
+        except StoreError:
+            self._db_down_until = time.monotonic() + DB_PAUSE_S
+            raise
+
     def start_conversation(self, source: str = "chat", meta: dict | None = None) -> str:
         try:
-            return self.store.new_conversation(source, meta)
+            return self._db(lambda: self.store.new_conversation(source, meta))
         except StoreError as exc:
             if self.spool is None:
                 raise
@@ -223,11 +244,18 @@ class Assistant:
             return self.spool.append(record)["id"]
 
     def store_turn(
-        self, conversation_id: str, role: str, text: str, problems: list[str] | None = None, **fields
+        self,
+        conversation_id: str,
+        role: str,
+        text: str,
+        problems: list[str] | None = None,
+        spool_key: str | None = None,
+        **fields,
     ) -> int | None:
-        """Write a turn; when the database cannot take it, spool it (None: no row id yet)."""
+        """Write a turn; when the database cannot take it, spool it (None: no row id yet).
+        `spool_key`: the inbox key of a received message (stored with it, so recovery skips it)."""
         try:
-            return self.store.add_turn(conversation_id, role, text, **fields)
+            return self._db(lambda: self.store.add_turn(conversation_id, role, text, spool_key=spool_key, **fields))
         except StoreError as exc:
             if self.spool is None:
                 raise
@@ -237,19 +265,20 @@ class Assistant:
                 problems.append(
                     "the database was unavailable: this turn is kept in the local spool and written when it is back"
                 )
-            self.spool.append(
-                {"op": "turn", "conversation_id": conversation_id, "role": role, "text": text, "fields": fields}
-            )
+            record = {"op": "turn", "conversation_id": conversation_id, "role": role, "text": text, "fields": fields}
+            self.spool.append({**record, "key": spool_key} if spool_key else record)
             return None
 
     def replay_spool(self) -> None:
         if self.spool is not None and self.spool.path.exists() and self.spool.path.stat().st_size:
-            self.spool.replay(self.store)
+            if time.monotonic() >= self._db_down_until:
+                with self.store.budget(TURN_DB_SECONDS):
+                    self.spool.replay(self.store)
 
     def _read_or(self, read, default, what: str, tags: Tags | None = None):
         """A read the turn can do without (history, ownership): on a database error, go on without it."""
         try:
-            return read()
+            return self._db(read)
         except StoreError as exc:
             log.error("could not read %s: %s", what, exc)
             if tags is not None:
@@ -291,10 +320,12 @@ class Assistant:
             clean.notes.append(
                 "replaced before storing: " + ", ".join(f"{k} x{v}" for k, v in sorted(redacted.items()))
             )
+        # Durable before anything else can fail or be killed (redacted first: no card number on disk).
+        received = self.inbox.receive(conversation_id, text) if self.inbox is not None else None
         if self._read_or(lambda: self.handoff.is_held(conversation_id), False, "who answers this conversation"):
             # A person owns this conversation (or it waits for one): keep the message, say nothing.
             tags = self.tag(text, timer)
-            self.log_user(conversation_id, text, tags, clean.notes)
+            self.log_user(conversation_id, text, tags, clean.notes, received)
             decision = Decision("hold", self.handoff.state(conversation_id))
             yield "done", self._result(conversation_id, None, "", tags, [], decision, timer, None, clean.notes)
             return
@@ -303,7 +334,7 @@ class Assistant:
         with TURNS.side():
             plan = self.plan(text, history, timer)
         tags, passages, evidence, decision = plan.tags, plan.passages, plan.evidence, plan.decision
-        user_turn = self.log_user(conversation_id, text, tags, clean.notes)
+        user_turn = self.log_user(conversation_id, text, tags, clean.notes, received)
         if decision.reason in QUEUE_REASONS:
             decision.message = self.queue(conversation_id, decision, tags.language)
 
@@ -666,18 +697,25 @@ class Assistant:
                 raise
             yield FRIENDLY_ERROR
 
-    def log_user(self, conversation_id: str, text: str, tags: Tags, notes: list[str]) -> int | None:
-        return self.store_turn(
+    def log_user(
+        self, conversation_id: str, text: str, tags: Tags, notes: list[str], received: str | None = None
+    ) -> int | None:
+        """Store the customer's message (under its inbox key), then release it from the inbox."""
+        turn_id = self.store_turn(
             conversation_id,
             "user",
             text,
             tags.notes,
+            received,
             language=tags.language,
             sentiment=tags.sentiment.label if tags.sentiment else None,
             sentiment_scores=tags.sentiment.scores if tags.sentiment else None,
             entities=[e.__dict__ for e in tags.entities],
             notes=notes + tags.notes,
         )
+        if received is not None and self.inbox is not None:
+            self.inbox.done(received)
+        return turn_id
 
     def log_reply(
         self,

@@ -27,7 +27,12 @@ CONSOLE_PREFIXES = ("/operator", "/docs", "/openapi.json")
 
 
 def content_security_policy(path: str, embed_origins: list[str]) -> str:
-    framers = "'none'" if path.startswith(CONSOLE_PREFIXES) else " ".join(embed_origins or ["'none'"])
+    if path.startswith(CONSOLE_PREFIXES):
+        framers: str | None = "'none'"
+    elif "*" in embed_origins:  # framed anywhere, as before (CSP's * would still refuse a file:// page)
+        framers = None
+    else:
+        framers = " ".join(embed_origins or ["'none'"])
     return "; ".join(
         [
             "default-src 'self'",
@@ -42,8 +47,8 @@ def content_security_policy(path: str, embed_origins: list[str]) -> str:
             "object-src 'none'",
             "base-uri 'self'",
             "form-action 'self'",
-            f"frame-ancestors {framers}",
         ]
+        + ([f"frame-ancestors {framers}"] if framers else [])
     )
 
 

@@ -23,7 +23,7 @@ from assistant.web.console.gaps_tab import build_gaps_tab
 from assistant.web.console.memory_tab import build_memory_tab
 from assistant.web.console import stats as console_stats
 from assistant.web.console import operator as op
-from assistant.store.accounts import Accounts
+from assistant.store.accounts import Accounts, client_address
 from assistant.config import Config
 from assistant.errors import InputError, LoopdeskError
 from assistant.store.console import COUNT_CAP
@@ -97,6 +97,9 @@ def health_problems(assistant) -> list[str]:
     memory = getattr(assistant, "memory", None)
     if memory is not None and memory.problem:
         out.append(f"Answer memory: {memory.problem} (serving the entries read before)")
+    busy = assistant.busy_watch.problem()
+    if busy:
+        out.append(busy)
     relevance = getattr(assistant, "relevance", None)
     if relevance is not None and relevance.problem and relevance.configured:
         out.append(f"Relevance model: {relevance.problem}; answering whenever a passage clears retrieval.min_score")
@@ -388,7 +391,9 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
     # --- handlers --------------------------------------------------------------------------------
     def do_signin(n, p, request: gr.Request):
         try:
-            session = accounts.sign_in(n, p, client=request.client.host if request and request.client else "")
+            peer = request.client.host if request and request.client else ""
+            forwarded = request.headers.get("x-forwarded-for") if request and request.headers else None
+            session = accounts.sign_in(n, p, client=client_address(peer, forwarded, cfg.app.trusted_proxies))
         except LoopdeskError as exc:
             return (f"⚠️ {exc}", None, gr.update(), gr.update(), "", gr.skip(), gr.skip(), gr.skip(), gr.skip())
         return (
@@ -396,7 +401,7 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
             session.token,
             gr.update(visible=False),
             gr.update(visible=True),
-            f"Signed in as **{session.operator}**.",
+            f"Signed in as **{session.operator}** ({session.role}).",
             "",
             queue_rows(),
             alert_text(),
@@ -559,9 +564,9 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
         rows = learning.adapters() if learning else []
         return [[r[c] for c in ADAPTER_COLUMNS] for r in rows], gr.update(choices=[r["version"] for r in rows])
 
-    def learner(tok) -> str:
-        """The signed-in operator, when this app has the learning loop."""
-        operator = accounts.operator(tok)
+    def learner(tok, admin_for: str = "") -> str:
+        """The signed-in operator, when this app has the learning loop (and an admin for `admin_for`)."""
+        operator = accounts.require_admin(tok, admin_for) if admin_for else accounts.operator(tok)
         if learning is None:
             raise InputError("the learning loop is not available in this app")
         return operator
@@ -589,7 +594,7 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
 
     @guarded(3)
     def do_promote(tok, version):
-        result = learning.promote(version, learner(tok))
+        result = learning.promote(version, learner(tok, "promote adapters"))
         rows, choices = adapter_rows()
         return f"Live adapter: `{result['live']}` ({html.escape(result.get('reason', ''))}).", rows, choices
 
@@ -605,13 +610,13 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
     def do_promote_anyway(tok, version, reason):
         if not (reason or "").strip():
             raise InputError("say why you promote without a passing evaluation: it is kept in the history")
-        result = learning.promote(version, learner(tok), override_reason=reason)
+        result = learning.promote(version, learner(tok, "promote adapters"), override_reason=reason)
         rows, choices = adapter_rows()
         return f"Live adapter: `{result['live']}` ({html.escape(result.get('reason', ''))}).", rows, choices
 
     @guarded(3)
     def do_rollback(tok):
-        result = learning.rollback(learner(tok))
+        result = learning.rollback(learner(tok, "roll back adapters"))
         rows, choices = adapter_rows()
         return f"Live adapter: `{result['live'] or 'none (base model)'}`.", rows, choices
 
