@@ -93,8 +93,11 @@ class ChatSession:
     def _answer(self, text: str) -> Iterator[None]:
         bubble = Message("assistant", "")
         limit = self.assistant.cfg.policy.max_message_chars
+        # What the page keeps and shows: at most what is read (a 1 MB paste is not kept in the session),
+        # without lone surrogates (they broke the page's stream when sent back).
+        echo = text[:limit].encode("utf-8", "replace").decode("utf-8") + ("…" if len(text) > limit else "")
         with self.lock:
-            self.messages.append(Message("user", text))
+            self.messages.append(Message("user", echo))
             if len(text) > limit:  # the counter warned before sending; say what was read
                 self.messages.append(
                     Message(
