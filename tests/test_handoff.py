@@ -121,3 +121,35 @@ def test_foreign_language_is_handed_over_in_that_language(cfg, store):
     assert r.decision.reason == "unsupported_language"
     assert "anglais" in r.reply and "Personne de l'équipe Northwind Goods" in r.reply
     assert r.tags.entities == [] and any("entities not tagged" in n for n in r.tags.notes)
+
+
+def test_hand_back_answers_what_the_customer_wrote_meanwhile(cfg, store):
+    """A message sent while a person held the conversation is answered when it is handed back, and
+    the customer's page shows that answer when it polls (without sending anything new)."""
+    from assistant.web.chat_session import ChatSession
+
+    a = assistant(cfg, store)
+    store.add_operator("dana", "x")
+    store.touch_operator("dana")
+    page = ChatSession(a, "Hello!")
+    for text in ("How do returns work for shoes?", "I want to talk to a real person"):
+        page.submit(text)
+        list(page.drain())
+    cid = page.conversation_id
+    h = Handoff(store)
+    h.take(cid, "dana")
+    h.reply(cid, "dana", "Hi, I'm Dana.")
+    page.submit("Actually, how long do refunds take?")
+    list(page.drain())  # held: no reply
+    assert a.answer_held(cid) is None  # nothing is answered while a person has it
+    h.hand_back(cid, "dana")
+    result = a.answer_held(cid)
+    assert result is not None and "3-5 business days" in result.reply and result.turn_id  # the refund question
+    last_two = store.history(cid)[-2:]
+    assert [t["role"] for t in last_two] == ["user", "assistant"]
+    assert last_two[1]["reply_to"] == last_two[0]["id"]
+    assert page.poll()
+    shown = [m.content for m in page.messages if m.role == "assistant"]
+    assert any("Dana" in m for m in shown) and "3-5 business days" in shown[-1]
+    assert page.messages[-1].rateable and page.messages[-1].turn_id == result.turn_id
+    assert a.answer_held(cid) is None  # answered once: nothing waits now

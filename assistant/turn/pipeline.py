@@ -373,6 +373,56 @@ class Assistant:
         metrics.BUSY_SHARE.set(self.busy_watch.stats()["busy_share"])
         yield "done", result
 
+    def answer_held(self, conversation_id: str) -> TurnResult | None:
+        """After a person hands a conversation back: the customer's messages since the last reply (sent
+        while the person held it, so nobody answered them) are answered now, as one question. The reply
+        is stored marked `answered_after: handed_back`, which the customer's page shows when it polls.
+        None when nothing waits, or a person still holds the conversation."""
+        if self._read_or(lambda: self.handoff.is_held(conversation_id), True, "who answers this conversation"):
+            return None  # a person (still) has it
+        history = self._read_or(lambda: self.store.history(conversation_id, limit=50), [], "the conversation")
+        waiting: list[dict] = []
+        for turn in reversed(history):
+            if turn["role"] != "user":
+                break
+            waiting.insert(0, turn)
+        if not waiting:
+            return None
+        text = " ".join(t["text"] for t in waiting)
+        earlier = history[: len(history) - len(waiting)]
+        timer = Timer()
+        with TURNS.side():
+            plan = self.plan(text, earlier, timer)
+        decision = plan.decision
+        if decision.reason in QUEUE_REASONS:  # asking for a person again: queued again, and told so
+            decision.message = self.queue(conversation_id, decision, plan.tags.language)
+        reply, grounding = "", ""
+        if decision.action == "answer":
+            for kind, value in self.answer(plan.messages, text, plan.passages, plan.evidence, plan.tags, None):
+                if kind == "grounding":
+                    grounding = value
+                else:
+                    reply = value if kind == "replace" else reply + value
+        if decision.message:
+            reply += ("\n\n" if reply else "") + decision.message
+        reply = reply if reply.strip() else FRIENDLY_ERROR
+        turn_id = self.log_reply(
+            conversation_id,
+            reply,
+            plan.shown,
+            decision,
+            timer,
+            None,
+            waiting[-1]["id"],
+            grounding,
+            [],
+            answered_after="handed_back",
+        )
+        result = self._result(conversation_id, turn_id, reply, plan.tags, plan.passages, decision, timer, None, [])
+        result.grounding = grounding
+        log.info("answered %d message(s) left while a person held conversation %s", len(waiting), conversation_id)
+        return result
+
     def plan(self, text: str, history: list[dict], timer: Timer | None = None) -> "Plan":
         """Steps 1-6 for a clean message: what the turn knows before anything is generated.
         Also used to build training data in exactly the prompt format of inference."""
@@ -728,7 +778,9 @@ class Assistant:
         user_turn: int | None,
         grounding: str = "",
         problems: list[str] | None = None,
+        answered_after: str | None = None,
     ) -> int | None:
+        """`answered_after`: why this reply came later than its message (`handed_back`): the page shows it."""
         # Passage texts are kept with the turn so `finetune export` can rebuild the exact prompt.
         return self.store_turn(
             conversation_id,
@@ -757,6 +809,7 @@ class Assistant:
                 "user_turn": user_turn,
                 "grounding": grounding,
                 "problems": problems or [],
+                **({"answered_after": answered_after} if answered_after else {}),
             },
         )
 

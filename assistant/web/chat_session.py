@@ -25,6 +25,7 @@ from assistant.turn.admission import BUSY, Busy
 from assistant.web.chat_view import agent_message, link_citations, shown
 from assistant.errors import LoopdeskError
 from assistant.turn.handoff import Status
+from assistant.types import Passage
 
 if TYPE_CHECKING:
     from assistant.turn.pipeline import Assistant
@@ -149,7 +150,8 @@ class ChatSession:
         yield
 
     def poll(self) -> bool:
-        """Add a person's new replies; True when the chat changed."""
+        """Add a person's new replies, and the assistant's answers to messages left while a person held
+        the conversation; True when the chat changed."""
         if self.conversation_id is None:
             return False
         new = self.assistant.store.turns_after(self.conversation_id, self.seen_turn)
@@ -157,11 +159,25 @@ class ChatSession:
             return False
         self.seen_turn = new[-1]["id"]
         business = self.assistant.cfg.app.business_name
-        added = [
-            Message("assistant", agent_message((t["notes"] or {}).get("operator", "our team"), business, t["text"]))
-            for t in new
-            if t["role"] == "agent"
-        ]
+        added = []
+        for t in new:
+            notes = t["notes"] or {}
+            if t["role"] == "agent":
+                who = notes.get("operator", "our team")
+                added.append(Message("assistant", agent_message(who, business, t["text"])))
+            elif t["role"] == "assistant" and notes.get("answered_after"):  # a message left while a person had it
+                cited = [
+                    Passage(
+                        p["id"],
+                        p.get("text", ""),
+                        p.get("source", ""),
+                        p.get("heading", ""),
+                        p.get("score", 0.0),
+                        p.get("title", ""),
+                    )
+                    for p in t.get("passages") or []
+                ]
+                added.append(Message("assistant", link_citations(t["text"], cited), turn_id=t["id"], rateable=True))
         with self.lock:
             self.messages.extend(added)
         return bool(added)
