@@ -39,6 +39,11 @@ class PathsConfig:
     home: str = _f(
         "~/.cache/loopdesk", "Root for caches (converted models), the default index and the default database."
     )
+    runs: str = _f(
+        "",
+        "Experiment tracking of every training and evaluation run (an MLflow SQLite store, or runs.jsonl "
+        "where MLflow is not installed); empty means `<home>/runs`.",
+    )
 
 
 @dataclass

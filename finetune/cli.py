@@ -136,6 +136,16 @@ def _command_line() -> str:
     return "loopdesk " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
+def _os_user() -> str:
+    """Who runs a command typed in a terminal (the console passes the operator's name with --by)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return ""
+
+
 def _cfg():
     from assistant.cli.common import get_config
 
@@ -311,10 +321,13 @@ def lora_cmd(
     save_steps: int = typer.Option(20),
     method: str = typer.Option("lora", help="lora, adalora, prefix or ia3 (peft; only lora is served by llama.cpp)."),
     progress: str = typer.Option("", help="Rewrite this JSON file with step and losses as training goes."),
+    by: str = typer.Option("", help="Who started the run, for the experiment tracker (default: the OS user)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Parameter-efficient SFT of the generator (TRL + peft: LoRA by default), with checkpoints and resume."""
+    """Parameter-efficient SFT of the generator (TRL + peft: LoRA by default), with checkpoints and resume.
+    The run is recorded in the experiment tracker (`paths.runs`, see finetune/tracking.py)."""
     from finetune.lora import LoraTrainConfig, train_lora
+    from finetune.tracking import location
 
     cfg = _cfg()
     tc = LoraTrainConfig(
@@ -339,7 +352,7 @@ def lora_cmd(
         progress=progress,
         method=method,
     )
-    manifest = train_lora(tc, cfg.home)
+    manifest = train_lora(tc, cfg.home, runs=location(cfg), by=by or _os_user())
     _out(manifest, as_json, f"adapter {manifest.get('version')} written: {json.dumps(manifest.get('metrics'))}")
 
 
@@ -361,13 +374,20 @@ def eval_cmd(
         help="Write the result as the adapter's evaluation (eval.json, which promote checks, and its README.md); "
         "without it the result is only printed.",
     ),
+    by: str = typer.Option("", help="Who started the run, for the experiment tracker (default: the OS user)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Base vs adapter (vs live): loss per assistant token, perplexity, ROUGE-L, answer length, and answer
     accuracy through the real pipeline on a question set (what `promote` compares). Nothing beside the
-    adapter changes unless --record: an evaluation on other data must not replace a promotion's evidence."""
-    from finetune.gen_eval import evaluate, record_evaluation
+    adapter changes unless --record: an evaluation on other data must not replace a promotion's evidence.
+    Every evaluation is recorded in the experiment tracker (`paths.runs`, see finetune/tracking.py)."""
+    import time
+
+    from finetune.gen_eval import evaluate, record_evaluation, track_evaluation
+    from finetune.tracking import location
     from assistant.progress import ProgressFile
+
+    started = time.time()
 
     report = ProgressFile(progress, bar=not as_json)
     report("loading the models", 0, 1)
@@ -395,6 +415,9 @@ def eval_cmd(
         )
     if record:  # written once, complete (the held-out loss and the answer accuracy together)
         record_evaluation(path, result)
+    result["tracked"] = track_evaluation(
+        result, path, live, location(cfg), by or _os_user(), time.time() - started, started, record
+    )
     keys = [k for k in ("base", "adapter", "live") if f"{k}_loss" in result]
     text = [f"{'':8} {'loss':>8} {'ppl':>8} {'rougeL':>7} {'words':>6}"]
     text += [

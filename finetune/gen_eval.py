@@ -181,3 +181,73 @@ def record_evaluation(adapter_dir: Path, result: dict) -> None:
         from finetune.lora import write_adapter_card
 
         write_adapter_card(adapter_dir)
+
+
+def track_evaluation(
+    result: dict,
+    adapter_dir: Path,
+    live: str | None,
+    runs: Path,
+    by: str = "",
+    seconds: float | None = None,
+    started: float | None = None,
+    recorded: bool = False,
+) -> dict:
+    """Record an evaluation in the experiment tracker (`finetune.tracking`): which adapter against which
+    live one, the held-out set's and the question set's hashes, held-out loss and answer accuracy of
+    both, and the better/worse/same counts of the paired comparison. Returns where it went; a failure to
+    record is logged, never raised (the evaluation's result is printed and written all the same)."""
+    from finetune.tracking import record_run
+
+    version = Path(adapter_dir).name
+    manifest = _json_or_empty(Path(adapter_dir) / "adapter.json")
+    other = "live" if "live_loss" in result or "live_answer_accuracy" in result else "base"
+    against = f"live adapter {live}" if other == "live" and live else "the base model"
+    gate = result.get("answer_gate") or {}
+    metrics: dict[str, float | int | None] = {
+        "examples": result.get("n"),
+        "generated": result.get("n_generated"),
+        "loss_ratio": result.get("loss_ratio"),
+        "better": gate.get("wins"),
+        "worse": gate.get("losses"),
+        "same": gate.get("ties"),
+    }
+    for name in ("adapter", other):
+        for key in ("loss", "perplexity", "rougeL", "mean_length", "answer_accuracy"):
+            metrics[f"{name}_{key}"] = result.get(f"{name}_{key}")
+    try:
+        run = record_run(
+            runs,
+            "eval",
+            name=f"eval-{version}",
+            what=f"evaluation of {version} against {against}",
+            params={
+                "compared_with": live if other == "live" and live else "base model",
+                "method": manifest.get("method", "lora" if manifest else None),
+                "base_model": result.get("base_model"),
+                "data": result.get("data"),
+                "questions": result.get("answer_questions"),
+                "questions_hash": result.get("answer_questions_hash"),
+                "recorded_as_evidence": "yes" if recorded else "no",
+            },
+            metrics=metrics,
+            adapter=version,
+            data_hash=result.get("data_hash"),
+            by=by,
+            started=started,
+            seconds=seconds,
+            artifacts=[Path(adapter_dir) / "eval.json"] if recorded else [],
+        )
+    except Exception as exc:
+        import logging
+
+        logging.getLogger("loopdesk.tracking").warning("evaluation of %s not recorded: %s", version, exc)
+        return {"backend": "none", "error": str(exc)}
+    return {"backend": run["backend"], "id": run["id"], "store": str(runs)}
+
+
+def _json_or_empty(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}

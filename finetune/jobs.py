@@ -7,6 +7,9 @@ own session (a page reload or an app restart does not stop them). One job at a t
 state lives in `<home>/jobs/current.json` (command, pid, who started it, when, progress file,
 log file) and the exit code lands in `rc` when the command ends; a job whose process vanished
 without an exit code is reported as lost. Who did what is appended to `<home>/jobs/actions.jsonl`.
+Training and evaluation record themselves in the experiment tracker (`finetune/tracking.py`, with the
+operator's name through `--by`); `runs()` lists what it holds for the console. Train refuses an export
+with fewer than `MIN_TRAIN_EXAMPLES` training examples (`training_readiness` says why).
 
     loop = LearningLoop(cfg); loop.start_training("~/.cache/loopdesk/datasets/export-...", 40, "dana")
 """
@@ -28,6 +31,11 @@ from assistant.config import Config, local_path
 from assistant.errors import InputError, LoopdeskError
 
 log = logging.getLogger("loopdesk.jobs")
+
+MIN_TRAIN_EXAMPLES = 20
+"""Fewer training examples than this and Train refuses: a 135M model fitted on a handful of replies
+learns them by heart (and 20 is five batches of the default 4), so an adapter trained on less is never
+worth evaluating. Counted in the export's train.jsonl, as `finetune lora` reads it."""
 
 
 def _now() -> str:
@@ -186,9 +194,28 @@ class LearningLoop:
         ]
         return [str(d) for d in sorted(found, key=lambda d: d.stat().st_mtime, reverse=True)]
 
+    def training_readiness(self, dataset: str | None) -> tuple[bool, str]:
+        """Whether Train may start on `dataset`, and the sentence saying why not ("" when it may)."""
+        if not dataset or not (Path(dataset) / "train.jsonl").is_file():
+            return False, "Train needs an exported dataset: Export builds one from the rated replies."
+        try:
+            lines = (Path(dataset) / "train.jsonl").read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            return False, f"Train cannot read the chosen export ({exc.strerror})."
+        have = sum(1 for line in lines if line.strip())
+        if have < MIN_TRAIN_EXAMPLES:
+            return False, (
+                f"Train needs at least {MIN_TRAIN_EXAMPLES} rated, corrected or imported replies in the chosen "
+                f"export's training split (this one has {have}): rate or correct more replies, then export again."
+            )
+        return True, ""
+
     def start_training(self, dataset: str, max_steps: int, operator: str) -> dict:
         if not dataset or not (Path(dataset) / "train.jsonl").is_file():
             raise InputError("choose an exported dataset first (Export builds one)")
+        ready, why = self.training_readiness(dataset)
+        if not ready:  # the console disables its button too; this is the check that counts
+            raise InputError(why)
         if not 1 <= int(max_steps) <= 100_000:
             raise InputError("steps must be between 1 and 100000")
         version = f"console-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}"
@@ -208,6 +235,7 @@ class LearningLoop:
                 "10",
                 "--progress",
                 "{run}/progress.json",
+                f"--by={operator}",
             ),
             operator,
             version=version,
@@ -239,6 +267,7 @@ class LearningLoop:
                 "--record",  # the console's evaluation is the one its Promote button checks
                 "--progress",
                 "{run}/progress.json",
+                f"--by={operator}",
             ),
             operator,
             version=version,
@@ -311,6 +340,25 @@ class LearningLoop:
                 }
             )
         return sorted(out, key=lambda r: r["created_at"], reverse=True)
+
+    # --- experiment tracking ---------------------------------------------------------------------
+    def runs(self, limit: int = 100) -> list[dict]:
+        """Recorded training and evaluation runs, newest first (`finetune.tracking.list_runs`)."""
+        from finetune.tracking import list_runs, location
+
+        return list_runs(location(self.cfg), limit)
+
+    def runs_stamp(self) -> tuple:
+        """Changes when a run is recorded (cheap: the console polls it)."""
+        from finetune.tracking import location, stamp
+
+        return stamp(location(self.cfg))
+
+    def tracker(self) -> str:
+        """Which store records the runs, in one sentence."""
+        from finetune.tracking import describe, location
+
+        return describe(location(self.cfg))
 
     def promote(self, version: str, operator: str, override_reason: str = "") -> dict:
         """Promote when the evaluation against the live adapter says so; an admin's override needs a

@@ -7,7 +7,8 @@ SmolLM2's template lacks. bf16 on a GPU, fp32 on the CPU (these CPUs have no nat
 default bf16 + gradient checkpointing ran 12x slower here). Checkpoints go to
 `<home>/checkpoints/<version>/` and a re-run resumes from the newest one. The result is
 `<out>/<version>/`: adapter weights (safetensors) and config, `adapter.json` (kind, base model id,
-data hash, training config, metrics), `loss.csv` and `loss.png`.
+data hash, training config, metrics), `loss.csv` and `loss.png`. The run is recorded in the experiment
+tracker (`finetune/tracking.py`: parameters, data hashes, loss curve, minutes, the adapter made).
 
 Several GPUs: `accelerate launch -m assistant.cli.main finetune lora --data DIR --out models/adapters`
 (the Trainer shards batches over the processes; only the main process writes the adapter).
@@ -116,8 +117,10 @@ def plot_loss(history: list[dict], out: Path) -> None:
     plt.close(fig)
 
 
-def train_lora(cfg: LoraTrainConfig, home: Path, log=print) -> dict:
-    """Train (or resume) and write `<out>/<version>/`; returns the adapter manifest."""
+def train_lora(cfg: LoraTrainConfig, home: Path, log=print, runs: Path | None = None, by: str = "") -> dict:
+    """Train (or resume) and write `<out>/<version>/`; returns the adapter manifest. The run is recorded
+    in the experiment tracker at `runs` (default `<home>/runs`, see `finetune.tracking`); `by`: who
+    started it, for that record."""
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import SFTConfig, SFTTrainer
@@ -265,7 +268,101 @@ def train_lora(cfg: LoraTrainConfig, home: Path, log=print) -> dict:
     write_adapter_card(tmp)
     registry.mkdir(parents=True, exist_ok=True)
     os.rename(tmp, registry / version)
+    manifest["tracked"] = track_training(manifest, registry / version, runs or home / "runs", by, wall)
     return manifest
+
+
+def track_training(manifest: dict, adapter_dir: Path, runs: Path, by: str = "", seconds: float | None = None) -> dict:
+    """Record a finished training in the experiment tracker: its settings, the export's data hash, the
+    loss curve, minutes and the adapter it made (`finetune.tracking`). Returns where it went; a failure
+    to record is logged, never raised (the adapter is written already)."""
+    from finetune.tracking import record_run
+
+    tc, m = manifest.get("training_config", {}), manifest.get("metrics", {})
+    card = _json_or_empty(adapter_dir / "data_card.json")
+    dataset = Path(manifest.get("data") or "").name or "?"
+    curve = _loss_curve(adapter_dir / "loss.csv")
+    try:
+        run = record_run(
+            runs,
+            "train",
+            name=manifest["version"],
+            what=f"training of adapter {manifest['version']} on {dataset} ({manifest.get('examples')} examples)",
+            params={
+                "method": manifest.get("method", "lora"),
+                "base_model": manifest.get("base_model"),
+                "dataset": dataset,
+                "data": manifest.get("data"),
+                # The export's own hash (its data card) next to the hash of the rows trained on.
+                "export_data_hash": card.get("data_hash"),
+                "examples": manifest.get("examples"),
+                "device": manifest.get("device"),
+                "resumed_from": manifest.get("resumed_from"),
+                **{k: tc.get(k) for k in TRACKED_SETTINGS if tc.get(k) is not None},
+            },
+            metrics={
+                "steps": m.get("steps"),
+                "train_loss_first": m.get("train_loss_first"),
+                "train_loss_last": m.get("train_loss_last"),
+                "train_loss_mean": m.get("train_loss_mean"),
+                "tokens_per_second": m.get("tokens_per_second"),
+                "adapter_bytes": m.get("adapter_bytes"),
+            },
+            adapter=manifest["version"],
+            data_hash=manifest.get("data_hash"),
+            by=by,
+            seconds=seconds if seconds is not None else m.get("train_seconds"),
+            curve=curve,
+            artifacts=[
+                adapter_dir / n for n in ("adapter.json", "loss.csv", "loss.png", "README.md", "data_card.json")
+            ],
+        )
+    except Exception as exc:  # never lose a trained adapter to a tracking problem
+        import logging
+
+        logging.getLogger("loopdesk.tracking").warning("training run %s not recorded: %s", manifest["version"], exc)
+        return {"backend": "none", "error": str(exc)}
+    return {"backend": run["backend"], "id": run["id"], "store": str(runs)}
+
+
+TRACKED_SETTINGS = (
+    "rank",
+    "alpha",
+    "dropout",
+    "learning_rate",
+    "epochs",
+    "max_steps",
+    "batch_size",
+    "grad_accum",
+    "max_length",
+    "max_examples",
+    "packing",
+    "seed",
+    "target_modules",
+)
+
+
+def _json_or_empty(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _loss_curve(loss_csv: Path) -> list[tuple[int, float]]:
+    """(step, loss) from the adapter's loss.csv (what `plot_loss` wrote)."""
+    try:
+        lines = loss_csv.read_text().splitlines()[1:]
+    except OSError:
+        return []
+    out = []
+    for line in lines:
+        step, _, loss = line.partition(",")
+        try:
+            out.append((int(step), float(loss)))
+        except ValueError:
+            continue
+    return out
 
 
 def _data_lines(directory: Path) -> list[str]:

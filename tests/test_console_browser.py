@@ -104,13 +104,22 @@ def test_handoff_between_customer_and_operator(served, chromium_path):
 
         op.locator("#op-hand-back").click()
         expect(op.locator("#op-message")).to_contain_text("Handed back", timeout=30_000)
+        # What the customer wrote while Dana had it is answered now, and shows up without a new message.
+        deadline = time.time() + 30
+        while roles(store, cid).count("assistant") == replies_before and time.time() < deadline:
+            time.sleep(0.3)
+        assert roles(store, cid).count("assistant") == replies_before + 1
+        deadline = time.time() + 30  # the page polls: the answer appears without the customer sending anything
+        while chat.inner_text().count("Sources:") < 2 and time.time() < deadline:
+            time.sleep(0.3)
+        assert chat.inner_text().count("Sources:") == 2  # the first answer, and this one
         box.fill("How long do refunds take?")
         box.press("Enter")
         expect(me.locator("#who")).to_contain_text("chatting with the Northwind Goods assistant", timeout=30_000)
         deadline = time.time() + 30
-        while roles(store, cid).count("assistant") == replies_before and time.time() < deadline:
+        while roles(store, cid).count("assistant") == replies_before + 1 and time.time() < deadline:
             time.sleep(0.3)
-        assert roles(store, cid).count("assistant") == replies_before + 1  # answering again
+        assert roles(store, cid).count("assistant") == replies_before + 2  # answering again
         events = [(e["kind"], e["actor"]) for e in store.handoff_events(cid)]
         assert events == [("requested", "customer"), ("taken", "dana"), ("handed_back", "dana")]
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import html
 import logging
+import threading
 import tempfile
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import gradio as gr
 
 from assistant.export_card import summary
 from assistant.web.console.gaps_tab import build_gaps_tab
+from assistant.web.console.learning_tab import build_runs, train_gate
 from assistant.web.console.memory_tab import build_memory_tab
 from assistant.web.console import stats as console_stats
 from assistant.web.console import operator as op
@@ -284,8 +286,12 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
                     export_btn = gr.Button("1 · Export a dataset from the logs", elem_id="op-export")
                     dataset = gr.Dropdown([], label="Dataset", elem_id="op-dataset", allow_custom_value=False)
                     steps = gr.Number(40, label="Training steps", precision=0, minimum=1, elem_id="op-steps")
-                    train_btn = gr.Button("2 · Train a LoRA adapter", variant="primary", elem_id="op-train")
+                    train_btn = gr.Button(
+                        "2 · Train a LoRA adapter", variant="primary", elem_id="op-train", interactive=False
+                    )
                     cancel_btn = gr.Button("Cancel the running job", elem_id="op-cancel")
+                # Why Train is off (no export yet, too few examples in the chosen one).
+                train_note = gr.Markdown("<small>Train needs an exported dataset.</small>", elem_id="op-train-note")
                 # Each row's confirmations and refusals appear right under its buttons.
                 learn_msg = gr.Markdown("", elem_id="op-learn-message")
                 progress = gr.HTML("<small>No job has run yet.</small>", elem_id="op-progress")
@@ -311,6 +317,7 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
                     )
                     override_btn = gr.Button("Promote anyway", variant="stop", scale=1, elem_id="op-promote-anyway")
                 adapter_msg = gr.Markdown("", elem_id="op-adapter-message")
+                build_runs(learning, accounts.operator, token)
         with gr.Column(visible=False, elem_id="op-conversation") as conv_area:
             conv_header = gr.Markdown("", elem_id="op-conv-header")
             with gr.Row():
@@ -434,6 +441,12 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
         header, md, table = conv_view(cid)
         return "", cid, header, md, table, tid
 
+    def answer_left_messages(cid: str) -> None:
+        try:
+            assistant.answer_held(cid)
+        except Exception:  # the operator's click already succeeded: the cause goes to the log
+            log.exception("could not answer the messages left in conversation %s after hand-back", cid)
+
     def handoff_action(verb):
         @guarded(5)
         def act(tok, cid):
@@ -441,10 +454,12 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
             if not cid:
                 raise InputError("open a conversation first")
             {"take": handoff.take, "back": handoff.hand_back, "close": handoff.close}[verb](cid, operator)
+            if verb == "back":  # what the customer wrote meanwhile is answered now, off the click's thread
+                threading.Thread(target=answer_left_messages, args=(cid,), daemon=True).start()
             header, md, table = conv_view(cid)
             done = {
                 "take": "You have taken the conversation; the assistant is silent until you hand it back.",
-                "back": "Handed back: the assistant answers the next message.",
+                "back": "Handed back: the assistant answers what the customer wrote meanwhile, and what comes next.",
                 "close": "Closed.",
             }[verb]
             return done, header, md, queue_rows(), table
@@ -680,6 +695,9 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
     days.change(do_numbers, [token, days], numbers_outputs)
     export_btn.click(do_export, [token], [learn_msg, dataset, progress])
     train_btn.click(do_train, [token, dataset, steps], [learn_msg, progress, loss_plot])
+    dataset.change(
+        lambda t, d: train_gate(learning, d) if t else (gr.skip(),) * 2, [token, dataset], [train_btn, train_note]
+    )
     eval_btn.click(do_eval, [token, adapter], [adapter_msg, progress, loss_plot])
     cancel_btn.click(do_cancel, [token], [learn_msg, progress, loss_plot])
     promote_btn.click(do_promote, [token, adapter], [adapter_msg, adapters_table, adapter])
