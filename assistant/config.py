@@ -210,6 +210,11 @@ class PolicyConfig:
         "least this: the lowest threshold keeping calm conversations under 3% on half of the "
         "airline tweets (see benchmarks/escalation_rate.py; reported on the other half).",
     )
+    abandon_minutes: float = _f(
+        60.0,
+        "A queued conversation whose customer has written nothing for this long is closed as abandoned "
+        "(recorded; 0 keeps them); checked while the console's queue refreshes.",
+    )
     default_wait_minutes: float = _f(
         5.0,
         "Expected wait told to a queued customer until 3 handoffs have been taken "

@@ -153,3 +153,28 @@ def test_hand_back_answers_what_the_customer_wrote_meanwhile(cfg, store):
     assert any("Dana" in m for m in shown) and "3-5 business days" in shown[-1]
     assert page.messages[-1].rateable and page.messages[-1].turn_id == result.turn_id
     assert a.answer_held(cid) is None  # answered once: nothing waits now
+
+
+def test_the_queue_tells_customers_apart_and_closes_abandoned_items(cfg, store):
+    """Two customers typing the same request differ by channel, first message and e-mail; a queued
+    item whose customer went silent past policy.abandon_minutes is closed, with a record."""
+    from datetime import datetime, timedelta, timezone
+
+    a = assistant(cfg, store)
+    first = a.respond(a.start_conversation("chat"), "My parcel never arrived")
+    a.respond(first.conversation_id, "Can I talk to a real person please?")
+    other = a.start_conversation("api:shop", {"api_key": "shop"})
+    a.respond(other, "I was charged twice")
+    a.respond(other, "Can I talk to a real person please?")
+    Handoff(store).leave_email(other, "kim@example.com")
+    queue = {q["conversation_id"]: q for q in store.handoff_queue()}
+    assert queue[first.conversation_id]["first_message"] == "My parcel never arrived"
+    assert queue[other]["first_message"] == "I was charged twice" and queue[other]["source"] == "api:shop"
+    assert queue[other]["contact_email"] == "kim@example.com"
+    h = Handoff(store)
+    assert h.close_abandoned(60) == []  # both wrote just now
+    later = datetime.now(timezone.utc) + timedelta(minutes=61)
+    assert sorted(h.close_abandoned(60, now=later)) == sorted([first.conversation_id, other])
+    assert store.handoff_queue() == []
+    assert [(e["kind"], e["actor"]) for e in store.handoff_events(other)][-1] == ("abandoned", "system")
+    assert h.close_abandoned(0, now=later) == []  # 0 keeps them

@@ -16,7 +16,14 @@ import sqlalchemy as sa
 
 from assistant.errors import StoreError
 from assistant.store.mixin import StoreMixin
-from assistant.store.schema import conversations, handoff_events, handoffs, last_customer_message, operators
+from assistant.store.schema import (
+    conversations,
+    handoff_events,
+    handoffs,
+    last_customer_message,
+    first_customer_message,
+    operators,
+)
 
 
 class HandoffRecords(StoreMixin):
@@ -80,10 +87,18 @@ class HandoffRecords(StoreMixin):
         )
 
     def handoff_queue(self, states: Sequence[str] = ("queued", "human"), limit: int = 200) -> list[dict]:
-        """Open handoffs, oldest request first, with the conversation's last customer message."""
+        """Open handoffs, oldest request first, with the conversation's channel (`source`), its first and
+        last customer message and its last activity."""
         last_user = last_customer_message(handoffs.c.conversation_id)
+        first_user = first_customer_message(handoffs.c.conversation_id)
         q = (
-            sa.select(handoffs, conversations.c.last_activity_at, last_user.label("last_message"))
+            sa.select(
+                handoffs,
+                conversations.c.last_activity_at,
+                conversations.c.source,
+                first_user.label("first_message"),
+                last_user.label("last_message"),
+            )
             .join(conversations, conversations.c.id == handoffs.c.conversation_id)
             .where(handoffs.c.state.in_(list(states)))
             .order_by(handoffs.c.requested_at)

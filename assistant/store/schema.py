@@ -161,6 +161,17 @@ def last_customer_message(conversation_id):
     )
 
 
+def first_customer_message(conversation_id):
+    """Scalar subquery: the first customer message of the conversation `conversation_id` names."""
+    return (
+        sa.select(turns.c.text)
+        .where(turns.c.conversation_id == conversation_id, turns.c.role == "user")
+        .order_by(turns.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
 def unfinished_imports():
     """Conversations of an import that is not `done` (loading, failed, or crashed before cleaning up):
     no reader sees them, so an import appears whole or not at all."""

@@ -158,6 +158,22 @@ class Handoff:
         if not self.store.move_handoff(conversation_id, ["human", "queued"], "assistant", operator, "handed_back"):
             raise InputError("this conversation is not with a person")
 
+    def close_abandoned(self, minutes: float, now: datetime | None = None) -> list[str]:
+        """Close queued conversations whose customer has been silent for `minutes` (they left: the queue
+        must not keep them forever); recorded as `abandoned` by `system`. Returns the ids closed."""
+        if minutes <= 0:
+            return []
+        cutoff = (now or _now()) - timedelta(minutes=minutes)
+        closed = []
+        for item in self.store.handoff_queue(("queued",)):
+            last = item["last_activity_at"] or item["requested_at"]
+            if last is not None and (last if last.tzinfo else last.replace(tzinfo=timezone.utc)) < cutoff:
+                if self.store.move_handoff(item["conversation_id"], ["queued"], "closed", "system", "abandoned"):
+                    closed.append(item["conversation_id"])
+        if closed:
+            log.info("closed %d queued conversation(s) silent for %g minutes", len(closed), minutes)
+        return closed
+
     def close(self, conversation_id: str, operator: str) -> None:
         if not self.store.move_handoff(
             conversation_id, ["human", "queued", "assistant", None], "closed", operator, "closed"

@@ -31,7 +31,20 @@ from assistant.errors import InputError, LoopdeskError
 from assistant.store.console import COUNT_CAP
 
 log = logging.getLogger("loopdesk.console")
-QUEUE_COLUMNS = ["conversation", "state", "reason", "waiting", "operator", "e-mail", "last customer message"]
+# Customers are told apart by who (e-mail when left), channel, wait, and their first and last message;
+# the conversation id comes last (clicking a row opens it).
+QUEUE_COLUMNS = [
+    "customer",
+    "channel",
+    "state",
+    "reason",
+    "waiting",
+    "operator",
+    "first message",
+    "last message",
+    "conversation",
+]
+ABANDON_CHECK_S = 60.0  # how often a console's queue refresh closes abandoned items
 TURN_COLUMNS = ["turn", "role", "text"]
 ADAPTER_COLUMNS = [
     "adapter",
@@ -83,6 +96,13 @@ def guarded(n_outputs: int):
         return run
 
     return wrap
+
+
+def channel_name(source: str) -> str:
+    """Where a conversation came from, in words (`conversations.source`)."""
+    if source.startswith("api:"):
+        return f"API ({source[4:]})"
+    return {"chat": "chat page", "chatwoot": "Chatwoot", "eval": "evaluation"}.get(source, source or "chat page")
 
 
 def health_problems(assistant) -> list[str]:
@@ -356,22 +376,31 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
             entities_btn = gr.Button("Save entity labels", elem_id="op-save-entities")
 
     # --- views -----------------------------------------------------------------------------------
+    last_abandon_check = [0.0]
+
     def queue_rows():
         import datetime as dt
+        import time as clock
 
+        if clock.monotonic() - last_abandon_check[0] > ABANDON_CHECK_S:
+            last_abandon_check[0] = clock.monotonic()
+            handoff.close_abandoned(cfg.policy.abandon_minutes)
         now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
         rows = []
         for q in store.handoff_queue():
             waited = (now - q["requested_at"].replace(tzinfo=None)).total_seconds() / 60
+            cid = q["conversation_id"]
             rows.append(
                 [
-                    q["conversation_id"],
+                    q["contact_email"] or f"visitor {cid[:6]}",
+                    channel_name(q.get("source") or ""),
                     q["state"],
                     (q["reason"] or "").replace("_", " "),
                     (f"{waited:.0f} min" if waited >= 1 else "<1 min") if q["state"] == "queued" else "",
                     q["operator"] or "",
-                    q["contact_email"] or "",
+                    (q.get("first_message") or "")[:100],
                     (q["last_message"] or "")[:160],
+                    cid,
                 ]
             )
         return rows
@@ -430,7 +459,7 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
     @guarded(6)
     def do_open(tok, evt: gr.SelectData):
         accounts.operator(tok)
-        cid = str(evt.row_value[0])
+        cid = str(evt.row_value[QUEUE_COLUMNS.index("conversation")])
         header, md, table = conv_view(cid)
         return "", cid, gr.update(visible=True), header, md, table
 
