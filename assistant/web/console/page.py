@@ -242,7 +242,12 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
         with gr.Tabs():
             with gr.Tab("Queue"):
                 queue_table = gr.Dataframe(
-                    headers=QUEUE_COLUMNS, interactive=False, wrap=True, elem_id="op-queue", max_height=320
+                    headers=QUEUE_COLUMNS,
+                    interactive=False,
+                    wrap=True,
+                    elem_id="op-queue",
+                    max_height=320,
+                    column_widths=["11%", "9%", "7%", "10%", "7%", "9%", "18%", "18%", "11%"],
                 )
                 gr.Markdown("<small>Click a row to open the conversation.</small>")
             with gr.Tab("Conversations"):
