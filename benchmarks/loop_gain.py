@@ -1,0 +1,297 @@
+"""Does one round of the learning loop make answers better on questions it never saw? Table + JSON.
+
+    python benchmarks/loop_gain.py [--kb NAME ...] [--reader checked|extractive] [--sabotage-kb harbor_bank]
+
+For each dev knowledge base (`benchmarks/answer_sets/catalog.json`), its blind question set is split by
+a hash of the question id into three disjoint parts: **traffic** (half), **gate** and **test** (the other
+half, 2 : 3). The assistant is the shipped pipeline with the relevance model fitted *without* this KB
+(`without-<kb>.json`), and an empty answer memory.
+
+1. A day of traffic: the traffic questions go through the real pipeline (`Assistant.respond`).
+2. A simulated operator with the question file's ground truth reviews every reply: a right answer is
+   rated up; a wrong or declined answer to a covered question is corrected with the knowledge-base text
+   that holds its facts (the sentences of its source page containing them); an answer to an uncovered
+   question is rated down and its decline confirmed.
+3. One round of the loop, from that feedback only:
+   - **memory**: each correction becomes an approved answer-memory entry (as the console does);
+   - **answerability**: the decline threshold of the relevance model is re-chosen for this deployment
+     on the operator's labels of the traffic (covered / not covered), with the same cost as
+     `finetune relevance` (missed declines + 5 x false declines; ties keep the nearest threshold).
+4. The gate: candidate and live answer the gate questions plus the paraphrases of the traffic questions
+   (`paraphrases.jsonl`, written by a helper: new wordings, never the traffic itself); the candidate is
+   promoted only when `finetune.gate.paired_comparison` finds it better (exact one-sided McNemar).
+5. Reported on the **test** questions: accuracy, unanswerable declined, false declines, model-written
+   share, before and after the round; and a **control** round with no feedback (nobody reviews the day,
+   so it is not replayed; the candidate equals live, the gate refuses a tie, and the test numbers are
+   measured again).
+With `--sabotage-kb`, that KB also gets a round from a careless operator (who "corrects" every covered
+reply, right ones too, pasting each correction onto the wrong question, and flips the covered/uncovered
+labels): the gate must refuse it.
+
+Not retrained here: the generator's LoRA adapter (a round of CPU training per KB; the model writes a
+minority of replies, see `model-written`), and the reranker. Writes `benchmarks/results/loop_gain.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+SETS = ROOT / "benchmarks" / "answer_sets"
+COLUMNS = [
+    ("answer_accuracy", "accuracy"),
+    ("decline_rate", "unans.declined"),
+    ("false_decline_rate", "false declines"),
+    ("model_written_rate", "model-written"),
+]
+
+
+def part(q: dict) -> str:
+    """traffic / gate / test, from a hash of the id (stable across runs and machines)."""
+    h = int(hashlib.sha256(str(q["id"]).encode()).hexdigest(), 16) % 10
+    return "traffic" if h < 5 else "gate" if h < 7 else "test"
+
+
+def sentences_with_facts(q: dict, files: list[Path]) -> str:
+    """The operator's correction: the sentences of the question's source page holding its facts."""
+    from assistant.grounding.evidence import split_units
+
+    pages = [f for f in files if f.name == Path(q.get("source") or "").name] or files
+    text = "\n".join(_page_text(f) for f in pages)
+    picked: list[str] = []
+    for fact in q["facts"]:
+        for sentence in split_units(text):
+            if any(form.lower() in sentence.lower() for form in fact):
+                if sentence not in picked:
+                    picked.append(sentence.strip())
+                break
+    return " ".join(picked) if len(picked) == len(q["facts"]) else ""
+
+
+def _page_text(path: Path) -> str:
+    raw = path.read_text(encoding="utf-8", errors="replace")
+    if path.suffix in (".html", ".htm"):
+        from bs4 import BeautifulSoup
+
+        return BeautifulSoup(raw, "html.parser").get_text(" ")
+    return re.sub(r"^#+\s*", "", raw, flags=re.M)
+
+
+def build(cfg, relevance: Path, db: Path, profile_name: str):
+    import index
+    from assistant.build import Profile, build_assistant
+
+    cfg = dataclasses.replace(
+        cfg,
+        retrieval=dataclasses.replace(cfg.retrieval, relevance_model=str(relevance)),
+        store=dataclasses.replace(cfg.store, url=f"sqlite:///{db}"),
+    )
+    # Like an evaluation (the live adapter loaded once, every reply waits for the model), but with the
+    # answer memory on: it is part of what a round changes.
+    profile = Profile(profile_name, follow_live_adapter=False, wait_for_model=True, answer_memory=True)
+    return build_assistant(cfg, index.open_for_config, profile)
+
+
+def ask(assistant, questions: list[dict]) -> tuple[dict, dict[str, bool], list[dict]]:
+    from finetune.answer_eval import evaluate_assistant, summarize
+
+    records = evaluate_assistant(assistant, questions)
+    return summarize(questions, records), {str(r["id"]): bool(r["correct"]) for r in records}, records
+
+
+def operator_review(questions: list[dict], records: list[dict], files: list[Path], careless: bool) -> dict:
+    """What the simulated operator does with the day's replies: corrections and labels."""
+    from assistant.turn.context import standalone
+
+    corrections, labels = [], []
+    for q, r in zip(questions, records):
+        covered = q["kind"] == "fact"
+        labels.append((q, covered != careless))
+        if covered and (careless or not r["correct"]):  # the careless one "corrects" right answers too
+            answer = sentences_with_facts(q, files)
+            if answer:
+                history = [{"role": "user", "text": h} for h in q.get("history", [])]
+                corrections.append({"id": q["id"], "question": standalone(q["question"], history), "answer": answer})
+    if careless and len(corrections) > 1:  # each correction pasted onto the next question
+        answers = [c["answer"] for c in corrections]
+        for c, a in zip(corrections, answers[1:] + answers[:1]):
+            c["answer"] = a
+    return {"corrections": corrections, "labels": labels}
+
+
+def rechoose_threshold(assistant, labels: list[tuple[dict, bool]], current: float) -> tuple[float, dict]:
+    """The decline threshold that fits the operator's labels of the traffic best."""
+    import numpy as np
+
+    from assistant.types import Tags
+    from finetune.relevance import FALSE_DECLINE_COST
+
+    probs = []
+    for q, covered in labels:
+        history = [{"role": "user", "text": h} for h in q.get("history", [])]
+        probs.append((assistant.find(q["question"], history, Tags()).answer_p, covered))
+    n_cov, n_unc = sum(c for _, c in probs), sum(not c for _, c in probs)
+    if n_cov < 3 or n_unc < 3:
+        return current, {"labels": len(probs), "why": "too few labels of each kind: kept"}
+
+    def cost(t: float) -> float:
+        missed = sum(p >= t for p, c in probs if not c) / n_unc
+        false = sum(p < t for p, c in probs if c) / n_cov
+        return missed + FALSE_DECLINE_COST * false
+
+    grid = [float(t) for t in np.linspace(0.05, 0.95, 91)]
+    best = min(grid, key=lambda t: (round(cost(t), 6), abs(t - current)))
+    return best, {"labels": len(probs), "covered": n_cov, "uncovered": n_unc, "cost_before": round(cost(current), 3),
+                  "cost_after": round(cost(best), 3)}
+
+
+def candidate_model(fold: Path, threshold: float, out: Path) -> Path:
+    data = json.loads(fold.read_text())
+    data["answerable"]["threshold"] = threshold
+    if data.get("reranker"):  # keep pointing at the fold's reranker from the new folder
+        data["reranker"] = str((fold.parent / data["reranker"]).resolve())
+    data.setdefault("meta", {})["loop_round"] = {"from": str(fold), "threshold": threshold}
+    out.write_text(json.dumps(data, indent=1))
+    return out
+
+
+def one_round(name, kb, cfg, fold, files, questions, work: Path, feedback: str, live_test=None) -> dict:
+    """feedback: 'operator', 'none' (control) or 'careless' (sabotage)."""
+    from finetune.gate import paired_comparison
+
+    t0 = time.perf_counter()
+    parts = {p: [q for q in questions if part(q) == p] for p in ("traffic", "gate", "test")}
+    paraphrases = {
+        str(p["id"]): p["paraphrases"]
+        for p in map(json.loads, (SETS / name / "paraphrases.jsonl").read_text().splitlines())
+        if p
+    } if (SETS / name / "paraphrases.jsonl").exists() else {}
+    live = build(cfg, fold, work / f"{feedback}-live.db", f"loop-live-{feedback}")
+    if feedback == "none":  # nobody reviews the day: its replies change nothing, so it is not replayed
+        day, review = {}, {"corrections": [], "labels": []}
+    else:
+        day, _, records = ask(live, parts["traffic"])
+        review = operator_review(parts["traffic"], records, files, careless=feedback == "careless")
+    current = live.relevance.answerable.threshold if live.relevance.answerable else 0.5
+    threshold, how = rechoose_threshold(live, review["labels"], current) if review["labels"] else (current, {})
+    cand_db = work / f"{feedback}-candidate.db"
+    candidate = build(cfg, candidate_model(fold, threshold, work / f"{feedback}-relevance.json"), cand_db,
+                      f"loop-candidate-{feedback}")
+    for c in review["corrections"]:
+        candidate.store.add_memory(c["question"], c["answer"], origin="console", by="operator")
+    # Gate: its own questions, and new wordings of every traffic question that has some (of those
+    # corrected: does the correction reach a paraphrase; of the others: does anything break).
+    gate_qs = list(parts["gate"]) + [
+        {**q, "id": f"{q['id']}~{i}", "question": text, "history": []}
+        for q in parts["traffic"]
+        if not q.get("history")
+        for i, text in enumerate(paraphrases.get(str(q["id"]), []))
+    ]
+    _, cand_gate, _ = ask(candidate, gate_qs)
+    _, live_gate, _ = ask(live, gate_qs)
+    verdict = paired_comparison(cand_gate, live_gate)
+    promoted = verdict["better"]
+    before = live_test or ask(live, parts["test"])[0]
+    after = ask(candidate if promoted else live, parts["test"])[0]
+    return {
+        "feedback": feedback,
+        "traffic": {"n": len(parts["traffic"]), **{k: day.get(k) for k, _ in COLUMNS}} if day else {},
+        "corrections": len(review["corrections"]),
+        "threshold": {"live": round(current, 3), "candidate": round(threshold, 3), **how},
+        "gate": {k: verdict[k] for k in ("n", "wins", "losses", "ties", "p_value", "better")},
+        "promoted": promoted,
+        "test_n": len(parts["test"]),
+        "before": {k: before.get(k) for k, _ in COLUMNS},
+        "after": {k: after.get(k) for k, _ in COLUMNS},
+        "minutes": round((time.perf_counter() - t0) / 60, 1),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--kb", nargs="+", default=["northwind", "harbor_bank", "parcelwise", "abcd"])
+    ap.add_argument("--reader", default="checked", choices=["checked", "extractive"])
+    ap.add_argument("--sabotage-kb", default="harbor_bank")
+    ap.add_argument("--rounds", nargs="+", default=["operator", "control", "careless"],
+                    help="Rounds to run; others already in --out are kept (a run can be completed later).")
+    ap.add_argument("--model", default=str(ROOT / "models" / "relevance" / "relevance.json"))
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "loop_gain.json"))
+    args = ap.parse_args()
+
+    from assistant.config import load_config
+    from finetune.answer_eval import load_questions
+    from finetune.dev_kbs import load_catalog, prepare
+    from index.embedder import SentenceEmbedder
+
+    base = load_config()
+    base = dataclasses.replace(base, generation=dataclasses.replace(base.generation, reader=args.reader))
+    folds = Path(json.loads(Path(args.model).read_text())["meta"]["folds"])
+    catalog = load_catalog()
+    embedder = SentenceEmbedder(base.models.embedder, base.home)
+    results: dict = {"reader": args.reader, "machine": os.uname().machine, "cpus": os.cpu_count(), "kbs": {}}
+    if Path(args.out).exists():  # rounds not asked for this time are kept
+        earlier = json.loads(Path(args.out).read_text())
+        if earlier.get("reader") == args.reader:
+            results["kbs"] = earlier.get("kbs", {})
+    for name in args.kb:
+        kb = catalog[name]
+        if kb.missing():
+            print(f"{name}: skipped ({kb.missing()})")
+            continue
+        fold = folds / f"without-{name}.json"
+        idx = prepare(kb, embedder, base.home / "dev-kbs")
+        cfg = dataclasses.replace(
+            base,
+            retrieval=dataclasses.replace(base.retrieval, index_dir=str(idx)),
+            app=dataclasses.replace(base.app, business_name=kb.business),
+        )
+        files = [f for p in kb.files(base.home / "dev-kbs") for f in (sorted(p.rglob("*")) if p.is_dir() else [p])
+                 if f.is_file()]
+        questions = load_questions(kb.dev)
+        rounds = results["kbs"].get(name, {})
+        with tempfile.TemporaryDirectory(prefix=f"loopdesk-loop-{name}-") as tmp:
+            if "operator" in args.rounds or "operator" not in rounds:
+                rounds["operator"] = one_round(name, kb, cfg, fold, files, questions, Path(tmp), "operator")
+            before = rounds["operator"]["before"]
+            if "control" in args.rounds:
+                rounds["control"] = one_round(name, kb, cfg, fold, files, questions, Path(tmp), "none",
+                                              live_test=before)
+            if name == args.sabotage_kb and "careless" in args.rounds:
+                rounds["careless"] = one_round(name, kb, cfg, fold, files, questions, Path(tmp), "careless",
+                                               live_test=before)
+        results["kbs"][name] = rounds
+        print_kb(name, rounds)
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(results, indent=1))  # after each KB: a stopped run keeps them
+    print(f"\nwrote {args.out}")
+
+
+def print_kb(name: str, rounds: dict) -> None:
+    print(f"\n{name}")
+    head = f"{'round':<10}{'corr.':>6}{'thresh':>13}{'gate w/l/t':>12}{'promoted':>10}{'min':>6}"
+    print(head + "".join(f"{label + ' before→after':>30}" for _, label in COLUMNS))
+    for key, r in rounds.items():
+        g = r["gate"]
+        cells = "".join(f"{_fmt(r['before'][k]) + ' → ' + _fmt(r['after'][k]):>30}" for k, _ in COLUMNS)
+        thr = f"{r['threshold']['live']:.2f}→{r['threshold']['candidate']:.2f}"
+        print(f"{key:<10}{r['corrections']:>6}{thr:>13}{str(g['wins']) + '/' + str(g['losses']) + '/' + str(g['ties']):>12}"
+              f"{'yes' if r['promoted'] else 'no':>10}{r['minutes']:>6}" + cells)
+
+
+def _fmt(v) -> str:
+    return "-" if v is None else f"{v:.2f}"
+
+
+if __name__ == "__main__":
+    main()
