@@ -76,9 +76,7 @@ def create_operator(store: Store, name: str, password: str | None = None, role: 
         raise InputError("passwords need at least 8 characters")
     if store.operator_account(name) is not None:
         raise InputError(f"operator {name!r} exists already")
-    store.add_operator(name, hash_password(password))  # the column's default role is admin
-    if role != "admin":
-        store.set_operator_role(name, role)
+    store.add_operator(name, hash_password(password), role)  # one write: never an admin by accident
     return password
 
 

@@ -117,11 +117,12 @@ class HandoffRecords(StoreMixin):
         return [_seconds(r["taken_at"], r["requested_at"]) for r in self._read(q)]
 
     # --- operator accounts --------------------------------------------------------------------
-    def add_operator(self, name: str, password_hash: str) -> None:
+    def add_operator(self, name: str, password_hash: str, role: str = "admin") -> None:
         def tx(c):
             if c.execute(sa.select(operators.c.name).where(operators.c.name == name)).first():
                 raise StoreError(f"operator {name!r} exists already")
-            c.execute(operators.insert().values(name=name, password_hash=password_hash, created_at=self._now()))
+            values = dict(name=name, password_hash=password_hash, created_at=self._now(), role=role)
+            c.execute(operators.insert().values(**values))
 
         self._write(tx)
 

@@ -16,13 +16,14 @@ whenever nothing is in flight, and rewritten with only the messages in flight pa
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
+
+from assistant.store.jsonl import append_synced, read_records, rewrite_synced
 
 log = logging.getLogger("loopdesk.inbox")
 COMPACT_BYTES = 8 * 1024 * 1024
@@ -47,13 +48,8 @@ class Inbox:
             "text": text,
             "fields": {"notes": [RECOVERED]},
         }
-        line = json.dumps(record, ensure_ascii=False) + "\n"
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as fh:
-                fh.write(line)
-                fh.flush()
-                os.fsync(fh.fileno())
+            append_synced(self.path, record)
             self._pending.add(key)
         return key
 
@@ -100,25 +96,10 @@ class Inbox:
             return len(records)
 
     def _records(self) -> list[dict]:
-        try:
-            lines = self.path.read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
-            return []
-        out = []
-        for line in lines:
-            try:
-                out.append(json.loads(line))
-            except ValueError:  # cut by a crash mid-append: it was never acknowledged to anyone
-                log.error("skipping an unreadable inbox line: %r", line[:120])
-        return out
+        return read_records(self.path, "inbox")
 
     def _rewrite(self, records: list[dict]) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        with tmp.open("w", encoding="utf-8") as fh:
-            fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        rewrite_synced(self.path, records)
 
 
 def _running(pid: int) -> bool:

@@ -110,6 +110,7 @@ operators = sa.Table(
     sa.Column("password_hash", sa.String(255)),
     sa.Column("created_at", sa.DateTime(timezone=True)),
     sa.Column("last_seen_at", sa.DateTime(timezone=True)),
+    sa.Column("role", sa.String(16)),  # admin | agent (migration 13)
 )
 handoffs = sa.Table(
     "handoffs",

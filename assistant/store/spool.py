@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
 from assistant.errors import LoopdeskError
+from assistant.store.jsonl import append_synced, read_records, rewrite_synced
 
 log = logging.getLogger("loopdesk.spool")
 
@@ -33,13 +33,8 @@ class Spool:
 
     def append(self, record: dict) -> dict:
         record = {"key": uuid.uuid4().hex, "at": datetime.now(timezone.utc).isoformat(), **record}
-        line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as fh:
-                fh.write(line)
-                fh.flush()
-                os.fsync(fh.fileno())
+            append_synced(self.path, record)
         log.warning(
             "spooled a %s for conversation %s (database unavailable)",
             record["op"],
@@ -48,17 +43,7 @@ class Spool:
         return record
 
     def records(self) -> list[dict]:
-        try:
-            lines = self.path.read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
-            return []
-        out = []
-        for line in lines:
-            try:
-                out.append(json.loads(line))
-            except ValueError:  # a line cut by a crash mid-append: the turn before it is complete
-                log.error("skipping an unreadable spool line: %r", line[:120])
-        return out
+        return read_records(self.path, "spool")
 
     def size(self) -> int:
         return len(self.records())
@@ -100,9 +85,4 @@ class Spool:
             return sorted({cid(r) for r in records} & gone)
 
     def _rewrite(self, records: list[dict]) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        with tmp.open("w", encoding="utf-8") as fh:
-            fh.writelines(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        rewrite_synced(self.path, records)
