@@ -16,6 +16,7 @@ from assistant.config import Config, local_path
 from assistant.errors import LoopdeskError
 from assistant.turn.admission import Admission
 from assistant.turn.handoff import Handoff
+from assistant.turn.mailer import Mailer
 from assistant.turn.pipeline import Assistant
 from assistant.turn.policy import Rules
 from assistant.taggers.pii import PiiRedactor
@@ -104,7 +105,9 @@ def build_assistant(
         spool=spool,
         inbox=Inbox.for_this_process(cfg.inbox_dir),
         redactor=PiiRedactor(cfg.store.redact_contact, cfg.home),
-        handoff=Handoff(store, default_wait_s=cfg.policy.default_wait_minutes * 60),
+        handoff=Handoff(
+            store, default_wait_s=cfg.policy.default_wait_minutes * 60, mailer=Mailer(cfg.email, cfg.app.business_name)
+        ),
         rules=Rules(p.negative_turns, p.upset_score, p.supported_languages, cfg.app.business_name),
         # Turns run side by side up to app.concurrent_turns (generation batches them); the rest wait in line.
         admission=Admission(cfg.app.concurrent_turns, cfg.app.max_waiting, cfg.app.turn_seconds),

@@ -289,6 +289,19 @@ class ApiConfig:
 
 
 @dataclass
+class EmailConfig:
+    smtp_host: str = _f(
+        "", "SMTP server for e-mail to customers; empty: no e-mail, and no customer is told to expect any."
+    )
+    smtp_port: int = _f(587, "SMTP port (587 with STARTTLS, 25 on a local relay).")
+    starttls: bool = _f(True, "Upgrade the SMTP connection with STARTTLS before logging in.")
+    smtp_user: str = _f("", "SMTP login (empty: no login).")
+    smtp_password: str = _f("", "SMTP password; set it by env (LOOPDESK_EMAIL_SMTP_PASSWORD), never in git.")
+    from_address: str = _f("", "From: address of e-mails to customers (e.g. support@shop.example.com).")
+    timeout_seconds: float = _f(10.0, "Give up on the SMTP server after this long (the reply stays in the chat).")
+
+
+@dataclass
 class ChatwootConfig:
     url: str = _f("", "Chatwoot's base URL (https://chatwoot.example.com); empty turns the agent-bot webhook off.")
     bot_token: str = _f("", "The Agent Bot's access token (Chatwoot: Settings > Bots); set it by env, never in git.")
@@ -306,6 +319,7 @@ SECTIONS: dict[str, type] = {
     "policy": PolicyConfig,
     "app": AppConfig,
     "api": ApiConfig,
+    "email": EmailConfig,
     "chatwoot": ChatwootConfig,
 }
 
@@ -322,6 +336,7 @@ class Config:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     app: AppConfig = field(default_factory=AppConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
+    email: EmailConfig = field(default_factory=EmailConfig)
     chatwoot: ChatwootConfig = field(default_factory=ChatwootConfig)
     sources: dict[str, str] = field(default_factory=dict, repr=False)
     """`section.field` -> where the value came from (default, file path, env name, flag)."""
@@ -532,7 +547,7 @@ def local_path(ref: str) -> Path | None:
     return p
 
 
-SECRETS = {"app.operator_token", "chatwoot.bot_token", "chatwoot.webhook_secret"}
+SECRETS = {"app.operator_token", "chatwoot.bot_token", "chatwoot.webhook_secret", "email.smtp_password"}
 
 
 def masked(key: str, value: Any) -> Any:

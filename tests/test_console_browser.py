@@ -145,9 +145,15 @@ def test_handoff_between_customer_and_operator(served, chromium_path):
         browser.close()
 
 
-def test_accepted_offer_in_the_browser(served, chromium_path):
+def test_accepted_offer_in_the_browser(served, cfg, chromium_path):
+    import dataclasses
+
     from playwright.sync_api import expect, sync_playwright
 
+    from tests.conftest import free_port
+
+    # The shop sends e-mail (nothing is sent in this test): only then is the customer asked for an address.
+    cfg.email = dataclasses.replace(cfg.email, smtp_host="127.0.0.1", smtp_port=free_port(), starttls=False)
     url, store = served
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_path, headless=True, args=ARGS)

@@ -79,6 +79,17 @@ class HandoffRecords(StoreMixin):
         except sa.exc.IntegrityError:  # another request inserted the row first: that one won
             return False
 
+    def add_handoff_event(self, conversation_id: str, kind: str, actor: str, detail: dict | None = None) -> None:
+        """Record something that happened to a conversation without moving it (an e-mail sent or not)."""
+        now = self._now()
+        self._write(
+            lambda c: c.execute(
+                handoff_events.insert().values(
+                    conversation_id=conversation_id, kind=kind, actor=actor, detail=detail or {}, created_at=now
+                )
+            )
+        )
+
     def handoff_events(self, conversation_id: str) -> list[dict]:
         return self._read(
             sa.select(handoff_events)

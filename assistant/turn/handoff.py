@@ -17,12 +17,14 @@ from __future__ import annotations
 import logging
 import re
 import statistics
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from assistant.errors import InputError, LoopdeskError
 from assistant.store.memory import MAX_QUESTION
 from assistant.store.store import Store
+from assistant.turn.mailer import Mailer
 from assistant.turn.context import standalone
 
 log = logging.getLogger("loopdesk.handoff")
@@ -91,8 +93,8 @@ class Status:
 class Handoff:
     """The handoff rules over a store. Every method records who acted."""
 
-    def __init__(self, store: Store, default_wait_s: float | None = None) -> None:
-        self.store, self.default_wait_s = store, default_wait_s
+    def __init__(self, store: Store, default_wait_s: float | None = None, mailer: Mailer | None = None) -> None:
+        self.store, self.default_wait_s, self.mailer = store, default_wait_s, mailer
 
     def state(self, conversation_id: str | None) -> str:
         row = self.store.handoff(conversation_id) if conversation_id else None
@@ -139,7 +141,27 @@ class Handoff:
             raise InputError("take the conversation before replying")
         turn_id = self.store.add_turn(conversation_id, "agent", text, notes={"operator": operator})
         self._remember(conversation_id, operator, text, turn_id)
+        if row.get("contact_email") and self.mailer is not None and self.mailer.enabled:
+            # Off the operator's click: an SMTP server may take seconds. The outcome is a handoff event
+            # (the console shows it with the conversation) and a log line.
+            threading.Thread(
+                target=self._email, args=(conversation_id, operator, row["contact_email"], text, turn_id), daemon=True
+            ).start()
         return turn_id
+
+    def _email(self, conversation_id: str, operator: str, to: str, text: str, turn_id: int) -> None:
+        assert self.mailer is not None
+        business = self.mailer.business
+        body = f"{text}\n\n{operator.title()}, {business} team\n(You left this address in our chat; reply to reach us.)"
+        try:
+            self.mailer.send(to, f"Your question to {business}", body)
+            self.store.add_handoff_event(conversation_id, "emailed", operator, {"to": to, "turn": turn_id})
+        except LoopdeskError as exc:
+            log.error("operator reply %s not e-mailed to the customer: %s", turn_id, exc)
+            try:
+                self.store.add_handoff_event(conversation_id, "email_failed", "system", {"why": str(exc)[:300]})
+            except LoopdeskError:
+                pass  # the log line above is the record
 
     def _remember(self, conversation_id: str, operator: str, text: str, turn_id: int) -> None:
         """An operator's reply to a customer question waits in the answer memory for review (the

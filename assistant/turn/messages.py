@@ -46,6 +46,22 @@ MESSAGES: dict[str, dict[str, str]] = {
         "pt": "Neste momento ninguém da equipa {business} está online. Deixe o seu e-mail abaixo e uma pessoa "
         "responder-lhe-á por e-mail.",
     },
+    # The same moment when the shop sends no e-mail (email.smtp_host empty): nothing is promised by e-mail.
+    "queued_offline_no_email": {
+        "en": "No one from the {business} team is online right now. This conversation stays in our queue, and "
+        "a person will answer here as soon as someone is back; keep this page open or come back to it later.",
+        "fr": "Personne de l'équipe {business} n'est en ligne pour le moment. Cette conversation reste dans notre "
+        "file : une personne vous répondra ici dès son retour ; gardez cette page ouverte ou revenez-y plus tard.",
+        "es": "Ahora mismo no hay nadie del equipo de {business} conectado. Esta conversación sigue en nuestra "
+        "cola y una persona le responderá aquí en cuanto vuelva; mantenga esta página abierta o vuelva más tarde.",
+        "de": "Gerade ist niemand vom {business}-Team online. Dieses Gespräch bleibt in unserer Warteschlange, "
+        "und eine Person antwortet hier, sobald jemand zurück ist; lassen Sie die Seite offen oder schauen Sie "
+        "später wieder vorbei.",
+        "it": "Al momento nessuno del team {business} è online. Questa conversazione resta in coda e una persona "
+        "le risponderà qui appena possibile; tenga aperta questa pagina o torni più tardi.",
+        "pt": "Neste momento ninguém da equipa {business} está online. Esta conversa fica na nossa fila e uma "
+        "pessoa responderá aqui assim que voltar; mantenha esta página aberta ou volte mais tarde.",
+    },
     "unsupported_language": {
         "en": "Sorry, I can only answer in English. I've asked a colleague who speaks your language to pick this up.",
         "fr": "Désolé, je ne peux répondre qu'en anglais. J'ai demandé à un collègue qui parle français de "

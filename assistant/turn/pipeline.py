@@ -515,7 +515,9 @@ class Assistant:
                 wait=messages.wait_phrase(status.wait_s, lang),
             )
         else:
-            wait = messages.text("queued_offline", lang, business=business)
+            # E-mail is promised only where the shop sends it (email.smtp_host).
+            key = "queued_offline" if self.cfg.email.smtp_host else "queued_offline_no_email"
+            wait = messages.text(key, lang, business=business)
         return f"{decision.message}\n\n{wait}" if decision.message else wait
 
     # --- the steps --------------------------------------------------------------------------

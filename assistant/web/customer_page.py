@@ -123,7 +123,9 @@ def build_customer_page(assistant, cfg: Config) -> None:
 
     def view(session: ChatSession):
         status = session.status()
-        show_email = status.state == "queued" and not status.online and not status.contact_email
+        show_email = (  # only where the shop sends e-mail (email.smtp_host): no promise it cannot keep
+            bool(cfg.email.smtp_host) and status.state == "queued" and not status.online and not status.contact_email
+        )
         return chat_value(session), who_text(session, business), gr.update(visible=show_email)
 
     def on_submit(text, k, sent_at):
