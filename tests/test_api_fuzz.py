@@ -19,7 +19,12 @@ from assistant.web.http_api import build_api, create_api_key
 from tests.conftest import FakeGenerator, FakeRetriever, FakeSentiment
 
 
-OPERATIONS = [("POST", "/v1/chat"), ("POST", "/v1/feedback")]
+OPERATIONS = [
+    ("POST", "/v1/chat"),
+    ("POST", "/v1/feedback"),
+    ("GET", "/v1/conversations/{conversation_id}/messages"),
+    ("POST", "/v1/conversations/{conversation_id}/email"),
+]
 
 
 @pytest.fixture

@@ -5,6 +5,8 @@
                             `queued` ({"position"}) while in line, `token` / `replace` ({"text"}), then
                             `done` (the JSON); 429 + Retry-After when the line is full
     POST /v1/feedback    {"turn_id": 12, "rating": 1 | -1, "comment": "..."} -> {"feedback_id"}
+    GET  /v1/conversations/<id>/messages?after=<turn_id>   new turns (a person's replies: role "agent")
+    POST /v1/conversations/<id>/email    {"email": "..."}  a person's replies also by e-mail (SMTP set up)
     POST /integrations/chatwoot/<secret>   Chatwoot agent-bot webhook (`assistant.web.integrations`, one module each)
     GET  /widget.js      a chat button for a shop's pages, opening this app's chat in a frame
     GET  /kb/<id>        a cited knowledge-base section as a page
@@ -161,6 +163,10 @@ class ChatRequest(BaseModel):
     )
 
 
+class EmailRequest(BaseModel):
+    email: str = Field(..., min_length=3, max_length=254, description="Where a person's replies are e-mailed.")
+
+
 class FeedbackRequest(BaseModel):
     turn_id: int = Field(..., ge=1, le=MAX_ROW_ID, description="An assistant reply's turn_id (of this key).")
     rating: Literal[1, -1]
@@ -170,7 +176,7 @@ class FeedbackRequest(BaseModel):
 def build_api(assistant, cfg, integration_clients: dict | None = None):
     """`integration_clients`: {integration name: the HTTP client it answers its help desk with}
     (tests pass recorders; by default each integration makes its own)."""
-    from fastapi import Depends, FastAPI, Header, HTTPException
+    from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query
     from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
     from starlette.background import BackgroundTask
 
@@ -336,6 +342,60 @@ def build_api(assistant, cfg, integration_clients: dict | None = None):
             raise HTTPException(
                 503, "ratings cannot be stored right now; please retry", headers={"Retry-After": "30"}
             ) from exc
+
+    def own_conversation(cid: str, name: str) -> None:
+        try:
+            if owner(cid) != name:
+                raise HTTPException(404, f"no conversation {cid} for this key")
+        except LoopdeskError as exc:
+            raise HTTPException(503, "the service cannot read conversations right now; please retry") from exc
+
+    @api.get("/v1/conversations/{conversation_id}/messages", tags=["chat"])
+    def messages_after(
+        conversation_id: str = Path(..., pattern=UUID_PATTERN),
+        after: int = Query(0, ge=0, le=MAX_ROW_ID, description="The last turn_id the client has seen."),
+        name: str = Depends(client),
+    ):
+        """What was said in a conversation of this key after turn `after` (poll it while a person has
+        the conversation: their replies come as role `agent`), and who answers it now."""
+        own_conversation(conversation_id, name)
+        try:
+            turns = store.turns_after(conversation_id, after)
+            status = assistant.handoff.status(conversation_id)
+        except LoopdeskError as exc:
+            raise HTTPException(503, "the service cannot read conversations right now; please retry") from exc
+        return {
+            "conversation_id": conversation_id,
+            "answered_by": status.state if status.state != "human" else f"person:{status.operator}",
+            "messages": [
+                {
+                    "turn_id": t["id"],
+                    "role": t["role"],
+                    "text": t["text"],
+                    "at": t["created_at"].isoformat() if t["created_at"] else None,
+                    **({"operator": (t["notes"] or {}).get("operator")} if t["role"] == "agent" else {}),
+                }
+                for t in turns
+                if t["role"] in ("user", "assistant", "agent")
+            ],
+        }
+
+    @api.post("/v1/conversations/{conversation_id}/email", tags=["chat"])
+    def leave_email(
+        body: EmailRequest, conversation_id: str = Path(..., pattern=UUID_PATTERN), name: str = Depends(client)
+    ):
+        """The customer's e-mail address, while the conversation waits for a person and the shop sends
+        e-mail (`email.smtp_host`): a person's replies are then e-mailed too."""
+        own_conversation(conversation_id, name)
+        if not cfg.email.smtp_host:
+            raise HTTPException(409, "this service sends no e-mail; poll the conversation's messages instead")
+        try:
+            saved = assistant.handoff.leave_email(conversation_id, body.email)
+        except InputError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        except LoopdeskError as exc:
+            raise HTTPException(503, "the address could not be stored right now; please retry") from exc
+        return {"email": saved}
 
     from assistant.web.integrations.registry import integrations
 
