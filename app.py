@@ -68,7 +68,7 @@ def build_ui(assistant, cfg: Config, learning=None) -> gr.Blocks:
 def build_app(assistant, cfg: Config, learning=None):
     """The HTTP API and routes (`assistant.web.http_api`), with the Gradio pages mounted at /."""
     from assistant.web.http_api import build_api
-    from assistant.web.customer_page import css
+    from assistant.web.customer_style import HEAD, css
 
     api = build_api(assistant, cfg)
     demo = build_ui(assistant, cfg, learning)
@@ -85,6 +85,7 @@ def build_app(assistant, cfg: Config, learning=None):
         show_error=False,
         ssr_mode=False,
         css=css(cfg.app.colour),
+        head=HEAD,  # picks the /widget.js frame's layout (/?embed=1) before the page renders
     )
 
 

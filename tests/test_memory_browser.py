@@ -64,7 +64,7 @@ def test_a_correction_reaches_the_next_customer_who_asks_in_other_words(served, 
 
         op = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
         sign_in(op, url, "dana", "dana-password")
-        op.get_by_role("tab", name="Replies").click()
+        op.get_by_role("tab", name="Replies", exact=True).click()
         op.locator("#op-reply-search").click()
         op.locator("#op-replies [role=gridcell]", has_text="a year").first.click()
         expect(op.locator("#op-selected")).to_contain_text("Selected turn", timeout=30_000)

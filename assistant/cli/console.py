@@ -99,7 +99,8 @@ def report_daily(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Replies, thumbs up/down share, escalation rate, negative share and p50 latency for a day,
-    with the 7 days before and any alert."""
+    with the 7 days before and any alert; then per operator the conversations handed to a person that
+    day, median first response, median resolution and satisfaction (markdown and --json)."""
     from assistant.web.console import stats as console_stats
 
     try:
@@ -108,7 +109,12 @@ def report_daily(
         raise InputError("--day: use YYYY-MM-DD")
     data = console_stats.report(_store(), when)
     rows = data["previous_7_days"] + [data["today"]]
-    table = console_stats.report_csv(rows) if fmt == "csv" else console_stats.report_markdown(rows)
+    if fmt == "csv":
+        table = console_stats.report_csv(rows)
+    else:  # the team's numbers (per operator: handled, first response, resolution, satisfaction) follow
+        from assistant.web.console.team_stats import report_markdown as team_markdown
+
+        table = console_stats.report_markdown(rows) + "\n" + team_markdown(data["team"])
     emit(data, as_json, table + "".join(f"\nALERT: {a}" for a in data["alerts"]))
 
 

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from assistant.store.mixin import StoreMixin
 from assistant.store.schema import (
+    conversation_tags,
     conversations,
     feedback,
     handoffs,
@@ -70,8 +71,9 @@ class ConsoleQueries(StoreMixin):
         until: datetime | None = None,
         text: str = "",
         state: str = "any",
+        tag: str = "",
     ) -> tuple[list[dict], int]:
-        """(conversations newest activity first, total matching)."""
+        """(conversations newest activity first, total matching); `tag` keeps those carrying that tag."""
         n_turns = sa.select(sa.func.count()).where(turns.c.conversation_id == conversations.c.id).scalar_subquery()
         last_user = last_customer_message(conversations.c.id)
         escalations = (
@@ -93,6 +95,9 @@ class ConsoleQueries(StoreMixin):
             )
         if state != "any":
             where.append(sa.func.coalesce(handoffs.c.state, "assistant") == state)
+        if tag:
+            tagged = sa.select(conversation_tags.c.conversation_id).where(conversation_tags.c.tag == tag)
+            where.append(conversations.c.id.in_(tagged))
         base = conversations.outerjoin(handoffs, handoffs.c.conversation_id == conversations.c.id)
         q = (
             sa.select(

@@ -284,6 +284,63 @@ def _m014_import_runs(conn) -> None:
     conn.execute(sa.text("CREATE INDEX ix_conversations_import_run ON conversations (import_run)"))
 
 
+def _m015_queue_assignment(conn) -> None:
+    """A support team works the queue: who a handoff is assigned to (anyone may assign; the holder or an
+    admin transfers), and each operator's status (online | away) in the database, so every replica tells
+    customers the same thing about who is online. Existing accounts start online, as they counted before."""
+    conn.execute(sa.text("ALTER TABLE handoffs ADD COLUMN assigned_to VARCHAR(64)"))
+    conn.execute(sa.text("ALTER TABLE operators ADD COLUMN status VARCHAR(8) NOT NULL DEFAULT 'online'"))
+
+
+def _m016_team(conn) -> None:
+    """Team features of the console: saved replies (named templates with variables), internal notes and
+    tags on conversations, the customer's one-click satisfaction answer after an operator closed the
+    conversation, and an index for counting handoffs by time (first-response and resolution times)."""
+    md = sa.MetaData()
+    sa.Table("conversations", md, sa.Column("id", sa.String(36), primary_key=True))
+    conv = "conversations.id"
+    new = [
+        sa.Table(
+            "saved_replies",
+            md,
+            sa.Column("name", sa.String(64), primary_key=True),
+            sa.Column("text", sa.Text, nullable=False),
+            sa.Column("created_by", sa.String(64), nullable=False),
+            sa.Column("updated_by", sa.String(64), nullable=False),
+            sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        ),
+        sa.Table(
+            "conversation_notes",
+            md,
+            sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+            sa.Column("conversation_id", sa.String(36), sa.ForeignKey(conv), nullable=False),
+            sa.Column("author", sa.String(64), nullable=False),
+            sa.Column("text", sa.Text, nullable=False),
+            sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+            sa.Index("ix_conversation_notes_conversation", "conversation_id", "id"),
+        ),
+        sa.Table(
+            "conversation_tags",
+            md,
+            sa.Column("conversation_id", sa.String(36), sa.ForeignKey(conv), primary_key=True),
+            sa.Column("tag", sa.String(32), primary_key=True),
+            sa.Column("added_by", sa.String(64), nullable=False),
+            sa.Column("added_at", sa.DateTime(timezone=True), nullable=False),
+            sa.Index("ix_conversation_tags_tag", "tag"),
+        ),
+        sa.Table(
+            "satisfaction",
+            md,
+            sa.Column("conversation_id", sa.String(36), sa.ForeignKey(conv), primary_key=True),
+            sa.Column("rating", sa.Integer, nullable=False),
+            sa.Column("operator", sa.String(64)),
+            sa.Column("answered_at", sa.DateTime(timezone=True), nullable=False),
+        ),
+    ]
+    md.create_all(conn, tables=new)
+    conn.execute(sa.text("CREATE INDEX ix_handoff_events_created ON handoff_events (created_at)"))
+
+
 MIGRATIONS = [
     (1, "conversations, turns, feedback", _m001_initial),
     (2, "indexes for history, feedback and escalation look-ups", _m002_indexes),
@@ -299,6 +356,8 @@ MIGRATIONS = [
     (12, "answer memory downvotes", _m012_memory_downvotes),
     (13, "sign-in attempts shared by replicas, operator roles", _m013_sign_in_and_roles),
     (14, "imports load in batches, unseen until done", _m014_import_runs),
+    (15, "handoff assignment, operator status (online | away)", _m015_queue_assignment),
+    (16, "saved replies, internal notes, tags, satisfaction answers", _m016_team),
 ]
 
 _versions = sa.Table(

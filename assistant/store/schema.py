@@ -111,6 +111,7 @@ operators = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True)),
     sa.Column("last_seen_at", sa.DateTime(timezone=True)),
     sa.Column("role", sa.String(16)),  # admin | agent (migration 13)
+    sa.Column("status", sa.String(8)),  # online | away, set in the console (migration 15)
 )
 handoffs = sa.Table(
     "handoffs",
@@ -123,6 +124,7 @@ handoffs = sa.Table(
     sa.Column("requested_at", sa.DateTime(timezone=True)),
     sa.Column("taken_at", sa.DateTime(timezone=True)),
     sa.Column("updated_at", sa.DateTime(timezone=True)),
+    sa.Column("assigned_to", sa.String(64)),  # who should answer a queued item (migration 15)
 )
 deployment = sa.Table(
     "deployment",
@@ -190,3 +192,40 @@ def visible_turn(table=None):
     """Condition on `turns` (or an alias of it): not in a conversation of an unfinished import."""
     t = turns if table is None else table
     return t.c.conversation_id.not_in(unfinished_imports())
+
+
+# --- team features of the console (migration 16) -------------------------------------------------
+saved_replies = sa.Table(
+    "saved_replies",
+    md,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("text", sa.Text),
+    sa.Column("created_by", sa.String(64)),
+    sa.Column("updated_by", sa.String(64)),
+    sa.Column("updated_at", sa.DateTime(timezone=True)),
+)
+conversation_notes = sa.Table(  # internal: never a turn, so no customer view, API or export reads them
+    "conversation_notes",
+    md,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("conversation_id", sa.String(36)),
+    sa.Column("author", sa.String(64)),
+    sa.Column("text", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True)),
+)
+conversation_tags = sa.Table(
+    "conversation_tags",
+    md,
+    sa.Column("conversation_id", sa.String(36), primary_key=True),
+    sa.Column("tag", sa.String(32), primary_key=True),
+    sa.Column("added_by", sa.String(64)),
+    sa.Column("added_at", sa.DateTime(timezone=True)),
+)
+satisfaction = sa.Table(
+    "satisfaction",
+    md,
+    sa.Column("conversation_id", sa.String(36), primary_key=True),  # one answer per conversation
+    sa.Column("rating", sa.Integer),  # 1 good, -1 bad
+    sa.Column("operator", sa.String(64)),  # who had the conversation when it was closed
+    sa.Column("answered_at", sa.DateTime(timezone=True)),
+)

@@ -3,7 +3,8 @@
 Every write is one transaction and is retried with backoff when the database is locked; after
 `retries` attempts it raises `StoreError` (never a silent loss). Tables (`assistant.store.schema`,
 created by `assistant.store.migrations`): conversations, turns, feedback, labels, imports, handoffs,
-handoff_events, operators, sign_in_attempts. Console and handoff queries live in `store_console` /
+handoff_events, operators, sign_in_attempts, and the team's saved_replies, conversation_notes,
+conversation_tags and satisfaction (`team`). Console and handoff queries live in `store_console` /
 `store_handoff`; sign-in attempts and operator roles in `sign_in`.
 
     python -m assistant.store.store sqlite:////tmp/x.db   # migrate and print the schema version
@@ -28,6 +29,7 @@ from assistant.errors import StoreError
 
 from assistant.store.schema import answer_memory
 from assistant.store.schema import (
+    conversation_notes,
     conversations,
     feedback,
     handoff_events,
@@ -40,11 +42,13 @@ from assistant.store.schema import (
     visible_conversation,
     visible_turn,
 )
+from assistant.store.assignment import AssignmentRecords
 from assistant.store.console import ConsoleQueries
 from assistant.store.handoff import HandoffRecords
 from assistant.store.memory import MemoryRecords
 from assistant.store.shared import ApiKeyRecords, DeploymentRecords
 from assistant.store.sign_in import SignInRecords
+from assistant.store.team import TeamRecords
 
 TURN_FIELDS = {c.name for c in turns.columns} - {"id", "conversation_id", "role", "text", "created_at", "spool_key"}
 
@@ -58,7 +62,16 @@ def _is_locked(exc: OperationalError) -> bool:
     return "locked" in msg or "busy" in msg or "could not serialize" in msg
 
 
-class Store(HandoffRecords, ApiKeyRecords, DeploymentRecords, ConsoleQueries, MemoryRecords, SignInRecords):
+class Store(
+    HandoffRecords,
+    ApiKeyRecords,
+    DeploymentRecords,
+    ConsoleQueries,
+    MemoryRecords,
+    SignInRecords,
+    TeamRecords,
+    AssignmentRecords,
+):
     """The conversation store; handoff/operator and console queries come from the two mixins."""
 
     _now = staticmethod(_now)
@@ -463,7 +476,11 @@ class Store(HandoffRecords, ApiKeyRecords, DeploymentRecords, ConsoleQueries, Me
         like = "%" + email.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         left = sa.select(handoffs.c.conversation_id).where(sa.func.lower(handoffs.c.contact_email) == email.lower())
         wrote = sa.select(turns.c.conversation_id).where(sa.func.lower(turns.c.text).like(like, escape="\\"))
-        return sorted({r["conversation_id"] for r in self._read(left.union(wrote))})
+        # An operator may have noted the address in an internal note: that is the customer's data too.
+        noted = sa.select(conversation_notes.c.conversation_id).where(
+            sa.func.lower(conversation_notes.c.text).like(like, escape="\\")
+        )
+        return sorted({r["conversation_id"] for r in self._read(sa.union(left, wrote, noted))})
 
     def erase_conversations(self, ids: list[str]) -> dict[str, int]:
         """Delete conversations with everything attached to them, in one transaction per 500."""
@@ -485,6 +502,8 @@ class Store(HandoffRecords, ApiKeyRecords, DeploymentRecords, ConsoleQueries, Me
                 ).rowcount
                 c.execute(handoffs.delete().where(handoffs.c.conversation_id.in_(chunk)))
                 c.execute(imports.delete().where(imports.c.conversation_id.in_(chunk)))
+                for k, n in self._erase_team(c, chunk).items():  # notes, tags, satisfaction answers
+                    counts[k] = counts.get(k, 0) + n
                 counts["conversations"] += c.execute(
                     conversations.delete().where(conversations.c.id.in_(chunk))
                 ).rowcount

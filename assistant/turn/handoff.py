@@ -115,6 +115,7 @@ class Handoff:
             {"reason": reason},
             reason=reason,
             operator=None,
+            assigned_to=None,  # a request after a close starts unassigned: the last one's assignee may be gone
             taken_at=None,
             requested_at=_now(),
         )
@@ -215,7 +216,8 @@ class Handoff:
         return email
 
     def operators_online(self) -> list[str]:
-        return self.store.operators_seen_since(_now() - timedelta(seconds=ONLINE_WINDOW_S))
+        """Who a customer may expect: the console open within ONLINE_WINDOW_S, and not set to away."""
+        return self.store.operators_available_since(_now() - timedelta(seconds=ONLINE_WINDOW_S))
 
     def expected_wait_s(self) -> float | None:
         """Median of the latest request-to-take-over times (needs 3), else the configured default."""

@@ -98,6 +98,33 @@ MESSAGES: dict[str, dict[str, str]] = {
         "it": "Nessun problema, sono qui se ha un'altra domanda.",
         "pt": "Sem problema — estou aqui se tiver outra pergunta.",
     },
+    # The one-click question after an operator closed the conversation (assistant/web/satisfaction.py).
+    "satisfaction_question": {
+        "en": "This conversation is closed. How did we do?",
+        "fr": "Cette conversation est terminée. Notre aide vous a-t-elle satisfait ?",
+        "es": "Esta conversación ha terminado. ¿Qué tal le hemos atendido?",
+        "de": "Dieses Gespräch ist beendet. Wie zufrieden sind Sie mit unserer Hilfe?",
+        "it": "Questa conversazione è chiusa. Come valuta il nostro aiuto?",
+        "pt": "Esta conversa foi encerrada. Como avalia a nossa ajuda?",
+    },
+    "satisfaction_good": {"en": "Good", "fr": "Bien", "es": "Bien", "de": "Gut", "it": "Bene", "pt": "Bem"},
+    "satisfaction_bad": {"en": "Bad", "fr": "Mal", "es": "Mal", "de": "Schlecht", "it": "Male", "pt": "Mal"},
+    "satisfaction_thanks": {
+        "en": "Thanks for telling us!",
+        "fr": "Merci de votre réponse !",
+        "es": "¡Gracias por su respuesta!",
+        "de": "Danke für Ihre Rückmeldung!",
+        "it": "Grazie per la sua risposta!",
+        "pt": "Obrigado pela sua resposta!",
+    },
+    "satisfaction_failed": {
+        "en": "Sorry, your answer could not be saved. Please try again.",
+        "fr": "Désolé, votre réponse n'a pas pu être enregistrée. Veuillez réessayer.",
+        "es": "Lo sentimos, no se pudo guardar su respuesta. Inténtelo de nuevo.",
+        "de": "Entschuldigung, Ihre Antwort konnte nicht gespeichert werden. Bitte versuchen Sie es erneut.",
+        "it": "Ci dispiace, non è stato possibile salvare la sua risposta. Riprovi.",
+        "pt": "Lamentamos, não foi possível guardar a sua resposta. Tente novamente.",
+    },
     "email_saved": {
         "en": "Thanks — we'll reply to {email}.",
         "fr": "Merci — nous vous répondrons à {email}.",

@@ -7,6 +7,8 @@
 - `poll()` adds what a person from the team wrote since the last look (role "agent" turns), so
   their replies appear without a reload, and reports who is answering.
 - `reset()` is "New conversation": a new conversation id on the next message.
+- `language` is the page's language: the browser's until the customer writes, then the one detected in
+  their messages (`assistant/web/page_strings.py`); the session's own notes and labels use it.
 
 No Gradio here: the page (`assistant/web/customer_page.py`) only maps events to these calls.
 """
@@ -19,10 +21,11 @@ import threading
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
-from assistant.turn.admission import BUSY, Busy
+from assistant.turn.admission import Busy
 from assistant.web.chat_view import agent_message, link_citations, shown
+from assistant.web.page_strings import follow_language, number, page_text
 from assistant.errors import LoopdeskError
 from assistant.turn.handoff import Status
 from assistant.types import Passage
@@ -31,7 +34,6 @@ if TYPE_CHECKING:
     from assistant.turn.pipeline import Assistant
 
 log = logging.getLogger("loopdesk.chat")
-APOLOGY = "Sorry — something went wrong on our side. Your message is saved; please try again in a moment."
 
 
 @dataclass
@@ -46,7 +48,8 @@ class Message:
 @dataclass
 class ChatSession:
     assistant: Assistant
-    greeting: str
+    greeting: str | Callable[[str], str]
+    """The first message, or a function of the page's language that makes it."""
     conversation_id: str | None = None
     messages: list[Message] = field(default_factory=list)
     pending: list = field(default_factory=list)
@@ -55,10 +58,23 @@ class ChatSession:
     busy: bool = False
     seen_turn: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    language: str = "en"
+    shown_language: str = ""
+    """The language the page's labels were last sent in ("" before the first time)."""
 
     def __post_init__(self) -> None:
         if not self.messages:
-            self.messages.append(Message("assistant", self.greeting))
+            self.messages.append(Message("assistant", self.greeting_text()))
+
+    def greeting_text(self) -> str:
+        return self.greeting(self.language) if callable(self.greeting) else self.greeting
+
+    def set_language(self, language: str) -> None:
+        """The page's language before the customer wrote (the browser's); the greeting follows it."""
+        with self.lock:
+            self.language = language
+            if self.conversation_id is None and len(self.messages) == 1 and self.messages[0].turn_id is None:
+                self.messages[0] = Message("assistant", self.greeting_text())
 
     # --- customer actions ---------------------------------------------------------------------
     def submit(self, text: str | None, sent_at: float | None = None) -> bool:
@@ -97,13 +113,16 @@ class ChatSession:
         # What the page keeps and shows: at most what is read (a 1 MB paste is not kept in the session),
         # without lone surrogates (they broke the page's stream when sent back).
         echo = text[:limit].encode("utf-8", "replace").decode("utf-8") + ("…" if len(text) > limit else "")
+        lang = self.language
         with self.lock:
             self.messages.append(Message("user", echo))
             if len(text) > limit:  # the counter warned before sending; say what was read
                 self.messages.append(
                     Message(
                         "assistant",
-                        f"_Your message is {len(text):,} characters long; only the first {limit:,} were read._",
+                        "_"
+                        + page_text("truncated", lang, length=number(len(text), lang), limit=number(limit, lang))
+                        + "_",
                     )
                 )
             self.messages.append(bubble)
@@ -114,9 +133,7 @@ class ChatSession:
                 while not ticket.wait(1.0):  # everyone is busy: say so, and where this customer is in line
                     if line.overdue(ticket):
                         raise Busy("waited too long in line")
-                    bubble.content = (
-                        f"_Many customers are writing right now — you are number {ticket.position()} in line._"
-                    )
+                    bubble.content = "_" + page_text("in_line", self.language, position=ticket.position()) + "_"
                     yield
                 bubble.content = ""
                 if self.conversation_id is None:
@@ -132,19 +149,20 @@ class ChatSession:
                         result = value
         except Busy as exc:  # nothing was stored: the customer is asked to send it again
             log.warning("turn refused for conversation %s: %s", self.conversation_id, exc)
-            bubble.content, result = BUSY, None
+            bubble.content, result = page_text("busy", self.language), None
         except LoopdeskError as exc:
             log.error("turn failed for conversation %s: %s", self.conversation_id, exc)
-            bubble.content, result = APOLOGY, None
+            bubble.content, result = page_text("apology", self.language), None
         except Exception:  # the page must keep serving whatever happens in a turn
             log.exception("turn failed for conversation %s", self.conversation_id)
-            bubble.content, result = APOLOGY, None
+            bubble.content, result = page_text("apology", self.language), None
         if result is not None:
+            self.language = follow_language(self.language, result.tags.language, text)
             if result.decision.action == "hold":  # a person answers this conversation: no bubble
                 with self.lock:
                     self.messages.remove(bubble)
             else:
-                bubble.content = link_citations(result.reply, result.passages)
+                bubble.content = link_citations(result.reply, result.passages, self.language)
                 bubble.turn_id = result.turn_id
                 bubble.rateable = result.turn_id is not None and result.decision.action in ("answer", "decline")
         yield
@@ -164,7 +182,7 @@ class ChatSession:
             notes = t["notes"] or {}
             if t["role"] == "agent":
                 who = notes.get("operator", "our team")
-                added.append(Message("assistant", agent_message(who, business, t["text"])))
+                added.append(Message("assistant", agent_message(who, business, t["text"], self.language)))
             elif t["role"] == "assistant" and notes.get("answered_after"):  # a message left while a person had it
                 cited = [
                     Passage(
@@ -177,7 +195,11 @@ class ChatSession:
                     )
                     for p in t.get("passages") or []
                 ]
-                added.append(Message("assistant", link_citations(t["text"], cited), turn_id=t["id"], rateable=True))
+                added.append(
+                    Message(
+                        "assistant", link_citations(t["text"], cited, self.language), turn_id=t["id"], rateable=True
+                    )
+                )
         with self.lock:
             self.messages.extend(added)
         return bool(added)
@@ -201,14 +223,14 @@ class ChatSession:
     def reset(self) -> None:
         with self.lock:
             self.conversation_id, self.seen_turn = None, 0
-            self.messages = [Message("assistant", self.greeting)]
+            self.messages = [Message("assistant", self.greeting_text())]
             self.pending.clear()
 
 
 class Sessions:
     """Chat sessions by key (the page keeps only the key), the least recently used dropped first."""
 
-    def __init__(self, assistant, greeting: str, capacity: int = 5000) -> None:
+    def __init__(self, assistant, greeting: str | Callable[[str], str], capacity: int = 5000) -> None:
         self.assistant, self.greeting, self.capacity = assistant, greeting, capacity
         self._items: OrderedDict[str, ChatSession] = OrderedDict()
         self._lock = threading.Lock()

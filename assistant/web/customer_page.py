@@ -1,6 +1,10 @@
 """The customer page (Gradio): the business's name, greeting and colour, the chat, who is
 answering, thumbs on real answers, a character counter, and "New conversation".
 
+Its words follow the conversation (`assistant/web/page_strings.py`): the browser's language
+(`Accept-Language`) until the customer writes, then the language of their messages. `/?embed=1` is the
+same page laid out for the `/widget.js` frame, with a close button (`assistant/web/customer_style.py`).
+
 Only event wiring: every action is a `ChatSession` call (`assistant/web/chat_session.py`). Nothing
 about sentiment, escalation reasons, models or adapters is shown here; the console has them.
 """
@@ -8,59 +12,38 @@ about sentiment, escalation reasons, models or adapters is shown here; the conso
 from __future__ import annotations
 
 import html
+import logging
 import uuid
 
 import gradio as gr
 
 from assistant.turn import messages
+from assistant.turn.handoff import valid_email
 from assistant.web.chat_session import ChatSession, Sessions
+from assistant.web.customer_style import CLOSE_JS, SET_LANG_JS, counter_js, empty_count
+from assistant.web.page_strings import language_from_header, page_text
+from assistant.web.satisfaction import build_satisfaction
 from assistant.config import Config
 from assistant.errors import LoopdeskError
 
+log = logging.getLogger("loopdesk.chat")
 POLL_S = 2.0  # how often an open page looks for a person's replies
 
 
-def css(colour: str) -> str:
-    return f"""
-.gradio-container {{ --color-accent: {colour}; --button-primary-background-fill: {colour};
-  --button-primary-background-fill-hover: {colour}; --button-primary-border-color: {colour};
-  --checkbox-background-color-selected: {colour}; }}
-#brand h2 {{ color: {colour}; margin-bottom: 0; }}
-#who {{ font-size: .95em; color: #374151; }}
-#counter {{ font-size: .8em; color: #6b7280; text-align: right; }}
-#counter.over, #counter .over {{ color: #b91c1c; font-weight: 600; }}
-#chat button[aria-label="Clear"], #chat button[title="Clear"] {{ display: none; }}
-.nav-holder {{ display: none !important; }}
-#chat .message-row:has(.no-rate) + .message-buttons-left button[aria-label="Like"],
-#chat .message-row:has(.no-rate) + .message-buttons-left button[aria-label="Dislike"] {{ display: none; }}
-.pending-note {{ color: #6b7280; font-size: .85em; }}
-"""
-
-
-def counter_js(limit: int) -> str:
-    """Client-side counter (no server round trip per key): warns before the message would be cut."""
-    return (
-        f"(t) => {{ const n = (t || '').length; return n > {limit} ? "
-        f"`<span class='over'>${{n.toLocaleString()}} / {limit:,} characters: only the first {limit:,} will be "
-        f"read. Please shorten your message.</span>` : `${{n.toLocaleString()}} / {limit:,}`; }}"
-    )
-
-
 def who_text(session: ChatSession, business: str) -> str:
-    s = session.status()
-    lang = "en"
+    """The status line, in the page's language: who answers now."""
+    s, lang, biz = session.status(), session.language, html.escape(business)
     if s.state == "human":
-        name = html.escape((s.operator or "A colleague").title())
-        return f"**{name}** from the {html.escape(business)} team is answering."
+        name = html.escape(s.operator.title()) if s.operator else page_text("a_colleague", lang)
+        return page_text("who_human", lang, name=name, business=biz)
     if s.state == "queued":
         if not s.online:
-            note = f" We'll reply to {html.escape(s.contact_email)}." if s.contact_email else ""
-            return f"Waiting for the {html.escape(business)} team — no one is online right now.{note}"
-        return (
-            f"Waiting for a person from the {html.escape(business)} team · number {s.position or 1} in line · "
-            f"{messages.wait_phrase(s.wait_s, lang)}."
-        )
-    return f"You're chatting with the {html.escape(business)} assistant. Ask for a person at any time."
+            if s.contact_email:
+                return page_text("who_offline_email", lang, business=biz, email=html.escape(s.contact_email))
+            return page_text("who_offline", lang, business=biz)
+        wait = messages.wait_phrase(s.wait_s, lang)
+        return page_text("who_waiting", lang, business=biz, position=s.position or 1, wait=wait)
+    return page_text("who_assistant", lang, business=biz)
 
 
 def chat_value(session: ChatSession) -> list[dict]:
@@ -75,8 +58,8 @@ def chat_value(session: ChatSession) -> list[dict]:
         out.append(
             {
                 "role": "user",
-                "content": html.escape(text) + '<br><span class="pending-note">queued — sent '
-                "when the current answer is done</span>",
+                "content": html.escape(text)
+                + f'<br><span class="pending-note">{page_text("pending", session.language)}</span>',
             }
         )
     return out
@@ -84,18 +67,27 @@ def chat_value(session: ChatSession) -> list[dict]:
 
 def build_customer_page(assistant, cfg: Config) -> None:
     """The chat page's components and events (call inside a `gr.Blocks`)."""
-    sessions = Sessions(assistant, cfg.greeting)
     business = cfg.app.business_name
     limit = cfg.policy.max_message_chars
+
+    # The shop's own title and greeting stay as written; the built-in ones are in the page's language.
+    def title(lang: str) -> str:
+        return cfg.app.title or page_text("title", lang, business=business)
+
+    def greeting(lang: str) -> str:
+        return cfg.app.greeting or page_text("greeting", lang, business=business)
+
+    sessions = Sessions(assistant, greeting)
     # One key per page load, made on the server: two messages sent before the first reply came
     # back must land in the same session (a key returned by the first event arrives too late).
     key = gr.State(lambda: uuid.uuid4().hex)
-    gr.Markdown(f"## {html.escape(cfg.page_title)}", elem_id="brand")
-    who = gr.Markdown(
-        f"You're chatting with the {html.escape(business)} assistant. Ask for a person at any time.", elem_id="who"
-    )
+    # The page's language where the browser's scripts read it (the counter, <html lang>).
+    page_lang = gr.Textbox("en", visible=False, elem_id="page-lang")
+    brand = gr.Markdown(f"## {html.escape(title('en'))}", elem_id="brand")
+    close = gr.Button("✕ " + page_text("close"), size="sm", elem_id="widget-close")  # only in the widget's frame
+    who = gr.Markdown(page_text("who_assistant", business=html.escape(business)), elem_id="who")
     chatbot = gr.Chatbot(
-        value=[{"role": "assistant", "content": cfg.greeting + '<span class="no-rate"></span>'}],
+        value=[{"role": "assistant", "content": greeting("en") + '<span class="no-rate"></span>'}],
         label=business,
         show_label=False,
         elem_id="chat",
@@ -105,76 +97,126 @@ def build_customer_page(assistant, cfg: Config) -> None:
         group_consecutive_messages=False,
     )
     thanks = gr.Markdown("", elem_id="status")
+    build_satisfaction(sessions, key, POLL_S)  # "How did we do?" once a person closed the conversation
     with gr.Row(visible=False, elem_id="email-row") as email_row:
-        email = gr.Textbox(label="Your e-mail address", placeholder="name@example.com", scale=3, elem_id="email")
-        email_send = gr.Button("Send", scale=1, elem_id="email-send")
+        email = gr.Textbox(label=page_text("email_label"), placeholder="name@example.com", scale=3, elem_id="email")
+        email_send = gr.Button(page_text("send"), scale=1, elem_id="email-send")
     message = gr.Textbox(
-        placeholder="Type your question and press Enter",
+        placeholder=page_text("placeholder"),
         show_label=False,
         elem_id="message",
         max_lines=6,
         autofocus=True,
     )
-    counter = gr.HTML(f"0 / {limit:,}", elem_id="counter")
+    counter = gr.HTML(empty_count(limit, "en"), elem_id="counter")
     sent_at = gr.Number(visible=False)  # the browser's clock at send, set by the submit's js
     with gr.Row():
-        send = gr.Button("Send", variant="primary", elem_id="send")
-        new = gr.Button("New conversation", elem_id="new-conversation")
+        send = gr.Button(page_text("send"), variant="primary", elem_id="send")
+        new = gr.Button(page_text("new_conversation"), elem_id="new-conversation")
+    labelled = [page_lang, brand, close, email, email_send, message, send, new]
 
-    def view(session: ChatSession):
+    def labels(session: ChatSession, force: bool = False) -> list:
+        """The page's words in the session's language; skipped while the page already shows them
+        (re-sending them every poll would redraw the box the customer types in)."""
+        lang = session.language
+        if lang == session.shown_language and not force:
+            return [gr.skip()] * len(labelled)
+        session.shown_language = lang
+        return [
+            lang,
+            f"## {html.escape(title(lang))}",
+            "✕ " + page_text("close", lang),
+            gr.update(label=page_text("email_label", lang)),
+            page_text("send", lang),
+            gr.update(placeholder=page_text("placeholder", lang)),
+            page_text("send", lang),
+            page_text("new_conversation", lang),
+        ]
+
+    def view(session: ChatSession, force_labels: bool = False):
         status = session.status()
         show_email = (  # only where the shop sends e-mail (email.smtp_host): no promise it cannot keep
             bool(cfg.email.smtp_host) and status.state == "queued" and not status.online and not status.contact_email
         )
-        return chat_value(session), who_text(session, business), gr.update(visible=show_email)
+        return (
+            chat_value(session),
+            who_text(session, business),
+            gr.update(visible=show_email),
+            *labels(session, force_labels),
+        )
+
+    view_outputs = [chatbot, who, email_row, *labelled]
+    unchanged = (gr.skip(),) * len(view_outputs)
+
+    def on_open(k, request: gr.Request):
+        """The page's key was just made (the page opened): until the customer writes, the page speaks
+        the browser's language."""
+        k, session = sessions.get(k)
+        if session.conversation_id is None and not session.pending and not session.busy:
+            session.set_language(language_from_header(request.headers.get("accept-language")))
+        return view(session, force_labels=True)
 
     def on_submit(text, k, sent_at):
         k, session = sessions.get(k)
         if not session.submit(text, sent_at):
-            return k, gr.skip(), gr.update(), "_Type a message first._"
+            return k, gr.skip(), gr.update(), f"_{page_text('type_first', session.language)}_"
         return k, chat_value(session), gr.update(), ""
 
     def on_drain(k):
         k, session = sessions.get(k)
         for _ in session.drain():
-            yield chat_value(session), gr.skip(), gr.skip()
+            yield (chat_value(session), *unchanged[1:])
         yield view(session)
 
     def on_poll(k):
         if not k:
-            return gr.skip(), gr.skip(), gr.skip()
+            return unchanged
         k, session = sessions.get(k)
         if session.busy:
-            return gr.skip(), gr.skip(), gr.skip()
+            return unchanged
         try:
             session.poll()
         except LoopdeskError:
-            return gr.skip(), gr.skip(), gr.skip()
+            return unchanged
         return view(session)
 
     def on_like(k, data: gr.LikeData):
         _, session = sessions.get(k)
         index = data.index if isinstance(data.index, int) else data.index[0]
         liked = data.liked if isinstance(data.liked, bool) else str(data.liked).lower() == "like"
+        lang = session.language
         try:
             if not session.rate(index, liked):
                 return ""
-        except LoopdeskError:
-            return "_Sorry, your rating could not be saved. Please try again._"
-        return "**Thanks for your feedback!**" if liked else "**Thanks — we'll use this to improve.**"
+        except LoopdeskError as exc:
+            log.error("rating of message %s not stored: %s", index, exc)
+            return f"_{page_text('rating_failed', lang)}_"
+        return f"**{page_text('thanks_like' if liked else 'thanks_dislike', lang)}**"
 
     def on_email(text, k):
         _, session = sessions.get(k)
+        lang = session.language
+        if not valid_email((text or "").strip()):
+            return gr.update(), f"_{page_text('email_invalid', lang)}_", gr.update()
         try:
             saved = session.leave_email(text)
-        except LoopdeskError as exc:
-            return gr.update(), f"_{html.escape(str(exc))}_", gr.update()
-        return "", messages.text("email_saved", "en", email=html.escape(saved)), gr.update(visible=False)
+        except LoopdeskError as exc:  # no conversation waiting, or the store: the log has which
+            log.error("e-mail address for conversation %s not stored: %s", session.conversation_id, exc)
+            return gr.update(), f"_{page_text('email_failed', lang)}_", gr.update()
+        return "", messages.text("email_saved", lang, email=html.escape(saved)), gr.update(visible=False)
 
     def on_new(k):
         k, session = sessions.get(k)
         session.reset()
-        return k, chat_value(session), "", who_text(session, business), gr.update(visible=False), f"0 / {limit:,}"
+        lang = session.language
+        return (
+            k,
+            chat_value(session),
+            "",
+            who_text(session, business),
+            gr.update(visible=False),
+            empty_count(limit, lang),
+        )
 
     outputs = [key, chatbot, email_row, thanks]
     for trigger in (message.submit, send.click):
@@ -186,16 +228,28 @@ def build_customer_page(assistant, cfg: Config) -> None:
             trigger_mode="multiple",
             js="(text, key, _) => [text, key, Date.now()]",
             show_progress="hidden",
-        ).then(on_drain, [key], [chatbot, who, email_row], trigger_mode="multiple", show_progress="hidden")
+        ).then(on_drain, [key], view_outputs, trigger_mode="multiple", show_progress="hidden")
         # The box is cleared in the browser, after the text was taken: a reply from the server that
         # cleared it could arrive after the customer started the next message and wipe it.
-        trigger(None, None, [message, counter], js=f"() => ['', '0 / {limit:,}']", trigger_mode="multiple")
-    message.input(None, [message], [counter], js=counter_js(limit))
-    message.change(None, [message], [counter], js=counter_js(limit))  # pasted or set text too, not only typing
+        trigger(
+            None,
+            [page_lang],
+            [message, counter],
+            js=f"(l) => ['', ({counter_js(limit)})('', l)]",
+            trigger_mode="multiple",
+        )
+    message.input(None, [message, page_lang], [counter], js=counter_js(limit))
+    # Pasted or set text too, not only typing; and the counter's words when the page's language changes.
+    message.change(None, [message, page_lang], [counter], js=counter_js(limit))
+    page_lang.change(None, [message, page_lang], [counter], js=counter_js(limit))
+    page_lang.change(None, [page_lang], None, js=SET_LANG_JS)
+    # The key is made when the page opens: its change is the page's first server call with the browser's headers.
+    key.change(on_open, [key], view_outputs, queue=False, show_progress="hidden")
+    close.click(None, None, None, js=CLOSE_JS)
     chatbot.like(on_like, [key], [thanks], queue=False)
     chatbot.clear(on_new, [key], [key, chatbot, thanks, who, email_row, counter], queue=False)
     new.click(on_new, [key], [key, chatbot, thanks, who, email_row, counter], queue=False)
     email_send.click(on_email, [email, key], [email, thanks, email_row], queue=False)
     email.submit(on_email, [email, key], [email, thanks, email_row], queue=False)
     # No "pending" fade: the chat would dim every POLL_S seconds and while a reply streams.
-    gr.Timer(POLL_S).tick(on_poll, [key], [chatbot, who, email_row], queue=False, show_progress="hidden")
+    gr.Timer(POLL_S).tick(on_poll, [key], view_outputs, queue=False, show_progress="hidden")

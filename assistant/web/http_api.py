@@ -9,7 +9,7 @@
     POST /v1/conversations/<id>/email    {"email": "..."}  a person's replies also by e-mail (SMTP set up)
     POST /integrations/chatwoot/<secret>   Chatwoot agent-bot webhook (`assistant.web.integrations`, one module each)
     GET  /widget.js      a chat button for a shop's pages, opening this app's chat in a frame
-    GET  /kb/<id>        a cited knowledge-base section as a page
+    GET  /kb/<id>?lang=fr   a cited knowledge-base section as a page (its title, "Back to the chat")
     GET  /healthz /readyz /metrics
     GET  /docs           OpenAPI docs of /v1
 
@@ -32,6 +32,7 @@ from contextlib import asynccontextmanager
 from typing import Iterator, Literal
 
 from pydantic import BaseModel, Field
+from starlette.requests import Request  # at module level: FastAPI resolves route annotations here
 
 from assistant.turn.admission import Busy
 from assistant.web.guards import Guards
@@ -404,7 +405,7 @@ def build_api(assistant, cfg, integration_clients: dict | None = None):
 
     @api.get("/widget.js", include_in_schema=False)
     def widget() -> Response:
-        from assistant.web.chat_view import widget_js
+        from assistant.web.widget import widget_js
 
         return Response(
             widget_js(cfg.app.business_name, cfg.app.colour),
@@ -412,8 +413,19 @@ def build_api(assistant, cfg, integration_clients: dict | None = None):
             headers={"Cache-Control": "public, max-age=300"},
         )
 
+    from assistant.turn.messages import LANGUAGES
+    from assistant.web.page_strings import language_from_header
+
     @api.get(KB_ROUTE + "{passage_id:path}", response_class=HTMLResponse, include_in_schema=False)
-    def kb_section(passage_id: str) -> HTMLResponse:
+    def kb_section(
+        passage_id: str,
+        request: Request,
+        lang: str | None = Query(None, max_length=16, description="The conversation's language (labels)."),
+        accept_language: str | None = Header(None),
+    ) -> HTMLResponse:
+        # Labels in the conversation's language (the chat's links carry it), else the browser's.
+        language = lang if lang in LANGUAGES else language_from_header(accept_language)
+        chat_url = request.scope.get("root_path", "") + "/"
         try:
             if MEMORY_ID.match(passage_id):  # an approved answer from the team, while it is served
                 entry = assistant.store.memory_entry(int(passage_id.split(":", 1)[1]))
@@ -424,8 +436,8 @@ def build_api(assistant, cfg, integration_clients: dict | None = None):
             log.error("knowledge-base section %s: %s", passage_id, exc)
             passages = []
         if not passages:
-            return HTMLResponse(missing_section_html(cfg.app.business_name), status_code=404)
-        return HTMLResponse(section_html(passages, cfg.app.business_name))
+            return HTMLResponse(missing_section_html(cfg.app.business_name, language, chat_url), status_code=404)
+        return HTMLResponse(section_html(passages, cfg.app.business_name, language, chat_url))
 
     @api.get("/healthz", include_in_schema=False)
     def healthz() -> dict:

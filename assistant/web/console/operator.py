@@ -32,7 +32,15 @@ COLUMNS = [
     "rating",
     "correction",
 ]
-CONVERSATION_COLUMNS = ["conversation", "last activity", "state", "turns", "escalations", "last customer message"]
+CONVERSATION_COLUMNS = [
+    "conversation",
+    "last activity",
+    "state",
+    "tags",
+    "turns",
+    "escalations",
+    "last customer message",
+]
 SENTIMENTS = ("negative", "neutral", "positive")
 
 
@@ -105,14 +113,18 @@ def conversations(
     until: object = None,
     text: str = "",
     state: str = "any",
+    tag: str = "",
 ) -> tuple[list[dict], int]:
     start, end = day_bounds(since, until)
-    rows, total = store.conversation_page((max(page, 1) - 1) * per_page, per_page, start, end, text, state)
+    tag = "" if tag in (None, "any") else tag.strip().lower()
+    rows, total = store.conversation_page((max(page, 1) - 1) * per_page, per_page, start, end, text, state, tag)
+    tags = store.tags_of([r["id"] for r in rows])
     return [
         {
             "conversation": r["id"],
             "last activity": str(r["last_activity_at"])[:19],
             "state": r["state"] + (f" ({r['operator']})" if r["operator"] else ""),
+            "tags": ", ".join(tags.get(r["id"], [])),
             "turns": r["turns"],
             "escalations": r["escalations"],
             "last customer message": (r["last_message"] or "")[:160],
@@ -135,6 +147,7 @@ def conversation(store: Store, conversation_id: str) -> list[dict]:
                 "role": t["role"],
                 "text": t["text"],
                 "time": str(t["created_at"])[:19],
+                "at": t["created_at"],  # to the microsecond: internal notes go between the turns by it
                 "language": t["language"],
                 "sentiment": t["sentiment"],
                 "scores": t["sentiment_scores"] or {},

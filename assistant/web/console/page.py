@@ -1,7 +1,8 @@
 """The operator console (Gradio, route /operator): sign in by name, the handoff queue, conversations
 by last activity, one conversation with per-turn insights (take over, reply, hand back, close,
-rate, correct, relabel), replies with filters, per-day numbers with an alert banner and report
-downloads, and the learning loop (export, train with live progress, evaluate, promote, roll back).
+rate, correct, relabel; saved replies, internal notes, tags: `team_panel`), replies with filters,
+per-day numbers with an alert banner and report downloads, and the learning loop (export, train with
+live progress, evaluate, promote, roll back).
 
 Only event wiring: the logic lives in `operator`, `handoff`, `console_stats`, `accounts` and the
 injected learning loop (`finetune.jobs.LearningLoop`). Each handler reports success or the reason
@@ -23,6 +24,10 @@ from assistant.export_card import summary
 from assistant.web.console.gaps_tab import build_gaps_tab
 from assistant.web.console.learning_tab import build_runs, train_gate
 from assistant.web.console.memory_tab import build_memory_tab
+from assistant.web.console.queue_tab import QUEUE_COLUMNS, QueueTab, QueueView
+from assistant.turn.assignment import Assignment
+from assistant.web.console.team import transcript_with_notes
+from assistant.web.console.team_panel import TeamTools
 from assistant.web.console import stats as console_stats
 from assistant.web.console import operator as op
 from assistant.store.accounts import Accounts, client_address
@@ -31,20 +36,6 @@ from assistant.errors import InputError, LoopdeskError
 from assistant.store.console import COUNT_CAP
 
 log = logging.getLogger("loopdesk.console")
-# Customers are told apart by who (e-mail when left), channel, wait, and their first and last message;
-# the conversation id comes last (clicking a row opens it).
-QUEUE_COLUMNS = [
-    "customer",
-    "channel",
-    "state",
-    "reason",
-    "waiting",
-    "operator",
-    "first message",
-    "last message",
-    "conversation",
-]
-ABANDON_CHECK_S = 60.0  # how often a console's queue refresh closes abandoned items
 TURN_COLUMNS = ["turn", "role", "text"]
 ADAPTER_COLUMNS = [
     "adapter",
@@ -96,13 +87,6 @@ def guarded(n_outputs: int):
         return run
 
     return wrap
-
-
-def channel_name(source: str) -> str:
-    """Where a conversation came from, in words (`conversations.source`)."""
-    if source.startswith("api:"):
-        return f"API ({source[4:]})"
-    return {"chat": "chat page", "chatwoot": "Chatwoot", "eval": "evaluation"}.get(source, source or "chat page")
 
 
 def health_problems(assistant) -> list[str]:
@@ -224,11 +208,14 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
     """The console's components and events (call inside a `gr.Blocks` route)."""
     store, handoff = assistant.store, assistant.handoff
     accounts = Accounts(store)
+    queue_view = QueueView(store, handoff, cfg.policy.abandon_minutes)
     gr.Markdown(f"## {html.escape(cfg.app.business_name)} · operator console")
     alert = gr.Markdown("", elem_id="op-alert")
     msg = gr.Markdown("", elem_id="op-message")
     token, conv_id, turn_id = gr.State(None), gr.State(None), gr.State(None)
     conv_page, reply_page = gr.State(1), gr.State(1)
+    queue_tab = QueueTab(queue_view, Assignment(store, handoff), accounts.operator, guarded, token, msg)
+    team_tools = TeamTools(store, cfg.app.business_name, accounts.operator, guarded, token)  # replies, notes, tags
 
     with gr.Column(visible=True) as signin:
         name = gr.Textbox(label="Name", elem_id="op-name")
@@ -237,20 +224,14 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
         gr.Markdown("<small>Accounts: `loopdesk operator add NAME`.</small>")
     with gr.Column(visible=False) as area:
         with gr.Row():
-            me = gr.Markdown("", elem_id="op-me")
+            with gr.Column(min_width=220):  # a phone wraps the row instead of squeezing the name
+                me = gr.Markdown("", elem_id="op-me")
+            queue_tab.header()  # your status (online / away) and "Notify me"
             signout = gr.Button("Sign out", size="sm", scale=0)
         with gr.Tabs():
             with gr.Tab("Queue"):
-                queue_table = gr.Dataframe(
-                    headers=QUEUE_COLUMNS,
-                    interactive=False,
-                    wrap=True,
-                    elem_id="op-queue",
-                    max_height=320,
-                    column_widths=["11%", "9%", "7%", "10%", "7%", "9%", "18%", "18%", "11%"],
-                )
-                gr.Markdown("<small>Click a row to open the conversation.</small>")
-            with gr.Tab("Conversations"):
+                queue_table = queue_tab.tab()  # the queue, who is online, assign / transfer / close selected
+            with gr.Tab("Conversations") as conv_tab:
                 with gr.Row():
                     c_from = gr.DateTime(label="From", include_time=False, type="string", elem_id="op-conv-from")
                     c_to = gr.DateTime(label="To", include_time=False, type="string", elem_id="op-conv-to")
@@ -258,6 +239,7 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
                         ["any", "assistant", "queued", "human", "closed"], value="any", label="Who answers"
                     )
                     c_text = gr.Textbox(label="Text contains", elem_id="op-conv-text")
+                    c_tag = team_tools.tag_filter(conv_tab)
                 c_search = gr.Button("Search", variant="primary", elem_id="op-conv-search")
                 conv_table = gr.Dataframe(
                     headers=op.CONVERSATION_COLUMNS,
@@ -288,15 +270,18 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
                     r_prev = gr.Button("◀ Newer", size="sm")
                     r_info = gr.Markdown("")
                     r_next = gr.Button("Older ▶", size="sm")
-            with gr.Tab("Numbers"):
+            with gr.Tab("Numbers") as numbers_tab:
                 days = gr.Radio([7, 14, 30], value=14, label="Days")
                 plot = gr.Plot(label="Per day (turns, not events)", elem_id="op-chart")
                 numbers = gr.Dataframe(headers=console_stats.FIELDS, interactive=False, elem_id="op-numbers")
                 with gr.Row():
                     csv_dl = gr.DownloadButton("Daily report (CSV)", elem_id="op-report-csv")
                     md_dl = gr.DownloadButton("Daily report (markdown)", elem_id="op-report-md")
+                team_tools.numbers(days, numbers_tab)
             with gr.Tab("Memory") as memory_tab:
                 build_memory_tab(store, accounts.operator, guarded, token, memory_tab)
+            with gr.Tab("Saved replies") as saved_tab:
+                team_tools.saved_replies_tab(saved_tab)
             with gr.Tab("Gaps"):
                 build_gaps_tab(
                     store,
@@ -353,6 +338,7 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
             with gr.Row():
                 reply = gr.Textbox(label="Your reply to the customer", lines=2, scale=4, elem_id="op-reply")
                 send_btn = gr.Button("Send", variant="primary", scale=1, elem_id="op-send")
+            team_tools.panel(conv_id, reply, conv_md, msg, lambda cid: conv_view(cid)[1], conv_header)
             turns_table = gr.Dataframe(
                 headers=TURN_COLUMNS,
                 datatype=["number", "str", "markdown"],  # replies read as the customer saw them (bold, lists)
@@ -381,34 +367,8 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
             entities_btn = gr.Button("Save entity labels", elem_id="op-save-entities")
 
     # --- views -----------------------------------------------------------------------------------
-    last_abandon_check = [0.0]
-
-    def queue_rows():
-        import datetime as dt
-        import time as clock
-
-        if clock.monotonic() - last_abandon_check[0] > ABANDON_CHECK_S:
-            last_abandon_check[0] = clock.monotonic()
-            handoff.close_abandoned(cfg.policy.abandon_minutes)
-        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-        rows = []
-        for q in store.handoff_queue():
-            waited = (now - q["requested_at"].replace(tzinfo=None)).total_seconds() / 60
-            cid = q["conversation_id"]
-            rows.append(
-                [
-                    q["contact_email"] or f"visitor {cid[:6]}",
-                    channel_name(q.get("source") or ""),
-                    q["state"],
-                    (q["reason"] or "").replace("_", " "),
-                    (f"{waited:.0f} min" if waited >= 1 else "<1 min") if q["state"] == "queued" else "",
-                    q["operator"] or "",
-                    (q.get("first_message") or "")[:100],
-                    (q["last_message"] or "")[:160],
-                    cid,
-                ]
-            )
-        return rows
+    def queue_rows(viewer: str):
+        return queue_view.rows(viewer)  # theirs first and highlighted; closes abandoned items now and then
 
     def conv_view(cid):
         turns = op.conversation(store, cid)
@@ -423,7 +383,7 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
         header = f"### Conversation `{cid}`\n{len(turns)} turns · {who}{email}"
         # Markup a customer or a page typed stays text (escaped); markdown renders.
         table = [[t["id"], t["role"], html.escape(t["text"][:200], quote=False)] for t in turns]
-        return header, transcript(turns), table
+        return header, transcript_with_notes(turns, store.notes(cid), transcript), table  # notes: internal
 
     def alert_text():
         notes = console_stats.alerts(console_stats.daily(store, 8)) + health_problems(assistant)
@@ -444,7 +404,7 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
             gr.update(visible=True),
             f"Signed in as **{session.operator}** ({session.role}).",
             "",
-            queue_rows(),
+            queue_rows(session.operator),
             alert_text(),
             gr.update(choices=learning.datasets() if learning else []),
         )
@@ -459,14 +419,17 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
         operator = accounts.operator(tok)
         store.touch_operator(operator)  # presence: customers are told someone is online
         view = conv_view(cid)[1] if cid else gr.skip()
-        return gr.skip(), queue_rows(), view, alert_text()
+        return gr.skip(), queue_rows(operator), view, alert_text()
 
-    @guarded(6)
-    def do_open(tok, evt: gr.SelectData):
-        accounts.operator(tok)
-        cid = str(evt.row_value[QUEUE_COLUMNS.index("conversation")])
-        header, md, table = conv_view(cid)
-        return "", cid, gr.update(visible=True), header, md, table
+    def opener(columns: list[str]):
+        @guarded(6)
+        def do_open(tok, evt: gr.SelectData):
+            accounts.operator(tok)
+            cid = str(evt.row_value[columns.index("conversation")])  # each table has its own column order
+            header, md, table = conv_view(cid)
+            return "", cid, gr.update(visible=True), header, md, table
+
+        return do_open
 
     @guarded(6)
     def do_open_reply(tok, evt: gr.SelectData):
@@ -496,7 +459,7 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
                 "back": "Handed back: the assistant answers what the customer wrote meanwhile, and what comes next.",
                 "close": "Closed.",
             }[verb]
-            return done, header, md, queue_rows(), table
+            return done, header, md, queue_rows(operator), table
 
         return act
 
@@ -508,7 +471,7 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
         text, _ = assistant.redact(text or "")  # an operator's reply is stored like a customer's message
         handoff.reply(cid, operator, text)
         header, md, table = conv_view(cid)
-        return "Sent.", "", md, table, queue_rows()
+        return "Sent.", "", md, table, queue_rows(operator)
 
     @guarded(2)
     def do_select_turn(tok, evt: gr.SelectData):
@@ -557,9 +520,9 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
         return f"page {page} of {pages} · {total:,} found"
 
     @guarded(4)
-    def do_conversations(tok, page, since, until, state, text):
+    def do_conversations(tok, page, since, until, state, text, tag):
         accounts.operator(tok)
-        rows, total = op.conversations(store, page, 25, since or None, until or None, text, state)
+        rows, total = op.conversations(store, page, 25, since or None, until or None, text, state, tag)
         return "", [[r[c] for c in op.CONVERSATION_COLUMNS] for r in rows], page_of(total, page, 25), page
 
     @guarded(4)
@@ -689,6 +652,10 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
             lambda t, d: do_job(t, d) if t else (gr.skip(),) * 6,
             [token, dataset],
             [learn_msg, progress, loss_plot, adapters_table, adapter, dataset],
+        ).then(
+            queue_tab.after_sign_in,
+            [token, queue_tab.assignee],
+            [queue_tab.status, queue_tab.team_md, queue_tab.assignee],
         )
     signout.click(do_signout, [token], [msg]).then(
         lambda: (None, gr.update(visible=True), gr.update(visible=False)), None, [token, signin, area]
@@ -699,8 +666,10 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
         [msg, queue_table, conv_md, alert],
         show_progress="hidden",  # the background refresh must not dim the queue every 5 s
     )
-    queue_table.select(do_open, [token], [msg, conv_id, conv_area, conv_header, conv_md, turns_table])
-    conv_table.select(do_open, [token], [msg, conv_id, conv_area, conv_header, conv_md, turns_table])
+    queue_table.select(opener(QUEUE_COLUMNS), [token], [msg, conv_id, conv_area, conv_header, conv_md, turns_table])
+    conv_table.select(
+        opener(op.CONVERSATION_COLUMNS), [token], [msg, conv_id, conv_area, conv_header, conv_md, turns_table]
+    )
     reply_table.select(do_open_reply, [token], [msg, conv_id, conv_header, conv_md, turns_table, turn_id]).then(
         lambda: gr.update(visible=True), None, conv_area
     ).then(selected_text, turn_id, selected)
@@ -714,7 +683,7 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
     correct_btn.click(rate_action(False, True), [token, conv_id, turn_id, correction], [msg, conv_md, correction])
     label_btn.click(label_action("sentiment"), [token, conv_id, turn_id, label], [msg, conv_md])
     entities_btn.click(label_action("ner"), [token, conv_id, turn_id, entities], [msg, conv_md])
-    conv_inputs = [c_from, c_to, c_state, c_text]
+    conv_inputs = [c_from, c_to, c_state, c_text, c_tag]
     conv_outputs = [msg, conv_table, c_info, conv_page]
     c_search.click(lambda t, *a: do_conversations(t, 1, *a), [token, *conv_inputs], conv_outputs)
     c_prev.click(

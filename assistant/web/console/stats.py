@@ -97,10 +97,19 @@ def alerts(
 
 
 def report(store: Store, day: date | None = None) -> dict:
-    """The daily report: the day's numbers, the 7 days before for comparison, and alerts."""
+    """The daily report: the day's numbers, the 7 days before for comparison, alerts, and the team's
+    numbers (`team_stats.report`: per operator, the conversations handed to a person that day)."""
+    from assistant.web.console import team_stats
+
     day = day or datetime.now(timezone.utc).date()
     rows = daily(store, 8, today=day)
-    return {"day": day.isoformat(), "today": rows[-1], "previous_7_days": rows[:-1], "alerts": alerts(rows)}
+    return {
+        "day": day.isoformat(),
+        "today": rows[-1],
+        "previous_7_days": rows[:-1],
+        "alerts": alerts(rows),
+        "team": team_stats.report(store, day),
+    }
 
 
 def report_csv(rows: list[dict]) -> str:
