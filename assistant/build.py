@@ -108,7 +108,7 @@ def build_assistant(
         handoff=Handoff(
             store, default_wait_s=cfg.policy.default_wait_minutes * 60, mailer=Mailer(cfg.email, cfg.app.business_name)
         ),
-        rules=Rules(p.negative_turns, p.upset_score, p.supported_languages, cfg.app.business_name),
+        rules=Rules(p.negative_turns, p.negative_score, p.supported_languages, cfg.app.business_name),
         # Turns run side by side up to app.concurrent_turns (generation batches them); the rest wait in line.
         admission=Admission(cfg.app.concurrent_turns, cfg.app.max_waiting, cfg.app.turn_seconds),
         relevance=relevance,

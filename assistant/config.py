@@ -204,11 +204,23 @@ class StoreConfig:
 @dataclass
 class PolicyConfig:
     negative_turns: int = _f(2, "Offer a person after this many consecutive upset customer turns.")
-    upset_score: float = _f(
+    negative_score: float = _f(
         0.82,
-        "A customer turn counts as upset when the sentiment tagger's negative probability is at "
-        "least this: the lowest threshold keeping calm conversations under 3% on half of the "
-        "airline tweets (see benchmarks/escalation_rate.py; reported on the other half).",
+        "A customer turn counts toward `negative_turns` when the sentiment tagger's negative probability is "
+        "at least this: the lowest threshold keeping calm conversations under 3% on half of the airline "
+        "tweets (see benchmarks/escalation_rate.py; reported on the other half).",
+    )
+    upset_score: float = _f(
+        0.5,
+        "A customer turn counts as upset (the reply apologises, the prompt asks for empathy) when "
+        "the upset model's probability is at least this: the threshold `loopdesk finetune upset` chose "
+        "(0.5023: apologising to at most 2% of the calm messages of the labelled sets). Without an upset model the "
+        "sentiment tagger's negative probability is compared instead (0.82 was chosen for that on the airline tweets).",
+    )
+    upset_model: str = _f(
+        "models/upset/upset.json",
+        "The upset model (`loopdesk finetune upset`) over the sentiment tagger's scores and the message's form; "
+        "empty reads upset from the negative probability alone.",
     )
     abandon_minutes: float = _f(
         60.0,

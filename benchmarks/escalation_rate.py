@@ -3,8 +3,9 @@
     python benchmarks/escalation_rate.py [--turns 3] [--out benchmarks/results/escalation_rate.json]
 
 Conversations of `--turns` customer messages are run through the real sentiment tagger and the
-policy's streak rule (`assistant.turn.policy.decide`), with the old rule (label "negative") and the new
-one (negative probability >= threshold) side by side. A conversation "triggers" when the policy
+policy's streak rule (`assistant.turn.policy.decide`), with the old rule (label "negative") and the
+current one (negative probability >= `policy.negative_score`) side by side, and for comparison the
+upset model the apology reads (`policy.upset_score`; not used for offers: it measured worse here). A conversation "triggers" when the policy
 offers or hands over a person at any turn.
 
 - choose: half of the airline tweets (every other row; negative vs. neutral/positive, labelled by
@@ -89,24 +90,31 @@ def main() -> None:
         "support questions + follow-ups (report)": [[q, *rng.sample(FOLLOW_UPS, args.turns - 1)]
                                                     for q in rng.sample(questions, min(len(questions), args.n))],
     }
-    cache: dict[str, float] = {}
+    cache: dict[str, tuple[float, float]] = {}
 
-    def negative(text: str) -> float:
+    def tagged(text: str) -> tuple[float, float]:
+        """(negative probability, upset model's probability; -1 without the model)."""
         if text not in cache:
-            cache[text] = float(sentiment.tag(text).scores.get("negative", 0.0))
+            sc = sentiment.tag(text).scores
+            cache[text] = (float(sc.get("negative", 0.0)), float(sc.get("upset", -1.0)))
         return cache[text]
-    scores = {name: [[negative(t) for t in conv] for conv in convs] for name, convs in sets.items()}
+    both = {name: [[tagged(t) for t in conv] for conv in convs] for name, convs in sets.items()}
+    scores = {name: [[n for n, _ in conv] for conv in convs] for name, convs in both.items()}
     # Choose on the "choose" sets only: the lowest threshold within the calm budget on both calm sets.
     grid = [round(0.5 + 0.01 * i, 2) for i in range(50)]
     chosen = min((t for t in grid
                   if triggers(scores["airline neutral/positive (choose)"], lambda s, t=t: s >= t) <= args.calm_budget
                   and triggers(scores["bitext rude (choose)"], lambda s, t=t: s >= t) >= 0.95), default=0.99)
-    rules = {"old: label negative (p >= 0.5)": lambda s: s >= 0.5,
-             f"new: p(negative) >= {cfg.policy.upset_score} (config)": lambda s: s >= cfg.policy.upset_score}
+    # The streak reads the negative probability (`policy.negative_score`); the upset model (what the
+    # apology reads, `policy.upset_score`) is shown for comparison: it is not used for offers.
+    ns, us = cfg.policy.negative_score, cfg.policy.upset_score
+    rules = {"old: label negative (p >= 0.5)": lambda s: s[0] >= 0.5,
+             f"now: p(negative) >= {ns} (config)": lambda s: s[0] >= ns,
+             f"not used: p(upset) >= {us}": lambda s: s[1] >= us}
     rows = {name: {rule: triggers(sc, fn, cfg.policy.negative_turns) for rule, fn in rules.items()}
-            for name, sc in scores.items()}
+            for name, sc in both.items()}
     result = {"turns_per_conversation": args.turns, "negative_turns": cfg.policy.negative_turns,
-              "threshold_chosen": chosen, "calm_budget": args.calm_budget, "config_upset_score": cfg.policy.upset_score,
+              "threshold_chosen": chosen, "calm_budget": args.calm_budget, "config_negative_score": ns, "config_upset_score": us,
               "conversations": {k: len(v) for k, v in sets.items()}, "trigger_rate": rows}
     width = max(len(k) for k in rows) + 2
     print(f"share of {args.turns}-message conversations where a person is offered "

@@ -201,6 +201,41 @@ def relevance_cmd(
     _out(result, as_json, "\n".join(lines))
 
 
+@app.command("upset")
+@handles_errors
+def upset_cmd(
+    out: str = typer.Option("models/upset/upset.json", help="Where the model (JSON) is written."),
+    sets: str = typer.Option("benchmarks/upset_sets", help="Folder of labelled message sets (*.jsonl)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Train the upset model (when the reply apologises); print each set's scores while it was held out."""
+    import sys
+
+    from assistant.config import local_path
+    from assistant.errors import ConfigError
+    from assistant.taggers.loader import open_taggers
+    from finetune.upset import train
+
+    cfg = _cfg()
+    taggers, problems = open_taggers(cfg)
+    sentiment = taggers["sentiment"]
+    if not hasattr(sentiment, "probabilities"):
+        raise ConfigError(f"the upset model reads the sentiment tagger's scores: {sentiment}")
+    folder = local_path(sets) or Path(sets)
+    result = train(sentiment, folder, Path(out), report=lambda m: print(m, file=sys.stderr))
+    lines = [
+        f"wrote {result['out']} (threshold {result['threshold']}: set policy.upset_score to it)",
+        "held-out set   reader        calm apologised  upset apologised   AUC",
+    ]
+    for name, r in result["held_out"].items():
+        for who in ("model", "tagger_alone"):
+            x = r[who]
+            lines.append(
+                f"{name:<14} {who:<13} {x['calm_apologised']:>15.2f} {x['upset_apologised']:>17.2f} {x['auc']:>5.2f}"
+            )
+    _out(result, as_json, "\n".join(lines))
+
+
 @app.command("import")
 @handles_errors
 def import_cmd(

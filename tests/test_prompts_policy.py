@@ -68,7 +68,7 @@ def test_human_requests():
 
 
 def test_decisions():
-    rules = Rules(negative_turns=2, upset_score=0.9, supported_languages=["en"])
+    rules = Rules(negative_turns=2, negative_score=0.9, supported_languages=["en"])
     calm = Tags("en", Sentiment("negative", {"negative": 0.81, "neutral": 0.15, "positive": 0.04}))
     angry = Tags("en", Sentiment("negative", {"negative": 0.96, "neutral": 0.03, "positive": 0.01}))
     assert decide("", Tags(), [], rules).action == "prompt_user"

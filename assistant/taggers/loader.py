@@ -52,7 +52,9 @@ def open_taggers(cfg: Config, backbone: Any = None) -> tuple[dict[str, Any], lis
             except LoopdeskError as exc:
                 missing[name] = Unavailable(all_kinds[name].label, str(exc))
         taggers[name] = missing[name]
-    return taggers, [str(m) for m in missing.values()]
+    # A tagger that loaded may still miss a part (the sentiment tagger's upset model): said too.
+    extra = [p for t in taggers.values() for p in getattr(t, "problems", None) or []]
+    return taggers, [str(m) for m in missing.values()] + extra
 
 
 def load_taggers(cfg: Config):

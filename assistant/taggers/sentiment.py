@@ -4,22 +4,26 @@ Runs the `sentiment` LoRA adapter and head on the shared MiniLM backbone
 (`assistant.taggers.network.TaggerBackbone`). Probabilities are softmax(s * logits + b + prior): scales s
 and biases b calibrate what the text says, `prior` is what customer traffic is like (more complaints
 than praise); all fitted at training time on real customer messages (`finetune.taggers.fit_calibration`).
-`policy.sentiment_prior = false` tags the text without the traffic prior.
+`policy.sentiment_prior = false` tags the text without the traffic prior. With the upset model
+(`policy.upset_model`, `assistant.taggers.upset`) the scores also carry `upset`: P(the customer is upset).
 
     loopdesk tag "my parcel never arrived and nobody answers" --json
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from pathlib import Path
+from typing import Any
 
-from assistant.errors import AdapterError
+from assistant.errors import AdapterError, ConfigError
 from assistant.types import Sentiment
 from assistant.taggers.registry import TaggerKind
 
 LABELS = ("negative", "neutral", "positive")
+log = logging.getLogger("loopdesk.taggers")
 
 
 _MENTION = re.compile(r"@\w+")
@@ -68,6 +72,8 @@ class TransformerSentiment:
             # Checked here, at load time: a bad file must not crash the first customer turn.
             raise AdapterError(f"sentiment tagger calibration in tagger.json is corrupt: {exc}") from exc
         self.use_prior = use_prior
+        self.upset: Any = None  # `assistant.taggers.upset.UpsetModel`, set by `open_upset`
+        self.problems: list[str] = []
         self.max_length = int(meta.get("max_length", 128))
 
     @classmethod
@@ -126,20 +132,47 @@ class TransformerSentiment:
         return self.calibrated(self.raw_logits(texts), prior)
 
     def tag_batch(self, texts: list[str]) -> list[Sentiment]:
-        return [
-            Sentiment(max(p, key=lambda k: p[k]), {k: round(v, 4) for k, v in p.items()})
-            for p in self.probabilities(texts)
-        ]
+        """Label and scores of each text; with an upset model, `scores["upset"]` is its P(upset)."""
+        out = []
+        for text, p in zip(texts, self.probabilities(texts)):
+            scores = {k: round(v, 4) for k, v in p.items()}
+            if self.upset is not None:
+                scores["upset"] = round(self.upset.prob(text, p), 4)
+            out.append(Sentiment(max(p, key=lambda k: p[k]), scores))
+        return out
 
     def tag(self, text: str) -> Sentiment:
         if not text.strip():
-            return Sentiment("neutral", {"negative": 0.0, "neutral": 1.0, "positive": 0.0})
+            calm = {"negative": 0.0, "neutral": 1.0, "positive": 0.0}
+            return Sentiment("neutral", {**calm, "upset": 0.0} if self.upset is not None else calm)
         return self.tag_batch([text])[0]
+
+
+def open_upset(cfg) -> tuple[Any, list[str]]:
+    """(the upset model or None, problems): a configured model that does not load is a problem the
+    console shows; the turn then reads "upset" from the negative probability alone (`policy.upset`)."""
+    from assistant.config import local_path
+    from assistant.taggers.upset import UpsetModel
+
+    path = local_path(cfg.policy.upset_model)
+    if path is None:
+        return None, []
+    try:
+        return UpsetModel.load(path), []
+    except ConfigError as exc:
+        log.warning("%s: upset read from the negative probability alone", exc)
+        return None, [f"{exc}: upset is read from the sentiment tagger's negative probability alone"]
+
+
+def _make(backbone, meta: dict, cfg) -> "TransformerSentiment":
+    tagger = TransformerSentiment(backbone, meta, cfg.policy.sentiment_prior)
+    tagger.upset, tagger.problems = open_upset(cfg)
+    return tagger
 
 
 KIND = TaggerKind(
     "sentiment",
     "sentiment tagger",
     directory=lambda cfg: cfg.models.sentiment,
-    make=lambda backbone, meta, cfg: TransformerSentiment(backbone, meta, cfg.policy.sentiment_prior),
+    make=_make,
 )

@@ -50,7 +50,7 @@ from assistant.grounding.placeholders import StreamRenderer
 from assistant.turn import messages
 from assistant import metrics
 from assistant.turn.handoff import Handoff
-from assistant.turn.policy import Rules, canned, decide, upset
+from assistant.turn.policy import Rules, canned, decide, negative, upset
 from assistant.turn.prompts import build_messages
 from assistant.turn.sanitize import sanitize
 from assistant.store.store import Store
@@ -201,7 +201,7 @@ class Assistant:
         self.rules = (
             rules
             if rules is not None
-            else Rules(p.negative_turns, p.upset_score, p.supported_languages, cfg.app.business_name)
+            else Rules(p.negative_turns, p.negative_score, p.supported_languages, cfg.app.business_name)
         )
         self.admission = (
             admission
@@ -560,9 +560,9 @@ class Assistant:
         return pick_evidence(query, evidence_units(passages), embedder, n, headings)
 
     def decide(self, text: str, tags: Tags, history: list[dict], found: Found) -> Decision:
-        threshold = self.cfg.policy.upset_score
+        threshold = self.cfg.policy.negative_score
         earlier = [
-            upset(None, t.get("sentiment_scores"), threshold=threshold)
+            negative(None, t.get("sentiment_scores"), threshold=threshold)
             if t.get("sentiment_scores")
             else t.get("sentiment") == "negative"
             for t in history
@@ -729,7 +729,8 @@ class Assistant:
     def extractive(self, picked: list[tuple[Unit, float]], tags: Tags) -> str:
         reply = extractive_reply(picked)
         # Only an upset customer (policy.upset_score, the policy's own test) gets the apology: the tagger
-        # leans negative on plain support questions ("How do I return it?" reads 0.82 negative).
+        # leans negative on plain support questions ("How do I return it?" reads 0.82 negative); the upset
+        # model (assistant.taggers.upset) tells them apart.
         if tags.sentiment and upset(tags.sentiment, threshold=self.cfg.policy.upset_score):
             reply = "I'm sorry about the trouble." + ("\n" if "\n" in reply else " ") + reply
         return reply

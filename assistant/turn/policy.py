@@ -3,11 +3,13 @@
 - An explicit request for a person, or "yes" to an offer made in the previous reply, hands the
   conversation over (`human_requested`, `offer_accepted`); so does a language the generator does
   not answer in (`unsupported_language`). The pipeline puts these in the handoff queue.
-- `negative_turns` consecutive *upset* customer turns answer and offer a person (`negative_streak`).
-  Upset means the sentiment tagger's negative probability is at least `upset_score`: the tagger
-  leans negative on plain problem reports ("How do I return it?" reads 0.81), and a label alone
-  offered a human to calm customers. The threshold is chosen on half of the airline tweets and
-  reported on the other half and on calm support questions (`benchmarks/escalation_rate.py`).
+- `negative_turns` consecutive *negative* customer turns answer and offer a person (`negative_streak`):
+  the sentiment tagger's negative probability is at least `negative_score` (`negative()` below; a
+  label alone offered a human to calm customers). The threshold is chosen on half of the airline
+  tweets and reported on the other half and on calm support questions (`benchmarks/escalation_rate.py`).
+- The reply apologises only to an *upset* customer (`upset()`): the upset model's probability
+  (`loopdesk finetune upset`, labelled customer messages) is at least `upset_score`. The tagger alone
+  reads plain problem reports as negative ("How do I return it?" 0.81) and apologised to them.
 - "no thanks" to an offer gets a short acknowledgement, no model call.
 
 `not_covered` (the knowledge base has nothing on the question) is decided by the pipeline after
@@ -38,7 +40,7 @@ _SHORT_PERSON = re.compile(r"^\W*(?:an?\s+)?(?:human|person|agent|operator|repre
 @dataclass
 class Rules:
     negative_turns: int = 2
-    upset_score: float = PolicyConfig().upset_score
+    negative_score: float = PolicyConfig().negative_score
     supported_languages: Sequence[str] = ("en",)
     business_name: str = "Northwind Goods"
 
@@ -53,8 +55,21 @@ def wants_human(text: str) -> bool:
 
 
 def upset(sentiment: Sentiment | None, scores: dict | None = None, *, threshold: float) -> bool:
-    """The one meaning of "upset" (escalation streaks, the empathy line of the prompt): the sentiment
-    tagger's negative probability >= `policy.upset_score` (the label alone when no scores are known)."""
+    """Whether the reply should acknowledge the customer's feelings (the apology, the empathy line of
+    the prompt): the upset model's probability (`scores["upset"]`, `assistant.taggers.upset`) >=
+    `policy.upset_score`; for turns tagged without that model, the negative probability; the label
+    alone when no scores are known."""
+    scores = scores if scores is not None else (sentiment.scores if sentiment else None)
+    if scores:
+        return float(scores.get("upset", scores.get("negative", 0.0))) >= threshold
+    return bool(sentiment and sentiment.label == "negative")
+
+
+def negative(sentiment: Sentiment | None, scores: dict | None = None, *, threshold: float) -> bool:
+    """Whether a turn counts toward the streak that offers a person: the sentiment tagger's negative
+    probability >= `policy.negative_score` (the label alone when no scores are known). Not the upset
+    model: it reads form as well as words, and on airline tweets (statements, not questions) it would
+    offer a person in 30% of calm conversations against 2% (benchmarks/escalation_rate.py)."""
     scores = scores if scores is not None else (sentiment.scores if sentiment else None)
     if scores:
         return float(scores.get("negative", 0.0)) >= threshold
@@ -62,8 +77,8 @@ def upset(sentiment: Sentiment | None, scores: dict | None = None, *, threshold:
 
 
 def decide(text: str, tags: Tags, earlier_upset: Sequence[bool], rules: Rules, offered: bool = False) -> Decision:
-    """`earlier_upset`: was each earlier customer turn upset (oldest first); `offered`: the last
-    reply offered a person."""
+    """`earlier_upset`: was each earlier customer turn negative (`negative()`, oldest first); `offered`:
+    the last reply offered a person."""
     lang = tags.language if tags.language in messages.LANGUAGES else "en"
     if not text.strip():
         return Decision("prompt_user", "empty", messages.text("empty", lang))
@@ -76,7 +91,7 @@ def decide(text: str, tags: Tags, earlier_upset: Sequence[bool], rules: Rules, o
     if offered and declines_offer(text) and len(text.split()) <= 4:
         return Decision("acknowledge", "offer_declined", canned("offer_declined", rules.business_name, lang))
     streak = 0
-    for was_upset in reversed([*earlier_upset, upset(tags.sentiment, threshold=rules.upset_score)]):
+    for was_upset in reversed([*earlier_upset, negative(tags.sentiment, threshold=rules.negative_score)]):
         if not was_upset:
             break
         streak += 1
