@@ -41,6 +41,7 @@ COLUMNS = [
     ("reader_ceiling", "facts in psg"),
     ("follow_up_accuracy", "follow-ups"),
     ("model_written_rate", "model-written"),
+    ("apology_rate", "apologised"),
     ("latency_ms_p50", "p50 ms"),
     ("latency_ms_p95", "p95 ms"),
 ]

@@ -14,6 +14,7 @@ so follow-ups are measured as customers ask them. Question file, one JSON object
 Reported: answer_accuracy (fact questions), fact_recall, decline_rate (unanswerable questions),
 false_decline_rate, unsupported_number_rate (all replies), latency_ms_p50/p95 (the question's turn),
 model_written_rate (answered turns whose reply is the model's own checked text, not quoted evidence),
+apology_rate (answered turns whose reply says sorry),
 source hit@1/hit@3 and the reader's ceiling (fact questions whose facts are all in the passages).
 
 `extractive_baseline` is the trivial reader to beat: the two sentences of the top 3 passages closest
@@ -166,6 +167,11 @@ def summarize(questions: list[dict], records: list[dict]) -> dict:
         round(sum((r.get("grounding") or "") == "generated" for r in answered) / len(answered), 4) if answered else None
     )
     out["n_answered"] = len(answered)
+    # Replies that apologise (the apology goes only to upset customers; the dev questions are mostly
+    # calm, so a high share means apologies to plain questions). Declines say "I'm sorry" by design.
+    out["apology_rate"] = (
+        round(sum("sorry" in (r.get("reply") or "").lower() for r in answered) / len(answered), 4) if answered else None
+    )
     grounding: dict[str, int] = {}
     for r in records:
         key = (r.get("grounding") or "none").split(":")[0]

@@ -115,8 +115,8 @@ def test_canned_messages_in_the_customers_language():
 
 
 def test_empathy_only_when_the_customer_is_upset_by_the_policys_measure():
-    """One meaning of "upset" everywhere: the negative probability against policy.upset_score. A plain
-    question the tagger reads as mildly negative gets no "seems upset" line (it got an apology)."""
+    """The prompt's "seems upset" line and the apology read the upset model's probability against
+    policy.upset_score; a turn without it (no model) the negative probability against negative_score."""
     from assistant.turn.prompts import describe_tags
     from assistant.types import Sentiment
 
@@ -124,6 +124,10 @@ def test_empathy_only_when_the_customer_is_upset_by_the_policys_measure():
     angry = Tags(sentiment=Sentiment("negative", {"negative": 0.95, "neutral": 0.04, "positive": 0.01}))
     assert "upset" not in describe_tags(mild, 0.82)
     assert "upset" in describe_tags(angry, 0.82)
-    assert "upset" in describe_tags(mild, 0.5)  # the threshold is the config's
+    assert "upset" not in describe_tags(mild, 0.5)  # no upset score: the negative probability's 0.82 decides
+    calm = Tags(sentiment=Sentiment("negative", {"negative": 0.9, "upset": 0.3}))
+    hurt = Tags(sentiment=Sentiment("negative", {"negative": 0.6, "upset": 0.7}))
+    assert "upset" not in describe_tags(calm, 0.5) and "upset" in describe_tags(hurt, 0.5)
+    assert "upset" not in describe_tags(hurt, 0.8)  # the threshold is the config's
     count = lambda msgs: sum(len(m["content"]) for m in msgs)  # noqa: E731
     assert "upset" not in build_messages([], "q", [], mild, count, 10_000, upset_score=0.82)[0]["content"]

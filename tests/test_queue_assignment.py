@@ -116,6 +116,19 @@ def test_close_several_at_once(cfg, store):
         t.close_many([], "dana")
 
 
+def test_bulk_close_leaves_a_colleagues_conversation_open(cfg, store):
+    """Ticked while queued, taken by Sam before Lee clicks "Close selected": it stays with Sam (an
+    agent cannot close, then take, what another holds); the queued one closes; an admin may close both."""
+    a, t = team(cfg, store)
+    held, waiting = queued(a, "Refund please, a person?"), queued(a, "Talk to a human about my order")
+    a.handoff.take(held, "sam")
+    closed, refused = t.close_many([held, waiting], "lee")
+    assert closed == [waiting] and refused == [(held, "sam is answering it now")]
+    assert store.handoff(held)["state"] == "human"
+    closed, _ = t.close_many([held], "dana")  # an admin
+    assert closed == [held]
+
+
 def test_away_operators_do_not_count_as_online(cfg, store):
     from assistant.store.store import Store
 

@@ -193,10 +193,16 @@ def test_satisfaction_is_asked_once_after_an_operator_closed_it(cfg, store):
     left = a.respond(None, "I want to talk to a human").conversation_id
     assert h.close_abandoned(1, now=datetime.now(timezone.utc) + timedelta(minutes=5)) == [left]
     assert not satisfaction_due(store, left) and not record_satisfaction(store, left, True)
-    # Closed without anyone taking it: it counts for the operator who closed it.
+    # Closed without anyone taking it (spam, solved elsewhere): no person answered, nothing is asked.
     queued = a.respond(None, "I want to talk to a real person please").conversation_id
     h.close(queued, "lee")
-    assert record_satisfaction(store, queued, True) and store.satisfaction(queued)["operator"] == "lee"
+    assert not satisfaction_due(store, queued) and not record_satisfaction(store, queued, True)
+    # Taken, handed back to the assistant, closed later by someone else: that stretch ended at the hand-back.
+    back = a.respond(None, "Can I speak to an agent?").conversation_id
+    h.take(back, "dana")
+    h.hand_back(back, "dana")
+    h.close(back, "lee")
+    assert not satisfaction_due(store, back)
     with pytest.raises(Exception, match="1 \\(good\\) or -1"):
         store.add_satisfaction(queued, 5, "lee")
 

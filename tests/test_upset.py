@@ -31,6 +31,11 @@ def test_a_broken_or_missing_model_is_a_clear_error(tmp_path):
     bad.write_text(json.dumps({"features": ["neg_logit"], "weights": [1], "bias": 0, "mean": [0], "scale": [1]}))
     with pytest.raises(ConfigError, match="features"):
         UpsetModel.load(bad)
+    n = len(FEATURES)
+    nan = {"features": list(FEATURES), "weights": [float("nan")] * n, "bias": 0, "mean": [0] * n, "scale": [1] * n}
+    bad.write_text(json.dumps(nan))  # json writes NaN; a NaN weight would make every message "upset"
+    with pytest.raises(ConfigError, match="finite"):
+        UpsetModel.load(bad)
 
 
 def test_apology_and_offer_read_different_scores():
@@ -39,6 +44,7 @@ def test_apology_and_offer_read_different_scores():
     assert not upset(plain, threshold=0.5) and negative(plain, threshold=0.82)
     # Turns stored before the upset model: the negative probability stands in.
     assert upset(None, {"negative": 0.9}, threshold=0.5)
+    assert not upset(None, {"negative": 0.6}, threshold=0.5)  # not at the upset model's threshold: 0.82
     rules = Rules(negative_turns=2, negative_score=0.82)
     assert decide("where is my order", Tags("en", plain), [True], rules).reason == "negative_streak"
 
@@ -116,3 +122,21 @@ def test_the_shipped_model_apologises_to_upset_customers_only():
     assert [t for t in calm if upset(sentiment.tag(t), threshold=threshold)] == []
     assert [t for t in hurt if not upset(sentiment.tag(t), threshold=threshold)] == []
     assert (ROOT / "models" / "upset" / "upset.json").is_file()
+
+
+@requires_models
+def test_a_broken_upset_model_leaves_the_tagger_working_and_is_said(tmp_path):
+    import dataclasses
+
+    from assistant.config import load_config
+    from assistant.taggers.loader import load_taggers
+
+    broken = tmp_path / "upset.json"
+    broken.write_text("{half a file")
+    cfg = load_config(env={})
+    cfg = dataclasses.replace(cfg, policy=dataclasses.replace(cfg.policy, upset_model=str(broken)))
+    sentiment, _, problems = load_taggers(cfg)
+    scores = sentiment.tag("How do I return it?").scores
+    assert "upset" not in scores and set(scores) == {"negative", "neutral", "positive"}
+    assert any("unreadable" in p and str(broken) in p for p in problems), problems
+    assert sentiment.problems and "negative probability alone" in sentiment.problems[0]

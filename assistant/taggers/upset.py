@@ -92,6 +92,9 @@ class UpsetModel:
             )
             if not (len(model.weights) == len(model.mean) == len(model.scale) == n):
                 raise ValueError("weights, mean and scale must each have one value per feature")
+            # json accepts NaN, and a NaN weight would make every message "upset" (min(60, nan) is 60).
+            if not all(math.isfinite(v) for v in [*model.weights, model.bias, *model.mean, *model.scale]):
+                raise ValueError("weights, bias, mean and scale must be finite numbers")
             return model
         except FileNotFoundError as exc:
             raise ConfigError(f"no upset model at {path} (train one with `loopdesk finetune upset`)") from exc

@@ -89,7 +89,14 @@ class Assignment:
         if len(ids) > MAX_BULK:
             raise InputError(f"select at most {MAX_BULK} items at once")
         closed, refused = [], []
+        admin = self.store.operator_role(actor) == "admin"
         for cid in ids:
+            row = self.store.handoff(cid)
+            # A conversation someone is answering closes only by its holder or an admin: ticked while
+            # queued, taken by a colleague before the click, it must not close under them.
+            if row and row["state"] == "human" and row["operator"] != actor and not admin:
+                refused.append((cid, f"{row['operator']} is answering it now"))
+                continue
             try:
                 self.handoff.close(cid, actor)
                 closed.append(cid)

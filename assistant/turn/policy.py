@@ -54,14 +54,23 @@ def wants_human(text: str) -> bool:
     return bool(_HUMAN.search(text) or _SHORT_PERSON.match(text))
 
 
-def upset(sentiment: Sentiment | None, scores: dict | None = None, *, threshold: float) -> bool:
+def upset(
+    sentiment: Sentiment | None,
+    scores: dict | None = None,
+    *,
+    threshold: float,
+    negative_threshold: float = PolicyConfig().negative_score,
+) -> bool:
     """Whether the reply should acknowledge the customer's feelings (the apology, the empathy line of
     the prompt): the upset model's probability (`scores["upset"]`, `assistant.taggers.upset`) >=
-    `policy.upset_score`; for turns tagged without that model, the negative probability; the label
-    alone when no scores are known."""
+    `policy.upset_score`; for turns tagged without that model (it is missing, or the turn is older),
+    the negative probability >= `negative_threshold` (`policy.negative_score`, the rule before the
+    model); the label alone when no scores are known."""
     scores = scores if scores is not None else (sentiment.scores if sentiment else None)
     if scores:
-        return float(scores.get("upset", scores.get("negative", 0.0))) >= threshold
+        if "upset" in scores:
+            return float(scores["upset"]) >= threshold
+        return float(scores.get("negative", 0.0)) >= negative_threshold
     return bool(sentiment and sentiment.label == "negative")
 
 

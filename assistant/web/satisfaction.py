@@ -30,16 +30,34 @@ log = logging.getLogger("loopdesk.chat")
 REMEMBERED_PAGES = 5000  # like the chat sessions: the least recently seen page is forgotten first
 
 
+PERSON_EVENTS = frozenset({"taken", "transferred"})
+STRETCH_STARTS = frozenset({"requested", "handed_back", "closed", "abandoned"})
+
+
+def closed_after_a_person(events: list[dict]) -> bool:
+    """Whether the conversation's last move is a `closed` event that ends a stretch a person held (taken
+    or transferred since it was last requested, handed back or closed): closing a conversation nobody
+    answered, or one handed back to the assistant long ago, asks the customer nothing."""
+    moves = [e for e in events if e["kind"] not in ("assigned", "emailed", "email_failed")]
+    if not moves or moves[-1]["kind"] != "closed":
+        return False
+    for e in reversed(moves[:-1]):
+        if e["kind"] in PERSON_EVENTS:
+            return True
+        if e["kind"] in STRETCH_STARTS:
+            return False
+    return False
+
+
 def satisfaction_due(store, conversation_id: str | None) -> bool:
-    """True while the customer may answer: an operator closed the conversation (its latest move is a
-    `closed` event) and it has no answer yet."""
+    """True while the customer may answer: an operator closed the conversation after a person held it
+    (`closed_after_a_person`) and it has no answer yet."""
     if not conversation_id:
         return False
     row = store.handoff(conversation_id)
     if not row or row["state"] != "closed":
         return False
-    last = store.last_handoff_event(conversation_id)
-    return bool(last and last["kind"] == "closed") and store.satisfaction(conversation_id) is None
+    return closed_after_a_person(store.handoff_events(conversation_id)) and store.satisfaction(conversation_id) is None
 
 
 def record_satisfaction(store, conversation_id: str | None, good: bool) -> bool:
@@ -125,10 +143,13 @@ def build_satisfaction(sessions, key, poll_s: float) -> None:
             with lock:
                 lang = (shown.get(k) or ("", "en"))[1]
             try:
-                record_satisfaction(store, cid, good)
+                saved = record_satisfaction(store, cid, good)
+                before = not saved and store.satisfaction(cid) is not None
             except LoopdeskError as exc:
                 log.error("satisfaction answer for conversation %s not stored: %s", cid, exc)
                 return gr.skip(), f"_{messages.text('satisfaction_failed', lang)}_"
+            if not saved and not before:  # reopened meanwhile: the question no longer stands, nothing was kept
+                return gr.update(visible=False), ""
             # Answered now or before (a second click, another tab): either way the question is done.
             return gr.update(visible=False), f"**{messages.text('satisfaction_thanks', lang)}**"
 

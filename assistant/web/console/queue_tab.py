@@ -26,7 +26,7 @@ import gradio as gr
 import pandas as pd
 
 from assistant.errors import InputError, LoopdeskError
-from assistant.turn.assignment import Assignment
+from assistant.turn.assignment import MAX_BULK, Assignment
 from assistant.turn.handoff import Handoff
 from assistant.web.console import queue_alert
 
@@ -99,12 +99,15 @@ class QueueView:
         if time.monotonic() - self._last_abandon_check > ABANDON_CHECK_S:
             self._last_abandon_check = time.monotonic()
             self.handoff.close_abandoned(self.abandon_minutes)
-        now = (now or dt.datetime.now(dt.timezone.utc)).replace(tzinfo=None)
+        now = now or dt.datetime.now(dt.timezone.utc)
         mine: list[list] = []
         others: list[list] = []
         for q in self.store.handoff_queue():
             cid = q["conversation_id"]
-            waited = (now - q["requested_at"].replace(tzinfo=None)).total_seconds() / 60
+            asked = q["requested_at"]
+            # SQLite returns naive UTC, PostgreSQL aware datetimes in the session's zone: compare in UTC.
+            asked = asked.replace(tzinfo=dt.timezone.utc) if asked.tzinfo is None else asked
+            waited = (now - asked).total_seconds() / 60
             who = q["operator"] if q["state"] == "human" else q.get("assigned_to")
             own = bool(viewer) and who == viewer
             row = [
@@ -255,6 +258,8 @@ class QueueTab:
                 raise InputError("select the queue items to assign first")
             if not to:
                 raise InputError("choose an operator first")
+            if len(selected) > MAX_BULK:
+                raise InputError(f"select at most {MAX_BULK} items at once")
             names = labels(selected)
             done: dict[str, list[str]] = {"assigned": [], "transferred": []}
             refused = []
@@ -272,6 +277,8 @@ class QueueTab:
         @guarded(3)
         def close(tok, selected):
             me = operator_of(tok)
+            if len(selected or []) > MAX_BULK:
+                raise InputError(f"select at most {MAX_BULK} items at once")
             names = labels(list(selected or []))
             closed, refused = assignment.close_many(list(selected or []), me)
             parts = [f"Closed {len(closed)}: {', '.join(names[c] for c in closed)}."] if closed else []
