@@ -216,3 +216,12 @@ def test_a_citation_of_a_passage_the_model_was_not_shown_is_replaced_by_the_evid
     shown = "".join(stream.sentences(["We accept Visa and PayPal. [1]"]))
     assert "[1]" not in shown and stream.verdict(["We accept Visa and PayPal."], [2], q) == ""
     assert stream.citation_added == " [3]"
+
+
+def test_a_written_decline_quoting_the_customer_is_never_shown():
+    """An adapter trained on an older round's replies writes its partial decline around a right row."""
+    row = "For Extra cover (Parcelwise Protect), the price is £4.99."
+    stream = GroundedStream([row], 1, key=[row], question="and what if it's going to New York instead?")
+    out = list(stream.sentences(['I couldn\'t find anything about "New York" in the help pages, and I\'d rather '
+                                 "not guess. ", "The closest I found: Extra cover costs £4.99. [1]"]))
+    assert out == [] and stream.problem == "wrote a decline"
