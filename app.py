@@ -69,6 +69,7 @@ def build_app(assistant, cfg: Config, learning=None):
     """The HTTP API and routes (`assistant.web.http_api`), with the Gradio pages mounted at /."""
     from assistant.web.http_api import build_api
     from assistant.web.customer_style import HEAD, css
+    from finetune.kb_files import MAX_BYTES
 
     api = build_api(assistant, cfg)
     demo = build_ui(assistant, cfg, learning)
@@ -86,6 +87,7 @@ def build_app(assistant, cfg: Config, learning=None):
         ssr_mode=False,
         css=css(cfg.app.colour),
         head=HEAD,  # picks the /widget.js frame's layout (/?embed=1) before the page renders
+        max_file_size=MAX_BYTES,  # help pages (console Settings tab): a larger file is refused before it uploads
     )
 
 

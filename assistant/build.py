@@ -21,6 +21,7 @@ from assistant.turn.pipeline import Assistant
 from assistant.turn.policy import Rules
 from assistant.taggers.pii import PiiRedactor
 from assistant.serving.registry import open_generator
+from assistant.settings import LiveSettings
 from assistant.store.inbox import Inbox
 from assistant.store.spool import Spool
 from assistant.store.store import Store
@@ -42,18 +43,21 @@ class Profile:
     midway); `wait_for_model`: never answer from the evidence for lack of time (an evaluation
     measures the model's answers, not how busy the machine is); `taggers`: load the taggers;
     `answer_memory`: answer from the team's approved answers first (an evaluation or a training set
-    measures the model and the knowledge base: answers the team typed would only add ties)."""
+    measures the model and the knowledge base: answers the team typed would only add ties);
+    `owner_settings`: the business name and languages an owner set in the console override the config's
+    (an evaluation or a training set names the business its questions are about, in its config)."""
 
     name: str
     follow_live_adapter: bool = True
     wait_for_model: bool = False
     taggers: bool = True
     answer_memory: bool = True
+    owner_settings: bool = True
 
 
 SERVE = Profile("serve")
-EVAL = Profile("eval", follow_live_adapter=False, wait_for_model=True, answer_memory=False)
-DATASET = Profile("dataset", follow_live_adapter=False, wait_for_model=True, answer_memory=False)
+EVAL = Profile("eval", follow_live_adapter=False, wait_for_model=True, answer_memory=False, owner_settings=False)
+DATASET = Profile("dataset", follow_live_adapter=False, wait_for_model=True, answer_memory=False, owner_settings=False)
 
 
 def build_assistant(
@@ -89,6 +93,8 @@ def build_assistant(
     p = cfg.policy
     relevance = open_relevance(cfg)
     spool = Spool(cfg.spool_path)
+    # The owner's business name, greeting, colour and languages (console), or the config's alone.
+    settings = LiveSettings(store if profile.owner_settings else None, cfg)
     # Messages received by a process that was killed go to the spool (written before the next turn).
     Inbox.recover_dead(cfg.inbox_dir, spool)
     return Assistant(
@@ -106,12 +112,15 @@ def build_assistant(
         inbox=Inbox.for_this_process(cfg.inbox_dir),
         redactor=PiiRedactor(cfg.store.redact_contact, cfg.home),
         handoff=Handoff(
-            store, default_wait_s=cfg.policy.default_wait_minutes * 60, mailer=Mailer(cfg.email, cfg.app.business_name)
+            store,
+            default_wait_s=cfg.policy.default_wait_minutes * 60,
+            mailer=Mailer(cfg.email, lambda: settings.current().business_name),
         ),
         rules=Rules(p.negative_turns, p.negative_score, p.supported_languages, cfg.app.business_name),
         # Turns run side by side up to app.concurrent_turns (generation batches them); the rest wait in line.
         admission=Admission(cfg.app.concurrent_turns, cfg.app.max_waiting, cfg.app.turn_seconds),
         relevance=relevance,
+        settings=settings,
     )
 
 

@@ -288,9 +288,10 @@ class LearningLoop:
         self._record(operator, "save article", path=str(path))
         return path
 
-    def start_index_build(self, paths: list[str], operator: str) -> dict:
+    def start_index_build(self, paths: list[str], operator: str, strict: bool = False) -> dict:
         """Rebuild the configured index from `paths` in the background (a new help article); every
-        replica switches to the new build at its next question."""
+        replica switches to the new build at its next question. `strict`: a file that cannot be read
+        fails the build and the index in use keeps serving (help pages uploaded in the console)."""
         return self._start(
             "index",
             loopdesk(
@@ -302,9 +303,54 @@ class LearningLoop:
                 str(self.cfg.index_dir),
                 "--progress",
                 "{run}/progress.json",
+                *(["--strict"] if strict else []),
             ),
             operator,
         )
+
+    # --- help pages (the console's Settings tab; `finetune.kb_files` checks and writes) ---------------
+    def help_pages(self) -> tuple[Path, list[dict]]:
+        """(the folder help pages are saved in, its pages and any bundled ones)."""
+        from finetune.kb_files import list_pages
+
+        return list_pages(self.cfg)
+
+    def put_help_page(self, name: str, upload: str, operator: str) -> tuple[Path, bool]:
+        """Add or replace a help page and rebuild the index from the folder; when the rebuild cannot
+        start (another job), the folder is put back as it was. (its path, whether it replaced one)."""
+        from finetune.kb_files import folders, put_page
+
+        self._idle()
+        path, replaced, undo = put_page(self.cfg, name, upload)
+        self._rebuild_or_undo(folders(self.cfg)[1], operator, undo)
+        self._record(operator, "replace help page" if replaced else "add help page", path=str(path))
+        return path, replaced
+
+    def delete_help_page(self, name: str, operator: str) -> Path:
+        """Delete a help page and rebuild the index without it (put back when the rebuild cannot start)."""
+        from finetune.kb_files import delete_page, folders
+
+        self._idle()
+        path, undo = delete_page(self.cfg, name)
+        self._rebuild_or_undo(folders(self.cfg)[1], operator, undo)
+        self._record(operator, "delete help page", path=str(path))
+        return path
+
+    def _idle(self) -> None:
+        """InputError while a job runs: a help page changes only when its rebuild can start."""
+        current = self.job()
+        if current and current["state"] == "running":
+            raise InputError(
+                f"a {current['kind']} job is running (started by {current['started_by']}); change help pages "
+                "when it has finished: one job at a time"
+            )
+
+    def _rebuild_or_undo(self, build_from: list[Path], operator: str, undo) -> None:
+        try:
+            self.start_index_build([str(f) for f in build_from], operator, strict=True)
+        except Exception:  # another job started in between, or no process: nothing is half done
+            undo()
+            raise
 
     def adapters(self) -> list[dict]:
         """Generator adapters with their evaluation next to the live one's (newest first)."""

@@ -24,7 +24,7 @@ from typing import Any, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from assistant.errors import ConfigError
+from assistant.errors import ConfigError, InputError
 from index.chunking import Chunk, chunk_document
 from index.loaders import load_documents
 
@@ -123,9 +123,11 @@ def build_index(
     loader_options=None,
     lexical: bool = True,
     report=None,
+    strict: bool = False,
 ) -> dict:
     """Build (incrementally) and activate a new index; return the build report. `lexical`: also a
-    BM25 index, for `retrieval.mode` bm25 or hybrid (the CLI and the app build it only then)."""
+    BM25 index, for `retrieval.mode` bm25 or hybrid (the CLI and the app build it only then). `strict`: a
+    file that cannot be read (a broken PDF) is an InputError, and nothing is built."""
     import faiss
     import numpy as np
 
@@ -134,6 +136,12 @@ def build_index(
     (out / "builds").mkdir(parents=True, exist_ok=True)
     max_tokens = max_tokens or min(256, embedder.max_tokens)
     docs, skipped = load_documents(paths, loader_options)
+    if strict and skipped:  # before anything is written: the build in use stays CURRENT
+        raise InputError(
+            "index not rebuilt, the one in use keeps serving: "
+            + "; ".join(f"{Path(s.path).name}: {s.reason}" for s in skipped)
+            + " (replace or delete the file, then build again)"
+        )
     chunks: list[Chunk] = []
     for doc in docs:
         chunks += chunk_document(doc, embedder.count_tokens, max_tokens, overlap_blocks)

@@ -52,6 +52,9 @@ def build(
     progress_file: str = typer.Option(
         "", "--progress", help="Rewrite this JSON file with the stage and how far it is."
     ),
+    strict: bool = typer.Option(
+        False, "--strict", help="Build nothing (the index in use keeps serving) when a file cannot be read."
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Chunk, embed and index knowledge files; re-embeds only what changed."""
@@ -72,6 +75,7 @@ def build(
         loader_options=opts,
         lexical=cfg.retrieval.mode != "dense",
         report=_progress(progress_file),
+        strict=strict,
     )
     if Path(report["out"]).resolve() == Path(cfg.index_dir).resolve():
         # The configured index: every replica of the app switches to this build at its next question.

@@ -9,6 +9,7 @@
     loopdesk finetune taggers ...            see `finetune.cli`
     loopdesk operator add NAME --json        a console account (see `assistant.cli.console`)
     loopdesk report daily --json             the day's numbers, the 7 days before, alerts
+    loopdesk settings show|set KEY VALUE     the owner's settings (see `assistant.cli.settings`)
 
 Every command accepts `--json`. Errors the user can act on print one clear line and exit 2.
 """
@@ -273,6 +274,7 @@ def _erase_exports(cfg, ids: list[str], extra_dirs: list[str]) -> dict:
 def _compose() -> None:
     from assistant.cli.console import api_key_app, erase_exports_with, operator_app, report_app, store_app
     from assistant.cli.memory import memory_app
+    from assistant.cli.settings import settings_app
     from finetune.cli import adapters_app
     from finetune.cli import app as finetune_app
     from index.cli import app as index_app
@@ -289,6 +291,7 @@ def _compose() -> None:
     app.add_typer(store_app, name="store")
     app.add_typer(api_key_app, name="api-key")
     app.add_typer(memory_app, name="memory")
+    app.add_typer(settings_app, name="settings")
 
 
 _compose()

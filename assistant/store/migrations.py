@@ -341,6 +341,22 @@ def _m016_team(conn) -> None:
     conn.execute(sa.text("CREATE INDEX ix_handoff_events_created ON handoff_events (created_at)"))
 
 
+def _m017_settings(conn) -> None:
+    """A store owner's settings from the console (business name, greeting, colour, languages), in the
+    database so every replica serves the same ones; each row says who changed it and when (a NULL value:
+    back to the config file's)."""
+    md = sa.MetaData()
+    sa.Table(
+        "settings",
+        md,
+        sa.Column("key", sa.String(64), primary_key=True),
+        sa.Column("value", sa.JSON),
+        sa.Column("updated_by", sa.String(64), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    md.create_all(conn)
+
+
 MIGRATIONS = [
     (1, "conversations, turns, feedback", _m001_initial),
     (2, "indexes for history, feedback and escalation look-ups", _m002_indexes),
@@ -358,6 +374,7 @@ MIGRATIONS = [
     (14, "imports load in batches, unseen until done", _m014_import_runs),
     (15, "handoff assignment, operator status (online | away)", _m015_queue_assignment),
     (16, "saved replies, internal notes, tags, satisfaction answers", _m016_team),
+    (17, "settings a store owner changes in the console", _m017_settings),
 ]
 
 _versions = sa.Table(

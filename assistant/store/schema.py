@@ -229,3 +229,12 @@ satisfaction = sa.Table(
     sa.Column("operator", sa.String(64)),  # who had the conversation when it was closed
     sa.Column("answered_at", sa.DateTime(timezone=True)),
 )
+
+settings = sa.Table(  # a store owner's overrides of config values (migration 17; `assistant.settings`)
+    "settings",
+    md,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.JSON),  # NULL: the config file's value again (the row keeps who reset it)
+    sa.Column("updated_by", sa.String(64)),
+    sa.Column("updated_at", sa.DateTime(timezone=True)),
+)

@@ -4,8 +4,8 @@ Every write is one transaction and is retried with backoff when the database is 
 `retries` attempts it raises `StoreError` (never a silent loss). Tables (`assistant.store.schema`,
 created by `assistant.store.migrations`): conversations, turns, feedback, labels, imports, handoffs,
 handoff_events, operators, sign_in_attempts, and the team's saved_replies, conversation_notes,
-conversation_tags and satisfaction (`team`). Console and handoff queries live in `store_console` /
-`store_handoff`; sign-in attempts and operator roles in `sign_in`.
+conversation_tags and satisfaction (`team`), and the owner's settings (`settings`). Console and
+handoff queries live in `store_console` / `store_handoff`; sign-in attempts and operator roles in `sign_in`.
 
     python -m assistant.store.store sqlite:////tmp/x.db   # migrate and print the schema version
 """
@@ -49,6 +49,7 @@ from assistant.store.memory import MemoryRecords
 from assistant.store.shared import ApiKeyRecords, DeploymentRecords
 from assistant.store.sign_in import SignInRecords
 from assistant.store.team import TeamRecords
+from assistant.store.settings import SettingsRecords
 
 TURN_FIELDS = {c.name for c in turns.columns} - {"id", "conversation_id", "role", "text", "created_at", "spool_key"}
 
@@ -71,6 +72,7 @@ class Store(
     SignInRecords,
     TeamRecords,
     AssignmentRecords,
+    SettingsRecords,
 ):
     """The conversation store; handoff/operator and console queries come from the two mixins."""
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import smtplib
 from email.message import EmailMessage
+from typing import Callable
 
 from assistant.errors import LoopdeskError
 
@@ -24,8 +25,14 @@ class MailError(LoopdeskError):
 
 
 class Mailer:
-    def __init__(self, email_cfg, business: str) -> None:
-        self.cfg, self.business = email_cfg, business
+    def __init__(self, email_cfg, business: str | Callable[[], str]) -> None:
+        """`business`: the name e-mails sign with, or a function reading the one in effect (the owner may
+        change it in the console while the app runs: `assistant.settings`)."""
+        self.cfg, self._business = email_cfg, business
+
+    @property
+    def business(self) -> str:
+        return self._business() if callable(self._business) else self._business
 
     @property
     def enabled(self) -> bool:

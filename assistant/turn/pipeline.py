@@ -46,6 +46,7 @@ from assistant.grounding.relevance import Relevance, known_stems, question_featu
 from assistant.memory.match import AnswerMemory, MemoryHit
 from assistant.store.memory import MEMORY_ID
 from assistant.turn.tagging import MessageTagging
+from assistant.settings import LiveSettings
 from assistant.grounding.placeholders import StreamRenderer
 from assistant.turn import messages
 from assistant import metrics
@@ -161,6 +162,7 @@ class Assistant:
         relevance: Relevance | None = None,
         memory: AnswerMemory | None = None,
         inbox: Inbox | None = None,
+        settings: LiveSettings | None = None,
     ) -> None:
         """`assistant.build.build_assistant` passes every part; unit tests pass what they need and
         get the config's defaults for the rest."""
@@ -209,6 +211,9 @@ class Assistant:
             else Admission(cfg.app.concurrent_turns, cfg.app.max_waiting, cfg.app.turn_seconds)
         )
         self.busy_watch = BusyWatch()  # the model giving way for lack of time, said when it is wrong
+        # The owner's business name, greeting, colour and languages (console or CLI) over the config's,
+        # read at each turn: a change applies from the next message, no restart.
+        self.settings = settings if settings is not None else LiveSettings(store, cfg)
 
     def with_retriever(self, retriever: Retriever) -> "Assistant":
         """The same assistant (generator, store, taggers, policy shared) answering from another knowledge
@@ -303,7 +308,7 @@ class Assistant:
         timer = Timer()
         clean = sanitize(message, self.cfg.policy.max_message_chars)
         if clean.empty:
-            decision = decide("", Tags(), [], self.rules)
+            decision = decide("", Tags(), [], self.live_rules())
             yield (
                 "done",
                 self._result(
@@ -490,7 +495,7 @@ class Assistant:
 
     def tag(self, text: str, timer: Timer) -> Tags:
         """Steps 1-3: language, sentiment, entities (`assistant.turn.tagging`, shared with `loopdesk tag`)."""
-        return MessageTagging(self.cfg, self.sentiment, self.ner).tag(text, timer.mark)
+        return MessageTagging(self.settings.config(), self.sentiment, self.ner).tag(text, timer.mark)
 
     def queue(self, conversation_id: str, decision: Decision, language: str) -> str:
         """Put the conversation in the handoff queue; the message tells the customer what happens next."""
@@ -505,7 +510,7 @@ class Assistant:
                 "or contact us through the channels on our help pages."
             )
         lang = language if language in messages.LANGUAGES else "en"
-        business = self.cfg.app.business_name
+        business = self.settings.current().business_name
         if status.online:
             wait = messages.text(
                 "queued",
@@ -559,6 +564,12 @@ class Assistant:
         n = max(self.cfg.retrieval.evidence_units, self.cfg.retrieval.fallback_units, PICKED_UNITS)
         return pick_evidence(query, evidence_units(passages), embedder, n, headings)
 
+    def live_rules(self) -> Rules:
+        """The policy's rules with the owner's business name and languages, where set (`self.settings`)."""
+        o = self.settings.overrides()
+        changes = {k: o[k] for k in ("business_name", "supported_languages") if k in o}
+        return replace(self.rules, **changes) if changes else self.rules
+
     def decide(self, text: str, tags: Tags, history: list[dict], found: Found) -> Decision:
         threshold = self.cfg.policy.negative_score
         earlier = [
@@ -572,14 +583,13 @@ class Assistant:
         offered = (
             bool(replies) and replies[-1]["role"] == "assistant" and replies[-1].get("escalation") in OFFER_REASONS
         )
-        decision = decide(text, tags, earlier, self.rules, offered)
+        decision = decide(text, tags, earlier, self.live_rules(), offered)
         if decision.action == "answer":
             why = self.not_covered(found)
             if why:
                 tags.notes.append(f"declined: {why}")
-                return Decision(
-                    "decline", "not_covered", canned("not_covered", self.cfg.app.business_name, tags.language)
-                )
+                business = self.settings.current().business_name
+                return Decision("decline", "not_covered", canned("not_covered", business, tags.language))
         return decision
 
     def not_covered(self, found: Found) -> str:
@@ -623,7 +633,7 @@ class Assistant:
             tags,
             self.generator.count_tokens,
             budget,
-            self.cfg.app.business_name,
+            self.settings.current().business_name,
             self.cfg.policy.upset_score,
         )
 
@@ -731,7 +741,10 @@ class Assistant:
         # Only an upset customer (policy.upset_score, the policy's own test) gets the apology: the tagger
         # leans negative on plain support questions ("How do I return it?" reads 0.82 negative); the upset
         # model (assistant.taggers.upset) tells them apart.
-        if tags.sentiment and upset(tags.sentiment, threshold=self.cfg.policy.upset_score):
+        policy = self.cfg.policy
+        if tags.sentiment and upset(
+            tags.sentiment, threshold=policy.upset_score, negative_threshold=policy.negative_score
+        ):
             reply = "I'm sorry about the trouble." + ("\n" if "\n" in reply else " ") + reply
         return reply
 

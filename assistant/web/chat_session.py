@@ -176,7 +176,7 @@ class ChatSession:
         if not new:
             return False
         self.seen_turn = new[-1]["id"]
-        business = self.assistant.cfg.app.business_name
+        business = self.assistant.settings.current().business_name  # the owner's, where set
         added = []
         for t in new:
             notes = t["notes"] or {}

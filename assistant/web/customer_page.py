@@ -12,6 +12,7 @@ about sentiment, escalation reasons, models or adapters is shown here; the conso
 from __future__ import annotations
 
 import html
+import json
 import logging
 import uuid
 
@@ -20,7 +21,7 @@ import gradio as gr
 from assistant.turn import messages
 from assistant.turn.handoff import valid_email
 from assistant.web.chat_session import ChatSession, Sessions
-from assistant.web.customer_style import CLOSE_JS, SET_LANG_JS, counter_js, empty_count
+from assistant.web.customer_style import CLOSE_JS, SET_LANG_JS, SET_LOOK_JS, counter_js, empty_count
 from assistant.web.page_strings import language_from_header, page_text
 from assistant.web.satisfaction import build_satisfaction
 from assistant.config import Config
@@ -67,15 +68,21 @@ def chat_value(session: ChatSession) -> list[dict]:
 
 def build_customer_page(assistant, cfg: Config) -> None:
     """The chat page's components and events (call inside a `gr.Blocks`)."""
-    business = cfg.app.business_name
+    business = cfg.app.business_name  # as the page is built; each page load reads the one in effect
     limit = cfg.policy.max_message_chars
+    live = assistant.settings  # the owner's name, greeting and colour (console) over the config's
 
     # The shop's own title and greeting stay as written; the built-in ones are in the page's language.
     def title(lang: str) -> str:
-        return cfg.app.title or page_text("title", lang, business=business)
+        return cfg.app.title or page_text("title", lang, business=live.current().business_name)
 
     def greeting(lang: str) -> str:
-        return cfg.app.greeting or page_text("greeting", lang, business=business)
+        now = live.current()
+        return now.greeting or page_text("greeting", lang, business=now.business_name)
+
+    def look() -> str:
+        now = live.current()
+        return json.dumps({"colour": now.colour, "title": now.title})
 
     sessions = Sessions(assistant, greeting)
     # One key per page load, made on the server: two messages sent before the first reply came
@@ -83,6 +90,7 @@ def build_customer_page(assistant, cfg: Config) -> None:
     key = gr.State(lambda: uuid.uuid4().hex)
     # The page's language where the browser's scripts read it (the counter, <html lang>).
     page_lang = gr.Textbox("en", visible=False, elem_id="page-lang")
+    page_look = gr.Textbox("", visible=False, elem_id="page-look")  # colour and title in effect (SET_LOOK_JS)
     brand = gr.Markdown(f"## {html.escape(title('en'))}", elem_id="brand")
     close = gr.Button("✕ " + page_text("close"), size="sm", elem_id="widget-close")  # only in the widget's frame
     who = gr.Markdown(page_text("who_assistant", business=html.escape(business)), elem_id="who")
@@ -140,7 +148,7 @@ def build_customer_page(assistant, cfg: Config) -> None:
         )
         return (
             chat_value(session),
-            who_text(session, business),
+            who_text(session, live.current().business_name),
             gr.update(visible=show_email),
             *labels(session, force_labels),
         )
@@ -154,7 +162,7 @@ def build_customer_page(assistant, cfg: Config) -> None:
         k, session = sessions.get(k)
         if session.conversation_id is None and not session.pending and not session.busy:
             session.set_language(language_from_header(request.headers.get("accept-language")))
-        return view(session, force_labels=True)
+        return (*view(session, force_labels=True), look())
 
     def on_submit(text, k, sent_at):
         k, session = sessions.get(k)
@@ -213,7 +221,7 @@ def build_customer_page(assistant, cfg: Config) -> None:
             k,
             chat_value(session),
             "",
-            who_text(session, business),
+            who_text(session, live.current().business_name),
             gr.update(visible=False),
             empty_count(limit, lang),
         )
@@ -244,7 +252,8 @@ def build_customer_page(assistant, cfg: Config) -> None:
     page_lang.change(None, [message, page_lang], [counter], js=counter_js(limit))
     page_lang.change(None, [page_lang], None, js=SET_LANG_JS)
     # The key is made when the page opens: its change is the page's first server call with the browser's headers.
-    key.change(on_open, [key], view_outputs, queue=False, show_progress="hidden")
+    key.change(on_open, [key], [*view_outputs, page_look], queue=False, show_progress="hidden")
+    page_look.change(None, [page_look], None, js=SET_LOOK_JS)
     close.click(None, None, None, js=CLOSE_JS)
     chatbot.like(on_like, [key], [thanks], queue=False)
     chatbot.clear(on_new, [key], [key, chatbot, thanks, who, email_row, counter], queue=False)

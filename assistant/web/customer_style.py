@@ -35,6 +35,9 @@ from the app's origin. "*" because the frame cannot know the shop's origin; the 
 
 
 def css(colour: str) -> str:
+    """The page's CSS; `colour` is the config's accent, shown until the page has loaded the one in effect
+    (the owner may change it in the console: `SET_LOOK_JS` sets `--ld-accent`)."""
+    colour = f"var(--ld-accent, {colour})"
     return f"""
 /* Gradio's theme declares Source Sans Pro 600 with a file that holds only "AB" and Cyrillic letters, so
    bold Latin text fell back to the system's bold font, visibly larger than the words around it. The
@@ -110,3 +113,11 @@ def empty_count(limit: int, language: str) -> str:
 
 SET_LANG_JS = "(lang) => { document.documentElement.lang = lang || 'en'; }"
 """The page's language on <html>: screen readers pronounce the page in it."""
+
+SET_LOOK_JS = (
+    "(look) => { if (!look) return; const l = JSON.parse(look);"
+    " if (l.colour) document.documentElement.style.setProperty('--ld-accent', l.colour);"
+    " if (l.title) document.title = l.title; }"
+)
+"""The owner's colour and page title in effect (`assistant.settings`), sent by the server when the page
+opens: the colour as `--ld-accent`, which every accent rule of `css()` reads."""

@@ -3,9 +3,10 @@ mounted Gradio pages and run before anything reads a body).
 
 - Body limits: a request body over its limit is refused with 413 before it is read into memory,
   whether its size is declared (Content-Length) or streamed (chunked): `/v1/` and `/integrations/`
-  calls get `API_BODY_BYTES`, everything else (the pages' Gradio calls) `app.max_request_kb`. A chat
-  page message is at most `policy.max_message_chars`, so a 50 MB "message" never reaches Gradio (it
-  kept each one in the session's history: 20 x 5 MB added 590 MB to the server).
+  calls get `API_BODY_BYTES`, file uploads (help pages) `UPLOAD_BODY_BYTES`, everything else (the pages'
+  Gradio calls) `app.max_request_kb`. A chat page message is at most `policy.max_message_chars`, so a
+  50 MB "message" never reaches Gradio (it kept each one in the session's history: 20 x 5 MB added
+  590 MB to the server).
 - Security headers: a Content-Security-Policy on every page, plus nosniff and a referrer policy.
   Gradio's page needs inline scripts, styles and eval (its config is inline; without eval the chat
   stays blank), so the policy's teeth are elsewhere: nothing loads from or talks to another origin
@@ -23,6 +24,9 @@ log = logging.getLogger("loopdesk.guards")
 
 API_BODY_BYTES = 512 * 1024
 API_PREFIXES = ("/v1/", "/integrations/")
+# Help pages an admin uploads in the console's Settings tab: up to 5 MB (`finetune.kb_files.MAX_BYTES`)
+# plus the multipart wrapping. Gradio's upload route takes no more than this from anyone.
+UPLOAD_PATH, UPLOAD_BODY_BYTES = "/gradio_api/upload", 5 * 1024 * 1024 + 64 * 1024
 CONSOLE_PREFIXES = ("/operator", "/docs", "/openapi.json")
 
 
@@ -63,6 +67,8 @@ class Guards:
             return await self.app(scope, receive, send)
         path = scope.get("path", "")
         limit = API_BODY_BYTES if path.startswith(API_PREFIXES) else self.page_body_bytes
+        if path.startswith(UPLOAD_PATH):
+            limit = max(limit, UPLOAD_BODY_BYTES)
         declared = dict(scope.get("headers") or []).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
             return await self._refuse(send, limit, path)

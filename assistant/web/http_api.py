@@ -407,8 +407,9 @@ def build_api(assistant, cfg, integration_clients: dict | None = None):
     def widget() -> Response:
         from assistant.web.widget import widget_js
 
+        now = assistant.settings.current()  # the owner's name and colour (console), over the config's
         return Response(
-            widget_js(cfg.app.business_name, cfg.app.colour),
+            widget_js(now.business_name, now.colour),
             media_type="text/javascript",
             headers={"Cache-Control": "public, max-age=300"},
         )
@@ -435,9 +436,10 @@ def build_api(assistant, cfg, integration_clients: dict | None = None):
         except LoopdeskError as exc:
             log.error("knowledge-base section %s: %s", passage_id, exc)
             passages = []
+        business = assistant.settings.current().business_name
         if not passages:
-            return HTMLResponse(missing_section_html(cfg.app.business_name, language, chat_url), status_code=404)
-        return HTMLResponse(section_html(passages, cfg.app.business_name, language, chat_url))
+            return HTMLResponse(missing_section_html(business, language, chat_url), status_code=404)
+        return HTMLResponse(section_html(passages, business, language, chat_url))
 
     @api.get("/healthz", include_in_schema=False)
     def healthz() -> dict:

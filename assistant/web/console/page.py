@@ -1,8 +1,8 @@
 """The operator console (Gradio, route /operator): sign in by name, the handoff queue, conversations
 by last activity, one conversation with per-turn insights (take over, reply, hand back, close,
 rate, correct, relabel; saved replies, internal notes, tags: `team_panel`), replies with filters,
-per-day numbers with an alert banner and report downloads, and the learning loop (export, train with
-live progress, evaluate, promote, roll back).
+per-day numbers with an alert banner and report downloads, the learning loop (export, train with
+live progress, evaluate, promote, roll back), and the owner's settings and help pages (`settings_tab`).
 
 Only event wiring: the logic lives in `operator`, `handoff`, `console_stats`, `accounts` and the
 injected learning loop (`finetune.jobs.LearningLoop`). Each handler reports success or the reason
@@ -24,6 +24,7 @@ from assistant.export_card import summary
 from assistant.web.console.gaps_tab import build_gaps_tab
 from assistant.web.console.learning_tab import build_runs, train_gate
 from assistant.web.console.memory_tab import build_memory_tab
+from assistant.web.console.settings_tab import build_settings_tab
 from assistant.web.console.queue_tab import QUEUE_COLUMNS, QueueTab, QueueView
 from assistant.turn.assignment import Assignment
 from assistant.web.console.team import transcript_with_notes
@@ -100,6 +101,8 @@ def health_problems(assistant) -> list[str]:
     # Each missing tagger carries its own reason (assistant.unavailable).
     # "NER tagger unavailable: not configured" (it says what is missing and why; no "No" in front).
     out += [f"{str(t)[0].upper()}{str(t)[1:]}" for t in (assistant.sentiment, assistant.ner) if not t]
+    # A tagger that loaded without one of its parts (the sentiment tagger's upset model) says so.
+    out += [f"Sentiment tagger: {p}" for p in getattr(assistant.sentiment, "problems", None) or []]
     memory = getattr(assistant, "memory", None)
     if memory is not None and memory.problem:
         out.append(f"Answer memory: {memory.problem} (serving the entries read before)")
@@ -209,7 +212,8 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
     store, handoff = assistant.store, assistant.handoff
     accounts = Accounts(store)
     queue_view = QueueView(store, handoff, cfg.policy.abandon_minutes)
-    gr.Markdown(f"## {html.escape(cfg.app.business_name)} · operator console")
+    # A function: each page load shows the business name in effect (the Settings tab may have changed it).
+    gr.Markdown(lambda: f"## {html.escape(assistant.settings.current().business_name)} · operator console")
     alert = gr.Markdown("", elem_id="op-alert")
     msg = gr.Markdown("", elem_id="op-message")
     token, conv_id, turn_id = gr.State(None), gr.State(None), gr.State(None)
@@ -328,6 +332,10 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
                     override_btn = gr.Button("Promote anyway", variant="stop", scale=1, elem_id="op-promote-anyway")
                 adapter_msg = gr.Markdown("", elem_id="op-adapter-message")
                 build_runs(learning, accounts.operator, token)
+            with gr.Tab("Settings") as settings_tab:  # business name, greeting, colour, languages, help pages
+                build_settings_tab(
+                    assistant.settings, accounts, guarded, token, settings_tab, learning, lambda: job_view()[0]
+                )
         with gr.Column(visible=False, elem_id="op-conversation") as conv_area:
             conv_header = gr.Markdown("", elem_id="op-conv-header")
             with gr.Row():
