@@ -68,6 +68,7 @@ def build_ui(assistant, cfg: Config, learning=None) -> gr.Blocks:
 def build_app(assistant, cfg: Config, learning=None):
     """The HTTP API and routes (`assistant.web.http_api`), with the Gradio pages mounted at /."""
     from assistant.web.http_api import build_api
+    from assistant.web.console.layout import CSS as CONSOLE_CSS
     from assistant.web.customer_style import HEAD, css
     from finetune.kb_files import MAX_BYTES
 
@@ -85,7 +86,7 @@ def build_app(assistant, cfg: Config, learning=None):
         run_history=False,
         show_error=False,
         ssr_mode=False,
-        css=css(cfg.app.colour),
+        css=css(cfg.app.colour) + CONSOLE_CSS,  # one stylesheet for every route; the console's rules name #op- ids
         head=HEAD,  # picks the /widget.js frame's layout (/?embed=1) before the page renders
         max_file_size=MAX_BYTES,  # help pages (console Settings tab): a larger file is refused before it uploads
     )

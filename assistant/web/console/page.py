@@ -54,6 +54,24 @@ ADAPTER_NOTE = (
     "this / compared. <b>train loss</b>: at the last training step.</small>"
 )
 
+# The lists' columns as shown (the same keys as `op.CONVERSATION_COLUMNS` / `op.COLUMNS`), what an
+# operator reads first on the left; pixel widths: beside an open conversation (~670 px at 1,366 px wide,
+# `layout.py`) the first columns fill the list and the table scrolls sideways to the rest.
+CONVERSATION_VIEW = ["last activity", "state", "last customer message", "tags", "turns", "escalations", "conversation"]
+CONVERSATION_WIDTHS: list[str | int] = ["105px", "85px", "230px", "100px", "55px", "95px", "150px"]
+REPLY_VIEW = [
+    "turn_id",
+    "time",
+    "customer",
+    "reply",
+    "rating",
+    "sentiment",
+    "escalation",
+    "correction",
+    "adapter",
+    "conversation",
+]
+REPLY_WIDTHS: list[str | int] = ["60px", "100px", "200px", "250px", "65px", "90px", "95px", "200px", "110px", "150px"]
 
 JOB_NAMES = {"export": "Export", "train": "Training", "eval": "Evaluation", "index": "Index build"}
 JOB_STATES = {
@@ -226,16 +244,16 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
         password = gr.Textbox(label="Password", type="password", elem_id="op-password")
         signin_btn = gr.Button("Sign in", variant="primary", elem_id="op-signin")
         gr.Markdown("<small>Accounts: `loopdesk operator add NAME`.</small>")
-    with gr.Column(visible=False) as area:
+    with gr.Column(visible=False, elem_id="op-area") as area:  # layout: assistant/web/console/layout.py
         with gr.Row():
             with gr.Column(min_width=220):  # a phone wraps the row instead of squeezing the name
                 me = gr.Markdown("", elem_id="op-me")
             queue_tab.header()  # your status (online / away) and "Notify me"
             signout = gr.Button("Sign out", size="sm", scale=0)
         with gr.Tabs():
-            with gr.Tab("Queue"):
+            with gr.Tab("Queue", elem_id="op-list-queue"):
                 queue_table = queue_tab.tab()  # the queue, who is online, assign / transfer / close selected
-            with gr.Tab("Conversations") as conv_tab:
+            with gr.Tab("Conversations", elem_id="op-list-conversations") as conv_tab:
                 with gr.Row():
                     c_from = gr.DateTime(label="From", include_time=False, type="string", elem_id="op-conv-from")
                     c_to = gr.DateTime(label="To", include_time=False, type="string", elem_id="op-conv-to")
@@ -246,17 +264,18 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
                     c_tag = team_tools.tag_filter(conv_tab)
                 c_search = gr.Button("Search", variant="primary", elem_id="op-conv-search")
                 conv_table = gr.Dataframe(
-                    headers=op.CONVERSATION_COLUMNS,
+                    headers=CONVERSATION_VIEW,
                     interactive=False,
                     wrap=True,
                     elem_id="op-conversations",
                     max_height=420,
+                    column_widths=CONVERSATION_WIDTHS,
                 )
                 with gr.Row():
                     c_prev = gr.Button("◀ Newer", size="sm")
                     c_info = gr.Markdown("", elem_id="op-conv-page")
                     c_next = gr.Button("Older ▶", size="sm")
-            with gr.Tab("Replies"):
+            with gr.Tab("Replies", elem_id="op-list-replies"):
                 with gr.Row():
                     r_rating = gr.Dropdown(["any", "good", "bad", "none"], value="any", label="Rating")
                     r_sent = gr.Dropdown(["any", *op.SENTIMENTS], value="any", label="Customer sentiment")
@@ -268,7 +287,12 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
                     r_text = gr.Textbox(label="Text contains", elem_id="op-reply-text")
                 r_search = gr.Button("Search", variant="primary", elem_id="op-reply-search")
                 reply_table = gr.Dataframe(
-                    headers=op.COLUMNS, interactive=False, wrap=True, elem_id="op-replies", max_height=420
+                    headers=REPLY_VIEW,
+                    interactive=False,
+                    wrap=True,
+                    elem_id="op-replies",
+                    max_height=420,
+                    column_widths=REPLY_WIDTHS,
                 )
                 with gr.Row():
                     r_prev = gr.Button("◀ Newer", size="sm")
@@ -442,7 +466,8 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
     @guarded(6)
     def do_open_reply(tok, evt: gr.SelectData):
         accounts.operator(tok)
-        tid, cid = int(evt.row_value[0]), str(evt.row_value[2])
+        row = evt.row_value
+        tid, cid = int(row[REPLY_VIEW.index("turn_id")]), str(row[REPLY_VIEW.index("conversation")])
         header, md, table = conv_view(cid)
         return "", cid, header, md, table, tid
 
@@ -531,13 +556,13 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
     def do_conversations(tok, page, since, until, state, text, tag):
         accounts.operator(tok)
         rows, total = op.conversations(store, page, 25, since or None, until or None, text, state, tag)
-        return "", [[r[c] for c in op.CONVERSATION_COLUMNS] for r in rows], page_of(total, page, 25), page
+        return "", [[r[c] for c in CONVERSATION_VIEW] for r in rows], page_of(total, page, 25), page
 
     @guarded(4)
     def do_replies(tok, page, rating, sent, esc, adapter_text, since, until, text):
         accounts.operator(tok)
         rows, total = op.replies(store, rating, sent, esc, adapter_text, since or None, until or None, text, page, 50)
-        return "", [[r[c] for c in op.COLUMNS] for r in rows], page_of(total, page, 50), page
+        return "", [[r[c] for c in REPLY_VIEW] for r in rows], page_of(total, page, 50), page
 
     @guarded(6)
     def do_numbers(tok, n):
@@ -675,9 +700,7 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
         show_progress="hidden",  # the background refresh must not dim the queue every 5 s
     )
     queue_table.select(opener(QUEUE_COLUMNS), [token], [msg, conv_id, conv_area, conv_header, conv_md, turns_table])
-    conv_table.select(
-        opener(op.CONVERSATION_COLUMNS), [token], [msg, conv_id, conv_area, conv_header, conv_md, turns_table]
-    )
+    conv_table.select(opener(CONVERSATION_VIEW), [token], [msg, conv_id, conv_area, conv_header, conv_md, turns_table])
     reply_table.select(do_open_reply, [token], [msg, conv_id, conv_header, conv_md, turns_table, turn_id]).then(
         lambda: gr.update(visible=True), None, conv_area
     ).then(selected_text, turn_id, selected)

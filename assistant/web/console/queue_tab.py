@@ -32,21 +32,23 @@ from assistant.web.console import queue_alert
 
 log = logging.getLogger("loopdesk.console")
 # Customers are told apart by who (e-mail when left), channel, wait, and their first and last message;
-# the conversation id comes last (clicking a row opens it).
+# the conversation id comes last (clicking a row opens it). What an operator picks by comes first: beside
+# an open conversation (assistant/web/console/layout.py) the first five columns fill the ~670 px list
+# column at 1,366 px, and the table scrolls sideways to the rest.
 QUEUE_COLUMNS = [
     "customer",
-    "channel",
-    "state",
     "waiting",
     "assigned to",
-    "reason",
     "first message",
     "last message",
+    "state",
+    "channel",
+    "reason",
     "conversation",
 ]
-# Pixels, not shares: the sum fits the 1,366 px console; a phone scrolls the table sideways instead of
-# squeezing every column to a letter per line.
-COLUMN_WIDTHS: list[str | int] = ["130px", "90px", "80px", "80px", "100px", "105px", "220px", "220px", "185px"]
+# Pixels, not shares: a narrower column (beside the conversation, or a phone) scrolls the table sideways
+# instead of squeezing every column to a letter per line.
+COLUMN_WIDTHS: list[str | int] = ["120px", "80px", "95px", "185px", "185px", "75px", "90px", "105px", "185px"]
 ABANDON_CHECK_S = 60.0  # how often a console's queue refresh closes abandoned items
 MINE = "★ "  # marks your items in the "assigned to" column (the highlight alone says nothing to a screen reader)
 MINE_STYLE = "background-color: #fef3c7"
@@ -110,17 +112,18 @@ class QueueView:
             waited = (now - asked).total_seconds() / 60
             who = q["operator"] if q["state"] == "human" else q.get("assigned_to")
             own = bool(viewer) and who == viewer
-            row = [
-                customer_label(cid, q["contact_email"]),
-                channel_name(q.get("source") or ""),
-                q["state"],
-                (f"{waited:.0f} min" if waited >= 1 else "<1 min") if q["state"] == "queued" else "",
-                (MINE if own else "") + (who or ""),
-                (q["reason"] or "").replace("_", " "),
-                (q.get("first_message") or "")[:100],
-                (q["last_message"] or "")[:160],
-                cid,
-            ]
+            cells = {
+                "customer": customer_label(cid, q["contact_email"]),
+                "channel": channel_name(q.get("source") or ""),
+                "state": q["state"],
+                "waiting": (f"{waited:.0f} min" if waited >= 1 else "<1 min") if q["state"] == "queued" else "",
+                "assigned to": (MINE if own else "") + (who or ""),
+                "reason": (q["reason"] or "").replace("_", " "),
+                "first message": (q.get("first_message") or "")[:100],
+                "last message": (q["last_message"] or "")[:160],
+                "conversation": cid,
+            }
+            row = [cells[c] for c in QUEUE_COLUMNS]
             (mine if own else others).append(row)
         frame = pd.DataFrame(mine + others, columns=QUEUE_COLUMNS)
         n_mine = len(mine)
