@@ -559,6 +559,10 @@ def local_path(ref: str) -> Path | None:
     return p
 
 
+# Languages the customer-facing messages and pages are written in (`assistant.turn.messages`); the
+# owner's Settings choose among them. Here, in the shared top, so settings and messages agree.
+LANGUAGES = ("en", "fr", "es", "de", "it", "pt")
+
 SECRETS = {"app.operator_token", "chatwoot.bot_token", "chatwoot.webhook_secret", "email.smtp_password"}
 
 

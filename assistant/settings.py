@@ -23,9 +23,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from assistant.config import Config
+from assistant.config import LANGUAGES, Config
 from assistant.errors import InputError, LoopdeskError
-from assistant.turn.messages import LANGUAGES
 
 log = logging.getLogger("loopdesk.settings")
 

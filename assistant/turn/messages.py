@@ -7,7 +7,7 @@ A translation table, no model: English plus French, Spanish, German, Italian and
 
 from __future__ import annotations
 
-LANGUAGES = ("en", "fr", "es", "de", "it", "pt")
+from assistant.config import LANGUAGES as LANGUAGES  # re-exported: one list for config, settings, messages
 
 MESSAGES: dict[str, dict[str, str]] = {
     "empty": {
