@@ -59,11 +59,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kb", nargs="+", default=None)
     ap.add_argument("--readers", nargs="+", default=["extractive", "evidence", "checked"])
+    ap.add_argument("--adapters", nargs="+", default=[],
+                    help="Adapter folders (or 'base' for none) whose checked reader runs beside the live one, "
+                         "as reader 'checked@<folder name>': a candidate compared side by side in one run.")
     ap.add_argument("--limit", type=int, default=0, help="Only the first N questions of each set.")
     ap.add_argument("--model", default=str(ROOT / "models" / "relevance" / "relevance.json"),
                     help="The shipped relevance model; its meta names the fold folder.")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "answer_quality.json"))
     args = ap.parse_args()
+    adapter_dirs = {Path(a).name: a for a in args.adapters}
+    args.readers = list(args.readers) + [f"checked@{n}" for n in adapter_dirs]
 
     import index
     from assistant.config import load_config
@@ -102,10 +107,15 @@ def main() -> None:
                 if reader == "extractive":
                     rows[reader] = summarize(questions, extractive_baseline(index.open_for_config(cfg), questions))
                     continue
-                gen = dataclasses.replace(cfg.generation, reader="extractive" if reader == "evidence" else reader)
-                replies = Path(tmp) / f"{name}-{reader}.jsonl"
-                rows[reader] = run_answer_eval(dataclasses.replace(cfg, generation=gen), qfile,
-                                               index.open_for_config, replies)
+                kind, _, adapter = reader.partition("@")
+                gen = dataclasses.replace(cfg.generation, reader="extractive" if kind == "evidence" else kind)
+                rcfg = dataclasses.replace(cfg, generation=gen)
+                if adapter:
+                    registry = registry_with(adapter_dirs[adapter], Path(tmp) / f"{name}-adapters-{len(rows)}")
+                    models = dataclasses.replace(rcfg.models, adapters_dir=str(registry))
+                    rcfg = dataclasses.replace(rcfg, models=models)
+                replies = Path(tmp) / f"{name}-{len(rows)}.jsonl"
+                rows[reader] = run_answer_eval(rcfg, qfile, index.open_for_config, replies)
                 rows[reader]["follow_up_accuracy"] = follow_up_accuracy(questions, replies)
                 rows[reader]["wall_s"] = round(time.perf_counter() - t0, 1)
                 rows[reader]["replies"] = [json.loads(x) for x in replies.read_text().splitlines()]
@@ -122,6 +132,18 @@ def main() -> None:
     print(f"\nwrote {args.out}")
 
 
+def registry_with(adapter: str, where: Path) -> Path:
+    """An adapter registry whose live adapter is `adapter` (a folder), or none at all ('base')."""
+    where.mkdir(parents=True, exist_ok=True)
+    if adapter != "base":
+        src = Path(adapter).resolve()
+        if not (src / "adapter_model.safetensors").exists():
+            sys.exit(f"{src} is not an adapter folder (no adapter_model.safetensors)")
+        (where / src.name).symlink_to(src, target_is_directory=True)
+        (where / "live.json").write_text(json.dumps({"version": src.name}))
+    return where
+
+
 def _mean(values: list) -> float | None:
     v = [x for x in values if x is not None]
     return round(sum(v) / len(v), 4) if v else None
@@ -129,9 +151,9 @@ def _mean(values: list) -> float | None:
 
 def print_table(title: str, rows: dict) -> None:
     print(f"\n{title}")
-    print(f"{'reader':<11}" + "".join(f"{label:>15}" for _, label in COLUMNS))
+    print(f"{'reader':<20}" + "".join(f"{label:>15}" for _, label in COLUMNS))
     for reader, r in rows.items():
-        print(f"{reader:<11}" + "".join(f"{_fmt(r.get(k)):>15}" for k, _ in COLUMNS))
+        print(f"{reader:<20}" + "".join(f"{_fmt(r.get(k)):>15}" for k, _ in COLUMNS))
 
 
 def _fmt(v) -> str:

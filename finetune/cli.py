@@ -299,9 +299,12 @@ def export_cmd(
 @app.command("grounded-data")
 @handles_errors
 def grounded_data_cmd(
-    requests: str = typer.Option(..., help="csv of customer requests (Bitext layout by default)."),
-    index_dirs: list[str] = typer.Option(..., "--index", help="Knowledge base index (repeatable)."),
     out: str = typer.Option(..., help="Output directory (train.jsonl, eval.jsonl, data_card.json)."),
+    requests: Optional[str] = typer.Option(None, help="csv of customer requests (Bitext layout by default)."),
+    index_dirs: list[str] = typer.Option([], "--index", help="Knowledge base index the requests go to (repeatable)."),
+    dev_kbs: list[str] = typer.Option(
+        [], "--dev-kb", help="A dev KB of benchmarks/answer_sets/catalog.json: its own questions (repeatable)."
+    ),
     per_index: int = typer.Option(300, help="Requests put to each knowledge base."),
     column: str = typer.Option("instruction", help="Column with the request."),
     seed: int = typer.Option(13),
@@ -313,15 +316,40 @@ def grounded_data_cmd(
 
     import index
     from assistant.build import DATASET, build_assistant
-    from finetune.grounded_data import build_grounded_dataset, read_requests
+    from assistant.errors import InputError
+    from finetune.grounded_data import build_grounded_dataset, dev_requests, read_requests
 
     cfg = _cfg()
-    rows = read_requests(requests, column)
+    if bool(requests) != bool(index_dirs):
+        raise InputError("--requests and --index go together (requests put to those knowledge bases)")
+    if not requests and not dev_kbs:
+        raise InputError("nothing to build from: give --requests with --index, or --dev-kb")
+    rows = read_requests(requests, column) if requests else []
     kbs = []
     for d in index_dirs:
         kcfg = dataclasses.replace(cfg, retrieval=dataclasses.replace(cfg.retrieval, index_dir=d))
         kbs.append((Path(d).name, index.open_for_config(kcfg)))
     assistant = build_assistant(cfg, None, DATASET)
+    dev_sets = []
+    if dev_kbs:
+        from finetune.dev_kbs import load_catalog, prepare
+        from index.embedder import SentenceEmbedder
+
+        catalog = load_catalog()
+        embedder = SentenceEmbedder(cfg.models.embedder, cfg.home)
+        for name in dev_kbs:
+            if name not in catalog:
+                raise InputError(f"no dev KB {name!r} (known: {', '.join(sorted(catalog))})")
+            kb = catalog[name]
+            if kb.missing():
+                raise InputError(f"dev KB {name}: {kb.missing()}")
+            idx = prepare(kb, embedder, cfg.home / "dev-kbs")
+            kcfg = dataclasses.replace(
+                cfg,
+                retrieval=dataclasses.replace(cfg.retrieval, index_dir=str(idx)),
+                app=dataclasses.replace(cfg.app, business_name=kb.business),
+            )
+            dev_sets.append((name, build_assistant(kcfg, index.open_for_config, DATASET), dev_requests(kb.dev)))
     card = build_grounded_dataset(
         assistant,
         kbs,
@@ -331,6 +359,7 @@ def grounded_data_cmd(
         seed,
         log=(lambda *_: None) if as_json else print,
         command=_command_line(),
+        dev_sets=dev_sets,
     )
     _out(card, as_json, f"wrote {card['train']} train / {card['eval']} eval examples to {out}")
 

@@ -67,20 +67,71 @@ def sample_requests(rows: list[tuple[str, str]], n: int, seed: int) -> list[tupl
     return out[:n]
 
 
-def example_for(assistant, request: str) -> tuple[dict | None, str]:
-    """One training conversation for a request, and what it is (answer / decline / skipped:<why>)."""
+def checked_target(assistant, plan, question: str) -> tuple[str, str]:
+    """The reply to teach for an answered request, and "" or why there is none.
+
+    The key evidence only (what the checked reader requires a reply to carry), cited, table rows as
+    sentences, with the apology when the customer is upset; and it must pass the very check a model's
+    reply goes through when serving (`Assistant.checker_for`), so the reader learns replies that stand
+    rather than ones that get replaced by the evidence (the older targets quoted every picked unit,
+    and the model learnt to stray into the second one)."""
+    key, checker = assistant.checker_for(question, plan.passages, plan.evidence)
+    if not key:
+        return "", "no informative evidence"
+    scored = {id(u): sim for u, sim in plan.evidence}
+    target = assistant.extractive([(u, scored.get(id(u), 0.0)) for u in key], plan.tags)
+    list(checker.sentences(iter([target])))
+    problem = checker.verdict([u.text for u in key], [u.passage for u in key], question)
+    return (checker.shown.strip(), "") if not problem else ("", problem)
+
+
+def example_for(assistant, request: str, history: list[dict] | None = None) -> tuple[dict | None, str]:
+    """One training conversation for a request, and what it is (answer / decline / skipped:<why>).
+    `history`: earlier turns ({"role", "text"}), for a follow-up."""
     text = sanitize(request, assistant.cfg.policy.max_message_chars).text
     if not text:
         return None, "skipped:empty"
-    plan = assistant.plan(text, [])
-    n = assistant.cfg.retrieval.fallback_units
+    plan = assistant.plan(text, history or [])
     if plan.decision.action == "answer" and plan.evidence:
-        target, kind = assistant.extractive(plan.evidence[:n], plan.tags), "answer"
+        target, problem = checked_target(assistant, plan, text)
+        if problem:
+            return None, "skipped:" + problem.split(" (")[0].split(":")[0]
+        kind = "answer"
     elif plan.decision.action == "decline":
         target, kind = assistant.decline_reply(plan), "decline"
     else:
         return None, f"skipped:{plan.decision.reason or plan.decision.action}"
     return {"messages": plan.messages + [{"role": "assistant", "content": target}]}, kind
+
+
+def dev_requests(path: str | Path) -> list[dict]:
+    """A dev KB's question file (customers' own wording, follow-ups with the messages before them, the
+    facts a right answer holds): its questions become requests, and its ground truth keeps only the
+    targets that are right (a quoted unit about something else would teach the reader to stray)."""
+    from finetune.answer_eval import load_questions
+
+    return load_questions(path)
+
+
+def dev_example(reader, q: dict) -> tuple[dict | None, str]:
+    """`example_for` a dev question: the earlier messages of a follow-up are answered first (their
+    replies become the assistant's side of the history, as in a real conversation), and the example is
+    kept only when its target is right by the question's facts (a decline for an uncovered one)."""
+    from finetune.answer_eval import score_reply
+
+    history: list[dict] = []
+    for earlier in q.get("history", []):
+        ex, _ = example_for(reader, earlier, history)
+        if ex is None:
+            return None, "skipped:history not answered"
+        history += [{"role": "user", "text": earlier}, {"role": "assistant", "text": ex["messages"][-1]["content"]}]
+    ex, kind = example_for(reader, q["question"], history)
+    if ex is None:
+        return None, kind
+    action = "answer" if kind == "answer" else "decline"
+    if not score_reply(q, ex["messages"][-1]["content"], action, [])["correct"]:
+        return None, "skipped:wrong by the ground truth"
+    return ex, kind
 
 
 def build_grounded_dataset(
@@ -93,19 +144,31 @@ def build_grounded_dataset(
     eval_fraction: float = 0.1,
     log=print,
     command: str = "",
+    dev_sets: list[tuple[str, object, list[dict]]] = (),  # type: ignore[assignment]
 ) -> dict:
-    """`kbs`: (name, retriever) pairs; each gets `per_kb` requests. Writes the dataset; returns its card."""
+    """`kbs`: (name, retriever) pairs; each gets `per_kb` requests. `dev_sets`: (name, assistant for that
+    KB, its question records, see `dev_example`): a dev KB's own questions, with its business name. Writes the
+    dataset; returns its card."""
     out = Path(out)
     examples: list = []
     counts: Counter = Counter()
-    for k, (name, retriever) in enumerate(kbs):
-        reader = assistant.with_retriever(retriever)
-        for request, group in sample_requests(requests, per_kb, seed + k):
-            ex, kind = example_for(reader, request)
+    sources = [
+        (
+            name,
+            assistant.with_retriever(retriever),
+            [(r, g, None) for r, g in sample_requests(requests, per_kb, seed + k)],
+        )
+        for k, (name, retriever) in enumerate(kbs)
+    ]
+    sources += [(name, reader, [(q["question"], f"dev:{name}", q) for q in asked]) for name, reader, asked in dev_sets]
+    for name, reader, asked in sources:
+        for request, group, q in asked:
+            ex, kind = dev_example(reader, q) if q else example_for(reader, request)
             counts[f"{name}:{kind}"] += 1
             if ex is None:
                 continue
-            key = hashlib.sha256(f"{name}\x1f{request}".encode()).hexdigest()[:16]
+            said = "\x1e".join(q.get("history", [])) if q else ""
+            key = hashlib.sha256(f"{name}\x1f{said}\x1f{request}".encode()).hexdigest()[:16]
             examples.append({**ex, "intent": group, "origin": f"grounded:{name}:{kind}", "key": key})
         log(
             f"{name}: {sum(v for c, v in counts.items() if c.startswith(name + ':'))} requests, "
@@ -126,7 +189,7 @@ def build_grounded_dataset(
     data_hash = write_split(out, train, evals)
     card = {
         "created_at": datetime.now(timezone.utc).isoformat(),
-        "knowledge_bases": [n for n, _ in kbs],
+        "knowledge_bases": [n for n, _, _ in sources],
         "command": command,
         "requests_per_kb": per_kb,
         "counts": dict(counts),
@@ -136,7 +199,8 @@ def build_grounded_dataset(
         "business_name": assistant.cfg.app.business_name,
         "data_hash": data_hash,
         "format": f"TRL messages JSONL (system with passages, user, assistant), prompt {PROMPT_FORMAT}",
-        "targets": "evidence sentences of the retrieved passages, cited; declines for uncovered requests",
+        "targets": "the key evidence units, cited, that pass the checked reader's own check; declines for "
+        "uncovered requests",
     }
     (out / "data_card.json").write_text(json.dumps(card, indent=1))
     return card

@@ -63,3 +63,26 @@ def test_promote_is_decided_by_answers_not_loss(tmp_path):
         reg.check_evaluation(tmp_path, "v2", "v1", ev, "h")
     ev["answer_gate"] = paired_comparison(live, worse)
     assert reg.check_evaluation(tmp_path, "v2", "v1", ev, "h").startswith("better: 5 better, 0 worse")
+
+def test_dev_questions_keep_only_right_targets_and_answer_a_follow_ups_history_first(cfg, store, tmp_path):
+    """A dev KB's own questions: a target must hold the question's facts (a quoted unit about
+    something else is not taught), an uncovered question teaches the decline, and a follow-up's
+    earlier message is answered first, so the history alternates as in a real conversation."""
+    from finetune.grounded_data import dev_example
+
+    assistant = Assistant(cfg, FakeGenerator(), store, FakeRetriever(), relevance=OverlapRelevance())
+    right = {"id": 1, "question": "how long do refunds to my card take", "kind": "fact", "facts": [["3-5 business days"]]}
+    wrong = {**right, "id": 2, "facts": [["10 business days"]]}
+    uncovered = {"id": 3, "question": "do you have a loyalty points program", "kind": "unanswerable", "facts": []}
+    follow = {"id": 4, "question": "and to Canada?", "kind": "fact", "facts": [["7-14 business days"]],
+              "history": ["do you ship abroad"]}
+    ex, kind = dev_example(assistant, right)
+    assert kind == "answer" and "3-5 business days" in ex["messages"][-1]["content"]
+    assert "[1]" in ex["messages"][-1]["content"]  # cited as the model must cite
+    assert dev_example(assistant, wrong) == (None, "skipped:wrong by the ground truth")
+    ex, kind = dev_example(assistant, uncovered)
+    assert kind == "decline" and "human agent" in ex["messages"][-1]["content"]
+    ex, kind = dev_example(assistant, follow)
+    roles = [m["role"] for m in ex["messages"]]
+    assert kind == "answer" and roles == ["system", "user", "assistant", "user", "assistant"]
+    assert ex["messages"][1]["content"] == "do you ship abroad" and ex["messages"][3]["content"] == "and to Canada?"

@@ -165,6 +165,17 @@ def test_checked_stream_holds_text_until_it_carries_the_key_evidence():
     assert list(stray.sentences(["Standard delivery is free. ", "Express costs $12.99."])) == []
     assert stray.problem == "reply strays from the evidence" and stray.shown == ""
     assert stray.verdict(key, [0], "tell me about express") == "reply strays from the evidence"
+    # One opening sentence of courtesy that states nothing may come first (the prompt asks for an
+    # apology when the customer is upset); a second one, or one with a passage's words, may not.
+    sorry = GroundedStream(sources, 1, key=key, question="tell me about express")
+    out = list(sorry.sentences(["I'm sorry about the trouble. ", "Express takes 1–2 business days and costs $12.99."]))
+    assert out == ["I'm sorry about the trouble. Express takes 1–2 business days and costs $12.99."]
+    assert sorry.verdict(key, [0], "tell me about express") == ""
+    twice = GroundedStream(sources, 1, key=key, question="tell me about express")
+    assert list(twice.sentences(["I'm sorry about the trouble. ", "Thanks for waiting. ", "Express costs $12.99."])) == []
+    assert twice.problem == "reply strays from the evidence"
+    worded = GroundedStream(sources, 1, key=key, question="tell me about express")
+    assert list(worded.sentences(["Sorry, Standard delivery is free. ", "Express costs $12.99."])) == []
     # The model ended before carrying it: nothing shown either.
     short = GroundedStream(sources, 1, key=key, question="tell me about express")
     assert list(short.sentences(["Express takes 1–2 business days."])) == []

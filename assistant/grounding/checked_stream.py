@@ -10,10 +10,11 @@ Given the key evidence (what the answer must carry: `assistant.grounding.evidenc
 shown until the sentences so far carry all of it; from then on each checked sentence streams, up to
 one whose words come from another passage than the key evidence's (`key_passages`). A
 sentence that brings the reply no closer to the evidence (`assistant.grounding.evidence.coverage` does not
-grow; a lead-in ending in ":" may) stops it: the model is answering something else. Why hold: a
-reply that misses the evidence is replaced by the evidence itself, and shown first it would be a
-wrong answer the customer reads and then sees withdrawn (it was, in 41 of 59 Northwind answers);
-stopping at the first stray sentence also ends the doomed reply's decoding at once.
+grow; a lead-in ending in ":" may, and so may one opening sentence of courtesy that states nothing,
+such as the apology the prompt asks for when the customer is upset) stops it: the model is
+answering something else. Why hold: a reply that misses the evidence is replaced by the evidence
+itself, and shown first it would be a wrong answer the customer reads and then sees withdrawn (it
+was, in 41 of 59 Northwind answers); stopping at the first stray sentence also ends the doomed reply's decoding at once.
 
 `verdict()` then says whether what was shown carries the evidence; if not, the pipeline answers
 with the evidence itself. Citations to passages that do not exist are removed; a grounded reply
@@ -76,6 +77,7 @@ class GroundedStream:
         self._newline = False
         self._released = not self.key  # without key evidence there is nothing to wait for
         self._progress = 0
+        self._courtesy_used = False
 
     def _clean_citations(self, sentence: str) -> str:
         def keep(n: int) -> bool:
@@ -139,10 +141,22 @@ class GroundedStream:
                 yield self.text
                 continue
             progress = coverage(self.text, self.key, self.question)
-            if progress <= self._progress and not sentence.rstrip().endswith(":"):
+            if progress <= self._progress and not sentence.rstrip().endswith(":") and not self._courtesy(sentence):
                 self.problem = "reply strays from the evidence"
                 return
             self._progress = max(progress, self._progress)
+
+    def _courtesy(self, sentence: str) -> bool:
+        """One opening sentence of courtesy may precede the evidence ("I'm sorry about the trouble.",
+        what the prompt asks for when the customer is upset): it states nothing (no claim, no word
+        of any passage). Refused as a stray before, it sent every apologising reply to the evidence."""
+        if self._courtesy_used or self.text.strip() != sentence.strip():
+            return False
+        words = {stem(w) for w in content_words(_CITE.sub("", sentence))}
+        if claims(sentence) or any(words & pw for pw in self._passage_words) or len(words) > 6:
+            return False
+        self._courtesy_used = True
+        return True
 
     def _on_topic(self, sentence: str) -> bool:
         """Whether a sentence after the key evidence comes from a passage that holds key evidence

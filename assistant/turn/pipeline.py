@@ -670,7 +670,7 @@ class Assistant:
                 yield "token", tail
             yield "grounding", "unchecked"
             return
-        key = key_evidence(fallback, question, self.cfg.retrieval.key_margin)
+        key, checker = self.checker_for(question, passages, evidence)
         if not key:  # the evidence adds nothing to the question: no reply could be checked against it
             yield "token", self.extractive(fallback, tags)
             yield "grounding", "fallback: no informative evidence"
@@ -680,16 +680,6 @@ class Assistant:
             yield "token", self.extractive(fallback, tags)
             yield "grounding", f"fallback: busy, {late}"
             return
-        checker = GroundedStream(
-            [p.text for p in passages] + [question],
-            len(passages),
-            [" > ".join(x for x in (p.title, p.heading) if x) for p in passages],
-            key=[u.text for u in key],
-            question=question,
-            key_passages=[u.passage for u in key],
-            row_names=[cells[0][1] for u in evidence_units(passages) if (cells := row_cells(u.text))],
-            citable=sorted({u.passage for u, _ in evidence[: self.cfg.retrieval.evidence_units]}),
-        )
         stream = self.generate(messages, raise_errors=True)
         try:
             for text in checker.sentences(_until(stream, deadline, checker)):
@@ -713,6 +703,25 @@ class Assistant:
         if checker.citation_added:
             yield "token", checker.citation_added
         yield "grounding", "generated"
+
+    def checker_for(
+        self, question: str, passages: list[Passage], evidence: list[tuple[Unit, float]]
+    ) -> tuple[list[Unit], GroundedStream]:
+        """The key evidence a generated reply must carry, and the check its sentences go through (the
+        checked reader's; training data for the reader is held to the same check)."""
+        fallback = evidence[: self.cfg.retrieval.fallback_units]
+        key = key_evidence(fallback, question, self.cfg.retrieval.key_margin)
+        checker = GroundedStream(
+            [p.text for p in passages] + [question],
+            len(passages),
+            [" > ".join(x for x in (p.title, p.heading) if x) for p in passages],
+            key=[u.text for u in key],
+            question=question,
+            key_passages=[u.passage for u in key],
+            row_names=[cells[0][1] for u in evidence_units(passages) if (cells := row_cells(u.text))],
+            citable=sorted({u.passage for u, _ in evidence[: self.cfg.retrieval.evidence_units]}),
+        )
+        return key, checker
 
     def _too_late(self, messages: list[dict], deadline: float | None) -> str:
         """Why the model's reply would come past the deadline ("" when it may not): the turn has
