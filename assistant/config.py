@@ -83,6 +83,12 @@ class GenerationConfig:
         "the evidence; `extractive`: only those sentences, no model call; `model`: the raw "
         "model reply, unchecked (for comparison).",
     )
+    prompt_evidence: str = _f(
+        "key",
+        "`checked` reader: what the model is shown. `key`: only the key evidence units (what its reply must "
+        "carry; the 135M model copied the first unit shown, often not the key one: 28-30 of 74-84 replies "
+        "on unseen KBs were refused as strays); `evidence`: every picked unit, in page order.",
+    )
     first_text_seconds: float = _f(
         4.0,
         "`checked` reader: when the model's reply has not carried the evidence this many seconds after the "

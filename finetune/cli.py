@@ -307,6 +307,9 @@ def grounded_data_cmd(
     ),
     per_index: int = typer.Option(300, help="Requests put to each knowledge base."),
     column: str = typer.Option("instruction", help="Column with the request."),
+    decline_share: float = typer.Option(
+        0.0, help="Decline examples kept per answer (0: none; the checked reader refuses a written decline)."
+    ),
     seed: int = typer.Option(13),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -360,6 +363,7 @@ def grounded_data_cmd(
         log=(lambda *_: None) if as_json else print,
         command=_command_line(),
         dev_sets=dev_sets,
+        decline_share=decline_share,
     )
     _out(card, as_json, f"wrote {card['train']} train / {card['eval']} eval examples to {out}")
 

@@ -145,6 +145,7 @@ def build_grounded_dataset(
     log=print,
     command: str = "",
     dev_sets: list[tuple[str, object, list[dict]]] = (),  # type: ignore[assignment]
+    decline_share: float = 0.0,
 ) -> dict:
     """`kbs`: (name, retriever) pairs; each gets `per_kb` requests. `dev_sets`: (name, assistant for that
     KB, its question records, see `dev_example`): a dev KB's own questions, with its business name. Writes the
@@ -176,11 +177,13 @@ def build_grounded_dataset(
         )
     if not examples:
         raise InputError("no grounded examples: every request was skipped")
-    # The policy declines before the model is asked, so declines only need to be learnt, not drilled:
-    # at most one for every three answers.
+    # The policy declines before the model is asked, and the checked reader refuses a reply written as
+    # a decline (the evidence answers instead): with it, decline examples only teach the model to lose
+    # replies (v2, trained with one for every five answers, wrote 6 of 28 refused declines on an unseen
+    # KB). So none by default; `decline_share` keeps that many per answer (for the unchecked reader).
     answers = [e for e in examples if not e["origin"].endswith(":decline")]
     declines = [e for e in examples if e["origin"].endswith(":decline")]
-    keep = sorted(declines, key=lambda e: e["key"])[: max(1, len(answers) // 3)]
+    keep = sorted(declines, key=lambda e: e["key"])[: int(len(answers) * decline_share)]
     counts["declines_dropped"] = len(declines) - len(keep)
     examples = answers + keep
     examples.sort(key=lambda e: e["key"])
@@ -192,6 +195,7 @@ def build_grounded_dataset(
         "knowledge_bases": [n for n, _, _ in sources],
         "command": command,
         "requests_per_kb": per_kb,
+        "decline_share": decline_share,
         "counts": dict(counts),
         "train": len(train),
         "eval": len(evals),

@@ -19,7 +19,7 @@ def test_dataset_uses_the_inference_prompt_and_grounded_targets(cfg, store, tmp_
     assert len(rows) == 3  # the empty request is not a request
     assistant = Assistant(cfg, FakeGenerator(), store, None, relevance=OverlapRelevance())
     card = build_grounded_dataset(assistant, [("kb", FakeRetriever())], rows, 10, tmp_path / "ds", eval_fraction=0.0,
-                                  log=lambda *_: None)
+                                  log=lambda *_: None, decline_share=1.0)
     assert card["counts"] == {"kb:answer": 1, "kb:decline": 1, "kb:skipped:human_requested": 1, "declines_dropped": 0}
     assert card["train"] == 2
     examples = [json.loads(x) for x in (tmp_path / "ds" / "train.jsonl").read_text().splitlines()]
@@ -31,6 +31,10 @@ def test_dataset_uses_the_inference_prompt_and_grounded_targets(cfg, store, tmp_
     decline = by_intent["loyalty"]["messages"][-1]["content"]
     assert decline.startswith("I'm sorry, I couldn't find that") and "human agent" in decline
     assert store.counts()["turns"] == 0  # building data logs nothing
+    # By default no decline is taught: the checked reader refuses a reply written as one.
+    card = build_grounded_dataset(assistant, [("kb", FakeRetriever())], rows, 10, tmp_path / "ds2", eval_fraction=0.0,
+                                  log=lambda *_: None)
+    assert card["train"] == 1 and card["counts"]["declines_dropped"] == 1
 
 
 def test_requests_are_spread_over_intents_reproducibly():

@@ -1,7 +1,7 @@
 """The turn pipeline with fakes: step order, bad input, failures that keep serving, logging."""
 
 from assistant.errors import IndexUnavailableError
-from assistant.turn.pipeline import FRIENDLY_ERROR, Assistant
+from assistant.turn.pipeline import FRIENDLY_ERROR, Assistant, Timer
 from tests.conftest import FakeGenerator, FakeRetriever, FakeSentiment
 
 
@@ -318,3 +318,23 @@ def test_a_busy_model_gives_way_to_the_evidence_at_the_first_text_deadline(cfg, 
     cfg.generation.first_text_seconds = 0.0  # 0: wait for the model however long
     patient = Assistant(cfg, SlowAfterFirst(), store, FakeRetriever()).respond(None, "How long do I have to return shoes?")
     assert patient.grounding == "generated"
+
+
+def test_the_checked_reader_shows_the_model_only_the_key_evidence(cfg, store):
+    """The 135M model copies the first unit it is shown; with `generation.prompt_evidence=key` it is
+    shown only the units its reply must carry (every picked unit with `evidence`, or another reader)."""
+    import dataclasses
+
+    assistant = Assistant(cfg, FakeGenerator(), store, FakeRetriever())
+    question = "How many days until my refund reaches my card?"
+    found = assistant.find(question, [], assistant.tag(question, Timer()))
+    assert len(found.evidence) > 1  # several units were picked ...
+    key, _ = assistant.checker_for(question, found.passages, found.evidence)
+    system = assistant.plan(question, []).messages[0]["content"]
+    assert key and all(u.text in system for u in key)  # ... the model reads the key ones only
+    others = [u.text for u, _ in found.evidence if not any(u is k for k in key)]
+    assert others and not any(o in system for o in others)
+    cfg.generation = dataclasses.replace(cfg.generation, prompt_evidence="evidence")
+    system = assistant.plan(question, []).messages[0]["content"]
+    shown_too = others[: cfg.retrieval.evidence_units - len(key)]
+    assert shown_too and all(o in system for o in shown_too)

@@ -50,6 +50,8 @@ def test_saved_reply_note_tag_close_and_satisfaction(served, chromium_path):
 
     url, store = served
     shots = os.environ.get("SCREENSHOT_DIR")
+    # The owner renamed the shop in Settings: {business_name} is the name customers see now, not the config's.
+    store.put_setting("business_name", "Northwind Outlet", by="dana")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_path, headless=True, args=BROWSER_ARGS)
         op = browser.new_context(viewport=DESKTOP).new_page()
@@ -97,11 +99,11 @@ def test_saved_reply_note_tag_close_and_satisfaction(served, chromium_path):
         # The saved reply fills the box with the variables filled in; the operator sends it.
         op.locator("#op-saved-reply input").click()
         op.get_by_role("option", name="Greeting").click()
-        filled = "Hi there, I'm Dana from the Northwind Goods team. Let me check that for you."
+        filled = "Hi there, I'm Dana from the Northwind Outlet team. Let me check that for you."
         expect(op.locator("#op-reply textarea")).to_have_value(filled, timeout=30_000)
         expect(op.locator("#op-message")).to_contain_text("No name is known for this customer")
         op.locator("#op-send").click()
-        expect(chat).to_contain_text("I'm Dana from the Northwind Goods team", timeout=30_000)
+        expect(chat).to_contain_text("I'm Dana from the Northwind Outlet team", timeout=30_000)
         expect(op.locator("#op-times")).to_contain_text("first reply after", timeout=30_000)
 
         op.locator("#op-tag input, #op-tag textarea").first.fill("Refund request")

@@ -437,7 +437,7 @@ class Assistant:
         timer.mark("retrieval")
         decision = self.decide(text, tags, history, found)
         shown = self.compact(found.passages, found.evidence)
-        messages = self.prompt(history, text, shown, tags)
+        messages = self.prompt(history, text, self.prompt_passages(text, found, shown), tags)
         timer.mark("prompt")
         return Plan(tags, found.passages, found.evidence, decision, shown, messages)
 
@@ -609,6 +609,18 @@ class Assistant:
     def decline_reply(self, plan: "Plan") -> str:
         """The whole reply a customer reads when `plan` declines (grounded training data learns it)."""
         return plan.decision.message
+
+    def prompt_passages(self, text: str, found: "Found", shown: list[Passage]) -> list[Passage]:
+        """The passages the model reads: with the checked reader (`generation.prompt_evidence=key`), cut
+        down to the key evidence its reply must carry, so copying what it is shown is the right answer;
+        otherwise (or without key evidence) every picked unit (`shown`)."""
+        gen = self.cfg.generation
+        if gen.reader != "checked" or gen.prompt_evidence != "key" or not found.evidence:
+            return shown
+        key = key_evidence(found.evidence[: self.cfg.retrieval.fallback_units], text, self.cfg.retrieval.key_margin)
+        if not key:
+            return shown
+        return self.compact(found.passages, [(u, sim) for u, sim in found.evidence if any(u is k for k in key)])
 
     def compact(self, passages: list[Passage], evidence: list[tuple[Unit, float]]) -> list[Passage]:
         """Each passage cut down to its evidence units, table rows as sentences (numbering kept, so

@@ -237,7 +237,8 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
     token, conv_id, turn_id = gr.State(None), gr.State(None), gr.State(None)
     conv_page, reply_page = gr.State(1), gr.State(1)
     queue_tab = QueueTab(queue_view, Assignment(store, handoff), accounts.operator, guarded, token, msg)
-    team_tools = TeamTools(store, cfg.app.business_name, accounts.operator, guarded, token)  # replies, notes, tags
+    business = lambda: assistant.settings.current().business_name  # noqa: E731 (the owner's, read each time)
+    team_tools = TeamTools(store, business, accounts.operator, guarded, token)  # replies, notes, tags
 
     with gr.Column(visible=True) as signin:
         name = gr.Textbox(label="Name", elem_id="op-name")

@@ -32,7 +32,8 @@ class TeamTools:
     """The team tools of one console page. `operator_of(token)` names the signed-in operator (or raises),
     `guarded(n)` turns a refusal into the first of a handler's n outputs."""
 
-    def __init__(self, store, business: str, operator_of: Callable, guarded: Callable, token) -> None:
+    def __init__(self, store, business: Callable[[], str], operator_of: Callable, guarded: Callable, token) -> None:
+        # The business name as the owner set it in Settings now (no restart), for {business_name}.
         self.store, self.business = store, business
         self.operator_of, self.guarded, self.token = operator_of, guarded, token
         self._saved_events: list = []  # the tab's saves and deletes: the panel's picker reloads after each
@@ -151,7 +152,7 @@ class TeamTools:
                 return gr.skip(), gr.skip(), gr.skip()
             if not cid:
                 raise InputError("open a conversation first")
-            text, done = team.fill_reply(self.store, name, cid, self.operator_of(t), self.business)
+            text, done = team.fill_reply(self.store, name, cid, self.operator_of(t), self.business())
             return done, text, gr.update(value=None)  # picking the same reply again fills it again
 
         @self.guarded(3)
