@@ -23,6 +23,7 @@ import random
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, Sequence
 
 from assistant.errors import InputError
 from assistant.turn.prompts import PROMPT_FORMAT
@@ -144,7 +145,7 @@ def build_grounded_dataset(
     eval_fraction: float = 0.1,
     log=print,
     command: str = "",
-    dev_sets: list[tuple[str, object, list[dict]]] = (),  # type: ignore[assignment]
+    dev_sets: Sequence[tuple[str, Any, list[dict]]] = (),
     decline_share: float = 0.0,
 ) -> dict:
     """`kbs`: (name, retriever) pairs; each gets `per_kb` requests. `dev_sets`: (name, assistant for that
@@ -153,7 +154,7 @@ def build_grounded_dataset(
     out = Path(out)
     examples: list = []
     counts: Counter = Counter()
-    sources = [
+    sources: list[tuple[str, Any, list[tuple[str, str, dict | None]]]] = [
         (
             name,
             assistant.with_retriever(retriever),
