@@ -58,7 +58,7 @@ def follow_up_accuracy(questions: list[dict], replies: Path) -> float | None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kb", nargs="+", default=None)
-    ap.add_argument("--readers", nargs="+", default=["extractive", "evidence", "checked"])
+    ap.add_argument("--readers", nargs="*", default=["extractive", "evidence", "checked"])
     ap.add_argument("--adapters", nargs="+", default=[],
                     help="Adapter folders (or 'base' for none) whose checked reader runs beside the live one, "
                          "as reader 'checked@<folder name>': a candidate compared side by side in one run.")

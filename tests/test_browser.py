@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser, requires_models]
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--disable-quic"]
-INTERNALS = ["sentiment", "negative", "neutral", "adapter", "grounded-v1", "SmolLM", "escalation", "Operator",
+INTERNALS = ["sentiment", "negative", "neutral", "adapter", "grounded-v", "SmolLM", "escalation", "Operator",
              "Use via API", "Settings", "latency"]
 
 

@@ -325,6 +325,7 @@ def test_the_checked_reader_shows_the_model_only_the_key_evidence(cfg, store):
     shown only the units its reply must carry (every picked unit with `evidence`, or another reader)."""
     import dataclasses
 
+    cfg.retrieval.key_margin = 0.0  # the best informative unit only: others are picked but not key
     assistant = Assistant(cfg, FakeGenerator(), store, FakeRetriever())
     question = "How many days until my refund reaches my card?"
     found = assistant.find(question, [], assistant.tag(question, Timer()))
