@@ -204,8 +204,8 @@ def build_grounded_dataset(
         "business_name": assistant.cfg.app.business_name,
         "data_hash": data_hash,
         "format": f"TRL messages JSONL (system with passages, user, assistant), prompt {PROMPT_FORMAT}",
-        "targets": "the key evidence units, cited, that pass the checked reader's own check; declines for "
-        "uncovered requests",
+        "targets": "the key evidence units, cited, that pass the checked reader's own check"
+        + ("; declines for uncovered requests" if keep else " (no declines: decline_share 0)"),
     }
     (out / "data_card.json").write_text(json.dumps(card, indent=1))
     return card
