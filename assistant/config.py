@@ -152,7 +152,9 @@ class RetrievalConfig:
         0.5, "Dense ranking adds this times the query's cosine with the document title; 0 disables."
     )
     evidence_units: int = _f(
-        4, "Sentences, list items or table rows of the passages shown to the model (closest to the question)."
+        4,
+        "Sentences, list items or table rows of the passages picked as evidence (closest to the question); the "
+        "model is shown them all with generation.prompt_evidence=evidence, the key ones among them with key.",
     )
     fallback_units: int = _f(
         2, "Passage sentences quoted (and cited) when a generated reply fails the grounding check."
@@ -522,6 +524,8 @@ def validate(cfg: Config) -> list[str]:
         p.append("memory.min_similarity must be in (0, 1]")
     if cfg.retrieval.evidence_units < 1 or cfg.retrieval.fallback_units < 1:
         p.append("retrieval.evidence_units and retrieval.fallback_units must be >= 1")
+    if cfg.generation.prompt_evidence not in ("key", "evidence"):
+        p.append("generation.prompt_evidence must be key or evidence")
     if not 0 <= cfg.retrieval.key_margin <= 2:
         p.append("retrieval.key_margin must be 0..2 (a difference of cosines)")
     if not cfg.app.business_name.strip():

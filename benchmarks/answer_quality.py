@@ -6,7 +6,10 @@ The dev KBs and their blind question sets are listed in `benchmarks/answer_sets/
 store, Harbor Bank, Parcelwise with price tables, the Debian Reference's long HTML chapters, ABCD's agent
 guidelines). For each KB, the assistant uses the relevance model and reranker that
 `loopdesk finetune relevance` fitted *without* that KB (`without-<kb>.json` in its fold folder), so
-every number here is from a KB that played no part in choosing the thresholds or training the models.
+every number here is from a KB that played no part in choosing the thresholds or training the relevance
+models. The generator's adapter is another matter: the KBs its data card lists (grounded-v3: northwind,
+harbor_bank, abcd) are marked `kb_in_adapter_data` and printed as not held out for the checked reader;
+`--adapters DIR ...` runs other adapters beside the live one (`checked@<folder>`).
 Readers, side by side in one run:
 - `extractive`: the trivial reader to beat (two closest sentences of the top 3 passages; never declines);
 - `evidence`: the pipeline with `generation.reader=extractive` (learned declines, quoted kept units, no model);
@@ -67,8 +70,12 @@ def main() -> None:
                     help="The shipped relevance model; its meta names the fold folder.")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "answer_quality.json"))
     args = ap.parse_args()
-    adapter_dirs = {Path(a).name: a for a in args.adapters}
+    adapter_dirs = adapters_by_name(args.adapters)
     args.readers = list(args.readers) + [f"checked@{n}" for n in adapter_dirs]
+    unknown = [r for r in args.readers if r.partition("@")[0] not in ("extractive", "evidence", "checked")
+               or (r.partition("@")[2] and r.partition("@")[2] not in adapter_dirs)]
+    if unknown:
+        sys.exit(f"unknown readers {unknown}: extractive, evidence, checked (adapters: --adapters DIR ...)")
 
     import index
     from assistant.config import load_config
@@ -116,6 +123,14 @@ def main() -> None:
                     rcfg = dataclasses.replace(rcfg, models=models)
                 replies = Path(tmp) / f"{name}-{len(rows)}.jsonl"
                 rows[reader] = run_answer_eval(rcfg, qfile, index.open_for_config, replies)
+                # An adapter that did not load would measure the base model under its name.
+                if adapter not in ("", "base") and rows[reader].get("adapter") != adapter:
+                    sys.exit(f"{name}: adapter {adapter} did not load (served: {rows[reader].get('adapter')})")
+                if kind == "checked":  # a KB whose questions trained the adapter is no result for the generator
+                    trained = adapter_data_kbs(adapter_dirs.get(adapter) if adapter else None, base)
+                    rows[reader]["kb_in_adapter_data"] = name in trained
+                    if name in trained:
+                        print(f"note: {name} is in the data of the adapter behind {reader}: not a held-out result")
                 rows[reader]["follow_up_accuracy"] = follow_up_accuracy(questions, replies)
                 rows[reader]["wall_s"] = round(time.perf_counter() - t0, 1)
                 rows[reader]["replies"] = [json.loads(x) for x in replies.read_text().splitlines()]
@@ -130,6 +145,37 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=1))
     print(f"\nwrote {args.out}")
+
+
+def adapters_by_name(dirs: list[str]) -> dict[str, str]:
+    """--adapters as {folder name: folder}, checked before anything runs."""
+    out: dict[str, str] = {}
+    for a in dirs:
+        name = "base" if a == "base" else Path(a).resolve().name
+        if a != "base" and not (Path(a) / "adapter_model.safetensors").exists():
+            sys.exit(f"{a} is not an adapter folder (no adapter_model.safetensors)")
+        if name in out:
+            sys.exit(f"two adapters named {name}: {out[name]} and {a}")
+        out[name] = a
+    return out
+
+
+def adapter_data_kbs(adapter: str | None, cfg) -> set[str]:
+    """The dev KBs whose questions an adapter was trained on (its data card; the live one when None)."""
+    if adapter == "base":
+        return set()
+    folder = Path(adapter) if adapter else None
+    if folder is None:
+        registry = Path(cfg.models.adapters_dir)
+        registry = registry if registry.is_absolute() else ROOT / registry
+        try:
+            folder = registry / json.loads((registry / "live.json").read_text())["version"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return set()
+    try:
+        return set(json.loads((folder / "data_card.json").read_text()).get("knowledge_bases", []))
+    except (OSError, ValueError):
+        return set()
 
 
 def registry_with(adapter: str, where: Path) -> Path:

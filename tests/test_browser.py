@@ -78,7 +78,9 @@ def test_customer_page_end_to_end(app_server, chromium_path, tmp_path):
         # typed, and CI saw no "queued". The queue's order itself is tested in test_chat_queue.py.)
         box.fill("And how long do refunds take?")
         box.press("Enter")
-        page.wait_for_function("!!document.querySelector('#chat .pending-note')", polling="raf", timeout=30_000)
+        page.wait_for_function(
+            "Array.from(document.querySelectorAll('#chat .pending-note')).some(n => (n.closest('.message-row')"
+            " || n.parentElement).innerText.includes('how long do refunds take'))", polling="raf", timeout=30_000)
         expect(chat.locator(".pending-note")).to_have_count(0, timeout=300_000)
         expect(chat).to_contain_text("And how long do refunds take?")
         expect(chat).to_contain_text("Sources:", timeout=60_000)

@@ -174,8 +174,15 @@ def test_checked_stream_holds_text_until_it_carries_the_key_evidence():
     twice = GroundedStream(sources, 1, key=key, question="tell me about express")
     assert list(twice.sentences(["I'm sorry about the trouble. ", "Thanks for waiting. ", "Express costs $12.99."])) == []
     assert twice.problem == "reply strays from the evidence"
-    worded = GroundedStream(sources, 1, key=key, question="tell me about express")
-    assert list(worded.sentences(["Sorry, Standard delivery is free. ", "Express costs $12.99."])) == []
+    full = "Express takes 1–2 business days and costs $12.99."
+    for opening in ("Sorry, Standard delivery is free. ", "No, that's not possible. ", "Yes, you can. ",
+                    "Unfortunately, we don't offer that. ", "Sorry, we no longer accept PayPal. ",
+                    "I'm sorry, I couldn't find that. "):
+        claim = GroundedStream(sources, 1, key=key, question="tell me about express")
+        assert list(claim.sentences([opening, full])) == [], opening  # it says something: not courtesy
+        assert claim.problem == "reply strays from the evidence", (opening, claim.problem)
+    thanks = GroundedStream(sources, 1, key=key, question="tell me about express")
+    assert list(thanks.sentences(["Thanks for your patience! ", full])) == ["Thanks for your patience! " + full]
     # The model ended before carrying it: nothing shown either.
     short = GroundedStream(sources, 1, key=key, question="tell me about express")
     assert list(short.sentences(["Express takes 1–2 business days."])) == []

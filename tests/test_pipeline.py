@@ -339,3 +339,28 @@ def test_the_checked_reader_shows_the_model_only_the_key_evidence(cfg, store):
     system = assistant.plan(question, []).messages[0]["content"]
     shown_too = others[: cfg.retrieval.evidence_units - len(key)]
     assert shown_too and all(o in system for o in shown_too)
+
+
+def test_a_reply_may_cite_only_passages_the_model_was_shown_something_of(cfg, store):
+    """With only the key evidence in the prompt, a citation of another picked passage is one the model
+    could not have read: it is dropped (with every picked unit shown, it may stay)."""
+    import dataclasses
+
+    from assistant.types import Passage
+
+    passages = [Passage("refunds.md#0", "Refunds reach your card in 3-5 business days.", "refunds.md", "Refunds", 0.8,
+                        "Refunds"),
+                Passage("shipping.md#0", "Headphones carry a 2-year warranty.", "shipping.md", "Warranty", 0.7,
+                        "Warranty")]
+    cfg.retrieval.key_margin = 0.0
+    assistant = Assistant(cfg, FakeGenerator(), store, FakeRetriever(passages))
+    question = "How many days until my refund reaches my card?"
+    found = assistant.find(question, [], assistant.tag(question, Timer()))
+    assert {u.passage for u, _ in found.evidence} == {0, 1}
+    key, checker = assistant.checker_for(question, found.passages, found.evidence)
+    assert [u.passage for u in key] == [0]
+    shown = list(checker.sentences(["Refunds reach your card in 3-5 business days [2]."]))
+    assert shown and "[2]" not in "".join(shown)
+    cfg.generation = dataclasses.replace(cfg.generation, prompt_evidence="evidence")
+    _, checker = assistant.checker_for(question, found.passages, found.evidence)
+    assert "[2]" in "".join(checker.sentences(["Refunds reach your card in 3-5 business days [2]."]))

@@ -37,6 +37,42 @@ _END = re.compile(rf"(?:[.!?](?:\s*{CITE})*|{CITE})(?:\n|(?=\s))|\n")
 _CITE = re.compile(r"\s*" + CITE_NUMBER)
 _MARKER_ONLY = re.compile(r"\s*\d+[.)]")  # "1." opens a list item; it does not end a sentence
 _DECLINE = re.compile(r"\b(?:couldn't|could not|can't|cannot) find anything about\b|\bI'd rather not guess\b", re.I)
+# An opening sentence of courtesy (see GroundedStream._courtesy): it must use one of the marks, and
+# every content word of it must be one of the words; these words make it say something instead.
+_COURTESY_MARKS = {
+    "sorry",
+    "apologise",
+    "apologize",
+    "apologies",
+    "thanks",
+    "thank",
+    "understand",
+    "appreciate",
+    "patience",
+    "inconvenience",
+    "frustrating",
+    "frustration",
+    "glad",
+    "happy",
+}
+_COURTESY_WORDS = _COURTESY_MARKS | {
+    "trouble",
+    "hear",
+    "help",
+    "waiting",
+    "wait",
+    "question",
+    "asking",
+    "reaching",
+    "contacting",
+    "message",
+    "situation",
+    "caused",
+    "experience",
+    "delay",
+    "concern",
+}
+_NOT_COURTESY = {"no", "not", "yes", "unfortunately", "cannot", "never", "only", "however", "but"}
 MAX_SENTENCES = 3  # the prompt asks for one to three; past that a small model drifts into the passages' other topics
 
 
@@ -148,12 +184,17 @@ class GroundedStream:
 
     def _courtesy(self, sentence: str) -> bool:
         """One opening sentence of courtesy may precede the evidence ("I'm sorry about the trouble.",
-        what the prompt asks for when the customer is upset): it states nothing (no claim, no word
-        of any passage). Refused as a stray before, it sent every apologising reply to the evidence."""
+        what the prompt asks for when the customer is upset). Refused as a stray before, it sent every
+        apologising reply to the evidence. Only courtesy passes: a courtesy word, no other content word,
+        no number, no yes/no or negation ("No, that's not possible." or "We no longer accept PayPal."
+        would be an unchecked claim shown before the evidence)."""
         if self._courtesy_used or self.text.strip() != sentence.strip():
             return False
-        words = {stem(w) for w in content_words(_CITE.sub("", sentence))}
-        if claims(sentence) or any(words & pw for pw in self._passage_words) or len(words) > 6:
+        low = _CITE.sub("", sentence).lower().replace("’", "'")
+        words = set(re.findall(r"[a-z']+", low))
+        if claims(sentence) or words & _NOT_COURTESY or "n't" in low or not words & _COURTESY_MARKS:
+            return False
+        if any(w not in _COURTESY_WORDS for w in content_words(low)):
             return False
         self._courtesy_used = True
         return True

@@ -614,8 +614,7 @@ class Assistant:
         """The passages the model reads: with the checked reader (`generation.prompt_evidence=key`), cut
         down to the key evidence its reply must carry, so copying what it is shown is the right answer;
         otherwise (or without key evidence) every picked unit (`shown`)."""
-        gen = self.cfg.generation
-        if gen.reader != "checked" or gen.prompt_evidence != "key" or not found.evidence:
+        if not self._key_prompt() or not found.evidence:
             return shown
         key = key_evidence(found.evidence[: self.cfg.retrieval.fallback_units], text, self.cfg.retrieval.key_margin)
         if not key:
@@ -723,6 +722,11 @@ class Assistant:
         checked reader's; training data for the reader is held to the same check)."""
         fallback = evidence[: self.cfg.retrieval.fallback_units]
         key = key_evidence(fallback, question, self.cfg.retrieval.key_margin)
+        # A citation may name a passage the model was shown something of: the key ones when its prompt
+        # holds only the key evidence, else those of every unit shown.
+        shown_units = (
+            [u for u in key] if self._key_prompt() else [u for u, _ in evidence[: self.cfg.retrieval.evidence_units]]
+        )
         checker = GroundedStream(
             [p.text for p in passages] + [question],
             len(passages),
@@ -731,9 +735,13 @@ class Assistant:
             question=question,
             key_passages=[u.passage for u in key],
             row_names=[cells[0][1] for u in evidence_units(passages) if (cells := row_cells(u.text))],
-            citable=sorted({u.passage for u, _ in evidence[: self.cfg.retrieval.evidence_units]}),
+            citable=sorted({u.passage for u in shown_units}),
         )
         return key, checker
+
+    def _key_prompt(self) -> bool:
+        gen = self.cfg.generation
+        return gen.reader == "checked" and gen.prompt_evidence == "key"
 
     def _too_late(self, messages: list[dict], deadline: float | None) -> str:
         """Why the model's reply would come past the deadline ("" when it may not): the turn has
