@@ -159,6 +159,11 @@ class RetrievalConfig:
     fallback_units: int = _f(
         2, "Passage sentences quoted (and cited) when a generated reply fails the grounding check."
     )
+    table_lookup: bool = _f(
+        True,
+        'In a table whose rows are ranges ("Over 2kg up to 5kg", "500–1,999"), rank first the row that holds '
+        "the customer's quantity (assistant/grounding/table_ranges.py); off: the cosine alone picks the row.",
+    )
     relevance_model: str = _f(
         "models/relevance/relevance.json",
         "Learned relevance (answerability + which units answer), trained by `loopdesk finetune relevance`; "

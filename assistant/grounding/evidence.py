@@ -19,6 +19,7 @@ from assistant.grounding.claims import claims
 from assistant.types import Passage
 from assistant.grounding.words import content_words, stem
 from assistant.grounding.citations import CITE
+from assistant.grounding.table_ranges import range_rows
 
 
 @dataclass
@@ -87,13 +88,21 @@ def evidence_units(passages: Sequence[Passage]) -> list[Unit]:
 
 
 def pick_evidence(
-    question: str | Sequence[str], units: Sequence[Unit], embedder, n: int = 2, heading_of: Sequence[str] | None = None
+    question: str | Sequence[str],
+    units: Sequence[Unit],
+    embedder,
+    n: int = 2,
+    heading_of: Sequence[str] | None = None,
+    lookup: bool = False,
 ) -> list[tuple[Unit, float]]:
     """The `n` units closest to the question (cosine of unit vectors), best first.
 
     A unit is embedded with its section heading in front, so "Premier Checking costs $15 per
     month" still knows which account it is about. Several questions (a follow-up alone and with
     its context) are averaged, so the follow-up's own words lead and the context only steers.
+    `lookup`: in a table whose rows are ranges ("Over 2kg up to 5kg"), the row holding the question's
+    quantity takes the place of the table's closest row (`table_ranges`; the chat does this, the
+    extractive baseline, a cosine reader, does not).
     """
     if not units:
         return []
@@ -103,8 +112,38 @@ def pick_evidence(
     # embedder can (index.embedder.SentenceEmbedder.embed_known).
     unit_vecs = getattr(embedder, "embed_known", embedder.embed)(texts)
     sims = unit_vecs @ embedder.embed(questions).mean(axis=0)
+    if lookup:
+        sims = _rows_by_range(questions, units, sims)
     ranked = sorted(range(len(units)), key=lambda i: -float(sims[i]))[:n]
     return [(units[i], float(sims[i])) for i in ranked]
+
+
+def _rows_by_range(questions: Sequence[str], units: Sequence[Unit], sims):
+    """Swap the scores of each range table's closest row and the row holding the question's quantity,
+    so the set of scores (what the relevance model reads) stays the same and only the row changes."""
+    sims = sims.copy()
+    for table in _tables(units):
+        hit = range_rows(questions, [row_cells(units[i].text) for i in table])
+        if hit is None:
+            continue
+        best = max(table, key=lambda i: float(sims[i]))
+        sims[table[hit]], sims[best] = sims[best], sims[table[hit]]
+    return sims
+
+
+def _tables(units: Sequence[Unit]) -> list[list[int]]:
+    """Indexes of the rows of each table: consecutive row units of one passage with the same columns."""
+    tables: list[list[int]] = []
+    prev_key = None
+    for i, u in enumerate(units):
+        cells = row_cells(u.text)
+        key = (u.passage, tuple(c for c, _ in cells)) if cells else None
+        if key is not None and key == prev_key and tables and tables[-1][-1] == i - 1:
+            tables[-1].append(i)
+        elif key is not None:
+            tables.append([i])
+        prev_key = key
+    return [t for t in tables if len(t) > 1]
 
 
 _ROW_CELL = re.compile(r"[^:;\n]{1,40}: \S")

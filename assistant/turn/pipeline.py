@@ -562,7 +562,8 @@ class Assistant:
             return []
         headings = [" > ".join(x for x in (p.title, p.heading) if x) for p in passages]
         n = max(self.cfg.retrieval.evidence_units, self.cfg.retrieval.fallback_units, PICKED_UNITS)
-        return pick_evidence(query, evidence_units(passages), embedder, n, headings)
+        lookup = self.cfg.retrieval.table_lookup
+        return pick_evidence(query, evidence_units(passages), embedder, n, headings, lookup=lookup)
 
     def live_rules(self) -> Rules:
         """The policy's rules with the owner's business name and languages, where set (`self.settings`)."""
