@@ -43,8 +43,9 @@ def run_config(config: str, kbs: list[str] | None, work: Path) -> dict:
     env = dict(os.environ, LOOPDESK_RETRIEVAL_MODE=mode, LOOPDESK_RETRIEVAL_K=k, HF_HUB_OFFLINE="1")
     kb_args = [a for name in (kbs or []) for a in ("--kb", name)]
     loopdesk = str(Path(sys.executable).parent / "loopdesk")
-    subprocess.run([loopdesk, "finetune", "relevance", "--out", str(out / "relevance.json"), *kb_args],
-                   env=env, check=True, cwd=ROOT)
+    if not (out / "relevance.json").exists():  # resumes, too, after a stop between the two steps
+        subprocess.run([loopdesk, "finetune", "relevance", "--out", str(out / "relevance.json"), *kb_args],
+                       env=env, check=True, cwd=ROOT)
     aq = [sys.executable, str(ROOT / "benchmarks" / "answer_quality.py"), "--readers", "evidence",
           "--model", str(out / "relevance.json"), "--out", str(out / "answer_quality.partial.json")]
     subprocess.run(aq + (["--kb", *kbs] if kbs else []), env=env, check=True, cwd=ROOT)

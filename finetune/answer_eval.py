@@ -306,6 +306,11 @@ def compare_adapters(
 
     with tempfile.TemporaryDirectory(prefix="loopdesk-eval-") as tmp:
         cfg = dataclasses.replace(cfg, store=dataclasses.replace(cfg.store, url=f"sqlite:///{tmp}/eval.db"))
+        if report is not None:
+            # Loading the pipeline (taggers, index, engine, the adapter converted for it) takes a minute on
+            # a busy CPU: say so, rather than leave the previous stage's "about 4 s left" on screen.
+            total = len(load_questions(questions_path)) * len(adapters)
+            report("loading the chat pipeline to answer the questions", 0, total)
         assistant = build_assistant(cfg, open_retriever, EVAL)  # no watcher: each run keeps its adapter
         out = {}
         generator = assistant.generator

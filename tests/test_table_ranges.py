@@ -74,3 +74,14 @@ def test_pick_evidence_puts_the_range_row_first_only_with_lookup():
     assert "Over 2kg up to 5kg" in looked_up[0][0].text and "£2.99" in looked_up[0][0].text
     # The scores are swapped, not invented: the same set as the cosine's.
     assert sorted(s for _, s in looked_up) == sorted(s for _, s in cosine)
+
+
+def test_a_table_cut_across_overlapping_chunks_is_one_table():
+    head = "| Weight | 24 (next day) |\n|---|---|\n"
+    rows = [f"| {w} | £{i}.99 |" for i, w in enumerate(WEIGHTS)]
+    # Two chunks of one section; the second repeats the first's last row (the chunker's overlap).
+    parts = [head + "\n".join(rows[:2]), head + "\n".join(rows[1:])]
+    passages = [Passage(id=f"p{i}", text=t, source="prices.md", heading="Prices", score=0.9) for i, t in enumerate(parts)]
+    units = evidence_units(passages)
+    picked = pick_evidence("how much to send a 3kg parcel next day?", units, _Embedder(), 2, ["Prices", "Prices"], True)
+    assert "Over 2kg up to 5kg" in picked[0][0].text

@@ -113,37 +113,40 @@ def pick_evidence(
     unit_vecs = getattr(embedder, "embed_known", embedder.embed)(texts)
     sims = unit_vecs @ embedder.embed(questions).mean(axis=0)
     if lookup:
-        sims = _rows_by_range(questions, units, sims)
+        sims = _rows_by_range(questions, units, sims, heading_of)
     ranked = sorted(range(len(units)), key=lambda i: -float(sims[i]))[:n]
     return [(units[i], float(sims[i])) for i in ranked]
 
 
-def _rows_by_range(questions: Sequence[str], units: Sequence[Unit], sims):
+def _rows_by_range(questions: Sequence[str], units: Sequence[Unit], sims, heading_of: Sequence[str] | None):
     """Swap the scores of each range table's closest row and the row holding the question's quantity,
     so the set of scores (what the relevance model reads) stays the same and only the row changes."""
     sims = sims.copy()
-    for table in _tables(units):
-        hit = range_rows(questions, [row_cells(units[i].text) for i in table])
+    for table in _tables(units, heading_of):
+        distinct, seen = [], set()
+        for i in table:  # overlapping chunks repeat rows: each row once, in table order
+            if units[i].text not in seen:
+                seen.add(units[i].text)
+                distinct.append(i)
+        hit = range_rows(questions, [row_cells(units[i].text) for i in distinct])
         if hit is None:
             continue
         best = max(table, key=lambda i: float(sims[i]))
-        sims[table[hit]], sims[best] = sims[best], sims[table[hit]]
+        row = distinct[hit]
+        sims[row], sims[best] = sims[best], sims[row]
     return sims
 
 
-def _tables(units: Sequence[Unit]) -> list[list[int]]:
-    """Indexes of the rows of each table: consecutive row units of one passage with the same columns."""
-    tables: list[list[int]] = []
-    prev_key = None
+def _tables(units: Sequence[Unit], heading_of: Sequence[str] | None) -> list[list[int]]:
+    """Indexes of the rows of each table: row units with the same columns under the same section heading
+    (a table cut across two chunks, or repeated by their overlap, is still one table)."""
+    tables: dict[tuple, list[int]] = {}
     for i, u in enumerate(units):
         cells = row_cells(u.text)
-        key = (u.passage, tuple(c for c, _ in cells)) if cells else None
-        if key is not None and key == prev_key and tables and tables[-1][-1] == i - 1:
-            tables[-1].append(i)
-        elif key is not None:
-            tables.append([i])
-        prev_key = key
-    return [t for t in tables if len(t) > 1]
+        if cells:
+            heading = heading_of[u.passage] if heading_of else ""
+            tables.setdefault((heading, tuple(c for c, _ in cells)), []).append(i)
+    return [t for t in tables.values() if len(t) > 1]
 
 
 _ROW_CELL = re.compile(r"[^:;\n]{1,40}: \S")
