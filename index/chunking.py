@@ -3,7 +3,8 @@
 Each chunk stays within the embedding model's token budget (MiniLM: 256 word pieces, measured with
 its tokenizer) and overlaps the previous one by a paragraph-sized tail when a section is split.
 A chunk keeps its source, heading path ("Returns > How to return ..."), character offsets into the
-document and a content hash (used to re-embed only what changed).
+document and a content hash (used to re-embed only what changed). A chunk that starts inside a markdown
+table begins with the table's header lines (not within its offsets), so its rows keep their columns.
 """
 
 from __future__ import annotations
@@ -81,13 +82,21 @@ def chunk_document(
         budget = max_tokens - count_tokens(f"{doc.title} > {heading}") - 2
         i = 0
         while i < len(blocks):
+            # A chunk that starts inside a table repeats its header: otherwise its first row reads as
+            # the column names ("Over 10kg up to 15kg: Over 15kg up to 20kg; £8.99: £10.99").
+            head = _table_header(doc.text, blocks[i][0])
+            if head and count_tokens(head) > budget // 2:
+                head = ""
+            room = budget - (count_tokens(head) + 1 if head else 0)
             j = i + 1
-            while j < len(blocks) and count_tokens(doc.text[blocks[i][0] : blocks[j][1]]) <= budget:
+            while j < len(blocks) and count_tokens(doc.text[blocks[i][0] : blocks[j][1]]) <= room:
                 j += 1
             cs, ce = blocks[i][0], blocks[j - 1][1]
-            if count_tokens(doc.text[cs:ce]) > budget:
-                ce = _cut(doc.text, cs, ce, count_tokens, budget)
+            if count_tokens(doc.text[cs:ce]) > room:
+                ce = _cut(doc.text, cs, ce, count_tokens, room)
             text = doc.text[cs:ce].strip()
+            if text and head:
+                text = f"{head}\n{text}"
             if text:
                 h = hashlib.sha256(f"{doc.title}|{heading}|{text}".encode()).hexdigest()[:16]
                 chunks.append(
@@ -103,6 +112,27 @@ def chunk_document(
             else:
                 i = j if j - i <= overlap_blocks else j - overlap_blocks
     return chunks
+
+
+def _table_header(text: str, pos: int) -> str:
+    """The header lines (column names and the |---| line) of the markdown table that the line at `pos`
+    is a later line of; "" when that line is no table line or the table starts there."""
+    line_start = text.rfind("\n", 0, pos) + 1
+    if not text[line_start:].lstrip().startswith("|"):
+        return ""
+    first = line_start
+    while first > 0:
+        prev = text.rfind("\n", 0, first - 1) + 1
+        if not text[prev : first - 1].lstrip().startswith("|"):
+            break
+        first = prev
+    if first == line_start:
+        return ""
+    lines = text[first:line_start].rstrip("\n").split("\n")
+    header = lines[:1]
+    if len(lines) > 1 and re.fullmatch(r"\s*\|?(?:\s*:?-{2,}:?\s*\|)+\s*:?-*:?\s*\|?\s*", lines[1]):
+        header.append(lines[1])
+    return "\n".join(h.strip() for h in header)
 
 
 def _cut(text: str, s: int, e: int, count_tokens: Callable[[str], int], budget: int) -> int:

@@ -53,6 +53,24 @@ def test_long_section_is_split_within_budget_with_overlap(tmp_path):
     assert len(chunks) >= 10 and all(words(c.text) <= 100 for c in chunks)
 
 
+def test_a_table_split_across_chunks_repeats_its_header(tmp_path):
+    rows = "\n".join(f"| Over {i}kg up to {i + 1}kg | £{i}.99 | £{i}.49 |" for i in range(30))
+    (tmp_path / "prices.md").write_text(f"# Prices\n\n## By weight\n\n| Weight | 24 (next day) | Pre-10:30 |\n|---|---|---|\n{rows}\n")
+    docs, _ = load_documents([tmp_path])
+    chunks = chunk_document(docs[0], words, max_tokens=80, overlap_blocks=1)
+    assert len(chunks) > 2
+    head = "| Weight | 24 (next day) | Pre-10:30 |\n|---|---|---|"
+    for c in chunks:
+        assert c.text.startswith(head) and words(c.text) <= 80
+        # The offsets are the document's span; the repeated header is the only text added.
+        assert docs[0].text[c.start : c.end].strip() == c.text.removeprefix(head).strip() or c is chunks[0]
+    from assistant.grounding.evidence import row_cells, split_units
+
+    later = split_units(chunks[-1].text)
+    assert row_cells(later[0])[0] == ("Weight", later[0].split("; ")[0].removeprefix("Weight: "))
+    assert all(row_cells(u)[1][0] == "24 (next day)" for u in later)
+
+
 def test_bad_files_are_skipped_with_reasons(tmp_path):
     (tmp_path / "ok.md").write_text("# Fine\n\nText.")
     (tmp_path / "empty.md").write_text("")

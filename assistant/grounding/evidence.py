@@ -149,7 +149,8 @@ def _tables(units: Sequence[Unit], heading_of: Sequence[str] | None) -> list[lis
     return [t for t in tables.values() if len(t) > 1]
 
 
-_ROW_CELL = re.compile(r"[^:;\n]{1,40}: \S")
+# A column name may hold a colon itself ("Pre-10:30: £11.99"): the cell splits at the first ": ".
+_ROW_CELL = re.compile(r"[^;\n]{1,40}?: \S")
 
 
 def row_cells(unit: str) -> list[tuple[str, str]]:
