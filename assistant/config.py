@@ -162,7 +162,7 @@ class RetrievalConfig:
     table_lookup: bool = _f(
         True,
         'In a table whose rows are ranges ("Over 2kg up to 5kg", "500–1,999"), rank first the row that holds '
-        "the customer's quantity (assistant/grounding/table_ranges.py); off: the cosine alone picks the row.",
+        "the quantity in the customer's message (assistant/grounding/table_ranges.py); off: the cosine alone ranks.",
     )
     relevance_model: str = _f(
         "models/relevance/relevance.json",

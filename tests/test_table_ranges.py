@@ -85,3 +85,31 @@ def test_a_table_cut_across_overlapping_chunks_is_one_table():
     units = evidence_units(passages)
     picked = pick_evidence("how much to send a 3kg parcel next day?", units, _Embedder(), 2, ["Prices", "Prices"], True)
     assert "Over 2kg up to 5kg" in picked[0][0].text
+
+
+class _ProseFirst:
+    """A prose sentence is the cosine's favourite, above every row of the table."""
+
+    def embed(self, texts):
+        def vec(t):
+            if t.startswith(("how", "does", "around")) or "heavier" in t:
+                return [1.0, 0.0]
+            return [0.8, 0.6] if "Up to 1kg" in t else [0.6, 0.8]
+
+        return np.array([vec(t) for t in texts])
+
+
+def _prose_and_table():
+    table = "| Weight | 24 (next day) |\n|---|---|\n" + "\n".join(f"| {w} | £{i}.99 |" for i, w in enumerate(WEIGHTS))
+    text = "A parcel heavier than you said costs more.\n\n" + table
+    return evidence_units([Passage(id="p", text=text, source="prices.md", heading="", score=0.9)])
+
+
+def test_the_range_row_leads_even_above_prose_and_only_for_the_messages_own_number():
+    units = _prose_and_table()
+    assert "heavier" in pick_evidence("how much to send a 3kg parcel next day?", units, _ProseFirst(), 3)[0][0].text
+    looked_up = pick_evidence("how much to send a 3kg parcel next day?", units, _ProseFirst(), 3, lookup=True)
+    assert "Over 2kg up to 5kg" in looked_up[0][0].text
+    # A follow-up whose number is only in the conversation asks about something else.
+    follow_up = ["does that apply to the surcharge too?", "around 3kg parcels. does that apply to the surcharge too?"]
+    assert "heavier" in pick_evidence(follow_up, units, _ProseFirst(), 3, lookup=True)[0][0].text

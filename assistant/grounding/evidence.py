@@ -100,9 +100,9 @@ def pick_evidence(
     A unit is embedded with its section heading in front, so "Premier Checking costs $15 per
     month" still knows which account it is about. Several questions (a follow-up alone and with
     its context) are averaged, so the follow-up's own words lead and the context only steers.
-    `lookup`: in a table whose rows are ranges ("Over 2kg up to 5kg"), the row holding the question's
-    quantity takes the place of the table's closest row (`table_ranges`; the chat does this, the
-    extractive baseline, a cosine reader, does not).
+    `lookup`: in a table whose rows are ranges ("Over 2kg up to 5kg"), the row holding the message's
+    quantity takes the place of the closest unit (`table_ranges`; the chat does this, the extractive
+    baseline, a cosine reader, does not).
     """
     if not units:
         return []
@@ -119,8 +119,12 @@ def pick_evidence(
 
 
 def _rows_by_range(questions: Sequence[str], units: Sequence[Unit], sims, heading_of: Sequence[str] | None):
-    """Swap the scores of each range table's closest row and the row holding the question's quantity,
-    so the set of scores (what the relevance model reads) stays the same and only the row changes."""
+    """Swap the scores of the closest unit and of a range table's row that holds the message's quantity
+    ("3kg" -> "Over 2kg up to 5kg"): a number the customer names and a row's range holds is the most
+    specific match there is, and the cosine cannot see it. The set of scores (what the relevance model
+    reads) stays the same; only which unit leads changes. The quantity must be in the message itself
+    (`questions[0]`), not only in the conversation: "does that discount apply to the surcharge too?"
+    after "around 300 parcels a month" asks about the surcharge, not the 200–499 row."""
     sims = sims.copy()
     for table in _tables(units, heading_of):
         distinct, seen = [], set()
@@ -128,10 +132,10 @@ def _rows_by_range(questions: Sequence[str], units: Sequence[Unit], sims, headin
             if units[i].text not in seen:
                 seen.add(units[i].text)
                 distinct.append(i)
-        hit = range_rows(questions, [row_cells(units[i].text) for i in distinct])
+        hit = range_rows(questions[:1], [row_cells(units[i].text) for i in distinct])
         if hit is None:
             continue
-        best = max(table, key=lambda i: float(sims[i]))
+        best = max(range(len(units)), key=lambda i: float(sims[i]))
         row = distinct[hit]
         sims[row], sims[best] = sims[best], sims[row]
     return sims
