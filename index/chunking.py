@@ -135,6 +135,31 @@ def _table_header(text: str, pos: int) -> str:
     return "\n".join(h.strip() for h in header)
 
 
+def join_chunks(texts: list[str]) -> str:
+    """The chunks of one section, in file order, as one text again (what a citation link shows): the
+    overlap a chunk repeats from the one before and a table header repeated by `chunk_document` are
+    dropped, so a long table reads as one table and no paragraph appears twice."""
+    out: list[str] = []
+    for text in texts:
+        lines = text.split("\n")
+        if out:
+            prev = out[-1].split("\n")
+            head = _table_header(out[-1] + "\n" + "\n".join(lines), len(out[-1]) + 1)
+            if head and prev[-1].lstrip().startswith("|") and "\n".join(lines).startswith(head):
+                lines = lines[len(head.split("\n")) :]
+            k = max((k for k in range(1, min(len(prev), len(lines)) + 1) if prev[-k:] == lines[:k]), default=0)
+            lines = lines[k:]
+            while lines and not lines[0].strip():
+                lines = lines[1:]
+            if not lines:
+                continue
+            glue = "\n" if prev[-1].lstrip().startswith("|") and lines[0].lstrip().startswith("|") else "\n\n"
+            out[-1] = out[-1] + glue + "\n".join(lines)
+        else:
+            out.append(text)
+    return out[0] if out else ""
+
+
 def _cut(text: str, s: int, e: int, count_tokens: Callable[[str], int], budget: int) -> int:
     """Largest end (at a word boundary) that keeps text[s:end] within budget."""
     lo, hi = s + 1, e

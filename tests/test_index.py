@@ -282,3 +282,17 @@ def test_bm25_is_built_only_when_a_mode_needs_it(tmp_path):
     assert ix.search("reset link forgotten password", 3)[0].source == "accounts.md"  # dense still works
     with pytest.raises(IndexUnavailableError, match="retrieval.mode=hybrid"):
         ix.search("reset link forgotten password", 3, mode="hybrid")
+
+
+def test_a_sections_chunks_join_back_into_one_text(tmp_path):
+    from index.chunking import join_chunks
+
+    rows = "\n".join(f"| Over {i}kg up to {i + 1}kg | £{i}.99 |" for i in range(30))
+    paras = "\n\n".join(f"Paragraph {i} " + " ".join(["word"] * 30) for i in range(6))
+    body = f"{paras}\n\n| Weight | Price |\n|---|---|\n{rows}\n\nThe end."
+    (tmp_path / "prices.md").write_text(f"# Prices\n\n## By weight\n\n{body}\n")
+    docs, _ = load_documents([tmp_path])
+    chunks = chunk_document(docs[0], words, max_tokens=80, overlap_blocks=1)
+    assert len(chunks) > 4
+    # The cited page shows the section once: no repeated header, no overlap twice, one table.
+    assert join_chunks([c.text for c in chunks]) == body
