@@ -18,6 +18,7 @@ from assistant.errors import IndexUnavailableError
 from assistant.grounding.kb_terms import Vocabulary
 from assistant.types import Passage
 from index.builder import current_build
+from index.chunking import join_chunks
 
 log = logging.getLogger("loopdesk.index")
 
@@ -136,16 +137,18 @@ class Index:
                         log.error("index build %s not used, still serving %s: %s", name, self._build.name, exc)
 
     def section(self, passage_id: str) -> list[Passage]:
-        """The passage with this id and the other chunks of its section (same file and heading), in
-        file order: what a citation link opens. Empty when the id is not in the current build."""
+        """The section of the passage with this id (same file and heading) as one passage: its chunks
+        in file order joined back into one text (`join_chunks`: no overlap twice, a long table as one
+        table): what a citation link opens. Empty when the id is not in the current build."""
         self._maybe_reload()
         chunks = self._build.chunks
         hit = next((c for c in chunks if c["id"] == passage_id), None)
         if hit is None:
             return []
-        return [
-            self._passage(c, 1.0) for c in chunks if c["source"] == hit["source"] and c["heading"] == hit["heading"]
-        ]
+        parts = [c for c in chunks if c["source"] == hit["source"] and c["heading"] == hit["heading"]]
+        whole = self._passage(parts[0], 1.0)
+        whole.text = join_chunks([c["text"] for c in parts])
+        return [whole]
 
     # --- rankings -----------------------------------------------------------------------------
     def _dense(self, b: _Build, qvec, n: int, allowed) -> list[tuple[int, float]]:

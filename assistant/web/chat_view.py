@@ -86,12 +86,10 @@ def section_html(passages: list[Passage], business: str, language: str = "en", c
     page's title (its first heading), the section's heading, and a "Back to the chat" link."""
     from markdown_it import MarkdownIt
 
-    from index.chunking import join_chunks
-
     lang = language_or_english(language)
     md = MarkdownIt("commonmark", {"html": False}).enable("table")
     first = passages[0]
-    body = md.render(join_chunks([p.text for p in passages]))
+    body = md.render("\n\n".join(p.text for p in passages))
     title = page_title(first)
     heading = first.heading.strip() if first.heading.strip() != title else ""
     tab = html.escape(f"{title} › {heading}" if heading else title)
