@@ -113,7 +113,7 @@ def build_assistant(
         redactor=PiiRedactor(cfg.store.redact_contact, cfg.home),
         handoff=Handoff(
             store,
-            default_wait_s=cfg.policy.default_wait_minutes * 60,
+            default_wait_s=cfg.handoff.default_wait_minutes * 60,
             mailer=Mailer(cfg.email, lambda: settings.current().business_name),
         ),
         rules=Rules(p.negative_turns, p.negative_score, p.supported_languages, cfg.app.business_name),

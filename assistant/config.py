@@ -13,6 +13,7 @@ and `LOOPDESK_CONFIG` points at another config file.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import ipaddress
 import os
 import re
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import ConfigError
+
+log = logging.getLogger("loopdesk.config")
 
 
 def _f(default: Any, doc: str) -> Any:
@@ -237,16 +240,6 @@ class PolicyConfig:
         "The upset model (`loopdesk finetune upset`) over the sentiment tagger's scores and the message's form; "
         "empty reads upset from the negative probability alone.",
     )
-    abandon_minutes: float = _f(
-        60.0,
-        "A queued conversation whose customer has written nothing for this long is closed as abandoned "
-        "(recorded; 0 keeps them); checked while the console's queue refreshes.",
-    )
-    default_wait_minutes: float = _f(
-        5.0,
-        "Expected wait told to a queued customer until 3 handoffs have been taken "
-        "(then the median of the latest waits).",
-    )
     ner_languages: list = _f(
         ["en"], "Languages the NER tagger was trained on; other messages are not tagged (said in the insights)."
     )
@@ -257,6 +250,22 @@ class PolicyConfig:
     )
     supported_languages: list = _f(["en"], "Languages the generator answers in; others are escalated.")
     max_message_chars: int = _f(4000, "Longer messages are truncated with a visible note.")
+
+
+@dataclass
+class HandoffConfig:
+    """The handoff queue: how long a queued customer may stay silent, what wait to tell them."""
+
+    abandon_minutes: float = _f(
+        60.0,
+        "A queued conversation whose customer has written nothing for this long is closed as abandoned "
+        "(recorded; 0 keeps them); checked while the console's queue refreshes.",
+    )
+    default_wait_minutes: float = _f(
+        5.0,
+        "Expected wait told to a queued customer until 3 handoffs have been taken "
+        "(then the median of the latest waits).",
+    )
 
 
 @dataclass
@@ -335,6 +344,11 @@ class ChatwootConfig:
     webhook_secret: str = _f("", "Secret path part of the webhook: /integrations/chatwoot/<secret>; set it by env.")
 
 
+# Keys that moved to another section: old name -> new name (read under both, the old one with a warning).
+MOVED = {
+    "policy.abandon_minutes": "handoff.abandon_minutes",
+    "policy.default_wait_minutes": "handoff.default_wait_minutes",
+}
 SECTIONS: dict[str, type] = {
     "paths": PathsConfig,
     "models": ModelsConfig,
@@ -344,6 +358,7 @@ SECTIONS: dict[str, type] = {
     "store": StoreConfig,
     "evaluation": EvaluationConfig,
     "policy": PolicyConfig,
+    "handoff": HandoffConfig,
     "app": AppConfig,
     "api": ApiConfig,
     "email": EmailConfig,
@@ -361,6 +376,7 @@ class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    handoff: HandoffConfig = field(default_factory=HandoffConfig)
     app: AppConfig = field(default_factory=AppConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     email: EmailConfig = field(default_factory=EmailConfig)
@@ -444,6 +460,9 @@ def load_config(
             cfg.sources[f"{name}.{f.name}"] = "default"
 
     def assign(key: str, value: Any, source: str) -> None:
+        if key in MOVED:  # a file or script written before the key moved keeps working, told where it lives now
+            log.warning("%s: %s is now %s", source, key, MOVED[key])
+            key = MOVED[key]
         section, _, fname = key.partition(".")
         obj = getattr(cfg, section, None) if section in SECTIONS else None
         if obj is None or not hasattr(obj, fname):
@@ -470,6 +489,10 @@ def load_config(
 
     if "LOOPDESK_HOME" in env:
         assign("paths.home", env["LOOPDESK_HOME"], "env LOOPDESK_HOME")
+    for old in MOVED:
+        var = "LOOPDESK_" + old.replace(".", "_").upper()
+        if var in env:
+            assign(old, env[var], f"env {var}")
     for name, section in SECTIONS.items():
         for f in dataclasses.fields(section):
             var = f"LOOPDESK_{name}_{f.name}".upper()

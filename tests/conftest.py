@@ -318,3 +318,13 @@ def sign_in(page, url: str, name: str, password: str) -> None:
     page.locator("#op-password input").fill(password)
     page.locator("#op-signin").click()
     expect(page.locator("#op-me")).to_contain_text(name, timeout=30_000)
+
+
+def open_tab(page, name: str) -> None:
+    """Click a console tab; on a phone the later tabs sit behind Gradio's "More tabs" menu."""
+    tab = page.get_by_role("tab", name=name, exact=True)
+    if tab.count() and tab.first.is_visible():
+        tab.first.click()
+        return
+    page.get_by_label("More tabs").click()
+    page.locator(f"xpath=//button[normalize-space(.)='{name}' and not(@tabindex='-1')]").last.click()

@@ -62,3 +62,18 @@ def test_secrets_are_masked_in_config_show():
     assert shown["app.operator_token"] == "(set, hidden)"
     assert shown["store.url"] == "postgresql://loop:***@db:5432/loopdesk"
     assert "supersecret" not in str(shown) and "pa55word" not in str(shown)
+
+
+def test_handoff_keys_and_their_old_names(tmp_path, caplog):
+    """The queue's settings live under [handoff]; a file or env written for the old [policy] keys still
+    works, with a warning that says where the key lives now."""
+    f = tmp_path / "loopdesk.toml"
+    f.write_text("[handoff]\nabandon_minutes = 30\n")
+    cfg = load_config(f, env={})
+    assert cfg.handoff.abandon_minutes == 30 and cfg.sources["handoff.abandon_minutes"] == str(f)
+    f.write_text("[policy]\nabandon_minutes = 15\n")
+    with caplog.at_level("WARNING", logger="loopdesk.config"):
+        cfg = load_config(f, env={"LOOPDESK_POLICY_DEFAULT_WAIT_MINUTES": "2"})
+    assert cfg.handoff.abandon_minutes == 15 and cfg.handoff.default_wait_minutes == 2
+    assert "policy.abandon_minutes is now handoff.abandon_minutes" in caplog.text
+    assert not hasattr(cfg.policy, "abandon_minutes")

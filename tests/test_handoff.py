@@ -157,7 +157,7 @@ def test_hand_back_answers_what_the_customer_wrote_meanwhile(cfg, store):
 
 def test_the_queue_tells_customers_apart_and_closes_abandoned_items(cfg, store):
     """Two customers typing the same request differ by channel, first message and e-mail; a queued
-    item whose customer went silent past policy.abandon_minutes is closed, with a record."""
+    item whose customer went silent past handoff.abandon_minutes is closed, with a record."""
     from datetime import datetime, timedelta, timezone
 
     a = assistant(cfg, store)

@@ -10,11 +10,11 @@ import os
 
 import pytest
 
-from tests.conftest import BROWSER_ARGS, FakeGenerator, FakeRetriever, FakeSentiment, serve_in_thread, sign_in
+from tests.conftest import BROWSER_ARGS, FakeGenerator, FakeRetriever, FakeSentiment, open_tab, serve_in_thread, sign_in
 
 pytestmark = pytest.mark.browser
 SIZES = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
-TABS = ["Queue", "Conversations", "Replies", "Numbers", "Memory", "Saved replies", "Gaps", "Learning", "Settings"]
+TABS = ["Queue", "Conversations", "Replies", "Numbers", "Memory", "Saved replies", "Gaps", "Learning", "Operators", "Settings"]
 OVERFLOW = "document.documentElement.scrollWidth - window.innerWidth"
 
 
@@ -29,16 +29,6 @@ def served(cfg, store):
     create_operator(store, "dana", "dana-password", role="admin")
     for url in serve_in_thread(app.build_app(a, cfg)):
         yield url, store
-
-
-def open_tab(page, name: str) -> None:
-    """Click a console tab; on a phone the later tabs sit behind Gradio's "More tabs" menu."""
-    tab = page.get_by_role("tab", name=name, exact=True)
-    if tab.count() and tab.first.is_visible():
-        tab.first.click()
-        return
-    page.get_by_label("More tabs").click()
-    page.locator(f"xpath=//button[normalize-space(.)='{name}' and not(@tabindex='-1')]").last.click()
 
 
 def test_every_screen_fits_desktop_and_phone(served, chromium_path):

@@ -248,3 +248,63 @@ def test_the_cli_adds_agents_and_changes_roles(tmp_path, monkeypatch):
     assert run(["--set", f"store.url={url}", "operator", "role", "ann", "admin", "--json"]).exit_code == 0
     assert Store(url).operator_role("ann") == "admin" and Store(url).operator_role("bob") is None
     assert run(["--set", f"store.url={url}", "operator", "role", "nobody", "agent"]).exit_code == 2
+
+
+def test_removing_an_operator_or_resetting_a_password_ends_their_sessions_on_every_replica(store, fast):
+    """An admin removes an account or resets a password: that operator's open sessions stop at their next
+    action, on this replica and another; nobody removes themselves, the last admin cannot be removed or made
+    an agent; the new password works and the old one does not."""
+    accounts.create_operator(store, "dana", "dana-password")
+    accounts.create_operator(store, "ann", "ann-password", role="agent")
+    accounts.create_operator(store, "bob", "bob-password", role="agent")
+    here, there = accounts.Accounts(store, sleep=Sleeps()), accounts.Accounts(Store(store.url), sleep=Sleeps())
+    ann = there.sign_in("ann", "ann-password").token
+    bob = there.sign_in("bob", "bob-password").token
+    assert there.operator(ann) == "ann"
+
+    fresh = accounts.reset_password(store, "ann", by="dana")
+    with pytest.raises(InputError, match="password reset"):
+        there.operator(ann)
+    with pytest.raises(InputError, match="wrong name or password"):
+        here.sign_in("ann", "ann-password")
+    assert here.operator(here.sign_in("ann", fresh).token) == "ann"
+
+    accounts.remove_operator(store, "bob", by="dana")
+    with pytest.raises(InputError, match="removed"):
+        there.operator(bob)
+    assert store.operator_account("bob") is None
+
+    with pytest.raises(InputError, match="your own account"):
+        accounts.remove_operator(store, "dana", by="dana")
+    with pytest.raises(InputError, match="last admin"):
+        accounts.remove_operator(store, "dana", by="ann")
+    with pytest.raises(InputError, match="last admin"):
+        store.set_operator_role("dana", "agent")
+    store.set_operator_role("ann", "admin")
+    store.set_operator_role("dana", "agent")  # two admins: one may step down
+    assert store.operator_role("dana") == "agent"
+    with pytest.raises(InputError, match="no operator"):
+        accounts.remove_operator(store, "nobody", by="ann")
+
+
+def test_the_cli_removes_operators_and_resets_passwords(tmp_path, monkeypatch):
+    import json
+
+    from typer.testing import CliRunner
+
+    from assistant.cli.main import app
+
+    for k in [k for k in __import__("os").environ if k.startswith("LOOPDESK_")]:
+        monkeypatch.delenv(k)
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    run = functools.partial(CliRunner().invoke, app)
+    assert run(["--set", f"store.url={url}", "operator", "add", "dana"]).exit_code == 0
+    assert run(["--set", f"store.url={url}", "operator", "add", "ann", "--role", "agent"]).exit_code == 0
+    out = run(["--set", f"store.url={url}", "operator", "password", "ann", "--json"])
+    assert out.exit_code == 0, out.output
+    new = json.loads(out.output)["password"]
+    assert accounts.verify_password(new, Store(url).operator_account("ann")["password_hash"])
+    last = run(["--set", f"store.url={url}", "operator", "remove", "dana", "--json"])
+    assert last.exit_code == 2 and "last admin" in last.output
+    assert run(["--set", f"store.url={url}", "operator", "remove", "ann", "--json"]).exit_code == 0
+    assert Store(url).operator_account("ann") is None

@@ -83,6 +83,34 @@ def operator_role(
     emit({"name": name, "role": role}, as_json, f"operator {name} is now {role}")
 
 
+@operator_app.command("remove")
+@handles_errors
+def operator_remove(
+    name: str = typer.Argument(..., help="An existing operator (not the last admin)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Remove an account; its past replies keep the name, its sessions end at its next action."""
+    from assistant.store.accounts import remove_operator
+
+    name = name.strip().lower()
+    remove_operator(_store(), name, by="command line")
+    emit({"name": name, "removed": True}, as_json, f"operator {name} removed")
+
+
+@operator_app.command("password")
+@handles_errors
+def operator_password(
+    name: str = typer.Argument(..., help="An existing operator."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Give an operator a new generated password (printed once); their open consoles sign out."""
+    from assistant.store.accounts import reset_password
+
+    name = name.strip().lower()
+    password = reset_password(_store(), name, by="command line")
+    emit({"name": name, "password": password}, as_json, f"new password for {name}: {password}\n(shown once)")
+
+
 @operator_app.command("list")
 @handles_errors
 def operator_list(as_json: bool = typer.Option(False, "--json")) -> None:

@@ -80,6 +80,25 @@ def create_operator(store: Store, name: str, password: str | None = None, role: 
     return password
 
 
+def remove_operator(store: Store, name: str, by: str) -> None:
+    """`by` removes the account `name`: not their own (they would lose the console mid-action) and not the
+    last admin's. The removed operator's sessions end at their next action (`Accounts.operator`)."""
+    name = (name or "").strip().lower()
+    if name == by:
+        raise InputError("you cannot remove your own account")
+    store.remove_operator(name)
+    log.info("operator %s removed by %s", name, by)
+
+
+def reset_password(store: Store, name: str, by: str) -> str:
+    """A new generated password for `name` (shown once; only its hash is stored)."""
+    name = (name or "").strip().lower()
+    password = secrets.token_urlsafe(12)
+    store.set_operator_password(name, hash_password(password))
+    log.info("password of operator %s reset by %s", name, by)
+    return password
+
+
 def slow_down_s(name_failures: int) -> float:
     """Wait before checking a password of a name that has failed this often (from any addresses)."""
     if name_failures < MAX_FAILURES:
@@ -117,6 +136,7 @@ class Session:
     operator: str
     expires: float
     role: str = "admin"
+    password_hash: str = ""  # as at sign-in: a reset password ends the session on every replica
 
 
 class Accounts:
@@ -161,7 +181,7 @@ class Accounts:
         except BaseException:
             self.store.end_sign_in(attempt, "refused")
             raise
-        if not ok:
+        if not ok or account is None:
             self.store.end_sign_in(attempt, "failed")
             log.warning("failed sign-in for %r from %s", name, client or "?")
             self._sleep(FAIL_DELAY_S)
@@ -169,7 +189,7 @@ class Accounts:
         self.store.end_sign_in(attempt, "signed_in")
         role = self.store.operator_role(name) or "agent"
         with self._lock:
-            session = Session(secrets.token_urlsafe(24), name, time.time() + SESSION_S, role)
+            session = Session(secrets.token_urlsafe(24), name, time.time() + SESSION_S, role, account["password_hash"])
             self._sessions[session.token] = session
         self.store.touch_operator(name)
         log.info("operator %s (%s) signed in from %s", name, role, client or "?")
@@ -180,6 +200,11 @@ class Accounts:
         session = self._sessions.get(token or "")
         if session is None or session.expires < time.time():
             raise InputError("please sign in again")
+        # Read at every action, so an account an admin removed (on any replica) stops working at once.
+        account = self.store.operator_account(session.operator)
+        if account is None or account["password_hash"] != session.password_hash:
+            self.sign_out(token)
+            raise InputError("this account was removed or its password reset; please sign in again")
         return session.operator
 
     def require_admin(self, token: str | None, action: str) -> str:

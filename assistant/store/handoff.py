@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import sqlalchemy as sa
 
-from assistant.errors import StoreError
+from assistant.errors import InputError, StoreError
 from assistant.store.mixin import StoreMixin
 from assistant.store.schema import (
     conversations,
@@ -137,6 +137,29 @@ class HandoffRecords(StoreMixin):
 
         self._write(tx)
 
+    def remove_operator(self, name: str) -> None:
+        """Delete an account; its past replies and events keep the name. Refused (InputError) when it is
+        the last admin, checked in the same transaction so two admins removing each other leave one."""
+
+        def tx(c):
+            row = c.execute(sa.select(operators.c.role).where(operators.c.name == name)).first()
+            if row is None:
+                raise InputError(f"no operator {name!r}")
+            if row[0] == "admin" and _admins(c) <= 1:
+                raise InputError(f"{name} is the last admin: make someone else admin first")
+            c.execute(operators.delete().where(operators.c.name == name))
+
+        self._write(tx)
+
+    def set_operator_password(self, name: str, password_hash: str) -> None:
+        def tx(c):
+            if not c.execute(
+                operators.update().where(operators.c.name == name).values(password_hash=password_hash)
+            ).rowcount:
+                raise InputError(f"no operator {name!r}")
+
+        self._write(tx)
+
     def operator_account(self, name: str) -> dict | None:
         rows = self._read(sa.select(operators).where(operators.c.name == name))
         return rows[0] if rows else None
@@ -152,6 +175,10 @@ class HandoffRecords(StoreMixin):
 
     def operators_seen_since(self, since: datetime) -> list[str]:
         return [r["name"] for r in self._read(sa.select(operators.c.name).where(operators.c.last_seen_at >= since))]
+
+
+def _admins(c) -> int:
+    return c.execute(sa.select(sa.func.count()).select_from(operators).where(operators.c.role == "admin")).scalar()
 
 
 def _seconds(later: datetime, earlier: datetime) -> float:

@@ -133,10 +133,13 @@ class SignInRecords(StoreMixin):
             raise InputError(f"role must be {' or '.join(ROLES)}")
 
         def tx(c):
-            done = c.execute(
-                sa.update(_operator_roles).where(_operator_roles.c.name == name).values(role=role)
-            ).rowcount
-            if not done:
+            t = _operator_roles
+            now = c.execute(sa.select(t.c.role).where(t.c.name == name)).first()
+            if now is None:
                 raise InputError(f"no operator {name!r}")
+            admins = c.execute(sa.select(sa.func.count()).select_from(t).where(t.c.role == "admin")).scalar()
+            if now[0] == "admin" and role != "admin" and admins <= 1:  # nobody could manage the team after
+                raise InputError(f"{name} is the last admin: make someone else admin first")
+            c.execute(sa.update(t).where(t.c.name == name).values(role=role))
 
         self._write(tx)

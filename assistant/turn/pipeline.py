@@ -181,7 +181,7 @@ class Assistant:
         self.sentiment = sentiment if sentiment is not None else Unavailable("sentiment tagger", "not configured")
         self.ner = ner if ner is not None else Unavailable("NER tagger", "not configured")
         self.handoff = (
-            handoff if handoff is not None else Handoff(store, default_wait_s=cfg.policy.default_wait_minutes * 60)
+            handoff if handoff is not None else Handoff(store, default_wait_s=cfg.handoff.default_wait_minutes * 60)
         )
         self.spool = spool  # where turns go when the database cannot take them (assistant.store.spool)
         self.inbox = inbox  # each message fsync'ed as received, so a kill -9 loses none (assistant.store.inbox)

@@ -2,7 +2,8 @@
 by last activity, one conversation with per-turn insights (take over, reply, hand back, close,
 rate, correct, relabel; saved replies, internal notes, tags: `team_panel`), replies with filters,
 per-day numbers with an alert banner and report downloads, the learning loop (export, train with
-live progress, evaluate, promote, roll back), and the owner's settings and help pages (`settings_tab`).
+live progress, evaluate, promote, roll back), the team's accounts (`operators_tab`) and the owner's
+settings and help pages (`settings_tab`).
 
 Only event wiring: the logic lives in `operator`, `handoff`, `console_stats`, `accounts` and the
 injected learning loop (`finetune.jobs.LearningLoop`). Each handler reports success or the reason
@@ -24,6 +25,7 @@ from assistant.export_card import summary
 from assistant.web.console.gaps_tab import build_gaps_tab
 from assistant.web.console.learning_tab import build_runs, train_gate
 from assistant.web.console.memory_tab import build_memory_tab
+from assistant.web.console.operators_tab import build_operators_tab
 from assistant.web.console.settings_tab import build_settings_tab
 from assistant.web.console.queue_tab import QUEUE_COLUMNS, QueueTab, QueueView
 from assistant.turn.assignment import Assignment
@@ -229,7 +231,7 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
     """The console's components and events (call inside a `gr.Blocks` route)."""
     store, handoff = assistant.store, assistant.handoff
     accounts = Accounts(store)
-    queue_view = QueueView(store, handoff, cfg.policy.abandon_minutes)
+    queue_view = QueueView(store, handoff, cfg.handoff.abandon_minutes)
     # A function: each page load shows the business name in effect (the Settings tab may have changed it).
     gr.Markdown(lambda: f"## {html.escape(assistant.settings.current().business_name)} · operator console")
     alert = gr.Markdown("", elem_id="op-alert")
@@ -357,6 +359,8 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
                     override_btn = gr.Button("Promote anyway", variant="stop", scale=1, elem_id="op-promote-anyway")
                 adapter_msg = gr.Markdown("", elem_id="op-adapter-message")
                 build_runs(learning, accounts.operator, token)
+            with gr.Tab("Operators") as operators_tab:  # accounts and roles; admins change them
+                build_operators_tab(accounts, guarded, token, operators_tab)
             with gr.Tab("Settings") as settings_tab:  # business name, greeting, colour, languages, help pages
                 build_settings_tab(
                     assistant.settings, accounts, guarded, token, settings_tab, learning, lambda: job_view()[0]

@@ -3,7 +3,7 @@ who is online, assign / transfer and close several items at once, your status, a
 
 - `QueueView.rows(viewer)`: the queue table for one operator: items assigned to or held by them first,
   marked ★ and highlighted, then the rest oldest request first; also closes abandoned items (at most
-  every ABANDON_CHECK_S, `policy.abandon_minutes`).
+  every ABANDON_CHECK_S, `handoff.abandon_minutes`).
 - `QueueTab.header()`: your status (online / away, stored: customers count only online operators) and
   "Notify me" (`queue_alert`). `QueueTab.tab()`: the table, the team line, the selection, the actions.
 - The selection, the team line and the alert follow the table: whenever it changes (the console's 5 s
