@@ -95,3 +95,26 @@ def test_api_key_cli(cfg, tmp_path):
                          env=env, capture_output=True, text=True, timeout=120)
     data = json.loads(out.stdout)
     assert out.returncode == 0 and data["name"] == "shop-site" and data["key"].startswith("ld_")
+
+
+def test_a_client_names_its_customer_and_the_console_shows_them(api):
+    """`customer` on the first chat of a conversation is kept with it (cleaned; an address that is not one is
+    dropped); a later chat cannot rename the customer; the queue and saved replies use the name."""
+    from assistant.turn.customer_info import customer_label
+    from assistant.web.console.team import customer_name
+
+    client, auth, store = api
+    body = {"message": "Hello", "customer": {"name": "Ada\x00 Lovelace\n", "email": "ada@example.com"}}
+    first = client.post("/v1/chat", json=body, headers=auth).json()
+    cid = first["conversation_id"]
+    meta = store.conversation_meta(cid)
+    assert meta["customer_name"] == "Ada Lovelace" and meta["customer_email"] == "ada@example.com"
+    assert meta["api_key"] == "shop-site"  # a client cannot pass another key's name through `customer`
+    again = {"message": "Thanks", "conversation_id": cid, "customer": {"name": "Someone Else"}}
+    assert client.post("/v1/chat", json=again, headers=auth).status_code == 200
+    assert customer_name(store, cid) == "Ada Lovelace"
+    assert customer_label(cid, store.conversation_meta(cid), None) == "Ada Lovelace · ada@example.com"
+    odd = client.post("/v1/chat", json={"message": "Hi", "customer": {"email": "not an address"}}, headers=auth)
+    assert store.conversation_meta(odd.json()["conversation_id"]) == {"api_key": "shop-site"}
+    too_long = {"message": "Hi", "customer": {"name": "x" * 201}}
+    assert client.post("/v1/chat", json=too_long, headers=auth).status_code == 422

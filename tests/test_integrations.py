@@ -62,6 +62,9 @@ def test_chatwoot_answers_hands_over_and_stays_quiet(webhook):
         "https://chat.example.com/api/v1/accounts/1/conversations/1093/toggle_status", {"status": "open"},
         {"api_access_token": "bot-token-1"})
     assert [t["role"] for t in store.history(cid)] == ["user", "assistant", "user", "assistant"]
+    # Chatwoot's contact names the customer for the console (the recorded payload's sender).
+    meta = store.conversation_meta(cid)
+    assert meta["customer_name"] == "Kim Lee" and meta["customer_email"] == "kim@example.com"
 
 
 def test_chatwoot_errors_are_reported_not_swallowed(webhook):

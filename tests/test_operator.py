@@ -150,6 +150,19 @@ def test_daily_stats_count_turns_not_events(cfg, store):
     report = console_stats.report(store)
     assert report["today"]["replies"] == 3 and len(report["previous_7_days"]) == 7
     assert console_stats.report_csv([today]).splitlines()[1].startswith(today["day"] + ",3,3,1,1")
+    assert today["satisfaction_answers"] == 0 and today["satisfied_share"] is None
+    # "How did we do?" answers count on the day they were given: 2 of 3 satisfied today.
+    for rating in (1, 1, -1):
+        store.add_satisfaction(store.new_conversation("chat"), rating, "dana")
+    today = console_stats.daily(store, days=3)[-1]
+    assert today["satisfaction_answers"] == 3 and today["satisfied_share"] == round(2 / 3, 4)
+    assert console_stats.report(store)["today"]["satisfied_share"] == round(2 / 3, 4)
+    assert "| 67% |" in console_stats.report_markdown([today]) and console_stats.shown("up_share", 0.3333) == "33%"
+    # Every panel of the chart spans all the days, those without a rating or a latency too.
+    from assistant.web.console.page import chart
+
+    fig = chart(console_stats.daily(store, days=14))
+    assert [len(ax.get_xticklabels()) for ax in fig.axes] == [14] * 4
 
 
 def test_operator_labels_become_tagger_examples(cfg, store):

@@ -78,3 +78,12 @@ def test_erasure_reaches_turns_waiting_in_the_spool(store, tmp_path):
     assert spool.erase([], "kim@example.com") == [kim["id"]]
     assert spool.replay(store) == 2
     assert store.history(kim["id"]) == [] and [t["text"] for t in store.history(other["id"])] == ["hello"]
+
+
+def test_an_address_a_channel_gave_is_found_for_erasure(store):
+    """A customer the shop's page or an API client named with an e-mail address is found by that address
+    (upper or lower case), and only they: a LIKE wildcard in the address matches nothing else."""
+    named = store.new_conversation("chat", {"customer_name": "Ada", "customer_email": "Ada@Example.com"})
+    store.new_conversation("chat", {"customer_name": "Bob", "customer_email": "bob@example.com"})
+    assert store.conversations_mentioning("ada@example.COM") == [named]
+    assert store.conversations_mentioning("%@example.com") == []

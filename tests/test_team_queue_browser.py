@@ -3,7 +3,8 @@ operator console) on one in-process app with fake models.
 
 Two customers type the same "Can I talk to a real person please?"; the console raises a desktop
 notification and a sound for each new item (a spy on `window.Notification`, notifications granted);
-the operator tells the two apart in the queue (customer label, first message, channel), takes and
+the operator tells the two apart in the queue (customer label: a visitor id, or the name the shop's page
+gave as `?name=`; first message, channel), takes and
 replies to each, and each customer sees only their own reply. A third request is assigned to Sam; the
 second customer's conversation is transferred to Sam, who then sees his items first and highlighted
 and answers. A stale item is closed as abandoned (its clock moved back); two items are closed at once;
@@ -54,9 +55,9 @@ def served(cfg, store, monkeypatch):
         yield url, store, a
 
 
-def customer(browser, url, first: str):
+def customer(browser, url, first: str, query: str = ""):
     page = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
-    page.goto(url)
+    page.goto(url + query)
     box = page.locator("#message textarea")
     box.wait_for(timeout=30_000)
     for text in (first, ASK):
@@ -118,15 +119,15 @@ def test_team_works_the_queue(served, chromium_path):
         kim_id = wait(lambda: [q["conversation_id"] for q in store.handoff_queue()])[0]
         assert wait(lambda: op.evaluate("window.__notes"))[0] == {
             "title": "A customer is waiting", "body": f"visitor {kim_id[:6]}: My parcel never arrived"}
-        lee = customer(browser, url, "I was charged twice")
+        lee = customer(browser, url, "I was charged twice", "?name=Lee%20Chan")  # the shop's page named her
         expect(lee.locator("#chat")).to_contain_text("number 2 in line", timeout=30_000)
         lee_id = next(q["conversation_id"] for q in store.handoff_queue() if q["conversation_id"] != kim_id)
         notes = wait(lambda: op.evaluate("window.__notes")[1:])
-        assert notes == [{"title": "A customer is waiting", "body": f"visitor {lee_id[:6]}: I was charged twice"}]
+        assert notes == [{"title": "A customer is waiting", "body": "Lee Chan: I was charged twice"}]
         assert op.evaluate("window.__beeps") == 3
 
         # Told apart: their own label, first message and channel in the queue.
-        kim_label, lee_label = f"visitor {kim_id[:6]}", f"visitor {lee_id[:6]}"
+        kim_label, lee_label = f"visitor {kim_id[:6]}", "Lee Chan"
         assert kim_label != lee_label
         for label, first in ((kim_label, "My parcel never arrived"), (lee_label, "I was charged twice")):
             expect(row(op, label)).to_contain_text(first, timeout=30_000)

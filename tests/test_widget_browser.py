@@ -136,3 +136,42 @@ def test_the_chat_page_outside_a_frame_has_no_close_button(shop, chromium_path):
             expect(page.locator("#message textarea")).to_be_visible(timeout=30_000)
             expect(page.locator("#widget-close")).to_be_hidden()
         browser.close()
+
+
+def test_a_shop_names_its_signed_in_customer_and_the_queue_shows_them(shop, chromium_path, cfg, store):
+    """The script tag's data-customer-name / data-customer-email reach the conversation: the operator's
+    queue and the customer label say "Ada Lovelace · ada@example.com", not a visitor id."""
+    from pathlib import Path
+    from urllib.parse import urlparse
+
+    from playwright.sync_api import expect, sync_playwright
+
+    from assistant.turn.handoff import Handoff
+    from assistant.web.console.queue_tab import QueueView
+
+    url, host = shop
+    named = Path(urlparse(host).path).with_name("account.html")
+    named.write_text(
+        Path(urlparse(host).path).read_text().replace(
+            "widget.js\" defer>", "widget.js\" data-customer-name=\"Ada  Lovelace\" "
+            "data-customer-email=\"ada@example.com\" defer>"
+        )
+    )
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path, headless=True, args=BROWSER_ARGS)
+        page = browser.new_context(viewport=SIZES["desktop"]).new_page()
+        page.goto(named.as_uri())
+        page.locator("#loopdesk-widget-button").click()
+        src = page.locator("#loopdesk-widget-frame").get_attribute("src")
+        assert src == url + "?embed=1&name=Ada++Lovelace&email=ada%40example.com", src
+        chat = page.frame_locator("#loopdesk-widget-frame")
+        box = chat.locator("#message textarea")
+        expect(box).to_be_visible(timeout=30_000)
+        box.fill("Can I talk to a real person please?")
+        chat.locator("#send").click()
+        expect(chat.locator("#who")).to_contain_text("line", timeout=30_000)
+        browser.close()
+    (item,) = store.handoff_queue()
+    assert item["meta"]["customer_name"] == "Ada Lovelace" and item["meta"]["customer_email"] == "ada@example.com"
+    table = QueueView(store, Handoff(store), 0).rows().data
+    assert table["customer"].tolist() == ["Ada Lovelace · ada@example.com"]

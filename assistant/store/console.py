@@ -21,6 +21,7 @@ from assistant.store.schema import (
     handoffs,
     labels,
     last_customer_message,
+    satisfaction,
     turns,
     visible_conversation,
     visible_turn,
@@ -210,7 +211,8 @@ class ConsoleQueries(StoreMixin):
     def daily_stats(self, since: datetime, until: datetime) -> list[dict]:
         """Per UTC day in [since, until), counted in the database (no turn leaves it): replies,
         customer turns, customer turns tagged negative, replies rated up / down (latest rating),
-        escalations, and the median reply latency."""
+        escalations, the median reply latency, and the satisfaction answers given that day (`satisfied`
+        of `satisfaction_answers`)."""
         if self.engine.dialect.name == "postgresql":
             day = sa.func.to_char(sa.func.timezone("UTC", turns.c.created_at), "YYYY-MM-DD")
         else:  # SQLite keeps UTC times as ISO text
@@ -259,7 +261,24 @@ class ConsoleQueries(StoreMixin):
             .group_by(ranked.c.day)
         )
         p50 = {r["day"]: r["p50"] for r in self._read(medians)}
-        return [{**r, "p50_latency_ms": p50.get(r["day"])} for r in self._read(totals)]
+        # Customers' answers to "How did we do?", by the day they answered.
+        if self.engine.dialect.name == "postgresql":
+            answered = sa.func.to_char(sa.func.timezone("UTC", satisfaction.c.answered_at), "YYYY-MM-DD")
+        else:
+            answered = sa.func.substr(sa.cast(satisfaction.c.answered_at, sa.String), 1, 10)
+        votes = (
+            sa.select(
+                answered.label("day"),
+                sa.func.sum(sa.case((satisfaction.c.rating == 1, 1), else_=0)).label("satisfied"),
+                sa.func.count().label("satisfaction_answers"),
+            )
+            .where(satisfaction.c.answered_at >= since, satisfaction.c.answered_at < until)
+            .group_by(answered)
+        )
+        by_day = {r["day"]: r for r in self._read(totals)}
+        for v in self._read(votes):
+            by_day.setdefault(v["day"], {"day": v["day"]}).update(v)
+        return [{**r, "p50_latency_ms": p50.get(day)} for day, r in sorted(by_day.items())]
 
     def gap_signals(self, since: datetime, limit: int = 2000) -> list[dict]:
         """Customer questions the assistant did not answer well since `since`, newest first: declined

@@ -98,8 +98,8 @@ class HandoffRecords(StoreMixin):
         )
 
     def handoff_queue(self, states: Sequence[str] = ("queued", "human"), limit: int = 200) -> list[dict]:
-        """Open handoffs, oldest request first, with the conversation's channel (`source`), its first and
-        last customer message and its last activity."""
+        """Open handoffs, oldest request first, with the conversation's channel (`source`), its `meta` (who
+        the customer is, where the channel said), its first and last customer message and its last activity."""
         last_user = last_customer_message(handoffs.c.conversation_id)
         first_user = first_customer_message(handoffs.c.conversation_id)
         q = (
@@ -107,6 +107,7 @@ class HandoffRecords(StoreMixin):
                 handoffs,
                 conversations.c.last_activity_at,
                 conversations.c.source,
+                conversations.c.meta,
                 first_user.label("first_message"),
                 last_user.label("last_message"),
             )

@@ -474,7 +474,8 @@ class Store(
         return [r["id"] for r in self._read(q)]
 
     def conversations_mentioning(self, email: str) -> list[str]:
-        """Conversations of a customer e-mail: left for a handoff reply, or written in a turn."""
+        """Conversations of a customer e-mail: left for a handoff reply, written in a turn or a note, or
+        given by the channel."""
         like = "%" + email.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         left = sa.select(handoffs.c.conversation_id).where(sa.func.lower(handoffs.c.contact_email) == email.lower())
         wrote = sa.select(turns.c.conversation_id).where(sa.func.lower(turns.c.text).like(like, escape="\\"))
@@ -482,7 +483,11 @@ class Store(
         noted = sa.select(conversation_notes.c.conversation_id).where(
             sa.func.lower(conversation_notes.c.text).like(like, escape="\\")
         )
-        return sorted({r["conversation_id"] for r in self._read(sa.union(left, wrote, noted))})
+        # A channel may have named the customer with this address (`meta.customer_email`, customer_info).
+        named = sa.select(conversations.c.id.label("conversation_id")).where(
+            sa.func.lower(sa.cast(conversations.c.meta, sa.Text)).like(like, escape="\\")
+        )
+        return sorted({r["conversation_id"] for r in self._read(sa.union(left, wrote, noted, named))})
 
     def erase_conversations(self, ids: list[str]) -> dict[str, int]:
         """Delete conversations with everything attached to them, in one transaction per 500."""

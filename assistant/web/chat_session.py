@@ -61,6 +61,8 @@ class ChatSession:
     language: str = "en"
     shown_language: str = ""
     """The language the page's labels were last sent in ("" before the first time)."""
+    customer: dict = field(default_factory=dict)
+    """Who the customer is where the page was told (`customer_info.customer_meta`), kept with the conversation."""
 
     def __post_init__(self) -> None:
         if not self.messages:
@@ -137,7 +139,7 @@ class ChatSession:
                     yield
                 bubble.content = ""
                 if self.conversation_id is None:
-                    self.conversation_id = self.assistant.start_conversation()
+                    self.conversation_id = self.assistant.start_conversation(meta=dict(self.customer))
                 for kind, value in self.assistant.respond_stream(self.conversation_id, text, ticket.waited()):
                     if kind == "token":
                         bubble.content += shown(value)

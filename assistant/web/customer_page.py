@@ -19,6 +19,7 @@ import uuid
 import gradio as gr
 
 from assistant.turn import messages
+from assistant.turn.customer_info import customer_meta
 from assistant.turn.handoff import valid_email
 from assistant.web.chat_session import ChatSession, Sessions
 from assistant.web.customer_style import CLOSE_JS, SET_LANG_JS, SET_LOOK_JS, counter_js, empty_count
@@ -162,10 +163,20 @@ def build_customer_page(assistant, cfg: Config) -> None:
         k, session = sessions.get(k)
         if session.conversation_id is None and not session.pending and not session.busy:
             session.set_language(language_from_header(request.headers.get("accept-language")))
+        identify(session, request)
         return (*view(session, force_labels=True), look())
 
-    def on_submit(text, k, sent_at):
+    def identify(session: ChatSession, request: gr.Request) -> None:
+        """The shop's page that embeds the chat may say who its signed-in customer is (`?name=&email=`);
+        read at the page's first call and at each message until the conversation starts (a customer who
+        types at once may send before the page's opening call is answered)."""
+        if session.conversation_id is None and not session.customer:
+            query = request.query_params
+            session.customer = customer_meta(query.get("name"), query.get("email"))
+
+    def on_submit(text, k, sent_at, request: gr.Request):
         k, session = sessions.get(k)
+        identify(session, request)
         if not session.submit(text, sent_at):
             return k, gr.skip(), gr.update(), f"_{page_text('type_first', session.language)}_"
         return k, chat_value(session), gr.update(), ""

@@ -35,6 +35,7 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request  # at module level: FastAPI resolves route annotations here
 
 from assistant.turn.admission import Busy
+from assistant.turn.customer_info import customer_meta
 from assistant.web.guards import Guards
 from assistant.memory.match import MemoryHit
 from assistant.store.memory import MEMORY_ID
@@ -162,6 +163,16 @@ class ChatRequest(BaseModel):
         description="Your id for the customer (a site with many customers behind one key): each gets "
         "`api.end_user_requests_per_minute`.",
     )
+    customer: Customer | None = Field(
+        None,
+        description="Who the customer is, kept with a new conversation so operators tell customers apart "
+        "(ignored when continuing one). Not verified; to have a person's replies e-mailed, use /email.",
+    )
+
+
+class Customer(BaseModel):
+    name: str | None = Field(None, max_length=200, description="Shown to operators (cleaned, at most 80 characters).")
+    email: str | None = Field(None, max_length=254, description="Shown to operators; replies are not sent here.")
 
 
 class EmailRequest(BaseModel):
@@ -283,7 +294,8 @@ def build_api(assistant, cfg, integration_clients: dict | None = None):
         cid = body.conversation_id
         try:
             if cid is None:  # spooled when the database is down (the turn is answered all the same)
-                cid = assistant.start_conversation(source=f"api:{name}"[:32], meta={"api_key": name})
+                who = customer_meta(body.customer.name, body.customer.email) if body.customer else {}
+                cid = assistant.start_conversation(source=f"api:{name}"[:32], meta={**who, "api_key": name})
                 owners.put(cid, name)
             elif owner(cid) != name:
                 # Unknown, or another key's (or another channel's): the same answer, so ids cannot be probed.

@@ -1,12 +1,16 @@
 """`/widget.js`: a chat button for a shop's own pages, opening this app's chat in a frame.
 
     <script src="https://support.example.com/widget.js" defer></script>
+    <script src="https://support.example.com/widget.js" data-customer-name="Ada Lovelace"
+            data-customer-email="ada@example.com" defer></script>   <!-- a signed-in customer -->
 
 The frame loads `/?embed=1`, the customer page laid out for it (`assistant/web/customer_style.py`):
 400x640 at the page's bottom right, full screen on a phone (the button hides while it is open, so
 it never covers Send). The chat's close button posts a message to this page; only one from the app's
 origin and from this frame closes it. The button speaks the shop page's language (`<html lang>`, else
-the browser's). Served by `assistant/web/http_api.py`; tested by `tests/test_widget_browser.py`.
+the browser's). A shop that knows its signed-in customer may name them on the script tag: the chat keeps
+the name and address with the conversation for the operators (`assistant.turn.customer_info`). Served
+by `assistant/web/http_api.py`; tested by `tests/test_widget_browser.py`.
 """
 
 from __future__ import annotations
@@ -58,7 +62,11 @@ def widget_js(business: str, colour: str) -> str:
       frame = document.createElement("iframe");
       frame.id = "loopdesk-widget-frame";
       frame.title = label;
-      frame.src = origin + "/?embed=1";
+      // Who the shop's signed-in customer is, where the page says so: shown to operators, never verified.
+      var who = new URLSearchParams({{embed: "1"}});
+      if (script.dataset.customerName) who.set("name", script.dataset.customerName);
+      if (script.dataset.customerEmail) who.set("email", script.dataset.customerEmail);
+      frame.src = origin + "/?" + who.toString();
       document.body.appendChild(frame);
       show(true);
     }} else {{

@@ -98,7 +98,7 @@ def build_operators_tab(accounts, guarded, tok, tab) -> None:
         interactive=False,
         wrap=True,
         elem_id="op-operators",
-        column_widths=["30%", "20%", "20%", "30%"],
+        column_widths=["130px", "80px", "80px", "150px"],
     )
     with gr.Row(equal_height=True):
         new_name = gr.Textbox(

@@ -25,6 +25,7 @@ from assistant.export_card import summary
 from assistant.web.console.gaps_tab import build_gaps_tab
 from assistant.web.console.learning_tab import build_runs, train_gate
 from assistant.web.console.memory_tab import build_memory_tab
+from assistant.turn.customer_info import customer_label
 from assistant.web.console.operators_tab import build_operators_tab
 from assistant.web.console.settings_tab import build_settings_tab
 from assistant.web.console.queue_tab import QUEUE_COLUMNS, QueueTab, QueueView
@@ -187,31 +188,39 @@ def transcript(turns: list[dict]) -> str:
 
 
 def chart(rows: list[dict]):
-    """Four panels per day: replies, thumbs up/down share, escalation rate and negative share, p50 latency."""
+    """Four panels per day: replies, thumbs up/down share and the satisfied share of "How did we do?"
+    answers, escalation rate and negative share, p50 latency."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     days = [r["day"][5:] for r in rows]
+    # Positions, not the day strings: matplotlib drops a category whose value is NaN, so the line panels
+    # would show only the days with data; every panel keeps all days on the same axis.
+    x = list(range(len(days)))
     fig, axes = plt.subplots(2, 2, figsize=(10, 5.2))
-    axes[0][0].bar(days, [r["replies"] for r in rows], color="#2563eb")
+    axes[0][0].bar(x, [r["replies"] for r in rows], color="#2563eb")
     axes[0][0].set_title("replies per day")
-    for key, colour, label in (("up_share", "#16a34a", "thumbs up"), ("down_share", "#dc2626", "thumbs down")):
+    for key, colour, label in (
+        ("up_share", "#16a34a", "thumbs up"),
+        ("down_share", "#dc2626", "thumbs down"),
+        ("satisfied_share", "#2563eb", "satisfied (after a person)"),
+    ):
         axes[0][1].plot(
-            days, [r[key] if r[key] is not None else float("nan") for r in rows], marker="o", color=colour, label=label
+            x, [r[key] if r[key] is not None else float("nan") for r in rows], marker="o", color=colour, label=label
         )
-    axes[0][1].set_title("share of replies rated")
+    axes[0][1].set_title("thumbs (share of replies), satisfaction")
     for key, colour, label in (
         ("escalation_rate", "#d97706", "escalation rate"),
         ("negative_share", "#7c3aed", "negative customer turns"),
     ):
         axes[1][0].plot(
-            days, [r[key] if r[key] is not None else float("nan") for r in rows], marker="o", color=colour, label=label
+            x, [r[key] if r[key] is not None else float("nan") for r in rows], marker="o", color=colour, label=label
         )
     axes[1][0].set_title("escalations and negative sentiment (share)")
     axes[1][1].plot(
-        days,
+        x,
         [r["p50_latency_ms"] if r["p50_latency_ms"] is not None else float("nan") for r in rows],
         marker="o",
         color="#0f766e",
@@ -221,6 +230,8 @@ def chart(rows: list[dict]):
         ax.set_ylim(0, 1)
         ax.legend(loc="upper left", fontsize=8)
     for ax in axes.flat:
+        ax.set_xticks(x, days)
+        ax.set_xlim(-0.6, len(days) - 0.4)
         ax.tick_params(axis="x", labelrotation=60, labelsize=7)
         ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -416,8 +427,9 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
             "human": f"{status.operator} answers",
             "closed": "closed",
         }[status.state]
-        email = f" · e-mail {html.escape(status.contact_email)}" if status.contact_email else ""
-        header = f"### Conversation `{cid}`\n{len(turns)} turns · {who}{email}"
+        email = f" · replies e-mailed to {html.escape(status.contact_email)}" if status.contact_email else ""
+        customer = html.escape(customer_label(cid, store.conversation_meta(cid), None))
+        header = f"### Conversation `{cid}`\n{customer} · {len(turns)} turns · {who}{email}"
         # Markup a customer or a page typed stays text (escaped); markdown renders.
         table = [[t["id"], t["role"], html.escape(t["text"][:200], quote=False)] for t in turns]
         return header, transcript_with_notes(turns, store.notes(cid), transcript), table  # notes: internal
@@ -576,7 +588,7 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
         out = Path(tempfile.mkdtemp(prefix="loopdesk-report-"))
         (out / "daily-report.csv").write_text(console_stats.report_csv(rows))
         (out / "daily-report.md").write_text(console_stats.report_markdown(rows))
-        table = [[r[k] for k in console_stats.FIELDS] for r in rows]
+        table = [[console_stats.shown(k, r[k]) for k in console_stats.FIELDS] for r in rows]
         return "", chart(rows), table, str(out / "daily-report.csv"), str(out / "daily-report.md"), alert_text()
 
     # --- learning loop ---------------------------------------------------------------------------

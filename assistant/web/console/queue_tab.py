@@ -27,6 +27,7 @@ import pandas as pd
 
 from assistant.errors import InputError, LoopdeskError
 from assistant.turn.assignment import MAX_BULK, Assignment
+from assistant.turn.customer_info import customer_label
 from assistant.turn.handoff import Handoff
 from assistant.web.console import queue_alert
 
@@ -63,10 +64,6 @@ def channel_name(source: str) -> str:
     if source.startswith("api:"):
         return f"API ({source[4:]})"
     return {"chat": "chat page", "chatwoot": "Chatwoot", "eval": "evaluation"}.get(source, source or "chat page")
-
-
-def customer_label(conversation_id: str, contact_email: str | None) -> str:
-    return contact_email or f"visitor {conversation_id[:6]}"
 
 
 def quietly(n_outputs: int):
@@ -113,7 +110,7 @@ class QueueView:
             who = q["operator"] if q["state"] == "human" else q.get("assigned_to")
             own = bool(viewer) and who == viewer
             cells = {
-                "customer": customer_label(cid, q["contact_email"]),
+                "customer": customer_label(cid, q.get("meta"), q["contact_email"]),
                 "channel": channel_name(q.get("source") or ""),
                 "state": q["state"],
                 "waiting": (f"{waited:.0f} min" if waited >= 1 else "<1 min") if q["state"] == "queued" else "",
@@ -251,7 +248,7 @@ class QueueTab:
             out = {}
             for cid in ids:
                 row = assignment.store.handoff(cid) or {}
-                out[cid] = customer_label(cid, row.get("contact_email"))
+                out[cid] = customer_label(cid, assignment.store.conversation_meta(cid), row.get("contact_email"))
             return out
 
         @guarded(3)

@@ -3,7 +3,8 @@
 Everything counts turns, not events: a reply rated twice counts once, with its latest rating.
 
     day -> replies, customer_turns, up, down, up_share, down_share, escalation_rate,
-           negative_share (customer turns tagged negative), p50_latency_ms
+           negative_share (customer turns tagged negative), p50_latency_ms,
+           satisfaction_answers, satisfied_share ("How did we do?" answered that day, the share "good")
 
 `alerts()` compares today's negative share and escalation rate with the average of the 7 days
 before: an alert when today is at least `factor` times that average and `min_points` above it,
@@ -30,6 +31,8 @@ FIELDS = [
     "escalation_rate",
     "negative_share",
     "p50_latency_ms",
+    "satisfaction_answers",
+    "satisfied_share",
 ]
 
 
@@ -58,6 +61,8 @@ def daily(store: Store, days: int = 14, today: date | None = None) -> list[dict]
                 "escalation_rate": _share(int(d.get("escalations") or 0), n),
                 "negative_share": _share(int(d.get("negative") or 0), c),
                 "p50_latency_ms": None if p50 is None else round(float(p50), 1),
+                "satisfaction_answers": int(d.get("satisfaction_answers") or 0),
+                "satisfied_share": _share(int(d.get("satisfied") or 0), int(d.get("satisfaction_answers") or 0)),
             }
         )
     return rows
@@ -120,12 +125,16 @@ def report_csv(rows: list[dict]) -> str:
     return out.getvalue()
 
 
-def report_markdown(rows: list[dict]) -> str:
-    def cell(key, value):
-        if value is None:
-            return ""
-        return f"{value:.0%}" if key.endswith(("share", "rate")) else str(value)
+def shown(key: str, value) -> str:
+    """A number as a person reads it: shares and rates in whole percent, the median time in whole ms."""
+    if value is None:
+        return ""
+    if key.endswith(("share", "rate")):
+        return f"{value:.0%}"
+    return f"{value:.0f}" if key == "p50_latency_ms" else str(value)
 
+
+def report_markdown(rows: list[dict]) -> str:
     lines = ["| " + " | ".join(FIELDS) + " |", "|" + "---|" * len(FIELDS)]
-    lines += ["| " + " | ".join(cell(k, r[k]) for k in FIELDS) + " |" for r in rows]
+    lines += ["| " + " | ".join(shown(k, r[k]) for k in FIELDS) + " |" for r in rows]
     return "\n".join(lines) + "\n"

@@ -25,6 +25,7 @@ import uuid
 from assistant.errors import InputError
 
 from assistant.turn.admission import BUSY, Busy
+from assistant.turn.customer_info import customer_meta
 from assistant.web.integrations.registry import Integration
 from assistant.types import QUEUE_REASONS
 
@@ -80,7 +81,11 @@ class ChatwootBot:
             with self.assistant.admission.admitted() as ticket:
                 store = self.assistant.store
                 if not store.conversation_exists(cid):
-                    meta = {"account": account, "conversation": number}
+                    sender = event.get("sender")
+                    sender = sender if isinstance(sender, dict) else {}
+                    # The contact as Chatwoot knows them, for the console (this app's copy of the chat).
+                    meta = {**customer_meta(sender.get("name"), sender.get("email")), "account": account}
+                    meta["conversation"] = number
                     store.new_conversation("chatwoot", meta, conversation_id=cid)
                 if event.get("id") is not None and not store.first_time(cid, f"message:{chatwoot_id(event['id'])}"):
                     # Chatwoot delivers again when our answer was slow: one message, one turn.

@@ -1,0 +1,27 @@
+"""Who the customer is, as a channel says: names cleaned of control characters and cut to 80 characters,
+e-mail addresses kept only when they are addresses, and the console's label for each case."""
+
+from assistant.turn.customer_info import MAX_NAME, clean_name, customer_label, customer_meta
+
+CID = "3f2a9c11-0000-4000-8000-000000000000"
+
+
+def test_names_and_addresses_are_cleaned_or_dropped():
+    assert customer_meta("  Ada\u200b \x1b[31mLovelace\t", "ada@example.com") == {
+        "customer_name": "Ada [31mLovelace",
+        "customer_email": "ada@example.com",
+    }
+    assert customer_meta("", "not an address") == {}
+    assert customer_meta(None, "a@b.co" + "x" * 260) == {}
+    assert len(clean_name("x" * 500)) == MAX_NAME
+    assert clean_name(42) == "42" and clean_name(None) == ""
+
+
+def test_the_console_label_for_each_case():
+    assert customer_label(CID, {"customer_name": "Ada", "customer_email": "ada@example.com"}, None) == (
+        "Ada · ada@example.com"
+    )
+    assert customer_label(CID, {"customer_name": "Ada"}, "left@example.com") == "Ada · left@example.com"
+    assert customer_label(CID, {"name": "Kim"}, None) == "Kim"  # an older conversation's meta
+    assert customer_label(CID, None, "left@example.com") == "left@example.com"
+    assert customer_label(CID, {"api_key": "shop"}, None) == "visitor 3f2a9c"
