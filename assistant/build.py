@@ -56,6 +56,9 @@ class Profile:
 
 
 SERVE = Profile("serve")
+# One person at a terminal (`loopdesk chat`): no other customer waits, and a cold process (models loading,
+# the first decode) must not trip the "busy" fallback that protects a loaded server.
+TERMINAL = Profile("terminal", follow_live_adapter=False, wait_for_model=True)
 EVAL = Profile("eval", follow_live_adapter=False, wait_for_model=True, answer_memory=False, owner_settings=False)
 DATASET = Profile("dataset", follow_live_adapter=False, wait_for_model=True, answer_memory=False, owner_settings=False)
 

@@ -64,11 +64,13 @@ def chat(
     conversation: Optional[str] = typer.Option(None, help="Continue this conversation id."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """One turn in the terminal: reply, language, sentiment, entities, sources."""
+    """One turn in the terminal: reply, language, sentiment, entities, sources. The reply waits for the
+    model however long a cold start takes (the server answers from the evidence after
+    generation.first_text_seconds instead)."""
     import index
-    from assistant.build import build_assistant
+    from assistant.build import TERMINAL, build_assistant
 
-    assistant = build_assistant(get_config(), index.open_for_config)
+    assistant = build_assistant(get_config(), index.open_for_config, profile=TERMINAL)
     if as_json:
         result = assistant.respond(conversation, message)
     else:
