@@ -308,3 +308,30 @@ def test_the_cli_removes_operators_and_resets_passwords(tmp_path, monkeypatch):
     assert last.exit_code == 2 and "last admin" in last.output
     assert run(["--set", f"store.url={url}", "operator", "remove", "ann", "--json"]).exit_code == 0
     assert Store(url).operator_account("ann") is None
+
+
+def test_two_admins_demoting_each_other_at_once_leave_one_admin(store):
+    """Each removes or demotes the other in the same instant, many times over: never no admin left."""
+    for round_ in range(5):
+        a, b = f"ada{round_}", f"bea{round_}"
+        accounts.create_operator(store, a, "a-password")
+        accounts.create_operator(store, b, "b-password")
+        for name in [n for n in store.operator_names() if n not in (a, b)]:
+            store.set_operator_role(name, "agent") if store.operator_role(name) == "admin" else None
+        start, refused = threading.Barrier(2), []
+
+        def act(fn):
+            start.wait()
+            try:
+                fn()
+            except InputError:
+                refused.append(fn)
+
+        threads = [
+            threading.Thread(target=act, args=(lambda: store.set_operator_role(a, "agent"),)),
+            threading.Thread(target=act, args=(lambda: accounts.remove_operator(store, b, by=a),)),
+        ]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        admins = [n for n in store.operator_names() if store.operator_role(n) == "admin"]
+        assert len(admins) == 1 and len(refused) == 1, (admins, refused)

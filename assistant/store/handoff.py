@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from assistant.errors import InputError, StoreError
 from assistant.store.mixin import StoreMixin
+from assistant.store.sign_in import admins_locked
 from assistant.store.schema import (
     conversations,
     handoff_events,
@@ -140,13 +141,14 @@ class HandoffRecords(StoreMixin):
 
     def remove_operator(self, name: str) -> None:
         """Delete an account; its past replies and events keep the name. Refused (InputError) when it is
-        the last admin, checked in the same transaction so two admins removing each other leave one."""
+        the last admin (`admins_locked`: two admins removing each other at once leave one)."""
 
         def tx(c):
+            admins = admins_locked(c)  # first: the row read next is then the committed one
             row = c.execute(sa.select(operators.c.role).where(operators.c.name == name)).first()
             if row is None:
                 raise InputError(f"no operator {name!r}")
-            if row[0] == "admin" and _admins(c) <= 1:
+            if row[0] == "admin" and admins <= 1:
                 raise InputError(f"{name} is the last admin: make someone else admin first")
             c.execute(operators.delete().where(operators.c.name == name))
 
@@ -176,10 +178,6 @@ class HandoffRecords(StoreMixin):
 
     def operators_seen_since(self, since: datetime) -> list[str]:
         return [r["name"] for r in self._read(sa.select(operators.c.name).where(operators.c.last_seen_at >= since))]
-
-
-def _admins(c) -> int:
-    return c.execute(sa.select(sa.func.count()).select_from(operators).where(operators.c.role == "admin")).scalar()
 
 
 def _seconds(later: datetime, earlier: datetime) -> float:

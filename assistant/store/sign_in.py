@@ -37,6 +37,18 @@ sign_in_attempts = sa.Table(
 _operator_roles = sa.Table(
     "operators", _md, sa.Column("name", sa.String(64), primary_key=True), sa.Column("role", sa.String(16))
 )
+
+
+def admins_locked(c) -> int:
+    """How many admins there are, counted after a write to their rows, so the transaction holds them until
+    it ends: of two admins demoting or removing each other at once, the second waits and counts again.
+    (The no-op UPDATE, not a SELECT: SQLite's driver opens the transaction at the first write, and a read
+    before it would see the state before the other's commit.)"""
+    t = _operator_roles
+    c.execute(sa.update(t).where(t.c.role == "admin").values(role=t.c.role))
+    return len(c.execute(sa.select(t.c.name).where(t.c.role == "admin")).all())
+
+
 _COUNTED = ("pending", "failed")
 
 
@@ -134,10 +146,10 @@ class SignInRecords(StoreMixin):
 
         def tx(c):
             t = _operator_roles
+            admins = admins_locked(c)  # first: the row read next is then the committed one
             now = c.execute(sa.select(t.c.role).where(t.c.name == name)).first()
             if now is None:
                 raise InputError(f"no operator {name!r}")
-            admins = c.execute(sa.select(sa.func.count()).select_from(t).where(t.c.role == "admin")).scalar()
             if now[0] == "admin" and role != "admin" and admins <= 1:  # nobody could manage the team after
                 raise InputError(f"{name} is the last admin: make someone else admin first")
             c.execute(sa.update(t).where(t.c.name == name).values(role=role))
