@@ -41,11 +41,11 @@ def ensure_demo_index(cfg: Config) -> None:
 def ensure_bootstrap_operator(store, cfg: Config) -> None:
     """`app.operator_token` becomes the password of an `admin` account (Spaces has no shell for
     `loopdesk operator add`); an existing account is never changed."""
-    from assistant.store.accounts import create_operator
+    from assistant.store.accounts import BOOTSTRAP_OPERATOR, create_operator
 
-    if cfg.app.operator_token and store.operator_account("admin") is None:
-        create_operator(store, "admin", cfg.app.operator_token)
-        log.info("created the console account 'admin' from app.operator_token")
+    if cfg.app.operator_token and store.operator_account(BOOTSTRAP_OPERATOR) is None:
+        create_operator(store, BOOTSTRAP_OPERATOR, cfg.app.operator_token)
+        log.info("created the console account %r from app.operator_token", BOOTSTRAP_OPERATOR)
 
 
 def build_ui(assistant, cfg: Config, learning=None) -> gr.Blocks:

@@ -462,6 +462,8 @@ def load_config(
     def assign(key: str, value: Any, source: str) -> None:
         if key in MOVED:  # a file or script written before the key moved keeps working, told where it lives now
             log.warning("%s: %s is now %s", source, key, MOVED[key])
+            if cfg.sources.get(MOVED[key]) == source:  # the same file (or env) also has the new name: it wins
+                return
             key = MOVED[key]
         section, _, fname = key.partition(".")
         obj = getattr(cfg, section, None) if section in SECTIONS else None

@@ -77,3 +77,5 @@ def test_handoff_keys_and_their_old_names(tmp_path, caplog):
     assert cfg.handoff.abandon_minutes == 15 and cfg.handoff.default_wait_minutes == 2
     assert "policy.abandon_minutes is now handoff.abandon_minutes" in caplog.text
     assert not hasattr(cfg.policy, "abandon_minutes")
+    f.write_text("[handoff]\nabandon_minutes = 30\n[policy]\nabandon_minutes = 15\n")  # both: the new name wins
+    assert load_config(f, env={}).handoff.abandon_minutes == 30

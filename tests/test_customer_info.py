@@ -12,7 +12,12 @@ def test_names_and_addresses_are_cleaned_or_dropped():
         "customer_email": "ada@example.com",
     }
     assert customer_meta("", "not an address") == {}
-    assert customer_meta(None, "a@b.co" + "x" * 260) == {}
+    long_but_valid = "a" * 60 + "@" + ".".join(["b" * 60] * 4) + ".com"  # the form of an address, 310 long
+    assert customer_meta(None, long_but_valid) == {}
+    assert customer_meta("Ada", "ada@example.com", keep_email=False) == {"customer_name": "Ada"}
+    # Joiners stay (Persian names, emoji sequences); bidi overrides and zero-width spaces go.
+    assert clean_name("\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645") == "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"
+    assert clean_name("\u202eevil\u202c name\u200b") == "evil name"
     assert len(clean_name("x" * 500)) == MAX_NAME
     assert clean_name(42) == "42" and clean_name(None) == ""
 

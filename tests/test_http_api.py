@@ -116,5 +116,7 @@ def test_a_client_names_its_customer_and_the_console_shows_them(api):
     assert customer_label(cid, store.conversation_meta(cid), None) == "Ada Lovelace · ada@example.com"
     odd = client.post("/v1/chat", json={"message": "Hi", "customer": {"email": "not an address"}}, headers=auth)
     assert store.conversation_meta(odd.json()["conversation_id"]) == {"api_key": "shop-site"}
-    too_long = {"message": "Hi", "customer": {"name": "x" * 201}}
+    long_name = client.post("/v1/chat", json={"message": "Hi", "customer": {"name": "x" * 300}}, headers=auth)
+    assert store.conversation_meta(long_name.json()["conversation_id"])["customer_name"] == "x" * 80  # cut, kept
+    too_long = {"message": "Hi", "customer": {"name": "x" * 1001}}
     assert client.post("/v1/chat", json=too_long, headers=auth).status_code == 422

@@ -163,6 +163,7 @@ def test_daily_stats_count_turns_not_events(cfg, store):
 
     fig = chart(console_stats.daily(store, days=14))
     assert [len(ax.get_xticklabels()) for ax in fig.axes] == [14] * 4
+    assert all(ax.get_xlim()[0] < 0 and ax.get_xlim()[1] > 13 for ax in fig.axes)  # not only the last day
 
 
 def test_operator_labels_become_tagger_examples(cfg, store):

@@ -74,18 +74,22 @@ def test_an_admin_adds_resets_and_removes_an_agent(served, chromium_path):
         assert fresh != password
         open_tab(agent, "Queue")
         open_tab(agent, "Operators")  # his next action, on the console he had open
-        expect(agent.locator("#op-operators-message")).to_contain_text("please sign in again", timeout=30_000)
+        expect(agent.locator("#op-operators-message")).to_contain_text("your password was reset", timeout=30_000)
 
         third = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
         sign_in(third, url, "abel", fresh)  # the new password works
 
         choose(admin, "abel")
+        expect(admin.locator("#op-operators-role input[value=agent]")).to_be_checked()  # his role, shown
         admin.locator("#op-operators-remove").click()
+        expect(said).to_contain_text("Remove the account abel?", timeout=30_000)
+        admin.locator("#op-operators-remove-yes").click()
         expect(said).to_contain_text("abel removed", timeout=30_000)
         expect(admin.locator("#op-operators")).not_to_contain_text("abel")
         assert store.operator_account("abel") is None
 
         choose(admin, "dana")
+        expect(admin.locator("#op-operators-role input[value=admin]")).to_be_checked(timeout=30_000)
         admin.locator("#op-operators-role label", has_text="agent").click()
         admin.locator("#op-operators-set-role").click()
         expect(said).to_contain_text("dana is the last admin", timeout=30_000)

@@ -175,6 +175,6 @@ def test_the_widget_script_opens_the_compact_page_and_listens_only_to_its_own_fr
     r = kb_client.get("/widget.js")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript")
     js = r.text
-    assert 'new URLSearchParams({embed: "1"})' in js and 'frame.src = origin + "/?" + who.toString()' in js
+    assert 'frame.src = origin + "/?embed=1" + (who.toString() ? "#" + who.toString() : "")' in js
     assert "event.origin !== origin || event.source !== frame.contentWindow" in js
     assert '"fr": "Discuter avec Northwind Goods"' in js and '"en": "Chat with Northwind Goods"' in js

@@ -81,9 +81,11 @@ def test_erasure_reaches_turns_waiting_in_the_spool(store, tmp_path):
 
 
 def test_an_address_a_channel_gave_is_found_for_erasure(store):
-    """A customer the shop's page or an API client named with an e-mail address is found by that address
-    (upper or lower case), and only they: a LIKE wildcard in the address matches nothing else."""
+    """A customer the shop's page or an API client named with an e-mail address is found by that whole
+    address (upper or lower case), and only they: neither a wildcard nor a part of another address matches."""
     named = store.new_conversation("chat", {"customer_name": "Ada", "customer_email": "Ada@Example.com"})
     store.new_conversation("chat", {"customer_name": "Bob", "customer_email": "bob@example.com"})
+    store.new_conversation("chat", {"customer_email": "da@example.com.au"})  # holds "da@example.com"
     assert store.conversations_mentioning("ada@example.COM") == [named]
     assert store.conversations_mentioning("%@example.com") == []
+    assert store.conversations_mentioning("da@example.com") == []  # only the whole address is theirs

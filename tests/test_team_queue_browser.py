@@ -4,7 +4,7 @@ operator console) on one in-process app with fake models.
 Two customers type the same "Can I talk to a real person please?"; the console raises a desktop
 notification and a sound for each new item (a spy on `window.Notification`, notifications granted);
 the operator tells the two apart in the queue (customer label: a visitor id, or the name the shop's page
-gave as `?name=`; first message, channel), takes and
+gave as `#name=`; first message, channel), takes and
 replies to each, and each customer sees only their own reply. A third request is assigned to Sam; the
 second customer's conversation is transferred to Sam, who then sees his items first and highlighted
 and answers. A stale item is closed as abandoned (its clock moved back); two items are closed at once;
@@ -119,7 +119,7 @@ def test_team_works_the_queue(served, chromium_path):
         kim_id = wait(lambda: [q["conversation_id"] for q in store.handoff_queue()])[0]
         assert wait(lambda: op.evaluate("window.__notes"))[0] == {
             "title": "A customer is waiting", "body": f"visitor {kim_id[:6]}: My parcel never arrived"}
-        lee = customer(browser, url, "I was charged twice", "?name=Lee%20Chan")  # the shop's page named her
+        lee = customer(browser, url, "I was charged twice", "#name=Lee%20Chan")  # the shop's link named her
         expect(lee.locator("#chat")).to_contain_text("number 2 in line", timeout=30_000)
         lee_id = next(q["conversation_id"] for q in store.handoff_queue() if q["conversation_id"] != kim_id)
         notes = wait(lambda: op.evaluate("window.__notes")[1:])

@@ -160,10 +160,13 @@ def test_a_shop_names_its_signed_in_customer_and_the_queue_shows_them(shop, chro
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_path, headless=True, args=BROWSER_ARGS)
         page = browser.new_context(viewport=SIZES["desktop"]).new_page()
+        sent: list[str] = []
+        page.context.on("request", lambda r: sent.append(r.url))  # bodies carry it to the app: that is the point
         page.goto(named.as_uri())
         page.locator("#loopdesk-widget-button").click()
         src = page.locator("#loopdesk-widget-frame").get_attribute("src")
-        assert src == url + "?embed=1&name=Ada++Lovelace&email=ada%40example.com", src
+        # In the fragment: no URL (Gradio's calls, access logs, Referer) carries who the customer is.
+        assert src == url + "?embed=1#name=Ada++Lovelace&email=ada%40example.com", src
         chat = page.frame_locator("#loopdesk-widget-frame")
         box = chat.locator("#message textarea")
         expect(box).to_be_visible(timeout=30_000)
@@ -171,6 +174,7 @@ def test_a_shop_names_its_signed_in_customer_and_the_queue_shows_them(shop, chro
         chat.locator("#send").click()
         expect(chat.locator("#who")).to_contain_text("line", timeout=30_000)
         browser.close()
+    assert len(sent) > 5 and not [s for s in sent if "Lovelace" in s or "ada%40" in s], sent
     (item,) = store.handoff_queue()
     assert item["meta"]["customer_name"] == "Ada Lovelace" and item["meta"]["customer_email"] == "ada@example.com"
     table = QueueView(store, Handoff(store), 0).rows().data

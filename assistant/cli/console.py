@@ -90,10 +90,11 @@ def operator_remove(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Remove an account; its past replies keep the name, its sessions end at its next action."""
-    from assistant.store.accounts import remove_operator
+    from assistant.store.accounts import BOOTSTRAP_OPERATOR, remove_operator
 
     name = name.strip().lower()
-    remove_operator(_store(), name, by="command line")
+    recreated = BOOTSTRAP_OPERATOR if get_config().app.operator_token else None
+    remove_operator(_store(), name, by="command line", recreated=recreated)
     emit({"name": name, "removed": True}, as_json, f"operator {name} removed")
 
 

@@ -2,11 +2,14 @@
 
     loopdesk operator add dana [--role admin|agent] --json   # {"name": "dana", "role": ..., "password": "..."} once
     loopdesk operator role dana agent --json
+    loopdesk operator password dana --json   # a new generated password, printed once
+    loopdesk operator remove dana --json     # not yourself, not the last admin, not while holding conversations
 
 Only the hash is stored (`scrypt$n$r$p$salt$hash`, hashlib's scrypt, no extra dependency). A
 signed-in console holds a random session token on the server (Gradio state), never the password.
-A role is `admin` (everything) or `agent` (everything but promoting or rolling back adapters:
-`require_admin` refuses, and the log says who tried).
+A role is `admin` (everything) or `agent` (answers customers; cannot promote or roll back adapters,
+change settings or help pages, manage operators or edit saved replies: `require_admin` refuses, and the
+log says who tried).
 
 Throttling lives in the database (`store.sign_in`), so every replica counts the same attempts, and
 each attempt is recorded before its password is checked, so a burst of concurrent guesses gets at most
@@ -80,12 +83,19 @@ def create_operator(store: Store, name: str, password: str | None = None, role: 
     return password
 
 
-def remove_operator(store: Store, name: str, by: str) -> None:
-    """`by` removes the account `name`: not their own (they would lose the console mid-action) and not the
-    last admin's. The removed operator's sessions end at their next action (`Accounts.operator`)."""
+BOOTSTRAP_OPERATOR = "admin"  # the account `app.operator_token` makes at start when it is missing (app.py)
+
+
+def remove_operator(store: Store, name: str, by: str, recreated: str | None = None) -> None:
+    """`by` removes the account `name`: not their own (they would lose the console mid-action), not the
+    last admin's, not one holding open conversations, and not `recreated` (the account `app.operator_token`
+    makes again at every start). The removed operator's sessions end at their next action
+    (`Accounts.operator`)."""
     name = (name or "").strip().lower()
     if name == by:
         raise InputError("you cannot remove your own account")
+    if recreated and name == recreated:
+        raise InputError(f"{name} is made again from app.operator_token at every start: unset that first")
     store.remove_operator(name)
     log.info("operator %s removed by %s", name, by)
 
@@ -147,6 +157,9 @@ class Accounts:
         self.store = store
         self._sleep = sleep
         self._sessions: dict[str, Session] = {}
+        # Why a session ended under the operator (account removed, password reset), said at their next
+        # click even when a background refresh noticed first. Bounded: the oldest reasons go.
+        self._ended: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def sign_in(self, name: str, password: str, client: str = "") -> Session:
@@ -199,12 +212,17 @@ class Accounts:
         """The signed-in operator for a session token; InputError when there is none."""
         session = self._sessions.get(token or "")
         if session is None or session.expires < time.time():
-            raise InputError("please sign in again")
+            raise InputError(self._ended.get(token or "", "please sign in again"))
         # Read at every action, so an account an admin removed (on any replica) stops working at once.
         account = self.store.operator_account(session.operator)
         if account is None or account["password_hash"] != session.password_hash:
+            why = "your account was removed" if account is None else "your password was reset"
+            with self._lock:
+                self._ended[token or ""] = f"{why}; please sign in again"
+                while len(self._ended) > 1000:
+                    self._ended.pop(next(iter(self._ended)))
             self.sign_out(token)
-            raise InputError("this account was removed or its password reset; please sign in again")
+            raise InputError(self._ended[token or ""])
         return session.operator
 
     def require_admin(self, token: str | None, action: str) -> str:

@@ -141,7 +141,8 @@ class HandoffRecords(StoreMixin):
 
     def remove_operator(self, name: str) -> None:
         """Delete an account; its past replies and events keep the name. Refused (InputError) when it is
-        the last admin (`admins_locked`: two admins removing each other at once leave one)."""
+        the last admin (`admins_locked`: two admins removing each other at once leave one) or while it holds
+        or is assigned open conversations."""
 
         def tx(c):
             admins = admins_locked(c)  # first: the row read next is then the committed one
@@ -150,6 +151,14 @@ class HandoffRecords(StoreMixin):
                 raise InputError(f"no operator {name!r}")
             if row[0] == "admin" and admins <= 1:
                 raise InputError(f"{name} is the last admin: make someone else admin first")
+            # Their customers would keep seeing "<name> is answering" with nobody behind it.
+            held = sa.or_(
+                sa.and_(handoffs.c.state == "human", handoffs.c.operator == name),
+                sa.and_(handoffs.c.state == "queued", handoffs.c.assigned_to == name),
+            )
+            n = c.execute(sa.select(sa.func.count()).select_from(handoffs).where(held)).scalar()
+            if n:
+                raise InputError(f"{name} holds {n} open conversation(s): transfer or close them first")
             c.execute(operators.delete().where(operators.c.name == name))
 
         self._write(tx)

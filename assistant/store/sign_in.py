@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from assistant.errors import InputError
 from assistant.store.mixin import StoreMixin
 
-ROLES = ("admin", "agent")  # admin: everything, including promote/roll back; agent: the rest
+ROLES = ("admin", "agent")  # admin: everything; agent: not adapters, settings, operators or saved replies
 
 _md = sa.MetaData()
 sign_in_attempts = sa.Table(

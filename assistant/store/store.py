@@ -485,7 +485,7 @@ class Store(
         )
         # A channel may have named the customer with this address (`meta.customer_email`, customer_info).
         named = sa.select(conversations.c.id.label("conversation_id")).where(
-            sa.func.lower(sa.cast(conversations.c.meta, sa.Text)).like(like, escape="\\")
+            sa.func.lower(conversations.c.meta["customer_email"].as_string()) == email.lower()
         )
         return sorted({r["conversation_id"] for r in self._read(sa.union(left, wrote, noted, named))})
 

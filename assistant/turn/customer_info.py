@@ -22,19 +22,24 @@ from assistant.turn.handoff import valid_email
 MAX_NAME = 80
 
 
+JOINERS = {"\u200c", "\u200d"}  # format characters names need (Persian, Indic scripts, emoji sequences)
+
+
 def clean_name(name: object) -> str:
-    """Printable text on one line, spaces collapsed, at most MAX_NAME characters; "" for anything else."""
-    text = "".join(ch for ch in str(name or "") if unicodedata.category(ch)[0] not in ("C",))
+    """Printable text on one line, spaces collapsed, at most MAX_NAME characters; "" for anything else.
+    Control, format (bidi overrides, zero-width spaces) and unassigned characters go, except the joiners."""
+    text = "".join(ch for ch in str(name or "") if ch in JOINERS or unicodedata.category(ch)[0] != "C")
     return re.sub(r"\s+", " ", text).strip()[:MAX_NAME]
 
 
-def customer_meta(name: object = None, email: object = None) -> dict[str, str]:
-    """The conversation meta for what a channel gave: a cleaned name, and an e-mail only when it is one."""
+def customer_meta(name: object = None, email: object = None, keep_email: bool = True) -> dict[str, str]:
+    """The conversation meta for what a channel gave: a cleaned name, and an e-mail only when it is one
+    (and `keep_email`: off where `store.redact_contact` keeps contact details out of the database)."""
     out = {}
     if clean_name(name):
         out["customer_name"] = clean_name(name)
     address = str(email or "").strip()
-    if address and len(address) <= 254 and valid_email(address):
+    if keep_email and address and len(address) <= 254 and valid_email(address):
         out["customer_email"] = address
     return out
 

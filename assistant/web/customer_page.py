@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import urllib.parse
 import uuid
 
 import gradio as gr
@@ -119,6 +120,9 @@ def build_customer_page(assistant, cfg: Config) -> None:
     )
     counter = gr.HTML(empty_count(limit, "en"), elem_id="counter")
     sent_at = gr.Number(visible=False)  # the browser's clock at send, set by the submit's js
+    # Who the shop's page says the customer is (`#name=&email=`, set by `/widget.js`), read by the events'
+    # js: a fragment never leaves the browser in a URL, so no access log or Referer carries it.
+    given = gr.Textbox("", visible=False)
     with gr.Row():
         send = gr.Button(page_text("send"), variant="primary", elem_id="send")
         new = gr.Button(page_text("new_conversation"), elem_id="new-conversation")
@@ -157,26 +161,28 @@ def build_customer_page(assistant, cfg: Config) -> None:
     view_outputs = [chatbot, who, email_row, *labelled]
     unchanged = (gr.skip(),) * len(view_outputs)
 
-    def on_open(k, request: gr.Request):
+    def on_open(k, fragment, request: gr.Request):
         """The page's key was just made (the page opened): until the customer writes, the page speaks
         the browser's language."""
         k, session = sessions.get(k)
         if session.conversation_id is None and not session.pending and not session.busy:
             session.set_language(language_from_header(request.headers.get("accept-language")))
-        identify(session, request)
+        identify(session, fragment)
         return (*view(session, force_labels=True), look())
 
-    def identify(session: ChatSession, request: gr.Request) -> None:
-        """The shop's page that embeds the chat may say who its signed-in customer is (`?name=&email=`);
+    def identify(session: ChatSession, fragment: str | None) -> None:
+        """The shop's page that embeds the chat may say who its signed-in customer is (`#name=&email=`);
         read at the page's first call and at each message until the conversation starts (a customer who
         types at once may send before the page's opening call is answered)."""
-        if session.conversation_id is None and not session.customer:
-            query = request.query_params
-            session.customer = customer_meta(query.get("name"), query.get("email"))
+        if session.conversation_id is None and not session.customer and fragment:
+            said = urllib.parse.parse_qs(fragment[:2000])
+            session.customer = customer_meta(
+                (said.get("name") or [""])[0], (said.get("email") or [""])[0], keep_email=not cfg.store.redact_contact
+            )
 
-    def on_submit(text, k, sent_at, request: gr.Request):
+    def on_submit(text, k, sent_at, fragment):
         k, session = sessions.get(k)
-        identify(session, request)
+        identify(session, fragment)
         if not session.submit(text, sent_at):
             return k, gr.skip(), gr.update(), f"_{page_text('type_first', session.language)}_"
         return k, chat_value(session), gr.update(), ""
@@ -241,11 +247,11 @@ def build_customer_page(assistant, cfg: Config) -> None:
     for trigger in (message.submit, send.click):
         trigger(
             on_submit,
-            [message, key, sent_at],
+            [message, key, sent_at, given],
             outputs,
             queue=False,
             trigger_mode="multiple",
-            js="(text, key, _) => [text, key, Date.now()]",
+            js="(text, key, _, __) => [text, key, Date.now(), location.hash.slice(1)]",
             show_progress="hidden",
         ).then(on_drain, [key], view_outputs, trigger_mode="multiple", show_progress="hidden")
         # The box is cleared in the browser, after the text was taken: a reply from the server that
@@ -263,7 +269,14 @@ def build_customer_page(assistant, cfg: Config) -> None:
     page_lang.change(None, [message, page_lang], [counter], js=counter_js(limit))
     page_lang.change(None, [page_lang], None, js=SET_LANG_JS)
     # The key is made when the page opens: its change is the page's first server call with the browser's headers.
-    key.change(on_open, [key], [*view_outputs, page_look], queue=False, show_progress="hidden")
+    key.change(
+        on_open,
+        [key, given],
+        [*view_outputs, page_look],
+        js="(k, _) => [k, location.hash.slice(1)]",
+        queue=False,
+        show_progress="hidden",
+    )
     page_look.change(None, [page_look], None, js=SET_LOOK_JS)
     close.click(None, None, None, js=CLOSE_JS)
     chatbot.like(on_like, [key], [thanks], queue=False)

@@ -171,8 +171,12 @@ class ChatRequest(BaseModel):
 
 
 class Customer(BaseModel):
-    name: str | None = Field(None, max_length=200, description="Shown to operators (cleaned, at most 80 characters).")
-    email: str | None = Field(None, max_length=254, description="Shown to operators; replies are not sent here.")
+    # Generous limits: a name is cut to 80 characters and an address that is not one is dropped, rather than
+    # refusing the customer's message over how the client described them.
+    name: str | None = Field(None, max_length=1000, description="Shown to operators (cleaned, cut to 80 characters).")
+    email: str | None = Field(
+        None, max_length=1000, description="Shown to operators when it is an address; replies are not sent here."
+    )
 
 
 class EmailRequest(BaseModel):
@@ -294,7 +298,8 @@ def build_api(assistant, cfg, integration_clients: dict | None = None):
         cid = body.conversation_id
         try:
             if cid is None:  # spooled when the database is down (the turn is answered all the same)
-                who = customer_meta(body.customer.name, body.customer.email) if body.customer else {}
+                c, keep = body.customer, not cfg.store.redact_contact
+                who = customer_meta(c.name, c.email, keep_email=keep) if c else {}
                 cid = assistant.start_conversation(source=f"api:{name}"[:32], meta={**who, "api_key": name})
                 owners.put(cid, name)
             elif owner(cid) != name:

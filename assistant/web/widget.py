@@ -8,8 +8,9 @@ The frame loads `/?embed=1`, the customer page laid out for it (`assistant/web/c
 400x640 at the page's bottom right, full screen on a phone (the button hides while it is open, so
 it never covers Send). The chat's close button posts a message to this page; only one from the app's
 origin and from this frame closes it. The button speaks the shop page's language (`<html lang>`, else
-the browser's). A shop that knows its signed-in customer may name them on the script tag: the chat keeps
-the name and address with the conversation for the operators (`assistant.turn.customer_info`). Served
+the browser's). A shop that knows its signed-in customer may name them on the script tag (passed in the
+frame's URL fragment, never sent in a request): the chat keeps the name and address with the conversation
+for the operators (`assistant.turn.customer_info`). Served
 by `assistant/web/http_api.py`; tested by `tests/test_widget_browser.py`.
 """
 
@@ -63,10 +64,11 @@ def widget_js(business: str, colour: str) -> str:
       frame.id = "loopdesk-widget-frame";
       frame.title = label;
       // Who the shop's signed-in customer is, where the page says so: shown to operators, never verified.
-      var who = new URLSearchParams({{embed: "1"}});
+      // In the fragment, which no request carries: not in access logs, Referer headers or Gradio's calls.
+      var who = new URLSearchParams();
       if (script.dataset.customerName) who.set("name", script.dataset.customerName);
       if (script.dataset.customerEmail) who.set("email", script.dataset.customerEmail);
-      frame.src = origin + "/?" + who.toString();
+      frame.src = origin + "/?embed=1" + (who.toString() ? "#" + who.toString() : "");
       document.body.appendChild(frame);
       show(true);
     }} else {{

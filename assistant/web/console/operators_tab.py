@@ -1,6 +1,6 @@
 """The console's Operators tab: the team's accounts (name, role, status, last seen) and, for an admin,
 adding an operator, changing a role, resetting a password and removing an account — what
-`loopdesk operator add|role|remove` do from the command line.
+`loopdesk operator add|role|password|remove` do from the command line.
 
 A new or reset password is shown once, here, to the admin who made it (only its hash is stored); they pass
 it on. The rules live in `assistant.store.accounts` (nobody removes their own account, the last admin
@@ -14,7 +14,6 @@ Built inside `build_console`'s tabs (`assistant/web/console/page.py`). Browser t
 
 from __future__ import annotations
 
-import html
 from datetime import datetime, timezone
 
 import gradio as gr
@@ -23,6 +22,7 @@ from assistant.errors import InputError
 from assistant.store.accounts import create_operator, remove_operator, reset_password
 from assistant.store.sign_in import ROLES
 from assistant.turn.handoff import ONLINE_WINDOW_S
+from assistant.web.plain_text import md_plain
 
 COLUMNS = ["name", "role", "status", "last seen (UTC)"]
 
@@ -50,8 +50,10 @@ def team_rows(store, now: datetime | None = None) -> list[list[str]]:
 
 
 def _once(name: str, password: str, what: str) -> str:
+    # A backtick code span: Markdown leaves its inside alone (an HTML <code> would still turn "_a_" into
+    # italics and drop the underscores); token_urlsafe passwords hold no backtick.
     return (
-        f"{what} Password for **{html.escape(name)}**: <code>{html.escape(password)}</code> "
+        f"{what} Password for **{md_plain(name)}**: `{password}` "
         "— shown this once (only its hash is stored): pass it on now."
     )
 
@@ -60,35 +62,41 @@ def _once(name: str, password: str, what: str) -> str:
 def add_operator(accounts, token, name: str, role: str) -> str:
     who = accounts.require_admin(token, "add operators")
     password = create_operator(accounts.store, name, None, role=role)
-    return _once(name.strip().lower(), password, f"{html.escape(name.strip().lower())} ({role}) added by {who}.")
+    made = name.strip().lower()
+    return _once(made, password, f"{md_plain(made)} ({role}) added by {md_plain(who)}.")
 
 
 def change_role(accounts, token, name: str | None, role: str) -> str:
     accounts.require_admin(token, "change roles")
     if not name:
         raise InputError("choose an operator first")
+    before = accounts.store.operator_role(name)
+    if before == role:
+        return f"{md_plain(name)} is {role} already."
     accounts.store.set_operator_role(name, role)
-    return f"{html.escape(name)} is now {role}; it applies at their next action."
+    return f"{md_plain(name)} is now {role}; it applies at their next action."
 
 
 def new_password(accounts, token, name: str | None) -> str:
     who = accounts.require_admin(token, "reset passwords")
     if not name:
         raise InputError("choose an operator first")
-    return _once(name, reset_password(accounts.store, name, who), "Password reset; their open consoles sign out.")
+    ends = "you are signed out at your next click" if name == who else "their open consoles sign out"
+    return _once(name, reset_password(accounts.store, name, who), f"Password reset; {ends}.")
 
 
-def remove(accounts, token, name: str | None) -> str:
+def remove(accounts, token, name: str | None, recreated: str | None = None) -> str:
     who = accounts.require_admin(token, "remove operators")
     if not name:
         raise InputError("choose an operator first")
-    remove_operator(accounts.store, name, who)
-    return f"{html.escape(name)} removed; their past replies keep the name."
+    remove_operator(accounts.store, name, who, recreated)
+    return f"{md_plain(name)} removed; their past replies keep the name."
 
 
-def build_operators_tab(accounts, guarded, tok, tab) -> None:
+def build_operators_tab(accounts, guarded, tok, tab, recreated: str | None = None) -> None:
     """Components and events of the tab; `guarded(n)` shows a refusal in a handler's first output, `tok` is
-    the console's session-token state; the tab loads when `tab` is opened."""
+    the console's session-token state; the tab loads when `tab` is opened; `recreated` names the account
+    app.operator_token makes at every start (not removable here)."""
     gr.Markdown(
         "<small>Who can sign in to this console. An <b>admin</b> does everything; an <b>agent</b> answers "
         "customers but cannot promote or roll back adapters, change settings or manage operators.</small>"
@@ -115,6 +123,9 @@ def build_operators_tab(accounts, guarded, tok, tab) -> None:
     with gr.Row():
         reset = gr.Button("Reset password", elem_id="op-operators-reset")
         drop = gr.Button("Remove operator", variant="stop", elem_id="op-operators-remove")
+    with gr.Row(visible=False) as sure_row:
+        sure = gr.Button("Yes, remove", variant="stop", elem_id="op-operators-remove-yes")
+        not_sure = gr.Button("Keep the account", elem_id="op-operators-remove-no")
     note = gr.Markdown("", elem_id="op-operators-message")
     controls = [new_name, new_role, add, chosen, role, set_role, reset, drop]
 
@@ -147,10 +158,31 @@ def build_operators_tab(accounts, guarded, tok, tab) -> None:
 
     @guarded(3)
     def do_remove(t, name):
-        return (remove(accounts, t, name), *view())
+        return (remove(accounts, t, name, recreated), *view())
+
+    def current_role(name):
+        """The role radio shows the chosen operator's role, so "Change role" never demotes by default."""
+        return gr.update(value=accounts.store.operator_role(name) or "agent") if name else gr.skip()
 
     tab.select(do_load, [tok], [note, table, *controls])
     add.click(do_add, [tok, new_name, new_role], [note, table, chosen, new_name])
     set_role.click(do_role, [tok, chosen, role], [note, table, chosen])
     reset.click(do_reset, [tok, chosen], [note, table, chosen])
-    drop.click(do_remove, [tok, chosen], [note, table, chosen])
+    chosen.change(current_role, [chosen], [role], queue=False)
+
+    # A removal cannot be undone (a new account gets a new password): a second button asks first.
+    @guarded(2)
+    def ask_remove(t, name):
+        accounts.require_admin(t, "remove operators")
+        if not name:
+            raise InputError("choose an operator first")
+        return f"Remove the account **{md_plain(name)}**? Their past replies keep the name.", gr.update(visible=True)
+
+    @guarded(4)
+    def do_remove_confirmed(t, name):
+        return (*do_remove(t, name), gr.update(visible=False))
+
+    drop.click(ask_remove, [tok, chosen], [note, sure_row])
+    sure.click(do_remove_confirmed, [tok, chosen], [note, table, chosen, sure_row])
+    not_sure.click(lambda: ("", gr.update(visible=False)), None, [note, sure_row])
+    chosen.change(lambda: gr.update(visible=False), None, [sure_row], queue=False)  # asked about someone else

@@ -27,6 +27,7 @@ from assistant.web.console.learning_tab import build_runs, train_gate
 from assistant.web.console.memory_tab import build_memory_tab
 from assistant.turn.customer_info import customer_label
 from assistant.web.console.operators_tab import build_operators_tab
+from assistant.web.plain_text import md_plain
 from assistant.web.console.settings_tab import build_settings_tab
 from assistant.web.console.queue_tab import QUEUE_COLUMNS, QueueTab, QueueView
 from assistant.turn.assignment import Assignment
@@ -34,7 +35,7 @@ from assistant.web.console.team import transcript_with_notes
 from assistant.web.console.team_panel import TeamTools
 from assistant.web.console import stats as console_stats
 from assistant.web.console import operator as op
-from assistant.store.accounts import Accounts, client_address
+from assistant.store.accounts import BOOTSTRAP_OPERATOR, Accounts, client_address
 from assistant.config import Config
 from assistant.errors import InputError, LoopdeskError
 from assistant.store.console import COUNT_CAP
@@ -142,7 +143,8 @@ def transcript(turns: list[dict]) -> str:
         return "_No turns yet._"
     parts = []
     for t in turns:
-        text = html.escape(t["text"]).replace("\n", "  \n> ")
+        # A customer's words as typed (no links or headings of theirs); replies keep their own markdown.
+        text = (md_plain(t["text"]) if t["role"] == "user" else html.escape(t["text"])).replace("\n", "  \n> ")
         if t["role"] == "user":
             s = t["scores"] or {}
             sentiment = (
@@ -371,7 +373,8 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
                 adapter_msg = gr.Markdown("", elem_id="op-adapter-message")
                 build_runs(learning, accounts.operator, token)
             with gr.Tab("Operators") as operators_tab:  # accounts and roles; admins change them
-                build_operators_tab(accounts, guarded, token, operators_tab)
+                recreated = BOOTSTRAP_OPERATOR if cfg.app.operator_token else None  # app.py makes it at start
+                build_operators_tab(accounts, guarded, token, operators_tab, recreated)
             with gr.Tab("Settings") as settings_tab:  # business name, greeting, colour, languages, help pages
                 build_settings_tab(
                     assistant.settings, accounts, guarded, token, settings_tab, learning, lambda: job_view()[0]
@@ -428,7 +431,7 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
             "closed": "closed",
         }[status.state]
         email = f" · replies e-mailed to {html.escape(status.contact_email)}" if status.contact_email else ""
-        customer = html.escape(customer_label(cid, store.conversation_meta(cid), None))
+        customer = md_plain(customer_label(cid, store.conversation_meta(cid), None))
         header = f"### Conversation `{cid}`\n{customer} · {len(turns)} turns · {who}{email}"
         # Markup a customer or a page typed stays text (escaped); markdown renders.
         table = [[t["id"], t["role"], html.escape(t["text"][:200], quote=False)] for t in turns]

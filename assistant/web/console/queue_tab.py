@@ -30,6 +30,7 @@ from assistant.turn.assignment import MAX_BULK, Assignment
 from assistant.turn.customer_info import customer_label
 from assistant.turn.handoff import Handoff
 from assistant.web.console import queue_alert
+from assistant.web.plain_text import md_plain
 
 log = logging.getLogger("loopdesk.console")
 # Customers are told apart by who (e-mail when left), channel, wait, and their first and last message;
@@ -272,7 +273,7 @@ class QueueTab:
                 raise InputError("; ".join(refused))
             parts = [f"{verb.title()} to {to}: {', '.join(who)}." for verb, who in done.items() if who]
             parts += [f"⚠️ Not moved: {'; '.join(refused)}."] if refused else []
-            return " ".join(html.escape(p) for p in parts), self.view.rows(me), gr.update(value=[])
+            return " ".join(md_plain(p) for p in parts), self.view.rows(me), gr.update(value=[])
 
         @guarded(3)
         def close(tok, selected):
@@ -283,7 +284,7 @@ class QueueTab:
             closed, refused = assignment.close_many(list(selected or []), me)
             parts = [f"Closed {len(closed)}: {', '.join(names[c] for c in closed)}."] if closed else []
             parts += [f"⚠️ Not closed: {'; '.join(f'{names[c]}: {why}' for c, why in refused)}."] if refused else []
-            return " ".join(html.escape(p) for p in parts), self.view.rows(me), gr.update(value=[])
+            return " ".join(md_plain(p) for p in parts), self.view.rows(me), gr.update(value=[])
 
         self.table.change(
             follow,

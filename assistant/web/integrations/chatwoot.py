@@ -84,7 +84,9 @@ class ChatwootBot:
                     sender = event.get("sender")
                     sender = sender if isinstance(sender, dict) else {}
                     # The contact as Chatwoot knows them, for the console (this app's copy of the chat).
-                    meta = {**customer_meta(sender.get("name"), sender.get("email")), "account": account}
+                    keep = not self.assistant.cfg.store.redact_contact
+                    who = customer_meta(sender.get("name"), sender.get("email"), keep_email=keep)
+                    meta = {**who, "account": account}
                     meta["conversation"] = number
                     store.new_conversation("chatwoot", meta, conversation_id=cid)
                 if event.get("id") is not None and not store.first_time(cid, f"message:{chatwoot_id(event['id'])}"):
