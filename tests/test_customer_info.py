@@ -30,3 +30,16 @@ def test_the_console_label_for_each_case():
     assert customer_label(CID, {"name": "Kim"}, None) == "Kim"  # an older conversation's meta
     assert customer_label(CID, None, "left@example.com") == "left@example.com"
     assert customer_label(CID, {"api_key": "shop"}, None) == "visitor 3f2a9c"
+
+
+def test_customer_text_reads_as_typed_in_the_console():
+    """A name or message with Markdown or HTML renders as its own characters: no link, heading or tag."""
+    from markdown_it import MarkdownIt
+
+    from assistant.web.plain_text import md_plain
+
+    md = MarkdownIt()
+    for typed in ("[Approve refund](https://evil.example)", "# Urgent", "<b>x</b>", "*a* _b_ `c`", "Tom & Jerry"):
+        shown = md.render(md_plain(typed))
+        assert "<a " not in shown and "<h1>" not in shown and "<b>" not in shown and "<em>" not in shown, shown
+        assert md.renderInline(md_plain(typed)).replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">") == typed
