@@ -149,6 +149,15 @@ UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0
 MAX_ROW_ID = 2**63 - 1
 
 
+class Customer(BaseModel):
+    # Generous limits: a name is cut to 80 characters and an address that is not one is dropped, rather than
+    # refusing the customer's message over how the client described them.
+    name: str | None = Field(None, max_length=1000, description="Shown to operators (cleaned, cut to 80 characters).")
+    email: str | None = Field(
+        None, max_length=1000, description="Shown to operators when it is an address; replies are not sent here."
+    )
+
+
 class ChatRequest(BaseModel):
     message: str = Field(..., max_length=100_000, description="The customer's message.")
     conversation_id: str | None = Field(
@@ -167,15 +176,6 @@ class ChatRequest(BaseModel):
         None,
         description="Who the customer is, kept with a new conversation so operators tell customers apart "
         "(ignored when continuing one). Not verified; to have a person's replies e-mailed, use /email.",
-    )
-
-
-class Customer(BaseModel):
-    # Generous limits: a name is cut to 80 characters and an address that is not one is dropped, rather than
-    # refusing the customer's message over how the client described them.
-    name: str | None = Field(None, max_length=1000, description="Shown to operators (cleaned, cut to 80 characters).")
-    email: str | None = Field(
-        None, max_length=1000, description="Shown to operators when it is an address; replies are not sent here."
     )
 
 
