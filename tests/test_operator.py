@@ -236,3 +236,10 @@ def test_daily_numbers_are_counted_in_sql_per_utc_day(store):
     assert got[1]["replies"] == 3 and got[1]["p50_latency_ms"] == statistics.median(day2) == 70.0
     assert got[1]["escalation_rate"] == round(1 / 3, 4) and got[1]["negative_share"] == 0.5
     assert got[0]["customer_turns"] == 0 and got[0]["negative_share"] is None
+
+
+def test_the_numbers_table_has_a_header_in_words_for_every_field():
+    from assistant.web.console import stats as console_stats
+
+    assert len(console_stats.HEADERS) == len(console_stats.FIELDS)
+    assert not [h for h in console_stats.HEADERS if "_" in h]  # no field names shown to people

@@ -317,7 +317,9 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
             with gr.Tab("Numbers") as numbers_tab:
                 days = gr.Radio([7, 14, 30], value=14, label="Days")
                 plot = gr.Plot(label="Per day (turns, not events)", elem_id="op-chart")
-                numbers = gr.Dataframe(headers=console_stats.FIELDS, interactive=False, elem_id="op-numbers")
+                numbers = gr.Dataframe(
+                    headers=console_stats.HEADERS, interactive=False, wrap=True, elem_id="op-numbers"
+                )
                 with gr.Row():
                     csv_dl = gr.DownloadButton("Daily report (CSV)", elem_id="op-report-csv")
                     md_dl = gr.DownloadButton("Daily report (markdown)", elem_id="op-report-md")
