@@ -318,7 +318,11 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
                 days = gr.Radio([7, 14, 30], value=14, label="Days")
                 plot = gr.Plot(label="Per day (turns, not events)", elem_id="op-chart")
                 numbers = gr.Dataframe(
-                    headers=console_stats.HEADERS, interactive=False, wrap=True, elem_id="op-numbers"
+                    headers=console_stats.HEADERS,
+                    interactive=False,
+                    wrap=True,
+                    elem_id="op-numbers",
+                    column_widths=console_stats.HEADER_WIDTHS,  # whole words at 1366 px; a phone scrolls
                 )
                 with gr.Row():
                     csv_dl = gr.DownloadButton("Daily report (CSV)", elem_id="op-report-csv")
