@@ -49,7 +49,20 @@ HEADERS = [
     "“How did we do?” answers",
     "satisfied",
 ]
-HEADER_WIDTHS = ["110px", "80px", "105px", "80px", "85px", "75px", "80px", "95px", "90px", "110px", "145px", "95px"]
+HEADER_WIDTHS: list[str | int] = [
+    "110px",
+    "80px",
+    "105px",
+    "80px",
+    "85px",
+    "75px",
+    "80px",
+    "95px",
+    "90px",
+    "110px",
+    "145px",
+    "95px",
+]
 
 
 def daily(store: Store, days: int = 14, today: date | None = None) -> list[dict]:
