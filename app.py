@@ -109,6 +109,7 @@ def launch(cfg: Config) -> None:
     ensure_bootstrap_operator(assistant.store, cfg)
     if assistant.redactor is not None:
         assistant.redactor("warm-up")  # loads spaCy/Presidio (~5 s) now, not during the first customer's turn
+    assistant.unit_scorer(None)  # the relevance model's unit encoder too (~2 s); a failure is logged here
     app = build_app(assistant, cfg, LearningLoop(cfg))
     print(f"loopdesk: customer chat on http://{cfg.app.host}:{cfg.app.port}/ · console on /operator", flush=True)
     # proxy_headers=False: X-Forwarded-For is read by the console only from app.trusted_proxies; uvicorn

@@ -16,7 +16,12 @@ half, 2 : 3). The assistant is the shipped pipeline with the relevance model fit
    - **memory**: each correction becomes an approved answer-memory entry (as the console does);
    - **answerability**: the decline threshold of the relevance model is re-chosen for this deployment
      on the operator's labels of the traffic (covered / not covered), with the same cost as
-     `finetune relevance` (missed declines + 5 x false declines; ties keep the nearest threshold).
+     `finetune relevance` (missed declines + 5 x false declines; ties keep the nearest threshold);
+   - **unit encoder** (when the relevance model has one): the live one trained further on the day's
+     traffic, each unit the live assistant picked labelled by the operator (holds the answer or not),
+     with as many rows of the other dev KBs replayed, so that new questions about this KB's pages rank
+     the answering sentence first (`finetune/unit_encoder.py`). The `memory` round is the operator round
+     without this step.
 4. The gate: candidate and live answer the gate questions plus the paraphrases of the traffic questions
    (`paraphrases.jsonl`, written by a helper: new wordings, never the traffic itself); the candidate is
    promoted only when `finetune.gate.paired_comparison` finds it better (exact one-sided McNemar).
@@ -28,8 +33,10 @@ With `--sabotage-kb`, that KB also gets a round from a careless operator (who "c
 reply, right ones too, pasting each correction onto the wrong question, and flips the covered/uncovered
 labels): the gate must refuse it.
 
-Not retrained here: the generator's LoRA adapter (a round of CPU training per KB; the model writes a
-minority of replies, see `model-written`), and the reranker. Writes `benchmarks/results/loop_gain.json`.
+Not retrained here: the generator's LoRA adapter. With the checked reader the model is shown only the
+key evidence units and a reply that does not carry them is replaced by them, so which units are picked
+(the unit encoder, the relevance model) decides accuracy; the adapter decides only who writes it.
+Writes `benchmarks/results/loop_gain.json`.
 """
 
 from __future__ import annotations
@@ -152,31 +159,95 @@ def rechoose_threshold(assistant, labels: list[tuple[dict, bool]], current: floa
 
     grid = [float(t) for t in np.linspace(0.05, 0.95, 91)]
     best = min(grid, key=lambda t: (round(cost(t), 6), abs(t - current)))
-    return best, {"labels": len(probs), "covered": n_cov, "uncovered": n_unc, "cost_before": round(cost(current), 3),
-                  "cost_after": round(cost(best), 3)}
+    return best, {
+        "labels": len(probs),
+        "covered": n_cov,
+        "uncovered": n_unc,
+        "cost_before": round(cost(current), 3),
+        "cost_after": round(cost(best), 3),
+    }
 
 
-def candidate_model(fold: Path, threshold: float, out: Path) -> Path:
+def traffic_rows(assistant, name: str, questions: list[dict], careless: bool) -> list[dict]:
+    """The day's questions as the live assistant ranked their units, each unit labelled by the operator:
+    does it hold the answer (the ground truth's facts)? A careless operator labels each question's units
+    with the next question's facts."""
+    from assistant.types import Tags
+    from finetune.relevance import _has_fact
+
+    rows = []
+    for i, q in enumerate(questions):
+        facts = questions[(i + 1) % len(questions)]["facts"] if careless else q["facts"]
+        history = [{"role": "user", "text": h} for h in q.get("history", [])]
+        found = assistant.find(q["question"], history, Tags())
+        rows.append(
+            {
+                "kb": name,
+                "id": q["id"],
+                "answerable": q["kind"] == "fact",
+                "query": found.query,
+                "unit_texts": found.unit_texts,
+                "unit_labels": [_has_fact(t, facts) for t in found.unit_texts],
+            }
+        )
+    return rows
+
+
+def retrain_unit_encoder(name: str, fold: Path, mine: list[dict], out: Path) -> dict:
+    """The round's unit encoder: the live fold's encoder trained further, one epoch, on the day's reviewed
+    traffic (counted three times) plus as many rows of the other dev KBs it learnt from (so that it does
+    not forget them for the sake of 36 questions). About a minute on 2 cores."""
+    import random
+
+    from assistant.config import load_config
+    from assistant.models import resolve
+    from finetune.unit_encoder import train_unit_encoder
+
+    live = json.loads(fold.read_text()).get("unit_encoder")
+    rows_file = fold.parent / "rows.jsonl"
+    if not live or not rows_file.exists():
+        return {"why": "the relevance model has no unit encoder (trained without --unit-encoder)"}
+    others = [r for r in map(json.loads, rows_file.read_text().splitlines()) if r["kb"] != name and r["answerable"]]
+    replay = random.Random(0).sample(others, min(len(others), 3 * len(mine)))
+    cfg = load_config()
+    base = Path(resolve(cfg.models.embedder, cfg.home).location)
+    card = train_unit_encoder(
+        replay + mine, out, base, epochs=1, repeat={name: 3}, report=lambda m: None, start_from=fold.parent / live
+    )
+    return {"pairs": card["pairs"], "seconds": card["seconds"], "traffic_rows": len(mine)}
+
+
+def candidate_model(fold: Path, threshold: float, out: Path, encoder: Path | None = None) -> Path:
     data = json.loads(fold.read_text())
     data["answerable"]["threshold"] = threshold
     if data.get("reranker"):  # keep pointing at the fold's reranker from the new folder
         data["reranker"] = str((fold.parent / data["reranker"]).resolve())
+    if encoder is not None:
+        data["unit_encoder"] = str(encoder.resolve())
+    elif data.get("unit_encoder"):
+        data["unit_encoder"] = str((fold.parent / data["unit_encoder"]).resolve())
     data.setdefault("meta", {})["loop_round"] = {"from": str(fold), "threshold": threshold}
     out.write_text(json.dumps(data, indent=1))
     return out
 
 
-def one_round(name, kb, cfg, fold, files, questions, work: Path, feedback: str, live_test=None) -> dict:
+def one_round(
+    name, kb, cfg, fold, files, questions, work: Path, feedback: str, live_test=None, retrain: bool = True
+) -> dict:
     """feedback: 'operator', 'none' (control) or 'careless' (sabotage)."""
     from finetune.gate import paired_comparison
 
     t0 = time.perf_counter()
     parts = {p: [q for q in questions if part(q) == p] for p in ("traffic", "gate", "test")}
-    paraphrases = {
-        str(p["id"]): p["paraphrases"]
-        for p in map(json.loads, (SETS / name / "paraphrases.jsonl").read_text().splitlines())
-        if p
-    } if (SETS / name / "paraphrases.jsonl").exists() else {}
+    paraphrases = (
+        {
+            str(p["id"]): p["paraphrases"]
+            for p in map(json.loads, (SETS / name / "paraphrases.jsonl").read_text().splitlines())
+            if p
+        }
+        if (SETS / name / "paraphrases.jsonl").exists()
+        else {}
+    )
     live = build(cfg, fold, work / f"{feedback}-live.db", f"loop-live-{feedback}")
     if feedback == "none":  # nobody reviews the day: its replies change nothing, so it is not replayed
         day, review = {}, {"corrections": [], "labels": []}
@@ -185,9 +256,19 @@ def one_round(name, kb, cfg, fold, files, questions, work: Path, feedback: str, 
         review = operator_review(parts["traffic"], records, files, careless=feedback == "careless")
     current = live.relevance.answerable.threshold if live.relevance.answerable else 0.5
     threshold, how = rechoose_threshold(live, review["labels"], current) if review["labels"] else (current, {})
+    encoder, encoder_run = None, {}
+    if review["labels"] and retrain:
+        encoder = work / f"{feedback}-unit-encoder"
+        mine = traffic_rows(live, name, parts["traffic"], careless=feedback == "careless")
+        encoder_run = retrain_unit_encoder(name, fold, mine, encoder)
+        encoder = encoder if "pairs" in encoder_run else None
     cand_db = work / f"{feedback}-candidate.db"
-    candidate = build(cfg, candidate_model(fold, threshold, work / f"{feedback}-relevance.json"), cand_db,
-                      f"loop-candidate-{feedback}")
+    candidate = build(
+        cfg,
+        candidate_model(fold, threshold, work / f"{feedback}-relevance.json", encoder),
+        cand_db,
+        f"loop-candidate-{feedback}",
+    )
     for c in review["corrections"]:
         candidate.store.add_memory(c["question"], c["answer"], origin="console", by="operator")
     # Gate: its own questions, and new wordings of every traffic question that has some (of those
@@ -208,6 +289,7 @@ def one_round(name, kb, cfg, fold, files, questions, work: Path, feedback: str, 
         "feedback": feedback,
         "traffic": {"n": len(parts["traffic"]), **{k: day.get(k) for k, _ in COLUMNS}} if day else {},
         "corrections": len(review["corrections"]),
+        "unit_encoder": encoder_run,
         "threshold": {"live": round(current, 3), "candidate": round(threshold, 3), **how},
         "gate": {k: verdict[k] for k in ("n", "wins", "losses", "ties", "p_value", "better")},
         "promoted": promoted,
@@ -223,8 +305,13 @@ def main() -> None:
     ap.add_argument("--kb", nargs="+", default=["northwind", "harbor_bank", "parcelwise", "abcd"])
     ap.add_argument("--reader", default="checked", choices=["checked", "extractive"])
     ap.add_argument("--sabotage-kb", default="harbor_bank")
-    ap.add_argument("--rounds", nargs="+", default=["operator", "control", "careless"],
-                    help="Rounds to run; others already in --out are kept (a run can be completed later).")
+    ap.add_argument(
+        "--rounds",
+        nargs="+",
+        default=["operator", "control", "careless"],
+        help="Rounds to run (operator, memory: the operator round without retraining the unit "
+        "encoder, control, careless); others already in --out are kept.",
+    )
     ap.add_argument("--model", default=str(ROOT / "models" / "relevance" / "relevance.json"))
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "loop_gain.json"))
     args = ap.parse_args()
@@ -256,20 +343,39 @@ def main() -> None:
             retrieval=dataclasses.replace(base.retrieval, index_dir=str(idx)),
             app=dataclasses.replace(base.app, business_name=kb.business),
         )
-        files = [f for p in kb.files(base.home / "dev-kbs") for f in (sorted(p.rglob("*")) if p.is_dir() else [p])
-                 if f.is_file()]
+        files = [
+            f
+            for p in kb.files(base.home / "dev-kbs")
+            for f in (sorted(p.rglob("*")) if p.is_dir() else [p])
+            if f.is_file()
+        ]
         questions = load_questions(kb.dev)
         rounds = results["kbs"].get(name, {})
         with tempfile.TemporaryDirectory(prefix=f"loopdesk-loop-{name}-") as tmp:
             if "operator" in args.rounds or "operator" not in rounds:
                 rounds["operator"] = one_round(name, kb, cfg, fold, files, questions, Path(tmp), "operator")
             before = rounds["operator"]["before"]
+            if "memory" in args.rounds:  # the operator round without retraining the unit encoder
+                rounds["memory"] = one_round(
+                    name,
+                    kb,
+                    cfg,
+                    fold,
+                    files,
+                    questions,
+                    Path(tmp),
+                    "operator",
+                    live_test=rounds["operator"]["before"],
+                    retrain=False,
+                )
             if "control" in args.rounds:
-                rounds["control"] = one_round(name, kb, cfg, fold, files, questions, Path(tmp), "none",
-                                              live_test=before)
+                rounds["control"] = one_round(
+                    name, kb, cfg, fold, files, questions, Path(tmp), "none", live_test=before
+                )
             if name == args.sabotage_kb and "careless" in args.rounds:
-                rounds["careless"] = one_round(name, kb, cfg, fold, files, questions, Path(tmp), "careless",
-                                               live_test=before)
+                rounds["careless"] = one_round(
+                    name, kb, cfg, fold, files, questions, Path(tmp), "careless", live_test=before
+                )
         results["kbs"][name] = rounds
         print_kb(name, rounds)
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -285,8 +391,10 @@ def print_kb(name: str, rounds: dict) -> None:
         g = r["gate"]
         cells = "".join(f"{_fmt(r['before'][k]) + ' → ' + _fmt(r['after'][k]):>30}" for k, _ in COLUMNS)
         thr = f"{r['threshold']['live']:.2f}→{r['threshold']['candidate']:.2f}"
-        print(f"{key:<10}{r['corrections']:>6}{thr:>13}{str(g['wins']) + '/' + str(g['losses']) + '/' + str(g['ties']):>12}"
-              f"{'yes' if r['promoted'] else 'no':>10}{r['minutes']:>6}" + cells)
+        print(
+            f"{key:<10}{r['corrections']:>6}{thr:>13}{str(g['wins']) + '/' + str(g['losses']) + '/' + str(g['ties']):>12}"
+            f"{'yes' if r['promoted'] else 'no':>10}{r['minutes']:>6}" + cells
+        )
 
 
 def _fmt(v) -> str:

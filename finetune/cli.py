@@ -176,6 +176,11 @@ def relevance_cmd(
         False, "--reranker/--no-reranker", help="Also fine-tune the MiniLM cross-encoder (measured: no better; README)."
     ),
     rows_from: Optional[str] = typer.Option(None, help="Reuse feature rows written by --rows (skips collecting)."),
+    unit_encoder: bool = typer.Option(
+        False,
+        "--unit-encoder/--no-unit-encoder",
+        help="Also fine-tune MiniLM (LoRA) to rank the units that answer (finetune/unit_encoder.py), cross-fitted.",
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Train the learned relevance model on the dev KBs; print its leave-one-KB-out scores."""
@@ -191,6 +196,7 @@ def relevance_cmd(
         rows_out=Path(rows) if rows else None,
         reranker=reranker,
         rows_from=Path(rows_from) if rows_from else None,
+        unit_encoder=unit_encoder,
     )
     lines = [f"wrote {result['out']}", "held-out KB        declined  false declines  units: all facts  stray"]
     for name, r in result["leave_one_kb_out"].items():

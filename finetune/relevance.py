@@ -46,8 +46,9 @@ def _has_fact(text: str, facts: list[list[str]]) -> bool:
     return any(form.lower() in low for fact in facts for form in fact)
 
 
-def collect_kb(cfg, kb, cache: Path, embedder) -> list[dict]:
-    """One row per question of `kb`'s sets: question features, unit features and labels."""
+def collect_kb(cfg, kb, cache: Path, embedder, unit_encoder: Path | None = None) -> list[dict]:
+    """One row per question of `kb`'s sets: question features, unit features and labels. `unit_encoder`:
+    units ranked by that adapter (`assistant.grounding.unit_encoder`), as a model using it will see them."""
     import index
     from assistant.build import Profile, build_assistant
     from assistant.types import Tags
@@ -63,6 +64,8 @@ def collect_kb(cfg, kb, cache: Path, embedder) -> list[dict]:
         )
         profile = Profile(RELEVANCE_PROFILE_NAME, follow_live_adapter=False, wait_for_model=True, taggers=False)
         assistant = build_assistant(kb_cfg, index.open_for_config, profile)
+        if unit_encoder is not None:
+            assistant.relevance.unit_encoder_dir = Path(unit_encoder)
         rows = []
         for path in [kb.dev, *kb.extra]:
             for q in load_questions(path):
@@ -168,15 +171,22 @@ def fit(rows: list[dict]) -> Relevance:
     return Relevance(answerable, unit)
 
 
-def leave_one_kb_out(rows: list[dict], save_to: Path | None = None, reranker: bool = False) -> dict:
+def leave_one_kb_out(
+    rows: list[dict], save_to: Path | None = None, reranker: bool = False, unit_encoder: bool = False
+) -> dict:
     """Per KB: fitted and thresholded on the others, scored on its own dev set. With `save_to`, each
-    fold's model is written there as `without-<kb>.json` (with its reranker), for answer benchmarks."""
+    fold's model is written there as `without-<kb>.json` (with its reranker and unit encoder), for
+    answer benchmarks."""
     out = {}
     for kb in sorted({r["kb"] for r in rows}):
         model = fit([r for r in rows if r["kb"] != kb])
         if save_to is not None:
             model.meta = {"held_out": kb}
-            model.save(save_to / f"without-{kb}.json", reranker=f"reranker-without-{kb}" if reranker else "")
+            model.save(
+                save_to / f"without-{kb}.json",
+                reranker=f"reranker-without-{kb}" if reranker else "",
+                unit_encoder=f"unit-encoder-without-{kb}" if unit_encoder else "",
+            )
         held = [r for r in rows if r["kb"] == kb and r["set"] == "dev"]
         assert model.answerable is not None and model.unit is not None
         out[kb] = {
@@ -229,6 +239,25 @@ def cross_fit_reranker(rows: list[dict], cache: Path, base: Path, report: Callab
     return runs
 
 
+def cross_fit_unit_encoder(
+    cfg, chosen: dict, rows: list[dict], cache: Path, folds: Path, base: Path, embedder, report: Callable[[str], None]
+) -> tuple[list[dict], dict]:
+    """For each KB, a unit encoder trained on the other KBs' rows, and the KB's rows collected again
+    with it: its unit features are then what a model using the encoder sees, and out-of-sample (a new
+    KB at chat time is ranked by an encoder that never saw it)."""
+    from finetune.unit_encoder import train_unit_encoder
+
+    runs, crossed = {}, []
+    for kb in sorted({r["kb"] for r in rows}):
+        folder = folds / f"unit-encoder-without-{kb}"
+        if not (folder / "unit_encoder.json").exists():
+            report(f"unit encoder without {kb}: training")
+            runs[kb] = train_unit_encoder([r for r in rows if r["kb"] != kb], folder, base, report=report)
+        report(f"{kb}: collecting features with its unit encoder")
+        crossed += collect_kb(cfg, chosen[kb], cache, embedder, unit_encoder=folder)
+    return crossed, runs
+
+
 def train(
     cfg,
     out: Path,
@@ -237,9 +266,11 @@ def train(
     rows_out: Path | None = None,
     reranker: bool = False,
     rows_from: Path | None = None,
+    unit_encoder: bool = False,
 ) -> dict:
-    """Collect rows on every available dev KB, cross-fit the reranker, score leave-one-KB-out, and
-    write the shipped model (and its reranker, trained on every KB) next to `out`."""
+    """Collect rows on every available dev KB, cross-fit the reranker (or the unit encoder), score
+    leave-one-KB-out, and write the shipped model (and its reranker or unit encoder, trained on every
+    KB) next to `out`."""
     import shutil
 
     from assistant.models import resolve
@@ -273,10 +304,17 @@ def train(
     runs: dict = {}
     base = Path(resolve(cfg.models.embedder, cfg.home).location)
     # A fresh cache per KB set and rows: a reranker trained on other data must not be reused.
-    fold_cache = cache / ("folds-" + _digest(rows))
+    fold_cache = cache / ("folds-" + _digest(rows) + ("-ue" if unit_encoder else ""))
+    plain_rows = rows
+    if unit_encoder:
+        fold_cache.mkdir(parents=True, exist_ok=True)
+        # The rows as the retrieval embedder ranks them: what a learning-loop round trains a deployment's
+        # encoder on, next to its own traffic (benchmarks/loop_gain.py).
+        (fold_cache / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        rows, runs = cross_fit_unit_encoder(cfg, chosen, rows, cache, fold_cache, base, embedder, report)
     if reranker:
         runs = cross_fit_reranker(rows, fold_cache, base, report)
-    loko = leave_one_kb_out(rows, fold_cache, reranker)
+    loko = leave_one_kb_out(rows, fold_cache, reranker, unit_encoder)
     model = fit(rows)
     model.meta = {
         "trained_on": names,
@@ -284,6 +322,7 @@ def train(
         "folds": str(fold_cache),
         "leave_one_kb_out": loko,
         "reranker_runs": runs,
+        "unit_encoder": unit_encoder,
         "how": "finetune/relevance.py: logistic regressions over retrieval and reranker features; "
         "thresholds chosen on the training KBs; reranker features cross-fitted (each KB scored by a "
         "reranker trained without it)",
@@ -301,7 +340,20 @@ def train(
             shutil.rmtree(target)
         shutil.copytree(from_all, target)
         folder = "reranker"
-    model.save(out, reranker=folder)
+    encoder = ""
+    if unit_encoder:
+        from finetune.unit_encoder import train_unit_encoder
+
+        from_all = fold_cache / "unit-encoder-all"
+        if not (from_all / "unit_encoder.json").exists():
+            report("unit encoder on every KB: training")
+            runs["all"] = train_unit_encoder(plain_rows, from_all, base, report=report)
+        target = out.parent / "unit-encoder"
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(from_all, target)
+        encoder = "unit-encoder"
+    model.save(out, reranker=folder, unit_encoder=encoder)
     return {
         "out": str(out),
         "folds": str(fold_cache),

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -185,6 +186,12 @@ class Relevance:
     """`assistant.grounding.reranker.Reranker` whose scores the models were trained with (None: none)."""
     configured: bool = True
     """False only for the stand-in of an assistant built without one (unit tests): nothing to report."""
+    unit_encoder_dir: Path | None = None
+    """The LoRA adapter the unit scores were computed with (`assistant.grounding.unit_encoder`; None:
+    the retrieval embedder ranks units). Loaded at the first turn that ranks units (`unit_scorer`)."""
+    _unit_encoder: Any = None
+    _encoder_problem: str = ""
+    _encoder_lock: Any = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def load(cls, path: str | Path) -> "Relevance":
@@ -199,6 +206,14 @@ class Relevance:
                 if not (folder / "config.json").is_file():
                     raise ValueError(f"its reranker {folder} is missing")
                 model.reranker = Reranker(folder)
+            if data.get("unit_encoder"):
+                from assistant.grounding.unit_encoder import check_folder
+
+                folder = p.parent / data["unit_encoder"]
+                why = check_folder(folder)
+                if why:
+                    raise ValueError(f"its unit encoder is missing: {why}")
+                model.unit_encoder_dir = folder
             return model
         except FileNotFoundError:
             return cls.unavailable(f"no relevance model at {p} (train one with `loopdesk finetune relevance`)")
@@ -209,8 +224,8 @@ class Relevance:
     def unavailable(cls, why: str, configured: bool = True) -> "Relevance":
         return cls(problem=why, configured=configured)
 
-    def save(self, path: str | Path, reranker: str = "") -> None:
-        """`reranker`: its folder relative to `path`'s folder ("" when the models use none)."""
+    def save(self, path: str | Path, reranker: str = "", unit_encoder: str = "") -> None:
+        """`reranker`, `unit_encoder`: their folders relative to `path`'s folder ("" when the models use none)."""
         if self.answerable is None or self.unit is None:
             raise ConfigError(f"nothing to save: {self.problem}")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -218,9 +233,31 @@ class Relevance:
             "answerable": self.answerable.to_json(),
             "unit": self.unit.to_json(),
             "reranker": reranker,
+            "unit_encoder": unit_encoder,
             "meta": self.meta,
         }
         Path(path).write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
+
+    def unit_scorer(self, embedder_ref: str, home: Path):
+        """The unit encoder (loaded once, on first use), or None when the models use none. Raises
+        ModelNotFoundError when it cannot load (the caller reports it and ranks with the retrieval
+        embedder)."""
+        if self.unit_encoder_dir is None:
+            return None
+        from assistant.errors import ModelNotFoundError
+
+        with self._encoder_lock:
+            if self._encoder_problem:  # tried once; a broken adapter is not reloaded at every turn
+                raise ModelNotFoundError(self._encoder_problem)
+            if self._unit_encoder is None:
+                from assistant.grounding.unit_encoder import load_unit_encoder
+
+                try:
+                    self._unit_encoder = load_unit_encoder(self.unit_encoder_dir, embedder_ref, home)
+                except ModelNotFoundError as exc:
+                    self._encoder_problem = str(exc)
+                    raise
+        return self._unit_encoder
 
     def rerank(self, question: str, texts: Sequence[str]) -> list[float]:
         """The reranker's scores of `texts` for `question` (empty without a reranker)."""

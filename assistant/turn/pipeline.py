@@ -31,7 +31,7 @@ from assistant.turn.busy_watch import BusyWatch
 from assistant.store.inbox import Inbox
 from assistant.unavailable import Unavailable
 from assistant.config import Config
-from assistant.errors import LoopdeskError, StoreError
+from assistant.errors import LoopdeskError, ModelNotFoundError, StoreError
 from assistant.turn.context import context_query, leans_back, standalone
 from assistant.grounding.evidence import (
     Unit,
@@ -188,6 +188,7 @@ class Assistant:
         self._db_down_until = 0.0  # after a failed call, turns skip the database for DB_PAUSE_S
         self.redactor = redactor  # card data, national ids (and contacts if configured) replaced first
         self.relevance = relevance if relevance is not None else Relevance.unavailable("not configured", False)
+        self._unit_encoder_reported = False
         m = cfg.memory
         # The memory matches with the retrieval embedder: none while there is no index.
         self.memory = (
@@ -450,20 +451,20 @@ class Assistant:
         if hit is not None:
             unit = Unit(hit.entry["answer"], 0, 0)
             return Found(asked, [hit.passage()], [(unit, hit.score)], hit.score, True, [(unit, hit.score)], memory=hit)
-        alone = self.judge(text, self.retrieve(text, tags), text)
+        alone = self.judge(text, self.retrieve(text, tags), text, tags)
         joint = context_query(text, history)
         if joint is None:
             return alone
-        with_context = self.judge(joint, self.retrieve(joint, tags), [text, joint])
+        with_context = self.judge(joint, self.retrieve(joint, tags), [text, joint], tags)
         # Whether the topic changed is decided by what the knowledge base answers: "and how much is
         # that?" answers nothing alone, "one more question: can I pay with PayPal?" answers best alone.
         lean = FOLLOW_UP_LEAN if leans_back(text) else 0.0
         return with_context if with_context.answer_p + lean > alone.answer_p else alone
 
-    def judge(self, query: str, passages: list[Passage], asked: str | list[str]) -> Found:
+    def judge(self, query: str, passages: list[Passage], asked: str | list[str], tags: Tags | None = None) -> Found:
         """Rank the passages' units for `asked` (the message, or it and its context: their vectors are
         averaged) and judge them with the relevance model."""
-        picked = self.pick_evidence(asked, passages)
+        picked = self.pick_evidence(asked, passages, tags)
         found = Found(query, passages, picked)
         if not passages:
             return found
@@ -555,15 +556,33 @@ class Assistant:
             return []
         return [p for p in found if p.score >= self.cfg.retrieval.min_score]
 
-    def pick_evidence(self, query: str | list[str], passages: list[Passage]) -> list[tuple[Unit, float]]:
-        """Passage sentences closest to the query, best first (empty without an embedder)."""
+    def pick_evidence(
+        self, query: str | list[str], passages: list[Passage], tags: Tags | None = None
+    ) -> list[tuple[Unit, float]]:
+        """Passage sentences closest to the query, best first (empty without an embedder). The relevance
+        model's unit encoder ranks them when it has one; the retrieval embedder otherwise."""
         embedder = getattr(self.retriever, "embedder", None)
         if not passages or embedder is None:
             return []
         headings = [" > ".join(x for x in (p.title, p.heading) if x) for p in passages]
         n = max(self.cfg.retrieval.evidence_units, self.cfg.retrieval.fallback_units, PICKED_UNITS)
         lookup = self.cfg.retrieval.table_lookup
-        return pick_evidence(query, evidence_units(passages), embedder, n, headings, lookup=lookup)
+        return pick_evidence(
+            query, evidence_units(passages), self.unit_scorer(tags) or embedder, n, headings, lookup=lookup
+        )
+
+    def unit_scorer(self, tags: Tags | None):
+        """The relevance model's unit encoder, or None (none configured, or it failed to load: then the
+        retrieval embedder ranks units, and the turn's notes and the log say why)."""
+        try:
+            return self.relevance.unit_scorer(self.cfg.models.embedder, self.cfg.home)
+        except ModelNotFoundError as exc:
+            if not self._unit_encoder_reported:
+                log.error("unit encoder unavailable, units ranked by the retrieval embedder: %s", exc)
+                self._unit_encoder_reported = True
+            if tags is not None:
+                tags.notes.append(f"unit encoder unavailable, units ranked by the retrieval embedder: {exc}")
+            return None
 
     def live_rules(self) -> Rules:
         """The policy's rules with the owner's business name and languages, where set (`self.settings`)."""
