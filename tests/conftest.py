@@ -75,17 +75,23 @@ class FakeEmbedder:
         return out / np.where(norms == 0, 1, norms)
 
 
-FAKE_KB = ("Returns of shirts, shoes and other items that do not fit are free within 30 days. "
-           "Refunds reach your card in 3-5 business days. We ship to Canada and 40 other countries; delivery takes "
-           "7-14 business days. Headphones carry a 2-year warranty. If your parcel has not arrived or is late, we "
-           "investigate and reship it. Orders can be tracked under Orders in your account.")
+FAKE_KB = (
+    "Returns of shirts, shoes and other items that do not fit are free within 30 days. "
+    "Refunds reach your card in 3-5 business days. We ship to Canada and 40 other countries; delivery takes "
+    "7-14 business days. Headphones carry a 2-year warranty. If your parcel has not arrived or is late, we "
+    "investigate and reship it. Orders can be tracked under Orders in your account."
+)
 
 
 class FakeRetriever:
     def __init__(self, passages=None, error: Exception | None = None) -> None:
         from assistant.types import Passage
 
-        self.passages = passages if passages is not None else [Passage("returns.md#0", FAKE_KB, "returns.md", "Returns", 0.8, "Returns")]
+        self.passages = (
+            passages
+            if passages is not None
+            else [Passage("returns.md#0", FAKE_KB, "returns.md", "Returns", 0.8, "Returns")]
+        )
         self.error = error
         self.queries: list[str] = []
         self.embedder = FakeEmbedder()
@@ -115,6 +121,9 @@ class OverlapRelevance:
 
     def rerank(self, question, texts):
         return []
+
+    def unit_scorer(self, make_embedder):
+        return None  # the retrieval embedder ranks units
 
     def answer_prob(self, features, min_score):
         return features["known_cover"], features["known_cover"] > 0
@@ -305,8 +314,14 @@ def pytest_runtest_setup(item):
             pytest.fail(f"not decoding in this process: {r.error} (see tests/test_llama_weights.py)")
 
 
-BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--disable-quic"]
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+]
 
 
 def sign_in(page, url: str, name: str, password: str) -> None:

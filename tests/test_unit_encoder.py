@@ -59,6 +59,7 @@ def test_trains_saves_a_small_safetensors_adapter_and_ranks_units_in_the_pipelin
     from assistant.grounding.unit_encoder import load_unit_encoder
     from assistant.models import resolve
     from finetune.unit_encoder import train_unit_encoder
+    from index.embedder import SentenceEmbedder
 
     base = Path(resolve(cfg.models.embedder, cfg.home).location)
     card = train_unit_encoder(ROWS * 8, tmp_path / "enc", base, epochs=2, report=lambda _: None)
@@ -69,21 +70,21 @@ def test_trains_saves_a_small_safetensors_adapter_and_ranks_units_in_the_pipelin
         "sentence-transformers/"
     )
     assert card["pairs"] == 32 and card["knowledge_bases"] == ["shop"]
-    enc = load_unit_encoder(tmp_path / "enc", cfg.models.embedder, cfg.home)
+    enc = load_unit_encoder(tmp_path / "enc", lambda: SentenceEmbedder(cfg.models.embedder, cfg.home))
     assert enc.embed(["a question"]).shape == (1, 384)
 
     # A relevance model naming the adapter: the pipeline ranks units with it, not the retrieval embedder.
     Relevance(_logistic(["unit_top"]), _logistic(["sim"])).save(tmp_path / "r.json", unit_encoder="enc")
     loaded = Relevance.load(tmp_path / "r.json")
     assert loaded.problem == "" and loaded.unit_encoder_dir == tmp_path / "enc"
-    scorer = loaded.unit_scorer(cfg.models.embedder, cfg.home)
-    assert scorer is loaded.unit_scorer(cfg.models.embedder, cfg.home)  # loaded once
+    scorer = loaded.unit_scorer(lambda: SentenceEmbedder(cfg.models.embedder, cfg.home))
+    assert scorer is loaded.unit_scorer(lambda: None)  # loaded once
 
     from assistant.grounding.evidence import pick_evidence
 
     units = [Unit("Express costs $12.99.", 0, 0), Unit("Express is popular with customers.", 0, 1)]
     tuned = pick_evidence("how much is express", units, scorer, 2, ["Prices"])
-    plain = pick_evidence("how much is express", units, enc.__class__(cfg.models.embedder, cfg.home), 2, ["Prices"])
+    plain = pick_evidence("how much is express", units, SentenceEmbedder(cfg.models.embedder, cfg.home), 2, ["Prices"])
     assert [u.text for u, _ in tuned][0] == "Express costs $12.99."
     assert [s for _, s in tuned] != [s for _, s in plain]  # the adapter changed the scores
 
@@ -118,7 +119,7 @@ def test_an_adapter_that_fails_to_load_is_reported_once_and_the_retrieval_embedd
     assert relevance.problem == ""
     calls = []
 
-    def broken(folder, ref, home):
+    def broken(folder, make_embedder):
         calls.append(folder)
         raise ModelNotFoundError(f"unit encoder {folder} is unreadable (JSONDecodeError)")
 
@@ -136,4 +137,4 @@ def test_an_adapter_that_fails_to_load_is_reported_once_and_the_retrieval_embedd
     assert any("unit encoder unavailable" in n and "unreadable" in n for n in tags1.notes + tags2.notes)
     assert sum("unit encoder unavailable" in r.getMessage() for r in caplog.records) == 1
     with pytest.raises(ModelNotFoundError):
-        relevance.unit_scorer(cfg.models.embedder, cfg.home)
+        relevance.unit_scorer(lambda: None)

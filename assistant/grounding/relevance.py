@@ -24,7 +24,7 @@ import math
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from assistant.errors import ConfigError
 from assistant.grounding.words import content_words, stem
@@ -238,10 +238,10 @@ class Relevance:
         }
         Path(path).write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
 
-    def unit_scorer(self, embedder_ref: str, home: Path):
-        """The unit encoder (loaded once, on first use), or None when the models use none. Raises
-        ModelNotFoundError when it cannot load (the caller reports it and ranks with the retrieval
-        embedder)."""
+    def unit_scorer(self, make_embedder: Callable[[], Any]):
+        """The unit encoder (loaded once, on first use, onto `make_embedder()`, a fresh retrieval
+        embedder), or None when the models use none. Raises ModelNotFoundError when it cannot load (the
+        caller reports it and ranks with the retrieval embedder)."""
         if self.unit_encoder_dir is None:
             return None
         from assistant.errors import ModelNotFoundError
@@ -253,7 +253,7 @@ class Relevance:
                 from assistant.grounding.unit_encoder import load_unit_encoder
 
                 try:
-                    self._unit_encoder = load_unit_encoder(self.unit_encoder_dir, embedder_ref, home)
+                    self._unit_encoder = load_unit_encoder(self.unit_encoder_dir, make_embedder)
                 except ModelNotFoundError as exc:
                     self._encoder_problem = str(exc)
                     raise

@@ -14,13 +14,15 @@ The adapter (safetensors, ~1 MB) sits next to the relevance model that was fitte
 (`"unit_encoder"` in relevance.json). Loading it costs a second copy of MiniLM (~90 MB of memory).
 
     from assistant.grounding.unit_encoder import load_unit_encoder
-    enc = load_unit_encoder("models/relevance/unit-encoder", cfg.models.embedder, cfg.home)
+    from index.embedder import SentenceEmbedder
+    enc = load_unit_encoder("models/relevance/unit-encoder", lambda: SentenceEmbedder(cfg.models.embedder, cfg.home))
     enc.embed(["how much is express?", "Express: 1-2 days; $12.99."])
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Callable
 
 from assistant.errors import ModelNotFoundError
 
@@ -34,15 +36,14 @@ def check_folder(folder: str | Path) -> str:
     return f"{p} lacks {', '.join(missing)}" if missing else ""
 
 
-def load_unit_encoder(folder: str | Path, embedder_ref: str, home: Path):
-    """A `SentenceEmbedder` (same `embed`/`embed_known` as the retrieval one) with the adapter in
-    `folder` loaded on a fresh copy of the base embedder. Raises ModelNotFoundError with the reason."""
-    from index.embedder import SentenceEmbedder
-
+def load_unit_encoder(folder: str | Path, make_embedder: Callable[[], Any]):
+    """The adapter in `folder` loaded on a fresh copy of the retrieval embedder (`make_embedder()`: an
+    `index.embedder.SentenceEmbedder`, whose `embed`/`embed_known` and vector cache it keeps; passed in,
+    since `assistant` does not import `index`). Raises ModelNotFoundError with the reason."""
     why = check_folder(folder)
     if why:
         raise ModelNotFoundError(f"unit encoder: {why}")
-    enc = SentenceEmbedder(embedder_ref, home)
+    enc = make_embedder()
     try:
         enc.model.load_adapter(str(folder))
     except (OSError, ValueError, KeyError, RuntimeError) as exc:

@@ -572,10 +572,19 @@ class Assistant:
         )
 
     def unit_scorer(self, tags: Tags | None):
-        """The relevance model's unit encoder, or None (none configured, or it failed to load: then the
-        retrieval embedder ranks units, and the turn's notes and the log say why)."""
+        """The relevance model's unit encoder, or None (none configured, no index yet, or it failed to
+        load: then the retrieval embedder ranks units, and the turn's notes and the log say why)."""
+        embedder = getattr(self.retriever, "embedder", None)
+        if embedder is None:
+            return None
+
+        def fresh():
+            # A new copy of the retrieval embedder's own class carries the adapter (`assistant` does not
+            # import `index`); the retriever's copy keeps ranking passages with the index's vectors.
+            return type(embedder)(self.cfg.models.embedder, self.cfg.home)
+
         try:
-            return self.relevance.unit_scorer(self.cfg.models.embedder, self.cfg.home)
+            return self.relevance.unit_scorer(fresh)
         except ModelNotFoundError as exc:
             if not self._unit_encoder_reported:
                 log.error("unit encoder unavailable, units ranked by the retrieval embedder: %s", exc)
