@@ -238,6 +238,7 @@ def one_round(
     from finetune.gate import paired_comparison
 
     t0 = time.perf_counter()
+    label = feedback if retrain else f"{feedback}-memory"  # its own databases and files in `work`
     parts = {p: [q for q in questions if part(q) == p] for p in ("traffic", "gate", "test")}
     paraphrases = (
         {
@@ -248,7 +249,7 @@ def one_round(
         if (SETS / name / "paraphrases.jsonl").exists()
         else {}
     )
-    live = build(cfg, fold, work / f"{feedback}-live.db", f"loop-live-{feedback}")
+    live = build(cfg, fold, work / f"{label}-live.db", f"loop-live-{label}")
     if feedback == "none":  # nobody reviews the day: its replies change nothing, so it is not replayed
         day, review = {}, {"corrections": [], "labels": []}
     else:
@@ -258,16 +259,16 @@ def one_round(
     threshold, how = rechoose_threshold(live, review["labels"], current) if review["labels"] else (current, {})
     encoder, encoder_run = None, {}
     if review["labels"] and retrain:
-        encoder = work / f"{feedback}-unit-encoder"
+        encoder = work / f"{label}-unit-encoder"
         mine = traffic_rows(live, name, parts["traffic"], careless=feedback == "careless")
         encoder_run = retrain_unit_encoder(name, fold, mine, encoder)
         encoder = encoder if "pairs" in encoder_run else None
-    cand_db = work / f"{feedback}-candidate.db"
+    cand_db = work / f"{label}-candidate.db"
     candidate = build(
         cfg,
-        candidate_model(fold, threshold, work / f"{feedback}-relevance.json", encoder),
+        candidate_model(fold, threshold, work / f"{label}-relevance.json", encoder),
         cand_db,
-        f"loop-candidate-{feedback}",
+        f"loop-candidate-{label}",
     )
     for c in review["corrections"]:
         candidate.store.add_memory(c["question"], c["answer"], origin="console", by="operator")
