@@ -138,3 +138,16 @@ def test_an_adapter_that_fails_to_load_is_reported_once_and_the_retrieval_embedd
     assert sum("unit encoder unavailable" in r.getMessage() for r in caplog.records) == 1
     with pytest.raises(ModelNotFoundError):
         relevance.unit_scorer(lambda: None)
+
+
+@requires_models
+def test_a_corrupt_adapter_file_is_a_clear_error(tmp_path, cfg):
+    from assistant.grounding.unit_encoder import load_unit_encoder
+    from index.embedder import SentenceEmbedder
+
+    (tmp_path / "enc").mkdir()
+    shipped = Path(__file__).resolve().parent.parent / "models" / "relevance" / "unit-encoder"
+    (tmp_path / "enc" / "adapter_config.json").write_text((shipped / "adapter_config.json").read_text())
+    (tmp_path / "enc" / "adapter_model.safetensors").write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(ModelNotFoundError, match="unreadable"):
+        load_unit_encoder(tmp_path / "enc", lambda: SentenceEmbedder(cfg.models.embedder, cfg.home))

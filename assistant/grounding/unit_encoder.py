@@ -46,7 +46,7 @@ def load_unit_encoder(folder: str | Path, make_embedder: Callable[[], Any]):
     enc = make_embedder()
     try:
         enc.model.load_adapter(str(folder))
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+    except Exception as exc:  # a corrupt file raises the reader's own errors (safetensors: SafetensorError)
         raise ModelNotFoundError(f"unit encoder {folder} is unreadable ({type(exc).__name__}: {exc})") from exc
     enc.model.eval()
     return enc
