@@ -37,7 +37,7 @@ def ask(page, text: str) -> str:
     box = page.locator("#message textarea")
     box.fill(text)
     box.press("Enter")
-    page.wait_for_function(f"document.querySelectorAll('#chat .message-row.bot-row').length > {before}", timeout=60_000)
+    page.wait_for_function(f"document.querySelectorAll('#chat .message-row.bot-row').length > {before}", timeout=120_000)
     page.wait_for_function(
         "(() => { const rows = document.querySelectorAll('#chat .message-row.bot-row');"
         " const t = rows[rows.length - 1].innerText;"
@@ -78,6 +78,7 @@ def test_an_admin_renames_the_shop_and_adds_a_help_page_the_customer_gets(
     cfg.models = dataclasses.replace(cfg.models, adapters_dir=str(tmp_path / "adapters"))
     a = Assistant(cfg, FakeGenerator(["(never called)"]), store, index.open_for_config(cfg), FakeSentiment())
     a.settings.check_s = 0.5  # another replica's view: a short check period keeps the test short
+    a.unit_scorer(None)  # as `app.launch` does: the unit encoder loads before the first customer, not in the turn
     create_operator(store, "dana", "dana-password")
     create_operator(store, "abel", "abel-password", role="agent")
     loop = LearningLoop(cfg, tmp_path / "work")
