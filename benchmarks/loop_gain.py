@@ -22,11 +22,16 @@ half, 2 : 3). The assistant is the shipped pipeline with the relevance model fit
      with as many rows of the other dev KBs replayed, so that new questions about this KB's pages rank
      the answering sentence first (`finetune/unit_encoder.py`). The `memory` round is the operator round
      without this step.
-4. The gate: candidate and live answer the gate questions plus the paraphrases of the traffic questions
-   (`paraphrases.jsonl`, written by a helper: new wordings, never the traffic itself); the candidate is
-   promoted only when `finetune.gate.paired_comparison` finds it better (exact one-sided McNemar).
+4. The gate (`finetune.gate.round_verdict`): candidate and live answer the paraphrases of the traffic
+   questions (`paraphrases.jsonl`, written by a helper: new wordings, never the traffic itself; the
+   **reach** part) and the gate questions (unrelated to the traffic; the **held** part). The candidate
+   is promoted only when both together are better (exact one-sided McNemar) and it lost no more held
+   questions than it won: the reach part rewards what the round was taught, so alone it outvotes a
+   change that breaks other questions.
 5. Reported on the **test** questions: accuracy, unanswerable declined, false declines, model-written
-   share, before and after the round; and a **control** round with no feedback (nobody reviews the day,
+   share, before and after the round (after = what is served: the candidate if promoted, else live),
+   and the candidate's own numbers whether promoted or not, so that every refusal and promotion can be
+   checked against the test half. And a **control** round with no feedback (nobody reviews the day,
    so it is not replayed; the candidate equals live, the gate refuses a tie, and the test numbers are
    measured again).
 With `--sabotage-kb`, that KB also gets a round from a careless operator (who "corrects" every covered
@@ -235,7 +240,7 @@ def one_round(
     name, kb, cfg, fold, files, questions, work: Path, feedback: str, live_test=None, retrain: bool = True
 ) -> dict:
     """feedback: 'operator', 'none' (control) or 'careless' (sabotage)."""
-    from finetune.gate import paired_comparison
+    from finetune.gate import round_verdict
 
     t0 = time.perf_counter()
     label = feedback if retrain else f"{feedback}-memory"  # its own databases and files in `work`
@@ -272,31 +277,34 @@ def one_round(
     )
     for c in review["corrections"]:
         candidate.store.add_memory(c["question"], c["answer"], origin="console", by="operator")
-    # Gate: its own questions, and new wordings of every traffic question that has some (of those
-    # corrected: does the correction reach a paraphrase; of the others: does anything break).
-    gate_qs = list(parts["gate"]) + [
+    # Gate: new wordings of every traffic question that has some (reach: of those corrected, does the
+    # correction reach a paraphrase; of the others, does anything break) and its own questions (held).
+    reach_qs = [
         {**q, "id": f"{q['id']}~{i}", "question": text, "history": []}
         for q in parts["traffic"]
         if not q.get("history")
         for i, text in enumerate(paraphrases.get(str(q["id"]), []))
     ]
-    _, cand_gate, _ = ask(candidate, gate_qs)
-    _, live_gate, _ = ask(live, gate_qs)
-    verdict = paired_comparison(cand_gate, live_gate)
+    outcomes = {}
+    for key, qs in (("reach", reach_qs), ("held", list(parts["gate"]))):
+        outcomes[key] = (ask(candidate, qs)[1], ask(live, qs)[1])
+    verdict = round_verdict(outcomes["reach"], outcomes["held"])
     promoted = verdict["better"]
     before = live_test or ask(live, parts["test"])[0]
-    after = ask(candidate if promoted else live, parts["test"])[0]
+    cand_test = ask(candidate, parts["test"])[0]
+    after = cand_test if promoted else before
     return {
         "feedback": feedback,
         "traffic": {"n": len(parts["traffic"]), **{k: day.get(k) for k, _ in COLUMNS}} if day else {},
         "corrections": len(review["corrections"]),
         "unit_encoder": encoder_run,
         "threshold": {"live": round(current, 3), "candidate": round(threshold, 3), **how},
-        "gate": {k: verdict[k] for k in ("n", "wins", "losses", "ties", "p_value", "better")},
+        "gate": {k: verdict[k] for k in ("n", "wins", "losses", "ties", "p_value", "better", "reach", "held", "why")},
         "promoted": promoted,
         "test_n": len(parts["test"]),
         "before": {k: before.get(k) for k, _ in COLUMNS},
         "after": {k: after.get(k) for k, _ in COLUMNS},
+        "candidate": {k: cand_test.get(k) for k, _ in COLUMNS},
         "minutes": round((time.perf_counter() - t0) / 60, 1),
     }
 
@@ -386,16 +394,24 @@ def main() -> None:
 
 def print_kb(name: str, rounds: dict) -> None:
     print(f"\n{name}")
-    head = f"{'round':<10}{'corr.':>6}{'thresh':>13}{'gate w/l/t':>12}{'promoted':>10}{'min':>6}"
-    print(head + "".join(f"{label + ' before→after':>30}" for _, label in COLUMNS))
+    head = f"{'round':<10}{'corr.':>6}{'thresh':>13}{'reach w/l/t':>13}{'held w/l/t':>12}{'promoted':>10}{'min':>6}"
+    print(head + "".join(f"{label + ' before→after (cand.)':>36}" for _, label in COLUMNS))
     for key, r in rounds.items():
         g = r["gate"]
-        cells = "".join(f"{_fmt(r['before'][k]) + ' → ' + _fmt(r['after'][k]):>30}" for k, _ in COLUMNS)
+        reach, held = (_wlt(g[p]) if p in g else "-" for p in ("reach", "held"))
+        cand = r.get("candidate", r["after"])
+        cells = "".join(
+            f"{_fmt(r['before'][k]) + ' → ' + _fmt(r['after'][k]) + ' (' + _fmt(cand[k]) + ')':>36}" for k, _ in COLUMNS
+        )
         thr = f"{r['threshold']['live']:.2f}→{r['threshold']['candidate']:.2f}"
         print(
-            f"{key:<10}{r['corrections']:>6}{thr:>13}{str(g['wins']) + '/' + str(g['losses']) + '/' + str(g['ties']):>12}"
+            f"{key:<10}{r['corrections']:>6}{thr:>13}{reach:>13}{held:>12}"
             f"{'yes' if r['promoted'] else 'no':>10}{r['minutes']:>6}" + cells
         )
+
+
+def _wlt(g: dict) -> str:
+    return f"{g['wins']}/{g['losses']}/{g['ties']}"
 
 
 def _fmt(v) -> str:

@@ -55,6 +55,41 @@ def paired_comparison(candidate: dict[str, bool], live: dict[str, bool], seed: i
     }
 
 
+def round_verdict(reach: tuple[dict, dict], held: tuple[dict, dict]) -> dict:
+    """The gate of a learning round whose candidate learnt from some questions (corrections, labels).
+
+    `reach`: (candidate, live) outcomes on new wordings of the questions the round learnt from; `held`:
+    on questions unrelated to them. Each is {question id: right?}. A round is promoted only when both
+    parts together are better (`paired_comparison`) **and** the held part is not worse (no more
+    questions lost than won there). Why two parts: the reach part rewards what the round was taught
+    (a correction answers its paraphrase), so on its own it outvotes a change that breaks unrelated
+    questions (a decline threshold moved by a day's labels); the held part is where such a loss shows
+    before customers see it. With tens of held questions this catches net losses, not one-question
+    differences."""
+
+    def tagged(side: int) -> dict[str, bool]:  # the two parts' ids may overlap
+        return {f"{part}:{i}": ok for part, pair in (("reach", reach), ("held", held)) for i, ok in pair[side].items()}
+
+    both = paired_comparison(tagged(0), tagged(1))
+    kept = paired_comparison(*held)
+    learnt = paired_comparison(*reach)
+    held_ok = kept["losses"] <= kept["wins"]
+    why = (
+        "better overall, held questions not worse"
+        if both["better"] and held_ok
+        else f"held questions worse ({kept['wins']} won, {kept['losses']} lost)"
+        if not held_ok
+        else "no measurable gain"
+    )
+    return {
+        **both,
+        "better": both["better"] and held_ok,
+        "reach": {k: learnt[k] for k in ("n", "wins", "losses", "ties")},
+        "held": {k: kept[k] for k in ("n", "wins", "losses", "ties")},
+        "why": why,
+    }
+
+
 def describe(result: dict, who: str) -> str:
     """One plain sentence for the operator."""
     lo, hi = result["interval_95"]

@@ -12,7 +12,7 @@ import pytest
 
 from assistant.errors import AdapterError
 from finetune import registry as reg
-from finetune.gate import mcnemar_one_sided, paired_comparison
+from finetune.gate import mcnemar_one_sided, paired_comparison, round_verdict
 from finetune.registry import SharedLive, promote, provenance
 
 BOTH_DATABASES = True
@@ -53,6 +53,18 @@ def test_the_gate_needs_a_measurable_difference():
     slight = paired_comparison(outcomes(13), outcomes(12))  # one question apart: not evidence
     assert not slight["better"] and slight["interval_95"][0] <= 0 <= slight["interval_95"][1]
     assert mcnemar_one_sided(5, 0) == pytest.approx(1 / 32) and mcnemar_one_sided(0, 0) == 1.0
+
+
+def test_a_round_that_breaks_unrelated_questions_is_refused_though_it_wins_overall():
+    taught = (outcomes(12, 12), outcomes(2, 12))  # its corrections reach 10 new wordings of the traffic
+    broke = (outcomes(6, 16), outcomes(9, 16))  # and its new threshold declines 3 unrelated covered questions
+    v = round_verdict(taught, broke)
+    assert v["wins"] == 10 and v["losses"] == 3 and v["p_value"] < 0.05  # McNemar alone would promote it
+    assert not v["better"] and v["held"]["losses"] == 3 and v["why"].startswith("held questions worse")
+    kept = round_verdict(taught, (outcomes(9, 16), outcomes(9, 16)))
+    assert kept["better"] and kept["held"] == {"n": 16, "wins": 0, "losses": 0, "ties": 16}
+    nothing = round_verdict((outcomes(2, 12), outcomes(2, 12)), (outcomes(10, 16), outcomes(9, 16)))
+    assert not nothing["better"] and nothing["why"] == "no measurable gain"
 
 
 def test_a_stale_evaluation_is_refused_and_a_fresh_one_decides(adapters, store):

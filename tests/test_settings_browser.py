@@ -37,7 +37,9 @@ def ask(page, text: str) -> str:
     box = page.locator("#message textarea")
     box.fill(text)
     box.press("Enter")
-    page.wait_for_function(f"document.querySelectorAll('#chat .message-row.bot-row').length > {before}", timeout=120_000)
+    page.wait_for_function(
+        f"document.querySelectorAll('#chat .message-row.bot-row').length > {before}", timeout=120_000
+    )
     page.wait_for_function(
         "(() => { const rows = document.querySelectorAll('#chat .message-row.bot-row');"
         " const t = rows[rows.length - 1].innerText;"
