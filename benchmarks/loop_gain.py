@@ -69,9 +69,11 @@ COLUMNS = [
 ]
 
 
-def part(q: dict) -> str:
-    """traffic / gate / test, from a hash of the id (stable across runs and machines)."""
-    h = int(hashlib.sha256(str(q["id"]).encode()).hexdigest(), 16) % 10
+def part(q: dict, salt: str = "") -> str:
+    """traffic / gate / test, from a hash of the id (stable across runs and machines). `salt`: another
+    split of the same questions (`--split`), to try a gate rule on parts it was not chosen on."""
+    key = f"{salt}:{q['id']}" if salt else str(q["id"])
+    h = int(hashlib.sha256(key.encode()).hexdigest(), 16) % 10
     return "traffic" if h < 5 else "gate" if h < 7 else "test"
 
 
@@ -237,14 +239,24 @@ def candidate_model(fold: Path, threshold: float, out: Path, encoder: Path | Non
 
 
 def one_round(
-    name, kb, cfg, fold, files, questions, work: Path, feedback: str, live_test=None, retrain: bool = True
+    name,
+    kb,
+    cfg,
+    fold,
+    files,
+    questions,
+    work: Path,
+    feedback: str,
+    live_test=None,
+    retrain: bool = True,
+    salt: str = "",
 ) -> dict:
     """feedback: 'operator', 'none' (control) or 'careless' (sabotage)."""
-    from finetune.gate import round_verdict
+    from finetune.gate import paired_comparison, round_verdict
 
     t0 = time.perf_counter()
     label = feedback if retrain else f"{feedback}-memory"  # its own databases and files in `work`
-    parts = {p: [q for q in questions if part(q) == p] for p in ("traffic", "gate", "test")}
+    parts = {p: [q for q in questions if part(q, salt) == p] for p in ("traffic", "gate", "test")}
     paraphrases = (
         {
             str(p["id"]): p["paraphrases"]
@@ -290,6 +302,11 @@ def one_round(
         outcomes[key] = (ask(candidate, qs)[1], ask(live, qs)[1])
     verdict = round_verdict(outcomes["reach"], outcomes["held"])
     promoted = verdict["better"]
+    # Not acted on, recorded to be judged against the test half: the rule proposed after the 2026-12-05
+    # run (the reach part better on its own, McNemar, and the held part not worse).
+    alternative = (
+        paired_comparison(*outcomes["reach"])["better"] and verdict["held"]["losses"] <= verdict["held"]["wins"]
+    )
     before = live_test or ask(live, parts["test"])[0]
     cand_test = ask(candidate, parts["test"])[0]
     after = cand_test if promoted else before
@@ -301,6 +318,8 @@ def one_round(
         "threshold": {"live": round(current, 3), "candidate": round(threshold, 3), **how},
         "gate": {k: verdict[k] for k in ("n", "wins", "losses", "ties", "p_value", "better", "reach", "held", "why")},
         "promoted": promoted,
+        "alternative_rule_promotes": alternative,
+        "split": salt or "default",
         "test_n": len(parts["test"]),
         "before": {k: before.get(k) for k, _ in COLUMNS},
         "after": {k: after.get(k) for k, _ in COLUMNS},
@@ -322,6 +341,7 @@ def main() -> None:
         "encoder, control, careless); others already in --out are kept.",
     )
     ap.add_argument("--model", default=str(ROOT / "models" / "relevance" / "relevance.json"))
+    ap.add_argument("--split", default="", help="Salt of another traffic/gate/test split (default: the usual one).")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "loop_gain.json"))
     args = ap.parse_args()
 
@@ -335,10 +355,16 @@ def main() -> None:
     folds = Path(json.loads(Path(args.model).read_text())["meta"]["folds"])
     catalog = load_catalog()
     embedder = SentenceEmbedder(base.models.embedder, base.home)
-    results: dict = {"reader": args.reader, "machine": os.uname().machine, "cpus": os.cpu_count(), "kbs": {}}
+    results: dict = {
+        "reader": args.reader,
+        "split": args.split,
+        "machine": os.uname().machine,
+        "cpus": os.cpu_count(),
+        "kbs": {},
+    }
     if Path(args.out).exists():  # rounds not asked for this time are kept
         earlier = json.loads(Path(args.out).read_text())
-        if earlier.get("reader") == args.reader:
+        if earlier.get("reader") == args.reader and earlier.get("split", "") == args.split:
             results["kbs"] = earlier.get("kbs", {})
     for name in args.kb:
         kb = catalog[name]
@@ -362,7 +388,9 @@ def main() -> None:
         rounds = results["kbs"].get(name, {})
         with tempfile.TemporaryDirectory(prefix=f"loopdesk-loop-{name}-") as tmp:
             if "operator" in args.rounds or "operator" not in rounds:
-                rounds["operator"] = one_round(name, kb, cfg, fold, files, questions, Path(tmp), "operator")
+                rounds["operator"] = one_round(
+                    name, kb, cfg, fold, files, questions, Path(tmp), "operator", salt=args.split
+                )
             before = rounds["operator"]["before"]
             if "memory" in args.rounds:  # the operator round without retraining the unit encoder
                 rounds["memory"] = one_round(
@@ -376,14 +404,15 @@ def main() -> None:
                     "operator",
                     live_test=rounds["operator"]["before"],
                     retrain=False,
+                    salt=args.split,
                 )
             if "control" in args.rounds:
                 rounds["control"] = one_round(
-                    name, kb, cfg, fold, files, questions, Path(tmp), "none", live_test=before
+                    name, kb, cfg, fold, files, questions, Path(tmp), "none", live_test=before, salt=args.split
                 )
             if name == args.sabotage_kb and "careless" in args.rounds:
                 rounds["careless"] = one_round(
-                    name, kb, cfg, fold, files, questions, Path(tmp), "careless", live_test=before
+                    name, kb, cfg, fold, files, questions, Path(tmp), "careless", live_test=before, salt=args.split
                 )
         results["kbs"][name] = rounds
         print_kb(name, rounds)
