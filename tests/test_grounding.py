@@ -1,7 +1,7 @@
 """Grounding: claims, unsupported claims, evidence units, coverage, follow-ups, the checked stream."""
 
 from assistant.grounding.checked_stream import GroundedStream
-from assistant.turn.context import context_query, leans_back
+from assistant.turn.context import changes_topic, context_query, leans_back, standalone
 from assistant.grounding.claims import claims, unsupported_claims
 from assistant.grounding.evidence import Unit, covers, extractive_reply, informative_words, key_evidence, readable, split_units
 from assistant.grounding.words import stem
@@ -125,6 +125,16 @@ def test_follow_ups_are_searched_with_the_previous_message():
     assert context_query("how do I reset my password?", history).endswith("reset my password?")  # the pipeline picks
     assert context_query("And how much does it cost?", []) is None
     assert context_query("word " * 30, history) is None  # a long message carries its own topic
+
+
+def test_a_message_that_says_it_changes_the_topic_is_searched_alone():
+    history = [{"role": "user", "text": "How long does Express delivery take?"}]
+    for said in ("thanks! unrelated, but can i pay in installments?", "got it. separate question: do you price match?",
+                 "ok cool, btw do you have a store in Leeds?", "another thing - do you sell gift cards?"):
+        assert changes_topic(said) and context_query(said, history) is None and standalone(said, history) == said
+    for kept in ("and how much is that?", "is the fee unrelated to the weight?", "is it a different thing from Express?",
+                 "so how much does it cost?"):
+        assert not changes_topic(kept) and context_query(kept, history) is not None
 
 
 def test_checked_stream_stops_at_an_invented_number_and_at_a_loop():
