@@ -25,9 +25,11 @@ half, 2 : 3). The assistant is the shipped pipeline with the relevance model fit
 4. The gate (`finetune.gate.round_verdict`): candidate and live answer the paraphrases of the traffic
    questions (`paraphrases.jsonl`, written by a helper: new wordings, never the traffic itself; the
    **reach** part) and the gate questions (unrelated to the traffic; the **held** part). The candidate
-   is promoted only when both together are better (exact one-sided McNemar) and it lost no more held
-   questions than it won: the reach part rewards what the round was taught, so alone it outvotes a
-   change that breaks other questions.
+   is promoted only when the reach part is better on its own (exact one-sided McNemar) and it lost no
+   more held questions than it won: the reach part rewards what the round was taught, so alone it would
+   pass a change that breaks other questions. (`results/loop_gain.json` and `loop_gain_split_b.json`
+   were run with both parts pooled in one McNemar; each round's `pooled_rule_promotes` or `promoted`
+   field says what that rule did, and the README what the rule now in force would have done.)
 5. Reported on the **test** questions: accuracy, unanswerable declined, false declines, model-written
    share, before and after the round (after = what is served: the candidate if promoted, else live),
    and the candidate's own numbers whether promoted or not, so that every refusal and promotion can be
@@ -252,7 +254,7 @@ def one_round(
     salt: str = "",
 ) -> dict:
     """feedback: 'operator', 'none' (control) or 'careless' (sabotage)."""
-    from finetune.gate import paired_comparison, round_verdict
+    from finetune.gate import round_verdict
 
     t0 = time.perf_counter()
     label = feedback if retrain else f"{feedback}-memory"  # its own databases and files in `work`
@@ -302,10 +304,12 @@ def one_round(
         outcomes[key] = (ask(candidate, qs)[1], ask(live, qs)[1])
     verdict = round_verdict(outcomes["reach"], outcomes["held"])
     promoted = verdict["better"]
-    # Not acted on, recorded to be judged against the test half: the rule proposed after the 2026-12-05
-    # run (the reach part better on its own, McNemar, and the held part not worse).
-    alternative = (
-        paired_comparison(*outcomes["reach"])["better"] and verdict["held"]["losses"] <= verdict["held"]["wins"]
+    # Not acted on, recorded to compare with the earlier runs: the rule before 2026-12-05 (one McNemar
+    # over both parts pooled, and the held part not worse).
+    pooled = (
+        verdict["wins"] > verdict["losses"]
+        and verdict["p_value"] < 0.05
+        and verdict["held"]["losses"] <= verdict["held"]["wins"]
     )
     before = live_test or ask(live, parts["test"])[0]
     cand_test = ask(candidate, parts["test"])[0]
@@ -318,7 +322,7 @@ def one_round(
         "threshold": {"live": round(current, 3), "candidate": round(threshold, 3), **how},
         "gate": {k: verdict[k] for k in ("n", "wins", "losses", "ties", "p_value", "better", "reach", "held", "why")},
         "promoted": promoted,
-        "alternative_rule_promotes": alternative,
+        "pooled_rule_promotes": pooled,
         "split": salt or "default",
         "test_n": len(parts["test"]),
         "before": {k: before.get(k) for k, _ in COLUMNS},
