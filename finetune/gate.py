@@ -67,10 +67,11 @@ def round_verdict(reach: tuple[dict, dict], held: tuple[dict, dict]) -> dict:
     anything else"; a threshold moved by a day's labels can win every paraphrase and still decline
     unrelated questions. Why not one McNemar over both pooled (the rule until 2026-12-05): the held
     part's ties and single wins and losses dilute the reach part, and on `benchmarks/loop_gain.py` the
-    pooled rule refused two candidates that were 8 and 14 points better on the test half; this rule,
-    chosen after one split and checked on another (`--split b`), promoted both better candidates there
-    and refused every candidate that was worse on the test half. With tens of held questions it catches
-    net losses, not one-question differences. The pooled comparison is still reported."""
+    pooled rule refused Northwind's candidates that were 8 and 14 points better on the test half. This
+    rule, written after one split and checked on another (`--split b`), promoted Northwind's two better
+    candidates there (+22, +14), refused every candidate that was worse, and like the pooled rule missed
+    Parcelwise's +20. With tens of held questions it catches net losses, not one-question differences.
+    The pooled comparison is still reported."""
 
     def tagged(side: int) -> dict[str, bool]:  # the two parts' ids may overlap
         return {f"{part}:{i}": ok for part, pair in (("reach", reach), ("held", held)) for i, ok in pair[side].items()}
