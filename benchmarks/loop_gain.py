@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -391,33 +392,16 @@ def main() -> None:
         questions = load_questions(kb.dev)
         rounds = results["kbs"].get(name, {})
         with tempfile.TemporaryDirectory(prefix=f"loopdesk-loop-{name}-") as tmp:
+            run = functools.partial(one_round, name, kb, cfg, fold, files, questions, Path(tmp), salt=args.split)
             if "operator" in args.rounds or "operator" not in rounds:
-                rounds["operator"] = one_round(
-                    name, kb, cfg, fold, files, questions, Path(tmp), "operator", salt=args.split
-                )
+                rounds["operator"] = run("operator")
             before = rounds["operator"]["before"]
             if "memory" in args.rounds:  # the operator round without retraining the unit encoder
-                rounds["memory"] = one_round(
-                    name,
-                    kb,
-                    cfg,
-                    fold,
-                    files,
-                    questions,
-                    Path(tmp),
-                    "operator",
-                    live_test=rounds["operator"]["before"],
-                    retrain=False,
-                    salt=args.split,
-                )
+                rounds["memory"] = run("operator", live_test=before, retrain=False)
             if "control" in args.rounds:
-                rounds["control"] = one_round(
-                    name, kb, cfg, fold, files, questions, Path(tmp), "none", live_test=before, salt=args.split
-                )
+                rounds["control"] = run("none", live_test=before)
             if name == args.sabotage_kb and "careless" in args.rounds:
-                rounds["careless"] = one_round(
-                    name, kb, cfg, fold, files, questions, Path(tmp), "careless", live_test=before, salt=args.split
-                )
+                rounds["careless"] = run("careless", live_test=before)
         results["kbs"][name] = rounds
         print_kb(name, rounds)
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
