@@ -255,7 +255,7 @@ def one_round(
     salt: str = "",
 ) -> dict:
     """feedback: 'operator', 'none' (control) or 'careless' (sabotage)."""
-    from finetune.gate import round_verdict
+    from finetune.gate import ALPHA, round_verdict
 
     t0 = time.perf_counter()
     label = feedback if retrain else f"{feedback}-memory"  # its own databases and files in `work`
@@ -309,7 +309,7 @@ def one_round(
     # over both parts pooled, and the held part not worse).
     pooled = (
         verdict["wins"] > verdict["losses"]
-        and verdict["p_value"] < 0.05
+        and verdict["p_value"] < ALPHA
         and verdict["held"]["losses"] <= verdict["held"]["wins"]
     )
     before = live_test or ask(live, parts["test"])[0]
