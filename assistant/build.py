@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 from typing import Callable
 
+from assistant.grounding.live_relevance import RelevanceWatcher
 from assistant.serving.live_adapter import LiveAdapterWatcher
 from assistant.config import Config, local_path
 from assistant.errors import LoopdeskError
@@ -94,7 +95,9 @@ def build_assistant(
     if profile.taggers:
         sentiment, ner, problems = load_taggers(cfg)
     p = cfg.policy
-    relevance = open_relevance(cfg)
+    # The relevance model a learning-loop round promoted (database), else the configured file.
+    relevance_watcher = RelevanceWatcher(store, open_relevance(cfg))
+    relevance = relevance_watcher.start()
     spool = Spool(cfg.spool_path)
     # The owner's business name, greeting, colour and languages (console), or the config's alone.
     settings = LiveSettings(store if profile.owner_settings else None, cfg)
@@ -123,6 +126,7 @@ def build_assistant(
         # Turns run side by side up to app.concurrent_turns (generation batches them); the rest wait in line.
         admission=Admission(cfg.app.concurrent_turns, cfg.app.max_waiting, cfg.app.turn_seconds),
         relevance=relevance,
+        relevance_watcher=relevance_watcher if profile.follow_live_adapter else None,
         settings=settings,
     )
 

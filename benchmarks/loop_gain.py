@@ -105,7 +105,7 @@ def _page_text(path: Path) -> str:
     return re.sub(r"^#+\s*", "", raw, flags=re.M)
 
 
-def build(cfg, relevance: Path, db: Path, profile_name: str):
+def build(cfg, relevance: Path, db: Path, profile_name: str, memory: bool = True):
     import index
     from assistant.build import Profile, build_assistant
 
@@ -116,7 +116,7 @@ def build(cfg, relevance: Path, db: Path, profile_name: str):
     )
     # Like an evaluation (the live adapter loaded once, every reply waits for the model), but with the
     # answer memory on: it is part of what a round changes.
-    profile = Profile(profile_name, follow_live_adapter=False, wait_for_model=True, answer_memory=True)
+    profile = Profile(profile_name, follow_live_adapter=False, wait_for_model=True, answer_memory=memory)
     return build_assistant(cfg, index.open_for_config, profile)
 
 
@@ -343,7 +343,8 @@ def main() -> None:
         nargs="+",
         default=["operator", "control", "careless"],
         help="Rounds to run (operator, memory: the operator round without retraining the unit "
-        "encoder, control, careless); others already in --out are kept.",
+        "encoder, product: the product's own round from the store, control, careless); others already "
+        "in --out are kept.",
     )
     ap.add_argument("--model", default=str(ROOT / "models" / "relevance" / "relevance.json"))
     ap.add_argument("--split", default="", help="Salt of another traffic/gate/test split (default: the usual one).")
@@ -398,6 +399,8 @@ def main() -> None:
             before = rounds["operator"]["before"]
             if "memory" in args.rounds:  # the operator round without retraining the unit encoder
                 rounds["memory"] = run("operator", live_test=before, retrain=False)
+            if "product" in args.rounds:  # the product's own round (finetune relevance-round)
+                rounds["product"] = product_round(name, kb, cfg, fold, files, questions, Path(tmp), before, args.split)
             if "control" in args.rounds:
                 rounds["control"] = run("none", live_test=before)
             if name == args.sabotage_kb and "careless" in args.rounds:
@@ -407,6 +410,59 @@ def main() -> None:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(results, indent=1))  # after each KB: a stopped run keeps them
     print(f"\nwrote {args.out}")
+
+
+def product_round(name, kb, cfg, fold, files, questions, work: Path, live_test=None, salt: str = "") -> dict:
+    """The round as the product runs it, from what the store holds: the day's traffic through
+    `Assistant.respond`, the simulated operator's review through the console's own functions (a right
+    reply marked good, a wrong one corrected with the page's sentences, which also enters the answer
+    memory, an uncovered question labelled "not in the pages"), then `finetune.relevance_round.run_round`
+    (its gate: the checking third of that feedback as reach, this KB's gate part as held)."""
+    from assistant.web.console import operator as op
+    from finetune.answer_eval import score_reply
+    from finetune.relevance_round import run_round
+
+    t0 = time.perf_counter()
+    parts = {p: [q for q in questions if part(q, salt) == p] for p in ("traffic", "gate", "test")}
+    db = work / "product.db"
+    live = build(cfg, fold, db, "loop-live-product")
+    corrections = 0
+    for q in parts["traffic"]:
+        conversation = live.start_conversation("web")
+        for earlier in q.get("history", []):
+            live.respond(conversation, earlier)
+        res = live.respond(conversation, q["question"])
+        if res.turn_id is None:
+            continue
+        if q["kind"] != "fact":
+            op.save_label(live.store, res.turn_id, "covered", "not in the pages", "simulated operator")
+        elif score_reply(q, res.reply, res.decision.action, [p.text for p in res.passages])["correct"]:
+            op.rate(live.store, res.turn_id, True, operator="simulated operator")
+        elif answer := sentences_with_facts(q, files):
+            op.rate(live.store, res.turn_id, False, answer, operator="simulated operator")
+            corrections += 1
+    judge = build(cfg, fold, db, "loop-round-product", memory=False)  # relevance alone, as the CLI judges
+    result = run_round(cfg, judge, fold, work / "product-candidate", parts["gate"])
+    before = live_test or ask(build(cfg, fold, work / "empty.db", "loop-before-product"), parts["test"])[0]
+    with_memory = ask(live, parts["test"])[0]  # what the corrections alone changed (the memory)
+    cand_test = ask(build(cfg, Path(result["candidate"]), db, "loop-candidate-product"), parts["test"])[0]
+    after = cand_test if result["better"] else with_memory
+    return {
+        "feedback": "operator (product round)",
+        "corrections": corrections,
+        "examples": result["examples"],
+        "unit_encoder": result["unit_encoder"],
+        "threshold": result["threshold"],
+        "gate": result["gate"],
+        "promoted": result["better"],
+        "split": salt or "default",
+        "test_n": len(parts["test"]),
+        "before": {k: before.get(k) for k, _ in COLUMNS},
+        "after": {k: after.get(k) for k, _ in COLUMNS},
+        "memory_only": {k: with_memory.get(k) for k, _ in COLUMNS},
+        "candidate": {k: cand_test.get(k) for k, _ in COLUMNS},
+        "minutes": round((time.perf_counter() - t0) / 60, 1),
+    }
 
 
 def print_kb(name: str, rounds: dict) -> None:

@@ -279,11 +279,13 @@ def _compose() -> None:
     from assistant.cli.settings import settings_app
     from finetune.cli import adapters_app
     from finetune.cli import app as finetune_app
+    from finetune.relevance_cli import register as register_relevance_round
     from index.cli import app as index_app
     from index.cli import eval_retrieval_cmd
 
     eval_app.command("retrieval")(eval_retrieval_cmd)
     app.add_typer(index_app, name="index")
+    register_relevance_round(finetune_app)
     app.add_typer(finetune_app, name="finetune")
     app.add_typer(adapters_app, name="adapters")
     app.add_typer(operator_app, name="operator")

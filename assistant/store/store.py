@@ -51,6 +51,7 @@ from assistant.store.sign_in import SignInRecords
 from assistant.store.team import TeamRecords
 from assistant.store.settings import SettingsRecords
 
+LABEL_TASKS = ("sentiment", "ner", "covered")
 TURN_FIELDS = {c.name for c in turns.columns} - {"id", "conversation_id", "role", "text", "created_at", "spool_key"}
 
 
@@ -346,9 +347,10 @@ class Store(
                 return
 
     def add_label(self, turn_id: int, task: str, value: Any, actor: str | None = None) -> int:
-        """An operator's corrected sentiment label or entity list for a customer turn."""
-        if task not in {"sentiment", "ner"}:
-            raise StoreError("label task must be sentiment or ner")
+        """An operator's corrected sentiment label or entity list for a customer turn, or whether the
+        knowledge base covers its question (`covered`: true/false; `finetune relevance-round` learns it)."""
+        if task not in LABEL_TASKS:
+            raise StoreError(f"label task must be one of {', '.join(LABEL_TASKS)}")
 
         def tx(c):
             row = c.execute(sa.select(turns.c.role).where(turns.c.id == turn_id)).first()

@@ -160,6 +160,7 @@ class Assistant:
         rules: Rules | None = None,
         admission: Admission | None = None,
         relevance: Relevance | None = None,
+        relevance_watcher=None,
         memory: AnswerMemory | None = None,
         inbox: Inbox | None = None,
         settings: LiveSettings | None = None,
@@ -189,6 +190,10 @@ class Assistant:
         self.redactor = redactor  # card data, national ids (and contacts if configured) replaced first
         self.relevance = relevance if relevance is not None else Relevance.unavailable("not configured", False)
         self._unit_encoder_reported = False
+        # Follows the relevance model a learning-loop round promoted (assistant.grounding.live_relevance).
+        self.relevance_watcher = relevance_watcher
+        if relevance_watcher is not None:
+            relevance_watcher.warm = self.warm_relevance
         m = cfg.memory
         # The memory matches with the retrieval embedder: none while there is no index.
         self.memory = (
@@ -319,6 +324,8 @@ class Assistant:
             return
         if self.adapter_watcher is not None:
             self.adapter_watcher.refresh()
+        if self.relevance_watcher is not None:
+            self.relevance_watcher.refresh(self)
         self.replay_spool()
         conversation_id = conversation_id or self.start_conversation()
         text, redacted = self.redact(clean.text)
@@ -571,18 +578,27 @@ class Assistant:
             query, evidence_units(passages), self.unit_scorer(tags) or embedder, n, headings, lookup=lookup
         )
 
-    def unit_scorer(self, tags: Tags | None):
-        """The relevance model's unit encoder, or None (none configured, no index yet, or it failed to
-        load: then the retrieval embedder ranks units, and the turn's notes and the log say why)."""
+    def warm_relevance(self, relevance: Relevance) -> None:
+        """Load a relevance model's unit encoder now (a promoted model, before it serves a turn)."""
+        fresh = self._fresh_embedder()
+        if fresh is not None:
+            relevance.unit_scorer(fresh)
+
+    def _fresh_embedder(self):
+        """A maker of a new copy of the retrieval embedder's own class, which carries the unit encoder's
+        adapter (`assistant` does not import `index`; the retriever's copy keeps ranking passages with the
+        index's vectors), or None while there is no index."""
         embedder = getattr(self.retriever, "embedder", None)
         if embedder is None:
             return None
+        return lambda: type(embedder)(self.cfg.models.embedder, self.cfg.home)
 
-        def fresh():
-            # A new copy of the retrieval embedder's own class carries the adapter (`assistant` does not
-            # import `index`); the retriever's copy keeps ranking passages with the index's vectors.
-            return type(embedder)(self.cfg.models.embedder, self.cfg.home)
-
+    def unit_scorer(self, tags: Tags | None):
+        """The relevance model's unit encoder, or None (none configured, no index yet, or it failed to
+        load: then the retrieval embedder ranks units, and the turn's notes and the log say why)."""
+        fresh = self._fresh_embedder()
+        if fresh is None:
+            return None
         try:
             return self.relevance.unit_scorer(fresh)
         except ModelNotFoundError as exc:

@@ -42,6 +42,8 @@ CONVERSATION_COLUMNS = [
     "last customer message",
 ]
 SENTIMENTS = ("negative", "neutral", "positive")
+COVERAGE = {"in the pages": True, "not in the pages": False}
+"""The console's words for a `covered` label: does the knowledge base answer the customer's question?"""
 
 
 def day_bounds(since: object = None, until: object = None) -> tuple[datetime | None, datetime | None]:
@@ -216,7 +218,8 @@ def customer_turn_of(store: Store, turn_id: int) -> int:
 
 
 def save_label(store: Store, turn_id: int, task: str, value: object, operator: str | None = None) -> int:
-    """Validate and store a sentiment label or an entity list for the customer turn of `turn_id`."""
+    """Validate and store a sentiment label, an entity list or a coverage label ("in the pages" / "not in
+    the pages", or true/false) for the customer turn of `turn_id`."""
     if task == "sentiment":
         if value not in SENTIMENTS:
             raise InputError("choose a sentiment label: negative, neutral or positive")
@@ -231,8 +234,13 @@ def save_label(store: Store, turn_id: int, task: str, value: object, operator: s
                 ) from exc
         if not isinstance(value, list) or not all(isinstance(e, dict) and {"type", "text"} <= set(e) for e in value):
             raise InputError('entities must be a list like [{"type": "ORG", "text": "Acme"}]')
+    elif task == "covered":
+        if isinstance(value, str) and value.strip().lower() in COVERAGE:
+            value = COVERAGE[value.strip().lower()]
+        if not isinstance(value, bool):
+            raise InputError("choose whether the knowledge base answers it: in the pages or not in the pages")
     else:
-        raise InputError("label task must be sentiment or ner")
+        raise InputError("label task must be sentiment, ner or covered")
     user_turn = customer_turn_of(store, turn_id)
     store.add_label(user_turn, task, value, actor=operator)
     return user_turn
