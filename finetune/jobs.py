@@ -243,6 +243,16 @@ class LearningLoop:
             max_steps=int(max_steps),
         )
 
+    def start_relevance_round(self, operator: str, promote: bool) -> dict:
+        """Retrain the answer-relevance model from operator feedback in the background
+        (`finetune relevance-round`); with `promote`, a candidate the gate finds better goes live."""
+        return self._start(
+            "relevance",
+            loopdesk(self.cfg, "finetune", "relevance-round", f"--by={operator}", *(["--promote"] if promote else [])),
+            operator,
+            promote=promote,
+        )
+
     def start_eval(self, version: str, operator: str, max_examples: int = 40) -> dict:
         adapter = _read(self.registry / version / "adapter.json")
         if not adapter:

@@ -237,8 +237,8 @@ def run_round(
     report(f"{len(examples)} labelled questions: {len(teach)} teach, {len(check)} check")
     if not teach or not check:
         raise _input(
-            f"too little feedback for a round ({len(examples)} labelled questions): rate, correct or label "
-            "coverage of more replies in the console"
+            f"too little feedback for a round ({len(examples)} labelled question{'' if len(examples) == 1 else 's'}): "
+            "rate, correct or label the coverage of more replies in the console"
         )
     current = live.answerable.threshold
     probs = [(_found(assistant, e.question, e.history).answer_p, e.covered) for e in teach]

@@ -2,7 +2,9 @@
 matching, a fake generator that gets refunds wrong): a customer asks, the operator finds the reply
 under Replies and saves a correction, and a second customer asking in other words gets the corrected
 answer, cited as from the support team; the Memory tab lists the entry and can retire it, after which
-the question goes back to the knowledge base. Screenshots go to $SCREENSHOT_DIR when set."""
+the question goes back to the knowledge base. The operator also labels the turn "in the pages", and the
+Learning tab's relevance round (a real `finetune relevance-round` job) refuses one reviewed question as
+too little feedback, saying so. Screenshots go to $SCREENSHOT_DIR when set."""
 
 from __future__ import annotations
 
@@ -18,13 +20,16 @@ CORRECT = "Card refunds reach your account 3-5 business days after the return ar
 
 
 @pytest.fixture
-def served(cfg, store):
+def served(cfg, store, tmp_path, monkeypatch):
     import dataclasses
 
     import app
     from assistant.store.accounts import create_operator
     from assistant.turn.pipeline import Assistant
+    from finetune.jobs import LearningLoop
     from index.embedder import SentenceEmbedder
+
+    monkeypatch.setenv("LOOPDESK_STORE_URL", cfg.store_url)  # the console's background jobs read this store
 
     retriever = FakeRetriever()
     retriever.embedder = SentenceEmbedder(cfg.models.embedder, cfg.home)
@@ -33,7 +38,7 @@ def served(cfg, store):
     cfg.generation = dataclasses.replace(cfg.generation, reader="model")
     a = Assistant(cfg, wrong, store, retriever, FakeSentiment())
     create_operator(store, "dana", "dana-password")
-    for url in serve_in_thread(app.build_app(a, cfg)):
+    for url in serve_in_thread(app.build_app(a, cfg, LearningLoop(cfg, tmp_path / "work"))):
         yield url, store
 
 
@@ -71,6 +76,13 @@ def test_a_correction_reaches_the_next_customer_who_asks_in_other_words(served, 
         op.locator("#op-correction textarea").fill(CORRECT)
         op.locator("#op-save-correction").click()
         expect(op.locator("#op-message")).to_contain_text("with a correction", timeout=30_000)
+        # The same turn labelled for the relevance round: the pages do answer it.
+        op.locator("#op-coverage input").click()
+        op.get_by_role("option", name="in the pages", exact=True).click()
+        op.locator("#op-save-coverage").click()
+        expect(op.locator("#op-message")).to_contain_text("Saved the covered label", timeout=30_000)
+        expect(op.locator("#op-transcript")).to_contain_text("label covered: in the pages")
+        assert store.labels_for("covered")[0]["value"] is True
 
         second = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
         second.goto(url)
@@ -92,4 +104,13 @@ def test_a_correction_reaches_the_next_customer_who_asks_in_other_words(served, 
         expect(op.locator("#op-memory-message")).to_contain_text("retired", timeout=30_000)
         assert store.memory_entries("approved") == []
         assert CORRECT not in ask(second, "when will i get my money back on my card after a refund?")
+
+        # The Learning tab's relevance round: one reviewed question is too little, and it says so.
+        op.get_by_role("tab", name="Learning").click()
+        expect(op.locator("#op-relevance-status")).to_contain_text("the configured model", timeout=30_000)
+        op.locator("#op-relevance-round").click()
+        expect(op.locator("#op-learn-message")).to_contain_text("Relevance round started", timeout=30_000)
+        expect(op.locator("#op-progress")).to_contain_text("too little feedback for a round", timeout=120_000)
+        if shots:
+            op.screenshot(path=f"{shots}/relevance-round-desktop.png", full_page=True)
         browser.close()

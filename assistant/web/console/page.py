@@ -24,6 +24,8 @@ import gradio as gr
 from assistant.export_card import summary
 from assistant.web.console.gaps_tab import build_gaps_tab
 from assistant.web.console.learning_tab import build_runs, train_gate
+from assistant.web.console.relevance_panel import build_relevance_panel, round_summary
+from assistant.web.console.relevance_panel import status as relevance_panel_status
 from assistant.web.console.memory_tab import build_memory_tab
 from assistant.turn.customer_info import customer_label
 from assistant.web.console.operators_tab import build_operators_tab
@@ -77,7 +79,13 @@ REPLY_VIEW = [
 ]
 REPLY_WIDTHS: list[str | int] = ["60px", "100px", "200px", "250px", "65px", "90px", "95px", "200px", "110px", "150px"]
 
-JOB_NAMES = {"export": "Export", "train": "Training", "eval": "Evaluation", "index": "Index build"}
+JOB_NAMES = {
+    "export": "Export",
+    "train": "Training",
+    "eval": "Evaluation",
+    "index": "Index build",
+    "relevance": "Answer-relevance round",
+}
 JOB_STATES = {
     "running": "running",
     "done": "finished",
@@ -137,6 +145,13 @@ def health_problems(assistant) -> list[str]:
     return out
 
 
+def label_words(task: str, value) -> str:
+    """A stored label as the console offered it ("not in the pages", not False)."""
+    if task == "covered":
+        return next((words for words, v in op.COVERAGE.items() if v == value), str(value))
+    return str(value)
+
+
 def transcript(turns: list[dict]) -> str:
     """The conversation as markdown, each turn with what the pipeline knew about it."""
     if not turns:
@@ -151,7 +166,7 @@ def transcript(turns: list[dict]) -> str:
                 (f"{t['sentiment']} " + " ".join(f"{k[:3]} {v:.2f}" for k, v in s.items())) if t["sentiment"] else "—"
             )
             ents = ", ".join(f"`{html.escape(e['type'])}` {html.escape(e['text'])}" for e in t["entities"]) or "none"
-            labels = "".join(f" · label {k}: {html.escape(str(v))}" for k, v in t["labels"].items())
+            labels = "".join(f" · label {k}: {html.escape(label_words(k, v))}" for k, v in t["labels"].items())
             notes = "".join(f"  \n<small>note: {html.escape(str(n))}</small>" for n in t["notes"])
             parts.append(
                 f"**#{t['id']} Customer** · {t['time']} · language {t['language'] or '—'} · sentiment "
@@ -377,6 +392,17 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
                     )
                     override_btn = gr.Button("Promote anyway", variant="stop", scale=1, elem_id="op-promote-anyway")
                 adapter_msg = gr.Markdown("", elem_id="op-adapter-message")
+                relevance_status = build_relevance_panel(
+                    store,
+                    lambda: getattr(assistant, "relevance_watcher", None),
+                    accounts,
+                    learning,
+                    guarded,
+                    token,
+                    learn_msg,
+                    progress,
+                    lambda: job_view()[0],
+                )
                 build_runs(learning, accounts.operator, token)
             with gr.Tab("Operators") as operators_tab:  # accounts and roles; admins change them
                 recreated = BOOTSTRAP_OPERATOR if cfg.app.operator_token else None  # app.py makes it at start
@@ -418,6 +444,11 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
                     list(op.SENTIMENTS), value=None, label="Customer turn's sentiment", elem_id="op-label"
                 )
                 label_btn = gr.Button("Save sentiment label", elem_id="op-save-label")
+            with gr.Row():  # teaches the relevance round when to decline (finetune/relevance_round.py)
+                coverage = gr.Dropdown(
+                    list(op.COVERAGE), value=None, label="Do the help pages answer the customer?", elem_id="op-coverage"
+                )
+                coverage_btn = gr.Button("Save coverage label", elem_id="op-save-coverage")
             entities = gr.Textbox(
                 label='Customer turn\'s entities, e.g. [{"type": "ORG", "text": "Acme"}]', elem_id="op-entities"
             )
@@ -627,9 +658,14 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
             head += f" · step {job['step']} of {job['total']}"
         if job["state"] == "done" and job["kind"] == "export" and job.get("result"):
             head += f"<br>{html.escape(summary(job['result']))}"
+        if job["state"] == "done" and job["kind"] == "relevance" and job.get("result"):
+            head += f"<br>{round_summary(job['result'])}"
         if job.get("error"):
             head += f"<br><span style='color:#b91c1c'>{html.escape(job['error'])}</span>"
         return head, losses
+
+    def relevance_view() -> str:
+        return relevance_panel_status(store, getattr(assistant, "relevance_watcher", None))
 
     def adapter_rows():
         rows = learning.adapters() if learning else []
@@ -711,7 +747,7 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
             lambda t, d: do_job(t, d) if t else (gr.skip(),) * 6,
             [token, dataset],
             [learn_msg, progress, loss_plot, adapters_table, adapter, dataset],
-        ).then(
+        ).then(lambda t: relevance_view() if t else gr.skip(), [token], relevance_status).then(
             queue_tab.after_sign_in,
             [token, queue_tab.assignee],
             [queue_tab.status, queue_tab.team_md, queue_tab.assignee],
@@ -740,6 +776,7 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
     correct_btn.click(rate_action(False, True), [token, conv_id, turn_id, correction], [msg, conv_md, correction])
     label_btn.click(label_action("sentiment"), [token, conv_id, turn_id, label], [msg, conv_md])
     entities_btn.click(label_action("ner"), [token, conv_id, turn_id, entities], [msg, conv_md])
+    coverage_btn.click(label_action("covered"), [token, conv_id, turn_id, coverage], [msg, conv_md])
     conv_inputs = [c_from, c_to, c_state, c_text, c_tag]
     conv_outputs = [msg, conv_table, c_info, conv_page]
     c_search.click(lambda t, *a: do_conversations(t, 1, *a), [token, *conv_inputs], conv_outputs)
@@ -768,4 +805,4 @@ def build_console(assistant, cfg: Config, learning=None) -> None:
         [token, dataset],
         [learn_msg, progress, loss_plot, adapters_table, adapter, dataset],
         show_progress="hidden",
-    )
+    ).then(lambda t: relevance_view() if t else gr.skip(), [token], relevance_status, show_progress="hidden")
