@@ -343,8 +343,8 @@ def main() -> None:
         nargs="+",
         default=["operator", "control", "careless"],
         help="Rounds to run (operator, memory: the operator round without retraining the unit "
-        "encoder, product: the product's own round from the store, control, careless); others already "
-        "in --out are kept.",
+        "encoder, product: the product's own round from the store, product-careless: the same with the "
+        "careless operator, control, careless); others already in --out are kept.",
     )
     ap.add_argument("--model", default=str(ROOT / "models" / "relevance" / "relevance.json"))
     ap.add_argument("--split", default="", help="Salt of another traffic/gate/test split (default: the usual one).")
@@ -401,6 +401,10 @@ def main() -> None:
                 rounds["memory"] = run("operator", live_test=before, retrain=False)
             if "product" in args.rounds:  # the product's own round (finetune relevance-round)
                 rounds["product"] = product_round(name, kb, cfg, fold, files, questions, Path(tmp), before, args.split)
+            if name == args.sabotage_kb and "product-careless" in args.rounds:
+                rounds["product-careless"] = product_round(
+                    name, kb, cfg, fold, files, questions, Path(tmp) / "careless", before, args.split, careless=True
+                )
             if "control" in args.rounds:
                 rounds["control"] = run("none", live_test=before)
             if name == args.sabotage_kb and "careless" in args.rounds:
@@ -412,30 +416,41 @@ def main() -> None:
     print(f"\nwrote {args.out}")
 
 
-def product_round(name, kb, cfg, fold, files, questions, work: Path, live_test=None, salt: str = "") -> dict:
+def product_round(
+    name, kb, cfg, fold, files, questions, work: Path, live_test=None, salt: str = "", careless: bool = False
+) -> dict:
     """The round as the product runs it, from what the store holds: the day's traffic through
     `Assistant.respond`, the simulated operator's review through the console's own functions (a right
     reply marked good, a wrong one corrected with the page's sentences, which also enters the answer
     memory, an uncovered question labelled "not in the pages"), then `finetune.relevance_round.run_round`
-    (its gate: the checking third of that feedback as reach, this KB's gate part as held)."""
+    (its gate: every reviewed question judged by a candidate built without it, and this KB's gate part as
+    held). `careless`: every covered reply "corrected" with the next question's sentences, and every
+    coverage label flipped."""
     from assistant.web.console import operator as op
     from finetune.answer_eval import score_reply
     from finetune.relevance_round import run_round
 
     t0 = time.perf_counter()
     parts = {p: [q for q in questions if part(q, salt) == p] for p in ("traffic", "gate", "test")}
+    work.mkdir(parents=True, exist_ok=True)
     db = work / "product.db"
     live = build(cfg, fold, db, "loop-live-product")
     corrections = 0
-    for q in parts["traffic"]:
+    traffic = parts["traffic"]
+    for i, q in enumerate(traffic):
         conversation = live.start_conversation("web")
         for earlier in q.get("history", []):
             live.respond(conversation, earlier)
         res = live.respond(conversation, q["question"])
         if res.turn_id is None:
             continue
-        if q["kind"] != "fact":
-            op.save_label(live.store, res.turn_id, "covered", "not in the pages", "simulated operator")
+        if q["kind"] != "fact" or careless:
+            said = "in the pages" if (q["kind"] != "fact") == careless else "not in the pages"
+            op.save_label(live.store, res.turn_id, "covered", said, "simulated operator")
+            wrong = sentences_with_facts(traffic[(i + 1) % len(traffic)], files)
+            if careless and q["kind"] == "fact" and wrong:
+                op.rate(live.store, res.turn_id, False, wrong, operator="simulated operator")
+                corrections += 1
         elif score_reply(q, res.reply, res.decision.action, [p.text for p in res.passages])["correct"]:
             op.rate(live.store, res.turn_id, True, operator="simulated operator")
         elif answer := sentences_with_facts(q, files):
@@ -448,7 +463,7 @@ def product_round(name, kb, cfg, fold, files, questions, work: Path, live_test=N
     cand_test = ask(build(cfg, Path(result["candidate"]), db, "loop-candidate-product"), parts["test"])[0]
     after = cand_test if result["better"] else with_memory
     return {
-        "feedback": "operator (product round)",
+        "feedback": "careless (product round)" if careless else "operator (product round)",
         "corrections": corrections,
         "examples": result["examples"],
         "unit_encoder": result["unit_encoder"],

@@ -7,20 +7,23 @@ What operators said about replies becomes labelled questions (`feedback_examples
 - a correction says the pages cover it, and the correction is the answer;
 - a reply an operator marked good was right: when it declined, the pages do not cover the question;
   otherwise they do, and the reply is the answer.
-Customers' thumbs are not used: "not helpful" does not say whether the pages had the answer.
-The latest explicit coverage label wins over what a rating implies.
+Customers' thumbs are not used: "not helpful" does not say whether the pages had the answer. Nor is a
+good handoff, or an operator's own reply after a decline (operators know things the pages do not say):
+label such a turn "in the pages" when the pages do answer it. The latest explicit coverage label wins
+over what a rating implies.
 
-The labelled questions are split by turn id (stable): two thirds teach, one third checks. On the teaching
-part, as `benchmarks/loop_gain.py` does with the dev KBs' ground truth:
+On the labelled questions, as `benchmarks/loop_gain.py` does with the dev KBs' ground truth:
 - the decline threshold is re-chosen (missed declines + 5 x false declines, as `finetune relevance`);
 - the live unit encoder is trained one more epoch on the questions' picked units, a unit counting as the
   answer when it shares most of its words with the approved answer (`holds_answer`).
-The candidate (a relevance.json beside the live one's parts) is then compared with the live model by
-`finetune.gate.round_verdict` on two parts neither learnt from: **reach**, the checking third of the
-feedback (declined iff not covered; else the first kept unit holds the answer), and **held**, the
-configured promotion questions (`evaluation.answer_questions`: declined iff unanswerable; else the kept
-units hold every fact). Step 4 of the chat's own turn (`Assistant.find`) decides both, so a round costs
-retrieval and ranking, not generation: about a minute plus the encoder's epoch.
+The candidate (a relevance.json beside the live one's parts) is compared with the live model by
+`finetune.gate.round_verdict` on two parts: **reach**, every labelled question judged by a candidate
+built the same way *without* it (three folds by turn id: cross-fitted, so no question is judged by a model
+that learnt from it; declined iff not covered, else the first kept unit holds the answer), and **held**,
+the configured promotion questions (`evaluation.answer_questions`: declined iff unanswerable; else the
+kept units hold every fact), judged with the candidate built from all the feedback. Step 4 of the chat's
+own turn (`Assistant.find`) decides both, so a round costs retrieval and ranking, not generation: a
+minute or two plus four short epochs of the encoder.
 
 `--promote` records a better candidate as the live relevance model in the database
 (`Store.deploy_if("live_relevance", ...)`); every replica's `RelevanceWatcher` loads it between turns,
@@ -45,6 +48,9 @@ LIVE_KEY = "live_relevance"
 MIN_EACH = 3
 """Fewer covered or uncovered questions than this and the threshold is kept (a cost over two labels
 is noise)."""
+MIN_EXAMPLES = 9
+"""Fewer labelled questions than this and a round is refused: three per fold at least."""
+FOLDS = 3
 MIN_PAIRS = 4
 """Fewer question/answer-unit pairs than this and the unit encoder is kept (`train_unit_encoder`'s floor)."""
 HOLDS_SHARE = 0.6
@@ -68,9 +74,9 @@ class Example:
     why: str = ""
 
     @property
-    def checks(self) -> bool:
-        """In the checking third (stable across runs: a hash of the turn id)."""
-        return int(hashlib.sha256(str(self.turn_id).encode()).hexdigest(), 16) % 3 == 0
+    def fold(self) -> int:
+        """Which of the FOLDS it is judged in (stable across runs: a hash of the turn id)."""
+        return int(hashlib.sha256(str(self.turn_id).encode()).hexdigest(), 16) % FOLDS
 
 
 def _words(text: str) -> set[str]:
@@ -97,6 +103,8 @@ def feedback_examples(store) -> list[Example]:
         if not ops or user.get("role") != "user":
             continue
         last = ops[-1]
+        if reply.get("escalation") and not last.get("correction"):
+            continue  # a good handoff says nothing of the pages (a coverage label still can)
         declined = any(str(n).startswith("declined") for n in (user.get("notes") or []))
         if last.get("correction"):
             covered, answer, why = True, last["correction"], "correction"
@@ -156,6 +164,8 @@ def feedback_outcome(found, ex: Example) -> bool:
     kept unit holding the approved answer."""
     if not ex.covered:
         return not found.answerable
+    if not ex.answer:  # labelled "in the pages" without an answer: answering at all is right
+        return bool(found.answerable)
     if not found.answerable or not found.evidence:
         return False
     first = found.picked.index(found.evidence[0]) if found.evidence[0] in found.picked else 0
@@ -173,23 +183,23 @@ def question_outcome(found, q: dict) -> bool:
     return all(any(form.lower() in kept for form in fact) for fact in q.get("facts") or [])
 
 
-def outcomes(assistant, examples: list[Example], questions: list[dict]) -> tuple[dict, dict]:
-    """Per-item outcomes of `assistant` on the reach part (examples) and the held part (questions)."""
-    reach = {f"turn-{e.turn_id}": feedback_outcome(_found(assistant, e.question, e.history), e) for e in examples}
+def held_outcomes(assistant, questions: list[dict]) -> dict[str, bool]:
+    """Per-question outcomes of `assistant` on the promotion questions."""
     held = {}
     for q in questions:
         history = [{"role": "user", "text": h} for h in q.get("history", [])]
         held[str(q["id"])] = question_outcome(_found(assistant, q["question"], history), q)
-    return reach, held
+    return held
 
 
-def encoder_rows(assistant, examples: list[Example]) -> list[dict]:
-    """Unit-encoder training rows (`finetune.unit_encoder.training_pairs`) from covered examples."""
+def encoder_rows(examples: list[Example], seen: dict[int, Any]) -> list[dict]:
+    """Unit-encoder training rows (`finetune.unit_encoder.training_pairs`) from covered examples, with
+    the units the live model picked for them (`seen`: turn id -> its `Found`)."""
     rows = []
     for e in examples:
         if not e.covered or not e.answer:
             continue
-        found = _found(assistant, e.question, e.history)
+        found = seen[e.turn_id]
         rows.append(
             {
                 "kb": "feedback",
@@ -212,6 +222,48 @@ def _resolved(live_file: Path, data: dict) -> dict:
     return out
 
 
+def build_candidate(
+    cfg, live, live_file: Path, teach: list[Example], seen: dict[int, Any], out_dir: Path, train_encoder, report
+) -> tuple[Path, dict]:
+    """A relevance.json in `out_dir` with the threshold re-chosen on `teach` and, when the live model has
+    a unit encoder and `teach` has enough pairs, that encoder trained one more epoch on them."""
+    current = live.answerable.threshold
+    threshold, how = choose_threshold([(seen[e.turn_id].answer_p, e.covered) for e in teach], current)
+    data = _resolved(live_file, json.loads(live_file.read_text(encoding="utf-8")))
+    data["answerable"]["threshold"] = threshold
+    out_dir.mkdir(parents=True, exist_ok=True)
+    encoder: dict[str, Any] = {"why": "the live relevance model has no unit encoder"}
+    if live.unit_encoder_dir is not None:
+        rows = encoder_rows(teach, seen)
+        pairs = sum(any(r["unit_labels"]) and not all(r["unit_labels"]) for r in rows)
+        if pairs < MIN_PAIRS:
+            encoder = {"why": f"{pairs} questions with an answering and a non-answering unit (under {MIN_PAIRS}): kept"}
+        else:
+            report(f"training the unit encoder one epoch on {pairs} questions ({out_dir.name})")
+            card = train_encoder(rows, out_dir / "unit-encoder", cfg, start_from=live.unit_encoder_dir)
+            data["unit_encoder"] = "unit-encoder"
+            encoder = {"pairs": card.get("pairs"), "seconds": card.get("seconds")}
+    info = {"threshold": {"live": round(current, 3), "candidate": threshold, **how}, "unit_encoder": encoder}
+    data.setdefault("meta", {})["round"] = {
+        "from": str(live_file),
+        **info,
+        "examples": len(teach),
+        "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    path = out_dir / "relevance.json"
+    path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    return path, info
+
+
+def _load(path: Path):
+    from assistant.grounding.relevance import Relevance
+
+    model = Relevance.load(path)
+    if model.problem:
+        raise _input(f"the candidate did not load: {model.problem}")
+    return model
+
+
 def run_round(
     cfg,
     assistant,
@@ -223,8 +275,12 @@ def run_round(
 ) -> dict:
     """Build a candidate from the store's feedback and judge it against the live model. `assistant`:
     built with the live model (`assistant.relevance`); it is left with the live model. `train_encoder`:
-    `finetune.unit_encoder.train_unit_encoder` (a stand-in in unit tests)."""
-    from assistant.grounding.relevance import Relevance
+    `finetune.unit_encoder.train_unit_encoder` (a stand-in in unit tests).
+
+    Reach is cross-fitted: the feedback is split in FOLDS by turn id; each fold is judged by a candidate
+    built from the other folds, so every reviewed question counts once and none is judged by a model that
+    learnt from it. The candidate promoted is then built from all of it the same way (the verdict is on the
+    procedure); held questions judge that one."""
     from finetune.gate import round_verdict
 
     t0 = time.perf_counter()
@@ -232,57 +288,42 @@ def run_round(
     if live.answerable is None:
         raise _input(f"the live relevance model is unavailable ({live.problem}): nothing to retrain")
     examples = feedback_examples(assistant.store)
-    teach = [e for e in examples if not e.checks]
-    check = [e for e in examples if e.checks]
-    report(f"{len(examples)} labelled questions: {len(teach)} teach, {len(check)} check")
-    if not teach or not check:
+    folds = [[e for e in examples if e.fold == k] for k in range(FOLDS)]
+    report(f"{len(examples)} labelled questions in {FOLDS} folds of {', '.join(str(len(f)) for f in folds)}")
+    if len(examples) < MIN_EXAMPLES or not all(folds):
+        n = len(examples)
         raise _input(
-            f"too little feedback for a round ({len(examples)} labelled question{'' if len(examples) == 1 else 's'}): "
-            "rate, correct or label the coverage of more replies in the console"
+            f"too little feedback for a round ({n} labelled question{'' if n == 1 else 's'}; {MIN_EXAMPLES} at "
+            "least): rate, correct or label the coverage of more replies in the console"
         )
-    current = live.answerable.threshold
-    probs = [(_found(assistant, e.question, e.history).answer_p, e.covered) for e in teach]
-    threshold, how = choose_threshold(probs, current)
-    data = _resolved(live_file, json.loads(live_file.read_text(encoding="utf-8")))
-    data["answerable"]["threshold"] = threshold
-    out_dir.mkdir(parents=True, exist_ok=True)
-    encoder: dict[str, Any] = {"why": "the live relevance model has no unit encoder"}
-    if live.unit_encoder_dir is not None:
-        rows = encoder_rows(assistant, teach)
-        pairs = sum(any(r["unit_labels"]) and not all(r["unit_labels"]) for r in rows)
-        if pairs < MIN_PAIRS:
-            encoder = {"why": f"{pairs} questions with an answering and a non-answering unit (under {MIN_PAIRS}): kept"}
-        else:
-            report(f"training the unit encoder one epoch on {pairs} questions")
-            train = train_encoder or _train_unit_encoder
-            card = train(rows, out_dir / "unit-encoder", cfg, start_from=live.unit_encoder_dir)
-            data["unit_encoder"] = "unit-encoder"
-            encoder = {"pairs": card.get("pairs"), "seconds": card.get("seconds")}
-    data.setdefault("meta", {})["round"] = {
-        "from": str(live_file),
-        "threshold": {"live": current, "candidate": threshold, **how},
-        "unit_encoder": encoder,
-        "examples": len(examples),
-        "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-    cand_file = out_dir / "relevance.json"
-    cand_file.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    candidate = Relevance.load(cand_file)
-    if candidate.problem:
-        raise _input(f"the candidate did not load: {candidate.problem}")
-    report(f"gate: {len(check)} feedback questions (reach), {len(questions)} promotion questions (held)")
-    live_reach, live_held = outcomes(assistant, check, questions)
+    train = train_encoder or _train_unit_encoder
+    seen = {e.turn_id: _found(assistant, e.question, e.history) for e in examples}
+    live_reach = {f"turn-{e.turn_id}": feedback_outcome(seen[e.turn_id], e) for e in examples}
+    cand_reach: dict[str, bool] = {}
+    for k, check in enumerate(folds):
+        teach = [e for e in examples if e.fold != k]
+        path, _ = build_candidate(cfg, live, live_file, teach, seen, out_dir / f"fold-{k}", train, report)
+        assistant.relevance = _load(path)
+        try:
+            for e in check:
+                cand_reach[f"turn-{e.turn_id}"] = feedback_outcome(_found(assistant, e.question, e.history), e)
+        finally:
+            assistant.relevance = live
+            shutil.rmtree(out_dir / f"fold-{k}", ignore_errors=True)  # judged; only the final one is kept
+    cand_file, info = build_candidate(cfg, live, live_file, examples, seen, out_dir, train, report)
+    candidate = _load(cand_file)
+    report(f"gate: {len(examples)} feedback questions (reach, cross-fitted), {len(questions)} promotion questions")
+    live_held = held_outcomes(assistant, questions)
     assistant.relevance = candidate
     try:
-        cand_reach, cand_held = outcomes(assistant, check, questions)
+        cand_held = held_outcomes(assistant, questions)
     finally:
         assistant.relevance = live
     verdict = round_verdict((cand_reach, live_reach), (cand_held, live_held))
     return {
         "candidate": str(cand_file),
-        "examples": {"teach": len(teach), "check": len(check), "kinds": _kinds(examples)},
-        "threshold": {"live": round(current, 3), "candidate": threshold, **how},
-        "unit_encoder": encoder,
+        "examples": {"n": len(examples), "folds": [len(f) for f in folds], "kinds": _kinds(examples)},
+        **info,
         "gate": {k: verdict[k] for k in ("n", "wins", "losses", "ties", "p_value", "better", "reach", "held", "why")},
         "better": verdict["better"],
         "minutes": round((time.perf_counter() - t0) / 60, 2),

@@ -63,6 +63,10 @@ def test_feedback_becomes_labelled_questions(store):
     op.save_label(store, relabelled, "covered", "not in the pages", "dana")  # the later label wins
     op.rate(store, follow_up, True, operator="dana")
     store.add_feedback(customer_only, -1, source="customer")  # a customer's thumb says nothing of coverage
+    cid = store.new_conversation("web")
+    store.add_turn(cid, "user", "I want a person")
+    handoff = store.add_turn(cid, "assistant", "Connecting you with the team.", escalation="human_requested")
+    op.rate(store, handoff, True, operator="dana")  # a good handoff says nothing of the pages either
 
     got = {e.question: e for e in rr.feedback_examples(store)}
     assert set(got) == {
@@ -80,6 +84,19 @@ def test_feedback_becomes_labelled_questions(store):
     assert not got["do you sell cars?"].covered and got["do you sell cars?"].why == "good decline"
     assert not got["price match?"].covered and got["price match?"].answer == ""
     assert got["and how long does it take?"].history == [{"role": "user", "text": "do you ship to Canada?"}]
+
+
+def test_a_question_is_judged_by_what_its_label_says():
+    unit = SimpleNamespace(text="Express: $12.99, 1-2 business days.")
+    found = SimpleNamespace(
+        answerable=True, picked=[(unit, 0.9)], evidence=[(unit, 0.9)], unit_texts=["Shipping: " + unit.text]
+    )
+    assert rr.feedback_outcome(found, rr.Example(1, "q", answer="Express costs $12.99 and takes 1-2 business days."))
+    assert not rr.feedback_outcome(found, rr.Example(1, "q", answer="Returns are free within 30 days of delivery."))
+    assert rr.feedback_outcome(found, rr.Example(1, "q", covered=True))  # "in the pages", no answer given
+    assert not rr.feedback_outcome(found, rr.Example(1, "q", covered=False))
+    declined = SimpleNamespace(answerable=False, picked=[], evidence=[], unit_texts=[])
+    assert rr.feedback_outcome(declined, rr.Example(1, "q", covered=False))
 
 
 def test_a_coverage_label_needs_a_clear_value(store):
@@ -161,6 +178,7 @@ def test_a_round_that_stops_false_declines_is_promoted_and_served(store, tmp_pat
     result = rr.run_round(None, judge, live_file, tmp_path / "round-1", HELD)
 
     assert 0.1 < result["threshold"]["candidate"] <= 0.3
+    assert result["gate"]["reach"]["n"] == 45  # every reviewed question, each judged by a model without it
     assert result["gate"]["reach"]["wins"] > 0 and result["gate"]["reach"]["losses"] == 0
     assert result["gate"]["held"]["losses"] == 0 and result["better"], result["gate"]["why"]
     assert judge.relevance.answerable.threshold == 0.5  # the round leaves the live model in place

@@ -44,7 +44,7 @@ def round_summary(result: dict) -> str:
         else "not promoted"
     )
     return (
-        f"{ex['teach'] + ex['check']} reviewed questions ({ex['teach']} taught, {ex['check']} checked). "
+        f"{ex['n']} reviewed questions, each checked by a candidate that did not learn from it. "
         f"Decline threshold {thr['live']:.2f} → {thr['candidate']:.2f}; answer ranking {ranking}. "
         f"Checked feedback: {reach.get('wins', 0)} better, {reach.get('losses', 0)} worse; promotion "
         f"questions: {held.get('wins', 0)} better, {held.get('losses', 0)} worse. {html.escape(gate['why'])} — "
