@@ -43,7 +43,8 @@ def round_cmd(
     from assistant.config import local_path
     from assistant.errors import InputError
     from finetune.answer_eval import load_questions
-    from finetune.relevance_round import live_record, promote as promote_candidate, run_round
+    from finetune.relevance_round import live_record, run_round, track
+    from finetune.relevance_round import promote as promote_candidate
 
     cfg = get_config()
     assistant = build_assistant(cfg, index.open_for_config, EVAL)
@@ -66,6 +67,7 @@ def round_cmd(
     if promote and result["better"]:
         result["promoted"] = True
         result["record"] = promote_candidate(assistant.store, Path(result["candidate"]), _operator(by), result["gate"])
+    result["tracked"] = track(cfg, result, _operator(by))["backend"]
     gate = result["gate"]
     text = (
         f"candidate {result['candidate']}\n"

@@ -323,11 +323,63 @@ def run_round(
     return {
         "candidate": str(cand_file),
         "examples": {"n": len(examples), "folds": [len(f) for f in folds], "kinds": _kinds(examples)},
+        "data_hash": feedback_hash(examples),
+        "right": {
+            "reach": {"candidate": _share(cand_reach), "live": _share(live_reach)},
+            "held": {"candidate": _share(cand_held), "live": _share(live_held)},
+        },
         **info,
         "gate": {k: verdict[k] for k in ("n", "wins", "losses", "ties", "p_value", "better", "reach", "held", "why")},
         "better": verdict["better"],
         "minutes": round((time.perf_counter() - t0) / 60, 2),
     }
+
+
+def _share(outcomes: dict[str, bool]) -> float | None:
+    return round(sum(outcomes.values()) / len(outcomes), 3) if outcomes else None
+
+
+def feedback_hash(examples: list[Example]) -> str:
+    """What a round learnt from, as one hash (the experiment tracker's data hash)."""
+    body = json.dumps([[e.turn_id, e.covered, e.answer] for e in examples], ensure_ascii=False)
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def track(cfg, result: dict, by: str) -> dict:
+    """Record a finished round in the experiment tracker (`finetune/tracking.py`), as training runs are."""
+    from finetune.tracking import location, record_run
+
+    gate, thr = result["gate"], result["threshold"]
+    verdict = "promoted" if result.get("promoted") else "not promoted"
+    return record_run(
+        location(cfg),
+        "relevance",
+        name=Path(result["candidate"]).parent.name,
+        what=(
+            f"Answer-relevance round on {result['examples']['n']} reviewed questions: decline threshold "
+            f"{thr['live']:.2f} → {thr['candidate']:.2f}; {verdict} ({gate['why']})"
+        ),
+        params={
+            "examples": result["examples"]["n"],
+            "threshold_live": thr["live"],
+            "threshold_candidate": thr["candidate"],
+            "unit_encoder_pairs": result["unit_encoder"].get("pairs") or 0,
+            "candidate": result["candidate"],
+        },
+        metrics={
+            "reach_right_candidate": result["right"]["reach"]["candidate"],
+            "reach_right_live": result["right"]["reach"]["live"],
+            "held_right_candidate": result["right"]["held"]["candidate"],
+            "held_right_live": result["right"]["held"]["live"],
+            "better": gate["wins"],
+            "worse": gate["losses"],
+            "same": gate["ties"],
+            "p_value": gate["p_value"],
+        },
+        data_hash=result["data_hash"],
+        by=by,
+        seconds=result["minutes"] * 60,
+    )
 
 
 def _kinds(examples: list[Example]) -> dict[str, int]:

@@ -182,6 +182,15 @@ def test_a_round_that_stops_false_declines_is_promoted_and_served(store, tmp_pat
     assert result["gate"]["reach"]["wins"] > 0 and result["gate"]["reach"]["losses"] == 0
     assert result["gate"]["held"]["losses"] == 0 and result["better"], result["gate"]["why"]
     assert judge.relevance.answerable.threshold == 0.5  # the round leaves the live model in place
+    assert result["right"]["reach"]["candidate"] > result["right"]["reach"]["live"]
+    from assistant.web.console.learning_tab import run_rows
+    from finetune.tracking import list_runs
+
+    cfg = SimpleNamespace(paths=SimpleNamespace(runs=str(tmp_path / "runs")), home=tmp_path)
+    rr.track(cfg, {**result, "promoted": True}, "dana")
+    row = run_rows(list_runs(tmp_path / "runs"))[0]
+    assert row[1] == "dana" and "Answer-relevance round on 45 reviewed questions" in row[2] and "promoted" in row[2]
+    assert row[3] == "100% vs 33%" and row[4].startswith(f"{result['gate']['wins']} better")
     record = rr.promote(store, Path(result["candidate"]), "dana", result["gate"])
     assert rr.live_record(store)["version"] == "round-1" and record["by"] == "dana"
 

@@ -1,6 +1,6 @@
 """The Learning tab's run history and its Train gate.
 
-- Runs: every training and evaluation run the experiment tracker recorded (`LearningLoop.runs`,
+- Runs: every training, evaluation and answer-relevance round the experiment tracker recorded (`LearningLoop.runs`,
   MLflow or its plain-file fallback; `LearningLoop.tracker` says which), side by side in a team
   lead's words, newest first: when, who, what, answers right, better/worse/same, minutes, method.
 - Train gate: the Train button is disabled, with the reason under it, while the chosen export has too
@@ -21,7 +21,8 @@ RUN_COLUMNS = ["when", "who", "what", "answers right", "better / worse / same", 
 RUNS_NOTE = (
     "<small><b>answers right</b>: share of the promotion questions answered by the adapter evaluated / by the "
     "one it was compared with. <b>better / worse / same</b>: questions the adapter answered and the other did "
-    "not, the other way round, and alike.</small>"
+    "not, the other way round, and alike. For an answer-relevance round: reviewed questions answered right (or "
+    "rightly declined) by the candidate / by the live model.</small>"
 )
 METHODS = {"lora": "LoRA", "adalora": "AdaLoRA", "prefix": "prefix tuning", "ia3": "IA³"}
 
@@ -68,6 +69,9 @@ def run_rows(runs: list[dict]) -> list[list[str]]:
     for run in sorted(runs, key=lambda r: r.get("started_at") or "", reverse=True):
         m, p = run.get("metrics") or {}, run.get("params") or {}
         right, versus = "—", "—"
+        if run.get("kind") == "relevance":  # reviewed questions, each judged by a candidate without it
+            right = f"{_percent(m.get('reach_right_candidate'))} vs {_percent(m.get('reach_right_live'))}"
+            versus = f"{_count(m.get('better'))} better, {_count(m.get('worse'))} worse, {_count(m.get('same'))} same"
         if run.get("kind") == "eval":
             other = m.get("live_answer_accuracy", m.get("base_answer_accuracy"))
             if "adapter_answer_accuracy" in m:
