@@ -416,6 +416,22 @@ def main() -> None:
     print(f"\nwrote {args.out}")
 
 
+def replaying(fold: Path, name: str, work: Path) -> Path:
+    """The fold's model with a `"replay"` file as the shipped model has one, made of the other dev KBs'
+    rows (never the held-out KB's), so the product's round mixes in what it learnt before."""
+    from finetune.relevance import replay
+
+    rows = [r for r in map(json.loads, (fold.parent / "rows.jsonl").read_text().splitlines()) if r["kb"] != name]
+    (work / "replay.jsonl").write_text("".join(json.dumps(r) + "\n" for r in replay(rows)))
+    data = json.loads(fold.read_text())
+    for key in ("reranker", "unit_encoder"):
+        if data.get(key):
+            data[key] = str((fold.parent / data[key]).resolve())
+    data["replay"] = str((work / "replay.jsonl").resolve())
+    (work / "live-relevance.json").write_text(json.dumps(data))
+    return work / "live-relevance.json"
+
+
 def product_round(
     name, kb, cfg, fold, files, questions, work: Path, live_test=None, salt: str = "", careless: bool = False
 ) -> dict:
@@ -433,6 +449,7 @@ def product_round(
     t0 = time.perf_counter()
     parts = {p: [q for q in questions if part(q, salt) == p] for p in ("traffic", "gate", "test")}
     work.mkdir(parents=True, exist_ok=True)
+    fold = replaying(fold, name, work)
     db = work / "product.db"
     live = build(cfg, fold, db, "loop-live-product")
     corrections = 0

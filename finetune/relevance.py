@@ -353,7 +353,11 @@ def train(
             shutil.rmtree(target)
         shutil.copytree(from_all, target)
         encoder = "unit-encoder"
-    model.save(out, reranker=folder, unit_encoder=encoder)
+        # What the encoder learnt from, replayed by a learning-loop round so that it does not forget it;
+        # not the rows of KBs installed from the system (their text is not ours to ship in the repo).
+        ours = [r for r in plain_rows if not catalog[r["kb"]].needs]
+        (out.parent / REPLAY).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in replay(ours)))
+    model.save(out, reranker=folder, unit_encoder=encoder, replay=REPLAY if unit_encoder else "")
     return {
         "out": str(out),
         "folds": str(fold_cache),
@@ -362,6 +366,18 @@ def train(
         "answer_threshold": model.answerable.threshold if model.answerable else None,
         "unit_threshold": model.unit.threshold if model.unit else None,
     }
+
+
+REPLAY = "replay.jsonl"
+
+
+def replay(rows: list[dict]) -> list[dict]:
+    """The rows a unit encoder learns from (answerable, with an answering and a non-answering unit), without
+    their features: what `finetune/relevance_round.py` mixes into a round's training."""
+    keys = ("kb", "id", "answerable", "query", "unit_texts", "unit_labels")
+    return [
+        {k: r[k] for k in keys} for r in rows if r["answerable"] and any(r["unit_labels"]) and not all(r["unit_labels"])
+    ]
 
 
 def _digest(rows: list[dict]) -> str:

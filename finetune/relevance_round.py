@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import random
 import re
 import shutil
 import time
@@ -44,6 +46,8 @@ from typing import Any, Callable
 
 from assistant.grounding.words import content_words, stem
 
+log = logging.getLogger("loopdesk.relevance_round")
+
 LIVE_KEY = "live_relevance"
 MIN_EACH = 3
 """Fewer covered or uncovered questions than this and the threshold is kept (a cost over two labels
@@ -52,6 +56,10 @@ MIN_EXAMPLES = 9
 """Fewer labelled questions than this and a round is refused: three per fold at least."""
 FOLDS = 3
 MIN_PAIRS = 4
+REPEAT = 3
+"""How many times a reviewed question counts in the encoder's epoch (as in `benchmarks/loop_gain.py`)."""
+REPLAY_PER_ROW = 3
+"""Rows the encoder learnt before, mixed in per reviewed question (as in `benchmarks/loop_gain.py`)."""
 """Fewer question/answer-unit pairs than this and the unit encoder is kept (`train_unit_encoder`'s floor)."""
 HOLDS_SHARE = 0.6
 """A unit holds the answer when at least this share of its content words (stemmed) occur in the approved
@@ -213,10 +221,24 @@ def encoder_rows(examples: list[Example], seen: dict[int, Any]) -> list[dict]:
     return rows
 
 
+def replay_rows(data: dict) -> list[dict]:
+    """The rows named by a model's `"replay"` (resolved to an absolute path by `_resolved`); none when it
+    names none or the file is unreadable (the round then trains on the feedback alone, and says so)."""
+    path = data.get("replay")
+    if not path:
+        return []
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        return [r for r in map(json.loads, lines) if r.get("answerable") and r.get("unit_texts")]
+    except (OSError, ValueError) as exc:
+        log.warning("replay rows %s unreadable (%s): the round trains on the feedback alone", path, exc)
+        return []
+
+
 def _resolved(live_file: Path, data: dict) -> dict:
     """The live model's parts as absolute paths, so the candidate's file can live in its own folder."""
     out = dict(data)
-    for key in ("reranker", "unit_encoder"):
+    for key in ("reranker", "unit_encoder", "replay"):
         if out.get(key):
             out[key] = str((live_file.parent / out[key]).resolve())
     return out
@@ -226,7 +248,10 @@ def build_candidate(
     cfg, live, live_file: Path, teach: list[Example], seen: dict[int, Any], out_dir: Path, train_encoder, report
 ) -> tuple[Path, dict]:
     """A relevance.json in `out_dir` with the threshold re-chosen on `teach` and, when the live model has
-    a unit encoder and `teach` has enough pairs, that encoder trained one more epoch on them."""
+    a unit encoder and `teach` has enough pairs, that encoder trained one more epoch on them: each counted
+    REPEAT times, with up to REPLAY_PER_ROW rows per pair of what it learnt before (the model's
+    `"replay"` file: the dev KBs' rows), so that a few dozen questions of one deployment do not make it
+    forget the rest (`benchmarks/loop_gain.py` measured this recipe)."""
     current = live.answerable.threshold
     threshold, how = choose_threshold([(seen[e.turn_id].answer_p, e.covered) for e in teach], current)
     data = _resolved(live_file, json.loads(live_file.read_text(encoding="utf-8")))
@@ -239,10 +264,12 @@ def build_candidate(
         if pairs < MIN_PAIRS:
             encoder = {"why": f"{pairs} questions with an answering and a non-answering unit (under {MIN_PAIRS}): kept"}
         else:
-            report(f"training the unit encoder one epoch on {pairs} questions ({out_dir.name})")
-            card = train_encoder(rows, out_dir / "unit-encoder", cfg, start_from=live.unit_encoder_dir)
+            replay = replay_rows(data)
+            mixed = random.Random(0).sample(replay, min(len(replay), REPLAY_PER_ROW * pairs))
+            report(f"training the unit encoder one epoch on {pairs} questions + {len(mixed)} replayed ({out_dir.name})")
+            card = train_encoder(rows + mixed, out_dir / "unit-encoder", cfg, start_from=live.unit_encoder_dir)
             data["unit_encoder"] = "unit-encoder"
-            encoder = {"pairs": card.get("pairs"), "seconds": card.get("seconds")}
+            encoder = {"pairs": card.get("pairs"), "seconds": card.get("seconds"), "replayed": len(mixed)}
     info = {"threshold": {"live": round(current, 3), "candidate": threshold, **how}, "unit_encoder": encoder}
     data.setdefault("meta", {})["round"] = {
         "from": str(live_file),
@@ -402,7 +429,9 @@ def _train_unit_encoder(rows: list[dict], out: Path, cfg, start_from: Path) -> d
     base = Path(resolve(cfg.models.embedder, cfg.home).location)
     if out.exists():
         shutil.rmtree(out)
-    return train_unit_encoder(rows, out, base, epochs=1, report=lambda m: None, start_from=start_from)
+    return train_unit_encoder(
+        rows, out, base, epochs=1, repeat={"feedback": REPEAT}, report=lambda m: None, start_from=start_from
+    )
 
 
 # --- the live record every replica follows --------------------------------------------------------

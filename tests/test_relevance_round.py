@@ -284,3 +284,31 @@ def test_the_cli_shows_promotes_nothing_without_feedback_and_rolls_back(tmp_path
     assert back.exit_code == 0 and json.loads(back.output)["version"] is None
     again = run(app, [*args, "finetune", "relevance-rollback", "--json"])
     assert again.exit_code == 2 and "no promoted relevance model" in again.output
+
+
+def test_the_encoder_learns_the_feedback_with_replayed_rows(tmp_path):
+    shipped = ROOT / "models" / "relevance" / "relevance.json"
+    live = Relevance.load(shipped)
+    assert live.unit_encoder_dir is not None and not live.problem
+    teach, seen = [], {}
+    for i in range(6):
+        answer = f"Item {i} costs ${i}.99 and ships within {i + 2} business days."
+        teach.append(rr.Example(i, f"question {i}", answer=answer))
+        units = [f"Prices: {answer}", "Returns: Returns are free within 30 days of delivery."]
+        seen[i] = SimpleNamespace(answer_p=0.6, query=f"question {i}", unit_texts=units)
+    got = {}
+
+    def train(rows, out, cfg, start_from):
+        got.update(rows=rows, start_from=start_from)
+        return {"pairs": len(rows), "seconds": 1.0}
+
+    path, info = rr.build_candidate(None, live, shipped, teach, seen, tmp_path / "round", train, lambda m: None)
+    mine = [r for r in got["rows"] if r["kb"] == "feedback"]
+    replayed = [r for r in got["rows"] if r["kb"] != "feedback"]
+    assert len(mine) == 6 and all(r["unit_labels"] == [True, False] for r in mine)
+    assert len(replayed) == rr.REPLAY_PER_ROW * 6 and info["unit_encoder"]["replayed"] == 18
+    assert {r["kb"] for r in replayed} <= {"northwind", "harbor_bank", "abcd", "parcelwise"}
+    assert got["start_from"] == live.unit_encoder_dir
+    data = json.loads(path.read_text())
+    assert data["unit_encoder"] == "unit-encoder"
+    assert Path(data["replay"]) == (ROOT / "models" / "relevance" / "replay.jsonl").resolve()  # the next round's

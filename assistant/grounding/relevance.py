@@ -224,8 +224,9 @@ class Relevance:
     def unavailable(cls, why: str, configured: bool = True) -> "Relevance":
         return cls(problem=why, configured=configured)
 
-    def save(self, path: str | Path, reranker: str = "", unit_encoder: str = "") -> None:
-        """`reranker`, `unit_encoder`: their folders relative to `path`'s folder ("" when the models use none)."""
+    def save(self, path: str | Path, reranker: str = "", unit_encoder: str = "", replay: str = "") -> None:
+        """`reranker`, `unit_encoder`: their folders relative to `path`'s folder ("" when the models use none);
+        `replay`: the unit encoder's training rows beside it (read by a learning-loop round, not here)."""
         if self.answerable is None or self.unit is None:
             raise ConfigError(f"nothing to save: {self.problem}")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -234,6 +235,7 @@ class Relevance:
             "unit": self.unit.to_json(),
             "reranker": reranker,
             "unit_encoder": unit_encoder,
+            "replay": replay,
             "meta": self.meta,
         }
         Path(path).write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
