@@ -253,6 +253,15 @@ class LearningLoop:
             promote=promote,
         )
 
+    def rollback_relevance(self, operator: str) -> dict:
+        """Serve the answer-relevance model live before the current one (`finetune relevance-rollback`)."""
+        from assistant.build import open_store
+        from finetune.relevance_round import rollback
+
+        record = rollback(open_store(self.cfg), operator)
+        self._record(operator, "roll back relevance", version=record.get("version"))
+        return record
+
     def start_eval(self, version: str, operator: str, max_examples: int = 40) -> dict:
         adapter = _read(self.registry / version / "adapter.json")
         if not adapter:

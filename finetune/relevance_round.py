@@ -44,11 +44,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from assistant.grounding.live_relevance import KEY
 from assistant.grounding.words import content_words, stem
 
 log = logging.getLogger("loopdesk.relevance_round")
 
-LIVE_KEY = "live_relevance"
+LIVE_KEY = KEY  # the record every replica's RelevanceWatcher follows
 MIN_EACH = 3
 """Fewer covered or uncovered questions than this and the threshold is kept (a cost over two labels
 is noise)."""

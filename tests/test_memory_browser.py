@@ -111,6 +111,8 @@ def test_a_correction_reaches_the_next_customer_who_asks_in_other_words(served, 
         op.locator("#op-relevance-round").click()
         expect(op.locator("#op-learn-message")).to_contain_text("Relevance round started", timeout=30_000)
         expect(op.locator("#op-progress")).to_contain_text("too little feedback for a round", timeout=120_000)
+        op.locator("#op-relevance-rollback").click()
+        expect(op.locator("#op-learn-message")).to_contain_text("no promoted relevance model", timeout=30_000)
         if shots:
             op.screenshot(path=f"{shots}/relevance-round-desktop.png", full_page=True)
         browser.close()

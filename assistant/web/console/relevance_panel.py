@@ -15,6 +15,7 @@ from typing import Callable
 import gradio as gr
 
 from assistant.errors import InputError
+from assistant.grounding.live_relevance import KEY
 
 NOTE = (
     "<small>A round re-chooses when to decline and retrains how answer sentences are ranked, from replies "
@@ -53,10 +54,8 @@ def round_summary(result: dict) -> str:
 
 
 def status(store, watcher) -> str:
-    from finetune.relevance_round import live_record
-
     try:
-        record = live_record(store) or {}
+        record = store.deployed(KEY) or {}
     except Exception as exc:  # the panel says so; the log has it from the store
         return f"Answer relevance: the live record cannot be read ({html.escape(str(exc))})."
     if record.get("version"):
@@ -95,9 +94,10 @@ def build_relevance_panel(
 
     @guarded(2)
     def do_rollback(token):
-        from finetune.relevance_round import rollback
-
-        record = rollback(store, accounts.require_admin(token, "roll back the relevance model"))
+        operator = accounts.require_admin(token, "roll back the relevance model")
+        if learning is None:
+            raise InputError("the learning loop is not available in this app")
+        record = learning.rollback_relevance(operator)
         return f"Answer relevance: back to {record.get('version') or 'the configured model'}.", status(
             store, watcher_of()
         )
