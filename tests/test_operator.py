@@ -208,6 +208,14 @@ def test_console_banner_names_what_is_degraded(cfg, store, tmp_path):
     (tmp_path / "relevance.json").write_text("{not json")
     a.relevance = Relevance.load(tmp_path / "relevance.json")
     assert any(p.startswith("Relevance model:") and "unreadable" in p for p in health_problems(a))
+    # So is a promoted relevance model the app could not load (assistant/grounding/live_relevance.py).
+    from assistant.grounding.live_relevance import RelevanceWatcher
+    from finetune.relevance_round import promote
+
+    promote(store, tmp_path / "relevance.json", "dana", {})
+    a.relevance_watcher = RelevanceWatcher(store, a.relevance, check_s=0)
+    a.relevance_watcher.start()
+    assert any("relevance model " + tmp_path.name + " not loaded" in p for p in health_problems(a))
 
 
 def test_daily_numbers_are_counted_in_sql_per_utc_day(store):

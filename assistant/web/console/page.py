@@ -142,6 +142,9 @@ def health_problems(assistant) -> list[str]:
     relevance = getattr(assistant, "relevance", None)
     if relevance is not None and relevance.problem and relevance.configured:
         out.append(f"Relevance model: {relevance.problem}; answering whenever a passage clears retrieval.min_score")
+    follows = getattr(assistant, "relevance_watcher", None)
+    if follows is not None and follows.last_error:
+        out.append(f"Relevance model: {follows.last_error}")
     return out
 
 
