@@ -1,4 +1,5 @@
-"""Knowledge gaps: the store's signals (declined, upset, rated down; not "talk to a person"), topics
+"""Knowledge gaps: the store's signals (declined, upset, rated down, labelled "not in the pages"; not "talk
+to a person", nor a question labelled "in the pages"), topics
 grouped with the real MiniLM biggest first, `loopdesk report gaps --json`, and saving a draft article
 (refusals, where it goes); the console's Gaps tab in headless Chromium saves an article and the
 rebuilt index finds it."""
@@ -46,6 +47,22 @@ def test_signals_are_declines_upsets_and_thumbs_down_only(store):
     assert texts == set(GIFT) | set(CRYPTO)
     assert {r["why"] for r in rows} == {"declined", "rated down"}
     assert store.gap_signals(datetime.now(timezone.utc) + timedelta(hours=1)) == []  # outside the window
+
+
+def test_an_operators_coverage_label_decides_whether_a_question_is_a_gap(store):
+    from assistant.web.console import operator as op
+
+    covered = exchange(store, "do you have gift wrap?", "Our help pages do not cover that.", "not_covered")
+    missing = exchange(store, "Can I pay in two instalments?", "Your card is charged when the order ships [1].")
+    twice = exchange(store, "do you ship to mars?", "Our help pages do not cover that.", "not_covered")
+    op.save_label(store, covered, "covered", "in the pages", "dana")  # a relevance miss, not a gap
+    op.save_label(store, missing, "covered", "not in the pages", "dana")  # answered, but not from the pages
+    op.save_label(store, twice, "covered", "not in the pages", "dana")
+    rows = store.gap_signals(datetime.now(timezone.utc) - timedelta(days=1))
+    assert sorted((r["text"], r["why"]) for r in rows) == [
+        ("Can I pay in two instalments?", "not in the pages"),
+        ("do you ship to mars?", "not in the pages"),
+    ]
 
 
 @requires_models

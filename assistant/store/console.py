@@ -282,9 +282,41 @@ class ConsoleQueries(StoreMixin):
 
     def gap_signals(self, since: datetime, limit: int = 2000) -> list[dict]:
         """Customer questions the assistant did not answer well since `since`, newest first: declined
-        (not covered), the upset streak, and replies rated down (latest rating). Each row: `text`,
-        `at`, `why` (declined | upset | rated down), `conversation_id`. A "talk to a person" message
-        says nothing about the knowledge base and is left out; the question before it is what failed."""
+        (not covered), the upset streak, replies rated down (latest rating), and questions an operator
+        labelled "not in the pages". Each row: `text`, `at`, `why` (declined | upset | rated down |
+        not in the pages), `conversation_id`. A "talk to a person" message says nothing about the
+        knowledge base and is left out; the question before it is what failed. A question an operator
+        labelled "in the pages" is not a gap whatever happened to it (the pages have the answer: it is
+        the relevance round's to learn), and one labelled "not in the pages" counts once."""
+        coverage = self._coverage_labels(since, limit)
+        rows = [r for r in self._signal_rows(since, limit) if r["turn_id"] not in coverage]
+        rows += [r for r in coverage.values() if r["why"]]
+        rows.sort(key=lambda r: r["at"], reverse=True)
+        return [{k: r[k] for k in ("text", "at", "why", "conversation_id")} for r in rows[:limit]]
+
+    def _coverage_labels(self, since: datetime, limit: int) -> dict[int, dict]:
+        """Customer turn id -> the turn as a gap row (`why` "" when labelled "in the pages"), for the
+        latest coverage label of each turn labelled since `since`."""
+        q = (
+            sa.select(labels.c.turn_id, labels.c.value, labels.c.created_at, turns.c.text, turns.c.conversation_id)
+            .join(turns, turns.c.id == labels.c.turn_id)
+            .where(labels.c.task == "covered", labels.c.created_at >= since)
+            .order_by(labels.c.id)
+            .limit(limit * 5)
+        )
+        out: dict[int, dict] = {}
+        for r in self._read(q):  # in label order: the latest label of a turn wins
+            why = "" if r["value"] is True else "not in the pages"
+            out[r["turn_id"]] = {
+                "turn_id": r["turn_id"],
+                "text": r["text"],
+                "at": r["created_at"],
+                "why": why,
+                "conversation_id": r["conversation_id"],
+            }
+        return out
+
+    def _signal_rows(self, since: datetime, limit: int) -> list[dict]:
         rating = _latest_rating()
         asked = turns.alias("asked")
         why = sa.case(
@@ -293,7 +325,9 @@ class ConsoleQueries(StoreMixin):
             else_="rated down",
         ).label("why")
         q = (
-            sa.select(asked.c.text, turns.c.created_at.label("at"), why, turns.c.conversation_id)
+            sa.select(
+                asked.c.id.label("turn_id"), asked.c.text, turns.c.created_at.label("at"), why, turns.c.conversation_id
+            )
             .join(asked, asked.c.id == turns.c.reply_to)
             .where(
                 turns.c.role == "assistant",
