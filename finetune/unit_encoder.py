@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import random
 import sys
 import time
@@ -30,6 +31,25 @@ from assistant.errors import InputError
 RANK = 16
 TARGETS = ["query", "key", "value", "dense"]
 PORTABLE_BASE = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+@contextlib.contextmanager
+def _offline():
+    """HF_HUB_OFFLINE=1 for the block (peft reads it at call time), then as it was; peft's note that it
+    could not check is expected then, and not shown."""
+    import warnings
+
+    before = os.environ.get("HF_HUB_OFFLINE")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Could not find a config file")
+            yield
+    finally:
+        if before is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = before
 
 
 def training_pairs(rows: list[dict], seed: int = 0, repeat: dict[str, int] | None = None) -> list[tuple[str, str, str]]:
@@ -95,7 +115,8 @@ def train_unit_encoder(
         )
     out.mkdir(parents=True, exist_ok=True)
     transformer: Any = model[0]
-    transformer.auto_model.save_pretrained(str(out))  # the LoRA matrices only, as safetensors
+    with _offline():  # peft would ask the Hub whether the base's vocabulary changed: embeddings are not trained
+        transformer.auto_model.save_pretrained(str(out))  # the LoRA matrices only, as safetensors
     conf_path = out / "adapter_config.json"
     conf = json.loads(conf_path.read_text())
     conf["base_model_name_or_path"] = PORTABLE_BASE  # not this machine's site-packages path
