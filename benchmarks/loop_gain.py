@@ -148,34 +148,16 @@ def operator_review(questions: list[dict], records: list[dict], files: list[Path
 
 
 def rechoose_threshold(assistant, labels: list[tuple[dict, bool]], current: float) -> tuple[float, dict]:
-    """The decline threshold that fits the operator's labels of the traffic best."""
-    import numpy as np
-
+    """The decline threshold that fits the operator's labels of the traffic best (the product round's
+    own rule, `finetune.relevance_round.choose_threshold`)."""
     from assistant.types import Tags
-    from finetune.relevance import FALSE_DECLINE_COST
+    from finetune.relevance_round import choose_threshold
 
     probs = []
     for q, covered in labels:
         history = [{"role": "user", "text": h} for h in q.get("history", [])]
         probs.append((assistant.find(q["question"], history, Tags()).answer_p, covered))
-    n_cov, n_unc = sum(c for _, c in probs), sum(not c for _, c in probs)
-    if n_cov < 3 or n_unc < 3:
-        return current, {"labels": len(probs), "why": "too few labels of each kind: kept"}
-
-    def cost(t: float) -> float:
-        missed = sum(p >= t for p, c in probs if not c) / n_unc
-        false = sum(p < t for p, c in probs if c) / n_cov
-        return missed + FALSE_DECLINE_COST * false
-
-    grid = [float(t) for t in np.linspace(0.05, 0.95, 91)]
-    best = min(grid, key=lambda t: (round(cost(t), 6), abs(t - current)))
-    return best, {
-        "labels": len(probs),
-        "covered": n_cov,
-        "uncovered": n_unc,
-        "cost_before": round(cost(current), 3),
-        "cost_after": round(cost(best), 3),
-    }
+    return choose_threshold(probs, current)
 
 
 def traffic_rows(assistant, name: str, questions: list[dict], careless: bool) -> list[dict]:
