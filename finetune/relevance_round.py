@@ -57,11 +57,11 @@ MIN_EXAMPLES = 9
 """Fewer labelled questions than this and a round is refused: three per fold at least."""
 FOLDS = 3
 MIN_PAIRS = 4
+"""Fewer question/answer-unit pairs than this and the unit encoder is kept (`train_unit_encoder`'s floor)."""
 REPEAT = 3
 """How many times a reviewed question counts in the encoder's epoch (as in `benchmarks/loop_gain.py`)."""
 REPLAY_PER_ROW = 3
 """Rows the encoder learnt before, mixed in per reviewed question (as in `benchmarks/loop_gain.py`)."""
-"""Fewer question/answer-unit pairs than this and the unit encoder is kept (`train_unit_encoder`'s floor)."""
 HOLDS_SHARE = 0.6
 """A unit holds the answer when at least this share of its content words (stemmed) occur in the approved
 answer, and at least two do; or when it has a number of the answer and a third of its words. Chosen by
@@ -112,9 +112,9 @@ def feedback_examples(store) -> list[Example]:
         if not ops or user.get("role") != "user":
             continue
         last = ops[-1]
-        if reply.get("escalation") and not last.get("correction"):
+        declined = reply.get("escalation") == "not_covered"  # how a decline is logged (Decision.reason)
+        if reply.get("escalation") and not declined and not last.get("correction"):
             continue  # a good handoff says nothing of the pages (a coverage label still can)
-        declined = any(str(n).startswith("declined") for n in (user.get("notes") or []))
         if last.get("correction"):
             covered, answer, why = True, last["correction"], "correction"
         elif last["rating"] == 1:

@@ -36,8 +36,8 @@ def exchange(store, question: str, reply: str, declined: bool = False, before: l
     for text in before:
         store.add_turn(cid, "user", text)
         store.add_turn(cid, "assistant", "ok")
-    store.add_turn(cid, "user", question, notes=["declined: the passages do not answer it"] if declined else [])
-    return store.add_turn(cid, "assistant", reply)
+    store.add_turn(cid, "user", question)
+    return store.add_turn(cid, "assistant", reply, escalation="not_covered" if declined else None)
 
 
 def test_a_unit_holds_the_answer_when_it_says_what_the_correction_says():
