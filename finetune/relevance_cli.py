@@ -42,6 +42,7 @@ def round_cmd(
     from assistant.cli.common import get_config
     from assistant.config import local_path
     from assistant.errors import InputError
+    from assistant.grounding.relevance import Relevance
     from finetune.answer_eval import load_questions
     from finetune.relevance_round import live_record, run_round, track
     from finetune.relevance_round import promote as promote_candidate
@@ -52,6 +53,9 @@ def round_cmd(
     live_file = Path(record["path"]) if record.get("path") else local_path(cfg.retrieval.relevance_model)
     if live_file is None:
         raise InputError("retrieval.relevance_model is empty: there is no relevance model to retrain")
+    problem = Relevance.load(live_file).problem
+    if problem:
+        raise InputError(f"the live relevance model does not load ({problem}): fix it or roll back first")
     qpath = local_path(cfg.evaluation.answer_questions)
     if qpath is None or not qpath.is_file():
         raise InputError(

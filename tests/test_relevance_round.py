@@ -312,3 +312,17 @@ def test_the_encoder_learns_the_feedback_with_replayed_rows(tmp_path):
     data = json.loads(path.read_text())
     assert data["unit_encoder"] == "unit-encoder"
     assert Path(data["replay"]) == (ROOT / "models" / "relevance" / "replay.jsonl").resolve()  # the next round's
+
+
+def test_the_cli_refuses_a_round_over_a_live_model_that_does_not_load(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from assistant.cli.main import app
+
+    for k in [k for k in __import__("os").environ if k.startswith("LOOPDESK_")]:
+        monkeypatch.delenv(k)
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    args = ["--set", f"store.url=sqlite:///{tmp_path / 'cli.db'}", "--set", f"retrieval.relevance_model={broken}"]
+    out = CliRunner().invoke(app, [*args, "finetune", "relevance-round", "--json"])
+    assert out.exit_code == 2 and "does not load" in out.output and "roll back" in out.output, out.output
