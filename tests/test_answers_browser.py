@@ -45,6 +45,8 @@ def test_prose_answer_topic_change_and_decline(app_server, chromium_path):  # no
             page = browser.new_page(viewport=viewport)
             page.goto(url)
             expect(page.locator("#message textarea")).to_be_visible(timeout=60_000)
+            # The greeting first (it says "person": counted before it renders, it would pass for an answer).
+            expect(page.locator("#chat .message-row.bot-row").first).to_be_visible(timeout=60_000)
             n = page.locator("#chat .message-row.bot-row").count()  # the greeting
             price = _ask(page, "how much is express shipping?", n)
             assert "12.99" in price and "Sources:" in price, price

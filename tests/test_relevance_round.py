@@ -254,8 +254,8 @@ def test_a_promoted_model_that_does_not_load_keeps_the_one_serving(store, tmp_pa
     watcher = RelevanceWatcher(store, configured, check_s=0)
     watcher.refresh(served)
     deadline = time.monotonic() + 10
-    while watcher.last_error is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    while (watcher.last_error is None or watcher._loading is not None) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the loader thread sets the error, then clears `_loading`
     assert "round-x not loaded" in watcher.last_error and "unreadable" in watcher.last_error
     watcher.refresh(served)
     assert served.relevance is configured and watcher._loading is None  # and it is not retried
